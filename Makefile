@@ -1,0 +1,113 @@
+# Skywire-C — one Makefile drives everything.
+#   make                 build every binary into build/$(BUILD)/bin
+#   make test            install missing packages (as root), run all tests, then again under ASan+UBSan
+#   make bench           print performance figures
+#   make fuzz            build libFuzzer targets with clang and run each for FUZZ_SECONDS
+#   make install PREFIX=/usr/local DESTDIR=
+#   make run             bring up a local network (embedded PostgreSQL + services)
+BUILD ?= release
+O := build/$(BUILD)
+PREFIX ?= /usr/local
+DESTDIR ?=
+
+PKGS := libsodium json-c libmicrohttpd libpq libcurl
+PKG_CFLAGS := $(shell pkg-config --cflags $(PKGS) 2>/dev/null)
+PKG_LIBS := $(shell pkg-config --libs $(PKGS) 2>/dev/null)
+CHECK_LIBS := $(shell pkg-config --libs check 2>/dev/null)
+
+WARN := -Wall -Wextra -Werror -Wshadow -Wformat=2 -Wstrict-prototypes -Wmissing-prototypes \
+        -Wvla -Wpointer-arith -Wno-unused-parameter
+CFLAGS_COMMON := -std=gnu11 $(WARN) -I. -D_GNU_SOURCE -pthread -MMD -MP $(PKG_CFLAGS)
+ifeq ($(BUILD),asan)
+  CFLAGS_MODE := -O1 -g -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=all
+  LDFLAGS_MODE := -fsanitize=address,undefined
+else
+  CFLAGS_MODE := -O2 -g -fstack-protector-strong -D_FORTIFY_SOURCE=2
+  LDFLAGS_MODE :=
+endif
+ALL_CFLAGS := $(CFLAGS_COMMON) $(CFLAGS_MODE) $(CFLAGS)
+ALL_LDFLAGS := -pthread $(LDFLAGS_MODE) $(LDFLAGS)
+
+COMMON_SRCS := $(wildcard common/*.c)
+COMMON_LIB := $(O)/libskywire-common.a
+
+# Binaries: name -> sources
+BINS := transport-discovery skywire-cli
+transport-discovery_SRCS := $(wildcard transport-discovery/*.c)
+skywire-cli_SRCS := $(wildcard visor/cli/*.c)
+
+HARNESS_SRCS := $(wildcard tests/harness/*.c)
+UNIT_TESTS := $(patsubst tests/unit/%.c,$(O)/test-bin/%,$(wildcard tests/unit/test_*.c))
+INTEG_TESTS := $(patsubst tests/integration/%.c,$(O)/test-bin/%,$(wildcard tests/integration/test_*.c))
+BENCH_SRCS := $(wildcard tests/bench/*.c)
+BENCHES := $(patsubst tests/bench/%.c,$(O)/bench-bin/%,$(BENCH_SRCS))
+
+BIN_PATHS := $(addprefix $(O)/bin/,$(BINS))
+
+.PHONY: all test test-build test-run bench fuzz install clean deps run
+all: $(BIN_PATHS)
+
+$(O)/%.o: %.c
+	@mkdir -p $(dir $@)
+	$(CC) $(ALL_CFLAGS) -c $< -o $@
+
+$(COMMON_LIB): $(patsubst %.c,$(O)/%.o,$(COMMON_SRCS))
+	@mkdir -p $(dir $@)
+	$(AR) rcs $@ $^
+
+define BIN_RULE
+$(O)/bin/$(1): $(patsubst %.c,$(O)/%.o,$($(1)_SRCS)) $(COMMON_LIB)
+	@mkdir -p $$(dir $$@)
+	$$(CC) $$(ALL_LDFLAGS) -o $$@ $$^ $$(PKG_LIBS) -lm
+endef
+$(foreach b,$(BINS),$(eval $(call BIN_RULE,$(b))))
+
+HARNESS_OBJS := $(patsubst %.c,$(O)/%.o,$(HARNESS_SRCS))
+$(O)/test-bin/%: $(O)/tests/unit/%.o $(HARNESS_OBJS) $(COMMON_LIB)
+	@mkdir -p $(dir $@)
+	$(CC) $(ALL_LDFLAGS) -o $@ $^ $(CHECK_LIBS) $(PKG_LIBS) -lm
+$(O)/test-bin/%: $(O)/tests/integration/%.o $(HARNESS_OBJS) $(COMMON_LIB)
+	@mkdir -p $(dir $@)
+	$(CC) $(ALL_LDFLAGS) -o $@ $^ $(CHECK_LIBS) $(PKG_LIBS) -lm
+$(O)/bench-bin/%: $(O)/tests/bench/%.o $(HARNESS_OBJS) $(COMMON_LIB)
+	@mkdir -p $(dir $@)
+	$(CC) $(ALL_LDFLAGS) -o $@ $^ $(PKG_LIBS) -lm
+
+test-build: $(BIN_PATHS) $(UNIT_TESTS) $(INTEG_TESTS)
+
+# Runs the suite against one build (BUILD=release or asan).
+test-run: test-build
+	tests/run-tests.sh $(O)
+
+deps:
+	@scripts/install-deps.sh
+
+run: deps
+	$(MAKE) BUILD=release all
+	scripts/run-local.sh
+
+test: deps
+	$(MAKE) BUILD=release test-run
+	$(MAKE) BUILD=asan test-run
+
+bench: $(BIN_PATHS) $(BENCHES)
+	tests/run-bench.sh $(O)
+
+FUZZ_SECONDS ?= 20
+FUZZ_TARGETS := $(patsubst tests/fuzz/%.c,build/fuzz/%,$(wildcard tests/fuzz/fuzz_*.c))
+FUZZ_CFLAGS := -std=gnu11 -g -O1 -I. -D_GNU_SOURCE -pthread $(PKG_CFLAGS) \
+               -fsanitize=fuzzer,address,undefined -fno-sanitize-recover=all
+build/fuzz/%: tests/fuzz/%.c $(COMMON_SRCS)
+	@mkdir -p $(dir $@)
+	clang $(FUZZ_CFLAGS) -o $@ $< $(COMMON_SRCS) $(PKG_LIBS) -lm
+fuzz: $(FUZZ_TARGETS)
+	tests/run-fuzz.sh $(FUZZ_SECONDS) $(FUZZ_TARGETS)
+
+install: $(BIN_PATHS)
+	install -d $(DESTDIR)$(PREFIX)/bin
+	install -m 0755 $(BIN_PATHS) $(DESTDIR)$(PREFIX)/bin/
+
+clean:
+	rm -rf build
+
+-include $(shell find build -name '*.d' 2>/dev/null)

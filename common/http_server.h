@@ -1,0 +1,93 @@
+/* http_server.h — the REST layer every daemon uses, over libmicrohttpd.
+ *
+ * A server is a route table plus options. The layer owns: reading the body up to a cap
+ * (413 body_too_large beyond it), 404 not_found / 405 method_not_allowed, JSON error
+ * bodies {"error":{"code","message"}}, GET /health (200, or 503 when cfg.health_check
+ * fails), GET /metrics (Prometheus text: requests by route and status, latency histogram,
+ * plus what cfg.write_metrics adds), and one log line per request at debug level.
+ * Handlers run on MHD's worker threads (cfg.threads of them) and may block (e.g. on the
+ * database); they must be thread-safe. A handler fills the response with one of the
+ * sw_http_reply_* helpers; a handler that sets nothing produces a 500. */
+#ifndef SW_HTTP_SERVER_H
+#define SW_HTTP_SERVER_H
+
+#include <json-c/json.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "common/buf.h"
+#include "common/err.h"
+
+struct sw_http_server;
+
+struct sw_http_request {
+    const char *method; /* "GET", "POST", ... */
+    const char *target; /* request target exactly as sent: raw path + optional "?query" */
+    const char *path;   /* raw path part of target (no query), NUL-terminated */
+    const char *param;  /* prefix routes: the raw rest of the path after the prefix; else "" */
+    const char *body;   /* NUL-terminated copy of the body ("" when none); len in body_len */
+    size_t body_len;
+    void *app;          /* cfg.app */
+    void *priv;         /* the layer's own per-request state; do not touch */
+};
+
+struct sw_http_response {
+    int status;
+    char *body;               /* owned; freed by the layer */
+    size_t body_len;
+    const char *content_type; /* static string */
+    char allow[64];           /* Allow header value for 405, else empty */
+};
+
+typedef void (*sw_http_handler)(struct sw_http_request *req, struct sw_http_response *resp);
+
+enum sw_route_match { SW_ROUTE_EXACT, SW_ROUTE_PREFIX };
+
+struct sw_http_route {
+    const char *method;         /* "GET", "POST", "DELETE", ... */
+    const char *pattern;        /* exact path, or prefix (param = rest) */
+    enum sw_route_match match;
+    sw_http_handler handler;
+    const char *label;          /* metrics label, e.g. "/transports/id:{id}"; NULL = pattern */
+    size_t max_body;            /* 0 = cfg.max_body */
+};
+
+struct sw_http_server_config {
+    const char *addr;        /* "host:port"; port 0 picks a free port */
+    const char *service;     /* e.g. "transport-discovery"; used in /health and metric names */
+    const char *version;
+    unsigned threads;        /* worker threads; 0 = 8 */
+    size_t max_body;         /* default body cap; 0 = 1 MiB */
+    unsigned max_connections; /* 0 = 1024 */
+    unsigned idle_timeout_s; /* 0 = 30 */
+    const struct sw_http_route *routes;
+    size_t n_routes;
+    void *app;
+    /* Optional: SW_OK when dependencies are healthy; otherwise err->msg goes into the 503. */
+    int (*health_check)(void *app, struct sw_error *err);
+    /* Optional: append extra Prometheus lines (see metrics.h helpers). */
+    void (*write_metrics)(void *app, struct sw_buf *out);
+};
+
+/* Starts listening; cfg and its routes are borrowed and must outlive the server. */
+int sw_http_server_start(const struct sw_http_server_config *cfg, struct sw_http_server **out,
+                         struct sw_error *err);
+uint16_t sw_http_server_port(const struct sw_http_server *srv);
+/* Stops accepting, waits for in-flight handlers, frees everything. NULL is a no-op. */
+void sw_http_server_stop(struct sw_http_server *srv);
+
+/* Case-insensitive request header lookup; borrowed, NULL when absent. */
+const char *sw_http_header(const struct sw_http_request *req, const char *name);
+/* Percent-decoded query argument into out (NUL-terminated). SW_ENOTFOUND when absent,
+ * SW_ERANGE when longer than cap-1, SW_EINVAL on bad escapes. */
+int sw_http_query(const struct sw_http_request *req, const char *name, char *out, size_t cap);
+
+/* Replies. json: takes ownership of obj (serialised compactly, then released). */
+void sw_http_reply_json(struct sw_http_response *resp, int status, struct json_object *obj);
+void sw_http_reply_error(struct sw_http_response *resp, int status, const char *code,
+                         const char *fmt, ...) __attribute__((format(printf, 4, 5)));
+/* Copies text. */
+void sw_http_reply_text(struct sw_http_response *resp, int status, const char *content_type,
+                        const char *text, size_t len);
+
+#endif

@@ -1,0 +1,2 @@
+-- One database per control-plane service (docker-compose's PostgreSQL runs this once).
+CREATE DATABASE transport_discovery;

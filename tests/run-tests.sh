@@ -1,0 +1,90 @@
+#!/usr/bin/env bash
+# run-tests.sh BUILD_DIR — runs every test binary in BUILD_DIR/test-bin against one
+# throwaway PostgreSQL cluster, unit tests first, each under a timeout. Counts individual
+# libcheck checks (a binary without a summary counts as one test) and ends with the line
+# "N passed, N failed". Exits non-zero on any failure. Logs stay in BUILD_DIR/test-logs.
+set -uo pipefail
+export LC_ALL=C
+
+[ $# -eq 1 ] || { echo "usage: tests/run-tests.sh BUILD_DIR" >&2; exit 2; }
+ROOT=$(cd "$(dirname "$0")/.." && pwd)
+BUILD=$(cd "$1" && pwd) || exit 2
+BIN_TIMEOUT=${SW_TEST_TIMEOUT:-300}
+LOG_DIR="$BUILD/test-logs"
+passed=0
+failed=0
+
+PG_DIR=$(mktemp -d "${TMPDIR:-/tmp}/sw-pg.XXXXXX") || exit 1
+trap 'bash "$ROOT/tests/pg-cluster.sh" destroy "$PG_DIR" >/dev/null 2>&1' EXIT
+trap 'exit 130' INT TERM
+if ! PG_URL=$(bash "$ROOT/tests/pg-cluster.sh" start "$PG_DIR"); then
+    echo "run-tests.sh: could not start the test PostgreSQL cluster" >&2
+    exit 1
+fi
+
+export SW_TEST_PG_URL="$PG_URL" SW_TEST_PG_DIR="$PG_DIR" SW_TEST_ROOT="$ROOT"
+export SW_TEST_BIN_DIR="$BUILD/bin" SW_TEST_LOG_DIR="$LOG_DIR"
+export CK_DEFAULT_TIMEOUT=60
+export UBSAN_OPTIONS="${UBSAN_OPTIONS:-print_stacktrace=1}"
+rm -rf "$LOG_DIR"
+mkdir -p "$LOG_DIR"
+
+# Prints "summaries checks failures" from libcheck lines such as
+# "100%: Checks: 12, Failures: 0, Errors: 0" (several suites may each print one).
+summarize() {
+    awk 'match($0, /[0-9]+%: Checks: [0-9]+, Failures: [0-9]+, Errors: [0-9]+/) {
+            s = substr($0, RSTART, RLENGTH); gsub(/[^0-9]+/, " ", s); split(s, a, " ")
+            n++; c += a[2]; f += a[3] + a[4]
+         }
+         END { print n + 0, c + 0, f + 0 }' "$1"
+}
+
+run_one() {
+    local bin=$1 name log rc n checks fails
+    name=$(basename "$bin")
+    log="$LOG_DIR/$name.log"
+    echo "=== $name"
+    (cd "$ROOT" && timeout -k 10 "$BIN_TIMEOUT" "$bin") >"$log" 2>&1
+    rc=$?
+    cat "$log"
+    read -r n checks fails < <(summarize "$log")
+    if [ "$n" -eq 0 ]; then
+        checks=1
+        fails=$((rc != 0))
+    elif [ "$rc" -ne 0 ] && [ "$fails" -eq 0 ]; then
+        fails=1 # all checks passed, yet it crashed, leaked or hung afterwards
+        checks=$((checks + 1))
+    fi
+    passed=$((passed + checks - fails))
+    failed=$((failed + fails))
+    if [ "$rc" -eq 124 ] || [ "$rc" -eq 137 ]; then
+        echo "--- $name: TIMED OUT after ${BIN_TIMEOUT}s"
+    elif [ "$rc" -ne 0 ] || [ "$fails" -ne 0 ]; then
+        echo "--- $name: FAILED (exit $rc, $fails of $checks failed)"
+    else
+        echo "--- $name: ok ($checks passed)"
+    fi
+}
+
+unit=()
+other=()
+for f in "$BUILD"/test-bin/*; do
+    if [ ! -f "$f" ] || [ ! -x "$f" ]; then
+        continue
+    fi
+    if [ -f "$ROOT/tests/unit/$(basename "$f").c" ]; then
+        unit+=("$f")
+    else
+        other+=("$f")
+    fi
+done
+if [ $((${#unit[@]} + ${#other[@]})) -eq 0 ]; then
+    echo "run-tests.sh: no test binaries in $BUILD/test-bin" >&2
+    exit 1
+fi
+for f in "${unit[@]}" "${other[@]}"; do
+    run_one "$f"
+done
+
+echo "$passed passed, $failed failed"
+[ "$failed" -eq 0 ]

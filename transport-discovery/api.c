@@ -1,0 +1,284 @@
+#include "transport-discovery/api.h"
+#include "common/json.h"
+#include "common/log.h"
+#include "common/metrics.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+/* Maps a store error to its HTTP reply. */
+static void reply_store_error(struct sw_http_response *resp, int rc, const struct sw_error *err)
+{
+    switch (rc) {
+    case SW_ENOTFOUND:
+        sw_http_reply_error(resp, 404, "not_found", "%s", err->msg);
+        break;
+    case SW_EPERM:
+        sw_http_reply_error(resp, 403, "not_an_edge", "%s", err->msg);
+        break;
+    case SW_EINVAL:
+        sw_http_reply_error(resp, 422, "invalid_entry", "%s", err->msg);
+        break;
+    default:
+        sw_log_warn("database: %s", err->msg);
+        sw_http_reply_error(resp, 503, "database_unavailable", "the database is unavailable; retry later");
+    }
+}
+
+/* Parses the body as a JSON array of 1..TD_MAX_BATCH items; replies 400 on failure. */
+static struct json_object *parse_batch(const struct sw_http_request *req, struct sw_http_response *resp)
+{
+    struct json_object *root = NULL;
+    struct sw_error err = { 0 };
+    size_t n;
+    if (sw_json_parse(req->body, req->body_len, &root, &err)) {
+        sw_http_reply_error(resp, 400, "invalid_json", "%s", err.msg);
+        return NULL;
+    }
+    if (!json_object_is_type(root, json_type_array)) {
+        sw_http_reply_error(resp, 400, "invalid_body", "the body must be a JSON array");
+        goto fail;
+    }
+    n = json_object_array_length(root);
+    if (n == 0 || n > TD_MAX_BATCH) {
+        sw_http_reply_error(resp, 400, "invalid_body", "the array must hold 1 to %d items", TD_MAX_BATCH);
+        goto fail;
+    }
+    return root;
+fail:
+    json_object_put(root);
+    return NULL;
+}
+
+static void handle_register(struct sw_http_request *req, struct sw_http_response *resp)
+{
+    struct td_app *app = req->app;
+    struct sw_tp_signed_entry *entries = NULL;
+    struct json_object *root = NULL, *out = NULL;
+    struct sw_error err = { 0 };
+    struct sw_pk caller;
+    size_t n;
+    int rc;
+
+    if (sw_sreq_verify(&app->nonces, req, &caller, resp))
+        return;
+    if (!(root = parse_batch(req, resp)))
+        return;
+    n = json_object_array_length(root);
+    entries = calloc(n, sizeof(*entries));
+    if (!entries) {
+        sw_http_reply_error(resp, 503, "out_of_memory", "out of memory");
+        goto out;
+    }
+    for (size_t i = 0; i < n; i++) {
+        char where[24];
+        snprintf(where, sizeof(where), "[%zu]", i);
+        if (sw_tp_signed_entry_from_json(json_object_array_get_idx(root, i), where, &entries[i], &err)) {
+            sw_http_reply_error(resp, 400, "invalid_entry", "%s", err.msg);
+            goto out;
+        }
+        if ((rc = sw_tp_signed_entry_verify(&entries[i], &err))) {
+            sw_http_reply_error(resp, 422, rc == SW_ECRYPTO ? "invalid_entry_signature" : "invalid_entry",
+                                "%s: %s", where, err.msg);
+            goto out;
+        }
+        if (sw_tp_entry_edge_index(&entries[i].entry, &caller) < 0) {
+            sw_http_reply_error(resp, 403, "not_an_edge", "%s: the caller is not an edge of this transport", where);
+            goto out;
+        }
+    }
+    if ((rc = td_store_register(&app->store, entries, n, &out, &err))) {
+        reply_store_error(resp, rc, &err);
+        goto out;
+    }
+    atomic_fetch_add(&app->registered_total, n);
+    sw_log_info("registered %zu transport(s), first %s", n,
+                json_object_get_string(json_object_object_get(
+                    json_object_object_get(json_object_array_get_idx(out, 0), "entry"), "t_id")));
+    sw_http_reply_json(resp, 201, out);
+out:
+    free(entries);
+    json_object_put(root);
+}
+
+static void handle_get_id(struct sw_http_request *req, struct sw_http_response *resp)
+{
+    struct td_app *app = req->app;
+    struct sw_error err = { 0 };
+    struct json_object *out = NULL;
+    struct sw_uuid id;
+    int rc;
+    if (sw_uuid_parse(&id, req->param, "transport ID in path", &err)) {
+        sw_http_reply_error(resp, 400, "invalid_transport_id", "%s", err.msg);
+        return;
+    }
+    if ((rc = td_store_get(&app->store, &id, &out, &err))) {
+        reply_store_error(resp, rc, &err);
+        return;
+    }
+    sw_http_reply_json(resp, 200, out);
+}
+
+static void handle_get_edge(struct sw_http_request *req, struct sw_http_response *resp)
+{
+    struct td_app *app = req->app;
+    struct sw_error err = { 0 };
+    struct json_object *out = NULL;
+    struct sw_pk pk;
+    int rc;
+    if (sw_pk_from_hex(&pk, req->param, "public key in path", &err)) {
+        sw_http_reply_error(resp, 400, "invalid_public_key", "%s", err.msg);
+        return;
+    }
+    if ((rc = td_store_by_edge(&app->store, &pk, &out, &err))) {
+        reply_store_error(resp, rc, &err);
+        return;
+    }
+    sw_http_reply_json(resp, 200, out);
+}
+
+static void handle_statuses(struct sw_http_request *req, struct sw_http_response *resp)
+{
+    struct td_app *app = req->app;
+    struct td_status_update ups[TD_MAX_BATCH];
+    struct json_object *root = NULL, *out = NULL;
+    struct sw_error err = { 0 };
+    struct sw_pk caller;
+    size_t n;
+    int rc;
+
+    if (sw_sreq_verify(&app->nonces, req, &caller, resp))
+        return;
+    if (!(root = parse_batch(req, resp)))
+        return;
+    n = json_object_array_length(root);
+    for (size_t i = 0; i < n; i++) {
+        struct json_object *item = json_object_array_get_idx(root, i);
+        const char *id;
+        char where[24], name[40];
+        snprintf(where, sizeof(where), "[%zu]", i);
+        snprintf(name, sizeof(name), "%s.t_id", where);
+        if (sw_json_get_string(item, "t_id", where, 64, &id, &err) ||
+            sw_uuid_parse(&ups[i].id, id, name, &err) ||
+            sw_json_get_bool(item, "is_up", where, &ups[i].is_up, &err)) {
+            sw_http_reply_error(resp, 400, "invalid_status", "%s", err.msg);
+            goto out;
+        }
+    }
+    if ((rc = td_store_set_statuses(&app->store, &caller, ups, n, &out, &err))) {
+        reply_store_error(resp, rc, &err);
+        goto out;
+    }
+    sw_http_reply_json(resp, 200, out);
+out:
+    json_object_put(root);
+}
+
+static void handle_delete(struct sw_http_request *req, struct sw_http_response *resp)
+{
+    struct td_app *app = req->app;
+    struct sw_error err = { 0 };
+    struct sw_pk caller;
+    struct sw_uuid id;
+    struct json_object *o;
+    int rc;
+
+    if (sw_sreq_verify(&app->nonces, req, &caller, resp))
+        return;
+    if (sw_uuid_parse(&id, req->param, "transport ID in path", &err)) {
+        sw_http_reply_error(resp, 400, "invalid_transport_id", "%s", err.msg);
+        return;
+    }
+    if ((rc = td_store_delete(&app->store, &caller, &id, &err))) {
+        reply_store_error(resp, rc, &err);
+        return;
+    }
+    atomic_fetch_add(&app->deleted_total, 1);
+    sw_log_info("deleted transport %s", req->param);
+    o = json_object_new_object();
+    json_object_object_add(o, "deleted", json_object_new_string(req->param));
+    sw_http_reply_json(resp, 200, o);
+}
+
+static void handle_list(struct sw_http_request *req, struct sw_http_response *resp)
+{
+    struct td_app *app = req->app;
+    struct sw_error err = { 0 };
+    struct sw_uuid after;
+    struct json_object *arr = NULL, *o, *next = NULL;
+    char buf[64], *end;
+    unsigned long limit = TD_PAGE_DEFAULT;
+    size_t n;
+    int rc;
+
+    memset(&after, 0, sizeof(after));
+    rc = sw_http_query(req, "limit", buf, sizeof(buf));
+    if (rc == SW_OK) {
+        limit = strtoul(buf, &end, 10);
+        if (!buf[0] || *end || buf[0] == '-' || limit < 1 || limit > TD_PAGE_MAX) {
+            sw_http_reply_error(resp, 400, "invalid_limit", "limit must be 1 to %d", TD_PAGE_MAX);
+            return;
+        }
+    } else if (rc != SW_ENOTFOUND) {
+        sw_http_reply_error(resp, 400, "invalid_limit", "limit must be 1 to %d", TD_PAGE_MAX);
+        return;
+    }
+    rc = sw_http_query(req, "after", buf, sizeof(buf));
+    if ((rc == SW_OK && sw_uuid_parse(&after, buf, "after", &err)) || (rc && rc != SW_ENOTFOUND)) {
+        sw_http_reply_error(resp, 400, "invalid_transport_id", "after: must be a transport ID");
+        return;
+    }
+    if ((rc = td_store_list(&app->store, &after, (unsigned)limit, &arr, &err))) {
+        reply_store_error(resp, rc, &err);
+        return;
+    }
+    n = json_object_array_length(arr);
+    if (n == limit) /* a full page: there may be more after its last ID */
+        next = json_object_get(json_object_object_get(
+            json_object_object_get(json_object_array_get_idx(arr, n - 1), "entry"), "t_id"));
+    o = json_object_new_object();
+    json_object_object_add(o, "transports", arr);
+    json_object_object_add(o, "next", next);
+    sw_http_reply_json(resp, 200, o);
+}
+
+static void handle_nonce(struct sw_http_request *req, struct sw_http_response *resp)
+{
+    struct td_app *app = req->app;
+    sw_sreq_reply_nonce(&app->nonces, req, resp);
+}
+
+const struct sw_http_route td_routes[] = {
+    { "GET", "/security/nonces/", SW_ROUTE_PREFIX, handle_nonce, "/security/nonces/{pk}", 0 },
+    { "POST", "/transports/", SW_ROUTE_EXACT, handle_register, NULL, 0 },
+    { "GET", "/transports/", SW_ROUTE_EXACT, handle_list, NULL, 0 },
+    { "GET", "/transports/id:", SW_ROUTE_PREFIX, handle_get_id, "/transports/id:{id}", 0 },
+    { "DELETE", "/transports/id:", SW_ROUTE_PREFIX, handle_delete, "/transports/id:{id}", 0 },
+    { "GET", "/transports/edge:", SW_ROUTE_PREFIX, handle_get_edge, "/transports/edge:{pk}", 0 },
+    { "POST", "/statuses", SW_ROUTE_EXACT, handle_statuses, NULL, 0 },
+};
+const size_t td_n_routes = sizeof(td_routes) / sizeof(td_routes[0]);
+
+int td_health_check(void *app, struct sw_error *err)
+{
+    struct td_app *a = app;
+    return sw_db_ping(a->store.db, err);
+}
+
+void td_write_metrics(void *app, struct sw_buf *out)
+{
+    struct td_app *a = app;
+    sw_metrics_write_header(out, "td_transports", "gauge", "Registered transports");
+    sw_metrics_write_sample(out, "td_transports", NULL, (double)atomic_load(&a->transports_total));
+    sw_metrics_write_header(out, "td_transports_up", "gauge", "Transports both edges report up");
+    sw_metrics_write_sample(out, "td_transports_up", NULL, (double)atomic_load(&a->transports_up));
+    sw_metrics_write_header(out, "td_registrations_total", "counter", "Entries registered or refreshed");
+    sw_metrics_write_sample(out, "td_registrations_total", NULL, (double)atomic_load(&a->registered_total));
+    sw_metrics_write_header(out, "td_deletions_total", "counter", "Transports deleted by an edge");
+    sw_metrics_write_sample(out, "td_deletions_total", NULL, (double)atomic_load(&a->deleted_total));
+    sw_metrics_write_header(out, "td_expired_total", "counter", "Transports marked down for missing the TTL");
+    sw_metrics_write_sample(out, "td_expired_total", NULL, (double)atomic_load(&a->expired_total));
+    sw_metrics_write_header(out, "td_purged_total", "counter", "Stale transports deleted");
+    sw_metrics_write_sample(out, "td_purged_total", NULL, (double)atomic_load(&a->purged_total));
+}

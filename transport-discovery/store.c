@@ -1,0 +1,353 @@
+#include "transport-discovery/store.h"
+#include "common/log.h"
+
+#include <inttypes.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+static const struct sw_db_migration migrations[] = {
+    { 1,
+      "CREATE TABLE td_transports ("
+      "  t_id uuid PRIMARY KEY,"
+      "  edge_a bytea NOT NULL CHECK (length(edge_a) = 32),"
+      "  edge_b bytea NOT NULL CHECK (length(edge_b) = 32),"
+      "  type text NOT NULL,"
+      "  label text NOT NULL DEFAULT '',"
+      "  sig_a bytea NOT NULL,"
+      "  sig_b bytea NOT NULL,"
+      "  up_a boolean NOT NULL,"
+      "  up_b boolean NOT NULL,"
+      "  registered bigint NOT NULL,"
+      "  updated bigint NOT NULL);"
+      "CREATE INDEX td_transports_edge_a ON td_transports (edge_a);"
+      "CREATE INDEX td_transports_edge_b ON td_transports (edge_b);"
+      "CREATE INDEX td_transports_updated ON td_transports (updated);"
+      "CREATE TABLE IF NOT EXISTS td_nonces (pk bytea PRIMARY KEY, next_nonce bigint NOT NULL);" },
+};
+
+#define COLS "t_id::text, encode(edge_a, 'hex'), encode(edge_b, 'hex'), type, label, " \
+             "encode(sig_a, 'hex'), encode(sig_b, 'hex'), up_a, up_b, registered, updated"
+
+static const struct {
+    const char *name, *sql;
+} statements[] = {
+    { "td_register",
+      "INSERT INTO td_transports AS t (t_id, edge_a, edge_b, type, label, sig_a, sig_b, up_a, up_b,"
+      " registered, updated) VALUES ($1::uuid, $2::bytea, $3::bytea, $4, $5, $6::bytea, $7::bytea,"
+      " true, true, $8::bigint, $8::bigint) ON CONFLICT (t_id) DO UPDATE SET label = EXCLUDED.label,"
+      " sig_a = EXCLUDED.sig_a, sig_b = EXCLUDED.sig_b, up_a = true, up_b = true,"
+      " updated = EXCLUDED.updated RETURNING " COLS },
+    { "td_get", "SELECT " COLS " FROM td_transports WHERE t_id = $1::uuid" },
+    { "td_by_edge",
+      "SELECT " COLS " FROM td_transports WHERE edge_a = $1::bytea UNION ALL "
+      "SELECT " COLS " FROM td_transports WHERE edge_b = $1::bytea ORDER BY 1" },
+    { "td_status",
+      "UPDATE td_transports SET"
+      " up_a = CASE WHEN edge_a = $2::bytea THEN $3::boolean ELSE up_a END,"
+      " up_b = CASE WHEN edge_b = $2::bytea THEN $3::boolean ELSE up_b END,"
+      " updated = $4::bigint WHERE t_id = $1::uuid AND (edge_a = $2::bytea OR edge_b = $2::bytea)"
+      " RETURNING " COLS },
+    { "td_exists", "SELECT 1 FROM td_transports WHERE t_id = $1::uuid" },
+    { "td_delete",
+      "DELETE FROM td_transports WHERE t_id = $1::uuid AND (edge_a = $2::bytea OR edge_b = $2::bytea)"
+      " RETURNING t_id" },
+    { "td_list", "SELECT " COLS " FROM td_transports WHERE t_id > $1::uuid ORDER BY t_id LIMIT $2::int" },
+    { "td_expire",
+      "UPDATE td_transports SET up_a = false, up_b = false WHERE updated < $1::bigint AND (up_a OR up_b)" },
+    { "td_purge", "DELETE FROM td_transports WHERE updated < $1::bigint" },
+    { "td_count", "SELECT count(*), count(*) FILTER (WHERE up_a AND up_b) FROM td_transports" },
+};
+
+int td_store_migrate(struct td_store *st, struct sw_error *err)
+{
+    return sw_db_migrate(st->db, "transport-discovery", migrations,
+                         sizeof(migrations) / sizeof(migrations[0]), err);
+}
+
+int td_store_prepare(struct td_store *st)
+{
+    for (size_t i = 0; i < sizeof(statements) / sizeof(statements[0]); i++)
+        if (sw_db_prepare(st->db, statements[i].name, statements[i].sql))
+            return SW_ENOMEM;
+    return SW_OK;
+}
+
+static int64_t now_s(void) { return (int64_t)time(NULL); }
+
+static void bytea_param(char *out, size_t cap, const uint8_t *b, size_t n)
+{
+    out[0] = '\\';
+    out[1] = 'x';
+    for (size_t i = 0; i < n && 2 + 2 * i + 2 < cap; i++)
+        snprintf(out + 2 + 2 * i, 3, "%02x", b[i]);
+}
+
+/* One result row (COLS order) as EntryWithStatus; up-ness also honours the TTL. */
+static struct json_object *row_to_json(const struct td_store *st, PGresult *res, int row, int64_t now)
+{
+    struct json_object *o = json_object_new_object(), *e = json_object_new_object();
+    struct json_object *edges = json_object_new_array(), *sigs = json_object_new_array();
+    struct json_object *statuses = json_object_new_array();
+    int64_t registered = strtoll(PQgetvalue(res, row, 9), NULL, 10);
+    int64_t updated = strtoll(PQgetvalue(res, row, 10), NULL, 10);
+    bool fresh = updated >= now - st->ttl_s;
+    bool up_a = fresh && PQgetvalue(res, row, 7)[0] == 't';
+    bool up_b = fresh && PQgetvalue(res, row, 8)[0] == 't';
+
+    json_object_object_add(e, "t_id", json_object_new_string(PQgetvalue(res, row, 0)));
+    json_object_array_add(edges, json_object_new_string(PQgetvalue(res, row, 1)));
+    json_object_array_add(edges, json_object_new_string(PQgetvalue(res, row, 2)));
+    json_object_object_add(e, "edges", edges);
+    json_object_object_add(e, "type", json_object_new_string(PQgetvalue(res, row, 3)));
+    json_object_object_add(e, "label", json_object_new_string(PQgetvalue(res, row, 4)));
+    json_object_array_add(sigs, json_object_new_string(PQgetvalue(res, row, 5)));
+    json_object_array_add(sigs, json_object_new_string(PQgetvalue(res, row, 6)));
+    json_object_array_add(statuses, json_object_new_boolean(up_a));
+    json_object_array_add(statuses, json_object_new_boolean(up_b));
+    json_object_object_add(o, "entry", e);
+    json_object_object_add(o, "signatures", sigs);
+    json_object_object_add(o, "is_up", json_object_new_boolean(up_a && up_b));
+    json_object_object_add(o, "registered", json_object_new_int64(registered));
+    json_object_object_add(o, "updated", json_object_new_int64(updated));
+    json_object_object_add(o, "statuses", statuses);
+    return o;
+}
+
+static void append_rows(const struct td_store *st, PGresult *res, struct json_object *arr)
+{
+    int64_t now = now_s();
+    for (int i = 0; i < PQntuples(res); i++)
+        json_object_array_add(arr, row_to_json(st, res, i, now));
+}
+
+static int tx(struct sw_db_conn *c, const char *cmd, struct sw_error *err)
+{
+    PGresult *res = NULL;
+    int rc = sw_db_exec(c, cmd, 0, NULL, &res, err);
+    PQclear(res);
+    return rc;
+}
+
+int td_store_register(struct td_store *st, const struct sw_tp_signed_entry *entries, size_t n,
+                      struct json_object **out, struct sw_error *err)
+{
+    struct sw_db_conn *c = NULL;
+    struct json_object *arr = json_object_new_array();
+    char id[SW_UUID_STR_LEN + 1], ea[80], eb[80], sa[140], sb[140], now[24];
+    const char *params[8] = { id, ea, eb, NULL, NULL, sa, sb, now };
+    bool in_tx = false;
+    int rc;
+
+    snprintf(now, sizeof(now), "%" PRId64, now_s());
+    if ((rc = sw_db_acquire(st->db, &c, err)))
+        goto fail;
+    if (n > 1 && (rc = tx(c, "BEGIN", err)))
+        goto fail;
+    in_tx = n > 1;
+    for (size_t i = 0; i < n; i++) {
+        const struct sw_tp_entry *e = &entries[i].entry;
+        PGresult *res = NULL;
+        sw_uuid_format(&e->id, id);
+        bytea_param(ea, sizeof(ea), e->edges[0].b, SW_PK_LEN);
+        bytea_param(eb, sizeof(eb), e->edges[1].b, SW_PK_LEN);
+        bytea_param(sa, sizeof(sa), entries[i].sigs[0].b, SW_SIG_LEN);
+        bytea_param(sb, sizeof(sb), entries[i].sigs[1].b, SW_SIG_LEN);
+        params[3] = e->type;
+        params[4] = e->label;
+        if ((rc = sw_db_exec_prepared(c, "td_register", 8, params, &res, err)))
+            goto fail;
+        append_rows(st, res, arr);
+        PQclear(res);
+    }
+    if (in_tx && (rc = tx(c, "COMMIT", err)))
+        goto fail;
+    sw_db_release(st->db, c);
+    *out = arr;
+    return SW_OK;
+fail:
+    if (in_tx)
+        tx(c, "ROLLBACK", NULL);
+    if (c)
+        sw_db_release(st->db, c);
+    json_object_put(arr);
+    return rc;
+}
+
+/* Runs a one-statement read and returns the rows as a JSON array. */
+static int query_rows(struct td_store *st, const char *stmt, int nparams, const char *const *params,
+                      struct json_object **out, struct sw_error *err)
+{
+    struct sw_db_conn *c = NULL;
+    PGresult *res = NULL;
+    int rc;
+    if ((rc = sw_db_acquire(st->db, &c, err)))
+        return rc;
+    rc = sw_db_exec_prepared(c, stmt, nparams, params, &res, err);
+    sw_db_release(st->db, c);
+    if (rc)
+        return rc;
+    *out = json_object_new_array();
+    append_rows(st, res, *out);
+    PQclear(res);
+    return SW_OK;
+}
+
+int td_store_get(struct td_store *st, const struct sw_uuid *id, struct json_object **out,
+                 struct sw_error *err)
+{
+    char ids[SW_UUID_STR_LEN + 1];
+    const char *params[1] = { ids };
+    struct json_object *arr = NULL;
+    int rc;
+    sw_uuid_format(id, ids);
+    if ((rc = query_rows(st, "td_get", 1, params, &arr, err)))
+        return rc;
+    if (json_object_array_length(arr) == 0) {
+        json_object_put(arr);
+        return sw_error_set(err, SW_ENOTFOUND, "no transport with ID %s", ids);
+    }
+    *out = json_object_get(json_object_array_get_idx(arr, 0));
+    json_object_put(arr);
+    return SW_OK;
+}
+
+int td_store_by_edge(struct td_store *st, const struct sw_pk *pk, struct json_object **out,
+                     struct sw_error *err)
+{
+    char pkp[80];
+    const char *params[1] = { pkp };
+    bytea_param(pkp, sizeof(pkp), pk->b, SW_PK_LEN);
+    return query_rows(st, "td_by_edge", 1, params, out, err);
+}
+
+/* After an UPDATE/DELETE matched nothing: tells "no such transport" from "not your edge". */
+static int missing_or_forbidden(struct sw_db_conn *c, const char *id, size_t index, bool many,
+                                struct sw_error *err)
+{
+    PGresult *res = NULL;
+    const char *params[1] = { id };
+    char where[32] = "";
+    int rc = sw_db_exec_prepared(c, "td_exists", 1, params, &res, err);
+    if (rc)
+        return rc;
+    if (many)
+        snprintf(where, sizeof(where), "[%zu]: ", index);
+    rc = PQntuples(res) ? sw_error_set(err, SW_EPERM, "%sthe caller is not an edge of transport %s", where, id)
+                        : sw_error_set(err, SW_ENOTFOUND, "%sno transport with ID %s", where, id);
+    PQclear(res);
+    return rc;
+}
+
+int td_store_set_statuses(struct td_store *st, const struct sw_pk *caller,
+                          const struct td_status_update *ups, size_t n, struct json_object **out,
+                          struct sw_error *err)
+{
+    struct sw_db_conn *c = NULL;
+    struct json_object *arr = json_object_new_array();
+    char id[SW_UUID_STR_LEN + 1], pkp[80], now[24];
+    const char *params[4] = { id, pkp, NULL, now };
+    int rc;
+
+    bytea_param(pkp, sizeof(pkp), caller->b, SW_PK_LEN);
+    snprintf(now, sizeof(now), "%" PRId64, now_s());
+    if ((rc = sw_db_acquire(st->db, &c, err)))
+        goto fail;
+    if ((rc = tx(c, "BEGIN", err)))
+        goto fail;
+    for (size_t i = 0; i < n; i++) {
+        PGresult *res = NULL;
+        sw_uuid_format(&ups[i].id, id);
+        params[2] = ups[i].is_up ? "true" : "false";
+        if ((rc = sw_db_exec_prepared(c, "td_status", 4, params, &res, err)))
+            goto rollback;
+        if (PQntuples(res) == 0) {
+            PQclear(res);
+            rc = missing_or_forbidden(c, id, i, n > 1, err);
+            goto rollback;
+        }
+        append_rows(st, res, arr);
+        PQclear(res);
+    }
+    if ((rc = tx(c, "COMMIT", err)))
+        goto fail;
+    sw_db_release(st->db, c);
+    *out = arr;
+    return SW_OK;
+rollback:
+    tx(c, "ROLLBACK", NULL);
+fail:
+    if (c)
+        sw_db_release(st->db, c);
+    json_object_put(arr);
+    return rc;
+}
+
+int td_store_delete(struct td_store *st, const struct sw_pk *caller, const struct sw_uuid *id,
+                    struct sw_error *err)
+{
+    struct sw_db_conn *c = NULL;
+    PGresult *res = NULL;
+    char ids[SW_UUID_STR_LEN + 1], pkp[80];
+    const char *params[2] = { ids, pkp };
+    int rc;
+
+    sw_uuid_format(id, ids);
+    bytea_param(pkp, sizeof(pkp), caller->b, SW_PK_LEN);
+    if ((rc = sw_db_acquire(st->db, &c, err)))
+        return rc;
+    rc = sw_db_exec_prepared(c, "td_delete", 2, params, &res, err);
+    if (rc == SW_OK && PQntuples(res) == 0)
+        rc = missing_or_forbidden(c, ids, 0, false, err);
+    PQclear(res);
+    sw_db_release(st->db, c);
+    return rc;
+}
+
+int td_store_list(struct td_store *st, const struct sw_uuid *after, unsigned limit,
+                  struct json_object **out, struct sw_error *err)
+{
+    char ids[SW_UUID_STR_LEN + 1], lim[16];
+    const char *params[2] = { ids, lim };
+    sw_uuid_format(after, ids);
+    snprintf(lim, sizeof(lim), "%u", limit);
+    return query_rows(st, "td_list", 2, params, out, err);
+}
+
+static int exec_count(struct sw_db_conn *c, const char *stmt, int64_t cutoff, int64_t *affected,
+                      struct sw_error *err)
+{
+    PGresult *res = NULL;
+    char cut[24];
+    const char *params[1] = { cut };
+    int rc;
+    snprintf(cut, sizeof(cut), "%" PRId64, cutoff);
+    if ((rc = sw_db_exec_prepared(c, stmt, 1, params, &res, err)))
+        return rc;
+    *affected = strtoll(PQcmdTuples(res), NULL, 10);
+    PQclear(res);
+    return SW_OK;
+}
+
+int td_store_reap(struct td_store *st, int64_t purge_s, struct td_counts *out, struct sw_error *err)
+{
+    struct sw_db_conn *c = NULL;
+    PGresult *res = NULL;
+    int64_t now = now_s();
+    int rc;
+
+    memset(out, 0, sizeof(*out));
+    if ((rc = sw_db_acquire(st->db, &c, err)))
+        return rc;
+    if ((rc = exec_count(c, "td_expire", now - st->ttl_s, &out->expired_now, err)) ||
+        (rc = exec_count(c, "td_purge", now - purge_s, &out->purged_now, err)) ||
+        (rc = sw_db_exec_prepared(c, "td_count", 0, NULL, &res, err)))
+        goto out;
+    out->total = strtoll(PQgetvalue(res, 0, 0), NULL, 10);
+    out->up = strtoll(PQgetvalue(res, 0, 1), NULL, 10);
+    PQclear(res);
+out:
+    sw_db_release(st->db, c);
+    return rc;
+}

@@ -1,0 +1,27 @@
+/* cli.h — shared pieces of skywire-cli's commands. */
+#ifndef SW_CLI_H
+#define SW_CLI_H
+
+#include <json-c/json.h>
+#include <stdbool.h>
+
+#include "common/http_client.h"
+
+struct cli_ctx {
+    bool json;                  /* --json: print raw JSON instead of tables */
+    struct sw_http_client *http;
+};
+
+/* Exit codes: 0 ok, 1 the service said no / failed, 2 usage error. */
+enum { CLI_OK = 0, CLI_FAIL = 1, CLI_USAGE = 2 };
+
+int cli_tpdisc(struct cli_ctx *ctx, int argc, char **argv);
+int cli_keygen(struct cli_ctx *ctx, int argc, char **argv);
+
+/* Prints a service reply: JSON as is with --json, else via table(). Non-2xx replies print
+ * the service's error message and return CLI_FAIL. */
+int cli_print_reply(struct cli_ctx *ctx, const struct sw_http_result *res,
+                    void (*table)(struct json_object *));
+void cli_print_transports_table(struct json_object *v);
+
+#endif

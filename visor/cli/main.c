@@ -1,0 +1,70 @@
+/* skywire-cli — the operator's command line for visors and services. */
+#include "common/http_client.h"
+#include "common/keys.h"
+#include "common/log.h"
+#include "common/version.h"
+#include "visor/cli/cli.h"
+
+#include <stdio.h>
+#include <string.h>
+
+static void usage(FILE *f)
+{
+    fprintf(f,
+            "usage: skywire-cli [--json] COMMAND ...\n"
+            "commands:\n"
+            "  keygen -o FILE                      create an Ed25519 key file (mode 0600)\n"
+            "  tpdisc --id ID | --pk PK            look up transports in the transport discovery\n"
+            "  tpdisc list [--limit N] [--after ID]\n"
+            "  tpdisc register --key-file K --peer-key-file K2 [--type stcp|dmsg] [--label L]\n"
+            "  tpdisc status --key-file K --id ID (--up | --down)\n"
+            "  tpdisc delete --key-file K --id ID\n"
+            "  tpdisc nonce PK\n"
+            "options:\n"
+            "  --json            print JSON instead of tables\n"
+            "  --tpd URL         transport discovery (default $SKYWIRE_TPD_URL or http://127.0.0.1:9091)\n"
+            "  --version, --help\n");
+}
+
+int main(int argc, char **argv)
+{
+    struct cli_ctx ctx = { 0 };
+    int i = 1, rc;
+
+    sw_log_init("skywire-cli");
+    for (; i < argc && argv[i][0] == '-'; i++) {
+        if (strcmp(argv[i], "--json") == 0) {
+            ctx.json = true;
+        } else if (strcmp(argv[i], "--help") == 0 || strcmp(argv[i], "-h") == 0) {
+            usage(stdout);
+            return CLI_OK;
+        } else if (strcmp(argv[i], "--version") == 0) {
+            printf("skywire-cli %s\n", SW_VERSION);
+            return CLI_OK;
+        } else {
+            break; /* a command's own option, e.g. --tpd before the command is allowed below */
+        }
+    }
+    if (i >= argc) {
+        usage(stderr);
+        return CLI_USAGE;
+    }
+    if (sw_crypto_init() || sw_http_global_init()) {
+        fprintf(stderr, "skywire-cli: initialisation failed\n");
+        return CLI_FAIL;
+    }
+    ctx.http = sw_http_client_new(NULL);
+    if (!ctx.http)
+        return CLI_FAIL;
+    if (strcmp(argv[i], "tpdisc") == 0) {
+        rc = cli_tpdisc(&ctx, argc - i, argv + i);
+    } else if (strcmp(argv[i], "keygen") == 0) {
+        rc = cli_keygen(&ctx, argc - i, argv + i);
+    } else {
+        fprintf(stderr, "skywire-cli: unknown command '%s'\n", argv[i]);
+        usage(stderr);
+        rc = CLI_USAGE;
+    }
+    sw_http_client_free(ctx.http);
+    return rc;
+}
