@@ -32,8 +32,9 @@ COMMON_SRCS := $(wildcard common/*.c)
 COMMON_LIB := $(O)/libskywire-common.a
 
 # Binaries: name -> sources
-BINS := transport-discovery skywire-cli
+BINS := transport-discovery messaging-discovery skywire-cli
 transport-discovery_SRCS := $(wildcard transport-discovery/*.c)
+messaging-discovery_SRCS := $(wildcard messaging-discovery/*.c)
 skywire-cli_SRCS := $(wildcard visor/cli/*.c)
 
 HARNESS_SRCS := $(wildcard tests/harness/*.c)
@@ -44,6 +45,7 @@ BENCHES := $(patsubst tests/bench/%.c,$(O)/bench-bin/%,$(BENCH_SRCS))
 
 BIN_PATHS := $(addprefix $(O)/bin/,$(BINS))
 
+.SECONDARY:
 .PHONY: all test test-build test-run bench fuzz install clean deps run
 all: $(BIN_PATHS)
 

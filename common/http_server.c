@@ -179,7 +179,7 @@ static void handle_metrics(struct sw_http_request *req, struct sw_http_response 
     write_latency(srv, &out);
     write_process(srv, &out);
     if (srv->cfg->write_metrics)
-        srv->cfg->write_metrics(srv->cfg->app, &out);
+        srv->cfg->write_metrics(srv->cfg->hook_app ? srv->cfg->hook_app : srv->cfg->app, &out);
     free(resp->body);
     resp->status = 200;
     resp->content_type = "text/plain; version=0.0.4; charset=utf-8";
@@ -204,7 +204,7 @@ static void handle_health(struct sw_http_request *req, struct sw_http_response *
         return;
     }
     if (cfg->health_check)
-        rc = cfg->health_check(cfg->app, &err);
+        rc = cfg->health_check(cfg->hook_app ? cfg->hook_app : cfg->app, &err);
     add_str(obj, "status", rc == SW_OK ? "ok" : "unavailable");
     add_str(obj, "service", cfg->service);
     add_str(obj, "version", cfg->version);
@@ -634,6 +634,8 @@ int sw_http_server_start(const struct sw_http_server_config *cfg, struct sw_http
     struct sw_http_server *srv;
     int rc;
 
+    if (!cfg || !out)
+        return sw_error_set(err, SW_EINVAL, "server config missing");
     if ((rc = check_routes(cfg, err)))
         return rc;
     srv = calloc(1, sizeof(*srv));

@@ -63,6 +63,7 @@ struct sw_http_server_config {
     const struct sw_http_route *routes;
     size_t n_routes;
     void *app;
+    void *hook_app; /* handed to health_check and write_metrics; NULL = app */
     /* Optional: SW_OK when dependencies are healthy; otherwise err->msg goes into the 503. */
     int (*health_check)(void *app, struct sw_error *err);
     /* Optional: append extra Prometheus lines (see metrics.h helpers). */

@@ -260,12 +260,6 @@ const struct sw_http_route td_routes[] = {
 };
 const size_t td_n_routes = sizeof(td_routes) / sizeof(td_routes[0]);
 
-int td_health_check(void *app, struct sw_error *err)
-{
-    struct td_app *a = app;
-    return sw_db_ping(a->store.db, err);
-}
-
 void td_write_metrics(void *app, struct sw_buf *out)
 {
     struct td_app *a = app;

@@ -28,7 +28,6 @@ struct td_app {
 extern const struct sw_http_route td_routes[];
 extern const size_t td_n_routes;
 
-int td_health_check(void *app, struct sw_error *err);
 void td_write_metrics(void *app, struct sw_buf *out);
 
 #endif

@@ -240,7 +240,7 @@ static char **merge_env(const char *const extra[])
 static void exec_child(const char *const argv[], char **envp, int logfd, int nullfd,
                        pid_t parent)
 {
-    static const char msg[] = "th_spawn: exec failed\n";
+    static const char msg[] = ": th_spawn: exec failed\n";
     sigset_t none;
 
     setpgid(0, 0);
@@ -254,7 +254,8 @@ static void exec_child(const char *const argv[], char **envp, int logfd, int nul
     dup2(logfd, STDERR_FILENO);
     close_range(3, ~0U, 0);
     execve(argv[0], (char *const *)argv, envp);
-    if (write(STDERR_FILENO, msg, sizeof(msg) - 1) < 0)
+    if (write(STDERR_FILENO, argv[0], strlen(argv[0])) >= 0 &&
+        write(STDERR_FILENO, msg, sizeof(msg) - 1) >= 0)
         _exit(127);
     _exit(127);
 }

@@ -5,6 +5,7 @@
 #include "common/keys.h"
 #include "common/signed_request.h"
 #include "common/tp_entry.h"
+#include "tests/harness/api_client.h"
 #include "tests/harness/harness.h"
 
 #include <arpa/inet.h>
@@ -29,23 +30,15 @@ static pid_t start_td(const char *db_url, uint16_t port, const char *ttl, const 
     snprintf(addr, sizeof(addr), "127.0.0.1:%u", port);
     const char *argv[] = { th_bin("transport-discovery"), "--addr", addr, "--db", db_url,
                            "--ttl", ttl, "--reap-interval", "1", "--threads", "4", NULL };
-    pid_t pid = th_spawn(argv, NULL, log);
-    char url[96];
-    snprintf(url, sizeof(url), "http://127.0.0.1:%u/health", port);
-    if (pid < 0 || th_wait_http(url, 15000) != 0) {
-        th_dump_log(log);
-        return -1;
-    }
-    return pid;
+    return th_start_service(argv, port, log);
 }
 
 static void setup(void)
 {
     char db[256];
     uint16_t port = th_free_port();
-    const char *dir = getenv("SW_TEST_LOG_DIR");
-    snprintf(log_path, sizeof(log_path), "%s/transport-discovery.log", dir ? dir : "/tmp");
-    snprintf(ttl_log_path, sizeof(ttl_log_path), "%s/transport-discovery-ttl.log", dir ? dir : "/tmp");
+    snprintf(log_path, sizeof(log_path), "%s", th_log_path("transport-discovery.log"));
+    snprintf(ttl_log_path, sizeof(ttl_log_path), "%s", th_log_path("transport-discovery-ttl.log"));
     snprintf(db, sizeof(db), "%s", th_fresh_db("td_it"));
     snprintf(base, sizeof(base), "http://127.0.0.1:%u", port);
     daemon_pid = start_td(db, port, "300", log_path);
@@ -63,47 +56,16 @@ static void teardown(void)
     sw_http_client_free(http);
 }
 
-/* Performs a request (signed by `signer` when non-NULL); returns the status and the parsed
- * body in *out (caller puts) when out is non-NULL. */
 static long call(const char *method, const char *target, const char *body,
                  const struct sw_keypair *signer, struct json_object **out)
 {
-    struct sw_http_result res = { 0 };
-    struct sw_error err = { 0 };
-    char url[512];
-    int rc;
-    size_t len = body ? strlen(body) : 0;
-    if (signer) {
-        rc = sw_http_do_signed(http, signer, base, method, target, body, len, &res, &err);
-    } else {
-        snprintf(url, sizeof(url), "%s%s", base, target);
-        rc = sw_http_do(http, method, url, NULL, body, len, &res, &err);
-    }
-    ck_assert_msg(rc == SW_OK, "%s %s: %s", method, target, err.msg);
-    if (out) {
-        *out = NULL;
-        ck_assert_msg(sw_json_parse(res.body, res.body_len, out, &err) == SW_OK,
-                      "%s %s: reply is not JSON: %s", method, target, res.body);
-    }
-    long status = res.status;
-    sw_http_result_free(&res);
-    return status;
-}
-
-static const char *error_code(struct json_object *o)
-{
-    return json_object_get_string(json_object_object_get(json_object_object_get(o, "error"), "code"));
+    return th_call(http, base, method, target, body, signer, out);
 }
 
 static void expect_error(const char *method, const char *target, const char *body,
                          const struct sw_keypair *signer, long status, const char *code)
 {
-    struct json_object *o;
-    long st = call(method, target, body, signer, &o);
-    ck_assert_msg(st == status, "%s %s: status %ld, want %ld", method, target, st, status);
-    ck_assert_msg(error_code(o) && strcmp(error_code(o), code) == 0, "%s %s: code %s, want %s",
-                  method, target, error_code(o), code);
-    json_object_put(o);
+    th_expect_error(http, base, method, target, body, signer, status, code);
 }
 
 /* A body registering the transport between a and b, signed by both. */
@@ -307,18 +269,18 @@ START_TEST(test_signed_request_rules)
     n = next_nonce(&ka);
     /* signature made for another method or path does not verify */
     ck_assert_int_eq(call_raw_signed("POST", "/transports/", "DELETE", "/transports/", n, body, &o), 401);
-    ck_assert_str_eq(error_code(o), "invalid_signature");
+    ck_assert_str_eq(th_error_code(o), "invalid_signature");
     json_object_put(o);
     ck_assert_uint_eq(next_nonce(&ka), n); /* not consumed: it never verified */
     /* a skipped nonce */
     ck_assert_int_eq(call_raw_signed("POST", "/transports/", "POST", "/transports/", n + 1, body, &o), 401);
-    ck_assert_str_eq(error_code(o), "nonce_mismatch");
+    ck_assert_str_eq(th_error_code(o), "nonce_mismatch");
     json_object_put(o);
     /* the right nonce works once; replaying it fails */
     ck_assert_int_eq(call_raw_signed("POST", "/transports/", "POST", "/transports/", n, body, &o), 201);
     json_object_put(o);
     ck_assert_int_eq(call_raw_signed("POST", "/transports/", "POST", "/transports/", n, body, &o), 401);
-    ck_assert_str_eq(error_code(o), "nonce_mismatch");
+    ck_assert_str_eq(th_error_code(o), "nonce_mismatch");
     json_object_put(o);
     ck_assert_uint_eq(next_nonce(&ka), n + 1);
     free(body);
@@ -387,7 +349,7 @@ START_TEST(test_statuses)
     json_object_put(o);
 
     o = post_status(&kc, &id, false, 403);
-    ck_assert_str_eq(error_code(o), "not_an_edge");
+    ck_assert_str_eq(th_error_code(o), "not_an_edge");
     json_object_put(o);
     id.b[0] ^= 0xff;
     o = post_status(&ka, &id, false, 404);

@@ -585,7 +585,7 @@ START_TEST(test_bad_addresses)
     struct sw_http_server *s = NULL;
     struct sw_error err = { 0 };
     const char *bad[] = { "nonsense", "127.0.0.1", "127.0.0.1:99999", "127.0.0.1:x", "::1:80",
-                          "[::1]80", "no-such-host.invalid:0" };
+                          "[::1]80", ":", "[::1:80" };
     for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
         c.addr = bad[i];
         ck_assert_msg(sw_http_server_start(&c, &s, &err) == SW_EINVAL, "accepted %s", bad[i]);

@@ -1,0 +1,208 @@
+#include "messaging-discovery/api.h"
+#include "common/json.h"
+#include "common/log.h"
+#include "common/metrics.h"
+
+#include <inttypes.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+static void reply_db_error(struct sw_http_response *resp, const struct sw_error *err)
+{
+    sw_log_warn("database: %s", err->msg);
+    sw_http_reply_error(resp, 503, "database_unavailable", "the database is unavailable; retry later");
+}
+
+static void reject(struct md_app *app, struct sw_http_response *resp, int status, const char *code,
+                   const char *msg)
+{
+    atomic_fetch_add(&app->rejected_total, 1);
+    sw_http_reply_error(resp, status, code, "%s", msg);
+}
+
+/* Checks the parts a signature cannot: freshness and bounds. */
+static int check_entry_policy(const struct md_app *app, const struct sw_msg_entry *e, char *why, size_t cap)
+{
+    int64_t now = (int64_t)time(NULL);
+    if (e->sequence > INT64_MAX) {
+        snprintf(why, cap, "sequence is larger than 2^63-1");
+        return -1;
+    }
+    if (e->timestamp > (uint64_t)(now + app->max_future_s)) {
+        snprintf(why, cap, "timestamp %" PRIu64 " is in the future (now %" PRId64 ")", e->timestamp, now);
+        return -1;
+    }
+    if ((int64_t)e->timestamp < now - app->max_age_s) {
+        snprintf(why, cap, "timestamp %" PRIu64 " is stale: older than %" PRId64 "s", e->timestamp,
+                 app->max_age_s);
+        return -1;
+    }
+    return 0;
+}
+
+static void handle_post_entry(struct sw_http_request *req, struct sw_http_response *resp)
+{
+    struct md_app *app = req->app;
+    struct json_object *root = NULL;
+    struct sw_error err = { 0 };
+    struct sw_msg_entry e;
+    char why[160], pk[SW_PK_HEX_LEN + 1];
+    int rc;
+
+    if (sw_json_parse(req->body, req->body_len, &root, &err)) {
+        reject(app, resp, 400, "invalid_json", err.msg);
+        return;
+    }
+    if (sw_msg_entry_from_json(root, &e, &err)) {
+        reject(app, resp, 422, "invalid_entry", err.msg);
+        goto out;
+    }
+    if ((rc = sw_msg_entry_verify(&e, &err))) {
+        reject(app, resp, rc == SW_ECRYPTO ? 401 : 422,
+               rc == SW_ECRYPTO ? "invalid_signature" : "invalid_entry", err.msg);
+        goto out;
+    }
+    if (check_entry_policy(app, &e, why, sizeof(why))) {
+        reject(app, resp, 422, strstr(why, "sequence") ? "invalid_entry" : "stale_timestamp", why);
+        goto out;
+    }
+    rc = md_store_put(&app->store, &e, &err);
+    if (rc == SW_ECONFLICT) {
+        reject(app, resp, 422, "sequence_not_increasing", err.msg);
+        goto out;
+    }
+    if (rc) {
+        reply_db_error(resp, &err);
+        goto out;
+    }
+    atomic_fetch_add(&app->accepted_total, 1);
+    sw_pk_to_hex(&e.static_pk, pk);
+    sw_log_debug("entry %s sequence %" PRIu64 "%s", pk, e.sequence, e.has_server ? " (server)" : "");
+    sw_http_reply_json(resp, 200, sw_msg_entry_to_json(&e));
+out:
+    json_object_put(root);
+}
+
+static void handle_get_entry(struct sw_http_request *req, struct sw_http_response *resp)
+{
+    struct md_app *app = req->app;
+    struct sw_error err = { 0 };
+    struct json_object *out = NULL;
+    struct sw_pk pk;
+    int rc;
+    if (sw_pk_from_hex(&pk, req->param, "public key in path", &err)) {
+        sw_http_reply_error(resp, 400, "invalid_public_key", "%s", err.msg);
+        return;
+    }
+    rc = md_store_get(&app->store, &pk, &out, &err);
+    if (rc == SW_ENOTFOUND)
+        sw_http_reply_error(resp, 404, "not_found", "no entry for %s", req->param);
+    else if (rc)
+        reply_db_error(resp, &err);
+    else
+        sw_http_reply_json(resp, 200, out);
+}
+
+static void handle_delete_entry(struct sw_http_request *req, struct sw_http_response *resp)
+{
+    struct md_app *app = req->app;
+    struct sw_error err = { 0 };
+    struct sw_pk pk, caller;
+    struct json_object *o;
+    int rc;
+
+    if (sw_sreq_verify(&app->nonces, req, &caller, resp))
+        return;
+    if (sw_pk_from_hex(&pk, req->param, "public key in path", &err)) {
+        sw_http_reply_error(resp, 400, "invalid_public_key", "%s", err.msg);
+        return;
+    }
+    if (!sw_pk_equal(&pk, &caller)) {
+        sw_http_reply_error(resp, 403, "not_owner", "only the key itself may delete its entry");
+        return;
+    }
+    rc = md_store_delete(&app->store, &pk, &err);
+    if (rc == SW_ENOTFOUND) {
+        sw_http_reply_error(resp, 404, "not_found", "no entry for %s", req->param);
+        return;
+    }
+    if (rc) {
+        reply_db_error(resp, &err);
+        return;
+    }
+    sw_log_info("entry %s deleted by its key", req->param);
+    o = json_object_new_object();
+    json_object_object_add(o, "deleted", json_object_new_string(req->param));
+    sw_http_reply_json(resp, 200, o);
+}
+
+static void reply_servers(struct sw_http_request *req, struct sw_http_response *resp, bool available)
+{
+    struct md_app *app = req->app;
+    struct sw_error err = { 0 };
+    struct json_object *out = NULL;
+    char buf[32], *end;
+    unsigned long limit = available ? MD_SERVERS_DEFAULT : MD_SERVERS_MAX;
+    int rc = sw_http_query(req, "limit", buf, sizeof(buf));
+
+    if (rc == SW_OK) {
+        limit = strtoul(buf, &end, 10);
+        if (!buf[0] || *end || buf[0] == '-' || limit < 1 || limit > MD_SERVERS_MAX) {
+            sw_http_reply_error(resp, 400, "invalid_limit", "limit must be 1 to %d", MD_SERVERS_MAX);
+            return;
+        }
+    } else if (rc != SW_ENOTFOUND) {
+        sw_http_reply_error(resp, 400, "invalid_limit", "limit must be 1 to %d", MD_SERVERS_MAX);
+        return;
+    }
+    if ((rc = md_store_servers(&app->store, available, (unsigned)limit, &out, &err))) {
+        reply_db_error(resp, &err);
+        return;
+    }
+    sw_http_reply_json(resp, 200, out);
+}
+
+static void handle_available(struct sw_http_request *req, struct sw_http_response *resp)
+{
+    reply_servers(req, resp, true);
+}
+
+static void handle_all(struct sw_http_request *req, struct sw_http_response *resp)
+{
+    reply_servers(req, resp, false);
+}
+
+static void handle_nonce(struct sw_http_request *req, struct sw_http_response *resp)
+{
+    struct md_app *app = req->app;
+    sw_sreq_reply_nonce(&app->nonces, req, resp);
+}
+
+const struct sw_http_route md_routes[] = {
+    { "GET", "/security/nonces/", SW_ROUTE_PREFIX, handle_nonce, "/security/nonces/{pk}", 0 },
+    { "GET", "/messaging-discovery/entry/", SW_ROUTE_PREFIX, handle_get_entry,
+      "/messaging-discovery/entry/{pk}", 0 },
+    { "POST", "/messaging-discovery/entry/", SW_ROUTE_EXACT, handle_post_entry, NULL, 64 * 1024 },
+    { "DELETE", "/messaging-discovery/entry/", SW_ROUTE_PREFIX, handle_delete_entry,
+      "/messaging-discovery/entry/{pk}", 0 },
+    { "GET", "/messaging-discovery/available_servers", SW_ROUTE_EXACT, handle_available, NULL, 0 },
+    { "GET", "/messaging-discovery/all_servers", SW_ROUTE_EXACT, handle_all, NULL, 0 },
+};
+const size_t md_n_routes = sizeof(md_routes) / sizeof(md_routes[0]);
+
+void md_write_metrics(void *arg, struct sw_buf *out)
+{
+    struct md_app *a = arg;
+    sw_metrics_write_header(out, "md_entries", "gauge", "Live entries (clients and servers)");
+    sw_metrics_write_sample(out, "md_entries", NULL, (double)atomic_load(&a->entries));
+    sw_metrics_write_header(out, "md_servers", "gauge", "Live messaging server entries");
+    sw_metrics_write_sample(out, "md_servers", NULL, (double)atomic_load(&a->servers));
+    sw_metrics_write_header(out, "md_entries_accepted_total", "counter", "Entries accepted");
+    sw_metrics_write_sample(out, "md_entries_accepted_total", NULL, (double)atomic_load(&a->accepted_total));
+    sw_metrics_write_header(out, "md_entries_rejected_total", "counter", "Entries rejected");
+    sw_metrics_write_sample(out, "md_entries_rejected_total", NULL, (double)atomic_load(&a->rejected_total));
+    sw_metrics_write_header(out, "md_entries_expired_total", "counter", "Entries expired unrefreshed");
+    sw_metrics_write_sample(out, "md_entries_expired_total", NULL, (double)atomic_load(&a->expired_total));
+}

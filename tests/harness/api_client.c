@@ -1,0 +1,73 @@
+#include "tests/harness/api_client.h"
+#include "common/json.h"
+#include "tests/harness/harness.h"
+
+#include <check.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+long th_call(struct sw_http_client *http, const char *base, const char *method, const char *target,
+             const char *body, const struct sw_keypair *signer, struct json_object **out)
+{
+    struct sw_http_result res = { 0 };
+    struct sw_error err = { 0 };
+    char url[1024];
+    size_t len = body ? strlen(body) : 0;
+    long status;
+    int rc;
+
+    if (signer) {
+        rc = sw_http_do_signed(http, signer, base, method, target, body, len, &res, &err);
+    } else {
+        snprintf(url, sizeof(url), "%s%s", base, target);
+        rc = sw_http_do(http, method, url, NULL, body, len, &res, &err);
+    }
+    ck_assert_msg(rc == SW_OK, "%s %s: %s", method, target, err.msg);
+    if (out) {
+        *out = NULL;
+        ck_assert_msg(sw_json_parse(res.body, res.body_len, out, &err) == SW_OK,
+                      "%s %s: reply is not JSON: %s", method, target, res.body);
+    }
+    status = res.status;
+    sw_http_result_free(&res);
+    return status;
+}
+
+const char *th_error_code(struct json_object *o)
+{
+    return json_object_get_string(json_object_object_get(json_object_object_get(o, "error"), "code"));
+}
+
+void th_expect_error(struct sw_http_client *http, const char *base, const char *method,
+                     const char *target, const char *body, const struct sw_keypair *signer,
+                     long status, const char *code)
+{
+    struct json_object *o;
+    long st = th_call(http, base, method, target, body, signer, &o);
+    ck_assert_msg(st == status, "%s %s: status %ld, want %ld: %s", method, target, st, status,
+                  json_object_to_json_string(o));
+    ck_assert_msg(th_error_code(o) && strcmp(th_error_code(o), code) == 0, "%s %s: code %s, want %s",
+                  method, target, th_error_code(o), code);
+    json_object_put(o);
+}
+
+pid_t th_start_service(const char *const argv[], uint16_t port, const char *log_path)
+{
+    char url[96];
+    pid_t pid = th_spawn(argv, NULL, log_path);
+    snprintf(url, sizeof(url), "http://127.0.0.1:%u/health", port);
+    if (pid < 0 || th_wait_http(url, 15000) != 0) {
+        th_dump_log(log_path);
+        return -1;
+    }
+    return pid;
+}
+
+const char *th_log_path(const char *name)
+{
+    static char path[512];
+    const char *dir = getenv("SW_TEST_LOG_DIR");
+    snprintf(path, sizeof(path), "%s/%s", dir && *dir ? dir : "/tmp", name);
+    return path;
+}

@@ -1,0 +1,25 @@
+/* api_client.h — JSON request helpers for integration tests (check assertions inside). */
+#ifndef SW_TEST_API_CLIENT_H
+#define SW_TEST_API_CLIENT_H
+
+#include <json-c/json.h>
+
+#include "common/http_client.h"
+#include "common/keys.h"
+
+/* Performs method base+target (signed by signer when non-NULL, body may be NULL); returns
+ * the HTTP status and, when out is non-NULL, the parsed JSON reply (caller puts). */
+long th_call(struct sw_http_client *http, const char *base, const char *method, const char *target,
+             const char *body, const struct sw_keypair *signer, struct json_object **out);
+/* Asserts the reply's status and error code. */
+void th_expect_error(struct sw_http_client *http, const char *base, const char *method,
+                     const char *target, const char *body, const struct sw_keypair *signer,
+                     long status, const char *code);
+/* The error.code of a reply, or NULL. Borrowed from o. */
+const char *th_error_code(struct json_object *o);
+/* Starts a daemon with argv (port already in it) and waits for its /health. -1 on failure. */
+pid_t th_start_service(const char *const argv[], uint16_t port, const char *log_path);
+/* SW_TEST_LOG_DIR/name (static storage per call: copy it). */
+const char *th_log_path(const char *name);
+
+#endif
