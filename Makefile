@@ -10,7 +10,7 @@ O := build/$(BUILD)
 PREFIX ?= /usr/local
 DESTDIR ?=
 
-PKGS := libsodium json-c libmicrohttpd libpq libcurl
+PKGS := libsodium json-c libmicrohttpd libpq libcurl libevent_core libevent_pthreads
 PKG_CFLAGS := $(shell pkg-config --cflags $(PKGS) 2>/dev/null)
 PKG_LIBS := $(shell pkg-config --libs $(PKGS) 2>/dev/null)
 CHECK_LIBS := $(shell pkg-config --libs check 2>/dev/null)
@@ -73,7 +73,7 @@ $(O)/test-bin/%: $(O)/tests/integration/%.o $(HARNESS_OBJS) $(COMMON_LIB)
 	$(CC) $(ALL_LDFLAGS) -o $@ $^ $(CHECK_LIBS) $(PKG_LIBS) -lm
 $(O)/bench-bin/%: $(O)/tests/bench/%.o $(HARNESS_OBJS) $(COMMON_LIB)
 	@mkdir -p $(dir $@)
-	$(CC) $(ALL_LDFLAGS) -o $@ $^ $(PKG_LIBS) -lm
+	$(CC) $(ALL_LDFLAGS) -o $@ $^ $(CHECK_LIBS) $(PKG_LIBS) -lm
 
 test-build: $(BIN_PATHS) $(UNIT_TESTS) $(INTEG_TESTS)
 

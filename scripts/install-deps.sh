@@ -7,7 +7,7 @@ set -euo pipefail
 PKGS=(
     build-essential pkg-config clang libclang-rt-14-dev
     libmicrohttpd-dev libpq-dev libsodium-dev libjson-c-dev libcurl4-openssl-dev
-    check libsubunit-dev
+    check libsubunit-dev libevent-dev
     postgresql iproute2 iptables curl procps util-linux ca-certificates
 )
 

@@ -108,6 +108,7 @@ struct proc_ticks {
 };
 
 struct cpu_snap {
+    uint64_t machine; /* busy ticks of all CPUs (/proc/stat) */
     uint64_t daemon, self;
     struct proc_ticks pg[MAX_PG_PROCS];
     size_t n_pg;
@@ -185,8 +186,24 @@ out:
         closedir(d);
 }
 
+/* Busy (non-idle, non-iowait) ticks of the whole machine. */
+static uint64_t machine_busy_ticks(void)
+{
+    unsigned long long v[8] = { 0 };
+    uint64_t busy = 0;
+    FILE *f = fopen("/proc/stat", "r");
+    if (!f)
+        return 0;
+    if (fscanf(f, "cpu %llu %llu %llu %llu %llu %llu %llu %llu", &v[0], &v[1], &v[2], &v[3],
+               &v[4], &v[5], &v[6], &v[7]) == 8)
+        busy = v[0] + v[1] + v[2] + v[5] + v[6] + v[7]; /* all but idle and iowait */
+    fclose(f);
+    return busy;
+}
+
 static void cpu_snapshot(struct cpu_snap *s, pid_t daemon, pid_t postmaster)
 {
+    s->machine = machine_busy_ticks();
     s->daemon = ticks_of(daemon);
     s->self = ticks_of(getpid());
     snap_postgres(s, postmaster);
@@ -214,6 +231,7 @@ struct result {
     size_t requests, errors;
     double seconds, p50_ms, p99_ms;
     double cores_td, cores_pg, cores_bench; /* CPU seconds per wall second */
+    double cores_other; /* everything else on the machine (noise from other work) */
     char first_error[WHY_MAX];
 };
 
@@ -511,7 +529,7 @@ static void collect(struct worker *ws, unsigned n, struct result *res)
 static void print_header(void)
 {
     printf("%-40s %3s %8s %6s %9s %8s %8s %6s  %-s\n", "phase", "thr", "requests", "secs",
-           "req/s", "p50 ms", "p99 ms", "errors", "cores busy: td / pg / bench");
+           "req/s", "p50 ms", "p99 ms", "errors", "cores busy: td / pg / bench / other");
     printf("%-40s %3s %8s %6s %9s %8s %8s %6s  %-s\n", "----------------------------------------",
            "---", "--------", "------", "---------", "--------", "--------", "------",
            "----------------------------");
@@ -520,9 +538,9 @@ static void print_header(void)
 static void print_result(const struct result *r)
 {
     double rate = r->seconds > 0 ? (double)r->requests / r->seconds : 0;
-    printf("%-40s %3u %8zu %6.2f %9.0f %8.3f %8.3f %6zu  %4.2f / %4.2f / %4.2f\n", r->name,
-           r->threads, r->requests, r->seconds, rate, r->p50_ms, r->p99_ms, r->errors,
-           r->cores_td, r->cores_pg, r->cores_bench);
+    printf("%-40s %3u %8zu %6.2f %9.0f %8.3f %8.3f %6zu  %4.2f / %4.2f / %4.2f / %4.2f\n",
+           r->name, r->threads, r->requests, r->seconds, rate, r->p50_ms, r->p99_ms, r->errors,
+           r->cores_td, r->cores_pg, r->cores_bench, r->cores_other);
     fflush(stdout);
 }
 
@@ -532,6 +550,10 @@ static void set_cores(struct result *res, const struct cpu_snap *a, const struct
     res->cores_td = (double)(b->daemon - a->daemon) / hz / wall;
     res->cores_pg = (double)pg_delta(a, b) / hz / wall;
     res->cores_bench = (double)(b->self - a->self) / hz / wall;
+    res->cores_other = (double)(b->machine - a->machine) / hz / wall - res->cores_td -
+                       res->cores_pg - res->cores_bench;
+    if (res->cores_other < 0)
+        res->cores_other = 0;
 }
 
 static void start_workers(struct phase *ph, struct worker *ws, pthread_t *tids)
@@ -680,7 +702,7 @@ static double populate(const struct bench *b)
     if (copy_rows(pg, b) || PQputCopyEnd(pg, NULL) != 1)
         goto out;
     r = PQgetResult(pg);
-    ok = PQresultStatus(r) == PGRES_COMMAND_OK && exec_ok(pg, "ANALYZE td_transports", PGRES_COMMAND_OK) == 0;
+    ok = PQresultStatus(r) == PGRES_COMMAND_OK && exec_ok(pg, "VACUUM ANALYZE td_transports", PGRES_COMMAND_OK) == 0;
 out:
     if (!ok)
         die("populating td_transports failed: %s", PQerrorMessage(pg));
@@ -808,7 +830,8 @@ static void print_intro(const struct bench *b, double load_s)
     printf("  phases:  each bounded by a request count and a time limit; GET keys rotate over the ring;\n"
            "           each registration is a new transport (fresh second key), bodies signed before\n"
            "           the clock starts; every client thread has its own key, nonce and keep-alive connection\n");
-    printf("  cores busy = CPU seconds / wall second of the daemon, all PostgreSQL processes, this client\n");
+    printf("  cores busy = CPU seconds per wall second of the daemon, all PostgreSQL processes, this\n"
+           "           client, and everything else on the machine (other > 0.1 means the figures are noisy)\n");
     check_shape(b);
     printf("\n");
 }

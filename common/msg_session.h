@@ -1,0 +1,88 @@
+/* msg_session.h — one encrypted messaging session on a libevent loop (docs/messaging.md §1-2).
+ *
+ * Wraps a TCP connection: the Noise XK handshake (prologue "skywire-msg/1"; the client is
+ * the initiator and proves its Ed25519 key in message 3's payload), then frames
+ * (common/msg_proto.h) each sealed in one length-prefixed Noise transport message.
+ * Everything is non-blocking and runs on the event_base's thread; none of these functions
+ * is thread-safe. The session answers PING itself, sends PINGs when idle, and closes on a
+ * handshake deadline, idle timeout, malformed input (after GOAWAY(protocol_error)), EOF,
+ * or when unsent output exceeds opts.max_output.
+ *
+ * Ownership: the session owns the fd and frees itself after on_closed returns; the caller
+ * must not touch it afterwards. Callbacks run on the loop thread. From inside any callback
+ * the caller may send frames or close the session. */
+#ifndef SW_MSG_SESSION_H
+#define SW_MSG_SESSION_H
+
+#include <event2/event.h>
+#include <stdbool.h>
+#include <stddef.h>
+
+#include "common/err.h"
+#include "common/keys.h"
+#include "common/msg_proto.h"
+
+struct sw_msg_session;
+
+/* Why a session ended (on_closed's reason). */
+enum sw_msg_close_reason {
+    SW_MSG_CLOSED_LOCAL = 0,      /* sw_msg_session_close / goaway by us */
+    SW_MSG_CLOSED_EOF,            /* peer hung up */
+    SW_MSG_CLOSED_IO,             /* socket error / connect failed */
+    SW_MSG_CLOSED_HANDSHAKE,      /* handshake failed or timed out */
+    SW_MSG_CLOSED_PROTOCOL,       /* malformed frame or callback rejected a frame */
+    SW_MSG_CLOSED_GOAWAY,         /* peer sent GOAWAY (code in goaway_code) */
+    SW_MSG_CLOSED_IDLE,           /* nothing heard within idle timeout */
+    SW_MSG_CLOSED_OVERFLOW,       /* peer stopped reading; output above max_output */
+};
+
+struct sw_msg_session_callbacks {
+    /* Handshake complete; sw_msg_session_peer() is authenticated. */
+    void (*on_ready)(struct sw_msg_session *s, void *ctx);
+    /* One decoded non-session frame (OPEN..CLOSE). Return SW_OK, or non-zero to have the
+     * session send GOAWAY(protocol_error) and close. f's pointers borrow session memory
+     * valid only during the call. */
+    int (*on_frame)(struct sw_msg_session *s, const struct sw_msg_frame *f, void *ctx);
+    /* Output fell to at most half of opts.max_output after having been above it (optional). */
+    void (*on_drained)(struct sw_msg_session *s, void *ctx);
+    /* The session is over. goaway_code is the peer's GOAWAY code or -1. */
+    void (*on_closed)(struct sw_msg_session *s, enum sw_msg_close_reason reason, int goaway_code,
+                      const char *why, void *ctx);
+};
+
+struct sw_msg_session_opts {
+    int handshake_timeout_ms; /* 0 = 5000 */
+    int idle_timeout_ms;      /* 0 = 60000: close when nothing was received for this long */
+    int ping_interval_ms;     /* 0 = 20000: PING after this long without receiving */
+    size_t max_output;        /* 0 = 64 MiB of unsent output before the session is dropped */
+};
+
+/* Responder side (server): takes ownership of an accepted, connected socket. */
+int sw_msg_session_accept(struct event_base *base, evutil_socket_t fd, const struct sw_keypair *local,
+                          const struct sw_msg_session_opts *opts,
+                          const struct sw_msg_session_callbacks *cb, void *ctx,
+                          struct sw_msg_session **out, struct sw_error *err);
+/* Initiator side (client): connects to "host:port" (numeric or resolvable) without
+ * blocking and runs the handshake against the server key `remote`. Failures are reported
+ * through on_closed (SW_MSG_CLOSED_IO / _HANDSHAKE), never by blocking. */
+int sw_msg_session_connect(struct event_base *base, const char *hostport, const struct sw_keypair *local,
+                           const struct sw_pk *remote, const struct sw_msg_session_opts *opts,
+                           const struct sw_msg_session_callbacks *cb, void *ctx,
+                           struct sw_msg_session **out, struct sw_error *err);
+
+/* Encrypts and queues one frame. SW_EINVAL before the handshake is done or for an invalid
+ * frame, SW_EIO if the session is closing. */
+int sw_msg_session_send(struct sw_msg_session *s, const struct sw_msg_frame *f);
+/* Sends GOAWAY(code), flushes what is queued, then closes (on_closed follows). */
+void sw_msg_session_goaway(struct sw_msg_session *s, enum sw_msg_goaway code);
+/* Closes at once without flushing; on_closed runs from the loop (not re-entrantly). */
+void sw_msg_session_close(struct sw_msg_session *s);
+
+bool sw_msg_session_ready(const struct sw_msg_session *s);
+const struct sw_pk *sw_msg_session_peer(const struct sw_msg_session *s); /* NULL before ready (responder) */
+size_t sw_msg_session_output_len(const struct sw_msg_session *s);
+/* The remote address as "ip:port" (borrowed). */
+const char *sw_msg_session_remote_addr(const struct sw_msg_session *s);
+void sw_msg_session_set_ctx(struct sw_msg_session *s, void *ctx);
+
+#endif
