@@ -36,15 +36,17 @@ summarize() {
             s = substr($0, RSTART, RLENGTH); gsub(/[^0-9]+/, " ", s); split(s, a, " ")
             n++; c += a[2]; f += a[3] + a[4]
          }
+         /^[0-9]+ passed, [0-9]+ failed$/ { n++; c += $1 + $3; f += $3 }
          END { print n + 0, c + 0, f + 0 }' "$1"
 }
 
 run_one() {
     local bin=$1 name log rc n checks fails
+    shift
     name=$(basename "$bin")
     log="$LOG_DIR/$name.log"
     echo "=== $name"
-    (cd "$ROOT" && timeout -k 10 "$BIN_TIMEOUT" "$bin") >"$log" 2>&1
+    (cd "$ROOT" && timeout -k 10 "$BIN_TIMEOUT" "$bin" "$@") >"$log" 2>&1
     rc=$?
     cat "$log"
     read -r n checks fails < <(summarize "$log")
@@ -84,6 +86,10 @@ if [ $((${#unit[@]} + ${#other[@]})) -eq 0 ]; then
 fi
 for f in "${unit[@]}" "${other[@]}"; do
     run_one "$f"
+done
+# Multi-host tests in network namespaces (they skip themselves when not root).
+for f in "$ROOT"/tests/netns/test_*.sh; do
+    [ -x "$f" ] && run_one "$f" "$BUILD"
 done
 
 echo "$passed passed, $failed failed"

@@ -1,5 +1,5 @@
 /* fuzz_json.c — sw_json_parse on raw bytes, then every getter on every member (recursively),
- * and a compact re-serialisation that must parse back to an equal document. */
+ * and a compact re-serialisation that must parse back and serialise identically. */
 #include "common/err.h"
 #include "common/json.h"
 #include "common/keys.h"
@@ -120,11 +120,15 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     walk(o, "", 0);
 
     if (o) {
+        const char *s2;
+        size_t len2;
         s = sw_json_compact(o, &len);
         CHECK(s != NULL && strlen(s) == len);
         rc = sw_json_parse(s, len, &back, &err);
-        CHECK(rc == SW_OK);
-        CHECK(json_object_equal(o, back));
+        CHECK(rc == SW_OK && back != NULL);
+        /* (json_object_equal would trip on NaN, which json-c accepts) */
+        s2 = sw_json_compact(back, &len2);
+        CHECK(len2 == len && memcmp(s, s2, len) == 0);
         json_object_put(back);
     }
     json_object_put(o);
