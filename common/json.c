@@ -155,3 +155,23 @@ struct json_object *sw_json_pk(const struct sw_pk *pk)
     sw_pk_to_hex(pk, hex);
     return json_object_new_string_len(hex, SW_PK_HEX_LEN);
 }
+
+int sw_json_append_string(struct sw_buf *b, const char *s, size_t len)
+{
+    size_t start = 0;
+    int rc = sw_buf_append(b, "\"", 1);
+    for (size_t i = 0; rc == SW_OK && i < len; i++) {
+        unsigned char ch = (unsigned char)s[i];
+        if (ch >= 0x20 && ch != '"' && ch != '\\')
+            continue;
+        rc = sw_buf_append(b, s + start, i - start);
+        if (rc == SW_OK)
+            rc = ch == '"' ? sw_buf_append(b, "\\\"", 2)
+               : ch == '\\' ? sw_buf_append(b, "\\\\", 2)
+               : sw_buf_printf(b, "\\u%04x", ch);
+        start = i + 1;
+    }
+    if (rc == SW_OK)
+        rc = sw_buf_append(b, s + start, len - start);
+    return rc == SW_OK ? sw_buf_append(b, "\"", 1) : rc;
+}

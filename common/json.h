@@ -12,6 +12,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "common/buf.h"
 #include "common/err.h"
 #include "common/keys.h"
 
@@ -36,6 +37,10 @@ int sw_json_get_pk(struct json_object *obj, const char *key, const char *where,
 
 /* Compact serialisation; the string is owned by obj. */
 const char *sw_json_compact(struct json_object *obj, size_t *len);
+
+/* Appends s (len bytes) as a quoted JSON string, escaping quotes, backslashes and control
+ * characters; for hot paths that write JSON text directly instead of building objects. */
+int sw_json_append_string(struct sw_buf *b, const char *s, size_t len);
 
 /* Small constructors that never return NULL-on-success ambiguity: NULL only on ENOMEM. */
 struct json_object *sw_json_pk(const struct sw_pk *pk);

@@ -7,6 +7,13 @@
 #include <stdlib.h>
 #include <string.h>
 
+/* Sends JSON text built by the store and frees it. */
+static void reply_buf(struct sw_http_response *resp, int status, struct sw_buf *b)
+{
+    sw_http_reply_text(resp, status, "application/json", b->data ? b->data : "", b->len);
+    sw_buf_free(b);
+}
+
 /* Maps a store error to its HTTP reply. */
 static void reply_store_error(struct sw_http_response *resp, int rc, const struct sw_error *err)
 {
@@ -55,12 +62,15 @@ static void handle_register(struct sw_http_request *req, struct sw_http_response
 {
     struct td_app *app = req->app;
     struct sw_tp_signed_entry *entries = NULL;
-    struct json_object *root = NULL, *out = NULL;
+    struct json_object *root = NULL;
+    struct sw_buf out;
     struct sw_error err = { 0 };
     struct sw_pk caller;
+    char first[SW_UUID_STR_LEN + 1];
     size_t n;
     int rc;
 
+    sw_buf_init(&out, 0);
     if (sw_sreq_verify(&app->nonces, req, &caller, resp))
         return;
     if (!(root = parse_batch(req, resp)))
@@ -93,11 +103,11 @@ static void handle_register(struct sw_http_request *req, struct sw_http_response
         goto out;
     }
     atomic_fetch_add(&app->registered_total, n);
-    sw_log_info("registered %zu transport(s), first %s", n,
-                json_object_get_string(json_object_object_get(
-                    json_object_object_get(json_object_array_get_idx(out, 0), "entry"), "t_id")));
-    sw_http_reply_json(resp, 201, out);
+    sw_uuid_format(&entries[0].entry.id, first);
+    sw_log_info("registered %zu transport(s), first %s", n, first);
+    reply_buf(resp, 201, &out);
 out:
+    sw_buf_free(&out);
     free(entries);
     json_object_put(root);
 }
@@ -106,48 +116,54 @@ static void handle_get_id(struct sw_http_request *req, struct sw_http_response *
 {
     struct td_app *app = req->app;
     struct sw_error err = { 0 };
-    struct json_object *out = NULL;
+    struct sw_buf out;
     struct sw_uuid id;
     int rc;
     if (sw_uuid_parse(&id, req->param, "transport ID in path", &err)) {
         sw_http_reply_error(resp, 400, "invalid_transport_id", "%s", err.msg);
         return;
     }
+    sw_buf_init(&out, 0);
     if ((rc = td_store_get(&app->store, &id, &out, &err))) {
+        sw_buf_free(&out);
         reply_store_error(resp, rc, &err);
         return;
     }
-    sw_http_reply_json(resp, 200, out);
+    reply_buf(resp, 200, &out);
 }
 
 static void handle_get_edge(struct sw_http_request *req, struct sw_http_response *resp)
 {
     struct td_app *app = req->app;
     struct sw_error err = { 0 };
-    struct json_object *out = NULL;
+    struct sw_buf out;
     struct sw_pk pk;
     int rc;
     if (sw_pk_from_hex(&pk, req->param, "public key in path", &err)) {
         sw_http_reply_error(resp, 400, "invalid_public_key", "%s", err.msg);
         return;
     }
+    sw_buf_init(&out, 0);
     if ((rc = td_store_by_edge(&app->store, &pk, &out, &err))) {
+        sw_buf_free(&out);
         reply_store_error(resp, rc, &err);
         return;
     }
-    sw_http_reply_json(resp, 200, out);
+    reply_buf(resp, 200, &out);
 }
 
 static void handle_statuses(struct sw_http_request *req, struct sw_http_response *resp)
 {
     struct td_app *app = req->app;
     struct td_status_update ups[TD_MAX_BATCH];
-    struct json_object *root = NULL, *out = NULL;
+    struct json_object *root = NULL;
+    struct sw_buf out;
     struct sw_error err = { 0 };
     struct sw_pk caller;
     size_t n;
     int rc;
 
+    sw_buf_init(&out, 0);
     if (sw_sreq_verify(&app->nonces, req, &caller, resp))
         return;
     if (!(root = parse_batch(req, resp)))
@@ -170,8 +186,9 @@ static void handle_statuses(struct sw_http_request *req, struct sw_http_response
         reply_store_error(resp, rc, &err);
         goto out;
     }
-    sw_http_reply_json(resp, 200, out);
+    reply_buf(resp, 200, &out);
 out:
+    sw_buf_free(&out);
     json_object_put(root);
 }
 
@@ -206,10 +223,9 @@ static void handle_list(struct sw_http_request *req, struct sw_http_response *re
     struct td_app *app = req->app;
     struct sw_error err = { 0 };
     struct sw_uuid after;
-    struct json_object *arr = NULL, *o, *next = NULL;
+    struct sw_buf out;
     char buf[64], *end;
     unsigned long limit = TD_PAGE_DEFAULT;
-    size_t n;
     int rc;
 
     memset(&after, 0, sizeof(after));
@@ -229,18 +245,13 @@ static void handle_list(struct sw_http_request *req, struct sw_http_response *re
         sw_http_reply_error(resp, 400, "invalid_transport_id", "after: must be a transport ID");
         return;
     }
-    if ((rc = td_store_list(&app->store, &after, (unsigned)limit, &arr, &err))) {
+    sw_buf_init(&out, 0);
+    if ((rc = td_store_list(&app->store, &after, (unsigned)limit, &out, &err))) {
+        sw_buf_free(&out);
         reply_store_error(resp, rc, &err);
         return;
     }
-    n = json_object_array_length(arr);
-    if (n == limit) /* a full page: there may be more after its last ID */
-        next = json_object_get(json_object_object_get(
-            json_object_object_get(json_object_array_get_idx(arr, n - 1), "entry"), "t_id"));
-    o = json_object_new_object();
-    json_object_object_add(o, "transports", arr);
-    json_object_object_add(o, "next", next);
-    sw_http_reply_json(resp, 200, o);
+    reply_buf(resp, 200, &out);
 }
 
 static void handle_nonce(struct sw_http_request *req, struct sw_http_response *resp)

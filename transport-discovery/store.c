@@ -1,4 +1,5 @@
 #include "transport-discovery/store.h"
+#include "common/json.h"
 #include "common/log.h"
 
 #include <inttypes.h>
@@ -84,42 +85,41 @@ static void bytea_param(char *out, size_t cap, const uint8_t *b, size_t n)
         snprintf(out + 2 + 2 * i, 3, "%02x", b[i]);
 }
 
-/* One result row (COLS order) as EntryWithStatus; up-ness also honours the TTL. */
-static struct json_object *row_to_json(const struct td_store *st, PGresult *res, int row, int64_t now)
+/* Appends one result row (COLS order) as EntryWithStatus JSON text. Written directly, not
+ * through json-c objects: a 100-entry reply would otherwise build ~1,500 objects. Every field
+ * but the label is hex, a UUID, a known type or a number, so only the label needs escaping. */
+static int append_row(const struct td_store *st, PGresult *res, int row, int64_t now, struct sw_buf *b)
 {
-    struct json_object *o = json_object_new_object(), *e = json_object_new_object();
-    struct json_object *edges = json_object_new_array(), *sigs = json_object_new_array();
-    struct json_object *statuses = json_object_new_array();
     int64_t registered = strtoll(PQgetvalue(res, row, 9), NULL, 10);
     int64_t updated = strtoll(PQgetvalue(res, row, 10), NULL, 10);
     bool fresh = updated >= now - st->ttl_s;
     bool up_a = fresh && PQgetvalue(res, row, 7)[0] == 't';
     bool up_b = fresh && PQgetvalue(res, row, 8)[0] == 't';
-
-    json_object_object_add(e, "t_id", json_object_new_string(PQgetvalue(res, row, 0)));
-    json_object_array_add(edges, json_object_new_string(PQgetvalue(res, row, 1)));
-    json_object_array_add(edges, json_object_new_string(PQgetvalue(res, row, 2)));
-    json_object_object_add(e, "edges", edges);
-    json_object_object_add(e, "type", json_object_new_string(PQgetvalue(res, row, 3)));
-    json_object_object_add(e, "label", json_object_new_string(PQgetvalue(res, row, 4)));
-    json_object_array_add(sigs, json_object_new_string(PQgetvalue(res, row, 5)));
-    json_object_array_add(sigs, json_object_new_string(PQgetvalue(res, row, 6)));
-    json_object_array_add(statuses, json_object_new_boolean(up_a));
-    json_object_array_add(statuses, json_object_new_boolean(up_b));
-    json_object_object_add(o, "entry", e);
-    json_object_object_add(o, "signatures", sigs);
-    json_object_object_add(o, "is_up", json_object_new_boolean(up_a && up_b));
-    json_object_object_add(o, "registered", json_object_new_int64(registered));
-    json_object_object_add(o, "updated", json_object_new_int64(updated));
-    json_object_object_add(o, "statuses", statuses);
-    return o;
+    int rc = sw_buf_printf(b, "{\"entry\":{\"t_id\":\"%s\",\"edges\":[\"%s\",\"%s\"],\"type\":\"%s\",\"label\":",
+                           PQgetvalue(res, row, 0), PQgetvalue(res, row, 1), PQgetvalue(res, row, 2),
+                           PQgetvalue(res, row, 3));
+    if (rc == SW_OK)
+        rc = sw_json_append_string(b, PQgetvalue(res, row, 4), (size_t)PQgetlength(res, row, 4));
+    if (rc == SW_OK)
+        rc = sw_buf_printf(b, "},\"signatures\":[\"%s\",\"%s\"],\"is_up\":%s,\"registered\":%" PRId64
+                              ",\"updated\":%" PRId64 ",\"statuses\":[%s,%s]}",
+                           PQgetvalue(res, row, 5), PQgetvalue(res, row, 6), up_a && up_b ? "true" : "false",
+                           registered, updated, up_a ? "true" : "false", up_b ? "true" : "false");
+    return rc;
 }
 
-static void append_rows(const struct td_store *st, PGresult *res, struct json_object *arr)
+/* Appends the rows as elements of a JSON array being written (commas included). */
+static int append_rows(const struct td_store *st, PGresult *res, struct sw_buf *b, size_t *count)
 {
     int64_t now = now_s();
-    for (int i = 0; i < PQntuples(res); i++)
-        json_object_array_add(arr, row_to_json(st, res, i, now));
+    int rc = SW_OK;
+    for (int i = 0; rc == SW_OK && i < PQntuples(res); i++) {
+        if (*count && (rc = sw_buf_append(b, ",", 1)))
+            break;
+        rc = append_row(st, res, i, now, b);
+        (*count)++;
+    }
+    return rc == SW_OK ? SW_OK : SW_ENOMEM;
 }
 
 static int tx(struct sw_db_conn *c, const char *cmd, struct sw_error *err)
@@ -131,17 +131,17 @@ static int tx(struct sw_db_conn *c, const char *cmd, struct sw_error *err)
 }
 
 int td_store_register(struct td_store *st, const struct sw_tp_signed_entry *entries, size_t n,
-                      struct json_object **out, struct sw_error *err)
+                      struct sw_buf *out, struct sw_error *err)
 {
     struct sw_db_conn *c = NULL;
-    struct json_object *arr = json_object_new_array();
+    size_t count = 0;
     char id[SW_UUID_STR_LEN + 1], ea[80], eb[80], sa[140], sb[140], now[24];
     const char *params[8] = { id, ea, eb, NULL, NULL, sa, sb, now };
     bool in_tx = false;
     int rc;
 
     snprintf(now, sizeof(now), "%" PRId64, now_s());
-    if ((rc = sw_db_acquire(st->db, &c, err)))
+    if ((rc = sw_buf_append(out, "[", 1)) || (rc = sw_db_acquire(st->db, &c, err)))
         goto fail;
     if (n > 1 && (rc = tx(c, "BEGIN", err)))
         goto fail;
@@ -158,68 +158,74 @@ int td_store_register(struct td_store *st, const struct sw_tp_signed_entry *entr
         params[4] = e->label;
         if ((rc = sw_db_exec_prepared(c, "td_register", 8, params, &res, err)))
             goto fail;
-        append_rows(st, res, arr);
+        rc = append_rows(st, res, out, &count);
         PQclear(res);
+        if (rc)
+            goto fail;
     }
     if (in_tx && (rc = tx(c, "COMMIT", err)))
         goto fail;
     sw_db_release(st->db, c);
-    *out = arr;
-    return SW_OK;
+    return sw_buf_append(out, "]", 1);
 fail:
     if (in_tx)
         tx(c, "ROLLBACK", NULL);
     if (c)
         sw_db_release(st->db, c);
-    json_object_put(arr);
     return rc;
 }
 
-/* Runs a one-statement read and returns the rows as a JSON array. */
+/* Runs a one-statement read and appends the rows as a JSON array; *count = rows. */
 static int query_rows(struct td_store *st, const char *stmt, int nparams, const char *const *params,
-                      struct json_object **out, struct sw_error *err)
+                      struct sw_buf *out, size_t *count, struct sw_error *err)
 {
     struct sw_db_conn *c = NULL;
     PGresult *res = NULL;
     int rc;
+    *count = 0;
     if ((rc = sw_db_acquire(st->db, &c, err)))
         return rc;
     rc = sw_db_exec_prepared(c, stmt, nparams, params, &res, err);
     sw_db_release(st->db, c);
     if (rc)
         return rc;
-    *out = json_object_new_array();
-    append_rows(st, res, *out);
+    if (sw_buf_append(out, "[", 1) || append_rows(st, res, out, count) || sw_buf_append(out, "]", 1))
+        rc = sw_error_set(err, SW_ENOMEM, "out of memory");
     PQclear(res);
-    return SW_OK;
+    return rc;
 }
 
-int td_store_get(struct td_store *st, const struct sw_uuid *id, struct json_object **out,
+int td_store_get(struct td_store *st, const struct sw_uuid *id, struct sw_buf *out,
                  struct sw_error *err)
 {
     char ids[SW_UUID_STR_LEN + 1];
     const char *params[1] = { ids };
-    struct json_object *arr = NULL;
+    struct sw_db_conn *c = NULL;
+    PGresult *res = NULL;
     int rc;
     sw_uuid_format(id, ids);
-    if ((rc = query_rows(st, "td_get", 1, params, &arr, err)))
+    if ((rc = sw_db_acquire(st->db, &c, err)))
         return rc;
-    if (json_object_array_length(arr) == 0) {
-        json_object_put(arr);
-        return sw_error_set(err, SW_ENOTFOUND, "no transport with ID %s", ids);
-    }
-    *out = json_object_get(json_object_array_get_idx(arr, 0));
-    json_object_put(arr);
-    return SW_OK;
+    rc = sw_db_exec_prepared(c, "td_get", 1, params, &res, err);
+    sw_db_release(st->db, c);
+    if (rc)
+        return rc;
+    if (PQntuples(res) == 0)
+        rc = sw_error_set(err, SW_ENOTFOUND, "no transport with ID %s", ids);
+    else if (append_row(st, res, 0, now_s(), out))
+        rc = sw_error_set(err, SW_ENOMEM, "out of memory");
+    PQclear(res);
+    return rc;
 }
 
-int td_store_by_edge(struct td_store *st, const struct sw_pk *pk, struct json_object **out,
+int td_store_by_edge(struct td_store *st, const struct sw_pk *pk, struct sw_buf *out,
                      struct sw_error *err)
 {
     char pkp[80];
     const char *params[1] = { pkp };
+    size_t count;
     bytea_param(pkp, sizeof(pkp), pk->b, SW_PK_LEN);
-    return query_rows(st, "td_by_edge", 1, params, out, err);
+    return query_rows(st, "td_by_edge", 1, params, out, &count, err);
 }
 
 /* After an UPDATE/DELETE matched nothing: tells "no such transport" from "not your edge". */
@@ -241,18 +247,18 @@ static int missing_or_forbidden(struct sw_db_conn *c, const char *id, size_t ind
 }
 
 int td_store_set_statuses(struct td_store *st, const struct sw_pk *caller,
-                          const struct td_status_update *ups, size_t n, struct json_object **out,
+                          const struct td_status_update *ups, size_t n, struct sw_buf *out,
                           struct sw_error *err)
 {
     struct sw_db_conn *c = NULL;
-    struct json_object *arr = json_object_new_array();
+    size_t count = 0;
     char id[SW_UUID_STR_LEN + 1], pkp[80], now[24];
     const char *params[4] = { id, pkp, NULL, now };
     int rc;
 
     bytea_param(pkp, sizeof(pkp), caller->b, SW_PK_LEN);
     snprintf(now, sizeof(now), "%" PRId64, now_s());
-    if ((rc = sw_db_acquire(st->db, &c, err)))
+    if ((rc = sw_buf_append(out, "[", 1)) || (rc = sw_db_acquire(st->db, &c, err)))
         goto fail;
     if ((rc = tx(c, "BEGIN", err)))
         goto fail;
@@ -267,20 +273,20 @@ int td_store_set_statuses(struct td_store *st, const struct sw_pk *caller,
             rc = missing_or_forbidden(c, id, i, n > 1, err);
             goto rollback;
         }
-        append_rows(st, res, arr);
+        rc = append_rows(st, res, out, &count);
         PQclear(res);
+        if (rc)
+            goto rollback;
     }
     if ((rc = tx(c, "COMMIT", err)))
         goto fail;
     sw_db_release(st->db, c);
-    *out = arr;
-    return SW_OK;
+    return sw_buf_append(out, "]", 1);
 rollback:
     tx(c, "ROLLBACK", NULL);
 fail:
     if (c)
         sw_db_release(st->db, c);
-    json_object_put(arr);
     return rc;
 }
 
@@ -306,13 +312,32 @@ int td_store_delete(struct td_store *st, const struct sw_pk *caller, const struc
 }
 
 int td_store_list(struct td_store *st, const struct sw_uuid *after, unsigned limit,
-                  struct json_object **out, struct sw_error *err)
+                  struct sw_buf *out, struct sw_error *err)
 {
     char ids[SW_UUID_STR_LEN + 1], lim[16];
     const char *params[2] = { ids, lim };
+    struct sw_db_conn *c = NULL;
+    PGresult *res = NULL;
+    size_t count = 0;
+    int rc;
     sw_uuid_format(after, ids);
     snprintf(lim, sizeof(lim), "%u", limit);
-    return query_rows(st, "td_list", 2, params, out, err);
+    if ((rc = sw_db_acquire(st->db, &c, err)))
+        return rc;
+    rc = sw_db_exec_prepared(c, "td_list", 2, params, &res, err);
+    sw_db_release(st->db, c);
+    if (rc)
+        return rc;
+    if (sw_buf_append(out, "{\"transports\":[", 15) || append_rows(st, res, out, &count) ||
+        sw_buf_append(out, "],\"next\":", 9))
+        rc = SW_ENOMEM;
+    /* a full page: there may be more after its last ID */
+    else if (count == limit)
+        rc = sw_buf_printf(out, "\"%s\"}", PQgetvalue(res, (int)count - 1, 0));
+    else
+        rc = sw_buf_append(out, "null}", 5);
+    PQclear(res);
+    return rc ? sw_error_set(err, SW_ENOMEM, "out of memory") : SW_OK;
 }
 
 static int exec_count(struct sw_db_conn *c, const char *stmt, int64_t cutoff, int64_t *affected,

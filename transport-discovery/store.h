@@ -7,10 +7,10 @@
 #ifndef TD_STORE_H
 #define TD_STORE_H
 
-#include <json-c/json.h>
 #include <stdbool.h>
 #include <stdint.h>
 
+#include "common/buf.h"
 #include "common/db.h"
 #include "common/tp_entry.h"
 
@@ -28,22 +28,23 @@ struct td_status_update {
 int td_store_migrate(struct td_store *st, struct sw_error *err);
 int td_store_prepare(struct td_store *st);
 
-/* Each returns SW_OK with *out a new JSON value (caller owns) or an error code:
+/* Each appends JSON text to out (an array of EntryWithStatus; one object for get; a page
+ * {"transports":[...],"next":ID|null} for list) and returns SW_OK, or an error code:
  * SW_ENOTFOUND / SW_EPERM (caller not an edge; err says which item) / SW_EDB. */
 int td_store_register(struct td_store *st, const struct sw_tp_signed_entry *entries, size_t n,
-                      struct json_object **out, struct sw_error *err);
-int td_store_get(struct td_store *st, const struct sw_uuid *id, struct json_object **out,
+                      struct sw_buf *out, struct sw_error *err);
+int td_store_get(struct td_store *st, const struct sw_uuid *id, struct sw_buf *out,
                  struct sw_error *err);
-int td_store_by_edge(struct td_store *st, const struct sw_pk *pk, struct json_object **out,
+int td_store_by_edge(struct td_store *st, const struct sw_pk *pk, struct sw_buf *out,
                      struct sw_error *err);
 int td_store_set_statuses(struct td_store *st, const struct sw_pk *caller,
-                          const struct td_status_update *ups, size_t n, struct json_object **out,
+                          const struct td_status_update *ups, size_t n, struct sw_buf *out,
                           struct sw_error *err);
 int td_store_delete(struct td_store *st, const struct sw_pk *caller, const struct sw_uuid *id,
                     struct sw_error *err);
 /* Page of at most limit entries with t_id > after, ordered by t_id. */
 int td_store_list(struct td_store *st, const struct sw_uuid *after, unsigned limit,
-                  struct json_object **out, struct sw_error *err);
+                  struct sw_buf *out, struct sw_error *err);
 
 struct td_counts {
     int64_t total, up, expired_now, purged_now;

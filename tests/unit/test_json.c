@@ -357,6 +357,26 @@ START_TEST(test_compact)
 }
 END_TEST
 
+START_TEST(test_append_string_escapes)
+{
+    /* every byte that needs escaping, plus UTF-8 that must pass through unchanged */
+    static const char raw[] = "a\"b\\c\n\t\x01\x1f\x7f \xc3\xa9/end";
+    struct sw_buf b;
+    struct json_object *o = NULL;
+    sw_buf_init(&b, 0);
+    ck_assert_int_eq(sw_json_append_string(&b, raw, sizeof(raw) - 1), SW_OK);
+    ck_assert_str_eq(b.data, "\"a\\\"b\\\\c\\u000a\\u0009\\u0001\\u001f\x7f \xc3\xa9/end\"");
+    ck_assert_int_eq(sw_json_parse(b.data, b.len, &o, NULL), SW_OK);
+    ck_assert_int_eq(json_object_get_string_len(o), (int)sizeof(raw) - 1);
+    ck_assert_mem_eq(json_object_get_string(o), raw, sizeof(raw) - 1);
+    json_object_put(o);
+    sw_buf_reset(&b);
+    ck_assert_int_eq(sw_json_append_string(&b, "", 0), SW_OK);
+    ck_assert_str_eq(b.data, "\"\"");
+    sw_buf_free(&b);
+}
+END_TEST
+
 static Suite *json_suite(void)
 {
     Suite *s = suite_create("json");
@@ -378,6 +398,7 @@ static Suite *json_suite(void)
     tcase_add_test(tg, test_get_string_limits);
     tcase_add_test(tg, test_get_pk);
     tcase_add_test(tg, test_compact);
+    tcase_add_test(tg, test_append_string_escapes);
     suite_add_tcase(s, tg);
     return s;
 }
