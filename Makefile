@@ -32,14 +32,16 @@ COMMON_SRCS := $(wildcard common/*.c)
 COMMON_LIB := $(O)/libskywire-common.a
 
 # Binaries: name -> sources
-BINS := transport-discovery messaging-discovery skywire-cli
+BINS := transport-discovery messaging-discovery skywire-cli messaging-server
 transport-discovery_SRCS := $(wildcard transport-discovery/*.c)
 messaging-discovery_SRCS := $(wildcard messaging-discovery/*.c)
 skywire-cli_SRCS := $(wildcard visor/cli/*.c)
+messaging-server_SRCS := $(wildcard messaging-server/*.c)
 
 HARNESS_SRCS := $(wildcard tests/harness/*.c)
 UNIT_TESTS := $(patsubst tests/unit/%.c,$(O)/test-bin/%,$(wildcard tests/unit/test_*.c))
 INTEG_TESTS := $(patsubst tests/integration/%.c,$(O)/test-bin/%,$(wildcard tests/integration/test_*.c))
+TOOLS := $(patsubst tests/tools/%.c,$(O)/test-tools/%,$(wildcard tests/tools/*.c))
 BENCH_SRCS := $(wildcard tests/bench/*.c)
 BENCHES := $(patsubst tests/bench/%.c,$(O)/bench-bin/%,$(BENCH_SRCS))
 
@@ -75,7 +77,11 @@ $(O)/bench-bin/%: $(O)/tests/bench/%.o $(HARNESS_OBJS) $(COMMON_LIB)
 	@mkdir -p $(dir $@)
 	$(CC) $(ALL_LDFLAGS) -o $@ $^ $(CHECK_LIBS) $(PKG_LIBS) -lm
 
-test-build: $(BIN_PATHS) $(UNIT_TESTS) $(INTEG_TESTS)
+$(O)/test-tools/%: $(O)/tests/tools/%.o $(COMMON_LIB)
+	@mkdir -p $(dir $@)
+	$(CC) $(ALL_LDFLAGS) -o $@ $^ $(PKG_LIBS) -lm
+
+test-build: $(BIN_PATHS) $(UNIT_TESTS) $(INTEG_TESTS) $(TOOLS)
 
 # Runs the suite against one build (BUILD=release or asan).
 test-run: test-build
@@ -92,7 +98,7 @@ test: deps
 	$(MAKE) BUILD=release test-run
 	$(MAKE) BUILD=asan test-run
 
-bench: $(BIN_PATHS) $(BENCHES)
+bench: $(BIN_PATHS) $(BENCHES) $(TOOLS)
 	tests/run-bench.sh $(O)
 
 FUZZ_SECONDS ?= 20

@@ -9,7 +9,16 @@
  * ciphertext. Credit-based flow control keeps one slow reader from stalling other streams.
  *
  * Ownership: fds returned by listen/accept/dial belong to the caller. The client owns
- * everything else; sw_msg_client_stop() closes all sessions and streams and frees it. */
+ * everything else; sw_msg_client_stop() closes all sessions and streams and frees it.
+ * Stream fds are handed out only once the end-to-end handshake is complete; they are
+ * blocking and close-on-exec. When the peer closes, resets, or the session is lost or the
+ * client stops, reads return EOF (ECONNRESET if bytes the user wrote were still unsent).
+ * Write with MSG_NOSIGNAL (or ignore SIGPIPE): a closed stream raises EPIPE like any socket.
+ *
+ * The listener fd is one end of an AF_UNIX SOCK_SEQPACKET pair: each accepted stream
+ * arrives as one 34-byte message (dialer's public key, dialer's port u16 big-endian) with
+ * the stream's fd attached (SCM_RIGHTS). Poll it for POLLIN and call sw_msg_accept.
+ * Internals and the stream state machine: docs/messaging.md §7. */
 #ifndef SW_MSG_CLIENT_H
 #define SW_MSG_CLIENT_H
 
@@ -49,14 +58,20 @@ int sw_msg_client_wait_ready(struct sw_msg_client *c, int timeout_ms);
 int sw_msg_listen(struct sw_msg_client *c, uint16_t port, int *listener_fd, struct sw_error *err);
 int sw_msg_unlisten(struct sw_msg_client *c, uint16_t port);
 
-/* Takes the next incoming stream from a listener fd (timeout_ms < 0 waits forever).
- * SW_ETIMEDOUT when none arrived in time. */
+/* Takes the next incoming stream from a listener fd (timeout_ms < 0 waits forever, 0
+ * polls). SW_ETIMEDOUT when none arrived in time; SW_EIO once the client stopped listening
+ * on that port (unlisten, stop); SW_EPROTO for a malformed message. Thread-safe; needs
+ * no client pointer. */
 int sw_msg_accept(int listener_fd, int timeout_ms, int *conn_fd, struct sw_pk *remote,
                   uint16_t *remote_port, struct sw_error *err);
 
 /* Opens a stream to pk:port. On refusal returns SW_EPERM with
  * *refusal = an sw_msg_refusal code and err naming it; SW_ETIMEDOUT after timeout_ms
- * (0 = the configured default); SW_ENOTFOUND when pk has no discovery entry. */
+ * (0 = the configured default); SW_ENOTFOUND when pk has no discovery entry.
+ * refusal may be NULL. An entry without delegated servers is refused as peer_offline;
+ * SW_EIO when no delegated server could be reached (or the client is stopping). Without a
+ * discovery URL the fixed servers are tried in turn. Blocks the calling thread only
+ * (discovery lookups run on it), never the client's loop. */
 int sw_msg_dial(struct sw_msg_client *c, const struct sw_pk *pk, uint16_t port, int timeout_ms,
                 int *conn_fd, int *refusal, struct sw_error *err);
 

@@ -10,7 +10,19 @@
  *
  * Ownership: the session owns the fd and frees itself after on_closed returns; the caller
  * must not touch it afterwards. Callbacks run on the loop thread. From inside any callback
- * the caller may send frames or close the session. */
+ * the caller may send frames or close the session.
+ *
+ * on_closed runs exactly once, always from the loop (never inside a call of this API), so
+ * after sw_msg_session_close() keep running the loop until it has fired before freeing the
+ * event_base. After sw_msg_session_goaway() the session flushes, half-closes and waits up
+ * to 2 s for the peer to hang up (so the GOAWAY is not lost to a reset); calling
+ * sw_msg_session_close() meanwhile ends that wait at once. Before the handshake completes
+ * every failure on an established connection is SW_MSG_CLOSED_HANDSHAKE; connect failures
+ * are SW_MSG_CLOSED_IO.
+ *
+ * Memory: ~2 KiB per idle session (struct, bufferevent, two events); the 64 KiB frame
+ * reader is allocated only while a message is partly received, the handshake state only
+ * until the handshake completes. */
 #ifndef SW_MSG_SESSION_H
 #define SW_MSG_SESSION_H
 
@@ -43,7 +55,8 @@ struct sw_msg_session_callbacks {
      * session send GOAWAY(protocol_error) and close. f's pointers borrow session memory
      * valid only during the call. */
     int (*on_frame)(struct sw_msg_session *s, const struct sw_msg_frame *f, void *ctx);
-    /* Output fell to at most half of opts.max_output after having been above it (optional). */
+    /* Output fell to at most half of opts.max_output after having been above that half
+     * (optional; use it to resume producing after checking sw_msg_session_output_len). */
     void (*on_drained)(struct sw_msg_session *s, void *ctx);
     /* The session is over. goaway_code is the peer's GOAWAY code or -1. */
     void (*on_closed)(struct sw_msg_session *s, enum sw_msg_close_reason reason, int goaway_code,
@@ -57,21 +70,36 @@ struct sw_msg_session_opts {
     size_t max_output;        /* 0 = 64 MiB of unsent output before the session is dropped */
 };
 
-/* Responder side (server): takes ownership of an accepted, connected socket. */
+/* Responder side (server): takes ownership of an accepted, connected socket (closed on
+ * failure too). */
 int sw_msg_session_accept(struct event_base *base, evutil_socket_t fd, const struct sw_keypair *local,
                           const struct sw_msg_session_opts *opts,
                           const struct sw_msg_session_callbacks *cb, void *ctx,
                           struct sw_msg_session **out, struct sw_error *err);
 /* Initiator side (client): connects to "host:port" (numeric or resolvable) without
  * blocking and runs the handshake against the server key `remote`. Failures are reported
- * through on_closed (SW_MSG_CLOSED_IO / _HANDSHAKE), never by blocking. */
+ * through on_closed (SW_MSG_CLOSED_IO / _HANDSHAKE), never by blocking. A host name (not a
+ * numeric address) is resolved with getaddrinfo(), which does block the loop for the
+ * lookup. Returns an error (and no callback follows) only for a malformed hostport, a bad
+ * key or lack of memory; the handshake deadline also bounds the TCP connect. */
 int sw_msg_session_connect(struct event_base *base, const char *hostport, const struct sw_keypair *local,
                            const struct sw_pk *remote, const struct sw_msg_session_opts *opts,
                            const struct sw_msg_session_callbacks *cb, void *ctx,
                            struct sw_msg_session **out, struct sw_error *err);
 
+/* Initiator over a socket that is already connected (a socketpair, an fd the caller
+ * connected itself): takes ownership of fd (closed on failure too) and starts the handshake
+ * at once. Same callbacks and failure reporting as sw_msg_session_connect. */
+int sw_msg_session_connect_fd(struct event_base *base, evutil_socket_t fd,
+                              const struct sw_keypair *local, const struct sw_pk *remote,
+                              const struct sw_msg_session_opts *opts,
+                              const struct sw_msg_session_callbacks *cb, void *ctx,
+                              struct sw_msg_session **out, struct sw_error *err);
+
 /* Encrypts and queues one frame. SW_EINVAL before the handshake is done or for an invalid
- * frame, SW_EIO if the session is closing. */
+ * frame (PING, PONG and GOAWAY are the session's own: SW_EINVAL too), SW_EIO if the session
+ * is closing or this frame pushed the output past opts.max_output (the session is then
+ * dropped with SW_MSG_CLOSED_OVERFLOW). */
 int sw_msg_session_send(struct sw_msg_session *s, const struct sw_msg_frame *f);
 /* Sends GOAWAY(code), flushes what is queued, then closes (on_closed follows). */
 void sw_msg_session_goaway(struct sw_msg_session *s, enum sw_msg_goaway code);

@@ -8,7 +8,7 @@ PKGS=(
     build-essential pkg-config clang libclang-rt-14-dev
     libmicrohttpd-dev libpq-dev libsodium-dev libjson-c-dev libcurl4-openssl-dev
     check libsubunit-dev libevent-dev
-    postgresql iproute2 iptables curl procps util-linux ca-certificates
+    postgresql iproute2 iptables iputils-ping curl procps util-linux ca-certificates
 )
 
 if ! command -v dpkg-query >/dev/null 2>&1; then

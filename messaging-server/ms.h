@@ -1,0 +1,159 @@
+/* ms.h — the messaging server's shared state (docs/messaging.md §3, docs/messaging-server.md).
+ *
+ * Threads: the relay loop thread owns everything reachable from struct ms_server except
+ * `m` (C11 atomics, read by the HTTP threads) and the registry's own state. The main thread
+ * only starts/stops the others; a stop request reaches the loop through event_active(),
+ * which is thread-safe because main() calls evthread_use_pthreads() first. */
+#ifndef MS_H
+#define MS_H
+
+#include <event2/event.h>
+#include <event2/listener.h>
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <sys/queue.h>
+
+#include "common/http_server.h"
+#include "common/keys.h"
+#include "common/msg_proto.h"
+#include "common/msg_session.h"
+
+#define MS_REFUSE_CODES 7 /* index = sw_msg_refusal code; 0 counts unknown codes */
+#define MS_GOAWAY_CODES 5
+#define MS_CLOSE_REASONS 8
+
+struct ms_config {
+    const char *addr, *http_addr, *key_file, *discovery, *public_addr;
+    long max_sessions, max_streams, max_handshakes;
+    long handshake_timeout_ms, open_timeout_ms, idle_timeout_ms, ping_interval_ms;
+    long max_session_buffer;
+    long register_interval_s;
+};
+
+/* Counters and gauges; written by the loop and registry threads, read by HTTP threads. */
+struct ms_metrics {
+    _Atomic int64_t sessions, handshaking, streams;
+    _Atomic uint64_t handshakes_ok, handshakes_failed, handshakes_rejected;
+    _Atomic uint64_t streams_opened, bytes_relayed, frames_relayed, late_frames;
+    _Atomic uint64_t protocol_errors;
+    _Atomic uint64_t refusals[MS_REFUSE_CODES];
+    _Atomic uint64_t goaways[MS_GOAWAY_CODES];
+    _Atomic uint64_t closed[MS_CLOSE_REASONS];
+    _Atomic uint64_t registrations_ok, registrations_failed;
+};
+
+/* An intrusive chained hash table keyed by fixed-size byte strings (SipHash, random key,
+ * so clients choosing keys or stream ids cannot build long chains). */
+struct ms_hnode {
+    struct ms_hnode *next;
+    uint64_t hash;
+};
+
+struct ms_table {
+    struct ms_hnode **buckets;
+    size_t nbuckets, count;
+    ptrdiff_t key_off; /* key address = node address + key_off */
+    size_t key_len;
+    uint8_t sipkey[16];
+};
+
+struct ms_stream;
+struct ms_peer;
+
+#define MS_CONTAINER(ptr, type, member) ((type *)(void *)((char *)(ptr) - offsetof(type, member)))
+
+/* Key of a stream end: the session's serial (never reused) and the id on that session. */
+struct ms_ekey {
+    uint64_t serial;
+    uint32_t id;
+    uint32_t zero; /* no padding bytes inside a hashed key */
+};
+
+/* One side of a relayed stream: (session, stream id) and what that side may still send. */
+struct ms_end {
+    struct ms_hnode node;    /* in srv->ends, key = ekey */
+    struct ms_ekey ekey;
+    LIST_ENTRY(ms_end) link; /* in peer->ends */
+    struct ms_peer *peer;
+    struct ms_stream *st;
+    uint64_t credit;         /* DATA bytes this side may still send (granted by the other) */
+    bool fin;                /* this side sent FIN */
+};
+
+struct ms_stream {
+    struct ms_end end[2];    /* [0] dialer, [1] listener */
+    struct event *timer;     /* open timeout while pending */
+    bool open;               /* ACCEPTed */
+};
+
+enum ms_peer_state { MS_PEER_HANDSHAKE, MS_PEER_ACTIVE, MS_PEER_LEAVING };
+
+/* One client connection, from accept to on_closed. */
+struct ms_peer {
+    struct ms_hnode node;    /* in srv->peers while ACTIVE, key = pk */
+    struct sw_pk pk;
+    LIST_ENTRY(ms_peer) link; /* in srv->conns, whatever the state */
+    LIST_HEAD(, ms_end) ends;
+    struct ms_server *srv;
+    struct sw_msg_session *s;
+    enum ms_peer_state state;
+    uint64_t serial;
+    uint32_t next_even;      /* next server-assigned stream id on this session */
+    long n_streams;
+};
+
+struct ms_server {
+    struct ms_config cfg;
+    struct sw_keypair kp;
+    struct ms_metrics m;
+    /* loop thread only */
+    struct event_base *base;
+    struct evconnlistener *listener;
+    struct event *stop_ev, *force_ev, *relisten_ev;
+    struct ms_table peers, ends;
+    LIST_HEAD(, ms_peer) conns;
+    long n_conns;
+    uint64_t next_serial;
+    bool stopping;
+    pthread_t loop_thread;
+    bool loop_started;
+    struct sw_http_server_config http_cfg; /* borrowed by the HTTP server */
+};
+
+/* table.c */
+int ms_table_init(struct ms_table *t, ptrdiff_t key_off, size_t key_len);
+void ms_table_free(struct ms_table *t);
+struct ms_hnode *ms_table_find(const struct ms_table *t, const void *key);
+int ms_table_insert(struct ms_table *t, struct ms_hnode *n);
+void ms_table_remove(struct ms_table *t, struct ms_hnode *n);
+
+/* loop.c: the relay loop thread */
+int ms_loop_start(struct ms_server *srv, struct sw_error *err);
+void ms_loop_stop(struct ms_server *srv); /* any thread; joins */
+
+/* peers.c: sessions and the pk -> session map (loop thread) */
+void ms_peer_accept(struct ms_server *srv, evutil_socket_t fd);
+struct ms_peer *ms_peer_find(struct ms_server *srv, const struct sw_pk *pk);
+void ms_peer_goaway(struct ms_peer *p, enum sw_msg_goaway code);
+void ms_peers_shutdown(struct ms_server *srv);
+void ms_peers_force_close(struct ms_server *srv);
+
+/* relay.c: streams (loop thread) */
+int ms_relay_frame(struct ms_peer *p, const struct sw_msg_frame *f, struct sw_error *err);
+void ms_relay_peer_gone(struct ms_peer *p);
+
+/* http.c */
+int ms_http_start(struct ms_server *srv, struct sw_http_server **out, struct sw_error *err);
+
+/* registry.c: the discovery registration thread */
+struct ms_registry;
+int ms_registry_start(struct ms_server *srv, struct ms_registry **out, struct sw_error *err);
+/* Asks the thread to DELETE the entry and end (returns at once); NULL is a no-op. */
+void ms_registry_signal(struct ms_registry *r);
+/* Signals if needed, joins, frees; NULL is a no-op. */
+void ms_registry_stop(struct ms_registry *r);
+
+#endif

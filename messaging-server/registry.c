@@ -1,0 +1,221 @@
+/* registry.c — keeps the server's signed entry in the messaging discovery (docs §6).
+ *
+ * One thread: posts at start, every --register-interval seconds, and within a second of
+ * the free capacity moving by 10% of --max-sessions or more; retries every RETRY_S while
+ * the discovery is unreachable. At stop it DELETEs the entry with a signed request.
+ * sequence = unix time in ms, forced strictly above the previous post's. */
+#include "messaging-server/ms.h"
+#include "common/http_client.h"
+#include "common/json.h"
+#include "common/log.h"
+#include "common/msg_entry.h"
+#include "common/metrics.h"
+
+#include <inttypes.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#define RETRY_S 5
+#define URL_MAX 512
+
+struct ms_registry {
+    struct ms_server *srv;
+    struct sw_http_client *http;
+    char base[URL_MAX];
+    pthread_t thread;
+    pthread_mutex_t mu;
+    pthread_cond_t cv;
+    bool stop;
+    /* thread only */
+    uint64_t last_seq;
+    long last_free;
+    bool registered, failing;
+};
+
+static uint64_t wall_ms(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_REALTIME, &ts);
+    return (uint64_t)ts.tv_sec * 1000u + (uint64_t)ts.tv_nsec / 1000000u;
+}
+
+static long free_sessions(const struct ms_server *srv)
+{
+    long n = srv->cfg.max_sessions - (long)atomic_load(&srv->m.sessions);
+    return n > 0 ? n : 0;
+}
+
+static void build_entry(struct ms_registry *r, struct sw_msg_entry *e, long avail)
+{
+    uint64_t seq = wall_ms();
+    if (seq <= r->last_seq)
+        seq = r->last_seq + 1;
+    r->last_seq = seq;
+    memset(e, 0, sizeof(*e));
+    snprintf(e->version, sizeof(e->version), "%s", SW_MSG_VERSION);
+    e->sequence = seq;
+    e->timestamp = (uint64_t)time(NULL);
+    e->static_pk = r->srv->kp.pk;
+    e->has_server = true;
+    snprintf(e->address, sizeof(e->address), "%s", r->srv->cfg.public_addr);
+    e->available_sessions = (uint32_t)avail;
+    sw_msg_entry_sign(e, &r->srv->kp);
+}
+
+static void note_result(struct ms_registry *r, bool ok, long avail, const char *why)
+{
+    if (ok) {
+        atomic_fetch_add(&r->srv->m.registrations_ok, 1);
+        if (!r->registered || r->failing)
+            sw_log_info("registered at %s (available_sessions %ld)", r->base, avail);
+        else
+            sw_log_debug("entry refreshed (available_sessions %ld)", avail);
+        r->registered = true;
+        r->failing = false;
+        r->last_free = avail;
+        return;
+    }
+    atomic_fetch_add(&r->srv->m.registrations_failed, 1);
+    if (!r->failing)
+        sw_log_warn("cannot register at %s: %s; retrying every %ds", r->base, why, RETRY_S);
+    r->failing = true;
+}
+
+static bool post_entry(struct ms_registry *r, long avail)
+{
+    struct sw_msg_entry e;
+    struct sw_http_result res = { 0 };
+    struct sw_error err = { 0 };
+    struct json_object *o;
+    const char *body;
+    char url[URL_MAX + 64], why[SW_ERROR_MSG_MAX];
+    size_t len;
+    bool ok;
+
+    build_entry(r, &e, avail);
+    if (!(o = sw_msg_entry_to_json(&e))) {
+        note_result(r, false, avail, "out of memory");
+        return false;
+    }
+    body = sw_json_compact(o, &len);
+    snprintf(url, sizeof(url), "%s/messaging-discovery/entry/", r->base);
+    ok = sw_http_do(r->http, "POST", url, NULL, body, len, &res, &err) == SW_OK && res.status == 200;
+    if (!ok && err.msg[0])
+        snprintf(why, sizeof(why), "%s", err.msg);
+    else if (!ok)
+        snprintf(why, sizeof(why), "HTTP %ld: %.120s", res.status, res.body ? res.body : "");
+    note_result(r, ok, avail, ok ? NULL : why);
+    sw_http_result_free(&res);
+    json_object_put(o);
+    return ok;
+}
+
+static void delete_entry(struct ms_registry *r)
+{
+    struct sw_http_result res = { 0 };
+    struct sw_error err = { 0 };
+    char target[64 + SW_PK_HEX_LEN], hex[SW_PK_HEX_LEN + 1];
+
+    sw_pk_to_hex(&r->srv->kp.pk, hex);
+    snprintf(target, sizeof(target), "/messaging-discovery/entry/%s", hex);
+    if (sw_http_do_signed(r->http, &r->srv->kp, r->base, "DELETE", target, NULL, 0, &res, &err) != SW_OK)
+        sw_log_warn("cannot remove the entry from %s: %s", r->base, err.msg);
+    else if (res.status != 200)
+        sw_log_warn("removing the entry from %s: HTTP %ld", r->base, res.status);
+    else
+        sw_log_info("entry removed from %s", r->base);
+    sw_http_result_free(&res);
+}
+
+/* Due when the interval passed or free capacity moved by >= 10% of max_sessions. */
+static bool capacity_moved(const struct ms_registry *r, long avail)
+{
+    long d = avail > r->last_free ? avail - r->last_free : r->last_free - avail;
+    return r->registered && d * 10 >= r->srv->cfg.max_sessions && d > 0;
+}
+
+static void *registry_main(void *arg)
+{
+    struct ms_registry *r = arg;
+    uint64_t next = 0;
+    struct timespec until;
+
+    pthread_mutex_lock(&r->mu);
+    while (!r->stop) {
+        long avail = free_sessions(r->srv);
+        uint64_t now = sw_now_ns() / 1000000u;
+        pthread_mutex_unlock(&r->mu);
+        if (now >= next || capacity_moved(r, avail)) {
+            bool ok = post_entry(r, avail);
+            next = now + (uint64_t)(ok ? r->srv->cfg.register_interval_s : RETRY_S) * 1000u;
+        }
+        pthread_mutex_lock(&r->mu);
+        clock_gettime(CLOCK_REALTIME, &until);
+        until.tv_sec += 1;
+        while (!r->stop && pthread_cond_timedwait(&r->cv, &r->mu, &until) == 0)
+            ;
+    }
+    pthread_mutex_unlock(&r->mu);
+    if (r->registered)
+        delete_entry(r);
+    return NULL;
+}
+
+int ms_registry_start(struct ms_server *srv, struct ms_registry **out, struct sw_error *err)
+{
+    struct sw_http_client_opts opts = { .connect_timeout_ms = 2000, .timeout_ms = 5000, .max_response = 1 << 20 };
+    struct ms_registry *r;
+    size_t n;
+
+    if (!(r = calloc(1, sizeof(*r))))
+        return sw_error_set(err, SW_ENOMEM, "out of memory");
+    r->srv = srv;
+    r->last_free = -1;
+    n = strlen(srv->cfg.discovery);
+    while (n && srv->cfg.discovery[n - 1] == '/')
+        n--;
+    if (n == 0 || n >= sizeof(r->base)) {
+        free(r);
+        return sw_error_set(err, SW_EINVAL, "--discovery '%s' is not a usable URL", srv->cfg.discovery);
+    }
+    memcpy(r->base, srv->cfg.discovery, n);
+    if (!(r->http = sw_http_client_new(&opts))) {
+        free(r);
+        return sw_error_set(err, SW_ENOMEM, "cannot create an HTTP client");
+    }
+    pthread_mutex_init(&r->mu, NULL);
+    pthread_cond_init(&r->cv, NULL);
+    if (pthread_create(&r->thread, NULL, registry_main, r) != 0) {
+        sw_http_client_free(r->http);
+        pthread_mutex_destroy(&r->mu);
+        pthread_cond_destroy(&r->cv);
+        free(r);
+        return sw_error_set(err, SW_EIO, "cannot start the registry thread");
+    }
+    *out = r;
+    return SW_OK;
+}
+
+void ms_registry_signal(struct ms_registry *r)
+{
+    if (!r)
+        return;
+    pthread_mutex_lock(&r->mu);
+    r->stop = true;
+    pthread_cond_signal(&r->cv);
+    pthread_mutex_unlock(&r->mu);
+}
+
+void ms_registry_stop(struct ms_registry *r)
+{
+    if (!r)
+        return;
+    ms_registry_signal(r);
+    pthread_join(r->thread, NULL);
+    sw_http_client_free(r->http);
+    pthread_mutex_destroy(&r->mu);
+    pthread_cond_destroy(&r->cv);
+    free(r);
+}

@@ -1,0 +1,715 @@
+/* Unit tests for common/msg_session.c: two sessions over a socketpair (or loopback TCP) on
+ * local event_bases: handshake, frames both ways, wrong key, deadlines, garbage, PING/PONG,
+ * idle timeout, GOAWAY, output overflow and on_drained, close semantics, memory use. */
+#include "common/err.h"
+#include "common/keys.h"
+#include "common/metrics.h"
+#include "common/msg_proto.h"
+#include "common/msg_session.h"
+
+#include <arpa/inet.h>
+#include <check.h>
+#include <event2/event.h>
+#include <event2/listener.h>
+#include <malloc.h>
+#include <signal.h>
+#include <netinet/in.h>
+#include <sodium.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+/* ---- a test endpoint: records what its session reports ---- */
+
+#define MAX_RX 64
+
+struct rx_frame {
+    struct sw_msg_frame f; /* pointers cleared; data goes to ep.data */
+    char reason[256];
+};
+
+struct ep {
+    struct sw_msg_session *s;
+    int ready, closed, drained;
+    enum sw_msg_close_reason reason;
+    int goaway;
+    char why[256];
+    struct rx_frame rx[MAX_RX];
+    size_t n_rx;
+    uint8_t *data;
+    size_t data_len, data_cap;
+    int reject;          /* on_frame returns an error */
+    int close_in_frame;  /* on_frame closes the session */
+    int closed_after_close_call; /* on_closed ran inside sw_msg_session_close */
+    int send_in_closed_rc;
+};
+
+static void on_ready(struct sw_msg_session *s, void *ctx)
+{
+    struct ep *e = ctx;
+    e->ready++;
+}
+
+static int on_frame(struct sw_msg_session *s, const struct sw_msg_frame *f, void *ctx)
+{
+    struct ep *e = ctx;
+    if (e->n_rx < MAX_RX) {
+        struct rx_frame *r = &e->rx[e->n_rx++];
+        r->f = *f;
+        r->f.data = NULL;
+        r->f.reason = NULL;
+        if (f->type == SW_MSG_REFUSE)
+            snprintf(r->reason, sizeof(r->reason), "%.*s", (int)f->reason_len, f->reason);
+    }
+    if (f->type == SW_MSG_DATA) {
+        if (e->data_len + f->data_len > e->data_cap) {
+            e->data_cap = (e->data_len + f->data_len) * 2;
+            e->data = realloc(e->data, e->data_cap);
+            ck_assert_ptr_nonnull(e->data);
+        }
+        memcpy(e->data + e->data_len, f->data, f->data_len);
+        e->data_len += f->data_len;
+    }
+    if (e->close_in_frame) {
+        int before = e->closed;
+        sw_msg_session_close(s);
+        e->closed_after_close_call = e->closed != before;
+    }
+    return e->reject ? SW_EPROTO : SW_OK;
+}
+
+static void on_drained(struct sw_msg_session *s, void *ctx)
+{
+    struct ep *e = ctx;
+    e->drained++;
+}
+
+static void on_closed(struct sw_msg_session *s, enum sw_msg_close_reason reason, int goaway,
+                      const char *why, void *ctx)
+{
+    struct ep *e = ctx;
+    struct sw_msg_frame f = { .type = SW_MSG_FIN, .stream = 1 };
+    e->closed++;
+    e->reason = reason;
+    e->goaway = goaway;
+    snprintf(e->why, sizeof(e->why), "%s", why ? why : "");
+    e->send_in_closed_rc = sw_msg_session_send(s, &f);
+    sw_msg_session_close(s); /* harmless no-op here */
+    e->s = NULL;
+}
+
+static const struct sw_msg_session_callbacks cbs = { on_ready, on_frame, on_drained, on_closed };
+
+static void ep_free(struct ep *e)
+{
+    free(e->data);
+    memset(e, 0, sizeof(*e));
+}
+
+/* ---- loop helpers ---- */
+
+static uint64_t ms_now(void) { return sw_now_ns() / 1000000u; }
+
+static void tick(evutil_socket_t fd, short what, void *arg) {}
+
+/* Runs the bases (round robin) until done(arg) or ms pass; returns done's last value. */
+static bool run_until2(struct event_base *b1, struct event_base *b2, bool (*done)(void *), void *arg, int ms)
+{
+    uint64_t end = ms_now() + (uint64_t)ms;
+    struct timeval tv = { 0, 2000 };
+    struct event *t1 = event_new(b1, -1, EV_PERSIST, tick, NULL), *t2 = NULL;
+    bool ok;
+    event_add(t1, &tv);
+    if (b2) {
+        t2 = event_new(b2, -1, EV_PERSIST, tick, NULL);
+        event_add(t2, &tv);
+    }
+    while (!(ok = done(arg)) && ms_now() < end) {
+        event_base_loop(b1, EVLOOP_ONCE);
+        if (b2)
+            event_base_loop(b2, EVLOOP_NONBLOCK);
+    }
+    event_free(t1);
+    if (t2)
+        event_free(t2);
+    return ok;
+}
+
+static bool run_until(struct event_base *b, bool (*done)(void *), void *arg, int ms)
+{
+    return run_until2(b, NULL, done, arg, ms);
+}
+
+static bool never(void *arg) { return false; }
+static void run_for(struct event_base *b, int ms) { run_until(b, never, NULL, ms); }
+
+struct pair {
+    struct ep *a, *b;
+};
+static bool both_ready(void *arg)
+{
+    struct pair *p = arg;
+    return p->a->ready && p->b->ready;
+}
+static bool both_closed(void *arg)
+{
+    struct pair *p = arg;
+    return p->a->closed && p->b->closed;
+}
+static bool ep_closed(void *arg) { return ((struct ep *)arg)->closed > 0; }
+static bool ep_drained(void *arg) { return ((struct ep *)arg)->drained > 0; }
+
+static size_t want_rx;
+static bool ep_has_rx(void *arg) { return ((struct ep *)arg)->n_rx >= want_rx; }
+static size_t want_data;
+static bool ep_has_data(void *arg) { return ((struct ep *)arg)->data_len >= want_data; }
+
+/* ---- fixture: keys and a connected pair over a socketpair ---- */
+
+static struct sw_keypair server_kp, client_kp, other_kp;
+static struct event_base *base, *base2;
+
+static void setup(void)
+{
+    ck_assert_int_eq(sw_crypto_init(), SW_OK);
+    ck_assert_int_eq(sw_keypair_generate(&server_kp), SW_OK);
+    ck_assert_int_eq(sw_keypair_generate(&client_kp), SW_OK);
+    ck_assert_int_eq(sw_keypair_generate(&other_kp), SW_OK);
+    base = event_base_new();
+    base2 = event_base_new();
+    ck_assert_ptr_nonnull(base);
+    ck_assert_ptr_nonnull(base2);
+}
+
+static void teardown(void)
+{
+    event_base_free(base);
+    event_base_free(base2);
+    sw_keypair_wipe(&server_kp);
+    sw_keypair_wipe(&client_kp);
+    sw_keypair_wipe(&other_kp);
+}
+
+/* Server (responder) on sbase, client (initiator) on cbase; raw_client gets a dup of the
+ * client's fd when non-NULL (to inject bytes behind the session's back). */
+static void make_pair(struct event_base *sbase, struct event_base *cbase, struct ep *srv, struct ep *cli,
+                      const struct sw_msg_session_opts *sopts, const struct sw_msg_session_opts *copts,
+                      const struct sw_pk *server_pk, int *raw_client)
+{
+    int sv[2];
+    struct sw_error err = { 0 };
+    ck_assert_int_eq(socketpair(AF_UNIX, SOCK_STREAM, 0, sv), 0);
+    if (raw_client)
+        *raw_client = dup(sv[1]);
+    ck_assert_int_eq(sw_msg_session_accept(sbase, sv[0], &server_kp, sopts, &cbs, srv, &srv->s, &err), SW_OK);
+    ck_assert_int_eq(sw_msg_session_connect_fd(cbase, sv[1], &client_kp, server_pk ? server_pk : &server_kp.pk,
+                                               copts, &cbs, cli, &cli->s, &err), SW_OK);
+}
+
+static void ready_pair(struct ep *srv, struct ep *cli)
+{
+    struct pair p = { srv, cli };
+    make_pair(base, base, srv, cli, NULL, NULL, NULL, NULL);
+    ck_assert(run_until(base, both_ready, &p, 3000));
+}
+
+static void close_pair(struct ep *srv, struct ep *cli)
+{
+    struct pair p = { srv, cli };
+    if (srv->s)
+        sw_msg_session_close(srv->s);
+    if (cli->s)
+        sw_msg_session_close(cli->s);
+    ck_assert(run_until(base, both_closed, &p, 3000));
+    ck_assert_int_eq(srv->closed, 1);
+    ck_assert_int_eq(cli->closed, 1);
+}
+
+static int send_data(struct sw_msg_session *s, uint32_t stream, const uint8_t *p, size_t n)
+{
+    struct sw_msg_frame f = { .type = SW_MSG_DATA, .stream = stream, .data = p, .data_len = n };
+    return sw_msg_session_send(s, &f);
+}
+
+/* ---- tests ---- */
+
+START_TEST(test_handshake_and_frames)
+{
+    struct ep srv = { 0 }, cli = { 0 };
+    uint8_t *big = malloc(SW_MSG_MAX_DATA);
+    struct sw_msg_frame f;
+    ready_pair(&srv, &cli);
+
+    ck_assert(sw_msg_session_ready(srv.s) && sw_msg_session_ready(cli.s));
+    ck_assert(sw_pk_equal(sw_msg_session_peer(srv.s), &client_kp.pk));
+    ck_assert(sw_pk_equal(sw_msg_session_peer(cli.s), &server_kp.pk));
+    ck_assert_int_eq(srv.ready, 1);
+    ck_assert_int_eq(cli.ready, 1);
+
+    f = (struct sw_msg_frame){ .type = SW_MSG_OPEN, .stream = 7, .peer = other_kp.pk, .dst_port = 80,
+                               .src_port = 4242, .window = 262144 };
+    ck_assert_int_eq(sw_msg_session_send(cli.s, &f), SW_OK);
+    randombytes_buf(big, SW_MSG_MAX_DATA);
+    ck_assert_int_eq(send_data(cli.s, 7, big, SW_MSG_MAX_DATA), SW_OK);
+    ck_assert_int_eq(send_data(cli.s, 7, big, SW_MSG_MAX_DATA + 1), SW_EINVAL);
+    f = (struct sw_msg_frame){ .type = SW_MSG_WINDOW, .stream = 7, .window = 1000 };
+    ck_assert_int_eq(sw_msg_session_send(cli.s, &f), SW_OK);
+    f = (struct sw_msg_frame){ .type = SW_MSG_REFUSE, .stream = 9, .code = SW_REFUSE_NO_LISTENER,
+                               .reason = "nobody home", .reason_len = 11 };
+    ck_assert_int_eq(sw_msg_session_send(cli.s, &f), SW_OK);
+    f = (struct sw_msg_frame){ .type = SW_MSG_FIN, .stream = 7 };
+    ck_assert_int_eq(sw_msg_session_send(cli.s, &f), SW_OK);
+    f = (struct sw_msg_frame){ .type = SW_MSG_CLOSE, .stream = 7, .code = 1 };
+    ck_assert_int_eq(sw_msg_session_send(cli.s, &f), SW_OK);
+    /* session-level frames belong to the session */
+    f = (struct sw_msg_frame){ .type = SW_MSG_GOAWAY };
+    ck_assert_int_eq(sw_msg_session_send(cli.s, &f), SW_EINVAL);
+    f = (struct sw_msg_frame){ .type = SW_MSG_PING, .token = 1 };
+    ck_assert_int_eq(sw_msg_session_send(cli.s, &f), SW_EINVAL);
+
+    want_rx = 6;
+    ck_assert(run_until(base, ep_has_rx, &srv, 3000));
+    ck_assert_int_eq(srv.rx[0].f.type, SW_MSG_OPEN);
+    ck_assert_uint_eq(srv.rx[0].f.stream, 7);
+    ck_assert(sw_pk_equal(&srv.rx[0].f.peer, &other_kp.pk));
+    ck_assert_uint_eq(srv.rx[0].f.dst_port, 80);
+    ck_assert_uint_eq(srv.rx[0].f.src_port, 4242);
+    ck_assert_uint_eq(srv.rx[0].f.window, 262144);
+    ck_assert_int_eq(srv.rx[1].f.type, SW_MSG_DATA);
+    ck_assert_uint_eq(srv.data_len, SW_MSG_MAX_DATA);
+    ck_assert_mem_eq(srv.data, big, SW_MSG_MAX_DATA);
+    ck_assert_int_eq(srv.rx[2].f.type, SW_MSG_WINDOW);
+    ck_assert_uint_eq(srv.rx[2].f.window, 1000);
+    ck_assert_int_eq(srv.rx[3].f.type, SW_MSG_REFUSE);
+    ck_assert_str_eq(srv.rx[3].reason, "nobody home");
+    ck_assert_int_eq(srv.rx[4].f.type, SW_MSG_FIN);
+    ck_assert_int_eq(srv.rx[5].f.type, SW_MSG_CLOSE);
+    ck_assert_uint_eq(srv.rx[5].f.code, 1);
+
+    /* the other way: 1 MiB in many frames arrives byte-exact and in order */
+    {
+        size_t total = 1 << 20, off = 0;
+        uint8_t *blob = malloc(total);
+        randombytes_buf(blob, total);
+        while (off < total) {
+            size_t n = total - off < 30000 ? total - off : 30000;
+            ck_assert_int_eq(send_data(srv.s, 2, blob + off, n), SW_OK);
+            off += n;
+        }
+        want_data = total;
+        ck_assert(run_until(base, ep_has_data, &cli, 5000));
+        ck_assert_uint_eq(cli.data_len, total);
+        ck_assert_mem_eq(cli.data, blob, total);
+        free(blob);
+    }
+    close_pair(&srv, &cli);
+    ck_assert_int_eq(srv.reason, SW_MSG_CLOSED_LOCAL);
+    ck_assert_int_eq(srv.send_in_closed_rc, SW_EIO);
+    free(big);
+    ep_free(&srv);
+    ep_free(&cli);
+}
+END_TEST
+
+START_TEST(test_wrong_server_key)
+{
+    struct ep srv = { 0 }, cli = { 0 };
+    struct pair p = { &srv, &cli };
+    make_pair(base, base, &srv, &cli, NULL, NULL, &other_kp.pk, NULL);
+    ck_assert(run_until(base, both_closed, &p, 3000));
+    ck_assert_int_eq(srv.ready + cli.ready, 0);
+    ck_assert_int_eq(srv.reason, SW_MSG_CLOSED_HANDSHAKE);
+    ck_assert_int_eq(cli.reason, SW_MSG_CLOSED_HANDSHAKE);
+    ck_assert_int_eq(srv.goaway, -1);
+    ep_free(&srv);
+    ep_free(&cli);
+}
+END_TEST
+
+/* A server session whose peer is a raw socket the test controls. */
+static int raw_server(struct ep *srv, const struct sw_msg_session_opts *opts)
+{
+    int sv[2];
+    struct sw_error err = { 0 };
+    ck_assert_int_eq(socketpair(AF_UNIX, SOCK_STREAM, 0, sv), 0);
+    ck_assert_int_eq(sw_msg_session_accept(base, sv[0], &server_kp, opts, &cbs, srv, &srv->s, &err), SW_OK);
+    return sv[1];
+}
+
+START_TEST(test_handshake_timeout)
+{
+    struct ep srv = { 0 };
+    struct sw_msg_session_opts o = { .handshake_timeout_ms = 200 };
+    int fd = raw_server(&srv, &o);
+    uint64_t t0 = ms_now();
+    ck_assert_int_eq(write(fd, "\x00\x30", 2), 2); /* slowloris: a header, then nothing */
+    ck_assert(run_until(base, ep_closed, &srv, 3000));
+    ck_assert_uint_ge(ms_now() - t0, 150);
+    ck_assert_uint_lt(ms_now() - t0, 2000);
+    ck_assert_int_eq(srv.reason, SW_MSG_CLOSED_HANDSHAKE);
+    ck_assert_ptr_nonnull(strstr(srv.why, "within 200 ms"));
+    close(fd);
+    ep_free(&srv);
+}
+END_TEST
+
+START_TEST(test_garbage_handshake)
+{
+    uint8_t junk[50];
+    struct ep a = { 0 }, b = { 0 }, c = { 0 };
+    int fa, fb, fc;
+    char buf[64];
+
+    /* zero length: rejected at once */
+    fa = raw_server(&a, NULL);
+    ck_assert_int_eq(write(fa, "\x00\x00garbage", 9), 9);
+    ck_assert(run_until(base, ep_closed, &a, 3000));
+    ck_assert_int_eq(a.reason, SW_MSG_CLOSED_HANDSHAKE);
+    /* a message 1 of the right size that does not authenticate */
+    fb = raw_server(&b, NULL);
+    randombytes_buf(junk, sizeof(junk));
+    junk[0] = 0;
+    junk[1] = 48;
+    ck_assert_int_eq(write(fb, junk, sizeof(junk)), (ssize_t)sizeof(junk));
+    ck_assert(run_until(base, ep_closed, &b, 3000));
+    ck_assert_int_eq(b.reason, SW_MSG_CLOSED_HANDSHAKE);
+    /* an HTTP request: hang up mid-"frame" */
+    fc = raw_server(&c, NULL);
+    ck_assert_int_eq(write(fc, "GET / HTTP/1.1\r\n\r\n", 18), 18);
+    shutdown(fc, SHUT_WR);
+    ck_assert(run_until(base, ep_closed, &c, 3000));
+    ck_assert_int_eq(c.reason, SW_MSG_CLOSED_HANDSHAKE);
+    /* the server hung up on each */
+    ck_assert_int_le(read(fa, buf, sizeof(buf)), 0);
+    ck_assert_int_le(read(fb, buf, sizeof(buf)), 0);
+    close(fa);
+    close(fb);
+    close(fc);
+    ep_free(&a);
+    ep_free(&b);
+    ep_free(&c);
+}
+END_TEST
+
+START_TEST(test_garbage_after_ready)
+{
+    struct ep srv = { 0 }, cli = { 0 };
+    struct pair p = { &srv, &cli };
+    uint8_t junk[34];
+    int raw;
+    make_pair(base, base, &srv, &cli, NULL, NULL, NULL, &raw);
+    ck_assert(run_until(base, both_ready, &p, 3000));
+    randombytes_buf(junk, sizeof(junk));
+    junk[0] = 0;
+    junk[1] = 32;
+    ck_assert_int_eq(write(raw, junk, sizeof(junk)), (ssize_t)sizeof(junk));
+    ck_assert(run_until(base, ep_closed, &cli, 3000));
+    close(raw); /* the dup would keep the socket open: the server waits for EOF */
+    ck_assert(run_until(base, both_closed, &p, 3000));
+    ck_assert_int_eq(srv.reason, SW_MSG_CLOSED_PROTOCOL);
+    ck_assert_int_eq(cli.reason, SW_MSG_CLOSED_GOAWAY);
+    ck_assert_int_eq(cli.goaway, SW_GOAWAY_PROTOCOL_ERROR);
+    ep_free(&srv);
+    ep_free(&cli);
+}
+END_TEST
+
+START_TEST(test_frame_rejected)
+{
+    struct ep srv = { 0 }, cli = { 0 };
+    struct pair p = { &srv, &cli };
+    struct sw_msg_frame f = { .type = SW_MSG_FIN, .stream = 3 };
+    ready_pair(&srv, &cli);
+    srv.reject = 1;
+    ck_assert_int_eq(sw_msg_session_send(cli.s, &f), SW_OK);
+    ck_assert(run_until(base, both_closed, &p, 5000));
+    ck_assert_int_eq(srv.reason, SW_MSG_CLOSED_PROTOCOL);
+    ck_assert_int_eq(cli.reason, SW_MSG_CLOSED_GOAWAY);
+    ck_assert_int_eq(cli.goaway, SW_GOAWAY_PROTOCOL_ERROR);
+    ep_free(&srv);
+    ep_free(&cli);
+}
+END_TEST
+
+START_TEST(test_ping_keeps_alive)
+{
+    struct ep srv = { 0 }, cli = { 0 };
+    struct sw_msg_session_opts o = { .ping_interval_ms = 50, .idle_timeout_ms = 200 };
+    struct pair p = { &srv, &cli };
+    make_pair(base, base, &srv, &cli, &o, &o, NULL, NULL);
+    ck_assert(run_until(base, both_ready, &p, 3000));
+    run_for(base, 800); /* four idle timeouts: PING/PONG keep both alive */
+    ck_assert_int_eq(srv.closed + cli.closed, 0);
+    ck_assert_int_eq(srv.n_rx + cli.n_rx, 0); /* PING/PONG never reach on_frame */
+    close_pair(&srv, &cli);
+    ep_free(&srv);
+    ep_free(&cli);
+}
+END_TEST
+
+START_TEST(test_idle_timeout)
+{
+    struct ep srv = { 0 }, cli = { 0 };
+    struct sw_msg_session_opts o = { .ping_interval_ms = 50, .idle_timeout_ms = 200 };
+    struct pair p = { &srv, &cli };
+    uint64_t t0;
+    make_pair(base, base2, &srv, &cli, &o, NULL, NULL, NULL);
+    ck_assert(run_until2(base, base2, both_ready, &p, 3000));
+    /* the client's loop stops: nobody answers the server's PINGs */
+    t0 = ms_now();
+    run_for(base, 400); /* PING at 50 ms, GOAWAY(idle_timeout) at 200 ms */
+    ck_assert(run_until2(base, base2, both_closed, &p, 3000));
+    ck_assert_uint_ge(ms_now() - t0, 150);
+    ck_assert_int_eq(srv.reason, SW_MSG_CLOSED_IDLE);
+    ck_assert_int_eq(cli.reason, SW_MSG_CLOSED_GOAWAY);
+    ck_assert_int_eq(cli.goaway, SW_GOAWAY_IDLE_TIMEOUT);
+    ep_free(&srv);
+    ep_free(&cli);
+}
+END_TEST
+
+START_TEST(test_goaway)
+{
+    struct ep srv = { 0 }, cli = { 0 };
+    struct pair p = { &srv, &cli };
+    struct sw_msg_frame f = { .type = SW_MSG_FIN, .stream = 2 };
+    ready_pair(&srv, &cli);
+    ck_assert_int_eq(sw_msg_session_send(srv.s, &f), SW_OK);
+    sw_msg_session_goaway(srv.s, SW_GOAWAY_SHUTDOWN);
+    ck_assert_int_eq(sw_msg_session_send(srv.s, &f), SW_EIO);
+    sw_msg_session_goaway(srv.s, SW_GOAWAY_REPLACED); /* second one: ignored */
+    ck_assert_int_eq(srv.closed, 0);
+    ck_assert(run_until(base, both_closed, &p, 5000));
+    ck_assert_int_eq(cli.n_rx, 1); /* what was queued before GOAWAY still arrived */
+    ck_assert_int_eq(cli.reason, SW_MSG_CLOSED_GOAWAY);
+    ck_assert_int_eq(cli.goaway, SW_GOAWAY_SHUTDOWN);
+    ck_assert_int_eq(srv.reason, SW_MSG_CLOSED_LOCAL);
+    run_for(base, 50);
+    ck_assert_int_eq(srv.closed, 1);
+    ck_assert_int_eq(cli.closed, 1);
+    ep_free(&srv);
+    ep_free(&cli);
+}
+END_TEST
+
+START_TEST(test_overflow_and_drained)
+{
+    struct ep srv = { 0 }, cli = { 0 };
+    struct sw_msg_session_opts o = { .max_output = 1 << 20 };
+    struct pair p = { &srv, &cli };
+    uint8_t *chunk = calloc(1, 60000);
+    int rc = SW_OK, i;
+    make_pair(base, base2, &srv, &cli, &o, NULL, NULL, NULL);
+    ck_assert(run_until2(base, base2, both_ready, &p, 3000));
+
+    /* above half, then the reader catches up: on_drained */
+    for (i = 0; i < 10; i++)
+        ck_assert_int_eq(send_data(srv.s, 2, chunk, 60000), SW_OK);
+    ck_assert_uint_gt(sw_msg_session_output_len(srv.s), (size_t)(1 << 19));
+    ck_assert_int_eq(srv.drained, 0);
+    ck_assert(run_until2(base, base2, ep_drained, &srv, 5000));
+    ck_assert_uint_le(sw_msg_session_output_len(srv.s), (size_t)(1 << 19));
+    want_data = 600000;
+    ck_assert(run_until2(base, base2, ep_has_data, &cli, 5000));
+
+    /* the reader stops for good: the session is dropped past max_output */
+    for (i = 0; i < 40 && rc == SW_OK; i++)
+        rc = send_data(srv.s, 2, chunk, 60000);
+    ck_assert_int_eq(rc, SW_EIO);
+    ck_assert_int_eq(srv.closed, 0); /* never from inside send */
+    ck_assert(run_until(base, ep_closed, &srv, 3000));
+    ck_assert_int_eq(srv.reason, SW_MSG_CLOSED_OVERFLOW);
+    ck_assert(run_until(base2, ep_closed, &cli, 3000));
+    free(chunk);
+    ep_free(&srv);
+    ep_free(&cli);
+}
+END_TEST
+
+START_TEST(test_close_not_reentrant)
+{
+    struct ep srv = { 0 }, cli = { 0 };
+    struct sw_msg_frame f = { .type = SW_MSG_FIN, .stream = 3 };
+    struct sw_msg_session *s;
+    ready_pair(&srv, &cli);
+    srv.close_in_frame = 1;
+    ck_assert_int_eq(sw_msg_session_send(cli.s, &f), SW_OK);
+    ck_assert_int_eq(sw_msg_session_send(cli.s, &f), SW_OK);
+    ck_assert(run_until(base, ep_closed, &srv, 3000));
+    ck_assert_int_eq(srv.closed_after_close_call, 0);
+    ck_assert_int_eq(srv.n_rx, 1); /* nothing delivered after close */
+    ck_assert_int_eq(srv.reason, SW_MSG_CLOSED_LOCAL);
+    ck_assert(run_until(base, ep_closed, &cli, 3000));
+    ck_assert_int_eq(cli.reason, SW_MSG_CLOSED_EOF);
+    run_for(base, 30);
+    ck_assert_int_eq(srv.closed, 1);
+    ck_assert_int_eq(cli.closed, 1);
+
+    /* close right after creation: on_closed comes from the loop, once */
+    {
+        struct ep a = { 0 }, b = { 0 };
+        struct pair p = { &a, &b };
+        make_pair(base, base, &a, &b, NULL, NULL, NULL, NULL);
+        s = a.s;
+        sw_msg_session_close(s);
+        sw_msg_session_close(s);
+        ck_assert_int_eq(a.closed, 0);
+        ck_assert(run_until(base, both_closed, &p, 3000));
+        ck_assert_int_eq(a.closed, 1);
+        ck_assert_int_eq(a.reason, SW_MSG_CLOSED_LOCAL);
+        ck_assert_int_eq(b.reason, SW_MSG_CLOSED_HANDSHAKE);
+        ep_free(&a);
+        ep_free(&b);
+    }
+    ep_free(&srv);
+    ep_free(&cli);
+}
+END_TEST
+
+START_TEST(test_send_before_ready)
+{
+    struct ep srv = { 0 }, cli = { 0 };
+    struct sw_msg_frame f = { .type = SW_MSG_FIN, .stream = 1 };
+    make_pair(base, base, &srv, &cli, NULL, NULL, NULL, NULL);
+    ck_assert_int_eq(sw_msg_session_send(srv.s, &f), SW_EINVAL);
+    ck_assert_int_eq(sw_msg_session_send(cli.s, &f), SW_EINVAL);
+    ck_assert_ptr_null(sw_msg_session_peer(srv.s));      /* responder: unknown yet */
+    ck_assert_ptr_nonnull(sw_msg_session_peer(cli.s));   /* initiator: the server it dialed */
+    ck_assert(!sw_msg_session_ready(srv.s));
+    close_pair(&srv, &cli);
+    ep_free(&srv);
+    ep_free(&cli);
+}
+END_TEST
+
+/* ---- over TCP through sw_msg_session_connect ---- */
+
+struct tcp_srv {
+    struct ep ep;
+};
+
+static void accept_cb(struct evconnlistener *l, evutil_socket_t fd, struct sockaddr *sa, int len, void *arg)
+{
+    struct tcp_srv *t = arg;
+    struct sw_error err = { 0 };
+    ck_assert_int_eq(sw_msg_session_accept(base, fd, &server_kp, NULL, &cbs, &t->ep, &t->ep.s, &err), SW_OK);
+}
+
+START_TEST(test_connect_tcp)
+{
+    struct tcp_srv t = { 0 };
+    struct ep cli = { 0 }, bad = { 0 }, refused = { 0 };
+    struct pair p = { &t.ep, &cli };
+    struct sockaddr_in a = { .sin_family = AF_INET };
+    socklen_t alen = sizeof(a);
+    struct sw_error err = { 0 };
+    struct sw_msg_frame f = { .type = SW_MSG_WINDOW, .stream = 1, .window = 5 };
+    struct sw_msg_session *s = NULL;
+    struct evconnlistener *l;
+    char hp[64], want[64];
+
+    a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    l = evconnlistener_new_bind(base, accept_cb, &t, LEV_OPT_CLOSE_ON_FREE | LEV_OPT_REUSEABLE, 16,
+                                (struct sockaddr *)&a, sizeof(a));
+    ck_assert_ptr_nonnull(l);
+    ck_assert_int_eq(getsockname(evconnlistener_get_fd(l), (struct sockaddr *)&a, &alen), 0);
+    snprintf(hp, sizeof(hp), "127.0.0.1:%u", ntohs(a.sin_port));
+    ck_assert_int_eq(sw_msg_session_connect(base, hp, &client_kp, &server_kp.pk, NULL, &cbs, &cli, &cli.s, &err), SW_OK);
+    ck_assert(run_until(base, both_ready, &p, 3000));
+    ck_assert_str_eq(sw_msg_session_remote_addr(cli.s), hp);
+    ck_assert_int_eq(sw_msg_session_send(cli.s, &f), SW_OK);
+    want_rx = 1;
+    ck_assert(run_until(base, ep_has_rx, &t.ep, 3000));
+    ck_assert_uint_eq(t.ep.rx[0].f.window, 5);
+    snprintf(want, sizeof(want), "127.0.0.1:");
+    ck_assert(strncmp(sw_msg_session_remote_addr(t.ep.s), want, strlen(want)) == 0);
+    close_pair(&t.ep, &cli);
+    evconnlistener_free(l);
+
+    /* malformed address: an error now, no callback */
+    ck_assert_int_eq(sw_msg_session_connect(base, "no-port", &client_kp, &server_kp.pk, NULL, &cbs, &bad, &s, &err), SW_EINVAL);
+    ck_assert_int_eq(sw_msg_session_connect(base, "[::1]80", &client_kp, &server_kp.pk, NULL, &cbs, &bad, &s, &err), SW_EINVAL);
+    /* nobody listens any more: reported through on_closed */
+    ck_assert_int_eq(sw_msg_session_connect(base, hp, &client_kp, &server_kp.pk, NULL, &cbs, &refused, &refused.s, &err), SW_OK);
+    ck_assert_int_eq(refused.closed, 0);
+    ck_assert(run_until(base, ep_closed, &refused, 3000));
+    ck_assert_int_eq(refused.reason, SW_MSG_CLOSED_IO);
+    ck_assert_int_eq(bad.closed, 0);
+    ep_free(&t.ep);
+    ep_free(&cli);
+    ep_free(&refused);
+}
+END_TEST
+
+/* Heap bytes per idle, established session (both sides counted separately). */
+START_TEST(test_idle_memory)
+{
+    enum { N = 200 };
+    static struct ep srv[N], cli[N];
+    struct mallinfo2 m0, m1;
+    size_t i, ready = 0;
+    double per;
+
+    m0 = mallinfo2();
+    for (i = 0; i < N; i++)
+        make_pair(base, base, &srv[i], &cli[i], NULL, NULL, NULL, NULL);
+    for (int round = 0; round < 300 && ready < N; round++) {
+        event_base_loop(base, EVLOOP_NONBLOCK);
+        for (ready = 0, i = 0; i < N; i++)
+            ready += srv[i].ready && cli[i].ready;
+    }
+    ck_assert_uint_eq(ready, N);
+    m1 = mallinfo2();
+    per = ((double)m1.uordblks - (double)m0.uordblks) / (2.0 * N);
+    printf("msg_session: %.0f heap bytes per idle session (libevent + session state)\n", per);
+    ck_assert(per < 4096);
+    for (i = 0; i < N; i++) {
+        sw_msg_session_close(srv[i].s);
+        sw_msg_session_close(cli[i].s);
+    }
+    run_for(base, 50);
+    for (i = 0; i < N; i++) {
+        ck_assert_int_eq(srv[i].closed, 1);
+        ck_assert_int_eq(cli[i].closed, 1);
+        ep_free(&srv[i]);
+        ep_free(&cli[i]);
+    }
+}
+END_TEST
+
+static Suite *session_suite(void)
+{
+    Suite *s = suite_create("msg_session");
+    TCase *tc = tcase_create("core");
+    tcase_add_checked_fixture(tc, setup, teardown);
+    tcase_set_timeout(tc, 30);
+    tcase_add_test(tc, test_handshake_and_frames);
+    tcase_add_test(tc, test_wrong_server_key);
+    tcase_add_test(tc, test_handshake_timeout);
+    tcase_add_test(tc, test_garbage_handshake);
+    tcase_add_test(tc, test_garbage_after_ready);
+    tcase_add_test(tc, test_frame_rejected);
+    tcase_add_test(tc, test_ping_keeps_alive);
+    tcase_add_test(tc, test_idle_timeout);
+    tcase_add_test(tc, test_goaway);
+    tcase_add_test(tc, test_overflow_and_drained);
+    tcase_add_test(tc, test_close_not_reentrant);
+    tcase_add_test(tc, test_send_before_ready);
+    tcase_add_test(tc, test_connect_tcp);
+    tcase_add_test(tc, test_idle_memory);
+    suite_add_tcase(s, tc);
+    return s;
+}
+
+int main(void)
+{
+    SRunner *sr = srunner_create(session_suite());
+    int failed;
+    signal(SIGPIPE, SIG_IGN);
+    srunner_run_all(sr, CK_NORMAL);
+    failed = srunner_ntests_failed(sr);
+    srunner_free(sr);
+    return failed ? EXIT_FAILURE : EXIT_SUCCESS;
+}
