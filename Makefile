@@ -32,10 +32,11 @@ COMMON_SRCS := $(wildcard common/*.c)
 COMMON_LIB := $(O)/libskywire-common.a
 
 # Binaries: name -> sources
-BINS := transport-discovery messaging-discovery skywire-cli messaging-server
+BINS := transport-discovery messaging-discovery skywire-cli skywire-visor messaging-server
 transport-discovery_SRCS := $(wildcard transport-discovery/*.c)
 messaging-discovery_SRCS := $(wildcard messaging-discovery/*.c)
-skywire-cli_SRCS := $(wildcard visor/cli/*.c)
+skywire-cli_SRCS := $(wildcard visor/cli/*.c) visor/config.c
+skywire-visor_SRCS := $(wildcard visor/*.c)
 messaging-server_SRCS := $(wildcard messaging-server/*.c)
 
 HARNESS_SRCS := $(wildcard tests/harness/*.c)

@@ -17,6 +17,12 @@ enum { CLI_OK = 0, CLI_FAIL = 1, CLI_USAGE = 2 };
 
 int cli_tpdisc(struct cli_ctx *ctx, int argc, char **argv);
 int cli_keygen(struct cli_ctx *ctx, int argc, char **argv);
+int cli_node(struct cli_ctx *ctx, int argc, char **argv);
+int cli_mdisc(struct cli_ctx *ctx, int argc, char **argv);
+
+/* GET/POST/DELETE base+target without signing and prints the reply (cli_print_reply). */
+int cli_request(struct cli_ctx *ctx, const char *base, const char *method, const char *target,
+                const char *body, void (*table)(struct json_object *));
 
 /* Prints a service reply: JSON as is with --json, else via table(). Non-2xx replies print
  * the service's error message and return CLI_FAIL. */

@@ -6,6 +6,7 @@
 #include "visor/cli/cli.h"
 
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 static void usage(FILE *f)
@@ -20,10 +21,32 @@ static void usage(FILE *f)
             "  tpdisc status --key-file K --id ID (--up | --down)\n"
             "  tpdisc delete --key-file K --id ID\n"
             "  tpdisc nonce PK\n"
+            "  node gen-config [-o FILE] [-r] [--tpd URL] [--mdisc URL] [--stcp ADDR] ...\n"
+            "  node pk | summary | ls-tp | tp ID | rm-tp ID           (the local visor's API)\n"
+            "  node add-tp PK [--type stcp|dmsg] [--addr HOST:PORT]\n"
+            "  node disc-tp --id ID | --pk PK\n"
+            "  mdisc entry PK | available-servers [--mdisc URL]\n"
             "options:\n"
             "  --json            print JSON instead of tables\n"
             "  --tpd URL         transport discovery (default $SKYWIRE_TPD_URL or http://127.0.0.1:9091)\n"
+            "  --api URL         visor API for node commands (default $SKYWIRE_API_URL or http://127.0.0.1:3435)\n"
+            "  --mdisc URL       messaging discovery (default $SKYWIRE_MDISC_URL or http://127.0.0.1:9090)\n"
             "  --version, --help\n");
+}
+
+/* --api/--mdisc/--tpd URL before the command: the same as the environment variable. */
+static bool global_url(const char *opt, const char *val)
+{
+    static const char *const map[][2] = { { "--api", "SKYWIRE_API_URL" },
+                                          { "--mdisc", "SKYWIRE_MDISC_URL" },
+                                          { "--tpd", "SKYWIRE_TPD_URL" } };
+    for (size_t k = 0; k < sizeof(map) / sizeof(map[0]); k++) {
+        if (strcmp(opt, map[k][0]) == 0) {
+            setenv(map[k][1], val, 1);
+            return true;
+        }
+    }
+    return false;
 }
 
 int main(int argc, char **argv)
@@ -41,6 +64,8 @@ int main(int argc, char **argv)
         } else if (strcmp(argv[i], "--version") == 0) {
             printf("skywire-cli %s\n", SW_VERSION);
             return CLI_OK;
+        } else if (i + 1 < argc && global_url(argv[i], argv[i + 1])) {
+            i++;
         } else {
             break; /* a command's own option, e.g. --tpd before the command is allowed below */
         }
@@ -53,13 +78,18 @@ int main(int argc, char **argv)
         fprintf(stderr, "skywire-cli: initialisation failed\n");
         return CLI_FAIL;
     }
-    ctx.http = sw_http_client_new(NULL);
+    /* add-tp waits for the handshake: the visor answers within 20 s */
+    ctx.http = sw_http_client_new(&(struct sw_http_client_opts){ .timeout_ms = 30000 });
     if (!ctx.http)
         return CLI_FAIL;
     if (strcmp(argv[i], "tpdisc") == 0) {
         rc = cli_tpdisc(&ctx, argc - i, argv + i);
     } else if (strcmp(argv[i], "keygen") == 0) {
         rc = cli_keygen(&ctx, argc - i, argv + i);
+    } else if (strcmp(argv[i], "node") == 0) {
+        rc = cli_node(&ctx, argc - i, argv + i);
+    } else if (strcmp(argv[i], "mdisc") == 0) {
+        rc = cli_mdisc(&ctx, argc - i, argv + i);
     } else {
         fprintf(stderr, "skywire-cli: unknown command '%s'\n", argv[i]);
         usage(stderr);

@@ -36,7 +36,7 @@ void cli_print_transports_table(struct json_object *v)
     struct json_object *list = v;
     if (json_object_is_type(v, json_type_object) && json_object_object_get(v, "transports"))
         list = json_object_object_get(v, "transports");
-    printf("%-36s  %-4s  %-4s  %-11s  %-64s  %-64s  %-20s  %s\n", "T_ID", "TYPE", "UP", "EDGE0/EDGE1",
+    printf("%-36s  %-4s  %-4s  %-11s  %-64s  %-64s  %-20s  %s\n", "T_ID", "TYPE", "UP", "UP0/UP1",
            "EDGE0", "EDGE1", "UPDATED", "LABEL");
     if (json_object_is_type(list, json_type_array)) {
         for (size_t i = 0; i < json_object_array_length(list); i++)

@@ -195,10 +195,34 @@ static int cmd_delete(struct cli_ctx *ctx, const struct tpdisc_args *a)
     return rc;
 }
 
+/* Moves the subcommand word (wherever it stands among the options) to argv[1]; returns it
+ * or NULL for a plain lookup. Option values never count: "--label list" stays a label. */
+static const char *take_subcommand(int argc, char **argv)
+{
+    static const char *const subs[] = { "list", "register", "status", "delete", "nonce" };
+    for (int i = 1; i < argc; i++) {
+        if (argv[i][0] == '-') {
+            if (strcmp(argv[i], "--up") && strcmp(argv[i], "--down") && !strchr(argv[i], '='))
+                i++; /* skip the option's value */
+            continue;
+        }
+        for (size_t k = 0; k < sizeof(subs) / sizeof(subs[0]); k++) {
+            if (strcmp(argv[i], subs[k]) == 0) {
+                char *word = argv[i];
+                memmove(&argv[2], &argv[1], (size_t)(i - 1) * sizeof(*argv));
+                argv[1] = word;
+                return word;
+            }
+        }
+        return NULL;
+    }
+    return NULL;
+}
+
 int cli_tpdisc(struct cli_ctx *ctx, int argc, char **argv)
 {
     struct tpdisc_args a;
-    const char *sub = argc > 1 && argv[1][0] != '-' ? argv[1] : NULL;
+    const char *sub = take_subcommand(argc, argv);
     int shift = sub ? 1 : 0;
     char target[128];
 

@@ -1,0 +1,362 @@
+/* bench_visor.c — the visor's stcp data path and its memory per transport.
+ *
+ *  1. throughput of one stcp transport between two real visors on loopback: visor A is
+ *     asked to send N bytes of DISCARD packets (POST /api/transports/{id}/discard) and the
+ *     clock stops when visor B has counted them all (bytes_received), next to plain
+ *     loopback TCP (this process, one writer thread, 64 KiB writes) and to ChaCha20-Poly1305
+ *     sealing of 64 KiB packets on one core (the cipher's own limit);
+ *  2. visor A's resident memory with 1,000 idle transports: this process plays 1,000 peers,
+ *     each with its own key, doing the real Noise XK handshake and ENTRY_SIG exchange.
+ *
+ * Run through tests/run-bench.sh (it provides the PostgreSQL cluster for the transport
+ * discovery). Exits 1 when a phase fails. */
+#include "common/bytes.h"
+#include "common/frame.h"
+#include "common/http_client.h"
+#include "common/json.h"
+#include "common/keys.h"
+#include "common/noise.h"
+#include "common/tp_entry.h"
+#include "tests/harness/api_client.h"
+#include "tests/harness/harness.h"
+#include "tests/harness/visor_env.h"
+
+#include <arpa/inet.h>
+#include <errno.h>
+#include <inttypes.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/resource.h>
+#include <sys/socket.h>
+#include <time.h>
+#include <unistd.h>
+
+#define THROUGHPUT_BYTES (1ull << 30)
+#define TCP_BYTES (4ull << 30)
+#define SEAL_BYTES (1ull << 30)
+#define IDLE_PEERS 1000
+#define CHUNK (64 * 1024)
+
+static struct sw_http_client *http;
+
+static double now_s(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec + ts.tv_nsec / 1e9;
+}
+
+static void die(const char *what)
+{
+    fprintf(stderr, "bench_visor: %s\n", what);
+    exit(1);
+}
+
+static long rss_kib(pid_t pid)
+{
+    char path[64], line[256];
+    long kib = -1;
+    FILE *f;
+
+    snprintf(path, sizeof(path), "/proc/%ld/status", (long)pid);
+    if (!(f = fopen(path, "r")))
+        return -1;
+    while (fgets(line, sizeof(line), f)) {
+        if (sscanf(line, "VmRSS: %ld kB", &kib) == 1)
+            break;
+    }
+    fclose(f);
+    return kib;
+}
+
+/* One API call; the status, and the parsed reply in *out when asked. Dies on I/O errors. */
+static long call(const char *base, const char *method, const char *target, const char *body,
+                 struct json_object **out)
+{
+    struct sw_http_result res = { 0 };
+    struct sw_error err = { 0 };
+    char url[256];
+    long st;
+
+    snprintf(url, sizeof(url), "%s%s", base, target);
+    if (sw_http_do(http, method, url, NULL, body, body ? strlen(body) : 0, &res, &err)) {
+        fprintf(stderr, "bench_visor: %s %s: %s\n", method, url, err.msg);
+        exit(1);
+    }
+    st = res.status;
+    if (st < 200 || st > 299)
+        fprintf(stderr, "bench_visor: %s %s: HTTP %ld %s\n", method, url, st, res.body);
+    if (out && sw_json_parse(res.body, res.body_len, out, NULL))
+        *out = NULL;
+    sw_http_result_free(&res);
+    return st;
+}
+
+static uint64_t bytes_received(const struct th_visor *v, const char *id)
+{
+    char url[160];
+    struct sw_http_result res = { 0 };
+    struct json_object *o = NULL;
+    uint64_t n = 0;
+
+    snprintf(url, sizeof(url), "%s/api/transports/%s", v->api, id);
+    if (sw_http_do(http, "GET", url, NULL, NULL, 0, &res, NULL) == SW_OK &&
+        sw_json_parse(res.body, res.body_len, &o, NULL) == SW_OK)
+        n = json_object_get_uint64(json_object_object_get(o, "bytes_received"));
+    json_object_put(o);
+    sw_http_result_free(&res);
+    return n;
+}
+
+/* ---- plain loopback TCP ------------------------------------------------------------ */
+
+static void *tcp_writer(void *arg)
+{
+    int fd = *(int *)arg;
+    static char buf[CHUNK];
+    uint64_t left = TCP_BYTES;
+    while (left) {
+        ssize_t n = write(fd, buf, left < CHUNK ? (size_t)left : CHUNK);
+        if (n <= 0)
+            break;
+        left -= (uint64_t)n;
+    }
+    close(fd);
+    return NULL;
+}
+
+static double tcp_mbps(void)
+{
+    struct sockaddr_in sa = { .sin_family = AF_INET };
+    socklen_t len = sizeof(sa);
+    static char buf[CHUNK];
+    int lfd = socket(AF_INET, SOCK_STREAM, 0), cfd, sfd;
+    uint64_t got = 0;
+    pthread_t th;
+    double t0;
+    ssize_t n;
+
+    sa.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    if (bind(lfd, (struct sockaddr *)&sa, sizeof(sa)) || listen(lfd, 1) ||
+        getsockname(lfd, (struct sockaddr *)&sa, &len))
+        die("loopback listener");
+    cfd = socket(AF_INET, SOCK_STREAM, 0);
+    if (connect(cfd, (struct sockaddr *)&sa, sizeof(sa)) || (sfd = accept(lfd, NULL, NULL)) < 0)
+        die("loopback connect");
+    t0 = now_s();
+    pthread_create(&th, NULL, tcp_writer, &cfd);
+    while ((n = read(sfd, buf, sizeof(buf))) > 0)
+        got += (uint64_t)n;
+    pthread_join(th, NULL);
+    close(sfd);
+    close(lfd);
+    return (double)got / (now_s() - t0) / 1e6;
+}
+
+static double seal_mbps(void)
+{
+    struct sw_noise_cipher c = { .n = 0 };
+    static uint8_t buf[SW_NOISE_MAX_MSG];
+    uint64_t done = 0;
+    double t0 = now_s();
+    for (; done < SEAL_BYTES; done += SW_NOISE_MAX_PAYLOAD) {
+        if (sw_noise_encrypt(&c, NULL, 0, buf, SW_NOISE_MAX_PAYLOAD, buf))
+            die("seal failed");
+    }
+    return (double)done / (now_s() - t0) / 1e6;
+}
+
+/* ---- one fake peer: XK initiator + ENTRY_SIG on a blocking socket --------------------- */
+
+static int read_full(int fd, uint8_t *p, size_t n)
+{
+    while (n) {
+        ssize_t r = read(fd, p, n);
+        if (r <= 0)
+            return -1;
+        p += r;
+        n -= (size_t)r;
+    }
+    return 0;
+}
+
+static int send_frame(int fd, const uint8_t *msg, size_t n)
+{
+    uint8_t buf[2 + 512];
+    size_t out;
+    if (sw_frame_encode(buf, sizeof(buf), msg, n, &out))
+        return -1;
+    return write(fd, buf, out) == (ssize_t)out ? 0 : -1;
+}
+
+static int recv_frame(int fd, uint8_t *msg, size_t cap, size_t *n)
+{
+    uint8_t hdr[2];
+    if (read_full(fd, hdr, 2))
+        return -1;
+    *n = sw_get_u16(hdr);
+    return *n <= cap ? read_full(fd, msg, *n) : -1;
+}
+
+static int peer_connect(uint16_t port, const struct sw_keypair *kp, const struct sw_pk *visor)
+{
+    struct sockaddr_in sa = { .sin_family = AF_INET, .sin_port = htons(port) };
+    struct sw_noise_hs hs;
+    struct sw_noise_cipher tx, rx;
+    struct sw_tp_entry e;
+    uint8_t msg[512], pkt[1 + SW_SIG_LEN + SW_NOISE_TAG];
+    struct sw_sig sig;
+    size_t n;
+    int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0), one = 1;
+
+    sa.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
+    if (fd < 0 || connect(fd, (struct sockaddr *)&sa, sizeof(sa)) ||
+        sw_noise_hs_init_ed25519(&hs, SW_NOISE_XK, SW_NOISE_INITIATOR, SW_NOISE_PROLOGUE_TP, kp, visor) ||
+        sw_noise_hs_write_message(&hs, NULL, 0, msg, sizeof(msg), &n) || send_frame(fd, msg, n) ||
+        recv_frame(fd, msg, sizeof(msg), &n) || sw_noise_hs_read_message(&hs, msg, n, NULL, 0, &n) ||
+        sw_noise_hs_write_message(&hs, kp->pk.b, SW_PK_LEN, msg, sizeof(msg), &n) ||
+        send_frame(fd, msg, n) || sw_noise_hs_split(&hs, &tx, &rx))
+        goto fail;
+    sw_tp_entry_make(&e, &kp->pk, visor, "stcp", "", NULL);
+    sw_tp_entry_sign(&e, kp, &sig);
+    pkt[0] = 0x01;
+    memcpy(pkt + 1, sig.b, SW_SIG_LEN);
+    if (sw_noise_encrypt(&tx, NULL, 0, pkt, 1 + SW_SIG_LEN, pkt) || send_frame(fd, pkt, sizeof(pkt)) ||
+        recv_frame(fd, msg, sizeof(msg), &n) || sw_noise_decrypt(&rx, NULL, 0, msg, n, msg) || msg[0] != 0x01)
+        goto fail;
+    sw_noise_hs_wipe(&hs);
+    return fd;
+fail:
+    sw_noise_hs_wipe(&hs);
+    if (fd >= 0)
+        close(fd);
+    return -1;
+}
+
+/* ---- phases ------------------------------------------------------------------------- */
+
+static const char *add_transport(const struct th_visor *from, const struct th_visor *to)
+{
+    static char id[SW_UUID_STR_LEN + 1];
+    char body[256];
+    struct json_object *o = NULL;
+
+    snprintf(body, sizeof(body), "{\"remote_pk\":\"%s\",\"address\":\"%s\"}", to->pk_hex, to->stcp);
+    if (call(from->api, "POST", "/api/transports", body, &o) != 201)
+        die("add-tp failed");
+    snprintf(id, sizeof(id), "%s", json_object_get_string(json_object_object_get(o, "id")));
+    json_object_put(o);
+    return id;
+}
+
+static double visor_mbps(const struct th_visor *a, const struct th_visor *b, const char *id)
+{
+    char target[128], body[64];
+    uint64_t base = bytes_received(b, id), got;
+    double t0, dt;
+
+    snprintf(target, sizeof(target), "/api/transports/%s/discard", id);
+    snprintf(body, sizeof(body), "{\"bytes\":%llu}", (unsigned long long)THROUGHPUT_BYTES);
+    t0 = now_s();
+    if (call(a->api, "POST", target, body, NULL) != 202)
+        die("discard request failed");
+    do {
+        usleep(2000);
+        got = bytes_received(b, id) - base;
+        dt = now_s() - t0;
+    } while (got < THROUGHPUT_BYTES && dt < 60);
+    if (got < THROUGHPUT_BYTES)
+        die("the DISCARD bytes did not all arrive within 60 s");
+    return (double)THROUGHPUT_BYTES / dt / 1e6;
+}
+
+static int count_up(const struct th_visor *v)
+{
+    struct json_object *o = NULL;
+    int n = -1;
+    if (call(v->api, "GET", "/api/summary", NULL, &o) == 200)
+        n = json_object_get_int(json_object_object_get(o, "transports_up"));
+    json_object_put(o);
+    return n;
+}
+
+static void idle_transports(const struct th_visor *a)
+{
+    static int fds[IDLE_PEERS];
+    struct sw_keypair kp;
+    long before = rss_kib(a->pid), after;
+    double t0 = now_s(), dt;
+    int up = 0;
+
+    for (int i = 0; i < IDLE_PEERS; i++) {
+        /* keys above A's, so A is the lower edge and registers every entry itself */
+        do
+            sw_keypair_generate(&kp);
+        while (sw_pk_cmp(&kp.pk, &a->pk) < 0);
+        if ((fds[i] = peer_connect(a->stcp_port, &kp, &a->pk)) < 0)
+            die("a fake peer's handshake failed");
+    }
+    dt = now_s() - t0;
+    for (int i = 0; i < 50 && (up = count_up(a)) < IDLE_PEERS + 1; i++)
+        usleep(100000);
+    usleep(500000);
+    after = rss_kib(a->pid);
+    printf("  %-44s %10.0f /s  (%d handshakes + ENTRY_SIG in %.2f s)\n", "transports set up", IDLE_PEERS / dt,
+           IDLE_PEERS, dt);
+    printf("  %-44s %10d\n", "transports up on visor A", up);
+    printf("  %-44s %10ld KiB -> %ld KiB\n", "visor A RSS, 1 -> 1,001 transports", before, after);
+    printf("  %-44s %10.1f KiB\n", "RSS per idle transport", (double)(after - before) / IDLE_PEERS);
+    for (int i = 0; i < IDLE_PEERS; i++)
+        close(fds[i]);
+    if (up < IDLE_PEERS + 1)
+        die("not every idle transport came up");
+}
+
+int main(void)
+{
+    struct th_visor a, b;
+    struct rlimit rl;
+    char base[64], db[256], addr[32], dir[256], bin[512];
+    const char *extra[] = { "--mdisc", "", "--log-level", "warn", NULL };
+    uint16_t port = th_free_port();
+    double tcp, seal, visor;
+
+    sw_crypto_init();
+    sw_http_global_init();
+    if (getrlimit(RLIMIT_NOFILE, &rl) == 0) {
+        rl.rlim_cur = rl.rlim_max;
+        setrlimit(RLIMIT_NOFILE, &rl);
+    }
+    http = sw_http_client_new(NULL);
+    snprintf(db, sizeof(db), "%s", th_fresh_db("bench_visor"));
+    snprintf(addr, sizeof(addr), "127.0.0.1:%u", port);
+    snprintf(base, sizeof(base), "http://%s", addr);
+    snprintf(bin, sizeof(bin), "%s", th_bin("transport-discovery"));
+    const char *td[] = { bin, "--addr", addr, "--db", db, NULL };
+    if (th_start_service(td, port, th_log_path("bench-visor-td.log")) < 0)
+        die("transport discovery did not start");
+    snprintf(dir, sizeof(dir), "%s", th_temp_dir("sw-bench-visor"));
+    if (th_visor_gen(&a, dir, "bench-visor-a", base, extra) || th_visor_gen(&b, dir, "bench-visor-b", base, extra) ||
+        th_visor_start(&a) || th_visor_start(&b))
+        die("the visors did not start");
+
+    printf("stcp transport between two visors on loopback (%llu MiB of DISCARD)\n",
+           (unsigned long long)(THROUGHPUT_BYTES >> 20));
+    visor = visor_mbps(&a, &b, add_transport(&a, &b));
+    tcp = tcp_mbps();
+    seal = seal_mbps();
+    printf("  %-44s %10.0f MB/s\n", "visor A -> visor B (Noise, framing, 2 loops)", visor);
+    printf("  %-44s %10.0f MB/s\n", "plain loopback TCP, 64 KiB writes", tcp);
+    printf("  %-44s %10.0f MB/s\n", "ChaCha20-Poly1305 seal of 64 KiB, one core", seal);
+    printf("visor memory with %d idle stcp transports\n", IDLE_PEERS);
+    idle_transports(&a);
+    th_visor_stop(&a, false);
+    th_visor_stop(&b, false);
+    sw_http_client_free(http);
+    return 0;
+}

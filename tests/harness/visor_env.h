@@ -1,0 +1,49 @@
+/* visor_env.h — running real skywire-visor processes in tests and benches: configs made by
+ * `skywire-cli node gen-config`, loopback ports, start/stop by PID, commands with captured
+ * output. */
+#ifndef SW_TEST_VISOR_ENV_H
+#define SW_TEST_VISOR_ENV_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <sys/types.h>
+
+#include "common/keys.h"
+
+struct th_visor {
+    char name[16];
+    char config[512];
+    char data_dir[512];
+    char log[512];
+    char pk_hex[SW_PK_HEX_LEN + 1];
+    struct sw_pk pk;
+    uint16_t api_port, stcp_port;
+    char api[64];   /* http://127.0.0.1:PORT */
+    char stcp[32];  /* 127.0.0.1:PORT */
+    pid_t pid;
+};
+
+/* Runs argv[0] (a path) with argv, stdout and stderr captured into out/err (NUL-terminated,
+ * truncated to their caps; either may be NULL). Waits up to timeout_ms, then kills it.
+ * Returns the exit status, 128 + signal, or -1 on timeout or failure to start. */
+int th_run(const char *const argv[], char *out, size_t out_cap, char *err, size_t err_cap,
+           int timeout_ms);
+
+/* A fresh private directory (static storage per call: copy it). */
+const char *th_temp_dir(const char *prefix);
+
+/* Writes dir/<name>.json through `skywire-cli node gen-config` with loopback ports, the
+ * transport discovery tpd_url and extra gen-config options (NULL-terminated, may be NULL).
+ * Fills v (not started). 0 on success; prints the CLI's stderr otherwise. */
+int th_visor_gen(struct th_visor *v, const char *dir, const char *name, const char *tpd_url,
+                 const char *const extra[]);
+/* Spawns the visor (log appended to v->log) and waits for its API. 0 when it answers. */
+int th_visor_start(struct th_visor *v);
+/* SIGKILL (kill9) or SIGTERM with a 10 s grace; returns the wait status. */
+int th_visor_stop(struct th_visor *v, bool kill9);
+/* True once the file holds a line containing needle (polls up to timeout_ms). */
+bool th_log_wait(const char *path, const char *needle, int timeout_ms);
+void th_sleep_ms(int ms);
+
+#endif

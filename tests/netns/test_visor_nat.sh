@@ -1,0 +1,176 @@
+#!/usr/bin/env bash
+# Two visors, each behind its own NAT router (iptables MASQUERADE), that can reach only the
+# public namespace (messaging server, transport discovery with its own PostgreSQL), set up
+# a dmsg transport through the messaging server; stcp between them is impossible.
+#
+#   hostA 192.168.77.2 -- rtrA (NAT) 10.77.1.2 -- 10.77.1.1 pub (messaging-server :8081,
+#   hostB 192.168.78.2 -- rtrB (NAT) 10.77.2.2 -- 10.77.2.1      transport-discovery :9091)
+#
+# Usage: test_visor_nat.sh BUILD_DIR
+set -euo pipefail
+BUILD=$(cd "$1" && pwd)
+ROOT=$(cd "$(dirname "$0")/../.." && pwd)
+# shellcheck source=tests/netns/lib.sh
+. "$ROOT/tests/netns/lib.sh"
+netns_need_root
+
+WORK=$(mktemp -d "${TMPDIR:-/tmp}/sw-visor-nat.XXXXXX")
+chmod 755 "$WORK"
+PG_DIR="$WORK/pg"
+passed=0
+failed=0
+check() { # name command...
+    local name=$1
+    shift
+    if "$@"; then
+        echo "ok: $name"
+        passed=$((passed + 1))
+    else
+        echo "FAILED: $name"
+        failed=$((failed + 1))
+    fi
+}
+finish() {
+    [ -n "${pub:-}" ] && [ -d "$PG_DIR" ] &&
+        ip netns exec "$pub" bash "$ROOT/tests/pg-cluster.sh" destroy "$PG_DIR" >/dev/null 2>&1
+    netns_cleanup
+    rm -rf "$WORK"
+    echo "$passed passed, $failed failed"
+}
+trap finish EXIT
+trap 'exit 130' INT TERM
+
+pub=$(netns_add pub)
+rtrA=$(netns_add rtrA)
+rtrB=$(netns_add rtrB)
+hostA=$(netns_add hostA)
+hostB=$(netns_add hostB)
+read -r _ rtrA_up <<<"$(netns_link "$pub" 10.77.1.1/24 "$rtrA" 10.77.1.2/24)"
+read -r _ rtrB_up <<<"$(netns_link "$pub" 10.77.2.1/24 "$rtrB" 10.77.2.2/24)"
+netns_link "$rtrA" 192.168.77.1/24 "$hostA" 192.168.77.2/24 >/dev/null
+netns_link "$rtrB" 192.168.78.1/24 "$hostB" 192.168.78.2/24 >/dev/null
+for r in "$rtrA" "$rtrB"; do
+    ip netns exec "$r" sysctl -qw net.ipv4.ip_forward=1
+done
+ip -n "$rtrA" route add default via 10.77.1.1
+ip -n "$rtrB" route add default via 10.77.2.1
+ip netns exec "$rtrA" iptables -t nat -A POSTROUTING -o "$rtrA_up" -j MASQUERADE
+ip netns exec "$rtrB" iptables -t nat -A POSTROUTING -o "$rtrB_up" -j MASQUERADE
+ip -n "$hostA" route add default via 192.168.77.1
+ip -n "$hostB" route add default via 192.168.78.1
+
+# the public side: PostgreSQL + transport discovery, and the messaging server
+mkdir -p "$PG_DIR"
+PG_URL=$(ip netns exec "$pub" bash "$ROOT/tests/pg-cluster.sh" start "$PG_DIR")
+netns_spawn "$pub" "$WORK/td.log" "$BUILD/bin/transport-discovery" --addr 0.0.0.0:9091 --db "$PG_URL"
+"$BUILD/bin/skywire-cli" keygen -o "$WORK/server.key" >"$WORK/server.pk"
+chmod 644 "$WORK/server.key"
+SERVER_PK=$(cat "$WORK/server.pk")
+netns_spawn "$pub" "$WORK/server.log" "$BUILD/bin/messaging-server" --addr 0.0.0.0:8081 \
+    --http-addr 127.0.0.1:8082 --key-file "$WORK/server.key"
+wait_http() { # ns url seconds
+    local i
+    for ((i = 0; i < $3 * 10; i++)); do
+        ip netns exec "$1" curl -fsS "$2" >/dev/null 2>&1 && return 0
+        sleep 0.1
+    done
+    return 1
+}
+wait_http "$pub" http://127.0.0.1:9091/health 20 || { cat "$WORK/td.log"; exit 1; }
+wait_http "$pub" http://127.0.0.1:8082/health 20 || { cat "$WORK/server.log"; exit 1; }
+
+# the visors: configs from the CLI, messaging server pinned, no messaging discovery
+gen() { # name router_side_ip
+    "$BUILD/bin/skywire-cli" node gen-config -o "$WORK/$1.json" --tpd "http://$2:9091" --mdisc "" \
+        --msg-server "$SERVER_PK@$2:8081" --stcp 0.0.0.0:7777 --api-addr 127.0.0.1:3435 \
+        --data-dir "$WORK/$1-data" --log-level debug >/dev/null
+    sed -n 's/.*"public_key":"\([0-9a-f]*\)".*/\1/p' "$WORK/$1.json"
+}
+gen a 10.77.1.1 >/dev/null
+PK_B=$(gen b 10.77.2.1)
+netns_spawn "$hostA" "$WORK/a.log" "$BUILD/bin/skywire-visor" "$WORK/a.json"
+netns_spawn "$hostB" "$WORK/b.log" "$BUILD/bin/skywire-visor" "$WORK/b.json"
+PID_B=${NETNS_PIDS[-1]}
+wait_http "$hostA" http://127.0.0.1:3435/health 20 || { cat "$WORK/a.log"; exit 1; }
+wait_http "$hostB" http://127.0.0.1:3435/health 20 || { cat "$WORK/b.log"; exit 1; }
+
+cli() { # ns args...
+    local ns=$1
+    shift
+    ip netns exec "$ns" "$BUILD/bin/skywire-cli" --json "$@"
+}
+sessions_up() { # ns
+    local i
+    for ((i = 0; i < 150; i++)); do
+        cli "$1" node summary | grep -q '"sessions":[1-9]' && return 0
+        sleep 0.2
+    done
+    return 1
+}
+state_of() { # ns id
+    cli "$1" node tp "$2" 2>/dev/null | sed -n 's/.*"state":"\([a-z]*\)".*/\1/p'
+}
+wait_state() { # ns id state seconds
+    local i
+    for ((i = 0; i < $4 * 5; i++)); do
+        [ "$(state_of "$1" "$2")" = "$3" ] && return 0
+        sleep 0.2
+    done
+    return 1
+}
+
+no_direct_path() { ! ip netns exec "$hostA" ping -c1 -W1 192.168.78.2 >/dev/null 2>&1; }
+check "hostA cannot reach hostB directly" no_direct_path
+both_sessions_up() { sessions_up "$hostA" && sessions_up "$hostB"; }
+check "both visors hold a messaging session" both_sessions_up
+
+stcp_refused() { ! timeout 30 ip netns exec "$hostA" "$BUILD/bin/skywire-cli" node add-tp "$PK_B" --type stcp \
+    --addr 192.168.78.2:7777 >/dev/null 2>&1; }
+check "an stcp transport across the NATs fails" stcp_refused
+
+TP=""
+add_dmsg() {
+    local out
+    out=$(cli "$hostA" node add-tp "$PK_B" --type dmsg) || { echo "$out"; return 1; }
+    TP=$(echo "$out" | sed -n 's/.*"id":"\([0-9a-f-]*\)".*/\1/p')
+    echo "$out" | grep -q '"state":"up"'
+}
+check "add-tp --type dmsg through the messaging server" add_dmsg
+check "visor B sees the dmsg transport up" wait_state "$hostB" "$TP" up 10
+
+disc_up() {
+    local i
+    for ((i = 0; i < 50; i++)); do
+        ip netns exec "$pub" curl -fsS "http://127.0.0.1:9091/transports/id:$TP" 2>/dev/null |
+            grep -q '"is_up":true' && return 0
+        sleep 0.2
+    done
+    return 1
+}
+check "the transport discovery shows it up with both signatures" disc_up
+
+received() { cli "$hostB" node tp "$TP" | sed -n 's/.*"bytes_received":\([0-9]*\).*/\1/p'; }
+discard_flows() {
+    local before after i
+    before=$(received)
+    ip netns exec "$hostA" curl -fsS -X POST -d '{"bytes":4000000}' \
+        "http://127.0.0.1:3435/api/transports/$TP/discard" >/dev/null || return 1
+    for ((i = 0; i < 100; i++)); do
+        after=$(received)
+        [ "$after" -ge $((before + 4000000)) ] && return 0
+        sleep 0.2
+    done
+    echo "received $before -> $after"
+    return 1
+}
+check "4 MB of DISCARD packets cross the NATs" discard_flows
+
+recovers() {
+    { kill -KILL "$PID_B" && wait "$PID_B"; } 2>/dev/null || true
+    wait_state "$hostA" "$TP" down 10 || return 1
+    netns_spawn "$hostB" "$WORK/b2.log" "$BUILD/bin/skywire-visor" "$WORK/b.json"
+    wait_state "$hostA" "$TP" up 60 && wait_state "$hostB" "$TP" up 10
+}
+check "after kill -9 of visor B the transport comes back by itself" recovers
+
+[ "$failed" -eq 0 ]

@@ -1,0 +1,268 @@
+/* api.c — the visor's local REST API (docs/visor.md "Local API"), on api.listen.
+ *
+ * Handlers run on libmicrohttpd's threads. They validate input, then hand a command to the
+ * loop thread (cmdq.c) and wait for its reply with a deadline, so they never touch loop
+ * state themselves. GET /api/tpdisc proxies one lookup to the transport discovery from
+ * the handler's thread (a blocking call, but never on the loop). */
+#include "visor/visor.h"
+#include "common/config.h"
+#include "common/http_client.h"
+#include "common/http_server.h"
+#include "common/json.h"
+#include "common/log.h"
+#include "common/metrics.h"
+#include "common/version.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#define API_MAX_DISCARD (64ull << 30)
+
+static void reply_cmd(struct sw_http_request *req, struct sw_http_response *resp, struct vcmd *c,
+                      int timeout_ms)
+{
+    struct visor *v = req->app;
+    int rc = cmdq_call(&v->q, c, timeout_ms);
+
+    if (rc == SW_ETIMEDOUT) {
+        sw_http_reply_error(resp, 504, "timeout", "the visor did not answer within %d ms", timeout_ms);
+    } else if (rc) {
+        sw_http_reply_error(resp, 503, "shutting_down", "the visor is shutting down");
+    } else {
+        sw_http_reply_json(resp, c->status, c->body);
+        c->body = NULL;
+    }
+    vcmd_release(&v->q, c);
+}
+
+static struct vcmd *new_cmd(struct sw_http_response *resp, enum vcmd_kind kind)
+{
+    struct vcmd *c = vcmd_new(kind);
+    if (!c)
+        sw_http_reply_error(resp, 500, "internal_error", "out of memory");
+    return c;
+}
+
+static void handle_summary(struct sw_http_request *req, struct sw_http_response *resp)
+{
+    struct vcmd *c = new_cmd(resp, VCMD_SUMMARY);
+    if (c)
+        reply_cmd(req, resp, c, VISOR_CMD_TIMEOUT_MS);
+}
+
+static void handle_list(struct sw_http_request *req, struct sw_http_response *resp)
+{
+    struct vcmd *c = new_cmd(resp, VCMD_LIST);
+    if (c)
+        reply_cmd(req, resp, c, VISOR_CMD_TIMEOUT_MS);
+}
+
+/* Parses the body of POST /api/transports into c; replies 400 on failure. */
+static int parse_add(const struct sw_http_request *req, struct sw_http_response *resp, struct vcmd *c)
+{
+    struct json_object *root = NULL;
+    struct sw_error err = { 0 };
+    const char *type = "stcp", *addr = "";
+    int rc;
+
+    if ((rc = sw_json_parse(req->body, req->body_len, &root, &err))) {
+        sw_http_reply_error(resp, 400, "invalid_json", "%s", err.msg);
+        return rc;
+    }
+    if (!json_object_is_type(root, json_type_object)) {
+        sw_http_reply_error(resp, 400, "invalid_body", "the body must be a JSON object");
+        rc = SW_EINVAL;
+    } else if ((rc = sw_json_get_pk(root, "remote_pk", "", &c->pk, &err))) {
+        sw_http_reply_error(resp, 400, "invalid_public_key", "%s", err.msg);
+    } else if (json_object_object_get(root, "type") &&
+               ((rc = sw_json_get_string(root, "type", "", 16, &type, &err)) ||
+                (rc = tp_kind_parse(type, &c->type)))) {
+        sw_http_reply_error(resp, 400, "invalid_type", "field 'type' must be \"stcp\" or \"dmsg\"");
+    } else if (json_object_object_get(root, "address") &&
+               ((rc = sw_json_get_string(root, "address", "", VISOR_ADDR_MAX - 1, &addr, &err)) ||
+                (*addr && (rc = sw_hostport_parse(addr, NULL, 0, NULL))))) {
+        sw_http_reply_error(resp, 400, "invalid_address", "field 'address' must be host:port");
+    } else {
+        snprintf(c->addr, sizeof(c->addr), "%s", addr);
+    }
+    json_object_put(root);
+    return rc;
+}
+
+static void handle_add(struct sw_http_request *req, struct sw_http_response *resp)
+{
+    struct visor *v = req->app;
+    struct vcmd *c = new_cmd(resp, VCMD_ADD);
+
+    if (!c)
+        return;
+    c->type = TP_STCP;
+    if (parse_add(req, resp, c)) {
+        vcmd_release(&v->q, c);
+        return;
+    }
+    reply_cmd(req, resp, c, VISOR_ADD_TIMEOUT_MS);
+}
+
+/* "<uuid>" or "<uuid>/<suffix>": parses the ID and checks the suffix. */
+static int parse_id_param(const struct sw_http_request *req, struct sw_http_response *resp,
+                          const char *suffix, struct sw_uuid *id)
+{
+    char buf[SW_UUID_STR_LEN + 1];
+    size_t n = strcspn(req->param, "/");
+    struct sw_error err = { 0 };
+
+    if (strcmp(req->param + n, suffix) != 0) {
+        sw_http_reply_error(resp, 404, "not_found", "no such endpoint");
+        return SW_ENOTFOUND;
+    }
+    if (n != SW_UUID_STR_LEN) {
+        sw_http_reply_error(resp, 400, "invalid_transport_id", "'%.*s' is not a transport ID (UUID)",
+                            (int)(n > 64 ? 64 : n), req->param);
+        return SW_EINVAL;
+    }
+    memcpy(buf, req->param, n);
+    buf[n] = '\0';
+    if (sw_uuid_parse(id, buf, "id", &err)) {
+        sw_http_reply_error(resp, 400, "invalid_transport_id", "%s", err.msg);
+        return SW_EINVAL;
+    }
+    return SW_OK;
+}
+
+static void id_cmd(struct sw_http_request *req, struct sw_http_response *resp, enum vcmd_kind kind,
+                   const char *suffix)
+{
+    struct visor *v = req->app;
+    struct sw_uuid id;
+    struct vcmd *c;
+
+    if (parse_id_param(req, resp, suffix, &id) || !(c = new_cmd(resp, kind)))
+        return;
+    c->id = id;
+    if (kind == VCMD_DISCARD) {
+        struct json_object *root = NULL;
+        struct sw_error err = { 0 };
+        if (sw_json_parse(req->body, req->body_len, &root, &err) ||
+            sw_json_get_u64(root, "bytes", "", &c->n, &err) || c->n == 0 || c->n > API_MAX_DISCARD) {
+            sw_http_reply_error(resp, 400, "invalid_body", "the body must be {\"bytes\": 1..%llu}",
+                                API_MAX_DISCARD);
+            json_object_put(root);
+            vcmd_release(&v->q, c);
+            return;
+        }
+        json_object_put(root);
+    }
+    reply_cmd(req, resp, c, VISOR_CMD_TIMEOUT_MS);
+}
+
+static void handle_get(struct sw_http_request *req, struct sw_http_response *resp)
+{
+    id_cmd(req, resp, VCMD_GET, "");
+}
+
+static void handle_remove(struct sw_http_request *req, struct sw_http_response *resp)
+{
+    id_cmd(req, resp, VCMD_REMOVE, "");
+}
+
+static void handle_discard(struct sw_http_request *req, struct sw_http_response *resp)
+{
+    id_cmd(req, resp, VCMD_DISCARD, "/discard");
+}
+
+/* GET /api/tpdisc?id=ID | ?pk=PK: the transport discovery's answer, passed through. */
+static void handle_tpdisc(struct sw_http_request *req, struct sw_http_response *resp)
+{
+    struct visor *v = req->app;
+    struct sw_http_client_opts opts = { .connect_timeout_ms = 3000, .timeout_ms = 5000,
+                                        .max_response = 4u << 20 };
+    struct sw_http_result res = { 0 };
+    struct sw_error err = { 0 };
+    struct sw_http_client *http = NULL;
+    struct json_object *body = NULL;
+    struct sw_uuid id;
+    struct sw_pk pk;
+    char idq[64], pkq[128], url[VISOR_URL_MAX + 256];
+    bool has_id = sw_http_query(req, "id", idq, sizeof(idq)) == SW_OK;
+    bool has_pk = sw_http_query(req, "pk", pkq, sizeof(pkq)) == SW_OK;
+
+    if (has_id == has_pk) {
+        sw_http_reply_error(resp, 400, "invalid_query", "give exactly one of ?id=ID or ?pk=PK");
+        return;
+    }
+    if (has_id && sw_uuid_parse(&id, idq, "id", &err)) {
+        sw_http_reply_error(resp, 400, "invalid_transport_id", "%s", err.msg);
+        return;
+    }
+    if (has_pk && sw_pk_from_hex(&pk, pkq, "pk", &err)) {
+        sw_http_reply_error(resp, 400, "invalid_public_key", "%s", err.msg);
+        return;
+    }
+    snprintf(url, sizeof(url), "%s/transports/%s:%s", v->cfg.tpd_url, has_id ? "id" : "edge",
+             has_id ? idq : pkq);
+    if (!(http = sw_http_client_new(&opts))) {
+        sw_http_reply_error(resp, 500, "internal_error", "out of memory");
+        return;
+    }
+    if (sw_http_do(http, "GET", url, NULL, NULL, 0, &res, &err))
+        sw_http_reply_error(resp, 502, "discovery_unreachable", "%s", err.msg);
+    else if (sw_json_parse(res.body, res.body_len, &body, &err))
+        sw_http_reply_error(resp, 502, "discovery_error", "HTTP %ld without JSON", res.status);
+    else
+        sw_http_reply_json(resp, (int)res.status, body);
+    sw_http_result_free(&res);
+    sw_http_client_free(http);
+}
+
+static void write_metrics(void *app, struct sw_buf *out)
+{
+    struct visor *v = app;
+
+    sw_metrics_write_header(out, "visor_transports", "gauge", "Transports known, by state");
+    sw_metrics_write_sample(out, "visor_transports", "state=\"up\"", (double)v->m_up);
+    sw_metrics_write_sample(out, "visor_transports", "state=\"not_up\"", (double)(v->m_total - v->m_up));
+    sw_metrics_write_header(out, "visor_transport_bytes_total", "counter", "Bytes over transports");
+    sw_metrics_write_sample(out, "visor_transport_bytes_total", "dir=\"sent\"", (double)v->m_sent);
+    sw_metrics_write_sample(out, "visor_transport_bytes_total", "dir=\"received\"", (double)v->m_received);
+    sw_metrics_write_header(out, "visor_dials_total", "counter", "Transport dials started");
+    sw_metrics_write_sample(out, "visor_dials_total", NULL, (double)v->m_dials);
+    sw_metrics_write_header(out, "visor_handshake_failures_total", "counter", "Failed handshakes");
+    sw_metrics_write_sample(out, "visor_handshake_failures_total", NULL, (double)v->m_handshake_failures);
+}
+
+static const struct sw_http_route routes[] = {
+    { "GET", "/api/summary", SW_ROUTE_EXACT, handle_summary, NULL, 0 },
+    { "GET", "/api/transports", SW_ROUTE_EXACT, handle_list, NULL, 0 },
+    { "POST", "/api/transports", SW_ROUTE_EXACT, handle_add, NULL, 4096 },
+    { "GET", "/api/transports/", SW_ROUTE_PREFIX, handle_get, "/api/transports/{id}", 0 },
+    { "DELETE", "/api/transports/", SW_ROUTE_PREFIX, handle_remove, "/api/transports/{id}", 0 },
+    { "POST", "/api/transports/", SW_ROUTE_PREFIX, handle_discard, "/api/transports/{id}/discard", 4096 },
+    { "GET", "/api/tpdisc", SW_ROUTE_EXACT, handle_tpdisc, NULL, 0 },
+};
+
+static struct sw_http_server_config api_cfg;
+
+int api_start(struct visor *v, struct sw_error *err)
+{
+    api_cfg = (struct sw_http_server_config){
+        .addr = v->cfg.api_listen,
+        .service = "skywire-visor",
+        .version = SW_VERSION,
+        .threads = 4,
+        .max_body = 64 * 1024,
+        .max_connections = 256,
+        .routes = routes,
+        .n_routes = sizeof(routes) / sizeof(routes[0]),
+        .app = v,
+        .write_metrics = write_metrics,
+    };
+    return sw_http_server_start(&api_cfg, &v->api, err);
+}
+
+void api_stop(struct visor *v)
+{
+    sw_http_server_stop(v->api);
+    v->api = NULL;
+}

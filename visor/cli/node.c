@@ -1,0 +1,356 @@
+/* node: a visor from the command line — its config (gen-config) and its local API. */
+#include "common/json.h"
+#include "common/keys.h"
+#include "common/uuid.h"
+#include "visor/cli/cli.h"
+#include "visor/config.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <getopt.h>
+#include <inttypes.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#define NODE_MAX_LIST 64
+
+struct node_args {
+    const char *api, *out, *type, *addr, *id, *pk;
+    bool replace;
+    struct visor_gen_opts gen;
+    const char *setup_nodes[NODE_MAX_LIST], *pk_table[NODE_MAX_LIST], *msg_servers[NODE_MAX_LIST];
+    int npos;
+    char **pos; /* positional arguments after the subcommand */
+};
+
+static int add_list(const char **list, size_t *n, const char *v, const char *opt)
+{
+    if (*n >= NODE_MAX_LIST) {
+        fprintf(stderr, "skywire-cli node: at most %d %s options\n", NODE_MAX_LIST, opt);
+        return CLI_USAGE;
+    }
+    list[(*n)++] = v;
+    return CLI_OK;
+}
+
+static int parse(int argc, char **argv, struct node_args *a)
+{
+    static const struct option opts[] = {
+        { "api", required_argument, NULL, 'A' },       { "type", required_argument, NULL, 't' },
+        { "addr", required_argument, NULL, 'a' },      { "id", required_argument, NULL, 'i' },
+        { "pk", required_argument, NULL, 'p' },        { "tpd", required_argument, NULL, 'T' },
+        { "mdisc", required_argument, NULL, 'M' },     { "rf", required_argument, NULL, 'R' },
+        { "stcp", required_argument, NULL, 'S' },      { "api-addr", required_argument, NULL, 'L' },
+        { "data-dir", required_argument, NULL, 'D' },  { "log-level", required_argument, NULL, 'l' },
+        { "sessions", required_argument, NULL, 'n' },  { "setup-node", required_argument, NULL, 'N' },
+        { "pk-table", required_argument, NULL, 'P' },  { "msg-server", required_argument, NULL, 'm' },
+        { NULL, 0, NULL, 0 },
+    };
+    const char *env = getenv("SKYWIRE_API_URL");
+    int c, rc = CLI_OK;
+    long n;
+
+    memset(a, 0, sizeof(*a));
+    a->api = env && *env ? env : "http://127.0.0.1:3435";
+    a->type = "stcp";
+    a->gen.setup_nodes = a->setup_nodes;
+    a->gen.pk_table = a->pk_table;
+    a->gen.msg_servers = a->msg_servers;
+    optind = 1;
+    while (rc == CLI_OK && (c = getopt_long(argc, argv, "o:r", opts, NULL)) != -1) {
+        switch (c) {
+        case 'A': a->api = optarg; break;
+        case 't': a->type = optarg; break;
+        case 'a': a->addr = optarg; break;
+        case 'i': a->id = optarg; break;
+        case 'p': a->pk = optarg; break;
+        case 'o': a->out = optarg; break;
+        case 'r': a->replace = true; break;
+        case 'T': a->gen.tpd = optarg; break;
+        case 'M': a->gen.mdisc = optarg; break;
+        case 'R': a->gen.route_finder = optarg; break;
+        case 'S': a->gen.stcp = optarg; break;
+        case 'L': a->gen.api = optarg; break;
+        case 'D': a->gen.data_dir = optarg; break;
+        case 'l': a->gen.log_level = optarg; break;
+        case 'n':
+            n = strtol(optarg, NULL, 10);
+            if (n < 1 || n > 16) {
+                fprintf(stderr, "skywire-cli node: --sessions must be 1..16\n");
+                rc = CLI_USAGE;
+            }
+            a->gen.sessions = (unsigned)n;
+            break;
+        case 'N': rc = add_list(a->setup_nodes, &a->gen.n_setup_nodes, optarg, "--setup-node"); break;
+        case 'P': rc = add_list(a->pk_table, &a->gen.n_pk_table, optarg, "--pk-table"); break;
+        case 'm': rc = add_list(a->msg_servers, &a->gen.n_msg_servers, optarg, "--msg-server"); break;
+        default: rc = CLI_USAGE;
+        }
+    }
+    a->npos = argc - optind;
+    a->pos = argv + optind;
+    return rc;
+}
+
+/* ---- gen-config --------------------------------------------------------------------- */
+
+static int write_config(const char *path, const char *text, bool replace)
+{
+    char tmp[4096];
+    size_t len = strlen(text);
+    int fd;
+
+    snprintf(tmp, sizeof(tmp), "%s.tmp.%ld", path, (long)getpid());
+    fd = open(replace ? tmp : path, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
+    if (fd < 0) {
+        if (errno == EEXIST && !replace)
+            fprintf(stderr, "skywire-cli: %s exists; give -r to replace it\n", path);
+        else
+            fprintf(stderr, "skywire-cli: %s: %s\n", replace ? tmp : path, strerror(errno));
+        return CLI_FAIL;
+    }
+    if (write(fd, text, len) != (ssize_t)len || write(fd, "\n", 1) != 1 || fsync(fd) != 0) {
+        fprintf(stderr, "skywire-cli: writing %s: %s\n", path, strerror(errno));
+        close(fd);
+        unlink(replace ? tmp : path);
+        return CLI_FAIL;
+    }
+    close(fd);
+    if (replace && rename(tmp, path) != 0) {
+        fprintf(stderr, "skywire-cli: replacing %s: %s\n", path, strerror(errno));
+        unlink(tmp);
+        return CLI_FAIL;
+    }
+    return CLI_OK;
+}
+
+static int cmd_gen_config(struct cli_ctx *ctx, const struct node_args *a)
+{
+    const char *path = a->out ? a->out : VISOR_DEFAULT_CONFIG;
+    struct json_object *doc = NULL;
+    struct sw_keypair kp;
+    struct sw_error err = { 0 };
+    char hex[SW_PK_HEX_LEN + 1];
+    const char *text;
+    int rc;
+
+    if (strcmp(path, "-") != 0 && !a->replace && access(path, F_OK) == 0) {
+        fprintf(stderr, "skywire-cli: %s exists; give -r to replace it\n", path);
+        return CLI_FAIL;
+    }
+    if (sw_keypair_generate(&kp))
+        return CLI_FAIL;
+    if (visor_config_generate(&a->gen, &kp, &doc, &err)) {
+        fprintf(stderr, "skywire-cli: %s\n", err.msg);
+        sw_keypair_wipe(&kp);
+        return CLI_USAGE;
+    }
+    text = json_object_to_json_string_ext(doc, JSON_C_TO_STRING_PRETTY | JSON_C_TO_STRING_NOSLASHESCAPE);
+    if (strcmp(path, "-") == 0) {
+        printf("%s\n", text);
+        rc = CLI_OK;
+    } else if ((rc = write_config(path, text, a->replace)) == CLI_OK) {
+        sw_pk_to_hex(&kp.pk, hex);
+        if (ctx->json)
+            printf("{\"public_key\":\"%s\",\"file\":\"%s\"}\n", hex, path);
+        else
+            printf("%s written; public key %s\n", path, hex);
+    }
+    json_object_put(doc);
+    sw_keypair_wipe(&kp);
+    return rc;
+}
+
+/* ---- tables ------------------------------------------------------------------------- */
+
+static const char *jstr(struct json_object *o, const char *key)
+{
+    struct json_object *v = json_object_object_get(o, key);
+    return v ? json_object_get_string(v) : "";
+}
+
+static void when(int64_t t, char *out, size_t cap)
+{
+    time_t tt = (time_t)t;
+    struct tm tm;
+    gmtime_r(&tt, &tm);
+    strftime(out, cap, "%Y-%m-%dT%H:%M:%SZ", &tm);
+}
+
+static void print_tp_row(struct json_object *t)
+{
+    char since[32];
+    when(json_object_get_int64(json_object_object_get(t, "since")), since, sizeof(since));
+    printf("%-36s  %-4s  %-10s  %-64s  %-4s  %12" PRIu64 "  %12" PRIu64 "  %-20s  %s\n", jstr(t, "id"),
+           jstr(t, "type"), jstr(t, "state"), jstr(t, "remote_pk"),
+           json_object_get_boolean(json_object_object_get(t, "is_initiator")) ? "yes" : "no",
+           json_object_get_uint64(json_object_object_get(t, "bytes_sent")),
+           json_object_get_uint64(json_object_object_get(t, "bytes_received")), since,
+           jstr(t, "address"));
+}
+
+static void print_visor_transports(struct json_object *v)
+{
+    printf("%-36s  %-4s  %-10s  %-64s  %-4s  %12s  %12s  %-20s  %s\n", "ID", "TYPE", "STATE",
+           "REMOTE_PK", "INIT", "SENT", "RECEIVED", "SINCE", "ADDRESS");
+    if (json_object_is_type(v, json_type_array)) {
+        for (size_t i = 0; i < json_object_array_length(v); i++)
+            print_tp_row(json_object_array_get_idx(v, i));
+    } else {
+        print_tp_row(v);
+    }
+}
+
+static void print_summary(struct json_object *v)
+{
+    struct json_object *m = json_object_object_get(v, "messaging");
+    printf("public key:     %s\n", jstr(v, "public_key"));
+    printf("version:        %s\n", jstr(v, "version"));
+    printf("uptime:         %s s\n", jstr(v, "uptime_s"));
+    printf("transports:     %s (%s up)\n", jstr(v, "transports"), jstr(v, "transports_up"));
+    printf("stcp listen:    %s\n", *jstr(v, "stcp_listen") ? jstr(v, "stcp_listen") : "off");
+    printf("messaging:      %s, %s sessions\n",
+           json_object_get_boolean(json_object_object_get(m, "enabled")) ? "on" : "off",
+           jstr(m, "sessions"));
+}
+
+static void print_pk(struct json_object *v)
+{
+    printf("%s\n", jstr(v, "public_key"));
+}
+
+static void print_removed(struct json_object *v)
+{
+    printf("removed %s\n", jstr(v, "removed"));
+}
+
+/* ---- API calls ----------------------------------------------------------------------- */
+
+int cli_request(struct cli_ctx *ctx, const char *base, const char *method, const char *target,
+                const char *body, void (*table)(struct json_object *))
+{
+    struct sw_http_result res = { 0 };
+    struct sw_error err = { 0 };
+    char url[2048];
+    int rc;
+
+    snprintf(url, sizeof(url), "%s%s", base, target);
+    if (sw_http_do(ctx->http, method, url, NULL, body, body ? strlen(body) : 0, &res, &err)) {
+        fprintf(stderr, "skywire-cli: %s\n", err.msg);
+        return CLI_FAIL;
+    }
+    rc = cli_print_reply(ctx, &res, table);
+    sw_http_result_free(&res);
+    return rc;
+}
+
+static int need_id(const struct node_args *a, const char *cmd, char out[SW_UUID_STR_LEN + 1])
+{
+    struct sw_uuid id;
+    struct sw_error err = { 0 };
+    if (a->npos != 1) {
+        fprintf(stderr, "usage: skywire-cli node %s ID\n", cmd);
+        return CLI_USAGE;
+    }
+    if (sw_uuid_parse(&id, a->pos[0], "ID", &err)) {
+        fprintf(stderr, "skywire-cli: %s\n", err.msg);
+        return CLI_USAGE;
+    }
+    sw_uuid_format(&id, out);
+    return CLI_OK;
+}
+
+static int cmd_add_tp(struct cli_ctx *ctx, const struct node_args *a)
+{
+    struct sw_pk pk;
+    struct sw_error err = { 0 };
+    struct json_object *body;
+    int rc;
+
+    if (a->npos != 1) {
+        fprintf(stderr, "usage: skywire-cli node add-tp PK [--type stcp|dmsg] [--addr HOST:PORT]\n");
+        return CLI_USAGE;
+    }
+    if (sw_pk_from_hex(&pk, a->pos[0], "PK", &err)) {
+        fprintf(stderr, "skywire-cli: %s\n", err.msg);
+        return CLI_USAGE;
+    }
+    if (strcmp(a->type, "stcp") != 0 && strcmp(a->type, "dmsg") != 0) {
+        fprintf(stderr, "skywire-cli: --type must be stcp or dmsg\n");
+        return CLI_USAGE;
+    }
+    body = json_object_new_object();
+    json_object_object_add(body, "remote_pk", sw_json_pk(&pk));
+    json_object_object_add(body, "type", json_object_new_string(a->type));
+    if (a->addr)
+        json_object_object_add(body, "address", json_object_new_string(a->addr));
+    rc = cli_request(ctx, a->api, "POST", "/api/transports", sw_json_compact(body, NULL),
+                     print_visor_transports);
+    json_object_put(body);
+    return rc;
+}
+
+static int cmd_disc_tp(struct cli_ctx *ctx, const struct node_args *a)
+{
+    char target[256];
+    if ((a->id != NULL) == (a->pk != NULL)) {
+        fprintf(stderr, "usage: skywire-cli node disc-tp --id ID | --pk PK\n");
+        return CLI_USAGE;
+    }
+    snprintf(target, sizeof(target), "/api/tpdisc?%s=%.100s", a->id ? "id" : "pk", a->id ? a->id : a->pk);
+    return cli_request(ctx, a->api, "GET", target, NULL, cli_print_transports_table);
+}
+
+static void node_usage(FILE *f)
+{
+    fprintf(f,
+            "usage: skywire-cli [--json] node COMMAND [--api URL]\n"
+            "  gen-config [-o FILE] [-r] [--tpd URL] [--mdisc URL] [--rf URL] [--stcp ADDR]\n"
+            "             [--api-addr ADDR] [--data-dir DIR] [--log-level L] [--sessions N]\n"
+            "             [--setup-node PK]... [--pk-table PK=HOST:PORT]... [--msg-server PK@HOST:PORT]...\n"
+            "  pk | summary | ls-tp | tp ID | rm-tp ID\n"
+            "  add-tp PK [--type stcp|dmsg] [--addr HOST:PORT]\n"
+            "  disc-tp --id ID | --pk PK\n"
+            "  --api URL: the visor's API (default $SKYWIRE_API_URL or http://127.0.0.1:3435)\n");
+}
+
+int cli_node(struct cli_ctx *ctx, int argc, char **argv)
+{
+    struct node_args a;
+    const char *sub = argc > 1 ? argv[1] : NULL;
+    char id[SW_UUID_STR_LEN + 1], target[128];
+    int rc;
+
+    if (!sub || sub[0] == '-') {
+        node_usage(stderr);
+        return CLI_USAGE;
+    }
+    if ((rc = parse(argc - 1, argv + 1, &a)))
+        return rc;
+    if (strcmp(sub, "gen-config") == 0)
+        return cmd_gen_config(ctx, &a);
+    if (strcmp(sub, "pk") == 0)
+        return cli_request(ctx, a.api, "GET", "/api/summary", NULL, print_pk);
+    if (strcmp(sub, "summary") == 0)
+        return cli_request(ctx, a.api, "GET", "/api/summary", NULL, print_summary);
+    if (strcmp(sub, "ls-tp") == 0)
+        return cli_request(ctx, a.api, "GET", "/api/transports", NULL, print_visor_transports);
+    if (strcmp(sub, "add-tp") == 0)
+        return cmd_add_tp(ctx, &a);
+    if (strcmp(sub, "disc-tp") == 0)
+        return cmd_disc_tp(ctx, &a);
+    if (strcmp(sub, "tp") == 0 || strcmp(sub, "rm-tp") == 0) {
+        if ((rc = need_id(&a, sub, id)))
+            return rc;
+        snprintf(target, sizeof(target), "/api/transports/%s", id);
+        if (sub[0] == 't')
+            return cli_request(ctx, a.api, "GET", target, NULL, print_visor_transports);
+        return cli_request(ctx, a.api, "DELETE", target, NULL, print_removed);
+    }
+    fprintf(stderr, "skywire-cli node: unknown command '%s'\n", sub);
+    node_usage(stderr);
+    return CLI_USAGE;
+}

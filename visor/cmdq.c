@@ -1,0 +1,188 @@
+/* cmdq.c — commands from other threads (API handlers, the messaging client) to the loop.
+ *
+ * A caller queues a struct vcmd and, for cmdq_call, waits on its condition variable with a
+ * deadline. Each command has two references (caller and loop) when waited on, one when
+ * posted; whoever drops the last frees it, so a caller that gave up after its timeout
+ * never leaves the loop writing into freed memory. */
+#include "visor/visor.h"
+
+#include <errno.h>
+#include <json-c/json.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <time.h>
+#include <unistd.h>
+
+static void cmdq_run(evutil_socket_t fd, short what, void *arg)
+{
+    struct cmdq *q = arg;
+    struct vcmd *c;
+
+    for (;;) {
+        pthread_mutex_lock(&q->mu);
+        c = q->head;
+        if (c) {
+            q->head = c->next;
+            if (!q->head)
+                q->tail = NULL;
+        }
+        pthread_mutex_unlock(&q->mu);
+        if (!c)
+            break;
+        tm_cmd(q->v, c);
+    }
+}
+
+int cmdq_init(struct cmdq *q, struct visor *v)
+{
+    q->v = v;
+    q->head = q->tail = NULL;
+    q->closed = false;
+    if (pthread_mutex_init(&q->mu, NULL))
+        return SW_ENOMEM;
+    q->ev = event_new(v->base, -1, 0, cmdq_run, q);
+    return q->ev ? SW_OK : SW_ENOMEM;
+}
+
+struct vcmd *vcmd_new(enum vcmd_kind kind)
+{
+    struct vcmd *c = calloc(1, sizeof(*c));
+    pthread_condattr_t ca;
+
+    if (!c)
+        return NULL;
+    pthread_condattr_init(&ca);
+    pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
+    pthread_cond_init(&c->cond, &ca);
+    pthread_condattr_destroy(&ca);
+    c->kind = kind;
+    c->fd = -1;
+    c->refs = 1;
+    return c;
+}
+
+/* Frees c once both sides are done; called with q->mu held. */
+static void unref_locked(struct vcmd *c)
+{
+    if (--c->refs > 0)
+        return;
+    if (c->fd >= 0)
+        close(c->fd);
+    json_object_put(c->body);
+    pthread_cond_destroy(&c->cond);
+    free(c);
+}
+
+void vcmd_release(struct cmdq *q, struct vcmd *c)
+{
+    pthread_mutex_lock(&q->mu);
+    unref_locked(c);
+    pthread_mutex_unlock(&q->mu);
+}
+
+/* Appends c; SW_EIO when the queue is closed (c untouched). */
+static int push(struct cmdq *q, struct vcmd *c)
+{
+    pthread_mutex_lock(&q->mu);
+    if (q->closed) {
+        pthread_mutex_unlock(&q->mu);
+        return SW_EIO;
+    }
+    c->next = NULL;
+    if (q->tail)
+        q->tail->next = c;
+    else
+        q->head = c;
+    q->tail = c;
+    pthread_mutex_unlock(&q->mu);
+    event_active(q->ev, EV_READ, 0); /* thread-safe: evthread_use_pthreads() */
+    return SW_OK;
+}
+
+int cmdq_post(struct cmdq *q, struct vcmd *c)
+{
+    int rc = push(q, c);
+    if (rc)
+        vcmd_release(q, c);
+    return rc;
+}
+
+int cmdq_call(struct cmdq *q, struct vcmd *c, int timeout_ms)
+{
+    struct timespec dl;
+    int rc = SW_OK;
+
+    c->refs = 2;
+    if (push(q, c)) {
+        c->refs = 1;
+        return SW_EIO;
+    }
+    clock_gettime(CLOCK_MONOTONIC, &dl);
+    dl.tv_sec += timeout_ms / 1000;
+    dl.tv_nsec += (long)(timeout_ms % 1000) * 1000000L;
+    if (dl.tv_nsec >= 1000000000L) {
+        dl.tv_sec++;
+        dl.tv_nsec -= 1000000000L;
+    }
+    pthread_mutex_lock(&q->mu);
+    while (!c->done) {
+        if (pthread_cond_timedwait(&c->cond, &q->mu, &dl) == ETIMEDOUT) {
+            rc = c->done ? SW_OK : SW_ETIMEDOUT;
+            break;
+        }
+    }
+    pthread_mutex_unlock(&q->mu);
+    return rc;
+}
+
+void vcmd_reply(struct cmdq *q, struct vcmd *c, int status, struct json_object *body)
+{
+    pthread_mutex_lock(&q->mu);
+    c->status = status;
+    json_object_put(c->body);
+    c->body = body;
+    c->done = true;
+    pthread_cond_signal(&c->cond);
+    unref_locked(c);
+    pthread_mutex_unlock(&q->mu);
+}
+
+void vcmd_reply_error(struct cmdq *q, struct vcmd *c, int status, const char *code,
+                      const char *fmt, ...)
+{
+    struct json_object *o = json_object_new_object(), *e = json_object_new_object();
+    char msg[SW_ERROR_MSG_MAX];
+    va_list ap;
+
+    va_start(ap, fmt);
+    vsnprintf(msg, sizeof(msg), fmt, ap);
+    va_end(ap);
+    json_object_object_add(e, "code", json_object_new_string(code));
+    json_object_object_add(e, "message", json_object_new_string(msg));
+    json_object_object_add(o, "error", e);
+    vcmd_reply(q, c, status, o);
+}
+
+void cmdq_close(struct cmdq *q)
+{
+    struct vcmd *c, *list;
+
+    pthread_mutex_lock(&q->mu);
+    q->closed = true;
+    list = q->head;
+    q->head = q->tail = NULL;
+    pthread_mutex_unlock(&q->mu);
+    while ((c = list)) {
+        list = c->next;
+        vcmd_reply_error(q, c, 503, "shutting_down", "the visor is shutting down");
+    }
+}
+
+void cmdq_free(struct cmdq *q)
+{
+    if (q->ev)
+        event_free(q->ev);
+    q->ev = NULL;
+    pthread_mutex_destroy(&q->mu);
+}

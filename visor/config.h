@@ -1,0 +1,104 @@
+/* config.h — the visor's configuration file (skywire-config.json, docs/visor.md).
+ *
+ * visor_config_load() validates every field with the sw_config_* getters, so an error
+ * names the field: "config skywire-config.json: field 'stcp.pk_table.<pk>': must be
+ * host:port ...". visor_config_generate() builds the JSON document `skywire-cli node
+ * gen-config` writes; it is linked into both skywire-visor and skywire-cli.
+ *
+ * Ownership: struct visor_config owns its arrays (visor_config_free) and holds the secret
+ * key (wiped by visor_config_free). Strings are copied out of the document. */
+#ifndef VISOR_CONFIG_H
+#define VISOR_CONFIG_H
+
+#include <json-c/json.h>
+#include <limits.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "common/err.h"
+#include "common/keys.h"
+#include "common/log.h"
+
+#define VISOR_URL_MAX 256
+#define VISOR_ADDR_MAX 256
+#define VISOR_PK_TABLE_MAX 4096
+#define VISOR_SETUP_NODES_MAX 16
+#define VISOR_MSG_SERVERS_MAX 16
+#define VISOR_APPS_MAX 64
+#define VISOR_APP_ARGS_MAX 32
+#define VISOR_APP_NAME_MAX 64
+#define VISOR_APP_ARG_MAX 256
+
+#define VISOR_DEFAULT_CONFIG "skywire-config.json"
+#define VISOR_DEFAULT_API "127.0.0.1:3435"
+#define VISOR_DEFAULT_STCP "0.0.0.0:7777"
+#define VISOR_DEFAULT_TPD "http://127.0.0.1:9091"
+#define VISOR_DEFAULT_MDISC "http://127.0.0.1:9090"
+#define VISOR_DEFAULT_RF "http://127.0.0.1:9092"
+#define VISOR_DEFAULT_DATA_DIR "./visor-data"
+
+struct visor_pk_addr {
+    struct sw_pk pk;
+    char addr[VISOR_ADDR_MAX];
+};
+
+struct visor_app_config {
+    char name[VISOR_APP_NAME_MAX];
+    char version[32];
+    bool auto_start;
+    uint16_t port;
+    size_t n_args;
+    char args[VISOR_APP_ARGS_MAX][VISOR_APP_ARG_MAX];
+};
+
+struct visor_config {
+    char path[256];
+    char version[32];
+    struct sw_keypair kp;
+    /* messaging: discovery "" = dmsg disabled */
+    char msg_discovery[VISOR_URL_MAX];
+    unsigned msg_sessions;
+    size_t n_msg_servers;
+    struct visor_pk_addr msg_servers[VISOR_MSG_SERVERS_MAX];
+    char tpd_url[VISOR_URL_MAX];
+    char route_finder[VISOR_URL_MAX];
+    size_t n_setup_nodes;
+    struct sw_pk setup_nodes[VISOR_SETUP_NODES_MAX];
+    char stcp_listen[VISOR_ADDR_MAX]; /* "" = no stcp listener */
+    size_t n_pk_table;
+    struct visor_pk_addr *pk_table;   /* owned */
+    size_t n_apps;
+    struct visor_app_config *apps;    /* owned */
+    char api_listen[VISOR_ADDR_MAX];
+    enum sw_log_level log_level;
+    char data_dir[PATH_MAX];
+};
+
+/* Loads and validates path. On failure err names the field; *c is left freed. */
+int visor_config_load(struct visor_config *c, const char *path, struct sw_error *err);
+/* Same from text (name is used in messages). */
+int visor_config_load_string(struct visor_config *c, const char *name, const char *text,
+                             size_t len, struct sw_error *err);
+void visor_config_free(struct visor_config *c);
+/* The stcp address configured for pk, or NULL (borrowed). */
+const char *visor_config_pk_addr(const struct visor_config *c, const struct sw_pk *pk);
+
+/* Inputs of gen-config; NULL / 0 fields take the defaults above. */
+struct visor_gen_opts {
+    const char *tpd, *mdisc, *route_finder, *stcp, *api, *data_dir, *log_level;
+    unsigned sessions;
+    const char *const *setup_nodes;  /* hex keys */
+    size_t n_setup_nodes;
+    const char *const *pk_table;     /* "PK=HOST:PORT" */
+    size_t n_pk_table;
+    const char *const *msg_servers;  /* "PK@HOST:PORT" */
+    size_t n_msg_servers;
+};
+
+/* Builds a config document for kp; *out is owned by the caller. The result passes
+ * visor_config_load_string (checked before returning). SW_EINVAL names the bad option. */
+int visor_config_generate(const struct visor_gen_opts *o, const struct sw_keypair *kp,
+                          struct json_object **out, struct sw_error *err);
+
+#endif

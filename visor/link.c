@@ -1,0 +1,475 @@
+/* link.c — one connection carrying transport packets, on the loop thread.
+ *
+ * stcp links run Noise_XK (prologue "skywire-tp/1", initiator = dialer, whose message 3
+ * payload is its Ed25519 key) and then seal every packet in one transport message; dmsg
+ * links carry packets in plain frames because the messaging stream under them is already
+ * end to end Noise_KK. Either way each message is framed u16 length || bytes
+ * (common/frame.h). Frames are decoded straight out of the bufferevent's input, so an idle
+ * link costs no frame buffer; a frame longer than the state allows (512 bytes while
+ * handshaking) or of length 0 closes the link at once, and a handshake must finish within
+ * VISOR_HANDSHAKE_MS. Closing is always deferred to a finalizer event so that
+ * tm_link_closed() never runs inside another callback of the same link. */
+#include "visor/visor.h"
+#include "common/bytes.h"
+#include "common/config.h"
+#include "common/frame.h"
+#include "common/log.h"
+
+#include <errno.h>
+#include <event2/buffer.h>
+#include <event2/bufferevent.h>
+#include <event2/dns.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+static void link_read_cb(struct bufferevent *bev, void *arg);
+static void link_write_cb(struct bufferevent *bev, void *arg);
+static void link_event_cb(struct bufferevent *bev, short what, void *arg);
+
+static void finalize_cb(evutil_socket_t fd, short what, void *arg)
+{
+    struct link *l = arg;
+
+    LIST_REMOVE(l, all);
+    tm_link_closed(l);
+    bufferevent_free(l->bev);
+    event_free(l->deadline);
+    event_free(l->finalizer);
+    sw_noise_hs_wipe(&l->hs);
+    sw_noise_cipher_wipe(&l->tx);
+    sw_noise_cipher_wipe(&l->rx);
+    free(l);
+}
+
+static void uncount(struct link *l)
+{
+    if (l->counted) {
+        l->counted = false;
+        l->v->n_handshakes--;
+    }
+}
+
+static void close_now(struct link *l)
+{
+    uncount(l);
+    l->state = LINK_DEAD;
+    bufferevent_disable(l->bev, EV_READ | EV_WRITE);
+    evtimer_del(l->deadline);
+    event_active(l->finalizer, EV_READ, 0);
+}
+
+void link_close(struct link *l, bool flush, const char *fmt, ...)
+{
+    va_list ap;
+
+    if (l->state == LINK_DEAD)
+        return;
+    if (l->state != LINK_CLOSING) {
+        l->closed_in = l->state;
+        va_start(ap, fmt);
+        vsnprintf(l->why, sizeof(l->why), fmt, ap);
+        va_end(ap);
+    }
+    if (flush && l->state == LINK_OPEN && evbuffer_get_length(bufferevent_get_output(l->bev))) {
+        l->state = LINK_CLOSING;
+        bufferevent_disable(l->bev, EV_READ);
+        bufferevent_setwatermark(l->bev, EV_WRITE, 0, 0);
+        link_set_deadline(l, 2000, "flushing before close");
+        return;
+    }
+    close_now(l);
+}
+
+static void deadline_cb(evutil_socket_t fd, short what, void *arg)
+{
+    struct link *l = arg;
+    if (l->state == LINK_CLOSING)
+        close_now(l);
+    else
+        link_close(l, false, "%s timed out", l->deadline_what ? l->deadline_what : "deadline");
+}
+
+void link_set_deadline(struct link *l, int ms, const char *what)
+{
+    struct timeval tv = { ms / 1000, (ms % 1000) * 1000 };
+
+    l->deadline_what = what;
+    if (ms <= 0)
+        evtimer_del(l->deadline);
+    else
+        evtimer_add(l->deadline, &tv);
+}
+
+static void set_label(struct link *l)
+{
+    snprintf(l->label, sizeof(l->label), "%s#%llu %s%s", tp_kind_name(l->kind),
+             (unsigned long long)l->serial, l->role == LINK_INITIATOR ? "to " : "from ", l->peer_addr);
+}
+
+/* Allocates a link around bev (which it then owns). */
+static struct link *link_alloc(struct visor *v, struct bufferevent *bev, enum tp_kind kind,
+                               enum link_role role, const char *peer_addr)
+{
+    struct link *l = calloc(1, sizeof(*l));
+
+    if (!l)
+        return NULL;
+    l->v = v;
+    l->bev = bev;
+    l->kind = kind;
+    l->role = role;
+    l->serial = ++v->next_serial;
+    l->last_rx_ms = visor_now_ms();
+    snprintf(l->peer_addr, sizeof(l->peer_addr), "%s", peer_addr ? peer_addr : "?");
+    set_label(l);
+    l->deadline = evtimer_new(v->base, deadline_cb, l);
+    l->finalizer = event_new(v->base, -1, 0, finalize_cb, l);
+    if (!l->deadline || !l->finalizer) {
+        if (l->deadline)
+            event_free(l->deadline);
+        if (l->finalizer)
+            event_free(l->finalizer);
+        free(l);
+        return NULL;
+    }
+    LIST_INSERT_HEAD(&v->links, l, all);
+    bufferevent_setcb(bev, link_read_cb, link_write_cb, link_event_cb, l);
+    /* the write callback (tm_link_writable) runs once output falls to this level */
+    bufferevent_setwatermark(bev, EV_WRITE, VISOR_DISCARD_LOW, 0);
+    return l;
+}
+
+static int hs_init(struct link *l)
+{
+    return sw_noise_hs_init_ed25519(&l->hs, SW_NOISE_XK,
+                                    l->role == LINK_INITIATOR ? SW_NOISE_INITIATOR : SW_NOISE_RESPONDER,
+                                    SW_NOISE_PROLOGUE_TP, &l->v->cfg.kp,
+                                    l->role == LINK_INITIATOR ? &l->remote : NULL);
+}
+
+/* Writes our next handshake message (payload may be NULL). */
+static int hs_write(struct link *l, const uint8_t *payload, size_t plen)
+{
+    uint8_t buf[SW_FRAME_HDR_LEN + VISOR_HS_FRAME_MAX];
+    size_t n = 0;
+    int rc = sw_noise_hs_write_message(&l->hs, payload, plen, buf + SW_FRAME_HDR_LEN,
+                                       VISOR_HS_FRAME_MAX, &n);
+    if (rc == SW_OK)
+        rc = sw_frame_header(buf, n);
+    if (rc == SW_OK && bufferevent_write(l->bev, buf, n + SW_FRAME_HDR_LEN) != 0)
+        rc = SW_EIO;
+    if (rc == SW_OK)
+        l->bytes_out += n + SW_FRAME_HDR_LEN;
+    return rc;
+}
+
+static void set_nodelay(struct link *l)
+{
+    int one = 1;
+    evutil_socket_t fd = bufferevent_getfd(l->bev);
+    if (fd >= 0)
+        setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
+}
+
+static void open_link(struct link *l)
+{
+    if (l->encrypted && sw_noise_hs_split(&l->hs, &l->tx, &l->rx)) {
+        link_close(l, false, "handshake split failed");
+        return;
+    }
+    uncount(l);
+    l->state = LINK_OPEN;
+    l->opened = true;
+    link_set_deadline(l, 0, NULL);
+    tm_link_ready(l);
+}
+
+/* One handshake message from the peer. */
+static void hs_read(struct link *l, const uint8_t *msg, size_t len)
+{
+    uint8_t payload[VISOR_HS_FRAME_MAX];
+    size_t plen = 0;
+    unsigned idx = l->role == LINK_INITIATOR ? 2
+                   : sw_noise_hs_overhead(&l->hs) == SW_NOISE_XK_MSG3_LEN ? 3 : 1;
+    int rc;
+
+    if (sw_noise_hs_my_turn(&l->hs)) {
+        link_close(l, false, "protocol error: handshake message out of turn");
+        return;
+    }
+    rc = sw_noise_hs_read_message(&l->hs, msg, len, payload, sizeof(payload), &plen);
+    if (rc == SW_ECRYPTO && idx == 1) {
+        link_close(l, false, "handshake message 1 does not authenticate: the dialer expects another key");
+        return;
+    }
+    if (rc) {
+        link_close(l, false, "handshake message %u rejected: %s", idx, sw_strerror(rc));
+        return;
+    }
+    if (l->role == LINK_INITIATOR) { /* got message 2: send 3 with our identity */
+        if ((rc = hs_write(l, l->v->cfg.kp.pk.b, SW_PK_LEN))) {
+            link_close(l, false, "handshake message 3 failed: %s", sw_strerror(rc));
+            return;
+        }
+        open_link(l);
+        return;
+    }
+    if (!sw_noise_hs_finished(&l->hs)) { /* got message 1: answer with 2 */
+        if ((rc = hs_write(l, NULL, 0)))
+            link_close(l, false, "handshake message 2 failed: %s", sw_strerror(rc));
+        return;
+    }
+    if (sw_noise_check_ed25519_payload(&l->hs, payload, plen, &l->remote)) {
+        link_close(l, false, "handshake message 3: the identity does not match the static key");
+        return;
+    }
+    open_link(l);
+}
+
+static void packet_frame(struct link *l, uint8_t *frame, size_t len)
+{
+    size_t plen = len;
+
+    if (l->encrypted) {
+        if (sw_noise_decrypt(&l->rx, NULL, 0, frame, len, frame)) {
+            link_close(l, false, "protocol error: a message does not decrypt");
+            return;
+        }
+        plen = len - SW_NOISE_TAG;
+    }
+    if (plen == 0) {
+        link_close(l, false, "protocol error: empty packet");
+        return;
+    }
+    tm_link_packet(l, frame, plen);
+}
+
+static void link_read_cb(struct bufferevent *bev, void *arg)
+{
+    struct link *l = arg;
+    struct evbuffer *in = bufferevent_get_input(bev);
+    uint8_t hdr[SW_FRAME_HDR_LEN], *p;
+    size_t have, n, max;
+
+    l->heard = true;
+    while (l->state == LINK_HANDSHAKE || l->state == LINK_OPEN) {
+        have = evbuffer_get_length(in);
+        if (have < SW_FRAME_HDR_LEN)
+            break;
+        evbuffer_copyout(in, hdr, SW_FRAME_HDR_LEN);
+        n = sw_get_u16(hdr);
+        max = l->state == LINK_HANDSHAKE ? VISOR_HS_FRAME_MAX : SW_FRAME_MAX;
+        if (n == 0 || n > max) {
+            link_close(l, false, "protocol error: frame length %zu (allowed 1..%zu)", n, max);
+            break;
+        }
+        if (have < SW_FRAME_HDR_LEN + n)
+            break;
+        if (!(p = evbuffer_pullup(in, (ssize_t)(SW_FRAME_HDR_LEN + n)))) {
+            link_close(l, false, "out of memory");
+            break;
+        }
+        l->bytes_in += SW_FRAME_HDR_LEN + n;
+        l->last_rx_ms = visor_now_ms();
+        if (l->state == LINK_HANDSHAKE)
+            hs_read(l, p + SW_FRAME_HDR_LEN, n);
+        else
+            packet_frame(l, p + SW_FRAME_HDR_LEN, n);
+        evbuffer_drain(in, SW_FRAME_HDR_LEN + n);
+    }
+    if (l->state >= LINK_CLOSING)
+        evbuffer_drain(in, evbuffer_get_length(in));
+}
+
+static void link_write_cb(struct bufferevent *bev, void *arg)
+{
+    struct link *l = arg;
+    if (l->state == LINK_CLOSING) {
+        if (evbuffer_get_length(bufferevent_get_output(bev)) == 0)
+            close_now(l);
+        return;
+    }
+    if (l->state == LINK_OPEN)
+        tm_link_writable(l);
+}
+
+static void connected(struct link *l)
+{
+    int rc;
+
+    set_nodelay(l);
+    l->state = LINK_HANDSHAKE;
+    link_set_deadline(l, VISOR_HANDSHAKE_MS, "handshake");
+    if ((rc = hs_write(l, NULL, 0)))
+        link_close(l, false, "handshake message 1 failed: %s", sw_strerror(rc));
+}
+
+static void link_event_cb(struct bufferevent *bev, short what, void *arg)
+{
+    struct link *l = arg;
+    int dns_err;
+
+    if (what & BEV_EVENT_CONNECTED) {
+        connected(l);
+        return;
+    }
+    if (!(what & (BEV_EVENT_EOF | BEV_EVENT_ERROR)))
+        return;
+    if (l->state == LINK_CONNECTING) {
+        dns_err = bufferevent_socket_get_dns_error(bev);
+        if (dns_err)
+            link_close(l, false, "cannot resolve the address: %s", evutil_gai_strerror(dns_err));
+        else
+            link_close(l, false, "connect failed: %s",
+                       evutil_socket_error_to_string(EVUTIL_SOCKET_ERROR()));
+    } else if (what & BEV_EVENT_EOF) {
+        if (l->state != LINK_HANDSHAKE)
+            link_close(l, false, "the peer closed the connection");
+        else if (l->role == LINK_INITIATOR)
+            link_close(l, false, "connection closed during the handshake (the peer has another key, or is no visor)");
+        else
+            link_close(l, false, "connection closed during the handshake");
+    } else {
+        link_close(l, false, "connection error: %s", evutil_socket_error_to_string(EVUTIL_SOCKET_ERROR()));
+    }
+}
+
+int link_new(struct visor *v, evutil_socket_t fd, enum tp_kind kind, enum link_role role,
+             bool encrypted, const struct sw_pk *remote, const char *peer_addr,
+             struct link **out)
+{
+    struct bufferevent *bev;
+    struct link *l;
+
+    evutil_make_socket_nonblocking(fd);
+    evutil_make_socket_closeonexec(fd);
+    if (!(bev = bufferevent_socket_new(v->base, fd, BEV_OPT_CLOSE_ON_FREE))) {
+        evutil_closesocket(fd);
+        return SW_ENOMEM;
+    }
+    if (!(l = link_alloc(v, bev, kind, role, peer_addr))) {
+        bufferevent_free(bev);
+        return SW_ENOMEM;
+    }
+    l->encrypted = encrypted;
+    if (remote)
+        l->remote = *remote;
+    *out = l;
+    bufferevent_enable(bev, EV_READ | EV_WRITE);
+    if (!encrypted) {
+        l->state = LINK_OPEN;
+        l->opened = true;
+        return SW_OK;
+    }
+    if (hs_init(l)) {
+        link_close(l, false, "handshake init failed");
+        return SW_OK;
+    }
+    if (kind == TP_STCP)
+        set_nodelay(l);
+    l->state = LINK_HANDSHAKE;
+    if (role == LINK_RESPONDER) {
+        l->counted = true;
+        v->n_handshakes++;
+    }
+    link_set_deadline(l, VISOR_HANDSHAKE_MS, "handshake");
+    if (role == LINK_INITIATOR && hs_write(l, NULL, 0))
+        link_close(l, false, "handshake message 1 failed");
+    return SW_OK;
+}
+
+int link_dial_stcp(struct visor *v, const char *hostport, const struct sw_pk *remote,
+                   struct link **out, struct sw_error *err)
+{
+    char host[VISOR_ADDR_MAX];
+    uint16_t port;
+    struct bufferevent *bev;
+    struct link *l;
+
+    if (sw_hostport_parse(hostport, host, sizeof(host), &port) || port == 0)
+        return sw_error_set(err, SW_EINVAL, "'%s' is not host:port", hostport);
+    if (!(bev = bufferevent_socket_new(v->base, -1, BEV_OPT_CLOSE_ON_FREE)))
+        return sw_error_set(err, SW_ENOMEM, "out of memory");
+    if (!(l = link_alloc(v, bev, TP_STCP, LINK_INITIATOR, hostport))) {
+        bufferevent_free(bev);
+        return sw_error_set(err, SW_ENOMEM, "out of memory");
+    }
+    l->encrypted = true;
+    l->remote = *remote;
+    l->state = LINK_CONNECTING;
+    *out = l;
+    if (hs_init(l)) {
+        link_close(l, false, "the remote key does not convert to X25519");
+        return SW_OK;
+    }
+    link_set_deadline(l, VISOR_HANDSHAKE_MS, "connect");
+    bufferevent_enable(bev, EV_READ | EV_WRITE);
+    /* numeric hosts resolve at once; names go through evdns without blocking the loop */
+    if (bufferevent_socket_connect_hostname(bev, v->dns, AF_UNSPEC, host, port) != 0 &&
+        l->state == LINK_CONNECTING)
+        link_close(l, false, "connect to %s failed", hostport);
+    return SW_OK;
+}
+
+int link_send(struct link *l, uint8_t type, const void *body, size_t len)
+{
+    struct evbuffer *out;
+    struct evbuffer_iovec iov;
+    size_t total = SW_FRAME_HDR_LEN + 1 + len + (l->encrypted ? SW_NOISE_TAG : 0);
+    uint8_t *p;
+
+    if (l->state != LINK_OPEN)
+        return SW_EIO;
+    if (1 + len > TP_PKT_MAX)
+        return SW_ERANGE;
+    out = bufferevent_get_output(l->bev);
+    if (evbuffer_get_length(out) > VISOR_LINK_MAX_OUTPUT) {
+        link_close(l, false, "the peer stopped reading (%zu bytes queued)", evbuffer_get_length(out));
+        return SW_EIO;
+    }
+    if (evbuffer_reserve_space(out, (ssize_t)total, &iov, 1) != 1 || iov.iov_len < total) {
+        link_close(l, false, "out of memory");
+        return SW_EIO;
+    }
+    p = iov.iov_base;
+    sw_put_u16(p, (uint16_t)(total - SW_FRAME_HDR_LEN));
+    p[SW_FRAME_HDR_LEN] = type;
+    if (len)
+        memcpy(p + SW_FRAME_HDR_LEN + 1, body, len);
+    if (l->encrypted &&
+        sw_noise_encrypt(&l->tx, NULL, 0, p + SW_FRAME_HDR_LEN, 1 + len, p + SW_FRAME_HDR_LEN)) {
+        link_close(l, false, "encryption failed (nonce exhausted)");
+        return SW_EIO;
+    }
+    iov.iov_len = total;
+    evbuffer_commit_space(out, &iov, 1);
+    l->bytes_out += total;
+    return SW_OK;
+}
+
+size_t link_output_len(const struct link *l)
+{
+    return evbuffer_get_length(bufferevent_get_output(l->bev));
+}
+
+void link_free_all(struct visor *v)
+{
+    struct link *l;
+
+    while ((l = LIST_FIRST(&v->links))) {
+        LIST_REMOVE(l, all);
+        bufferevent_free(l->bev);
+        event_free(l->deadline);
+        event_free(l->finalizer);
+        sw_noise_hs_wipe(&l->hs);
+        sw_noise_cipher_wipe(&l->tx);
+        sw_noise_cipher_wipe(&l->rx);
+        free(l);
+    }
+}

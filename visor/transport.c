@@ -1,0 +1,597 @@
+/* transport.c — the per-transport state machine (docs/visor.md "Transports").
+ *
+ *   connecting --ENTRY_SIG verified--> up --link lost--> down --redial timer--> connecting
+ *
+ * A transport holds at most one authenticated link (t->link) and at most one outgoing
+ * dial (t->dial, or a dmsg dial on the dial thread). When two links end up authenticated
+ * for one transport (simultaneous dials), both ends keep the one initiated by the lower
+ * key, or the newer one when both were initiated by the same side. Every state change is
+ * one log line; leaving up posts status down, reaching up registers the entry (lower key)
+ * or posts status up (higher key). Remembered transports redial with exponential backoff
+ * (1 s doubling to 60 s, ±25% jitter); the side that did not add a transport waits. */
+#include "visor/transport.h"
+#include "common/log.h"
+
+#include <json-c/json.h>
+#include <sodium.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+static const uint8_t zeros[TP_PKT_MAX];
+
+const char *tp_kind_name(enum tp_kind k) { return k == TP_DMSG ? "dmsg" : "stcp"; }
+
+int tp_kind_parse(const char *s, enum tp_kind *out)
+{
+    if (s && strcmp(s, "stcp") == 0)
+        *out = TP_STCP;
+    else if (s && strcmp(s, "dmsg") == 0)
+        *out = TP_DMSG;
+    else
+        return SW_EINVAL;
+    return SW_OK;
+}
+
+const char *tp_state_name(enum tp_state s)
+{
+    switch (s) {
+    case TP_CONNECTING: return "connecting";
+    case TP_UP: return "up";
+    default: return "down";
+    }
+}
+
+static const char *tp_id_str(const struct transport *t)
+{
+    static char buf[SW_UUID_STR_LEN + 1]; /* loop thread only */
+    sw_uuid_format(&t->entry.id, buf);
+    return buf;
+}
+
+static const char *pk_str(const struct sw_pk *pk)
+{
+    static char buf[SW_PK_HEX_LEN + 1]; /* loop thread only */
+    sw_pk_to_hex(pk, buf);
+    return buf;
+}
+
+struct transport *tp_find(struct visor *v, const struct sw_pk *remote, enum tp_kind kind)
+{
+    struct transport *t;
+    TAILQ_FOREACH(t, &v->transports, next) {
+        if (t->kind == kind && sw_pk_equal(&t->remote, remote))
+            return t;
+    }
+    return NULL;
+}
+
+struct transport *tm_find_id(struct visor *v, const struct sw_uuid *id)
+{
+    struct transport *t;
+    TAILQ_FOREACH(t, &v->transports, next) {
+        if (sw_uuid_equal(&t->entry.id, id))
+            return t;
+    }
+    return NULL;
+}
+
+bool tp_local_is_lower(const struct visor *v, const struct transport *t)
+{
+    return sw_pk_cmp(&v->cfg.kp.pk, &t->remote) < 0;
+}
+
+uint64_t tm_bytes_sent(const struct transport *t)
+{
+    return t->base_sent + (t->link ? t->link->bytes_out : 0);
+}
+
+uint64_t tm_bytes_received(const struct transport *t)
+{
+    return t->base_received + (t->link ? t->link->bytes_in : 0);
+}
+
+void tp_fold_bytes(struct transport *t, const struct link *l)
+{
+    t->base_sent += l->bytes_out;
+    t->base_received += l->bytes_in;
+}
+
+const char *tp_dial_addr(const struct visor *v, const struct transport *t)
+{
+    const char *a;
+    if (t->addr[0])
+        return t->addr;
+    a = visor_config_pk_addr(&v->cfg, &t->remote);
+    return a ? a : "";
+}
+
+static void redial_cb(evutil_socket_t fd, short what, void *arg)
+{
+    struct transport *t = arg;
+    tp_dial(t->v, t);
+}
+
+struct transport *tp_new(struct visor *v, const struct sw_pk *remote, enum tp_kind kind,
+                         struct sw_error *err)
+{
+    struct transport *t;
+
+    if (v->n_transports >= VISOR_MAX_TRANSPORTS) {
+        sw_error_set(err, SW_ERANGE, "too many transports (%d)", VISOR_MAX_TRANSPORTS);
+        return NULL;
+    }
+    if (!(t = calloc(1, sizeof(*t)))) {
+        sw_error_set(err, SW_ENOMEM, "out of memory");
+        return NULL;
+    }
+    if (sw_tp_entry_make(&t->entry, &v->cfg.kp.pk, remote, tp_kind_name(kind), "", err)) {
+        free(t);
+        return NULL;
+    }
+    if (!(t->redial = evtimer_new(v->base, redial_cb, t))) {
+        free(t);
+        sw_error_set(err, SW_ENOMEM, "out of memory");
+        return NULL;
+    }
+    t->v = v;
+    t->remote = *remote;
+    t->kind = kind;
+    t->state = TP_DOWN;
+    t->since = visor_unix_now();
+    t->backoff_ms = VISOR_REDIAL_MIN_MS;
+    sw_tp_entry_sign(&t->entry, &v->cfg.kp, &t->local_sig);
+    TAILQ_INSERT_TAIL(&v->transports, t, next);
+    v->n_transports++;
+    return t;
+}
+
+void tp_fail_waiter(struct visor *v, struct transport *t, int status, const char *code,
+                    const char *why)
+{
+    struct vcmd *c = t->waiter;
+    if (!c)
+        return;
+    t->waiter = NULL;
+    vcmd_reply_error(&v->q, c, status, code, "%s", why);
+}
+
+static void detach_link(struct transport *t, struct link *l, const char *why)
+{
+    if (!l)
+        return;
+    if (t->link == l) {
+        tp_fold_bytes(t, l);
+        t->link = NULL;
+    }
+    if (t->dial == l)
+        t->dial = NULL;
+    l->tp = NULL;
+    link_close(l, false, "%s", why);
+}
+
+void tp_free(struct visor *v, struct transport *t)
+{
+    detach_link(t, t->link, "transport removed");
+    detach_link(t, t->dial, "transport removed");
+    tp_fail_waiter(v, t, 410, "removed", "the transport was removed");
+    evtimer_del(t->redial);
+    event_free(t->redial);
+    TAILQ_REMOVE(&v->transports, t, next);
+    v->n_transports--;
+    free(t);
+}
+
+void tp_signed_entry(const struct visor *v, const struct transport *t, struct sw_tp_signed_entry *se)
+{
+    int i = sw_tp_entry_edge_index(&t->entry, &v->cfg.kp.pk);
+    se->entry = t->entry;
+    se->sigs[i] = t->local_sig;
+    se->sigs[1 - i] = t->remote_sig;
+}
+
+/* Reached up: tell the discovery, answer a waiting add-tp, remember it for good. */
+static void on_up(struct visor *v, struct transport *t)
+{
+    struct sw_tp_signed_entry se;
+    struct vcmd *c = t->waiter;
+    bool was_provisional = t->provisional;
+
+    t->backoff_ms = VISOR_REDIAL_MIN_MS;
+    evtimer_del(t->redial);
+    if (tp_local_is_lower(v, t)) {
+        tp_signed_entry(v, t, &se);
+        tpd_register(v->tpd, &se);
+    } else {
+        tpd_status(v->tpd, &t->entry.id, true);
+    }
+    t->provisional = false;
+    v->store_dirty = true;
+    v->store_urgent = true; /* at most one write per tick, however many come up */
+    if (c) {
+        t->waiter = NULL;
+        vcmd_reply(&v->q, c, was_provisional ? 201 : 200, tm_transport_json(v, t));
+    }
+}
+
+void tp_set_state(struct visor *v, struct transport *t, enum tp_state s, const char *why)
+{
+    enum tp_state old = t->state;
+
+    if (old == s)
+        return;
+    t->state = s;
+    t->since = visor_unix_now();
+    sw_log_info("transport %s %s %s: %s -> %s%s%s", tp_id_str(t), tp_kind_name(t->kind),
+                pk_str(&t->remote), tp_state_name(old), tp_state_name(s), why ? ": " : "",
+                why ? why : "");
+    if (old == TP_UP && !v->stopping)
+        tpd_status(v->tpd, &t->entry.id, false);
+    if (s == TP_UP)
+        on_up(v, t);
+}
+
+/* Arms the redial timer of a remembered transport; writes what happens into note. */
+static void schedule_redial(struct visor *v, struct transport *t, char *note, size_t cap)
+{
+    double jitter;
+    unsigned delay;
+
+    note[0] = '\0';
+    if (!t->remembered || v->stopping)
+        return;
+    jitter = 0.75 + 0.5 * ((double)randombytes_uniform(10001) / 10000.0);
+    delay = (unsigned)(t->backoff_ms * jitter);
+    t->backoff_ms = t->backoff_ms * 2 > VISOR_REDIAL_MAX_MS ? VISOR_REDIAL_MAX_MS : t->backoff_ms * 2;
+    struct timeval tv = { delay / 1000, (delay % 1000) * 1000 };
+    evtimer_add(t->redial, &tv);
+    snprintf(note, cap, "; redial in %.1f s", delay / 1000.0);
+}
+
+/* No link and no dial left: the transport is down (or gone, if it never came up). */
+static void went_down(struct visor *v, struct transport *t, const char *why)
+{
+    char text[320], note[48];
+
+    if (t->provisional) {
+        sw_log_info("transport %s %s %s: not added (it never came up): %s", tp_id_str(t),
+                    tp_kind_name(t->kind), pk_str(&t->remote), why);
+        tp_fail_waiter(v, t, 502, "dial_failed", why);
+        tp_free(v, t);
+        return;
+    }
+    tp_fail_waiter(v, t, 502, "dial_failed", why);
+    schedule_redial(v, t, note, sizeof(note));
+    snprintf(text, sizeof(text), "%s%s", why, note);
+    if (t->state == TP_DOWN) /* a failed redial: the state does not change, the log says so */
+        sw_log_info("transport %s %s %s: still down: %s", tp_id_str(t), tp_kind_name(t->kind),
+                    pk_str(&t->remote), text);
+    else
+        tp_set_state(v, t, TP_DOWN, text);
+}
+
+int tp_dial(struct visor *v, struct transport *t)
+{
+    struct sw_error err = { 0 };
+    struct link *l;
+    char why[SW_ERROR_MSG_MAX + 32];
+    const char *addr = tp_dial_addr(v, t);
+    int rc;
+
+    if (t->dial || t->dmsg_dialing || v->stopping || t->state == TP_UP)
+        return SW_OK;
+    if (t->kind == TP_DMSG) {
+        rc = dmsg_dial(v, &t->remote, &err);
+    } else if (!addr[0]) {
+        rc = sw_error_set(&err, SW_EINVAL, "no stcp address: give one to add-tp or list it in stcp.pk_table");
+    } else if ((rc = link_dial_stcp(v, addr, &t->remote, &l, &err)) == SW_OK) {
+        l->tp = t;
+        t->dial = l;
+    }
+    if (rc) {
+        snprintf(why, sizeof(why), "dial failed: %s", err.msg);
+        if (!t->link)
+            went_down(v, t, why);
+        return rc;
+    }
+    if (t->kind == TP_DMSG)
+        t->dmsg_dialing = true;
+    v->m_dials++;
+    snprintf(why, sizeof(why), "dialing %s", t->kind == TP_STCP ? addr : "over messaging");
+    if (t->state == TP_DOWN)
+        tp_set_state(v, t, TP_CONNECTING, why);
+    else
+        sw_log_info("transport %s %s %s: %s", tp_id_str(t), tp_kind_name(t->kind), pk_str(&t->remote), why);
+    return SW_OK;
+}
+
+/* ---- links arriving and leaving ------------------------------------------------------ */
+
+static bool initiated_by_lower(const struct visor *v, const struct link *l)
+{
+    bool local_lower = sw_pk_cmp(&v->cfg.kp.pk, &l->remote) < 0;
+    return l->role == LINK_INITIATOR ? local_lower : !local_lower;
+}
+
+/* Both ends pick the same link: the one initiated by the lower key; when one side
+ * initiated both (it redialed), the newer one. */
+static struct link *pick_winner(const struct visor *v, struct link *old, struct link *l)
+{
+    if (old->role == l->role)
+        return l;
+    return initiated_by_lower(v, old) ? old : l;
+}
+
+static void install(struct visor *v, struct transport *t, struct link *l)
+{
+    char why[VISOR_ADDR_MAX + 64];
+
+    t->link = l;
+    l->tp = t;
+    evtimer_del(t->redial);
+    if (link_send(l, TP_PKT_ENTRY_SIG, t->local_sig.b, SW_SIG_LEN))
+        return; /* the link closes; tm_link_closed follows */
+    if (t->state == TP_UP && t->have_remote_sig) {
+        sw_log_info("transport %s %s %s: now on %s", tp_id_str(t), tp_kind_name(t->kind),
+                    pk_str(&t->remote), l->label);
+        return;
+    }
+    link_set_deadline(l, VISOR_HANDSHAKE_MS, "ENTRY_SIG exchange");
+    snprintf(why, sizeof(why), "authenticated %s", l->label);
+    if (t->state == TP_DOWN)
+        tp_set_state(v, t, TP_CONNECTING, why);
+}
+
+static void attach(struct visor *v, struct transport *t, struct link *l)
+{
+    struct link *old = t->link, *keep, *lose;
+
+    if (!old) {
+        install(v, t, l);
+        return;
+    }
+    keep = pick_winner(v, old, l);
+    lose = keep == l ? old : l;
+    sw_log_info("transport %s %s %s: two connections, keeping %s (initiated by the %s key), closing %s",
+                tp_id_str(t), tp_kind_name(t->kind), pk_str(&t->remote), keep->label,
+                initiated_by_lower(v, keep) ? "lower" : "higher", lose->label);
+    l->tp = t;
+    detach_link(t, lose, "simultaneous dial: the other connection wins");
+    if (keep == l)
+        install(v, t, l);
+}
+
+void tm_link_ready(struct link *l)
+{
+    struct visor *v = l->v;
+    struct transport *t = l->tp;
+    struct sw_error err = { 0 };
+
+    if (l->role == LINK_INITIATOR) {
+        if (!t) {
+            link_close(l, false, "the transport was removed while dialing");
+            return;
+        }
+        if (t->dial == l)
+            t->dial = NULL;
+        attach(v, t, l);
+        return;
+    }
+    if (sw_pk_equal(&l->remote, &v->cfg.kp.pk)) {
+        link_close(l, false, "the peer uses our own key");
+        return;
+    }
+    t = tp_find(v, &l->remote, l->kind);
+    if (!t) {
+        if (!(t = tp_new(v, &l->remote, l->kind, &err))) {
+            link_close(l, false, "cannot accept: %s", err.msg);
+            return;
+        }
+        t->provisional = true; /* kept only once up: a failed peer leaves nothing behind */
+    }
+    attach(v, t, l);
+}
+
+void tm_link_closed(struct link *l)
+{
+    struct visor *v = l->v;
+    struct transport *t = l->tp;
+    char why[sizeof(l->why) + VISOR_ADDR_MAX + 40];
+
+    if (v->stopping)
+        return;
+    if (!t) {
+        if (l->opened) {
+            sw_log_debug("%s: closed: %s", l->label, l->why);
+        } else if (!l->heard) { /* port scans, idle sockets, refused over the limit */
+            sw_log_debug("%s: closed before sending anything: %s", l->label, l->why);
+        } else {
+            v->m_handshake_failures++;
+            sw_log_info("%s: handshake failed: %s", l->label, l->why);
+        }
+        return;
+    }
+    snprintf(why, sizeof(why), "%s: %s", l->label, l->why);
+    l->tp = NULL;
+    if (t->dial == l) {
+        t->dial = NULL;
+        v->m_handshake_failures += l->closed_in == LINK_HANDSHAKE;
+        if (!t->link)
+            went_down(v, t, why);
+        else
+            sw_log_debug("transport %s: %s (another connection is up)", tp_id_str(t), why);
+        return;
+    }
+    if (t->link != l)
+        return;
+    tp_fold_bytes(t, l);
+    t->link = NULL;
+    if (t->dial || t->dmsg_dialing)
+        tp_set_state(v, t, TP_CONNECTING, why);
+    else
+        went_down(v, t, why);
+}
+
+/* ---- packets ------------------------------------------------------------------------- */
+
+static void got_entry_sig(struct visor *v, struct transport *t, struct link *l, const uint8_t *sig)
+{
+    uint8_t canon[SW_TP_CANON_MAX];
+    size_t n = sw_tp_entry_canonical(&t->entry, canon, sizeof(canon));
+    struct sw_sig s;
+
+    memcpy(s.b, sig, SW_SIG_LEN);
+    if (sw_verify(&t->remote, canon, n, &s)) {
+        link_close(l, false, "the peer's ENTRY_SIG does not verify");
+        return;
+    }
+    t->remote_sig = s;
+    t->have_remote_sig = true;
+    link_set_deadline(l, 0, NULL);
+    tp_set_state(v, t, TP_UP, l->label);
+}
+
+static void peer_removed(struct visor *v, struct transport *t)
+{
+    sw_log_info("transport %s %s %s: removed by the peer", tp_id_str(t), tp_kind_name(t->kind),
+                pk_str(&t->remote));
+    tpd_cancel(v->tpd, &t->entry.id);
+    tp_free(v, t);
+    store_save(v);
+}
+
+void tm_link_packet(struct link *l, const uint8_t *pkt, size_t len)
+{
+    struct transport *t = l->tp;
+    size_t blen = len - 1;
+    bool bad = false;
+
+    if (!t || t->link != l)
+        return;
+    switch (pkt[0]) {
+    case TP_PKT_ENTRY_SIG:
+        if (!(bad = blen != SW_SIG_LEN))
+            got_entry_sig(l->v, t, l, pkt + 1);
+        break;
+    case TP_PKT_PING:
+        if (!(bad = blen != 8))
+            link_send(l, TP_PKT_PONG, pkt + 1, 8);
+        break;
+    case TP_PKT_PONG:
+        bad = blen != 8;
+        break;
+    case TP_PKT_DISCARD:
+        break;
+    case TP_PKT_CLOSE:
+        if (!(bad = blen != 1))
+            peer_removed(l->v, t);
+        break;
+    default: /* routing packets (0x10..) and newer types: not handled by this visor yet */
+        sw_log_debug("%s: ignoring packet type 0x%02x (%zu bytes)", l->label, pkt[0], len);
+    }
+    if (bad)
+        link_close(l, false, "protocol error: packet type 0x%02x with a %zu-byte body", pkt[0], blen);
+}
+
+void tp_pump_discard(struct transport *t)
+{
+    struct link *l = t->link;
+    size_t n;
+
+    while (l && t->discard_left && t->state == TP_UP && l->state == LINK_OPEN &&
+           link_output_len(l) < VISOR_DISCARD_HIGH) {
+        n = t->discard_left < TP_PKT_MAX - 1 ? (size_t)t->discard_left : TP_PKT_MAX - 1;
+        if (link_send(l, TP_PKT_DISCARD, zeros, n))
+            return;
+        t->discard_left -= n;
+    }
+}
+
+void tm_link_writable(struct link *l)
+{
+    struct transport *t = l->tp;
+    if (t && t->link == l && t->discard_left)
+        tp_pump_discard(t);
+}
+
+/* ---- other entry points ---------------------------------------------------------------- */
+
+int tm_restore(struct visor *v, const struct sw_pk *remote, enum tp_kind kind, const char *addr,
+               bool remembered, uint64_t sent, uint64_t received, struct sw_error *err)
+{
+    struct transport *t;
+
+    if (tp_find(v, remote, kind))
+        return sw_error_set(err, SW_EEXIST, "two records of the same transport");
+    if (!(t = tp_new(v, remote, kind, err)))
+        return err->code ? err->code : SW_EINVAL;
+    snprintf(t->addr, sizeof(t->addr), "%s", addr ? addr : "");
+    t->remembered = remembered;
+    t->base_sent = sent;
+    t->base_received = received;
+    if (remembered) { /* dial once the loop runs, spread a little */
+        struct timeval tv = { 0, 50000 + (long)randombytes_uniform(200000) };
+        evtimer_add(t->redial, &tv);
+    }
+    return SW_OK;
+}
+
+void tm_dmsg_incoming(struct visor *v, int fd, const struct sw_pk *remote)
+{
+    struct link *l;
+    if (v->stopping) {
+        close(fd);
+        return;
+    }
+    if (link_new(v, fd, TP_DMSG, LINK_RESPONDER, false, remote, "messaging", &l) == SW_OK)
+        tm_link_ready(l);
+}
+
+void tm_dmsg_dialed(struct visor *v, const struct sw_pk *remote, int fd, const char *why)
+{
+    struct transport *t = tp_find(v, remote, TP_DMSG);
+    char text[SW_ERROR_MSG_MAX + 32];
+    struct link *l;
+
+    if (!t) {
+        if (fd >= 0)
+            close(fd);
+        return;
+    }
+    t->dmsg_dialing = false;
+    if (fd < 0) {
+        snprintf(text, sizeof(text), "dial failed: %s", why);
+        if (!t->link)
+            went_down(v, t, text);
+        return;
+    }
+    if (link_new(v, fd, TP_DMSG, LINK_INITIATOR, false, remote, "messaging", &l)) {
+        if (!t->link)
+            went_down(v, t, "out of memory");
+        return;
+    }
+    l->tp = t;
+    tm_link_ready(l);
+}
+
+int tm_init(struct visor *v)
+{
+    TAILQ_INIT(&v->transports);
+    LIST_INIT(&v->links);
+    v->n_transports = 0;
+    return SW_OK;
+}
+
+void tm_free(struct visor *v)
+{
+    struct transport *t;
+    while ((t = TAILQ_FIRST(&v->transports))) {
+        t->link = t->dial = NULL; /* links are freed by link_free_all */
+        tp_fail_waiter(v, t, 503, "shutting_down", "the visor is shutting down");
+        event_free(t->redial);
+        TAILQ_REMOVE(&v->transports, t, next);
+        free(t);
+    }
+    v->n_transports = 0;
+}

@@ -1,0 +1,299 @@
+/* visor.h — the visor daemon's shared state and the interfaces between its files.
+ *
+ * Threads (docs/visor.md "Threads"):
+ *   - the loop thread runs one libevent event_base and owns every struct visor field not
+ *     marked otherwise: links, transports, the stcp listener, the store;
+ *   - the API's libmicrohttpd threads build a struct vcmd and wait on it (cmdq.c);
+ *   - the discovery worker (tpd.c) runs blocking libcurl requests from its own queue;
+ *   - the messaging client (dmsg.c) runs its own thread; blocking dials run on a dial thread;
+ *   - the main thread only waits for signals.
+ * Nothing here is thread-safe unless it says so. */
+#ifndef VISOR_VISOR_H
+#define VISOR_VISOR_H
+
+#include <event2/event.h>
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <sys/queue.h>
+
+#include "common/err.h"
+#include "common/keys.h"
+#include "common/noise.h"
+#include "common/tp_entry.h"
+#include "common/uuid.h"
+#include "visor/config.h"
+
+struct bufferevent;
+struct evconnlistener;
+struct evdns_base;
+struct json_object;
+struct visor;
+struct transport;
+struct tpd;
+struct dmsg;
+
+/* ---- limits and timing ------------------------------------------------------------- */
+#define VISOR_HANDSHAKE_MS 5000        /* TCP connect, then each of: handshake, ENTRY_SIG */
+#define VISOR_HS_FRAME_MAX 512         /* largest handshake message accepted */
+#define VISOR_MAX_HANDSHAKES 256       /* inbound links still handshaking */
+#define VISOR_MAX_TRANSPORTS 65536
+#define VISOR_LINK_MAX_OUTPUT (8u << 20) /* unsent bytes before a peer counts as stuck */
+#define VISOR_DISCARD_HIGH (1u << 20)  /* DISCARD output kept queued */
+#define VISOR_DISCARD_LOW (256u << 10)
+#define VISOR_PING_IDLE_MS 10000       /* PING after this long without receiving */
+#define VISOR_DEAD_MS 30000            /* drop a link silent for this long */
+#define VISOR_REDIAL_MIN_MS 1000
+#define VISOR_REDIAL_MAX_MS 60000
+#define VISOR_SAVE_EVERY_MS 10000
+#define VISOR_REFRESH_EVERY_MS 60000   /* status refresh in the discovery (TTL 300 s) */
+#define VISOR_CMD_TIMEOUT_MS 5000
+#define VISOR_ADD_TIMEOUT_MS 20000
+
+/* ---- transport packets (plaintext of one transport message) ------------------------- */
+enum tp_packet_type {
+    TP_PKT_ENTRY_SIG = 0x01, /* 64-byte signature of the entry */
+    TP_PKT_PING = 0x02,      /* u64 token */
+    TP_PKT_PONG = 0x03,      /* u64 token */
+    TP_PKT_DISCARD = 0x04,   /* bytes, dropped */
+    TP_PKT_CLOSE = 0x05,     /* u8 reason: the sender removed the transport */
+};
+#define TP_CLOSE_REMOVED 0
+#define TP_PKT_MAX (SW_NOISE_MAX_PAYLOAD)   /* type + body */
+
+enum tp_kind { TP_STCP = 0, TP_DMSG = 1 };
+const char *tp_kind_name(enum tp_kind k);
+int tp_kind_parse(const char *s, enum tp_kind *out);
+
+/* ---- links: one connection carrying transport packets (link.c) ---------------------- */
+enum link_role { LINK_INITIATOR, LINK_RESPONDER };
+enum link_state {
+    LINK_CONNECTING, /* TCP connect in progress */
+    LINK_HANDSHAKE,  /* Noise XK in progress */
+    LINK_OPEN,       /* packets flow */
+    LINK_CLOSING,    /* flushing, then closed */
+    LINK_DEAD,       /* closed; finalizer pending */
+};
+
+struct link {
+    struct visor *v;
+    struct bufferevent *bev;
+    enum tp_kind kind;
+    enum link_role role;
+    enum link_state state;
+    enum link_state closed_in; /* the state link_close found it in */
+    bool encrypted;            /* stcp: Noise; dmsg: the stream is already end to end */
+    struct sw_noise_hs hs;
+    struct sw_noise_cipher tx, rx;
+    struct sw_pk remote;       /* expected (initiator) / proven (after the handshake) */
+    char peer_addr[VISOR_ADDR_MAX];
+    char label[VISOR_ADDR_MAX + 32]; /* "stcp#12 127.0.0.1:40000" for log lines */
+    uint64_t serial;
+    bool counted;              /* inbound handshake counted in v->n_handshakes */
+    bool opened;               /* reached LINK_OPEN once */
+    bool heard;                /* received at least one byte */
+    const char *deadline_what;
+    struct event *deadline;
+    struct event *finalizer;
+    struct transport *tp;      /* owner, or NULL (inbound handshake, detached loser) */
+    uint64_t bytes_in, bytes_out;
+    int64_t last_rx_ms;
+    char why[160];             /* why it closed */
+    LIST_ENTRY(link) all;
+};
+
+/* Takes ownership of a connected (or connecting, when connecting is true) socket. stcp
+ * links are encrypted: the initiator must give the expected remote key. Plain links (dmsg)
+ * open at once with remote as the proven key. On failure the fd is closed. */
+int link_new(struct visor *v, evutil_socket_t fd, enum tp_kind kind, enum link_role role,
+             bool encrypted, const struct sw_pk *remote, const char *peer_addr,
+             struct link **out);
+/* Starts an stcp dial to host:port expecting remote. Failures arrive via tm_link_closed. */
+int link_dial_stcp(struct visor *v, const char *hostport, const struct sw_pk *remote,
+                   struct link **out, struct sw_error *err);
+/* Sends one packet (type + body). SW_EIO when the link is not open or is stuck. */
+int link_send(struct link *l, uint8_t type, const void *body, size_t len);
+size_t link_output_len(const struct link *l);
+/* Re-arms (ms > 0) or clears (ms == 0) the link's deadline; when it fires the link closes. */
+void link_set_deadline(struct link *l, int ms, const char *what);
+/* Closes at once (flush=false) or after flushing queued output (bounded by a deadline).
+ * tm_link_closed() follows from the loop, never re-entrantly. */
+void link_close(struct link *l, bool flush, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
+/* Frees every link without callbacks (after the loop has stopped). */
+void link_free_all(struct visor *v);
+
+/* ---- transport manager (transport.c) ------------------------------------------------- */
+enum tp_state { TP_CONNECTING = 0, TP_UP, TP_DOWN };
+
+struct vcmd;
+
+struct transport {
+    struct visor *v;
+    struct sw_tp_entry entry;
+    struct sw_pk remote;
+    enum tp_kind kind;
+    enum tp_state state;
+    bool remembered;       /* the operator added it here: redial it */
+    bool provisional;      /* new (add-tp or inbound), never up yet: dropped if that fails */
+    char addr[VISOR_ADDR_MAX]; /* stcp address given to add-tp ("" = pk_table) */
+    struct link *link;     /* authenticated link (waiting for ENTRY_SIG, or up) */
+    struct link *dial;     /* our outgoing stcp link still handshaking */
+    bool dmsg_dialing;     /* a dmsg dial is running on the dial thread */
+    struct sw_sig local_sig, remote_sig;
+    bool have_remote_sig;
+    uint64_t base_sent, base_received; /* bytes of earlier links (and earlier runs) */
+    int64_t since;         /* unix seconds of the last state change */
+    unsigned backoff_ms;
+    struct event *redial;
+    struct vcmd *waiter;   /* add-tp waiting for the first outcome */
+    uint64_t discard_left;
+    int64_t last_ping_ms;
+    uint64_t ping_token;
+    TAILQ_ENTRY(transport) next;
+};
+TAILQ_HEAD(transport_list, transport);
+
+int tm_init(struct visor *v);
+void tm_free(struct visor *v);
+/* Link events (called by link.c on the loop). */
+void tm_link_ready(struct link *l);
+void tm_link_packet(struct link *l, const uint8_t *pkt, size_t len);
+void tm_link_writable(struct link *l);
+void tm_link_closed(struct link *l);
+/* A transport from the store: remembered ones are dialed at once. */
+int tm_restore(struct visor *v, const struct sw_pk *remote, enum tp_kind kind, const char *addr,
+               bool remembered, uint64_t sent, uint64_t received, struct sw_error *err);
+struct transport *tm_find_id(struct visor *v, const struct sw_uuid *id);
+uint64_t tm_bytes_sent(const struct transport *t);
+uint64_t tm_bytes_received(const struct transport *t);
+struct json_object *tm_transport_json(struct visor *v, const struct transport *t);
+/* Periodic work from the 1 s tick: keepalive, refresh, store. */
+void tm_tick(struct visor *v);
+/* Shutdown: status down for every transport that is up, close links, persist. */
+void tm_shutdown(struct visor *v);
+/* dmsg: an authenticated stream arrived or our dial finished (fd < 0 = failed, why says). */
+void tm_dmsg_incoming(struct visor *v, int fd, const struct sw_pk *remote);
+void tm_dmsg_dialed(struct visor *v, const struct sw_pk *remote, int fd, const char *why);
+/* API commands (executed on the loop). */
+void tm_cmd(struct visor *v, struct vcmd *c);
+
+/* ---- command queue: other threads -> loop (cmdq.c) ------------------------------------ */
+enum vcmd_kind {
+    VCMD_SUMMARY, VCMD_LIST, VCMD_GET, VCMD_ADD, VCMD_REMOVE, VCMD_DISCARD,
+    VCMD_DMSG_INCOMING, VCMD_DMSG_DIALED, VCMD_SHUTDOWN,
+};
+
+struct vcmd {
+    enum vcmd_kind kind;
+    /* request */
+    struct sw_pk pk;
+    struct sw_uuid id;
+    enum tp_kind type;
+    char addr[VISOR_ADDR_MAX];
+    uint64_t n;
+    int fd;
+    char why[SW_ERROR_MSG_MAX];
+    /* reply, written by the loop before completion */
+    int status;
+    struct json_object *body; /* owned */
+    /* completion (guarded by the queue's mutex) */
+    bool done;
+    int refs;
+    pthread_cond_t cond;
+    struct vcmd *next;
+};
+
+struct cmdq {
+    pthread_mutex_t mu;
+    struct vcmd *head, *tail;
+    bool closed;
+    struct event *ev;
+    struct visor *v;
+};
+
+int cmdq_init(struct cmdq *q, struct visor *v);
+/* Loop side: no more commands; pending and later ones fail with 503. */
+void cmdq_close(struct cmdq *q);
+void cmdq_free(struct cmdq *q);
+struct vcmd *vcmd_new(enum vcmd_kind kind);
+/* Any thread: queues c and waits up to timeout_ms for the loop to complete it. Returns
+ * SW_OK (reply in c), SW_ETIMEDOUT or SW_EIO (closed). The caller releases c afterwards. */
+int cmdq_call(struct cmdq *q, struct vcmd *c, int timeout_ms);
+/* Any thread: queues c without waiting (ownership passes to the queue). */
+int cmdq_post(struct cmdq *q, struct vcmd *c);
+/* Loop: sets the reply and wakes the caller; drops the loop's reference. */
+void vcmd_reply(struct cmdq *q, struct vcmd *c, int status, struct json_object *body);
+void vcmd_reply_error(struct cmdq *q, struct vcmd *c, int status, const char *code,
+                      const char *fmt, ...) __attribute__((format(printf, 5, 6)));
+void vcmd_release(struct cmdq *q, struct vcmd *c);
+
+/* ---- transport discovery client (tpd.c): jobs run on a worker thread ------------------- */
+int tpd_start(struct visor *v, struct tpd **out);
+/* Drains queued jobs for at most drain_ms (one attempt each), then joins and frees. */
+void tpd_stop(struct tpd *t, int drain_ms);
+/* Single jobs, retried with backoff (status: also a few times on 404, the registration by
+ * the other edge may not have landed yet). A new job for a transport supersedes queued
+ * ones for it. */
+void tpd_register(struct tpd *t, const struct sw_tp_signed_entry *se);
+void tpd_status(struct tpd *t, const struct sw_uuid *id, bool up);
+void tpd_delete(struct tpd *t, const struct sw_uuid *id);
+/* Drops queued jobs that name id (and keeps a running one from being retried). */
+void tpd_cancel(struct tpd *t, const struct sw_uuid *id);
+/* Batches (refresh, shutdown): one attempt; a batch refused with 404 is retried as single
+ * one-attempt requests so one unknown transport does not hide the others. */
+void tpd_register_batch(struct tpd *t, const struct sw_tp_signed_entry *se, size_t n);
+void tpd_status_batch(struct tpd *t, const struct sw_uuid *ids, size_t n, bool up);
+
+/* ---- store: data_dir/transports.json (store.c) ---------------------------------------- */
+int store_load(struct visor *v, struct sw_error *err);
+int store_save(struct visor *v);
+
+/* ---- local API (api.c) ------------------------------------------------------------------ */
+struct sw_http_server;
+int api_start(struct visor *v, struct sw_error *err);
+void api_stop(struct visor *v);
+
+/* ---- stcp listener (stcp.c) ------------------------------------------------------------- */
+int stcp_listen(struct visor *v, struct sw_error *err);
+void stcp_close(struct visor *v);
+
+/* ---- dmsg (dmsg.c) ------------------------------------------------------------------------ */
+int dmsg_start(struct visor *v, struct sw_error *err);
+void dmsg_stop(struct visor *v);
+bool dmsg_enabled(const struct visor *v);
+/* Loop: starts a dial on the dial thread; the outcome comes back as VCMD_DMSG_DIALED. */
+int dmsg_dial(struct visor *v, const struct sw_pk *remote, struct sw_error *err);
+unsigned dmsg_sessions(struct visor *v);
+
+/* ---- the daemon ----------------------------------------------------------------------------- */
+struct visor {
+    struct visor_config cfg;
+    struct event_base *base;
+    struct evdns_base *dns;
+    struct evconnlistener *stcp;
+    char stcp_addr[VISOR_ADDR_MAX]; /* bound address */
+    struct cmdq q;
+    struct tpd *tpd;
+    struct dmsg *dmsg;
+    struct sw_http_server *api;
+    struct event *tick;
+    struct transport_list transports;
+    size_t n_transports;
+    LIST_HEAD(, link) links;
+    size_t n_handshakes;        /* inbound links not yet open */
+    uint64_t next_serial;
+    int64_t started_at;         /* unix seconds */
+    int64_t last_save_ms, last_refresh_ms;
+    bool store_dirty;
+    bool store_urgent;          /* a new transport: save on the next tick */
+    bool stopping;
+    /* read by API threads for /metrics and /health */
+    _Atomic uint64_t m_up, m_total, m_sent, m_received, m_handshake_failures, m_dials;
+};
+
+int64_t visor_now_ms(void);   /* monotonic */
+int64_t visor_unix_now(void);
+
+#endif
