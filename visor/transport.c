@@ -107,6 +107,18 @@ const char *tp_dial_addr(const struct visor *v, const struct transport *t)
     return a ? a : "";
 }
 
+static void went_down(struct visor *v, struct transport *t, const char *why);
+
+/* The peer's connection did not come after our dial lost the race: give up as usual. */
+static void grace_cb(evutil_socket_t fd, short what, void *arg)
+{
+    struct transport *t = arg;
+    (void)fd;
+    (void)what;
+    if (!t->link && !t->dial && !t->dmsg_dialing)
+        went_down(t->v, t, t->grace_why);
+}
+
 static void redial_cb(evutil_socket_t fd, short what, void *arg)
 {
     struct transport *t = arg;
@@ -130,7 +142,10 @@ struct transport *tp_new(struct visor *v, const struct sw_pk *remote, enum tp_ki
         free(t);
         return NULL;
     }
-    if (!(t->redial = evtimer_new(v->base, redial_cb, t))) {
+    if (!(t->redial = evtimer_new(v->base, redial_cb, t)) ||
+        !(t->grace = evtimer_new(v->base, grace_cb, t))) {
+        if (t->redial)
+            event_free(t->redial);
         free(t);
         sw_error_set(err, SW_ENOMEM, "out of memory");
         return NULL;
@@ -178,6 +193,8 @@ void tp_free(struct visor *v, struct transport *t)
     tp_fail_waiter(v, t, 410, "removed", "the transport was removed");
     evtimer_del(t->redial);
     event_free(t->redial);
+    evtimer_del(t->grace);
+    event_free(t->grace);
     TAILQ_REMOVE(&v->transports, t, next);
     v->n_transports--;
     free(t);
@@ -330,6 +347,7 @@ static void install(struct visor *v, struct transport *t, struct link *l)
     t->link = l;
     l->tp = t;
     evtimer_del(t->redial);
+    evtimer_del(t->grace);
     if (link_send(l, TP_PKT_ENTRY_SIG, t->local_sig.b, SW_SIG_LEN))
         return; /* the link closes; tm_link_closed follows */
     if (t->state == TP_UP && t->have_remote_sig) {
@@ -393,6 +411,21 @@ void tm_link_ready(struct link *l)
     attach(v, t, l);
 }
 
+/* A lower-keyed peer that answered our handshake and then hung up has most likely kept
+ * its own connection to us (simultaneous dial): that one is on its way. */
+static bool lost_dial_race(const struct visor *v, const struct transport *t, const struct link *l)
+{
+    return l->heard && t->state != TP_UP && sw_pk_cmp(&t->remote, &v->cfg.kp.pk) < 0;
+}
+
+static void wait_for_their_dial(struct transport *t, const char *why)
+{
+    struct timeval tv = { VISOR_DIAL_RACE_GRACE_MS / 1000, (VISOR_DIAL_RACE_GRACE_MS % 1000) * 1000 };
+    snprintf(t->grace_why, sizeof(t->grace_why), "%s", why);
+    sw_log_debug("transport %s: %s; waiting for the peer's own connection", tp_id_str(t), why);
+    evtimer_add(t->grace, &tv);
+}
+
 void tm_link_closed(struct link *l)
 {
     struct visor *v = l->v;
@@ -417,7 +450,9 @@ void tm_link_closed(struct link *l)
     if (t->dial == l) {
         t->dial = NULL;
         v->m_handshake_failures += l->closed_in == LINK_HANDSHAKE;
-        if (!t->link)
+        if (!t->link && lost_dial_race(v, t, l))
+            wait_for_their_dial(t, why);
+        else if (!t->link)
             went_down(v, t, why);
         else
             sw_log_debug("transport %s: %s (another connection is up)", tp_id_str(t), why);

@@ -34,6 +34,8 @@ struct visor;
 struct transport;
 struct tpd;
 struct dmsg;
+struct router;
+struct sw_msg_client;
 
 /* ---- limits and timing ------------------------------------------------------------- */
 #define VISOR_HANDSHAKE_MS 5000        /* TCP connect, then each of: handshake, ENTRY_SIG */
@@ -47,6 +49,7 @@ struct dmsg;
 #define VISOR_DEAD_MS 30000            /* drop a link silent for this long */
 #define VISOR_REDIAL_MIN_MS 1000
 #define VISOR_REDIAL_MAX_MS 60000
+#define VISOR_DIAL_RACE_GRACE_MS 2000  /* wait for the winner after losing a simultaneous dial */
 #define VISOR_SAVE_EVERY_MS 10000
 #define VISOR_REFRESH_EVERY_MS 60000   /* status refresh in the discovery (TTL 300 s) */
 #define VISOR_CMD_TIMEOUT_MS 5000
@@ -147,6 +150,8 @@ struct transport {
     int64_t since;         /* unix seconds of the last state change */
     unsigned backoff_ms;
     struct event *redial;
+    struct event *grace;   /* our dial lost a simultaneous-dial race: wait for theirs */
+    char grace_why[512];
     struct vcmd *waiter;   /* add-tp waiting for the first outcome */
     uint64_t discard_left;
     int64_t last_ping_ms;
@@ -183,6 +188,7 @@ void tm_cmd(struct visor *v, struct vcmd *c);
 enum vcmd_kind {
     VCMD_SUMMARY, VCMD_LIST, VCMD_GET, VCMD_ADD, VCMD_REMOVE, VCMD_DISCARD,
     VCMD_DMSG_INCOMING, VCMD_DMSG_DIALED, VCMD_SHUTDOWN,
+    VCMD_CALL, /* runs fn on the loop (routing: router*.c) */
 };
 
 struct vcmd {
@@ -195,7 +201,8 @@ struct vcmd {
     uint64_t n;
     int fd;
     char why[SW_ERROR_MSG_MAX];
-    /* reply, written by the loop before completion */
+    void (*fn)(struct visor *v, struct vcmd *c); /* VCMD_CALL: must reply or release c */
+    /* reply, written by the loop before completion (VCMD_CALL: body holds the request) */
     int status;
     struct json_object *body; /* owned */
     /* completion (guarded by the queue's mutex) */
@@ -266,6 +273,8 @@ bool dmsg_enabled(const struct visor *v);
 /* Loop: starts a dial on the dial thread; the outcome comes back as VCMD_DMSG_DIALED. */
 int dmsg_dial(struct visor *v, const struct sw_pk *remote, struct sw_error *err);
 unsigned dmsg_sessions(struct visor *v);
+/* The messaging client (NULL without dmsg); thread-safe calls only (msg_client.h). */
+struct sw_msg_client *dmsg_client(struct visor *v);
 
 /* ---- the daemon ----------------------------------------------------------------------------- */
 struct visor {
@@ -278,6 +287,7 @@ struct visor {
     struct tpd *tpd;
     struct dmsg *dmsg;
     struct sw_http_server *api;
+    struct router *router;      /* routing rules and packets (router.c) */
     struct event *tick;
     struct transport_list transports;
     size_t n_transports;
