@@ -3,6 +3,7 @@
 #include "common/log.h"
 #include "common/metrics.h"
 
+#include <errno.h>
 #include <microhttpd.h>
 #include <netdb.h>
 #include <pthread.h>
@@ -835,4 +836,24 @@ void sw_http_reply_text(struct sw_http_response *resp, int status, const char *c
         resp->body[len] = '\0';
     }
     resp->content_type = content_type;
+}
+
+int sw_http_query_uint(const struct sw_http_request *req, const char *name, unsigned long min,
+                       unsigned long max, unsigned long dflt, unsigned long *out)
+{
+    char buf[32], *end;
+    unsigned long v;
+    int rc = sw_http_query(req, name, buf, sizeof(buf));
+    if (rc == SW_ENOTFOUND) {
+        *out = dflt;
+        return SW_OK;
+    }
+    if (rc || buf[0] < '0' || buf[0] > '9')
+        return SW_EINVAL;
+    errno = 0;
+    v = strtoul(buf, &end, 10);
+    if (errno || *end || v < min || v > max)
+        return SW_EINVAL;
+    *out = v;
+    return SW_OK;
 }

@@ -82,6 +82,10 @@ const char *sw_http_header(const struct sw_http_request *req, const char *name);
 /* Percent-decoded query argument into out (NUL-terminated). SW_ENOTFOUND when absent,
  * SW_ERANGE when longer than cap-1, SW_EINVAL on bad escapes. */
 int sw_http_query(const struct sw_http_request *req, const char *name, char *out, size_t cap);
+/* Query argument `name` as a decimal integer in [min, max]; *out = dflt when absent.
+ * SW_EINVAL when it is not a plain decimal number in range. */
+int sw_http_query_uint(const struct sw_http_request *req, const char *name, unsigned long min,
+                       unsigned long max, unsigned long dflt, unsigned long *out);
 
 /* Replies. json: takes ownership of obj (serialised compactly, then released). */
 void sw_http_reply_json(struct sw_http_response *resp, int status, struct json_object *obj);

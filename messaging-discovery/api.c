@@ -143,17 +143,11 @@ static void reply_servers(struct sw_http_request *req, struct sw_http_response *
     struct md_app *app = req->app;
     struct sw_error err = { 0 };
     struct json_object *out = NULL;
-    char buf[32], *end;
-    unsigned long limit = available ? MD_SERVERS_DEFAULT : MD_SERVERS_MAX;
-    int rc = sw_http_query(req, "limit", buf, sizeof(buf));
+    unsigned long limit;
+    int rc;
 
-    if (rc == SW_OK) {
-        limit = strtoul(buf, &end, 10);
-        if (!buf[0] || *end || buf[0] == '-' || limit < 1 || limit > MD_SERVERS_MAX) {
-            sw_http_reply_error(resp, 400, "invalid_limit", "limit must be 1 to %d", MD_SERVERS_MAX);
-            return;
-        }
-    } else if (rc != SW_ENOTFOUND) {
+    if (sw_http_query_uint(req, "limit", 1, MD_SERVERS_MAX, available ? MD_SERVERS_DEFAULT : MD_SERVERS_MAX,
+                           &limit)) {
         sw_http_reply_error(resp, 400, "invalid_limit", "limit must be 1 to %d", MD_SERVERS_MAX);
         return;
     }

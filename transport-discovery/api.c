@@ -224,19 +224,12 @@ static void handle_list(struct sw_http_request *req, struct sw_http_response *re
     struct sw_error err = { 0 };
     struct sw_uuid after;
     struct sw_buf out;
-    char buf[64], *end;
-    unsigned long limit = TD_PAGE_DEFAULT;
+    char buf[64];
+    unsigned long limit;
     int rc;
 
     memset(&after, 0, sizeof(after));
-    rc = sw_http_query(req, "limit", buf, sizeof(buf));
-    if (rc == SW_OK) {
-        limit = strtoul(buf, &end, 10);
-        if (!buf[0] || *end || buf[0] == '-' || limit < 1 || limit > TD_PAGE_MAX) {
-            sw_http_reply_error(resp, 400, "invalid_limit", "limit must be 1 to %d", TD_PAGE_MAX);
-            return;
-        }
-    } else if (rc != SW_ENOTFOUND) {
+    if (sw_http_query_uint(req, "limit", 1, TD_PAGE_MAX, TD_PAGE_DEFAULT, &limit)) {
         sw_http_reply_error(resp, 400, "invalid_limit", "limit must be 1 to %d", TD_PAGE_MAX);
         return;
     }
