@@ -28,16 +28,21 @@ endif
 ALL_CFLAGS := $(CFLAGS_COMMON) $(CFLAGS_MODE) $(CFLAGS)
 ALL_LDFLAGS := -pthread $(LDFLAGS_MODE) $(LDFLAGS)
 
-COMMON_SRCS := $(wildcard common/*.c)
+COMMON_SRCS := $(wildcard common/*.c) $(wildcard visor/app/*.c) # visor/app: the app library
 COMMON_LIB := $(O)/libskywire-common.a
 
 # Binaries: name -> sources
-BINS := transport-discovery messaging-discovery skywire-cli skywire-visor messaging-server
+BINS := transport-discovery messaging-discovery skywire-cli skywire-visor messaging-server setup-node
+BINS += route-finder
 transport-discovery_SRCS := $(wildcard transport-discovery/*.c)
 messaging-discovery_SRCS := $(wildcard messaging-discovery/*.c)
 skywire-cli_SRCS := $(wildcard visor/cli/*.c) visor/config.c
 skywire-visor_SRCS := $(wildcard visor/*.c)
 messaging-server_SRCS := $(wildcard messaging-server/*.c)
+BINS += helloworld
+helloworld_SRCS := $(wildcard apps/helloworld/*.c)
+route-finder_SRCS := $(wildcard route-finder/*.c)
+setup-node_SRCS := $(wildcard setup-node/*.c)
 
 HARNESS_SRCS := $(wildcard tests/harness/*.c)
 UNIT_TESTS := $(patsubst tests/unit/%.c,$(O)/test-bin/%,$(wildcard tests/unit/test_*.c))
@@ -68,13 +73,28 @@ endef
 $(foreach b,$(BINS),$(eval $(call BIN_RULE,$(b))))
 
 HARNESS_OBJS := $(patsubst %.c,$(O)/%.o,$(HARNESS_SRCS))
+# A unit test links its object, the harness and common/. One that tests daemon modules with
+# no daemon state lists their objects in TEST_EXTRA_OBJS_<test> (set before the foreach
+# below, which makes them prerequisites); they are linked before the common library.
 $(O)/test-bin/%: $(O)/tests/unit/%.o $(HARNESS_OBJS) $(COMMON_LIB)
 	@mkdir -p $(dir $@)
-	$(CC) $(ALL_LDFLAGS) -o $@ $^ $(CHECK_LIBS) $(PKG_LIBS) -lm
+	$(CC) $(ALL_LDFLAGS) -o $@ $(filter-out $(COMMON_LIB),$^) $(COMMON_LIB) $(CHECK_LIBS) $(PKG_LIBS) -lm
+TEST_EXTRA_OBJS_test_visor_packet := $(O)/visor/packet.o $(O)/visor/parse.o
+TEST_EXTRA_OBJS_test_visor_rules := $(O)/visor/rules.o
+# route-finder's modules but main.c (graph, search, ...) for its unit tests test_route_*
+RF_LIB_OBJS := $(patsubst %.c,$(O)/%.o,$(filter-out route-finder/main.c,$(route-finder_SRCS)))
+$(foreach t,$(filter test_route_%,$(notdir $(UNIT_TESTS))),$(eval TEST_EXTRA_OBJS_$(t) := $(RF_LIB_OBJS)))
+$(foreach t,$(UNIT_TESTS),$(eval $(t): $(TEST_EXTRA_OBJS_$(notdir $(t)))))
 $(O)/test-bin/%: $(O)/tests/integration/%.o $(HARNESS_OBJS) $(COMMON_LIB)
 	@mkdir -p $(dir $@)
 	$(CC) $(ALL_LDFLAGS) -o $@ $^ $(CHECK_LIBS) $(PKG_LIBS) -lm
 $(O)/bench-bin/%: $(O)/tests/bench/%.o $(HARNESS_OBJS) $(COMMON_LIB)
+	@mkdir -p $(dir $@)
+	$(CC) $(ALL_LDFLAGS) -o $@ $^ $(CHECK_LIBS) $(PKG_LIBS) -lm
+
+# benches named bench_route_* link route-finder's modules as well (in-process search rate)
+RF_BENCHES := $(filter $(O)/bench-bin/bench_route_%,$(BENCHES))
+$(RF_BENCHES): $(O)/bench-bin/%: $(O)/tests/bench/%.o $(RF_LIB_OBJS) $(HARNESS_OBJS) $(COMMON_LIB)
 	@mkdir -p $(dir $@)
 	$(CC) $(ALL_LDFLAGS) -o $@ $^ $(CHECK_LIBS) $(PKG_LIBS) -lm
 
@@ -106,9 +126,14 @@ FUZZ_SECONDS ?= 20
 FUZZ_TARGETS := $(patsubst tests/fuzz/%.c,build/fuzz/%,$(wildcard tests/fuzz/fuzz_*.c))
 FUZZ_CFLAGS := -std=gnu11 -g -O1 -I. -D_GNU_SOURCE -pthread $(PKG_CFLAGS) \
                -fsanitize=fuzzer,address,undefined -fno-sanitize-recover=all
+# A fuzz target is built from its file and common/, plus the daemon sources listed in
+# FUZZ_SRCS_<target>: only files of pure parsers that need no daemon state (no main.c).
+FUZZ_SRCS_fuzz_visor_packet := visor/packet.c visor/rules.c
+FUZZ_SRCS_fuzz_visor_store := visor/parse.c visor/config.c
 build/fuzz/%: tests/fuzz/%.c $(COMMON_SRCS)
 	@mkdir -p $(dir $@)
-	clang $(FUZZ_CFLAGS) -o $@ $< $(COMMON_SRCS) $(PKG_LIBS) -lm
+	clang $(FUZZ_CFLAGS) -o $@ $< $(FUZZ_SRCS_$*) $(COMMON_SRCS) $(PKG_LIBS) -lm
+$(foreach t,$(FUZZ_TARGETS),$(eval $(t): $(FUZZ_SRCS_$(notdir $(t)))))
 fuzz: $(FUZZ_TARGETS)
 	tests/run-fuzz.sh $(FUZZ_SECONDS) $(FUZZ_TARGETS)
 

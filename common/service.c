@@ -186,7 +186,7 @@ int sw_service_main(const struct sw_service_def *def, void *app, int argc, char 
     struct periodic per = { .def = def, .app = app };
     struct health_ctx hctx = { .def = def, .app = app };
     pthread_t per_thread;
-    bool per_started = false;
+    bool per_started = false, app_started = false;
     int rc;
 
     sw_log_init(def->name);
@@ -224,12 +224,21 @@ int sw_service_main(const struct sw_service_def *def, void *app, int argc, char 
         }
         per_started = true;
     }
+    if (def->start) {
+        if (def->start(app)) {
+            sw_log_error("start-up failed");
+            goto out;
+        }
+        app_started = true;
+    }
     sw_log_info("%s %s listening on %s (port %u)", def->name, SW_VERSION, opt.addr,
                 sw_http_server_port(srv));
     sw_log_info("stopping on signal %d", sw_daemon_wait());
     rc = 0;
 out:
     sw_http_server_stop(srv);
+    if (app_started && def->stop)
+        def->stop(app);
     if (per_started) {
         pthread_mutex_lock(&per.mu);
         per.stop = 1;

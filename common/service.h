@@ -30,6 +30,12 @@ struct sw_service_def {
     /* Optional periodic task (e.g. expiry), every *periodic_interval_s seconds. */
     void (*periodic)(void *app);
     const long *periodic_interval_s;
+    /* Optional background work beyond HTTP (e.g. a messaging client and its threads):
+     * start() runs once the HTTP server listens (non-zero aborts start-up with exit 1);
+     * stop() runs after the HTTP server stopped and before the pool closes, only if start()
+     * succeeded, and must join what start() started. */
+    int (*start)(void *app);
+    void (*stop)(void *app);
 };
 
 /* app: the service's state, handed to every callback and to handlers as req->app; the

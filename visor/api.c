@@ -4,7 +4,8 @@
  * loop thread (cmdq.c) and wait for its reply with a deadline, so they never touch loop
  * state themselves. GET /api/tpdisc proxies one lookup to the transport discovery from
  * the handler's thread (a blocking call, but never on the loop). */
-#include "visor/visor.h"
+#include "visor/router.h"
+#include "visor/parse.h"
 #include "common/config.h"
 #include "common/http_client.h"
 #include "common/http_server.h"
@@ -61,33 +62,19 @@ static void handle_list(struct sw_http_request *req, struct sw_http_response *re
 /* Parses the body of POST /api/transports into c; replies 400 on failure. */
 static int parse_add(const struct sw_http_request *req, struct sw_http_response *resp, struct vcmd *c)
 {
-    struct json_object *root = NULL;
+    struct vs_add_request r;
     struct sw_error err = { 0 };
-    const char *type = "stcp", *addr = "";
-    int rc;
+    const char *code = "invalid_body";
+    int rc = vs_api_parse_add(req->body, req->body_len, &r, &code, &err);
 
-    if ((rc = sw_json_parse(req->body, req->body_len, &root, &err))) {
-        sw_http_reply_error(resp, 400, "invalid_json", "%s", err.msg);
+    if (rc) {
+        sw_http_reply_error(resp, 400, code, "%s", err.msg);
         return rc;
     }
-    if (!json_object_is_type(root, json_type_object)) {
-        sw_http_reply_error(resp, 400, "invalid_body", "the body must be a JSON object");
-        rc = SW_EINVAL;
-    } else if ((rc = sw_json_get_pk(root, "remote_pk", "", &c->pk, &err))) {
-        sw_http_reply_error(resp, 400, "invalid_public_key", "%s", err.msg);
-    } else if (json_object_object_get(root, "type") &&
-               ((rc = sw_json_get_string(root, "type", "", 16, &type, &err)) ||
-                (rc = tp_kind_parse(type, &c->type)))) {
-        sw_http_reply_error(resp, 400, "invalid_type", "field 'type' must be \"stcp\" or \"dmsg\"");
-    } else if (json_object_object_get(root, "address") &&
-               ((rc = sw_json_get_string(root, "address", "", VISOR_ADDR_MAX - 1, &addr, &err)) ||
-                (*addr && (rc = sw_hostport_parse(addr, NULL, 0, NULL))))) {
-        sw_http_reply_error(resp, 400, "invalid_address", "field 'address' must be host:port");
-    } else {
-        snprintf(c->addr, sizeof(c->addr), "%s", addr);
-    }
-    json_object_put(root);
-    return rc;
+    c->pk = r.remote;
+    c->type = r.kind;
+    snprintf(c->addr, sizeof(c->addr), "%s", r.addr);
+    return SW_OK;
 }
 
 static void handle_add(struct sw_http_request *req, struct sw_http_response *resp)
@@ -142,17 +129,12 @@ static void id_cmd(struct sw_http_request *req, struct sw_http_response *resp, e
         return;
     c->id = id;
     if (kind == VCMD_DISCARD) {
-        struct json_object *root = NULL;
         struct sw_error err = { 0 };
-        if (sw_json_parse(req->body, req->body_len, &root, &err) ||
-            sw_json_get_u64(root, "bytes", "", &c->n, &err) || c->n == 0 || c->n > API_MAX_DISCARD) {
-            sw_http_reply_error(resp, 400, "invalid_body", "the body must be {\"bytes\": 1..%llu}",
-                                API_MAX_DISCARD);
-            json_object_put(root);
+        if (vs_api_parse_discard(req->body, req->body_len, API_MAX_DISCARD, &c->n, &err)) {
+            sw_http_reply_error(resp, 400, "invalid_body", "%s", err.msg);
             vcmd_release(&v->q, c);
             return;
         }
-        json_object_put(root);
     }
     reply_cmd(req, resp, c, VISOR_CMD_TIMEOUT_MS);
 }
@@ -216,6 +198,98 @@ static void handle_tpdisc(struct sw_http_request *req, struct sw_http_response *
     sw_http_client_free(http);
 }
 
+/* ---- routes (docs/routing.md): the rule table, read and pruned through the loop ---------- */
+
+static void call_cmd(struct sw_http_request *req, struct sw_http_response *resp,
+                     void (*fn)(struct visor *, struct vcmd *), uint64_t n)
+{
+    struct vcmd *c = new_cmd(resp, VCMD_CALL);
+    if (!c)
+        return;
+    c->fn = fn;
+    c->n = n;
+    reply_cmd(req, resp, c, VISOR_CMD_TIMEOUT_MS);
+}
+
+static void handle_routes(struct sw_http_request *req, struct sw_http_response *resp)
+{
+    call_cmd(req, resp, router_cmd_list, 0);
+}
+
+static int parse_rid(const struct sw_http_request *req, struct sw_http_response *resp, uint64_t *rid)
+{
+    char *end = NULL;
+    unsigned long long x;
+
+    if (req->param[0] < '0' || req->param[0] > '9' || strlen(req->param) > 10 ||
+        (x = strtoull(req->param, &end, 10), *end) || x == 0 || x > UINT32_MAX) {
+        sw_http_reply_error(resp, 400, "invalid_route_id", "'%.32s' is not a route ID (1..4294967295)",
+                            req->param);
+        return SW_EINVAL;
+    }
+    *rid = x;
+    return SW_OK;
+}
+
+static void handle_route_get(struct sw_http_request *req, struct sw_http_response *resp)
+{
+    uint64_t rid;
+    if (parse_rid(req, resp, &rid) == SW_OK)
+        call_cmd(req, resp, router_cmd_get, rid);
+}
+
+static void handle_route_delete(struct sw_http_request *req, struct sw_http_response *resp)
+{
+    uint64_t rid;
+    if (parse_rid(req, resp, &rid) == SW_OK)
+        call_cmd(req, resp, router_cmd_delete, rid);
+}
+
+/* ---- apps: GET /api/apps, POST /api/apps/{name}/start|stop|autostart ---------------------- */
+
+static void handle_apps(struct sw_http_request *req, struct sw_http_response *resp)
+{
+    call_cmd(req, resp, apps_cmd_list, 0);
+}
+
+static void handle_app_action(struct sw_http_request *req, struct sw_http_response *resp)
+{
+    static const char *const actions[] = { "start", "stop", "autostart" };
+    struct visor *v = req->app;
+    const char *slash = strchr(req->param, '/');
+    size_t nlen = slash ? (size_t)(slash - req->param) : 0;
+    struct vcmd *c;
+    int act = -1;
+
+    for (int i = 0; slash && i < 3; i++)
+        if (strcmp(slash + 1, actions[i]) == 0)
+            act = i;
+    if (act < 0 || nlen == 0 || nlen >= VISOR_APP_NAME_MAX) {
+        sw_http_reply_error(resp, 404, "not_found", "no such endpoint: POST /api/apps/{name}/start|stop|autostart");
+        return;
+    }
+    if (!(c = new_cmd(resp, VCMD_CALL)))
+        return;
+    c->fn = apps_cmd_action;
+    c->n = (uint64_t)act;
+    memcpy(c->why, req->param, nlen);
+    c->why[nlen] = '\0';
+    if (act == 2) {
+        struct json_object *root = NULL;
+        bool on = false;
+        if (sw_json_parse(req->body, req->body_len, &root, NULL) ||
+            sw_json_get_bool(root, "auto_start", "", &on, NULL)) {
+            sw_http_reply_error(resp, 400, "invalid_body", "the body must be {\"auto_start\": true|false}");
+            json_object_put(root);
+            vcmd_release(&v->q, c);
+            return;
+        }
+        json_object_put(root);
+        c->type = on ? TP_DMSG : TP_STCP; /* 1 / 0 */
+    }
+    reply_cmd(req, resp, c, VISOR_CMD_TIMEOUT_MS);
+}
+
 static void write_metrics(void *app, struct sw_buf *out)
 {
     struct visor *v = app;
@@ -230,6 +304,7 @@ static void write_metrics(void *app, struct sw_buf *out)
     sw_metrics_write_sample(out, "visor_dials_total", NULL, (double)v->m_dials);
     sw_metrics_write_header(out, "visor_handshake_failures_total", "counter", "Failed handshakes");
     sw_metrics_write_sample(out, "visor_handshake_failures_total", NULL, (double)v->m_handshake_failures);
+    router_write_metrics(v, out);
 }
 
 static const struct sw_http_route routes[] = {
@@ -240,6 +315,11 @@ static const struct sw_http_route routes[] = {
     { "DELETE", "/api/transports/", SW_ROUTE_PREFIX, handle_remove, "/api/transports/{id}", 0 },
     { "POST", "/api/transports/", SW_ROUTE_PREFIX, handle_discard, "/api/transports/{id}/discard", 4096 },
     { "GET", "/api/tpdisc", SW_ROUTE_EXACT, handle_tpdisc, NULL, 0 },
+    { "GET", "/api/routes", SW_ROUTE_EXACT, handle_routes, NULL, 0 },
+    { "GET", "/api/routes/", SW_ROUTE_PREFIX, handle_route_get, "/api/routes/{rid}", 0 },
+    { "DELETE", "/api/routes/", SW_ROUTE_PREFIX, handle_route_delete, "/api/routes/{rid}", 0 },
+    { "GET", "/api/apps", SW_ROUTE_EXACT, handle_apps, NULL, 0 },
+    { "POST", "/api/apps/", SW_ROUTE_PREFIX, handle_app_action, "/api/apps/{name}/{action}", 4096 },
 };
 
 static struct sw_http_server_config api_cfg;

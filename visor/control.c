@@ -217,6 +217,7 @@ void tm_cmd(struct visor *v, struct vcmd *c)
         vcmd_release(&v->q, c);
         break;
     case VCMD_SHUTDOWN: cmd_shutdown(v, c); break;
+    case VCMD_CALL: c->fn(v, c); break;
     }
 }
 

@@ -41,6 +41,8 @@ struct dmsg {
 
 bool dmsg_enabled(const struct visor *v) { return v->dmsg != NULL; }
 
+struct sw_msg_client *dmsg_client(struct visor *v) { return v->dmsg ? v->dmsg->client : NULL; }
+
 unsigned dmsg_sessions(struct visor *v)
 {
     struct sw_msg_client_stats st;
@@ -63,6 +65,10 @@ static void listen_cb(evutil_socket_t fd, short what, void *arg)
         rc = sw_msg_accept(d->listener_fd, 0, &conn, &remote, &port, &err);
         if (rc == SW_ETIMEDOUT)
             return;
+        if (rc == SW_EPROTO) { /* one stream lost (e.g. out of descriptors): keep listening */
+            sw_log_warn("dmsg: an incoming stream was dropped: %s", err.msg);
+            continue;
+        }
         if (rc) {
             sw_log_warn("dmsg: the port %d listener failed: %s; no more incoming dmsg transports",
                         DMSG_PORT, err.msg);

@@ -9,7 +9,7 @@
  * handshaking) or of length 0 closes the link at once, and a handshake must finish within
  * VISOR_HANDSHAKE_MS. Closing is always deferred to a finalizer event so that
  * tm_link_closed() never runs inside another callback of the same link. */
-#include "visor/visor.h"
+#include "visor/packet.h"
 #include "common/bytes.h"
 #include "common/config.h"
 #include "common/frame.h"
@@ -153,20 +153,25 @@ static int hs_init(struct link *l)
                                     l->role == LINK_INITIATOR ? &l->remote : NULL);
 }
 
-/* Writes our next handshake message (payload may be NULL). */
-static int hs_write(struct link *l, const uint8_t *payload, size_t plen)
+/* Sends the handshake message of n bytes at buf + SW_FRAME_HDR_LEN, framed in place. */
+static int hs_send(struct link *l, uint8_t *buf, size_t n)
 {
-    uint8_t buf[SW_FRAME_HDR_LEN + VISOR_HS_FRAME_MAX];
-    size_t n = 0;
-    int rc = sw_noise_hs_write_message(&l->hs, payload, plen, buf + SW_FRAME_HDR_LEN,
-                                       VISOR_HS_FRAME_MAX, &n);
-    if (rc == SW_OK)
-        rc = sw_frame_header(buf, n);
+    int rc = sw_frame_header(buf, n);
     if (rc == SW_OK && bufferevent_write(l->bev, buf, n + SW_FRAME_HDR_LEN) != 0)
         rc = SW_EIO;
     if (rc == SW_OK)
         l->bytes_out += n + SW_FRAME_HDR_LEN;
     return rc;
+}
+
+/* Writes our first handshake message. */
+static int hs_write(struct link *l)
+{
+    uint8_t buf[SW_FRAME_HDR_LEN + VISOR_HS_FRAME_MAX];
+    size_t n = 0;
+    int rc = sw_noise_hs_write_message(&l->hs, NULL, 0, buf + SW_FRAME_HDR_LEN,
+                                       VISOR_HS_FRAME_MAX, &n);
+    return rc == SW_OK ? hs_send(l, buf, n) : rc;
 }
 
 static void set_nodelay(struct link *l)
@@ -190,45 +195,30 @@ static void open_link(struct link *l)
     tm_link_ready(l);
 }
 
-/* One handshake message from the peer. */
+/* One handshake message from the peer (the protocol steps are vs_hs_read's, packet.c). */
 static void hs_read(struct link *l, const uint8_t *msg, size_t len)
 {
-    uint8_t payload[VISOR_HS_FRAME_MAX];
-    size_t plen = 0;
-    unsigned idx = l->role == LINK_INITIATOR ? 2
-                   : sw_noise_hs_overhead(&l->hs) == SW_NOISE_XK_MSG3_LEN ? 3 : 1;
+    uint8_t reply[SW_FRAME_HDR_LEN + VISOR_HS_FRAME_MAX];
+    struct sw_error err = { 0 };
+    struct sw_pk remote;
+    size_t n = 0;
+    bool done = false;
     int rc;
 
-    if (sw_noise_hs_my_turn(&l->hs)) {
-        link_close(l, false, "protocol error: handshake message out of turn");
+    if (vs_hs_read(&l->hs, &l->v->cfg.kp.pk, msg, len, reply + SW_FRAME_HDR_LEN,
+                   VISOR_HS_FRAME_MAX, &n, &done, &remote, &err)) {
+        link_close(l, false, "%s", err.msg);
         return;
     }
-    rc = sw_noise_hs_read_message(&l->hs, msg, len, payload, sizeof(payload), &plen);
-    if (rc == SW_ECRYPTO && idx == 1) {
-        link_close(l, false, "handshake message 1 does not authenticate: the dialer expects another key");
+    if (n && (rc = hs_send(l, reply, n))) {
+        link_close(l, false, "handshake message %u failed: %s",
+                   l->role == LINK_INITIATOR ? 3u : 2u, sw_strerror(rc));
         return;
     }
-    if (rc) {
-        link_close(l, false, "handshake message %u rejected: %s", idx, sw_strerror(rc));
+    if (!done)
         return;
-    }
-    if (l->role == LINK_INITIATOR) { /* got message 2: send 3 with our identity */
-        if ((rc = hs_write(l, l->v->cfg.kp.pk.b, SW_PK_LEN))) {
-            link_close(l, false, "handshake message 3 failed: %s", sw_strerror(rc));
-            return;
-        }
-        open_link(l);
-        return;
-    }
-    if (!sw_noise_hs_finished(&l->hs)) { /* got message 1: answer with 2 */
-        if ((rc = hs_write(l, NULL, 0)))
-            link_close(l, false, "handshake message 2 failed: %s", sw_strerror(rc));
-        return;
-    }
-    if (sw_noise_check_ed25519_payload(&l->hs, payload, plen, &l->remote)) {
-        link_close(l, false, "handshake message 3: the identity does not match the static key");
-        return;
-    }
+    if (l->role == LINK_RESPONDER)
+        l->remote = remote;
     open_link(l);
 }
 
@@ -255,6 +245,7 @@ static void link_read_cb(struct bufferevent *bev, void *arg)
     struct link *l = arg;
     struct evbuffer *in = bufferevent_get_input(bev);
     uint8_t hdr[SW_FRAME_HDR_LEN], *p;
+    struct sw_error err = { 0 };
     size_t have, n, max;
 
     l->heard = true;
@@ -263,13 +254,12 @@ static void link_read_cb(struct bufferevent *bev, void *arg)
         if (have < SW_FRAME_HDR_LEN)
             break;
         evbuffer_copyout(in, hdr, SW_FRAME_HDR_LEN);
-        n = sw_get_u16(hdr);
         max = l->state == LINK_HANDSHAKE ? VISOR_HS_FRAME_MAX : SW_FRAME_MAX;
-        if (n == 0 || n > max) {
-            link_close(l, false, "protocol error: frame length %zu (allowed 1..%zu)", n, max);
+        if (vs_frame_peek(hdr, have, max, &n, &err)) {
+            link_close(l, false, "protocol error: %s", err.msg);
             break;
         }
-        if (have < SW_FRAME_HDR_LEN + n)
+        if (n == 0) /* the frame is not complete yet */
             break;
         if (!(p = evbuffer_pullup(in, (ssize_t)(SW_FRAME_HDR_LEN + n)))) {
             link_close(l, false, "out of memory");
@@ -306,7 +296,7 @@ static void connected(struct link *l)
     set_nodelay(l);
     l->state = LINK_HANDSHAKE;
     link_set_deadline(l, VISOR_HANDSHAKE_MS, "handshake");
-    if ((rc = hs_write(l, NULL, 0)))
+    if ((rc = hs_write(l)))
         link_close(l, false, "handshake message 1 failed: %s", sw_strerror(rc));
 }
 
@@ -379,7 +369,7 @@ int link_new(struct visor *v, evutil_socket_t fd, enum tp_kind kind, enum link_r
         v->n_handshakes++;
     }
     link_set_deadline(l, VISOR_HANDSHAKE_MS, "handshake");
-    if (role == LINK_INITIATOR && hs_write(l, NULL, 0))
+    if (role == LINK_INITIATOR && hs_write(l))
         link_close(l, false, "handshake message 1 failed");
     return SW_OK;
 }

@@ -7,7 +7,7 @@
  * event loop on its own thread, and wait for SIGTERM/SIGINT on the main thread. Stopping
  * posts status down for every transport that is up, closes them, persists the store,
  * drains the discovery queue for at most 5 s and exits 0. */
-#include "visor/visor.h"
+#include "visor/router.h"
 #include "common/daemon.h"
 #include "common/http_client.h"
 #include "common/log.h"
@@ -141,12 +141,21 @@ static int setup(struct visor *v)
         sw_error_set(&err, SW_ENOMEM, "cannot create the event loop");
         goto fail;
     }
-    v->dns = evdns_base_new(v->base, EVDNS_BASE_INITIALIZE_NAMESERVERS);
+    /* without it libevent would resolve stcp host names with a blocking getaddrinfo on the loop */
+    if (!(v->dns = evdns_base_new(v->base, EVDNS_BASE_INITIALIZE_NAMESERVERS))) {
+        sw_error_set(&err, SW_ENOMEM, "cannot create the DNS resolver");
+        goto fail;
+    }
     if (tpd_start(v, &v->tpd)) {
         sw_error_set(&err, SW_EIO, "cannot start the discovery worker");
         goto fail;
     }
-    if (store_load(v, &err) || stcp_listen(v, &err) || dmsg_start(v, &err))
+    if (router_start(v, &err) || store_load(v, &err) || stcp_listen(v, &err) ||
+        dmsg_start(v, &err) || router_setup_start(v, &err))
+        goto fail;
+    if (appsrv_start(v, &err)) /* routing still forwards without local apps */
+        sw_log_warn("no app socket: %s", err.msg);
+    if (apps_start(v, &err))
         goto fail;
     if (!(v->tick = event_new(v->base, -1, EV_PERSIST, tick_cb, v)) || event_add(v->tick, &one)) {
         sw_error_set(&err, SW_ENOMEM, "cannot create the tick timer");
@@ -164,11 +173,17 @@ fail:
 static void teardown(struct visor *v)
 {
     api_stop(v);
+    apps_stop(v);
+    if (v->router)
+        group_free_all(v); /* the loop has stopped: wakes app requests waiting for a handshake */
+    appsrv_stop(v);
+    router_setup_stop(v);
     dmsg_stop(v);
     tpd_stop(v->tpd, DRAIN_MS);
     v->tpd = NULL;
     stcp_close(v);
     link_free_all(v);
+    router_stop(v);
     tm_free(v);
     if (v->tick)
         event_free(v->tick);

@@ -7,7 +7,7 @@
  * Written whole to transports.json.tmp, fsynced and renamed over the old file, so a crash
  * leaves either the old or the new version. Loaded once at start; a malformed file stops
  * the visor with an error naming the field rather than silently forgetting transports. */
-#include "visor/visor.h"
+#include "visor/parse.h"
 #include "common/json.h"
 #include "common/log.h"
 
@@ -37,9 +37,10 @@ static int read_file(const char *path, char **out, size_t *len, struct sw_error 
 
     if (fd < 0)
         return errno == ENOENT ? SW_ENOTFOUND : sw_error_set(err, SW_EIO, "%s: %s", path, strerror(errno));
-    if (fstat(fd, &st) || st.st_size > STORE_MAX_BYTES) {
+    if (fstat(fd, &st) || !S_ISREG(st.st_mode) || st.st_size > STORE_MAX_BYTES) {
         close(fd);
-        return sw_error_set(err, SW_ERANGE, "%s: unreadable or larger than %u bytes", path, STORE_MAX_BYTES);
+        return sw_error_set(err, SW_ERANGE, "%s: not a regular file, unreadable or larger than %u bytes",
+                            path, STORE_MAX_BYTES);
     }
     if (!(buf = malloc((size_t)st.st_size + 1))) {
         close(fd);
@@ -54,59 +55,36 @@ static int read_file(const char *path, char **out, size_t *len, struct sw_error 
     return SW_OK;
 }
 
-static int load_one(struct visor *v, struct json_object *o, const char *where, struct sw_error *err)
+/* One record of the file (checked by vs_store_parse): a transport to restore. */
+static int load_one(void *ctx, const struct vs_store_record *r, const char *where,
+                    struct sw_error *err)
 {
-    struct sw_pk pk;
-    const char *type, *addr = "";
-    bool remembered = false;
-    uint64_t sent = 0, recv = 0;
-    enum tp_kind kind;
+    struct visor *v = ctx;
     struct sw_error e = { 0 };
-    int rc;
 
-    if ((rc = sw_json_get_pk(o, "remote_pk", where, &pk, &e)) ||
-        (rc = sw_json_get_string(o, "type", where, 16, &type, &e)) ||
-        (rc = sw_json_get_bool(o, "remembered", where, &remembered, &e)) ||
-        (rc = sw_json_get_u64(o, "bytes_sent", where, &sent, &e)) ||
-        (rc = sw_json_get_u64(o, "bytes_received", where, &recv, &e)))
-        return sw_error_set(err, rc, "%s", e.msg);
-    if (json_object_object_get(o, "address") &&
-        (rc = sw_json_get_string(o, "address", where, VISOR_ADDR_MAX - 1, &addr, &e)))
-        return sw_error_set(err, rc, "%s", e.msg);
-    if (tp_kind_parse(type, &kind))
-        return sw_error_set(err, SW_EINVAL, "field '%s.type': must be \"stcp\" or \"dmsg\"", where);
-    if (tm_restore(v, &pk, kind, addr, remembered, sent, recv, &e))
+    if (sw_pk_equal(&r->remote, &v->cfg.kp.pk))
+        return sw_error_set(err, SW_EINVAL, "field '%s.remote_pk': is this visor's own key", where);
+    if (tm_restore(v, &r->remote, r->kind, r->addr, r->remembered, r->bytes_sent,
+                   r->bytes_received, &e))
         return sw_error_set(err, SW_EINVAL, "%s: %s", where, e.msg);
     return SW_OK;
 }
 
 int store_load(struct visor *v, struct sw_error *err)
 {
-    char path[PATH_MAX + 32], where[48];
-    struct json_object *root = NULL, *arr;
+    char path[PATH_MAX + 32];
     struct sw_error e = { 0 };
     char *text = NULL;
-    size_t len = 0, n = 0;
+    size_t len = 0;
     int rc;
 
     store_path(v, path, sizeof(path), "");
     if ((rc = read_file(path, &text, &len, err)))
         return rc == SW_ENOTFOUND ? SW_OK : rc;
-    if ((rc = sw_json_parse(text, len, &root, &e)) ||
-        (rc = sw_json_get_array(root, "transports", "", &arr, &e))) {
-        rc = sw_error_set(err, rc, "%s: %s", path, e.msg);
-        goto out;
-    }
-    for (size_t i = 0; i < json_object_array_length(arr); i++, n++) {
-        snprintf(where, sizeof(where), "transports[%zu]", i);
-        if ((rc = load_one(v, json_object_array_get_idx(arr, i), where, &e))) {
-            rc = sw_error_set(err, rc, "%s: %s", path, e.msg);
-            goto out;
-        }
-    }
-    sw_log_info("store: %zu transports loaded from %s", n, path);
-out:
-    json_object_put(root);
+    if ((rc = vs_store_parse(text, len, load_one, v, &e)))
+        sw_error_set(err, rc, "%s: %s", path, e.msg);
+    else
+        sw_log_info("store: %zu transports loaded from %s", v->n_transports, path);
     free(text);
     return rc;
 }

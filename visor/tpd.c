@@ -20,6 +20,10 @@
 #define TPD_MAX_ATTEMPTS 10
 #define TPD_MAX_404 5
 #define TPD_BACKOFF_MAX_MS 30000
+/* Queued batches (refresh: up to 256 transports each, every 60 s). Single jobs are bounded by
+ * the transports (one per transport), batches are not: with the discovery unreachable a big
+ * visor would queue them faster than they time out. Beyond this the oldest is dropped. */
+#define TPD_MAX_BATCHES 64
 
 enum job_kind { JOB_REGISTER, JOB_STATUS, JOB_DELETE };
 enum job_outcome { JOB_DONE, JOB_RETRY, JOB_RETRY_404, JOB_SPLIT };
@@ -45,6 +49,7 @@ struct tpd {
     struct job *head;
     struct job *running;
     bool stopping;
+    bool dropping;    /* batches are being dropped (logged once per episode) */
     int64_t drain_until;
     struct sw_keypair kp;
     char url[VISOR_URL_MAX];
@@ -106,6 +111,29 @@ static void supersede_locked(struct tpd *t, const struct sw_uuid *id)
         t->running->canceled = true;
 }
 
+/* Keeps at most TPD_MAX_BATCHES - 1 batches queued by dropping the oldest. Locked. */
+static void limit_batches_locked(struct tpd *t)
+{
+    struct job **pp, **oldest = NULL, *j;
+    size_t n = 0;
+
+    for (pp = &t->head; (j = *pp); pp = &j->next) {
+        if (j->batch && n++ == 0)
+            oldest = pp;
+    }
+    if (n < TPD_MAX_BATCHES) {
+        t->dropping = false;
+        return;
+    }
+    if (!t->dropping)
+        sw_log_warn("discovery: %zu batches queued (the discovery is slow or unreachable): dropping the oldest",
+                    n);
+    t->dropping = true;
+    j = *oldest;
+    *oldest = j->next;
+    job_free(j);
+}
+
 static void enqueue(struct tpd *t, struct job *j)
 {
     if (!t || !j) {
@@ -118,6 +146,8 @@ static void enqueue(struct tpd *t, struct job *j)
     pthread_mutex_lock(&t->mu);
     if (!j->batch)
         supersede_locked(t, &j->ids[0]);
+    else
+        limit_batches_locked(t);
     insert_locked(t, j);
     pthread_mutex_unlock(&t->mu);
 }

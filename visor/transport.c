@@ -10,6 +10,8 @@
  * or posts status up (higher key). Remembered transports redial with exponential backoff
  * (1 s doubling to 60 s, ±25% jitter); the side that did not add a transport waits. */
 #include "visor/transport.h"
+#include "visor/packet.h"
+#include "visor/router.h"
 #include "common/log.h"
 
 #include <json-c/json.h>
@@ -380,6 +382,35 @@ static void attach(struct visor *v, struct transport *t, struct link *l)
         install(v, t, l);
 }
 
+/* Transports a peer opened that are down and not remembered here are kept so the peer
+ * finds them again (docs/visor.md), but anyone can make new keys: beyond this many such
+ * idle records the one down longest is forgotten, so a peer cannot fill the transport table
+ * (and transports.json) and lock out real peers and add-tp. */
+#define VISOR_MAX_IDLE_PEER_TPS 1024
+
+static void forget_idle_peer_tp(struct visor *v)
+{
+    struct transport *t, *oldest = NULL;
+    size_t n = 0;
+
+    TAILQ_FOREACH(t, &v->transports, next) {
+        if (t->remembered || t->provisional || t->state != TP_DOWN || t->link || t->dial ||
+            t->dmsg_dialing || t->waiter)
+            continue;
+        n++;
+        if (!oldest || t->since < oldest->since)
+            oldest = t;
+    }
+    if (n < VISOR_MAX_IDLE_PEER_TPS)
+        return;
+    sw_log_info("transport %s %s %s: forgotten (down since %lld, opened by the peer; at most %d such are kept)",
+                tp_id_str(oldest), tp_kind_name(oldest->kind), pk_str(&oldest->remote),
+                (long long)oldest->since, VISOR_MAX_IDLE_PEER_TPS);
+    tpd_cancel(v->tpd, &oldest->entry.id);
+    tp_free(v, oldest);
+    v->store_dirty = true;
+}
+
 void tm_link_ready(struct link *l)
 {
     struct visor *v = l->v;
@@ -402,6 +433,7 @@ void tm_link_ready(struct link *l)
     }
     t = tp_find(v, &l->remote, l->kind);
     if (!t) {
+        forget_idle_peer_tp(v);
         if (!(t = tp_new(v, &l->remote, l->kind, &err))) {
             link_close(l, false, "cannot accept: %s", err.msg);
             return;
@@ -464,6 +496,8 @@ void tm_link_closed(struct link *l)
     t->link = NULL;
     if (t->dial || t->dmsg_dialing)
         tp_set_state(v, t, TP_CONNECTING, why);
+    else if (l->role == LINK_INITIATOR && lost_dial_race(v, t, l))
+        wait_for_their_dial(t, why); /* our dial got through the handshake, then lost the race */
     else
         went_down(v, t, why);
 }
@@ -477,7 +511,11 @@ static void got_entry_sig(struct visor *v, struct transport *t, struct link *l, 
     struct sw_sig s;
 
     memcpy(s.b, sig, SW_SIG_LEN);
-    if (sw_verify(&t->remote, canon, n, &s)) {
+    /* the entry never changes and Ed25519 signatures are deterministic: a repeat of the
+     * signature verified before needs no second verification (a peer could otherwise make
+     * the loop verify for every 83 bytes it sends) */
+    if (!(t->have_remote_sig && sodium_memcmp(s.b, t->remote_sig.b, SW_SIG_LEN) == 0) &&
+        sw_verify(&t->remote, canon, n, &s)) {
         link_close(l, false, "the peer's ENTRY_SIG does not verify");
         return;
     }
@@ -493,40 +531,42 @@ static void peer_removed(struct visor *v, struct transport *t)
                 pk_str(&t->remote));
     tpd_cancel(v->tpd, &t->entry.id);
     tp_free(v, t);
-    store_save(v);
+    /* saved by the next tick: a peer must not be able to make the loop fsync at will */
+    v->store_dirty = v->store_urgent = true;
 }
 
 void tm_link_packet(struct link *l, const uint8_t *pkt, size_t len)
 {
     struct transport *t = l->tp;
-    size_t blen = len - 1;
-    bool bad = false;
+    struct sw_error err = { 0 };
+    struct vs_packet p;
 
     if (!t || t->link != l)
         return;
-    switch (pkt[0]) {
+    if (vs_packet_parse(pkt, len, &p, &err)) { /* a known type with a wrong body */
+        link_close(l, false, "protocol error: %s", err.msg);
+        return;
+    }
+    switch (p.type) {
     case TP_PKT_ENTRY_SIG:
-        if (!(bad = blen != SW_SIG_LEN))
-            got_entry_sig(l->v, t, l, pkt + 1);
+        got_entry_sig(l->v, t, l, p.sig);
         break;
     case TP_PKT_PING:
-        if (!(bad = blen != 8))
-            link_send(l, TP_PKT_PONG, pkt + 1, 8);
+        link_send(l, TP_PKT_PONG, p.body, p.body_len);
         break;
     case TP_PKT_PONG:
-        bad = blen != 8;
-        break;
     case TP_PKT_DISCARD:
         break;
     case TP_PKT_CLOSE:
-        if (!(bad = blen != 1))
-            peer_removed(l->v, t);
+        peer_removed(l->v, t);
         break;
-    default: /* routing packets (0x10..) and newer types: not handled by this visor yet */
-        sw_log_debug("%s: ignoring packet type 0x%02x (%zu bytes)", l->label, pkt[0], len);
+    default:
+        if (rpkt_is_routing(p.type)) { /* docs/routing.md §2 */
+            router_packet(l->v, t, pkt, len);
+            break;
+        }
+        sw_log_debug("%s: ignoring packet type 0x%02x (%zu bytes)", l->label, p.type, len);
     }
-    if (bad)
-        link_close(l, false, "protocol error: packet type 0x%02x with a %zu-byte body", pkt[0], blen);
 }
 
 void tp_pump_discard(struct transport *t)
@@ -625,6 +665,7 @@ void tm_free(struct visor *v)
         t->link = t->dial = NULL; /* links are freed by link_free_all */
         tp_fail_waiter(v, t, 503, "shutting_down", "the visor is shutting down");
         event_free(t->redial);
+        event_free(t->grace);
         TAILQ_REMOVE(&v->transports, t, next);
         free(t);
     }

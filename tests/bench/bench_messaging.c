@@ -26,10 +26,11 @@
 #include "common/msg_proto.h"
 #include "common/msg_session.h"
 #include "tests/harness/api_client.h"
+#include "tests/harness/bench_util.h"
 #include "tests/harness/harness.h"
+#include "tests/harness/msg_server.h"
 
 #include <arpa/inet.h>
-#include <dirent.h>
 #include <errno.h>
 #include <event2/event.h>
 #include <fcntl.h>
@@ -60,239 +61,29 @@
 #define IDLE_IN_FLIGHT 250    /* handshakes in flight at a time (server default cap: 512) */
 #define SEND_CHUNK (256 * 1024)
 #define MAX_RESULTS 16
-#define MAX_PG_PROCS 512
 #define MAX_POSTED 4000       /* keys GET rotates over (from the POST phases) */
 #define URL_MAX 256
-#define WHY_MAX 320
+#define WHY_MAX BU_WHY_MAX
 
 /* ---- small helpers ----------------------------------------------------------------- */
-
-static int64_t now_ns(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (int64_t)ts.tv_sec * 1000000000 + ts.tv_nsec;
-}
-
-static void sleep_ms(unsigned ms)
-{
-    struct timespec ts = { ms / 1000, (long)(ms % 1000) * 1000000L };
-    while (nanosleep(&ts, &ts) < 0 && errno == EINTR)
-        ;
-}
-
-static void die(const char *fmt, ...) __attribute__((format(printf, 1, 2), noreturn));
-static void die(const char *fmt, ...)
-{
-    va_list ap;
-    fputs("bench_messaging: ", stderr);
-    va_start(ap, fmt);
-    vfprintf(stderr, fmt, ap);
-    va_end(ap);
-    fputc('\n', stderr);
-    exit(1);
-}
-
-static int cmp_double(const void *a, const void *b)
-{
-    double x = *(const double *)a, y = *(const double *)b;
-    return (x > y) - (x < y);
-}
-
-/* Nearest-rank percentile of sorted v[0..n). */
-static double percentile(const double *v, size_t n, double p)
-{
-    size_t rank;
-    if (n == 0)
-        return 0;
-    rank = (size_t)(p * (double)n + 0.999999);
-    return v[rank ? rank - 1 : 0];
-}
 
 static void set_nonblock(int fd)
 {
     int fl = fcntl(fd, F_GETFL);
     if (fl < 0 || fcntl(fd, F_SETFL, fl | O_NONBLOCK) < 0)
-        die("fcntl: %s", strerror(errno));
-}
-
-/* ---- CPU and memory from /proc ------------------------------------------------------ */
-
-struct proc_ticks {
-    pid_t pid;
-    uint64_t ticks;
-};
-
-struct cpu_snap {
-    uint64_t machine; /* busy ticks of all CPUs (/proc/stat) */
-    uint64_t ms, md, self;
-    struct proc_ticks pg[MAX_PG_PROCS];
-    size_t n_pg;
-};
-
-/* CPU seconds per wall second of each process group over a phase. */
-struct cores {
-    double ms, md, pg, bench, other;
-};
-
-/* utime+stime and parent of pid; -1 when the process is gone. */
-static int read_proc_stat(pid_t pid, pid_t *ppid, uint64_t *ticks)
-{
-    char path[64], buf[1024], *p;
-    unsigned long ut = 0, st = 0;
-    int parent = 0;
-    size_t n;
-    FILE *f;
-
-    snprintf(path, sizeof(path), "/proc/%ld/stat", (long)pid);
-    if (!(f = fopen(path, "r")))
-        return -1;
-    n = fread(buf, 1, sizeof(buf) - 1, f);
-    fclose(f);
-    buf[n] = '\0';
-    if (!(p = strrchr(buf, ')')) ||
-        sscanf(p + 2, "%*c %d %*d %*d %*d %*d %*u %*u %*u %*u %*u %lu %lu", &parent, &ut, &st) != 3)
-        return -1;
-    if (ppid)
-        *ppid = parent;
-    *ticks = (uint64_t)ut + st;
-    return 0;
-}
-
-static uint64_t ticks_of(pid_t pid)
-{
-    uint64_t t = 0;
-    if (pid > 0)
-        read_proc_stat(pid, NULL, &t);
-    return t;
-}
-
-/* The postmaster's pid from its pid file in the test cluster; 0 when unknown. */
-static pid_t postmaster_pid(void)
-{
-    const char *dir = getenv("SW_TEST_PG_DIR");
-    char path[PATH_MAX];
-    long pid = 0;
-    FILE *f;
-
-    if (!dir)
-        return 0;
-    snprintf(path, sizeof(path), "%s/data/postmaster.pid", dir);
-    if (!(f = fopen(path, "r")))
-        return 0;
-    if (fscanf(f, "%ld", &pid) != 1)
-        pid = 0;
-    fclose(f);
-    return (pid_t)pid;
-}
-
-/* The postmaster and all its children (backends, checkpointer, walwriter, ...). */
-static void snap_postgres(struct cpu_snap *s, pid_t postmaster)
-{
-    struct dirent *de;
-    DIR *d = opendir("/proc");
-
-    s->n_pg = 0;
-    if (!d || !postmaster)
-        goto out;
-    while ((de = readdir(d)) && s->n_pg < MAX_PG_PROCS) {
-        pid_t pid = (pid_t)strtol(de->d_name, NULL, 10), parent = 0;
-        uint64_t t;
-        if (pid <= 0 || read_proc_stat(pid, &parent, &t))
-            continue;
-        if (pid == postmaster || parent == postmaster)
-            s->pg[s->n_pg++] = (struct proc_ticks){ pid, t };
-    }
-out:
-    if (d)
-        closedir(d);
-}
-
-/* Busy (non-idle, non-iowait) ticks of the whole machine. */
-static uint64_t machine_busy_ticks(void)
-{
-    unsigned long long v[8] = { 0 };
-    uint64_t busy = 0;
-    FILE *f = fopen("/proc/stat", "r");
-    if (!f)
-        return 0;
-    if (fscanf(f, "cpu %llu %llu %llu %llu %llu %llu %llu %llu", &v[0], &v[1], &v[2], &v[3],
-               &v[4], &v[5], &v[6], &v[7]) == 8)
-        busy = v[0] + v[1] + v[2] + v[5] + v[6] + v[7]; /* all but idle and iowait */
-    fclose(f);
-    return busy;
-}
-
-/* PostgreSQL CPU between two snapshots; processes born in between count from zero. */
-static uint64_t pg_delta(const struct cpu_snap *a, const struct cpu_snap *b)
-{
-    uint64_t sum = 0;
-    for (size_t i = 0; i < b->n_pg; i++) {
-        uint64_t before = 0;
-        for (size_t j = 0; j < a->n_pg; j++)
-            if (a->pg[j].pid == b->pg[i].pid)
-                before = a->pg[j].ticks;
-        sum += b->pg[i].ticks > before ? b->pg[i].ticks - before : 0;
-    }
-    return sum;
-}
-
-static void cores_between(const struct cpu_snap *a, const struct cpu_snap *b, double seconds,
-                          struct cores *out)
-{
-    double hz = (double)sysconf(_SC_CLK_TCK), wall = seconds > 0 ? seconds : 1;
-    out->ms = (double)(b->ms - a->ms) / hz / wall;
-    out->md = (double)(b->md - a->md) / hz / wall;
-    out->pg = (double)pg_delta(a, b) / hz / wall;
-    out->bench = (double)(b->self - a->self) / hz / wall;
-    out->other = (double)(b->machine - a->machine) / hz / wall - out->ms - out->md - out->pg -
-                 out->bench;
-    if (out->other < 0)
-        out->other = 0;
-}
-
-/* VmHWM / VmRSS line values (kB) of pid. */
-static void proc_rss(pid_t pid, long *hwm_kb, long *rss_kb)
-{
-    char path[64], line[256];
-    FILE *f;
-    *hwm_kb = *rss_kb = -1;
-    snprintf(path, sizeof(path), "/proc/%ld/status", (long)pid);
-    if (!(f = fopen(path, "r")))
-        return;
-    while (fgets(line, sizeof(line), f)) {
-        if (strncmp(line, "VmHWM:", 6) == 0)
-            *hwm_kb = strtol(line + 6, NULL, 10);
-        else if (strncmp(line, "VmRSS:", 6) == 0)
-            *rss_kb = strtol(line + 6, NULL, 10);
-    }
-    fclose(f);
+        bu_die("fcntl: %s", strerror(errno));
 }
 
 /* ---- the bench's state ------------------------------------------------------------- */
 
-struct server {
-    const char *name;
-    struct sw_keypair kp;
-    uint16_t port, http_port;
-    char addr[32], http_base[64], keyfile[PATH_MAX], log[PATH_MAX];
-    pid_t pid;
-};
-
-struct result {
-    char name[56];
-    unsigned threads;
-    size_t requests, errors;
-    double seconds, p50_ms, p99_ms;
-    struct cores cores;
-    char first_error[WHY_MAX];
-};
+enum { P_MS, P_MD }; /* bench.procs.pid[] and bu_cores.pid[] */
 
 struct bench {
     char db_url[1024], md_base[64], md_log[PATH_MAX];
-    pid_t md, postmaster;
-    pid_t ms_cur; /* the server whose CPU the current phase accounts */
-    struct server ms, ms_idle;
+    pid_t md;
+    /* whose CPU the phases account: P_MS the server in use, P_MD the discovery; PostgreSQL */
+    struct bu_procs procs;
+    struct th_msg_server ms, ms_idle;
     /* clients: A dials after looking B up in the discovery, A0 knows the server only,
      * B listens (PORT_BULK: taken by the main thread, PORT_DIAL: by the accept thread) */
     struct sw_msg_client *a, *a0, *bcl;
@@ -307,21 +98,12 @@ struct bench {
     size_t n_posted;
     const char *get_urls[MAX_POSTED];
     size_t n_get_urls;
-    struct result results[MAX_RESULTS]; /* dial and discovery phases */
+    struct bu_result results[MAX_RESULTS]; /* dial and discovery phases */
     size_t n_results, errors;
     char first_error[WHY_MAX];
     double aead_mib_s, x25519_per_s, verify_per_s;
     double relay_srv_ms, relay_cli_ms, relay_pump_ms, relay_mib_s; /* 1 stream, one way */
 };
-
-static void cpu_snapshot(struct cpu_snap *s, const struct bench *b)
-{
-    s->machine = machine_busy_ticks();
-    s->ms = ticks_of(b->ms_cur);
-    s->md = ticks_of(b->md);
-    s->self = ticks_of(getpid());
-    snap_postgres(s, b->postmaster);
-}
 
 static void note_error(struct bench *b, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 static void note_error(struct bench *b, const char *fmt, ...)
@@ -335,7 +117,7 @@ static void note_error(struct bench *b, const char *fmt, ...)
 }
 
 /* Value of one sample ("name" or "name{labels}") in the server's /metrics; -1 if absent. */
-static double metric(const struct server *s, const char *sample)
+static double metric(const struct th_msg_server *s, const char *sample)
 {
     struct sw_http_client *http = sw_http_client_new(NULL);
     struct sw_http_result res = { 0 };
@@ -378,69 +160,20 @@ static void start_discovery(struct bench *b)
         snprintf(health, sizeof(health), "%s/health", b->md_base);
         if (b->md < 0 || th_wait_http(health, 20000)) {
             th_dump_log(b->md_log);
-            die("messaging-discovery did not come up at %s", b->md_base);
+            bu_die("messaging-discovery did not come up at %s", b->md_base);
         }
     }
 }
 
 /* Starts a messaging-server with a key we wrote (so we know it); with a discovery base it
  * registers there and we wait for its entry. */
-static void start_server(struct server *s, const char *discovery, const char *max_sessions)
+static void start_server(struct th_msg_server *s, const char *discovery, const char *max_sessions)
 {
-    struct sw_error err = { 0 };
-    char haddr[32], name[96];
-    const char *argv[20];
-    size_t i = 0;
-
-    if (sw_keypair_generate(&s->kp))
-        die("key generation failed");
-    s->port = th_free_port();
-    s->http_port = th_free_port();
-    snprintf(s->addr, sizeof(s->addr), "127.0.0.1:%u", s->port);
-    snprintf(haddr, sizeof(haddr), "127.0.0.1:%u", s->http_port);
-    snprintf(s->http_base, sizeof(s->http_base), "http://%s", haddr);
-    snprintf(name, sizeof(name), "bench_messaging-%s.key", s->name);
-    snprintf(s->keyfile, sizeof(s->keyfile), "%s", th_log_path(name));
-    snprintf(name, sizeof(name), "bench_messaging-%s.log", s->name);
-    snprintf(s->log, sizeof(s->log), "%s", th_log_path(name));
-    unlink(s->keyfile);
-    if (sw_keyfile_save(s->keyfile, &s->kp, &err))
-        die("%s", err.msg);
-    argv[i++] = th_bin("messaging-server");
-    argv[i++] = "--addr";
-    argv[i++] = s->addr;
-    argv[i++] = "--http-addr";
-    argv[i++] = haddr;
-    argv[i++] = "--key-file";
-    argv[i++] = s->keyfile;
-    argv[i++] = "--max-sessions";
-    argv[i++] = max_sessions;
-    if (discovery) {
-        argv[i++] = "--discovery";
-        argv[i++] = discovery;
-        argv[i++] = "--public-addr";
-        argv[i++] = s->addr;
-    }
-    argv[i] = NULL;
-    if ((s->pid = th_start_service(argv, s->http_port, s->log)) <= 0)
-        die("messaging-server %s did not come up", s->name);
-    if (discovery) {
-        struct sw_http_client *http = sw_http_client_new(NULL);
-        char hex[SW_PK_HEX_LEN + 1], url[URL_MAX];
-        long st = 0;
-        sw_pk_to_hex(&s->kp.pk, hex);
-        snprintf(url, sizeof(url), "%s/messaging-discovery/entry/%s", discovery, hex);
-        for (int k = 0; k < 200 && st != 200; k++) {
-            struct sw_http_result res = { 0 };
-            if (k)
-                sleep_ms(25);
-            st = http && sw_http_do(http, "GET", url, NULL, NULL, 0, &res, NULL) == SW_OK ? res.status : 0;
-            sw_http_result_free(&res);
-        }
-        sw_http_client_free(http);
-        if (st != 200)
-            die("messaging-server %s did not register in the discovery", s->name);
-    }
+    s->max_sessions = max_sessions;
+    if (!th_msg_server_init(s, "bench_messaging", discovery))
+        bu_die("messaging-server %s did not come up%s", s->name,
+               discovery ? " or did not register in the discovery" : "");
+    s->max_sessions = NULL; /* the caller's string */
 }
 
 /* ---- clients ----------------------------------------------------------------------- */
@@ -457,18 +190,18 @@ static struct sw_msg_client *client_start(const struct bench *b, bool with_disco
     srv.pk = b->ms.kp.pk;
     snprintf(srv.address, sizeof(srv.address), "%s", b->ms.addr);
     if (sw_keypair_generate(&cfg.kp))
-        die("key generation failed");
+        bu_die("key generation failed");
     cfg.discovery_url = with_discovery ? b->md_base : NULL;
     cfg.n_servers = 1;
     cfg.servers = &srv;
     cfg.n_fixed_servers = 1;
     if (sw_msg_client_start(&cfg, &c, &err))
-        die("messaging client: %s", err.msg);
+        bu_die("messaging client: %s", err.msg);
     if (pk)
         *pk = cfg.kp.pk;
     sw_keypair_wipe(&cfg.kp);
     if (sw_msg_client_wait_ready(c, 15000))
-        die("a messaging client did not get ready");
+        bu_die("a messaging client did not get ready");
     return c;
 }
 
@@ -500,9 +233,9 @@ static void start_clients(struct bench *b)
     b->a0 = client_start(b, false, NULL);
     if (sw_msg_listen(b->bcl, PORT_BULK, &b->lfd_bulk, &err) ||
         sw_msg_listen(b->bcl, PORT_DIAL, &b->lfd_dial, &err))
-        die("listen: %s", err.msg);
+        bu_die("listen: %s", err.msg);
     if (pthread_create(&b->acceptor, NULL, acceptor_main, b))
-        die("cannot start the accept thread");
+        bu_die("cannot start the accept thread");
 }
 
 static void stop_clients(struct bench *b)
@@ -597,12 +330,12 @@ static void *pump_main(void *arg)
     double cpu0 = thread_cpu_s();
 
     if (!pfd || !idx || !scratch)
-        die("out of memory");
+        bu_die("out of memory");
     for (size_t i = 0; i < p->n; i++)
         if (p->flows[i].to_send == 0)
             flow_shut(&p->flows[i]);
     for (;;) {
-        int64_t now = now_ns();
+        int64_t now = bu_now_ns();
         size_t k = 0;
         for (size_t i = 0; i < p->n; i++) {
             struct flow *f = &p->flows[i];
@@ -624,7 +357,7 @@ static void *pump_main(void *arg)
         if (poll(pfd, (nfds_t)k, 100) < 0) {
             if (errno == EINTR)
                 continue;
-            die("poll: %s", strerror(errno));
+            bu_die("poll: %s", strerror(errno));
         }
         for (size_t j = 0; j < k; j++) {
             struct flow *f = &p->flows[idx[j]];
@@ -635,29 +368,12 @@ static void *pump_main(void *arg)
                 flow_write(p, f);
         }
     }
-    p->end_ns = now_ns();
+    p->end_ns = bu_now_ns();
     p->cpu_s = thread_cpu_s() - cpu0;
     free(pfd);
     free(idx);
     free(scratch);
     return NULL;
-}
-
-static void tcp_pair(int *a, int *b)
-{
-    struct sockaddr_in sa = { .sin_family = AF_INET };
-    socklen_t len = sizeof(sa);
-    int l = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
-
-    sa.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-    if (l < 0 || bind(l, (struct sockaddr *)&sa, sizeof(sa)) || listen(l, 4) ||
-        getsockname(l, (struct sockaddr *)&sa, &len))
-        die("loopback listen: %s", strerror(errno));
-    *a = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
-    if (*a < 0 || connect(*a, (struct sockaddr *)&sa, sizeof(sa)) ||
-        (*b = accept4(l, NULL, NULL, SOCK_CLOEXEC)) < 0)
-        die("loopback connect: %s", strerror(errno));
-    close(l);
 }
 
 /* n relayed streams: A0 dials B:PORT_BULK, the main thread accepts them on B. */
@@ -667,14 +383,14 @@ static void relay_pairs(struct bench *b, size_t n, int *fa, int *fb)
         struct sw_error err = { 0 };
         int refusal = 0;
         if (sw_msg_dial(b->a0, &b->pk_b, PORT_BULK, 10000, &fa[i], &refusal, &err))
-            die("dial for the throughput streams: %s", err.msg);
+            bu_die("dial for the throughput streams: %s", err.msg);
     }
     for (size_t i = 0; i < n; i++) {
         struct sw_error err = { 0 };
         struct sw_pk remote;
         uint16_t rport;
         if (sw_msg_accept(b->lfd_bulk, 10000, &fb[i], &remote, &rport, &err))
-            die("accept for the throughput streams: %s", err.msg);
+            bu_die("accept for the throughput streams: %s", err.msg);
     }
 }
 
@@ -696,15 +412,15 @@ static void run_flows(struct bench *b, const char *name, int *fa, int *fb, size_
 {
     struct flow *flows = calloc(2 * n, sizeof(*flows));
     struct pump pa = { 0 }, pb = { 0 };
-    struct cpu_snap *snaps = calloc(2, sizeof(*snaps));
+    struct bu_cpu_snap *snaps = calloc(2, sizeof(*snaps));
     uint64_t sent_ab = 0, sent_ba = 0, got_ab = 0, got_ba = 0;
     pthread_t ta, tb;
-    struct cores c;
+    struct bu_cores c;
     double secs, mib, pumps, loops, per;
     int64_t t0;
 
     if (!flows || !snaps)
-        die("out of memory");
+        bu_die("out of memory");
     for (size_t i = 0; i < n; i++) {
         set_nonblock(fa[i]);
         set_nonblock(fb[i]);
@@ -714,17 +430,17 @@ static void run_flows(struct bench *b, const char *name, int *fa, int *fb, size_
     pa.flows = flows;
     pb.flows = flows + n;
     pa.n = pb.n = n;
-    cpu_snapshot(&snaps[0], b);
-    t0 = now_ns();
+    bu_cpu_snapshot(&snaps[0], &b->procs);
+    t0 = bu_now_ns();
     pa.send_deadline = pb.send_deadline = t0 + (int64_t)(max_s * 1e9);
     pa.hard_deadline = pb.hard_deadline = pa.send_deadline + 15 * (int64_t)1000000000;
     if (pthread_create(&ta, NULL, pump_main, &pa) || pthread_create(&tb, NULL, pump_main, &pb))
-        die("cannot start pump threads");
+        bu_die("cannot start pump threads");
     pthread_join(ta, NULL);
     pthread_join(tb, NULL);
     secs = (double)((pa.end_ns > pb.end_ns ? pa.end_ns : pb.end_ns) - t0) / 1e9;
-    cpu_snapshot(&snaps[1], b);
-    cores_between(&snaps[0], &snaps[1], secs, &c);
+    bu_cpu_snapshot(&snaps[1], &b->procs);
+    bu_cores_between(&snaps[0], &snaps[1], b->procs.n, secs, &c);
     for (size_t i = 0; i < n; i++) {
         sent_ab += flows[i].sent;
         got_ab += flows[n + i].recvd;
@@ -736,13 +452,13 @@ static void run_flows(struct bench *b, const char *name, int *fa, int *fb, size_
     mib = (double)(got_ab + got_ba) / MIB;
     /* this process = the two pump threads + the clients' loop threads (the rest idles) */
     pumps = (pa.cpu_s + pb.cpu_s) / (secs > 0 ? secs : 1);
-    loops = c.bench > pumps ? c.bench - pumps : 0;
+    loops = c.self > pumps ? c.self - pumps : 0;
     per = mib > 0 ? secs * 1e3 / mib : 0;
     printf("%-36s %3zu %6.0f %6.2f %8.1f  %5.2f / %5.2f / %5.2f  %4.2f / %4.2f / %4.2f / %4.2f\n", name, n,
-           mib, secs, secs > 0 ? mib / secs : 0, c.ms * per, loops * per, pumps * per, c.ms, loops,
-           pumps, c.other);
-    if (n == 1 && ba == 0 && c.ms > 0 && !b->relay_srv_ms) {
-        b->relay_srv_ms = c.ms * per;
+           mib, secs, secs > 0 ? mib / secs : 0, c.pid[P_MS] * per, loops * per, pumps * per,
+           c.pid[P_MS], loops, pumps, c.other);
+    if (n == 1 && ba == 0 && c.pid[P_MS] > 0 && !b->relay_srv_ms) {
+        b->relay_srv_ms = c.pid[P_MS] * per;
         b->relay_cli_ms = loops * per;
         b->relay_pump_ms = pumps * per;
         b->relay_mib_s = secs > 0 ? mib / secs : 0;
@@ -763,7 +479,7 @@ static double aead_mib_per_s(void)
     static uint8_t in[REC], out[REC + 16];
     uint8_t key[crypto_aead_chacha20poly1305_IETF_KEYBYTES] = { 1 };
     uint8_t nonce[crypto_aead_chacha20poly1305_IETF_NPUBBYTES] = { 0 };
-    int64_t t0 = now_ns(), t;
+    int64_t t0 = bu_now_ns(), t;
     uint64_t n = 0;
 
     randombytes_buf(in, sizeof(in));
@@ -772,7 +488,7 @@ static double aead_mib_per_s(void)
             memcpy(nonce + 4, &n, sizeof(n));
             crypto_aead_chacha20poly1305_ietf_encrypt(out, NULL, in, REC, NULL, 0, NULL, nonce, key);
         }
-        t = now_ns();
+        t = bu_now_ns();
     } while (t - t0 < 1000000000);
     return (double)n * REC / MIB / ((double)(t - t0) / 1e9);
 }
@@ -794,17 +510,17 @@ static void section_throughput(struct bench *b)
            "   server: open + seal, B: session + KK).\n\n",
            MANY, b->aead_mib_s);
     print_flow_header();
-    b->ms_cur = b->ms.pid;
+    b->procs.pid[P_MS] = b->ms.pid;
 
-    tcp_pair(&fa[0], &fb[0]);
+    bu_tcp_pair(&fa[0], &fb[0]);
     run_flows(b, "loopback TCP, one way", fa, fb, 1, tcp_total, 0, 1.5);
-    tcp_pair(&fa[0], &fb[0]);
+    bu_tcp_pair(&fa[0], &fb[0]);
     run_flows(b, "loopback TCP, both ways", fa, fb, 1, tcp_total, tcp_total, 1.5);
     for (size_t i = 0; i < MANY; i++)
-        tcp_pair(&fa[i], &fb[i]);
+        bu_tcp_pair(&fa[i], &fb[i]);
     run_flows(b, "loopback TCP, one way", fa, fb, MANY, tcp_total / MANY, 0, 1.5);
     for (size_t i = 0; i < MANY; i++)
-        tcp_pair(&fa[i], &fb[i]);
+        bu_tcp_pair(&fa[i], &fb[i]);
     run_flows(b, "loopback TCP, both ways", fa, fb, MANY, tcp_total / MANY, tcp_total / MANY, 1.5);
 
     relay_pairs(b, 1, fa, fb);
@@ -820,32 +536,15 @@ static void section_throughput(struct bench *b)
 
 /* ---- request phases (dials, discovery), after bench_td ------------------------------ */
 
-struct worker;
-
+/* A phase of this bench: the runner's part and what the callbacks need. */
 struct phase {
-    const char *name;
-    unsigned threads;
-    size_t max_requests; /* over all threads */
-    double max_seconds;
+    struct bu_phase bu;
     struct bench *b;
     struct sw_msg_client *client; /* dial phases */
-    const char *const *targets;   /* GET URLs, spread over the threads */
-    size_t n_targets;
-    int (*prepare)(struct worker *w, char *why);            /* untimed */
-    int (*request)(struct worker *w, size_t i, char *why); /* timed; 0 = success */
-    pthread_barrier_t go;
-    int64_t start_ns;
 };
 
+/* Per-thread state (bu_worker.state). */
 struct worker {
-    struct phase *ph;
-    unsigned index;
-    size_t quota, done, errors;
-    double *lat_ms;
-    int64_t end_ns;
-    int ready;
-    char why[WHY_MAX];
-    struct sw_http_client *http;
     /* POST: one key per request, entries signed in advance */
     struct sw_pk *pks;
     char **bodies;
@@ -857,66 +556,31 @@ struct worker {
     struct sw_sig sig;
 };
 
-static const char *target_for(const struct worker *w, size_t i)
+static const struct phase *phase_of(const struct bu_worker *bw)
 {
-    const struct phase *ph = w->ph;
-    size_t spread = ph->n_targets / ph->threads;
-    return ph->targets[(w->index * spread + i) % ph->n_targets];
+    return (const struct phase *)bw->ph;
 }
 
-static int prepare_none(struct worker *w, char *why)
+static int prepare_none(struct bu_worker *w, char *why)
 {
     (void)w;
     (void)why;
     return 0;
 }
 
-static int request_dial(struct worker *w, size_t i, char *why)
+static int request_dial(struct bu_worker *bw, size_t i, char *why)
 {
+    const struct phase *ph = phase_of(bw);
     struct sw_error err = { 0 };
     int fd = -1, refusal = 0, rc;
     (void)i;
-    rc = sw_msg_dial(w->ph->client, &w->ph->b->pk_b, PORT_DIAL, 10000, &fd, &refusal, &err);
+    rc = sw_msg_dial(ph->client, &ph->b->pk_b, PORT_DIAL, 10000, &fd, &refusal, &err);
     if (rc) {
         snprintf(why, WHY_MAX, "dial: %.250s (refusal %d)", err.msg, refusal);
         return -1;
     }
     close(fd);
     return 0;
-}
-
-static int prepare_http(struct worker *w, char *why)
-{
-    struct sw_http_client_opts opts = { .timeout_ms = 10000 };
-    if (!(w->http = sw_http_client_new(&opts))) {
-        snprintf(why, WHY_MAX, "cannot create an HTTP client");
-        return -1;
-    }
-    return 0;
-}
-
-static int http_answer(int rc, const struct sw_error *err, const struct sw_http_result *res,
-                       long want, char *why)
-{
-    if (rc) {
-        snprintf(why, WHY_MAX, "%.250s", err->msg);
-        return -1;
-    }
-    if (res->status != want) {
-        snprintf(why, WHY_MAX, "HTTP %ld: %.150s", res->status, res->body ? res->body : "");
-        return -1;
-    }
-    return 0;
-}
-
-static int request_get(struct worker *w, size_t i, char *why)
-{
-    struct sw_http_result res = { 0 };
-    struct sw_error err = { 0 };
-    int rc = sw_http_do(w->http, "GET", target_for(w, i), NULL, NULL, 0, &res, &err);
-    rc = http_answer(rc, &err, &res, 200, why);
-    sw_http_result_free(&res);
-    return rc;
 }
 
 /* A client entry of a fresh key delegating to the bench's server, as a client publishes. */
@@ -948,17 +612,19 @@ static char *build_entry(const struct bench *b, struct sw_pk *pk_out)
     return body;
 }
 
-static int prepare_post(struct worker *w, char *why)
+static int prepare_post(struct bu_worker *bw, char *why)
 {
-    if (prepare_http(w, why))
+    struct worker *w = bw->state;
+    const struct bench *b = phase_of(bw)->b;
+    if (bu_prepare_http(bw, why))
         return -1;
-    snprintf(w->url, sizeof(w->url), "%s/messaging-discovery/entry/", w->ph->b->md_base);
-    w->pks = calloc(w->quota ? w->quota : 1, sizeof(*w->pks));
-    w->bodies = calloc(w->quota ? w->quota : 1, sizeof(*w->bodies));
+    snprintf(w->url, sizeof(w->url), "%s/messaging-discovery/entry/", b->md_base);
+    w->pks = calloc(bw->quota ? bw->quota : 1, sizeof(*w->pks));
+    w->bodies = calloc(bw->quota ? bw->quota : 1, sizeof(*w->bodies));
     if (!w->pks || !w->bodies)
         goto oom;
-    for (size_t i = 0; i < w->quota; i++)
-        if (!(w->bodies[i] = build_entry(w->ph->b, &w->pks[i])))
+    for (size_t i = 0; i < bw->quota; i++)
+        if (!(w->bodies[i] = build_entry(b, &w->pks[i])))
             goto oom;
     return 0;
 oom:
@@ -966,14 +632,15 @@ oom:
     return -1;
 }
 
-static int request_post(struct worker *w, size_t i, char *why)
+static int request_post(struct bu_worker *bw, size_t i, char *why)
 {
+    struct worker *w = bw->state;
     struct sw_http_result res = { 0 };
     struct sw_error err = { 0 };
     const char *body = w->bodies[i];
-    struct bench *b = w->ph->b;
-    int rc = sw_http_do(w->http, "POST", w->url, NULL, body, strlen(body), &res, &err);
-    rc = http_answer(rc, &err, &res, 200, why);
+    struct bench *b = phase_of(bw)->b;
+    int rc = sw_http_do(bw->http, "POST", w->url, NULL, body, strlen(body), &res, &err);
+    rc = bu_http_answer(rc, &err, &res, 200, why);
     sw_http_result_free(&res);
     if (rc == 0) {
         pthread_mutex_lock(&b->posted_mu);
@@ -986,8 +653,9 @@ static int request_post(struct worker *w, size_t i, char *why)
 
 /* What the discovery does for every POST: verify the entry's signature over its
  * canonical bytes (a client entry with one delegated server). */
-static int prepare_verify(struct worker *w, char *why)
+static int prepare_verify(struct bu_worker *bw, char *why)
 {
+    struct worker *w = bw->state;
     struct sw_msg_entry e;
     memset(&e, 0, sizeof(e));
     if (sw_keypair_generate(&w->kp)) {
@@ -1006,8 +674,9 @@ static int prepare_verify(struct worker *w, char *why)
     return 0;
 }
 
-static int request_verify(struct worker *w, size_t i, char *why)
+static int request_verify(struct bu_worker *bw, size_t i, char *why)
 {
+    const struct worker *w = bw->state;
     (void)i;
     if (crypto_sign_verify_detached(w->sig.b, w->msg, w->msg_len, w->kp.pk.b) != 0) {
         snprintf(why, WHY_MAX, "signature did not verify");
@@ -1017,8 +686,9 @@ static int request_verify(struct worker *w, size_t i, char *why)
 }
 
 /* One X25519 scalar multiplication: the unit of the Noise handshakes' cost. */
-static int request_x25519(struct worker *w, size_t i, char *why)
+static int request_x25519(struct bu_worker *bw, size_t i, char *why)
 {
+    struct worker *w = bw->state;
     uint8_t q[crypto_scalarmult_BYTES];
     (void)why;
     memcpy(w->msg + 32, &i, sizeof(i)); /* a different scalar each time */
@@ -1028,178 +698,67 @@ static int request_x25519(struct worker *w, size_t i, char *why)
     return 0;
 }
 
-static int prepare_x25519(struct worker *w, char *why)
+static int prepare_x25519(struct bu_worker *bw, char *why)
 {
+    struct worker *w = bw->state;
     (void)why;
     randombytes_buf(w->msg + 32, 32);
     crypto_scalarmult_base(w->msg, w->msg + 32);
     return 0;
 }
 
-static void run_requests(struct worker *w)
+static void free_worker(struct bu_worker *bw)
 {
-    const struct phase *ph = w->ph;
-    int64_t deadline = ph->start_ns + (int64_t)(ph->max_seconds * 1e9);
-    char why[WHY_MAX];
-
-    for (size_t i = 0; i < w->quota; i++) {
-        int64_t t0 = now_ns();
-        if (t0 >= deadline)
-            break;
-        if (ph->request(w, i, why)) {
-            if (w->errors++ == 0)
-                snprintf(w->why, sizeof(w->why), "%s", why);
-        }
-        w->lat_ms[w->done++] = (double)(now_ns() - t0) / 1e6;
-    }
-}
-
-static void *worker_main(void *arg)
-{
-    struct worker *w = arg;
-    struct phase *ph = w->ph;
-
-    w->lat_ms = calloc(w->quota ? w->quota : 1, sizeof(*w->lat_ms));
-    w->ready = w->lat_ms && ph->prepare(w, w->why) == 0;
-    if (!w->ready && !w->why[0])
-        snprintf(w->why, sizeof(w->why), "out of memory");
-    pthread_barrier_wait(&ph->go); /* everyone is prepared */
-    pthread_barrier_wait(&ph->go); /* the clock has started */
-    if (w->ready)
-        run_requests(w);
-    else
-        w->errors = 1;
-    w->end_ns = now_ns();
-    return NULL;
-}
-
-static void free_worker(struct worker *w)
-{
+    struct worker *w = bw->state;
     if (w->bodies)
-        for (size_t i = 0; i < w->quota; i++)
+        for (size_t i = 0; i < bw->quota; i++)
             free(w->bodies[i]);
     free(w->bodies);
     free(w->pks);
-    free(w->lat_ms);
-    sw_http_client_free(w->http);
     sw_keypair_wipe(&w->kp);
 }
 
-/* Merges the workers' counts and latencies into res. */
-static void collect(struct worker *ws, unsigned n, struct result *res)
-{
-    size_t total = 0, k = 0;
-    double *all;
-    for (unsigned i = 0; i < n; i++)
-        total += ws[i].done;
-    all = calloc(total ? total : 1, sizeof(*all));
-    if (!all)
-        die("out of memory");
-    for (unsigned i = 0; i < n; i++) {
-        memcpy(all + k, ws[i].lat_ms, ws[i].done * sizeof(*all));
-        k += ws[i].done;
-        res->errors += ws[i].errors;
-        if (ws[i].errors && !res->first_error[0])
-            snprintf(res->first_error, sizeof(res->first_error), "%s", ws[i].why);
-    }
-    qsort(all, total, sizeof(*all), cmp_double);
-    res->requests = total;
-    res->p50_ms = percentile(all, total, 0.50);
-    res->p99_ms = percentile(all, total, 0.99);
-    free(all);
-}
+#define NAME_W 44
 
 static void print_header(const char *unit)
 {
-    printf("%-44s %3s %8s %6s %9s %8s %8s %6s  %-s\n", "phase", "thr", unit, "secs", "per sec",
-           "p50 ms", "p99 ms", "errors", "cores busy: ms / md / pg / bench / other");
-    printf("%-44s %3s %8s %6s %9s %8s %8s %6s  %-s\n", "--------------------------------------------",
-           "---", "--------", "------", "---------", "--------", "--------", "------",
-           "-----------------------------------------");
-}
-
-static void print_result(const struct result *r)
-{
-    double rate = r->seconds > 0 ? (double)r->requests / r->seconds : 0;
-    printf("%-44s %3u %8zu %6.2f %9.0f %8.3f %8.3f %6zu  %4.2f / %4.2f / %4.2f / %4.2f / %4.2f\n",
-           r->name, r->threads, r->requests, r->seconds, rate, r->p50_ms, r->p99_ms, r->errors,
-           r->cores.ms, r->cores.md, r->cores.pg, r->cores.bench, r->cores.other);
-    fflush(stdout);
-}
-
-static void start_workers(struct phase *ph, struct worker *ws, pthread_t *tids)
-{
-    for (unsigned i = 0; i < ph->threads; i++) {
-        ws[i].ph = ph;
-        ws[i].index = i;
-        ws[i].quota = ph->max_requests / ph->threads + (i < ph->max_requests % ph->threads);
-        if (pthread_create(&tids[i], NULL, worker_main, &ws[i]) != 0)
-            die("cannot start a worker thread");
-    }
+    bu_print_header(NAME_W, unit, "per sec", "cores busy: ms / md / pg / bench / other", 41);
 }
 
 /* Runs one phase: prepare (untimed), then requests until the count or the time is used. */
-static struct result *run_phase(struct phase *ph)
+static struct bu_result *run_phase(struct phase *ph)
 {
     struct bench *b = ph->b;
-    struct result *res = &b->results[b->n_results++];
-    struct worker *ws = calloc(ph->threads, sizeof(*ws));
-    pthread_t *tids = calloc(ph->threads, sizeof(*tids));
-    struct cpu_snap *snaps = calloc(2, sizeof(*snaps));
-    int64_t end = 0;
+    struct bu_result *res = &b->results[b->n_results++];
 
-    if (!ws || !tids || !snaps)
-        die("out of memory");
-    snprintf(res->name, sizeof(res->name), "%s", ph->name);
-    res->threads = ph->threads;
-    pthread_barrier_init(&ph->go, NULL, ph->threads + 1);
-    start_workers(ph, ws, tids);
-    pthread_barrier_wait(&ph->go);
-    cpu_snapshot(&snaps[0], b);
-    ph->start_ns = now_ns();
-    pthread_barrier_wait(&ph->go);
-    for (unsigned i = 0; i < ph->threads; i++) {
-        pthread_join(tids[i], NULL);
-        end = ws[i].end_ns > end ? ws[i].end_ns : end;
-    }
-    cpu_snapshot(&snaps[1], b);
-    res->seconds = (double)(end - ph->start_ns) / 1e9;
-    cores_between(&snaps[0], &snaps[1], res->seconds, &res->cores);
-    collect(ws, ph->threads, res);
-    print_result(res);
-    for (unsigned i = 0; i < ph->threads; i++)
-        free_worker(&ws[i]);
-    pthread_barrier_destroy(&ph->go);
-    free(ws);
-    free(tids);
-    free(snaps);
+    ph->bu.state_size = sizeof(struct worker);
+    ph->bu.release = free_worker;
+    ph->bu.procs = &b->procs;
+    bu_run_phase(&ph->bu, res);
+    bu_print_result(res, NAME_W, b->procs.n);
     return res;
-}
-
-/* CPU microseconds per operation of a single-threaded loop in this process. */
-static double cpu_us_per_op(const struct result *r)
-{
-    return r->requests ? r->cores.bench * r->seconds * 1e6 / (double)r->requests : 0;
 }
 
 /* ---- 2. stream open latency --------------------------------------------------------- */
 
 #define DIAL_PHASE(label, n, max, secs, cl)                                                    \
-    { .name = label, .threads = n, .max_requests = max, .max_seconds = secs, .b = b,         \
-      .client = cl, .prepare = prepare_none, .request = request_dial }
+    { .bu = { .name = label, .threads = n, .max_requests = max, .max_seconds = secs,          \
+              .prepare = prepare_none, .request = request_dial },                            \
+      .b = b, .client = cl }
 
 static void section_dial(struct bench *b)
 {
-    struct phase x = { .name = "X25519 scalar multiplication (1 core)", .threads = 1,
-                       .max_requests = 100000, .max_seconds = 0.5, .b = b,
-                       .prepare = prepare_x25519, .request = request_x25519 };
+    struct phase x = { .bu = { .name = "X25519 scalar multiplication (1 core)", .threads = 1,
+                               .max_requests = 100000, .max_seconds = 0.5,
+                               .prepare = prepare_x25519, .request = request_x25519 },
+                       .b = b };
     struct phase phases[] = {
         DIAL_PHASE("dial, server known (A0: no lookup)", 1, 500, 5, b->a0),
         DIAL_PHASE("dial, server known (A0: no lookup)", MANY, MANY * 150, 3, b->a0),
         DIAL_PHASE("dial + discovery lookup of B (A)", 1, 500, 5, b->a),
         DIAL_PHASE("dial + discovery lookup of B (A)", MANY, MANY * 150, 3, b->a),
     };
-    struct result *rx;
+    struct bu_result *rx;
     size_t before = atomic_load(&b->accepted), dials = 0;
 
     printf("2. Stream open: sw_msg_dial(B:%d) until the stream fd is returned: OPEN -> server -> B,\n"
@@ -1209,14 +768,14 @@ static void section_dial(struct bench *b)
            "   entry/{B} on a new HTTP connection (the dialing thread's own lookup).\n\n", PORT_DIAL);
     print_header("dials");
     rx = run_phase(&x);
-    b->x25519_per_s = cpu_us_per_op(rx) > 0 ? 1e6 / cpu_us_per_op(rx) : 0;
+    b->x25519_per_s = bu_cpu_us_per_op(rx) > 0 ? 1e6 / bu_cpu_us_per_op(rx) : 0;
     for (size_t i = 0; i < sizeof(phases) / sizeof(phases[0]); i++) {
-        struct result *r = run_phase(&phases[i]);
+        struct bu_result *r = run_phase(&phases[i]);
         dials += r->requests - r->errors;
     }
     /* the accept thread may still be taking the last streams */
     for (int k = 0; k < 100 && atomic_load(&b->accepted) - before < dials; k++)
-        sleep_ms(10);
+        th_sleep_ms(10);
     printf("  check:   %zu dials succeeded, B accepted %zu streams\n\n", dials,
            atomic_load(&b->accepted) - before);
     if (atomic_load(&b->accepted) - before != dials)
@@ -1285,11 +844,11 @@ static void idle_loop_for(struct idle *I, int ms)
 
 /* Runs the loop until the server's ms_sessions equals want (10 s at most); the value seen
  * last (-1 when /metrics did not answer). */
-static double idle_wait_server(struct idle *I, const struct server *s, double want)
+static double idle_wait_server(struct idle *I, const struct th_msg_server *s, double want)
 {
-    int64_t deadline = now_ns() + 10 * (int64_t)1000000000;
+    int64_t deadline = bu_now_ns() + 10 * (int64_t)1000000000;
     double v = -1;
-    while ((v = metric(s, "ms_sessions")) != want && now_ns() < deadline)
+    while ((v = metric(s, "ms_sessions")) != want && bu_now_ns() < deadline)
         idle_loop_for(I, 20);
     return v;
 }
@@ -1301,27 +860,27 @@ static void section_idle(struct bench *b, size_t n)
     struct sw_msg_session_opts opts = { .handshake_timeout_ms = 15000 };
     struct idle I = { 0 };
     struct sw_keypair *kps = calloc(n, sizeof(*kps));
-    struct cpu_snap *snaps = calloc(2, sizeof(*snaps));
+    struct bu_cpu_snap *snaps = calloc(2, sizeof(*snaps));
     long hwm, rss0, rss1, rss2;
     double secs, seen;
-    struct cores c;
+    struct bu_cores c;
     char max_sessions[24];
     int64_t t0;
 
     if (!kps || !snaps || !(I.slots = calloc(n, sizeof(*I.slots))) || !(I.base = event_base_new()))
-        die("out of memory");
+        bu_die("out of memory");
     I.n = n;
     for (size_t i = 0; i < n; i++)
         if (sw_keypair_generate(&kps[i]))
-            die("key generation failed");
+            bu_die("key generation failed");
     snprintf(max_sessions, sizeof(max_sessions), "%zu", n + 16);
     start_server(&b->ms_idle, NULL, max_sessions);
-    b->ms_cur = b->ms_idle.pid;
-    sleep_ms(200);
-    proc_rss(b->ms_idle.pid, &hwm, &rss0);
+    b->procs.pid[P_MS] = b->ms_idle.pid;
+    th_sleep_ms(200);
+    bu_proc_mem(b->ms_idle.pid, &hwm, &rss0);
 
-    cpu_snapshot(&snaps[0], b);
-    t0 = now_ns();
+    bu_cpu_snapshot(&snaps[0], &b->procs);
+    t0 = bu_now_ns();
     for (size_t start = 0; start < n && !I.failed && !I.why[0]; start += IDLE_IN_FLIGHT) {
         size_t end = start + IDLE_IN_FLIGHT < n ? start + IDLE_IN_FLIGHT : n;
         for (size_t i = start; i < end; i++) {
@@ -1329,19 +888,19 @@ static void section_idle(struct bench *b, size_t n)
             I.slots[i].I = &I;
             if (sw_msg_session_connect(I.base, b->ms_idle.addr, &kps[i], &b->ms_idle.kp.pk, &opts, &cb,
                                        &I.slots[i], &I.slots[i].s, &err))
-                die("session connect: %s", err.msg);
+                bu_die("session connect: %s", err.msg);
         }
-        while (I.ready + I.failed < end && now_ns() - t0 < 60 * (int64_t)1000000000)
+        while (I.ready + I.failed < end && bu_now_ns() - t0 < 60 * (int64_t)1000000000)
             idle_loop_for(&I, 5);
         if (I.ready + I.failed < end && !I.why[0])
             snprintf(I.why, sizeof(I.why), "handshakes timed out (%zu ready)", I.ready);
     }
     seen = idle_wait_server(&I, &b->ms_idle, (double)n);
-    secs = (double)(now_ns() - t0) / 1e9;
-    cpu_snapshot(&snaps[1], b);
-    cores_between(&snaps[0], &snaps[1], secs, &c);
-    sleep_ms(200);
-    proc_rss(b->ms_idle.pid, &hwm, &rss1);
+    secs = (double)(bu_now_ns() - t0) / 1e9;
+    bu_cpu_snapshot(&snaps[1], &b->procs);
+    bu_cores_between(&snaps[0], &snaps[1], b->procs.n, secs, &c);
+    th_sleep_ms(200);
+    bu_proc_mem(b->ms_idle.pid, &hwm, &rss1);
 
     printf("3. Idle sessions: %zu raw sessions (Noise XK handshake, then silence) from one event_base in\n"
            "   this process to a second, fresh messaging-server (--max-sessions %s), %d handshakes in flight\n"
@@ -1349,7 +908,7 @@ static void section_idle(struct bench *b, size_t n)
            n, max_sessions, IDLE_IN_FLIGHT);
     printf("  sessions up:    %zu of %zu (server reports ms_sessions %.0f)\n", I.ready, n, seen);
     printf("  handshakes:     %.2f s until the server counted all: %.0f sessions/s   cores busy: ms %.2f / bench %.2f / other %.2f\n",
-           secs, secs > 0 ? (double)I.ready / secs : 0, c.ms, c.bench, c.other);
+           secs, secs > 0 ? (double)I.ready / secs : 0, c.pid[P_MS], c.self, c.other);
     printf("  server VmRSS:   %.1f MiB before, %.1f MiB with %zu sessions (+%.1f MiB), VmHWM %.1f MiB\n",
            (double)rss0 / 1024.0, (double)rss1 / 1024.0, I.ready, (double)(rss1 - rss0) / 1024.0,
            (double)hwm / 1024.0);
@@ -1365,12 +924,12 @@ static void section_idle(struct bench *b, size_t n)
     while (I.closed < n)
         idle_loop_for(&I, 5);
     seen = idle_wait_server(&I, &b->ms_idle, 0);
-    proc_rss(b->ms_idle.pid, &hwm, &rss2);
+    bu_proc_mem(b->ms_idle.pid, &hwm, &rss2);
     printf("  after closing:  server VmRSS %.1f MiB, ms_sessions %.0f\n\n", (double)rss2 / 1024.0, seen);
     if (seen != 0)
         note_error(b, "idle sessions: the server still counts %.0f sessions after all were closed", seen);
     th_stop(b->ms_idle.pid, 5000);
-    b->ms_cur = b->ms.pid;
+    b->procs.pid[P_MS] = b->ms.pid;
     for (size_t i = 0; i < n; i++)
         sw_keypair_wipe(&kps[i]);
     event_base_free(I.base);
@@ -1383,17 +942,21 @@ static void section_idle(struct bench *b, size_t n)
 
 static void section_discovery(struct bench *b)
 {
-    struct phase raw = { .name = "Ed25519 verify of an entry (1 core)", .threads = 1,
-                         .max_requests = 200000, .max_seconds = 1, .b = b,
-                         .prepare = prepare_verify, .request = request_verify };
+    struct phase raw = { .bu = { .name = "Ed25519 verify of an entry (1 core)", .threads = 1,
+                                 .max_requests = 200000, .max_seconds = 1,
+                                 .prepare = prepare_verify, .request = request_verify },
+                         .b = b };
     struct phase posts[] = {
-        { .name = "POST entry/ (client entry, new key)", .threads = 1, .max_requests = 8000,
-          .max_seconds = 5, .b = b, .prepare = prepare_post, .request = request_post },
-        { .name = "POST entry/ (client entry, new key)", .threads = MANY, .max_requests = MANY * 1000,
-          .max_seconds = 5, .b = b, .prepare = prepare_post, .request = request_post },
+        { .bu = { .name = "POST entry/ (client entry, new key)", .threads = 1, .max_requests = 8000,
+                  .max_seconds = 5, .prepare = prepare_post, .request = request_post },
+          .b = b },
+        { .bu = { .name = "POST entry/ (client entry, new key)", .threads = MANY,
+                  .max_requests = MANY * 1000, .max_seconds = 5, .prepare = prepare_post,
+                  .request = request_post },
+          .b = b },
     };
     size_t first = b->n_results;
-    struct result *rv;
+    struct bu_result *rv;
 
     printf("4. Messaging discovery (--threads %d, db pool %d): POST of signed client entries, one new key per\n"
            "   request, bodies signed before the clock starts; GET entry/{pk} rotating over %d keys posted\n"
@@ -1401,28 +964,30 @@ static void section_discovery(struct bench *b)
            MD_THREADS, MD_THREADS, MAX_POSTED);
     print_header("requests");
     rv = run_phase(&raw);
-    b->verify_per_s = cpu_us_per_op(rv) > 0 ? 1e6 / cpu_us_per_op(rv) : 0;
+    b->verify_per_s = bu_cpu_us_per_op(rv) > 0 ? 1e6 / bu_cpu_us_per_op(rv) : 0;
     for (size_t i = 0; i < sizeof(posts) / sizeof(posts[0]); i++)
         run_phase(&posts[i]);
 
     for (size_t i = 0; i < b->n_posted; i++) {
         char hex[SW_PK_HEX_LEN + 1], *url = malloc(URL_MAX);
         if (!url)
-            die("out of memory");
+            bu_die("out of memory");
         sw_pk_to_hex(&b->posted[i], hex);
         snprintf(url, URL_MAX, "%s/messaging-discovery/entry/%s", b->md_base, hex);
         b->get_urls[b->n_get_urls++] = url;
     }
     if (b->n_get_urls == 0)
-        die("no entry was posted");
+        bu_die("no entry was posted");
     {
         struct phase gets[] = {
-            { .name = "GET entry/{pk}", .threads = 1, .max_requests = 200000, .max_seconds = 3, .b = b,
-              .targets = b->get_urls, .n_targets = b->n_get_urls, .prepare = prepare_http,
-              .request = request_get },
-            { .name = "GET entry/{pk}", .threads = MANY, .max_requests = 200000, .max_seconds = 3,
-              .b = b, .targets = b->get_urls, .n_targets = b->n_get_urls, .prepare = prepare_http,
-              .request = request_get },
+            { .bu = { .name = "GET entry/{pk}", .threads = 1, .max_requests = 200000,
+                      .max_seconds = 3, .targets = b->get_urls, .n_targets = b->n_get_urls,
+                      .prepare = bu_prepare_http, .request = bu_request_get },
+              .b = b },
+            { .bu = { .name = "GET entry/{pk}", .threads = MANY, .max_requests = 200000,
+                      .max_seconds = 3, .targets = b->get_urls, .n_targets = b->n_get_urls,
+                      .prepare = bu_prepare_http, .request = bu_request_get },
+              .b = b },
         };
         for (size_t i = 0; i < sizeof(gets) / sizeof(gets[0]); i++)
             run_phase(&gets[i]);
@@ -1430,29 +995,25 @@ static void section_discovery(struct bench *b)
 
     printf("\n%-44s %3s %9s %9s %9s\n", "CPU per request (us)", "thr", "md", "pg", "bench");
     for (size_t i = first + 1; i < b->n_results; i++) {
-        const struct result *r = &b->results[i];
+        const struct bu_result *r = &b->results[i];
         double us = r->requests ? r->seconds * 1e6 / (double)r->requests : 0;
-        printf("%-44s %3u %9.1f %9.1f %9.1f\n", r->name, r->threads, r->cores.md * us, r->cores.pg * us,
-               r->cores.bench * us);
+        printf("%-44s %3u %9.1f %9.1f %9.1f\n", r->name, r->threads, r->cores.pid[P_MD] * us,
+               r->cores.pg * us, r->cores.self * us);
     }
     printf("\n");
 }
 
 /* ---- main -------------------------------------------------------------------------- */
 
+/* Idle sessions the raised RLIMIT_NOFILE leaves room for, at most want. */
 static size_t raise_fd_limit(size_t want)
 {
-    struct rlimit rl;
-    if (getrlimit(RLIMIT_NOFILE, &rl))
+    rlim_t cur = bu_raise_fd_limit();
+    if (cur == 0)
         return 1024;
-    if (rl.rlim_cur < rl.rlim_max) {
-        rl.rlim_cur = rl.rlim_max;
-        setrlimit(RLIMIT_NOFILE, &rl);
-        getrlimit(RLIMIT_NOFILE, &rl);
-    }
     /* both ends of every session: ours here, the server's there (it inherits the limit) */
-    if (rl.rlim_cur != RLIM_INFINITY && rl.rlim_cur < want + 256)
-        return rl.rlim_cur > 512 ? (size_t)rl.rlim_cur - 256 : 256;
+    if (cur != RLIM_INFINITY && cur < want + 256)
+        return cur > 512 ? (size_t)cur - 256 : 256;
     return want;
 }
 
@@ -1476,11 +1037,11 @@ static void print_footer(struct bench *b)
     double opened = metric(&b->ms, "ms_streams_opened_total");
     double late = metric(&b->ms, "ms_late_frames_total");
 
-    proc_rss(b->ms.pid, &hwm, &rss);
+    bu_proc_mem(b->ms.pid, &hwm, &rss);
     printf("messaging-server: %.0f streams opened, %.1f MiB of DATA relayed, %.0f late frames dropped;\n"
            "                  peak RSS (VmHWM) %.1f MiB, VmRSS now %.1f MiB\n",
            opened, relayed / MIB, late, (double)hwm / 1024.0, (double)rss / 1024.0);
-    proc_rss(b->md, &hwm, &rss);
+    bu_proc_mem(b->md, &hwm, &rss);
     printf("messaging-discovery: peak RSS (VmHWM) %.1f MiB (VmRSS now %.1f MiB)\n", (double)hwm / 1024.0,
            (double)rss / 1024.0);
     printf("one core: ChaCha20-Poly1305 %.0f MiB/s, X25519 %.0f/s, Ed25519 verify %.0f/s\n", b->aead_mib_s,
@@ -1517,16 +1078,16 @@ int main(void)
     if (!lvl || !*lvl)
         sw_log_set_level(SW_LOG_WARN); /* the in-process clients' session chatter */
     if (sw_crypto_init() || sw_http_global_init())
-        die("cannot initialise libsodium / libcurl");
+        bu_die("cannot initialise libsodium / libcurl");
     randombytes_buf(g_payload, sizeof(g_payload));
     pthread_mutex_init(&b.posted_mu, NULL);
     idle_n = raise_fd_limit(IDLE_SESSIONS);
-    b.postmaster = postmaster_pid();
     b.ms.name = "server";
     b.ms_idle.name = "server-idle";
     start_discovery(&b);
     start_server(&b.ms, b.md_base, "256");
-    b.ms_cur = b.ms.pid;
+    b.procs = (struct bu_procs){ .pid = { b.ms.pid, b.md }, .n = 2,
+                                 .postmaster = bu_postmaster_pid() };
     start_clients(&b);
     print_intro(&b, idle_n);
 

@@ -14,15 +14,14 @@
 #include "common/json.h"
 #include "common/keys.h"
 #include "common/tp_entry.h"
+#include "tests/harness/bench_util.h"
 #include "tests/harness/harness.h"
 
-#include <dirent.h>
 #include <inttypes.h>
 #include <libpq-fe.h>
 #include <limits.h>
 #include <pthread.h>
 #include <sodium.h>
-#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -40,9 +39,8 @@
 #define DAEMON_THREADS 16
 #define MANY_CLIENTS 16
 #define MAX_RESULTS 16
-#define MAX_PG_PROCS 512
 #define URL_MAX 256
-#define WHY_MAX 320
+#define WHY_MAX BU_WHY_MAX
 
 /* Kept in step with "td_by_edge" in transport-discovery/store.c. */
 #define TD_COLS "t_id::text, encode(edge_a, 'hex'), encode(edge_b, 'hex'), type, label, " \
@@ -53,228 +51,44 @@
 
 /* ---- small helpers ----------------------------------------------------------------- */
 
-static int64_t now_ns(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (int64_t)ts.tv_sec * 1000000000 + ts.tv_nsec;
-}
-
-static void die(const char *fmt, ...) __attribute__((format(printf, 1, 2), noreturn));
-static void die(const char *fmt, ...)
-{
-    va_list ap;
-    fputs("bench_td: ", stderr);
-    va_start(ap, fmt);
-    vfprintf(stderr, fmt, ap);
-    va_end(ap);
-    fputc('\n', stderr);
-    exit(1);
-}
-
-static int cmp_double(const void *a, const void *b)
-{
-    double x = *(const double *)a, y = *(const double *)b;
-    return (x > y) - (x < y);
-}
-
-/* Nearest-rank percentile of sorted v[0..n). */
-static double percentile(const double *v, size_t n, double p)
-{
-    size_t rank;
-    if (n == 0)
-        return 0;
-    rank = (size_t)(p * (double)n + 0.999999);
-    return v[rank ? rank - 1 : 0];
-}
-
 /* "\x<hex>" (malloc'd): how the daemon passes a bytea parameter to libpq in text form. */
 static char *bytea_literal(const struct sw_pk *pk)
 {
     char *out = malloc(2 + SW_PK_HEX_LEN + 1);
     if (!out)
-        die("out of memory");
+        bu_die("out of memory");
     out[0] = '\\';
     out[1] = 'x';
     sw_pk_to_hex(pk, out + 2);
     return out;
 }
 
-/* ---- CPU accounting from /proc ------------------------------------------------------ */
-
-struct proc_ticks {
-    pid_t pid;
-    uint64_t ticks;
-};
-
-struct cpu_snap {
-    uint64_t machine; /* busy ticks of all CPUs (/proc/stat) */
-    uint64_t daemon, self;
-    struct proc_ticks pg[MAX_PG_PROCS];
-    size_t n_pg;
-};
-
-/* utime+stime and parent of pid; -1 when the process is gone. */
-static int read_proc_stat(pid_t pid, pid_t *ppid, uint64_t *ticks)
-{
-    char path[64], buf[1024], *p;
-    unsigned long ut = 0, st = 0;
-    int parent = 0;
-    size_t n;
-    FILE *f;
-
-    snprintf(path, sizeof(path), "/proc/%ld/stat", (long)pid);
-    if (!(f = fopen(path, "r")))
-        return -1;
-    n = fread(buf, 1, sizeof(buf) - 1, f);
-    fclose(f);
-    buf[n] = '\0';
-    if (!(p = strrchr(buf, ')')) ||
-        sscanf(p + 2, "%*c %d %*d %*d %*d %*d %*u %*u %*u %*u %*u %lu %lu", &parent, &ut, &st) != 3)
-        return -1;
-    if (ppid)
-        *ppid = parent;
-    *ticks = (uint64_t)ut + st;
-    return 0;
-}
-
-static uint64_t ticks_of(pid_t pid)
-{
-    uint64_t t = 0;
-    read_proc_stat(pid, NULL, &t);
-    return t;
-}
-
-/* The postmaster's pid from its pid file in the test cluster; 0 when unknown. */
-static pid_t postmaster_pid(void)
-{
-    const char *dir = getenv("SW_TEST_PG_DIR");
-    char path[PATH_MAX];
-    long pid = 0;
-    FILE *f;
-
-    if (!dir)
-        return 0;
-    snprintf(path, sizeof(path), "%s/data/postmaster.pid", dir);
-    if (!(f = fopen(path, "r")))
-        return 0;
-    if (fscanf(f, "%ld", &pid) != 1)
-        pid = 0;
-    fclose(f);
-    return (pid_t)pid;
-}
-
-/* The postmaster and all its children (backends, checkpointer, walwriter, ...). */
-static void snap_postgres(struct cpu_snap *s, pid_t postmaster)
-{
-    struct dirent *de;
-    DIR *d = opendir("/proc");
-
-    s->n_pg = 0;
-    if (!d || !postmaster)
-        goto out;
-    while ((de = readdir(d)) && s->n_pg < MAX_PG_PROCS) {
-        pid_t pid = (pid_t)strtol(de->d_name, NULL, 10), parent = 0;
-        uint64_t t;
-        if (pid <= 0 || read_proc_stat(pid, &parent, &t))
-            continue;
-        if (pid == postmaster || parent == postmaster)
-            s->pg[s->n_pg++] = (struct proc_ticks){ pid, t };
-    }
-out:
-    if (d)
-        closedir(d);
-}
-
-/* Busy (non-idle, non-iowait) ticks of the whole machine. */
-static uint64_t machine_busy_ticks(void)
-{
-    unsigned long long v[8] = { 0 };
-    uint64_t busy = 0;
-    FILE *f = fopen("/proc/stat", "r");
-    if (!f)
-        return 0;
-    if (fscanf(f, "cpu %llu %llu %llu %llu %llu %llu %llu %llu", &v[0], &v[1], &v[2], &v[3],
-               &v[4], &v[5], &v[6], &v[7]) == 8)
-        busy = v[0] + v[1] + v[2] + v[5] + v[6] + v[7]; /* all but idle and iowait */
-    fclose(f);
-    return busy;
-}
-
-static void cpu_snapshot(struct cpu_snap *s, pid_t daemon, pid_t postmaster)
-{
-    s->machine = machine_busy_ticks();
-    s->daemon = ticks_of(daemon);
-    s->self = ticks_of(getpid());
-    snap_postgres(s, postmaster);
-}
-
-/* PostgreSQL CPU between two snapshots; processes born in between count from zero. */
-static uint64_t pg_delta(const struct cpu_snap *a, const struct cpu_snap *b)
-{
-    uint64_t sum = 0;
-    for (size_t i = 0; i < b->n_pg; i++) {
-        uint64_t before = 0;
-        for (size_t j = 0; j < a->n_pg; j++)
-            if (a->pg[j].pid == b->pg[i].pid)
-                before = a->pg[j].ticks;
-        sum += b->pg[i].ticks > before ? b->pg[i].ticks - before : 0;
-    }
-    return sum;
-}
-
 /* ---- phases ------------------------------------------------------------------------ */
-
-struct result {
-    char name[48];
-    unsigned threads;
-    size_t requests, errors;
-    double seconds, p50_ms, p99_ms;
-    double cores_td, cores_pg, cores_bench; /* CPU seconds per wall second */
-    double cores_other; /* everything else on the machine (noise from other work) */
-    char first_error[WHY_MAX];
-};
 
 struct bench {
     char db_url[1024];
     char base_url[64];
     char log_path[PATH_MAX];
-    pid_t daemon, postmaster;
+    pid_t daemon;
+    struct bu_procs procs; /* the daemon and PostgreSQL */
     struct sw_pk ring[RING_KEYS], lone[2];
     /* GET targets (URLs) and libpq parameters (bytea literals), malloc'd */
     const char *ring_urls[RING_KEYS], *lone_url[1];
     const char *ring_params[RING_KEYS], *lone_param[1];
     PGconn *pg; /* the libpq phases' connection */
-    struct result results[MAX_RESULTS];
+    struct bu_result results[MAX_RESULTS];
     size_t n_results;
 };
 
-struct worker;
-
+/* A phase of this bench: the runner's part and what the callbacks need. */
 struct phase {
-    const char *name;
-    unsigned threads;
-    size_t max_requests; /* over all threads */
-    double max_seconds;
+    struct bu_phase bu;
     struct bench *b;
-    const char *const *targets; /* URLs or bytea literals, spread over the threads */
-    size_t n_targets;
     int expect_rows; /* libpq phases: rows each query must return */
-    int (*prepare)(struct worker *w, char *why);            /* untimed */
-    int (*request)(struct worker *w, size_t i, char *why); /* timed; 0 = success */
-    pthread_barrier_t go;
-    int64_t start_ns;
 };
 
+/* Per-thread state (bu_worker.state). */
 struct worker {
-    struct phase *ph;
-    unsigned index;
-    size_t quota, done, errors;
-    double *lat_ms;
-    int64_t end_ns;
-    int ready;
-    char why[WHY_MAX];
-    struct sw_http_client *http;
     PGconn *pg; /* borrowed from the bench */
     /* registrations: own key, locally tracked nonce, bodies signed in advance */
     struct sw_keypair kp;
@@ -286,45 +100,9 @@ struct worker {
     struct sw_sig sig;
 };
 
-static const char *target_for(const struct worker *w, size_t i)
+static const struct phase *phase_of(const struct bu_worker *bw)
 {
-    const struct phase *ph = w->ph;
-    size_t spread = ph->n_targets / ph->threads;
-    return ph->targets[(w->index * spread + i) % ph->n_targets];
-}
-
-static int prepare_http(struct worker *w, char *why)
-{
-    struct sw_http_client_opts opts = { .timeout_ms = 10000 };
-    if (!(w->http = sw_http_client_new(&opts))) {
-        snprintf(why, WHY_MAX, "cannot create an HTTP client");
-        return -1;
-    }
-    return 0;
-}
-
-static int http_answer(int rc, const struct sw_error *err, const struct sw_http_result *res,
-                       long want, char *why)
-{
-    if (rc) {
-        snprintf(why, WHY_MAX, "%.250s", err->msg);
-        return -1;
-    }
-    if (res->status != want) {
-        snprintf(why, WHY_MAX, "HTTP %ld: %.150s", res->status, res->body ? res->body : "");
-        return -1;
-    }
-    return 0;
-}
-
-static int request_get(struct worker *w, size_t i, char *why)
-{
-    struct sw_http_result res = { 0 };
-    struct sw_error err = { 0 };
-    int rc = sw_http_do(w->http, "GET", target_for(w, i), NULL, NULL, 0, &res, &err);
-    rc = http_answer(rc, &err, &res, 200, why);
-    sw_http_result_free(&res);
-    return rc;
+    return (const struct phase *)bw->ph;
 }
 
 /* One registration body: [SignedEntry] joining caller and a fresh key, signed by both. */
@@ -353,22 +131,23 @@ out:
     return body;
 }
 
-static int prepare_register(struct worker *w, char *why)
+static int prepare_register(struct bu_worker *bw, char *why)
 {
+    struct worker *w = bw->state;
     struct sw_error err = { 0 };
-    if (prepare_http(w, why))
+    if (bu_prepare_http(bw, why))
         return -1;
     if (sw_keypair_generate(&w->kp)) {
         snprintf(why, WHY_MAX, "key generation failed");
         return -1;
     }
-    if (sw_http_get_nonce(w->http, w->ph->b->base_url, &w->kp.pk, &w->nonce, &err)) {
+    if (sw_http_get_nonce(bw->http, phase_of(bw)->b->base_url, &w->kp.pk, &w->nonce, &err)) {
         snprintf(why, WHY_MAX, "nonce: %.250s", err.msg);
         return -1;
     }
-    if (!(w->bodies = calloc(w->quota ? w->quota : 1, sizeof(*w->bodies))))
+    if (!(w->bodies = calloc(bw->quota ? bw->quota : 1, sizeof(*w->bodies))))
         goto oom;
-    for (size_t i = 0; i < w->quota; i++)
+    for (size_t i = 0; i < bw->quota; i++)
         if (!(w->bodies[i] = build_registration(&w->kp)))
             goto oom;
     return 0;
@@ -377,14 +156,15 @@ oom:
     return -1;
 }
 
-static int request_register(struct worker *w, size_t i, char *why)
+static int request_register(struct bu_worker *bw, size_t i, char *why)
 {
+    struct worker *w = bw->state;
     struct sw_http_result res = { 0 };
     struct sw_error err = { 0 };
     const char *body = w->bodies[i];
-    int rc = sw_http_do_signed_nonce(w->http, &w->kp, w->ph->b->base_url, "POST", "/transports/",
-                                     w->nonce++, body, strlen(body), &res, &err);
-    rc = http_answer(rc, &err, &res, 201, why);
+    int rc = sw_http_do_signed_nonce(bw->http, &w->kp, phase_of(bw)->b->base_url, "POST",
+                                     "/transports/", w->nonce++, body, strlen(body), &res, &err);
+    rc = bu_http_answer(rc, &err, &res, 201, why);
     sw_http_result_free(&res);
     return rc;
 }
@@ -392,9 +172,10 @@ static int request_register(struct worker *w, size_t i, char *why)
 /* The libpq phases share one connection (single-threaded), like a pooled connection of the
  * daemon that has seen many keys: PostgreSQL's plan cache then settles on the generic plan
  * instead of re-planning for a key it has only ever seen rare. */
-static int prepare_pg(struct worker *w, char *why)
+static int prepare_pg(struct bu_worker *bw, char *why)
 {
-    struct bench *b = w->ph->b;
+    struct worker *w = bw->state;
+    struct bench *b = phase_of(bw)->b;
     PGresult *r;
     int ok;
 
@@ -415,16 +196,18 @@ static int prepare_pg(struct worker *w, char *why)
 }
 
 /* The daemon's query as the daemon runs it: prepared, text parameter, text results. */
-static int request_pg(struct worker *w, size_t i, char *why)
+static int request_pg(struct bu_worker *bw, size_t i, char *why)
 {
-    const char *params[1] = { target_for(w, i) };
+    const struct worker *w = bw->state;
+    int want = phase_of(bw)->expect_rows;
+    const char *params[1] = { bu_target(bw, i) };
     PGresult *r = PQexecPrepared(w->pg, "bench_by_edge", 1, params, NULL, NULL, 0);
     int rc = 0;
     if (PQresultStatus(r) != PGRES_TUPLES_OK) {
         snprintf(why, WHY_MAX, "query: %.250s", PQerrorMessage(w->pg));
         rc = -1;
-    } else if (PQntuples(r) != w->ph->expect_rows) {
-        snprintf(why, WHY_MAX, "query returned %d rows, want %d", PQntuples(r), w->ph->expect_rows);
+    } else if (PQntuples(r) != want) {
+        snprintf(why, WHY_MAX, "query returned %d rows, want %d", PQntuples(r), want);
         rc = -1;
     }
     PQclear(r);
@@ -432,8 +215,9 @@ static int request_pg(struct worker *w, size_t i, char *why)
 }
 
 /* A message the size of a canonical transport entry, signed once. */
-static int prepare_verify(struct worker *w, char *why)
+static int prepare_verify(struct bu_worker *bw, char *why)
 {
+    struct worker *w = bw->state;
     struct sw_keypair kp;
     struct sw_tp_entry e;
     struct sw_pk other;
@@ -451,8 +235,9 @@ static int prepare_verify(struct worker *w, char *why)
     return 0;
 }
 
-static int request_verify(struct worker *w, size_t i, char *why)
+static int request_verify(struct bu_worker *bw, size_t i, char *why)
 {
+    const struct worker *w = bw->state;
     (void)i;
     if (crypto_sign_verify_detached(w->sig.b, w->msg, w->msg_len, w->kp.pk.b) != 0) {
         snprintf(why, WHY_MAX, "signature did not verify");
@@ -462,8 +247,9 @@ static int request_verify(struct worker *w, size_t i, char *why)
 }
 
 /* What sw_pk_from_hex adds to every public key the daemon parses (path, SW-Public, edges). */
-static int request_point_check(struct worker *w, size_t i, char *why)
+static int request_point_check(struct bu_worker *bw, size_t i, char *why)
 {
+    const struct worker *w = bw->state;
     (void)i;
     if (!crypto_core_ed25519_is_valid_point(w->kp.pk.b)) {
         snprintf(why, WHY_MAX, "public key is not a valid point");
@@ -472,154 +258,34 @@ static int request_point_check(struct worker *w, size_t i, char *why)
     return 0;
 }
 
-static void run_requests(struct worker *w)
+static void free_worker(struct bu_worker *bw)
 {
-    const struct phase *ph = w->ph;
-    int64_t deadline = ph->start_ns + (int64_t)(ph->max_seconds * 1e9);
-    char why[WHY_MAX];
-
-    for (size_t i = 0; i < w->quota; i++) {
-        int64_t t0 = now_ns();
-        if (t0 >= deadline)
-            break;
-        if (ph->request(w, i, why)) {
-            if (w->errors++ == 0)
-                snprintf(w->why, sizeof(w->why), "%s", why);
-        }
-        w->lat_ms[w->done++] = (double)(now_ns() - t0) / 1e6;
-    }
-}
-
-static void *worker_main(void *arg)
-{
-    struct worker *w = arg;
-    struct phase *ph = w->ph;
-
-    w->lat_ms = calloc(w->quota ? w->quota : 1, sizeof(*w->lat_ms));
-    w->ready = w->lat_ms && ph->prepare(w, w->why) == 0;
-    if (!w->ready && !w->why[0])
-        snprintf(w->why, sizeof(w->why), "out of memory");
-    pthread_barrier_wait(&ph->go); /* everyone is prepared */
-    pthread_barrier_wait(&ph->go); /* the clock has started */
-    if (w->ready)
-        run_requests(w);
-    else
-        w->errors = 1;
-    w->end_ns = now_ns();
-    return NULL;
-}
-
-static void free_worker(struct worker *w)
-{
+    struct worker *w = bw->state;
     if (w->bodies)
-        for (size_t i = 0; i < w->quota; i++)
+        for (size_t i = 0; i < bw->quota; i++)
             free(w->bodies[i]);
     free(w->bodies);
-    free(w->lat_ms);
-    sw_http_client_free(w->http);
     sw_keypair_wipe(&w->kp);
 }
 
-/* Merges the workers' counts and latencies into res. */
-static void collect(struct worker *ws, unsigned n, struct result *res)
-{
-    size_t total = 0, k = 0;
-    double *all;
-    for (unsigned i = 0; i < n; i++)
-        total += ws[i].done;
-    all = calloc(total ? total : 1, sizeof(*all));
-    if (!all)
-        die("out of memory");
-    for (unsigned i = 0; i < n; i++) {
-        memcpy(all + k, ws[i].lat_ms, ws[i].done * sizeof(*all));
-        k += ws[i].done;
-        res->errors += ws[i].errors;
-        if (ws[i].errors && !res->first_error[0])
-            snprintf(res->first_error, sizeof(res->first_error), "%s", ws[i].why);
-    }
-    qsort(all, total, sizeof(*all), cmp_double);
-    res->requests = total;
-    res->p50_ms = percentile(all, total, 0.50);
-    res->p99_ms = percentile(all, total, 0.99);
-    free(all);
-}
+#define NAME_W 40
 
 static void print_header(void)
 {
-    printf("%-40s %3s %8s %6s %9s %8s %8s %6s  %-s\n", "phase", "thr", "requests", "secs",
-           "req/s", "p50 ms", "p99 ms", "errors", "cores busy: td / pg / bench / other");
-    printf("%-40s %3s %8s %6s %9s %8s %8s %6s  %-s\n", "----------------------------------------",
-           "---", "--------", "------", "---------", "--------", "--------", "------",
-           "-----------------------------------");
-}
-
-static void print_result(const struct result *r)
-{
-    double rate = r->seconds > 0 ? (double)r->requests / r->seconds : 0;
-    printf("%-40s %3u %8zu %6.2f %9.0f %8.3f %8.3f %6zu  %4.2f / %4.2f / %4.2f / %4.2f\n",
-           r->name, r->threads, r->requests, r->seconds, rate, r->p50_ms, r->p99_ms, r->errors,
-           r->cores_td, r->cores_pg, r->cores_bench, r->cores_other);
-    fflush(stdout);
-}
-
-static void set_cores(struct result *res, const struct cpu_snap *a, const struct cpu_snap *b)
-{
-    double hz = (double)sysconf(_SC_CLK_TCK), wall = res->seconds > 0 ? res->seconds : 1;
-    res->cores_td = (double)(b->daemon - a->daemon) / hz / wall;
-    res->cores_pg = (double)pg_delta(a, b) / hz / wall;
-    res->cores_bench = (double)(b->self - a->self) / hz / wall;
-    res->cores_other = (double)(b->machine - a->machine) / hz / wall - res->cores_td -
-                       res->cores_pg - res->cores_bench;
-    if (res->cores_other < 0)
-        res->cores_other = 0;
-}
-
-static void start_workers(struct phase *ph, struct worker *ws, pthread_t *tids)
-{
-    for (unsigned i = 0; i < ph->threads; i++) {
-        ws[i].ph = ph;
-        ws[i].index = i;
-        ws[i].quota = ph->max_requests / ph->threads + (i < ph->max_requests % ph->threads);
-        if (pthread_create(&tids[i], NULL, worker_main, &ws[i]) != 0)
-            die("cannot start a worker thread");
-    }
+    bu_print_header(NAME_W, "requests", "req/s", "cores busy: td / pg / bench / other", 0);
 }
 
 /* Runs one phase: prepare (untimed), then requests until the count or the time is used. */
 static void run_phase(struct phase *ph)
 {
     struct bench *b = ph->b;
-    struct result *res = &b->results[b->n_results++];
-    struct worker *ws = calloc(ph->threads, sizeof(*ws));
-    pthread_t *tids = calloc(ph->threads, sizeof(*tids));
-    struct cpu_snap *snaps = calloc(2, sizeof(*snaps));
-    int64_t end = 0;
+    struct bu_result *res = &b->results[b->n_results++];
 
-    if (!ws || !tids || !snaps)
-        die("out of memory");
-    snprintf(res->name, sizeof(res->name), "%s", ph->name);
-    res->threads = ph->threads;
-    pthread_barrier_init(&ph->go, NULL, ph->threads + 1);
-    start_workers(ph, ws, tids);
-    pthread_barrier_wait(&ph->go);
-    cpu_snapshot(&snaps[0], b->daemon, b->postmaster);
-    ph->start_ns = now_ns();
-    pthread_barrier_wait(&ph->go);
-    for (unsigned i = 0; i < ph->threads; i++) {
-        pthread_join(tids[i], NULL);
-        end = ws[i].end_ns > end ? ws[i].end_ns : end;
-    }
-    cpu_snapshot(&snaps[1], b->daemon, b->postmaster);
-    res->seconds = (double)(end - ph->start_ns) / 1e9;
-    set_cores(res, &snaps[0], &snaps[1]);
-    collect(ws, ph->threads, res);
-    print_result(res);
-    for (unsigned i = 0; i < ph->threads; i++)
-        free_worker(&ws[i]);
-    pthread_barrier_destroy(&ph->go);
-    free(ws);
-    free(tids);
-    free(snaps);
+    ph->bu.state_size = sizeof(struct worker);
+    ph->bu.release = free_worker;
+    ph->bu.procs = &b->procs;
+    bu_run_phase(&ph->bu, res);
+    bu_print_result(res, NAME_W, b->procs.n);
 }
 
 /* ---- setup: daemon, table ---------------------------------------------------------- */
@@ -644,7 +310,7 @@ static void start_daemon(struct bench *b)
         snprintf(health, sizeof(health), "%s/health", b->base_url);
         if (b->daemon < 0 || th_wait_http(health, 20000)) {
             th_dump_log(b->log_path);
-            die("transport-discovery did not come up at %s", b->base_url);
+            bu_die("transport-discovery did not come up at %s", b->base_url);
         }
     }
 }
@@ -708,7 +374,7 @@ static int exec_ok(PGconn *pg, const char *sql, ExecStatusType want)
 /* Loads the table straight into PostgreSQL with COPY; returns the seconds it took. */
 static double populate(const struct bench *b)
 {
-    int64_t t0 = now_ns();
+    int64_t t0 = bu_now_ns();
     PGconn *pg = PQconnectdb(b->db_url);
     PGresult *r = NULL;
     int ok = 0;
@@ -723,17 +389,17 @@ static double populate(const struct bench *b)
     ok = PQresultStatus(r) == PGRES_COMMAND_OK && exec_ok(pg, "VACUUM ANALYZE td_transports", PGRES_COMMAND_OK) == 0;
 out:
     if (!ok)
-        die("populating td_transports failed: %s", PQerrorMessage(pg));
+        bu_die("populating td_transports failed: %s", PQerrorMessage(pg));
     PQclear(r);
     PQfinish(pg);
-    return (double)(now_ns() - t0) / 1e9;
+    return (double)(bu_now_ns() - t0) / 1e9;
 }
 
 static char *edge_url(const struct bench *b, const struct sw_pk *pk)
 {
     char hex[SW_PK_HEX_LEN + 1], *url = malloc(URL_MAX);
     if (!url)
-        die("out of memory");
+        bu_die("out of memory");
     sw_pk_to_hex(pk, hex);
     snprintf(url, URL_MAX, "%s/transports/edge:%s", b->base_url, hex);
     return url;
@@ -745,7 +411,7 @@ static void make_keys(struct bench *b)
     for (size_t i = 0; i < RING_KEYS + 2; i++) {
         struct sw_pk *pk = i < RING_KEYS ? &b->ring[i] : &b->lone[i - RING_KEYS];
         if (sw_keypair_generate(&kp))
-            die("key generation failed");
+            bu_die("key generation failed");
         *pk = kp.pk;
     }
     sw_keypair_wipe(&kp);
@@ -780,39 +446,25 @@ static void check_shape(const struct bench *b)
     long ring = count_entries(b->ring_urls[0]), lone = count_entries(b->lone_url[0]);
     printf("  check:   GET edge:{ring key} -> %ld entries, GET edge:{lone key} -> %ld entry\n", ring, lone);
     if (ring != PER_KEY || lone != 1)
-        die("the daemon does not see the table shape that was loaded");
-}
-
-/* VmHWM / VmRSS line values (kB) of pid. */
-static void peak_rss(pid_t pid, long *hwm_kb, long *rss_kb)
-{
-    char path[64], line[256];
-    FILE *f;
-    *hwm_kb = *rss_kb = -1;
-    snprintf(path, sizeof(path), "/proc/%ld/status", (long)pid);
-    if (!(f = fopen(path, "r")))
-        return;
-    while (fgets(line, sizeof(line), f)) {
-        if (strncmp(line, "VmHWM:", 6) == 0)
-            *hwm_kb = strtol(line + 6, NULL, 10);
-        else if (strncmp(line, "VmRSS:", 6) == 0)
-            *rss_kb = strtol(line + 6, NULL, 10);
-    }
-    fclose(f);
+        bu_die("the daemon does not see the table shape that was loaded");
 }
 
 /* ---- the phases -------------------------------------------------------------------- */
 
 #define GET_PHASE(label, n, targets_, count)                                                  \
-    { .name = label, .threads = n, .max_requests = 200000, .max_seconds = 4, .b = b,         \
-      .targets = targets_, .n_targets = count, .prepare = prepare_http, .request = request_get }
+    { .bu = { .name = label, .threads = n, .max_requests = 200000, .max_seconds = 4,          \
+              .targets = targets_, .n_targets = count, .prepare = bu_prepare_http,           \
+              .request = bu_request_get },                                                   \
+      .b = b }
 #define PG_PHASE(label, targets_, count, rows)                                                \
-    { .name = label, .threads = 1, .max_requests = 100000, .max_seconds = 2, .b = b,         \
-      .targets = targets_, .n_targets = count, .expect_rows = rows, .prepare = prepare_pg,   \
-      .request = request_pg }
+    { .bu = { .name = label, .threads = 1, .max_requests = 100000, .max_seconds = 2,          \
+              .targets = targets_, .n_targets = count, .prepare = prepare_pg,                \
+              .request = request_pg },                                                       \
+      .b = b, .expect_rows = rows }
 #define REG_PHASE(label, n, max)                                                              \
-    { .name = label, .threads = n, .max_requests = max, .max_seconds = 5, .b = b,            \
-      .prepare = prepare_register, .request = request_register }
+    { .bu = { .name = label, .threads = n, .max_requests = max, .max_seconds = 5,             \
+              .prepare = prepare_register, .request = request_register },                    \
+      .b = b }
 
 /* Raw limits first (print_footer expects them at R_VERIFY and R_POINT), then reads on the
  * table as loaded, then registrations, which add rows. */
@@ -821,10 +473,12 @@ enum { R_VERIFY, R_POINT };
 static void run_all(struct bench *b)
 {
     struct phase phases[] = {
-        { .name = "Ed25519 verify (libsodium, 1 core)", .threads = 1, .max_requests = 200000,
-          .max_seconds = 2, .b = b, .prepare = prepare_verify, .request = request_verify },
-        { .name = "Ed25519 pk point check (1 core)", .threads = 1, .max_requests = 200000,
-          .max_seconds = 1, .b = b, .prepare = prepare_verify, .request = request_point_check },
+        { .bu = { .name = "Ed25519 verify (libsodium, 1 core)", .threads = 1, .max_requests = 200000,
+                  .max_seconds = 2, .prepare = prepare_verify, .request = request_verify },
+          .b = b },
+        { .bu = { .name = "Ed25519 pk point check (1 core)", .threads = 1, .max_requests = 200000,
+                  .max_seconds = 1, .prepare = prepare_verify, .request = request_point_check },
+          .b = b },
         PG_PHASE("libpq td_by_edge, 100 rows, 1 conn", b->ring_params, RING_KEYS, PER_KEY),
         PG_PHASE("libpq td_by_edge, 1 row, 1 conn", b->lone_param, 1, 1),
         GET_PHASE("GET /transports/edge:{pk}, 100 entries", 1, b->ring_urls, RING_KEYS),
@@ -872,29 +526,22 @@ static void print_cpu_per_request(const struct bench *b)
 {
     printf("\n%-40s %3s %9s %9s %9s\n", "CPU per request (us)", "thr", "td", "pg", "bench");
     for (size_t i = 0; i < b->n_results; i++) {
-        const struct result *r = &b->results[i];
+        const struct bu_result *r = &b->results[i];
         double us = r->requests ? r->seconds * 1e6 / (double)r->requests : 0;
-        printf("%-40s %3u %9.1f %9.1f %9.1f\n", r->name, r->threads, r->cores_td * us,
-               r->cores_pg * us, r->cores_bench * us);
+        printf("%-40s %3u %9.1f %9.1f %9.1f\n", r->name, r->threads, r->cores.pid[0] * us,
+               r->cores.pg * us, r->cores.self * us);
     }
-}
-
-/* CPU microseconds per operation of a single-threaded loop in this process: unlike the
- * wall-clock rate, it does not suffer when other work shares the machine. */
-static double cpu_us_per_op(const struct result *r)
-{
-    return r->requests ? r->cores_bench * r->seconds * 1e6 / (double)r->requests : 0;
 }
 
 static void print_footer(const struct bench *b)
 {
-    double us_verify = cpu_us_per_op(&b->results[R_VERIFY]);
-    double us_point = cpu_us_per_op(&b->results[R_POINT]);
+    double us_verify = bu_cpu_us_per_op(&b->results[R_VERIFY]);
+    double us_point = bu_cpu_us_per_op(&b->results[R_POINT]);
     double us_reg = 3 * us_verify + 3 * us_point;
     long hwm, rss;
 
     print_cpu_per_request(b);
-    peak_rss(b->daemon, &hwm, &rss);
+    bu_proc_mem(b->daemon, &hwm, &rss);
     printf("\ndaemon peak RSS (VmHWM): %.1f MiB (VmRSS now %.1f MiB)\n", (double)hwm / 1024.0,
            (double)rss / 1024.0);
     printf("Ed25519 work per registration: 3 verifications (SW-Sig, both entry signatures) + 3 point\n"
@@ -925,9 +572,9 @@ int main(void)
 
     setvbuf(stdout, NULL, _IOLBF, 0);
     if (sw_crypto_init() || sw_http_global_init())
-        die("cannot initialise libsodium / libcurl");
-    b.postmaster = postmaster_pid();
+        bu_die("cannot initialise libsodium / libcurl");
     start_daemon(&b);
+    b.procs = (struct bu_procs){ .pid = { b.daemon }, .n = 1, .postmaster = bu_postmaster_pid() };
     make_keys(&b);
     load_s = populate(&b);
     print_intro(&b, load_s);

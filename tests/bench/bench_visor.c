@@ -18,6 +18,7 @@
 #include "common/noise.h"
 #include "common/tp_entry.h"
 #include "tests/harness/api_client.h"
+#include "tests/harness/bench_util.h"
 #include "tests/harness/harness.h"
 #include "tests/harness/visor_env.h"
 
@@ -43,34 +44,12 @@
 
 static struct sw_http_client *http;
 
-static double now_s(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (double)ts.tv_sec + ts.tv_nsec / 1e9;
-}
-
-static void die(const char *what)
-{
-    fprintf(stderr, "bench_visor: %s\n", what);
-    exit(1);
-}
-
+/* VmRSS of pid in KiB, -1 when unknown. */
 static long rss_kib(pid_t pid)
 {
-    char path[64], line[256];
-    long kib = -1;
-    FILE *f;
-
-    snprintf(path, sizeof(path), "/proc/%ld/status", (long)pid);
-    if (!(f = fopen(path, "r")))
-        return -1;
-    while (fgets(line, sizeof(line), f)) {
-        if (sscanf(line, "VmRSS: %ld kB", &kib) == 1)
-            break;
-    }
-    fclose(f);
-    return kib;
+    long hwm, rss;
+    bu_proc_mem(pid, &hwm, &rss);
+    return rss;
 }
 
 /* One API call; the status, and the parsed reply in *out when asked. Dies on I/O errors. */
@@ -131,30 +110,21 @@ static void *tcp_writer(void *arg)
 
 static double tcp_mbps(void)
 {
-    struct sockaddr_in sa = { .sin_family = AF_INET };
-    socklen_t len = sizeof(sa);
     static char buf[CHUNK];
-    int lfd = socket(AF_INET, SOCK_STREAM, 0), cfd, sfd;
+    int cfd, sfd;
     uint64_t got = 0;
     pthread_t th;
     double t0;
     ssize_t n;
 
-    sa.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-    if (bind(lfd, (struct sockaddr *)&sa, sizeof(sa)) || listen(lfd, 1) ||
-        getsockname(lfd, (struct sockaddr *)&sa, &len))
-        die("loopback listener");
-    cfd = socket(AF_INET, SOCK_STREAM, 0);
-    if (connect(cfd, (struct sockaddr *)&sa, sizeof(sa)) || (sfd = accept(lfd, NULL, NULL)) < 0)
-        die("loopback connect");
-    t0 = now_s();
+    bu_tcp_pair(&cfd, &sfd);
+    t0 = bu_now_s();
     pthread_create(&th, NULL, tcp_writer, &cfd);
     while ((n = read(sfd, buf, sizeof(buf))) > 0)
         got += (uint64_t)n;
     pthread_join(th, NULL);
     close(sfd);
-    close(lfd);
-    return (double)got / (now_s() - t0) / 1e6;
+    return (double)got / (bu_now_s() - t0) / 1e6;
 }
 
 static double seal_mbps(void)
@@ -162,12 +132,12 @@ static double seal_mbps(void)
     struct sw_noise_cipher c = { .n = 0 };
     static uint8_t buf[SW_NOISE_MAX_MSG];
     uint64_t done = 0;
-    double t0 = now_s();
+    double t0 = bu_now_s();
     for (; done < SEAL_BYTES; done += SW_NOISE_MAX_PAYLOAD) {
         if (sw_noise_encrypt(&c, NULL, 0, buf, SW_NOISE_MAX_PAYLOAD, buf))
-            die("seal failed");
+            bu_die("seal failed");
     }
-    return (double)done / (now_s() - t0) / 1e6;
+    return (double)done / (bu_now_s() - t0) / 1e6;
 }
 
 /* ---- one fake peer: XK initiator + ENTRY_SIG on a blocking socket --------------------- */
@@ -248,7 +218,7 @@ static const char *add_transport(const struct th_visor *from, const struct th_vi
 
     snprintf(body, sizeof(body), "{\"remote_pk\":\"%s\",\"address\":\"%s\"}", to->pk_hex, to->stcp);
     if (call(from->api, "POST", "/api/transports", body, &o) != 201)
-        die("add-tp failed");
+        bu_die("add-tp failed");
     snprintf(id, sizeof(id), "%s", json_object_get_string(json_object_object_get(o, "id")));
     json_object_put(o);
     return id;
@@ -262,16 +232,16 @@ static double visor_mbps(const struct th_visor *a, const struct th_visor *b, con
 
     snprintf(target, sizeof(target), "/api/transports/%s/discard", id);
     snprintf(body, sizeof(body), "{\"bytes\":%llu}", (unsigned long long)THROUGHPUT_BYTES);
-    t0 = now_s();
+    t0 = bu_now_s();
     if (call(a->api, "POST", target, body, NULL) != 202)
-        die("discard request failed");
+        bu_die("discard request failed");
     do {
         usleep(2000);
         got = bytes_received(b, id) - base;
-        dt = now_s() - t0;
+        dt = bu_now_s() - t0;
     } while (got < THROUGHPUT_BYTES && dt < 60);
     if (got < THROUGHPUT_BYTES)
-        die("the DISCARD bytes did not all arrive within 60 s");
+        bu_die("the DISCARD bytes did not all arrive within 60 s");
     return (double)THROUGHPUT_BYTES / dt / 1e6;
 }
 
@@ -290,7 +260,7 @@ static void idle_transports(const struct th_visor *a)
     static int fds[IDLE_PEERS];
     struct sw_keypair kp;
     long before = rss_kib(a->pid), after;
-    double t0 = now_s(), dt;
+    double t0 = bu_now_s(), dt;
     int up = 0;
 
     for (int i = 0; i < IDLE_PEERS; i++) {
@@ -299,9 +269,9 @@ static void idle_transports(const struct th_visor *a)
             sw_keypair_generate(&kp);
         while (sw_pk_cmp(&kp.pk, &a->pk) < 0);
         if ((fds[i] = peer_connect(a->stcp_port, &kp, &a->pk)) < 0)
-            die("a fake peer's handshake failed");
+            bu_die("a fake peer's handshake failed");
     }
-    dt = now_s() - t0;
+    dt = bu_now_s() - t0;
     for (int i = 0; i < 50 && (up = count_up(a)) < IDLE_PEERS + 1; i++)
         usleep(100000);
     usleep(500000);
@@ -314,13 +284,12 @@ static void idle_transports(const struct th_visor *a)
     for (int i = 0; i < IDLE_PEERS; i++)
         close(fds[i]);
     if (up < IDLE_PEERS + 1)
-        die("not every idle transport came up");
+        bu_die("not every idle transport came up");
 }
 
 int main(void)
 {
     struct th_visor a, b;
-    struct rlimit rl;
     char base[64], db[256], addr[32], dir[256], bin[512];
     const char *extra[] = { "--mdisc", "", "--log-level", "warn", NULL };
     uint16_t port = th_free_port();
@@ -328,10 +297,7 @@ int main(void)
 
     sw_crypto_init();
     sw_http_global_init();
-    if (getrlimit(RLIMIT_NOFILE, &rl) == 0) {
-        rl.rlim_cur = rl.rlim_max;
-        setrlimit(RLIMIT_NOFILE, &rl);
-    }
+    bu_raise_fd_limit();
     http = sw_http_client_new(NULL);
     snprintf(db, sizeof(db), "%s", th_fresh_db("bench_visor"));
     snprintf(addr, sizeof(addr), "127.0.0.1:%u", port);
@@ -339,11 +305,11 @@ int main(void)
     snprintf(bin, sizeof(bin), "%s", th_bin("transport-discovery"));
     const char *td[] = { bin, "--addr", addr, "--db", db, NULL };
     if (th_start_service(td, port, th_log_path("bench-visor-td.log")) < 0)
-        die("transport discovery did not start");
+        bu_die("transport discovery did not start");
     snprintf(dir, sizeof(dir), "%s", th_temp_dir("sw-bench-visor"));
     if (th_visor_gen(&a, dir, "bench-visor-a", base, extra) || th_visor_gen(&b, dir, "bench-visor-b", base, extra) ||
         th_visor_start(&a) || th_visor_start(&b))
-        die("the visors did not start");
+        bu_die("the visors did not start");
 
     printf("stcp transport between two visors on loopback (%llu MiB of DISCARD)\n",
            (unsigned long long)(THROUGHPUT_BYTES >> 20));

@@ -64,6 +64,29 @@ pid_t th_start_service(const char *const argv[], uint16_t port, const char *log_
     return pid;
 }
 
+bool th_md_wait_entry(const char *md_base, const struct sw_pk *pk, int timeout_ms)
+{
+    struct sw_http_client *http = sw_http_client_new(NULL);
+    char hex[SW_PK_HEX_LEN + 1], url[256];
+    uint64_t end = th_now_ms() + (uint64_t)(timeout_ms > 0 ? timeout_ms : 0);
+    long st = 0;
+
+    sw_pk_to_hex(pk, hex);
+    snprintf(url, sizeof(url), "%s/messaging-discovery/entry/%s", md_base, hex);
+    for (int k = 0; http && st != 200; k++) {
+        struct sw_http_result res = { 0 };
+        if (k) {
+            if (th_now_ms() >= end)
+                break;
+            th_sleep_ms(25);
+        }
+        st = sw_http_do(http, "GET", url, NULL, NULL, 0, &res, NULL) == SW_OK ? res.status : 0;
+        sw_http_result_free(&res);
+    }
+    sw_http_client_free(http);
+    return st == 200;
+}
+
 const char *th_log_path(const char *name)
 {
     static char path[512];

@@ -3,6 +3,7 @@
 #define SW_TEST_API_CLIENT_H
 
 #include <json-c/json.h>
+#include <stdbool.h>
 
 #include "common/http_client.h"
 #include "common/keys.h"
@@ -19,6 +20,9 @@ void th_expect_error(struct sw_http_client *http, const char *base, const char *
 const char *th_error_code(struct json_object *o);
 /* Starts a daemon with argv (port already in it) and waits for its /health. -1 on failure. */
 pid_t th_start_service(const char *const argv[], uint16_t port, const char *log_path);
+/* Polls GET md_base/messaging-discovery/entry/{pk} (every 25 ms, up to timeout_ms) until it
+ * answers 200; true when it did. No assertions (usable in setup code and benches). */
+bool th_md_wait_entry(const char *md_base, const struct sw_pk *pk, int timeout_ms);
 /* SW_TEST_LOG_DIR/name (static storage per call: copy it). */
 const char *th_log_path(const char *name);
 

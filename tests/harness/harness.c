@@ -49,14 +49,19 @@ static void th_die(const char *fmt, ...)
     abort();
 }
 
-static int64_t now_ms(void)
+uint64_t th_now_ms(void)
 {
     struct timespec ts;
     clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+    return (uint64_t)ts.tv_sec * 1000u + (uint64_t)ts.tv_nsec / 1000000u;
 }
 
-static void sleep_ms(int ms)
+static int64_t now_ms(void)
+{
+    return (int64_t)th_now_ms();
+}
+
+void th_sleep_ms(int ms)
 {
     struct timespec ts = { ms / 1000, (long)(ms % 1000) * 1000000L };
     while (nanosleep(&ts, &ts) < 0 && errno == EINTR)
@@ -310,7 +315,7 @@ static int reap_group(pid_t pid, int *status, int timeout_ms)
             break;
         if (now_ms() >= end)
             return 0;
-        sleep_ms(10);
+        th_sleep_ms(10);
     }
     kill(-pid, SIGKILL);
     while (waitpid(pid, status, 0) < 0) {
@@ -386,7 +391,7 @@ int th_wait_http(const char *url, int timeout_ms)
         }
         if (now_ms() >= end)
             break;
-        sleep_ms(25);
+        th_sleep_ms(25);
     }
     curl_easy_cleanup(h);
     return rc;

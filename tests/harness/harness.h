@@ -30,6 +30,11 @@ pid_t th_spawn(const char *const argv[], const char *const env[], const char *lo
 int th_wait_http(const char *url, int timeout_ms);
 /* SIGTERM, wait up to timeout_ms, then SIGKILL. Returns the wait status, -1 on error. */
 int th_stop(pid_t pid, int timeout_ms);
+/* Milliseconds on the monotonic clock. */
+uint64_t th_now_ms(void);
+/* Sleeps ms milliseconds (resumed after signals). */
+void th_sleep_ms(int ms);
+
 /* Prints the tail of a log file to stderr (for failing tests). */
 void th_dump_log(const char *log_path);
 void th_cleanup(void);

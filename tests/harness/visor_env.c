@@ -13,13 +13,6 @@
 #include <time.h>
 #include <unistd.h>
 
-void th_sleep_ms(int ms)
-{
-    struct timespec ts = { ms / 1000, (long)(ms % 1000) * 1000000L };
-    while (nanosleep(&ts, &ts) < 0 && errno == EINTR)
-        ;
-}
-
 static void slurp(int fd, char *buf, size_t cap)
 {
     size_t got = 0;

@@ -10,6 +10,7 @@
 #include <sys/types.h>
 
 #include "common/keys.h"
+#include "tests/harness/harness.h" /* th_sleep_ms */
 
 struct th_visor {
     char name[16];
@@ -44,6 +45,5 @@ int th_visor_start(struct th_visor *v);
 int th_visor_stop(struct th_visor *v, bool kill9);
 /* True once the file holds a line containing needle (polls up to timeout_ms). */
 bool th_log_wait(const char *path, const char *needle, int timeout_ms);
-void th_sleep_ms(int ms);
 
 #endif

@@ -9,6 +9,7 @@
 #include "common/msg_proto.h"
 #include "tests/harness/api_client.h"
 #include "tests/harness/harness.h"
+#include "tests/harness/msg_server.h"
 
 #include <check.h>
 #include <errno.h>
@@ -27,48 +28,11 @@
 #define MB (1024 * 1024)
 #define N_MANY 50
 
-struct server {
-    const char *name;
-    struct sw_keypair kp;
-    uint16_t port, http_port;
-    char keyfile[512], log[512];
-    const char *max_sessions; /* NULL = 200 */
-    pid_t pid;
-};
-
 static char md_base[64];
-static struct server s1 = { .name = "s1" }, s2 = { .name = "s2" }, s3 = { .name = "s3" };
-static struct server s_full = { .name = "s4", .max_sessions = "1" };
-
-static uint64_t now_ms(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (uint64_t)ts.tv_sec * 1000u + (uint64_t)ts.tv_nsec / 1000000u;
-}
-
-static void sleep_ms(unsigned ms)
-{
-    struct timespec ts = { ms / 1000, (long)(ms % 1000) * 1000000L };
-    while (nanosleep(&ts, &ts) < 0 && errno == EINTR)
-        ;
-}
+static struct th_msg_server s1 = { .name = "s1" }, s2 = { .name = "s2" }, s3 = { .name = "s3" };
+static struct th_msg_server s_full = { .name = "s4", .max_sessions = "1" };
 
 /* ---- daemons ------------------------------------------------------------------------ */
-
-static bool entry_exists(const struct sw_pk *pk)
-{
-    struct sw_http_client *http = sw_http_client_new(NULL);
-    struct sw_http_result res = { 0 };
-    char url[192], hex[SW_PK_HEX_LEN + 1];
-    bool ok;
-    sw_pk_to_hex(pk, hex);
-    snprintf(url, sizeof(url), "%s/messaging-discovery/entry/%s", md_base, hex);
-    ok = sw_http_do(http, "GET", url, NULL, NULL, 0, &res, NULL) == SW_OK && res.status == 200;
-    sw_http_result_free(&res);
-    sw_http_client_free(http);
-    return ok;
-}
 
 static void setup_die(const char *what)
 {
@@ -77,42 +41,16 @@ static void setup_die(const char *what)
     exit(EXIT_FAILURE);
 }
 
-/* Starts the server and waits until its entry is in the discovery; false on failure. */
-static bool server_start(struct server *s)
+/* Starts the server (again) and waits until its entry is in the discovery; false on failure. */
+static bool server_start(struct th_msg_server *s)
 {
-    char addr[32], http_addr[32];
-    snprintf(addr, sizeof(addr), "127.0.0.1:%u", s->port);
-    snprintf(http_addr, sizeof(http_addr), "127.0.0.1:%u", s->http_port);
-    const char *argv[] = { th_bin("messaging-server"), "--addr", addr, "--http-addr", http_addr,
-                           "--key-file", s->keyfile, "--discovery", md_base, "--public-addr", addr,
-                           "--max-sessions", s->max_sessions ? s->max_sessions : "200", NULL };
-    s->pid = th_start_service(argv, s->http_port, s->log);
-    if (s->pid <= 0)
-        return false;
-    for (int i = 0; i < 100 && !entry_exists(&s->kp.pk); i++)
-        sleep_ms(50);
-    return entry_exists(&s->kp.pk);
+    return th_msg_server_start(s, md_base);
 }
 
-/* false on failure */
-static bool server_init(struct server *s)
+/* Key, ports, then server_start; false on failure. */
+static bool server_init(struct th_msg_server *s)
 {
-    struct sw_error err = { 0 };
-    char name[64];
-    if (sw_keypair_generate(&s->kp) != SW_OK)
-        return false;
-    snprintf(name, sizeof(name), "messaging-server-%s.key", s->name);
-    snprintf(s->keyfile, sizeof(s->keyfile), "%s", th_log_path(name));
-    unlink(s->keyfile);
-    if (sw_keyfile_save(s->keyfile, &s->kp, &err) != SW_OK) {
-        fprintf(stderr, "%s\n", err.msg);
-        return false;
-    }
-    snprintf(name, sizeof(name), "messaging-server-%s.log", s->name);
-    snprintf(s->log, sizeof(s->log), "%s", th_log_path(name));
-    s->port = th_free_port();
-    s->http_port = th_free_port();
-    return server_start(s);
+    return th_msg_server_init(s, "messaging-server", md_base);
 }
 
 static void start_network(void)
@@ -133,7 +71,7 @@ static void start_network(void)
 
 /* ---- clients ------------------------------------------------------------------------ */
 
-static struct sw_msg_server_addr fixed_of(const struct server *s)
+static struct sw_msg_server_addr fixed_of(const struct th_msg_server *s)
 {
     struct sw_msg_server_addr a;
     memset(&a, 0, sizeof(a));
@@ -143,7 +81,7 @@ static struct sw_msg_server_addr fixed_of(const struct server *s)
 }
 
 /* n_fixed == 0: servers from the discovery. with_discovery: publish and look up there. */
-static struct sw_msg_client *client_new_ex(const struct server *const *fixed, size_t n_fixed, unsigned n,
+static struct sw_msg_client *client_new_ex(const struct th_msg_server *const *fixed, size_t n_fixed, unsigned n,
                                            bool with_discovery, struct sw_pk *pk_out)
 {
     struct sw_msg_client_config cfg;
@@ -168,7 +106,7 @@ static struct sw_msg_client *client_new_ex(const struct server *const *fixed, si
 }
 
 /* fixed == NULL: servers from the discovery. */
-static struct sw_msg_client *client_new(const struct server *fixed, unsigned n, struct sw_pk *pk_out)
+static struct sw_msg_client *client_new(const struct th_msg_server *fixed, unsigned n, struct sw_pk *pk_out)
 {
     return client_new_ex(fixed ? &fixed : NULL, fixed ? 1 : 0, n, true, pk_out);
 }
@@ -339,14 +277,14 @@ START_TEST(test_transfer_10mb_both_ways)
     ck_assert(sw_pk_equal(&remote, &pa));
     aw.fd = ar.fd = fa;
     bw.fd = br.fd = fb;
-    t0 = now_ms();
+    t0 = th_now_ms();
     pthread_create(&t[0], NULL, writer_main, &aw);
     pthread_create(&t[1], NULL, reader_main, &ar);
     pthread_create(&t[2], NULL, writer_main, &bw);
     pthread_create(&t[3], NULL, reader_main, &br);
     for (int i = 0; i < 4; i++)
         pthread_join(t[i], NULL);
-    dt = now_ms() - t0;
+    dt = th_now_ms() - t0;
     fprintf(stderr, "10 MB each way through one server: %llu ms, %.1f MB/s per direction\n",
             (unsigned long long)dt, dt ? 10.0 * 1000.0 / (double)dt : 0.0);
     ck_assert_int_eq(aw.err, 0);
@@ -417,7 +355,7 @@ START_TEST(test_fifty_clients_dial_each_other)
         m[i].lfd = listen_on(m[i].c, 1);
         m[i].next = &m[(i + 1) % N_MANY].pk;
     }
-    t0 = now_ms();
+    t0 = th_now_ms();
     for (int i = 0; i < N_MANY; i++)
         pthread_create(&te[i], NULL, many_echo, &m[i]);
     for (int i = 0; i < N_MANY; i++)
@@ -426,7 +364,7 @@ START_TEST(test_fifty_clients_dial_each_other)
         pthread_join(td[i], NULL);
     for (int i = 0; i < N_MANY; i++)
         pthread_join(te[i], NULL);
-    fprintf(stderr, "%d concurrent dials + echoes: %llu ms\n", N_MANY, (unsigned long long)(now_ms() - t0));
+    fprintf(stderr, "%d concurrent dials + echoes: %llu ms\n", N_MANY, (unsigned long long)(th_now_ms() - t0));
     for (int i = 0; i < N_MANY; i++) {
         ck_assert_msg(m[i].dial_ok, "client %d's dial failed: %s", i, m[i].why);
         ck_assert_msg(m[i].echo_ok, "client %d accepted nothing", i);
@@ -448,9 +386,9 @@ START_TEST(test_no_listener_refused_fast)
 
     client_ready(a);
     client_ready(b);
-    t0 = now_ms();
+    t0 = th_now_ms();
     ck_assert_int_eq(sw_msg_dial(a, &pb, 999, 5000, &fd, &refusal, &err), SW_EPERM);
-    ck_assert_uint_lt(now_ms() - t0, 1000);
+    ck_assert_uint_lt(th_now_ms() - t0, 1000);
     ck_assert_int_eq(refusal, SW_REFUSE_NO_LISTENER);
     ck_assert_ptr_nonnull(strstr(err.msg, "no_listener"));
 
@@ -458,7 +396,7 @@ START_TEST(test_no_listener_refused_fast)
     lfd = listen_on(b, 5);
     ck_assert_int_eq(sw_msg_listen(b, 5, &fd, &err), SW_EEXIST);
     close(lfd);
-    sleep_ms(100);
+    th_sleep_ms(100);
     refusal = 0;
     ck_assert_int_eq(sw_msg_dial(a, &pb, 5, 5000, &fd, &refusal, &err), SW_EPERM);
     ck_assert_int_eq(refusal, SW_REFUSE_NO_LISTENER);
@@ -514,13 +452,13 @@ END_TEST
 static void wait_sessions(struct sw_msg_client *c, unsigned want, int timeout_ms)
 {
     struct sw_msg_client_stats st;
-    uint64_t end = now_ms() + (uint64_t)timeout_ms;
+    uint64_t end = th_now_ms() + (uint64_t)timeout_ms;
     do {
         sw_msg_client_stats(c, &st);
         if (st.sessions == want)
             return;
-        sleep_ms(20);
-    } while (now_ms() < end);
+        th_sleep_ms(20);
+    } while (th_now_ms() < end);
     ck_abort_msg("sessions stayed at %u, wanted %u", st.sessions, want);
 }
 
@@ -548,14 +486,14 @@ START_TEST(test_server_restart_reconnects)
     }
     close(fd);
     close(conn);
-    sleep_ms(1500); /* a few failed reconnects: the backoff grows */
-    t0 = now_ms();
+    th_sleep_ms(1500); /* a few failed reconnects: the backoff grows */
+    t0 = th_now_ms();
     ck_assert_msg(server_start(&s3), "messaging-server s3 did not restart");
     client_ready(a);
     client_ready(b);
     wait_sessions(a, 1, 10000);
     wait_sessions(b, 1, 10000);
-    fprintf(stderr, "clients reconnected %llu ms after the restart\n", (unsigned long long)(now_ms() - t0));
+    fprintf(stderr, "clients reconnected %llu ms after the restart\n", (unsigned long long)(th_now_ms() - t0));
     sw_msg_client_stats(a, &st);
     ck_assert_uint_ge(st.reconnects, 1);
 
@@ -646,18 +584,18 @@ START_TEST(test_slow_reader_does_not_stall_others)
 
     slow_w.fd = s_a;
     pthread_create(&t[0], NULL, writer_main, &slow_w); /* nobody reads s_b for now */
-    sleep_ms(300);
+    th_sleep_ms(300);
     fast_w.fd = f_a;
     fast_r.fd = f_b;
-    t0 = now_ms();
+    t0 = th_now_ms();
     pthread_create(&t[1], NULL, writer_main, &fast_w);
     pthread_create(&t[2], NULL, reader_main, &fast_r);
     pthread_join(t[1], NULL);
     pthread_join(t[2], NULL);
     stalled_at = atomic_load(&slow_w.done);
     fprintf(stderr, "4 MB beside a stalled stream: %llu ms (stalled writer at %zu bytes)\n",
-            (unsigned long long)(now_ms() - t0), stalled_at);
-    ck_assert_uint_lt(now_ms() - t0, 15000);
+            (unsigned long long)(th_now_ms() - t0), stalled_at);
+    ck_assert_uint_lt(th_now_ms() - t0, 15000);
     ck_assert_uint_eq(atomic_load(&fast_r.done), 4 * MB);
     ck_assert_mem_eq(fast_w.hash, fast_r.hash, sizeof(fast_w.hash));
     ck_assert_uint_lt(stalled_at, 8 * MB); /* flow control held the slow stream back */
@@ -700,7 +638,7 @@ START_TEST(test_close_propagates)
         sw_msg_client_stats(a, &st);
         if (st.streams == 0)
             break;
-        sleep_ms(10);
+        th_sleep_ms(10);
     }
     ck_assert_uint_eq(st.streams, 0);
     close(lfd);
@@ -711,7 +649,7 @@ END_TEST
 
 START_TEST(test_fixed_servers_without_discovery)
 {
-    const struct server *both[] = { &s1, &s2 };
+    const struct th_msg_server *both[] = { &s1, &s2 };
     struct sw_pk pb;
     struct sw_msg_client *a = client_new_ex(both, 2, 2, false, NULL);
     struct sw_msg_client *b = client_new_ex(both + 1, 1, 1, false, &pb);
@@ -742,13 +680,13 @@ END_TEST
 static bool entry_lists_only(const struct sw_pk *c, const struct sw_pk *want, int timeout_ms)
 {
     struct sw_http_client *http = sw_http_client_new(NULL);
-    uint64_t end = now_ms() + (uint64_t)timeout_ms;
+    uint64_t end = th_now_ms() + (uint64_t)timeout_ms;
     char url[192], hex[SW_PK_HEX_LEN + 1];
     bool ok = false;
 
     sw_pk_to_hex(c, hex);
     snprintf(url, sizeof(url), "%s/messaging-discovery/entry/%s", md_base, hex);
-    while (!ok && now_ms() < end) {
+    while (!ok && th_now_ms() < end) {
         struct sw_http_result res = { 0 };
         struct json_object *o = NULL;
         struct sw_msg_entry e;
@@ -759,7 +697,7 @@ static bool entry_lists_only(const struct sw_pk *c, const struct sw_pk *want, in
         json_object_put(o);
         sw_http_result_free(&res);
         if (!ok)
-            sleep_ms(50);
+            th_sleep_ms(50);
     }
     sw_http_client_free(http);
     return ok;
@@ -767,7 +705,7 @@ static bool entry_lists_only(const struct sw_pk *c, const struct sw_pk *want, in
 
 START_TEST(test_server_full_moves_on)
 {
-    const struct server *pair[] = { &s_full, &s1 };
+    const struct th_msg_server *pair[] = { &s_full, &s1 };
     struct sw_pk px, pc;
     struct sw_msg_client *x, *c;
 

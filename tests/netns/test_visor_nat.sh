@@ -17,67 +17,23 @@ netns_need_root
 WORK=$(mktemp -d "${TMPDIR:-/tmp}/sw-visor-nat.XXXXXX")
 chmod 755 "$WORK"
 PG_DIR="$WORK/pg"
-passed=0
-failed=0
-check() { # name command...
-    local name=$1
-    shift
-    if "$@"; then
-        echo "ok: $name"
-        passed=$((passed + 1))
-    else
-        echo "FAILED: $name"
-        failed=$((failed + 1))
-    fi
-}
 finish() {
     [ -n "${pub:-}" ] && [ -d "$PG_DIR" ] &&
         ip netns exec "$pub" bash "$ROOT/tests/pg-cluster.sh" destroy "$PG_DIR" >/dev/null 2>&1
-    netns_cleanup
-    rm -rf "$WORK"
-    echo "$passed passed, $failed failed"
+    netns_finish
 }
 trap finish EXIT
 trap 'exit 130' INT TERM
 
-pub=$(netns_add pub)
-rtrA=$(netns_add rtrA)
-rtrB=$(netns_add rtrB)
-hostA=$(netns_add hostA)
-hostB=$(netns_add hostB)
-read -r _ rtrA_up <<<"$(netns_link "$pub" 10.77.1.1/24 "$rtrA" 10.77.1.2/24)"
-read -r _ rtrB_up <<<"$(netns_link "$pub" 10.77.2.1/24 "$rtrB" 10.77.2.2/24)"
-netns_link "$rtrA" 192.168.77.1/24 "$hostA" 192.168.77.2/24 >/dev/null
-netns_link "$rtrB" 192.168.78.1/24 "$hostB" 192.168.78.2/24 >/dev/null
-for r in "$rtrA" "$rtrB"; do
-    ip netns exec "$r" sysctl -qw net.ipv4.ip_forward=1
-done
-ip -n "$rtrA" route add default via 10.77.1.1
-ip -n "$rtrB" route add default via 10.77.2.1
-ip netns exec "$rtrA" iptables -t nat -A POSTROUTING -o "$rtrA_up" -j MASQUERADE
-ip netns exec "$rtrB" iptables -t nat -A POSTROUTING -o "$rtrB_up" -j MASQUERADE
-ip -n "$hostA" route add default via 192.168.77.1
-ip -n "$hostB" route add default via 192.168.78.1
+netns_nat_topology
 
 # the public side: PostgreSQL + transport discovery, and the messaging server
 mkdir -p "$PG_DIR"
 PG_URL=$(ip netns exec "$pub" bash "$ROOT/tests/pg-cluster.sh" start "$PG_DIR")
 netns_spawn "$pub" "$WORK/td.log" "$BUILD/bin/transport-discovery" --addr 0.0.0.0:9091 --db "$PG_URL"
-"$BUILD/bin/skywire-cli" keygen -o "$WORK/server.key" >"$WORK/server.pk"
-chmod 644 "$WORK/server.key"
-SERVER_PK=$(cat "$WORK/server.pk")
-netns_spawn "$pub" "$WORK/server.log" "$BUILD/bin/messaging-server" --addr 0.0.0.0:8081 \
-    --http-addr 127.0.0.1:8082 --key-file "$WORK/server.key"
-wait_http() { # ns url seconds
-    local i
-    for ((i = 0; i < $3 * 10; i++)); do
-        ip netns exec "$1" curl -fsS "$2" >/dev/null 2>&1 && return 0
-        sleep 0.1
-    done
-    return 1
-}
-wait_http "$pub" http://127.0.0.1:9091/health 20 || { cat "$WORK/td.log"; exit 1; }
-wait_http "$pub" http://127.0.0.1:8082/health 20 || { cat "$WORK/server.log"; exit 1; }
+netns_msg_server "$pub"
+netns_wait_http "$pub" http://127.0.0.1:9091/health 20 || { cat "$WORK/td.log"; exit 1; }
+netns_wait_http "$pub" http://127.0.0.1:8082/health 20 || { cat "$WORK/server.log"; exit 1; }
 
 # the visors: configs from the CLI, messaging server pinned, no messaging discovery
 gen() { # name router_side_ip
@@ -91,8 +47,8 @@ PK_B=$(gen b 10.77.2.1)
 netns_spawn "$hostA" "$WORK/a.log" "$BUILD/bin/skywire-visor" "$WORK/a.json"
 netns_spawn "$hostB" "$WORK/b.log" "$BUILD/bin/skywire-visor" "$WORK/b.json"
 PID_B=${NETNS_PIDS[-1]}
-wait_http "$hostA" http://127.0.0.1:3435/health 20 || { cat "$WORK/a.log"; exit 1; }
-wait_http "$hostB" http://127.0.0.1:3435/health 20 || { cat "$WORK/b.log"; exit 1; }
+netns_wait_http "$hostA" http://127.0.0.1:3435/health 20 || { cat "$WORK/a.log"; exit 1; }
+netns_wait_http "$hostB" http://127.0.0.1:3435/health 20 || { cat "$WORK/b.log"; exit 1; }
 
 cli() { # ns args...
     local ns=$1
@@ -119,8 +75,7 @@ wait_state() { # ns id state seconds
     return 1
 }
 
-no_direct_path() { ! ip netns exec "$hostA" ping -c1 -W1 192.168.78.2 >/dev/null 2>&1; }
-check "hostA cannot reach hostB directly" no_direct_path
+check "hostA cannot reach hostB directly" nat_no_direct_path
 both_sessions_up() { sessions_up "$hostA" && sessions_up "$hostB"; }
 check "both visors hold a messaging session" both_sessions_up
 
@@ -173,4 +128,4 @@ recovers() {
 }
 check "after kill -9 of visor B the transport comes back by itself" recovers
 
-[ "$failed" -eq 0 ]
+[ "$NETNS_FAILED" -eq 0 ]

@@ -6,6 +6,7 @@
 #include "common/metrics.h"
 #include "common/msg_proto.h"
 #include "common/msg_session.h"
+#include "tests/harness/evloop.h"
 
 #include <arpa/inet.h>
 #include <check.h>
@@ -108,42 +109,7 @@ static void ep_free(struct ep *e)
     memset(e, 0, sizeof(*e));
 }
 
-/* ---- loop helpers ---- */
-
-static uint64_t ms_now(void) { return sw_now_ns() / 1000000u; }
-
-static void tick(evutil_socket_t fd, short what, void *arg) {}
-
-/* Runs the bases (round robin) until done(arg) or ms pass; returns done's last value. */
-static bool run_until2(struct event_base *b1, struct event_base *b2, bool (*done)(void *), void *arg, int ms)
-{
-    uint64_t end = ms_now() + (uint64_t)ms;
-    struct timeval tv = { 0, 2000 };
-    struct event *t1 = event_new(b1, -1, EV_PERSIST, tick, NULL), *t2 = NULL;
-    bool ok;
-    event_add(t1, &tv);
-    if (b2) {
-        t2 = event_new(b2, -1, EV_PERSIST, tick, NULL);
-        event_add(t2, &tv);
-    }
-    while (!(ok = done(arg)) && ms_now() < end) {
-        event_base_loop(b1, EVLOOP_ONCE);
-        if (b2)
-            event_base_loop(b2, EVLOOP_NONBLOCK);
-    }
-    event_free(t1);
-    if (t2)
-        event_free(t2);
-    return ok;
-}
-
-static bool run_until(struct event_base *b, bool (*done)(void *), void *arg, int ms)
-{
-    return run_until2(b, NULL, done, arg, ms);
-}
-
-static bool never(void *arg) { return false; }
-static void run_for(struct event_base *b, int ms) { run_until(b, never, NULL, ms); }
+/* ---- loop conditions (the loops run in tests/harness/evloop.c) ---- */
 
 struct pair {
     struct ep *a, *b;
@@ -212,7 +178,7 @@ static void ready_pair(struct ep *srv, struct ep *cli)
 {
     struct pair p = { srv, cli };
     make_pair(base, base, srv, cli, NULL, NULL, NULL, NULL);
-    ck_assert(run_until(base, both_ready, &p, 3000));
+    ck_assert(th_loop_until(base, both_ready, &p, 3000));
 }
 
 static void close_pair(struct ep *srv, struct ep *cli)
@@ -222,7 +188,7 @@ static void close_pair(struct ep *srv, struct ep *cli)
         sw_msg_session_close(srv->s);
     if (cli->s)
         sw_msg_session_close(cli->s);
-    ck_assert(run_until(base, both_closed, &p, 3000));
+    ck_assert(th_loop_until(base, both_closed, &p, 3000));
     ck_assert_int_eq(srv->closed, 1);
     ck_assert_int_eq(cli->closed, 1);
 }
@@ -270,7 +236,7 @@ START_TEST(test_handshake_and_frames)
     ck_assert_int_eq(sw_msg_session_send(cli.s, &f), SW_EINVAL);
 
     want_rx = 6;
-    ck_assert(run_until(base, ep_has_rx, &srv, 3000));
+    ck_assert(th_loop_until(base, ep_has_rx, &srv, 3000));
     ck_assert_int_eq(srv.rx[0].f.type, SW_MSG_OPEN);
     ck_assert_uint_eq(srv.rx[0].f.stream, 7);
     ck_assert(sw_pk_equal(&srv.rx[0].f.peer, &other_kp.pk));
@@ -299,7 +265,7 @@ START_TEST(test_handshake_and_frames)
             off += n;
         }
         want_data = total;
-        ck_assert(run_until(base, ep_has_data, &cli, 5000));
+        ck_assert(th_loop_until(base, ep_has_data, &cli, 5000));
         ck_assert_uint_eq(cli.data_len, total);
         ck_assert_mem_eq(cli.data, blob, total);
         free(blob);
@@ -318,7 +284,7 @@ START_TEST(test_wrong_server_key)
     struct ep srv = { 0 }, cli = { 0 };
     struct pair p = { &srv, &cli };
     make_pair(base, base, &srv, &cli, NULL, NULL, &other_kp.pk, NULL);
-    ck_assert(run_until(base, both_closed, &p, 3000));
+    ck_assert(th_loop_until(base, both_closed, &p, 3000));
     ck_assert_int_eq(srv.ready + cli.ready, 0);
     ck_assert_int_eq(srv.reason, SW_MSG_CLOSED_HANDSHAKE);
     ck_assert_int_eq(cli.reason, SW_MSG_CLOSED_HANDSHAKE);
@@ -343,11 +309,11 @@ START_TEST(test_handshake_timeout)
     struct ep srv = { 0 };
     struct sw_msg_session_opts o = { .handshake_timeout_ms = 200 };
     int fd = raw_server(&srv, &o);
-    uint64_t t0 = ms_now();
+    uint64_t t0 = th_now_ms();
     ck_assert_int_eq(write(fd, "\x00\x30", 2), 2); /* slowloris: a header, then nothing */
-    ck_assert(run_until(base, ep_closed, &srv, 3000));
-    ck_assert_uint_ge(ms_now() - t0, 150);
-    ck_assert_uint_lt(ms_now() - t0, 2000);
+    ck_assert(th_loop_until(base, ep_closed, &srv, 3000));
+    ck_assert_uint_ge(th_now_ms() - t0, 150);
+    ck_assert_uint_lt(th_now_ms() - t0, 2000);
     ck_assert_int_eq(srv.reason, SW_MSG_CLOSED_HANDSHAKE);
     ck_assert_ptr_nonnull(strstr(srv.why, "within 200 ms"));
     close(fd);
@@ -365,7 +331,7 @@ START_TEST(test_garbage_handshake)
     /* zero length: rejected at once */
     fa = raw_server(&a, NULL);
     ck_assert_int_eq(write(fa, "\x00\x00garbage", 9), 9);
-    ck_assert(run_until(base, ep_closed, &a, 3000));
+    ck_assert(th_loop_until(base, ep_closed, &a, 3000));
     ck_assert_int_eq(a.reason, SW_MSG_CLOSED_HANDSHAKE);
     /* a message 1 of the right size that does not authenticate */
     fb = raw_server(&b, NULL);
@@ -373,13 +339,13 @@ START_TEST(test_garbage_handshake)
     junk[0] = 0;
     junk[1] = 48;
     ck_assert_int_eq(write(fb, junk, sizeof(junk)), (ssize_t)sizeof(junk));
-    ck_assert(run_until(base, ep_closed, &b, 3000));
+    ck_assert(th_loop_until(base, ep_closed, &b, 3000));
     ck_assert_int_eq(b.reason, SW_MSG_CLOSED_HANDSHAKE);
     /* an HTTP request: hang up mid-"frame" */
     fc = raw_server(&c, NULL);
     ck_assert_int_eq(write(fc, "GET / HTTP/1.1\r\n\r\n", 18), 18);
     shutdown(fc, SHUT_WR);
-    ck_assert(run_until(base, ep_closed, &c, 3000));
+    ck_assert(th_loop_until(base, ep_closed, &c, 3000));
     ck_assert_int_eq(c.reason, SW_MSG_CLOSED_HANDSHAKE);
     /* the server hung up on each */
     ck_assert_int_le(read(fa, buf, sizeof(buf)), 0);
@@ -400,14 +366,14 @@ START_TEST(test_garbage_after_ready)
     uint8_t junk[34];
     int raw;
     make_pair(base, base, &srv, &cli, NULL, NULL, NULL, &raw);
-    ck_assert(run_until(base, both_ready, &p, 3000));
+    ck_assert(th_loop_until(base, both_ready, &p, 3000));
     randombytes_buf(junk, sizeof(junk));
     junk[0] = 0;
     junk[1] = 32;
     ck_assert_int_eq(write(raw, junk, sizeof(junk)), (ssize_t)sizeof(junk));
-    ck_assert(run_until(base, ep_closed, &cli, 3000));
+    ck_assert(th_loop_until(base, ep_closed, &cli, 3000));
     close(raw); /* the dup would keep the socket open: the server waits for EOF */
-    ck_assert(run_until(base, both_closed, &p, 3000));
+    ck_assert(th_loop_until(base, both_closed, &p, 3000));
     ck_assert_int_eq(srv.reason, SW_MSG_CLOSED_PROTOCOL);
     ck_assert_int_eq(cli.reason, SW_MSG_CLOSED_GOAWAY);
     ck_assert_int_eq(cli.goaway, SW_GOAWAY_PROTOCOL_ERROR);
@@ -424,7 +390,7 @@ START_TEST(test_frame_rejected)
     ready_pair(&srv, &cli);
     srv.reject = 1;
     ck_assert_int_eq(sw_msg_session_send(cli.s, &f), SW_OK);
-    ck_assert(run_until(base, both_closed, &p, 5000));
+    ck_assert(th_loop_until(base, both_closed, &p, 5000));
     ck_assert_int_eq(srv.reason, SW_MSG_CLOSED_PROTOCOL);
     ck_assert_int_eq(cli.reason, SW_MSG_CLOSED_GOAWAY);
     ck_assert_int_eq(cli.goaway, SW_GOAWAY_PROTOCOL_ERROR);
@@ -439,8 +405,8 @@ START_TEST(test_ping_keeps_alive)
     struct sw_msg_session_opts o = { .ping_interval_ms = 50, .idle_timeout_ms = 200 };
     struct pair p = { &srv, &cli };
     make_pair(base, base, &srv, &cli, &o, &o, NULL, NULL);
-    ck_assert(run_until(base, both_ready, &p, 3000));
-    run_for(base, 800); /* four idle timeouts: PING/PONG keep both alive */
+    ck_assert(th_loop_until(base, both_ready, &p, 3000));
+    th_loop_for(base, 800); /* four idle timeouts: PING/PONG keep both alive */
     ck_assert_int_eq(srv.closed + cli.closed, 0);
     ck_assert_int_eq(srv.n_rx + cli.n_rx, 0); /* PING/PONG never reach on_frame */
     close_pair(&srv, &cli);
@@ -456,12 +422,12 @@ START_TEST(test_idle_timeout)
     struct pair p = { &srv, &cli };
     uint64_t t0;
     make_pair(base, base2, &srv, &cli, &o, NULL, NULL, NULL);
-    ck_assert(run_until2(base, base2, both_ready, &p, 3000));
+    ck_assert(th_loop_until2(base, base2, both_ready, &p, 3000));
     /* the client's loop stops: nobody answers the server's PINGs */
-    t0 = ms_now();
-    run_for(base, 400); /* PING at 50 ms, GOAWAY(idle_timeout) at 200 ms */
-    ck_assert(run_until2(base, base2, both_closed, &p, 3000));
-    ck_assert_uint_ge(ms_now() - t0, 150);
+    t0 = th_now_ms();
+    th_loop_for(base, 400); /* PING at 50 ms, GOAWAY(idle_timeout) at 200 ms */
+    ck_assert(th_loop_until2(base, base2, both_closed, &p, 3000));
+    ck_assert_uint_ge(th_now_ms() - t0, 150);
     ck_assert_int_eq(srv.reason, SW_MSG_CLOSED_IDLE);
     ck_assert_int_eq(cli.reason, SW_MSG_CLOSED_GOAWAY);
     ck_assert_int_eq(cli.goaway, SW_GOAWAY_IDLE_TIMEOUT);
@@ -481,12 +447,12 @@ START_TEST(test_goaway)
     ck_assert_int_eq(sw_msg_session_send(srv.s, &f), SW_EIO);
     sw_msg_session_goaway(srv.s, SW_GOAWAY_REPLACED); /* second one: ignored */
     ck_assert_int_eq(srv.closed, 0);
-    ck_assert(run_until(base, both_closed, &p, 5000));
+    ck_assert(th_loop_until(base, both_closed, &p, 5000));
     ck_assert_int_eq(cli.n_rx, 1); /* what was queued before GOAWAY still arrived */
     ck_assert_int_eq(cli.reason, SW_MSG_CLOSED_GOAWAY);
     ck_assert_int_eq(cli.goaway, SW_GOAWAY_SHUTDOWN);
     ck_assert_int_eq(srv.reason, SW_MSG_CLOSED_LOCAL);
-    run_for(base, 50);
+    th_loop_for(base, 50);
     ck_assert_int_eq(srv.closed, 1);
     ck_assert_int_eq(cli.closed, 1);
     ep_free(&srv);
@@ -502,26 +468,26 @@ START_TEST(test_overflow_and_drained)
     uint8_t *chunk = calloc(1, 60000);
     int rc = SW_OK, i;
     make_pair(base, base2, &srv, &cli, &o, NULL, NULL, NULL);
-    ck_assert(run_until2(base, base2, both_ready, &p, 3000));
+    ck_assert(th_loop_until2(base, base2, both_ready, &p, 3000));
 
     /* above half, then the reader catches up: on_drained */
     for (i = 0; i < 10; i++)
         ck_assert_int_eq(send_data(srv.s, 2, chunk, 60000), SW_OK);
     ck_assert_uint_gt(sw_msg_session_output_len(srv.s), (size_t)(1 << 19));
     ck_assert_int_eq(srv.drained, 0);
-    ck_assert(run_until2(base, base2, ep_drained, &srv, 5000));
+    ck_assert(th_loop_until2(base, base2, ep_drained, &srv, 5000));
     ck_assert_uint_le(sw_msg_session_output_len(srv.s), (size_t)(1 << 19));
     want_data = 600000;
-    ck_assert(run_until2(base, base2, ep_has_data, &cli, 5000));
+    ck_assert(th_loop_until2(base, base2, ep_has_data, &cli, 5000));
 
     /* the reader stops for good: the session is dropped past max_output */
     for (i = 0; i < 40 && rc == SW_OK; i++)
         rc = send_data(srv.s, 2, chunk, 60000);
     ck_assert_int_eq(rc, SW_EIO);
     ck_assert_int_eq(srv.closed, 0); /* never from inside send */
-    ck_assert(run_until(base, ep_closed, &srv, 3000));
+    ck_assert(th_loop_until(base, ep_closed, &srv, 3000));
     ck_assert_int_eq(srv.reason, SW_MSG_CLOSED_OVERFLOW);
-    ck_assert(run_until(base2, ep_closed, &cli, 3000));
+    ck_assert(th_loop_until(base2, ep_closed, &cli, 3000));
     free(chunk);
     ep_free(&srv);
     ep_free(&cli);
@@ -537,13 +503,13 @@ START_TEST(test_close_not_reentrant)
     srv.close_in_frame = 1;
     ck_assert_int_eq(sw_msg_session_send(cli.s, &f), SW_OK);
     ck_assert_int_eq(sw_msg_session_send(cli.s, &f), SW_OK);
-    ck_assert(run_until(base, ep_closed, &srv, 3000));
+    ck_assert(th_loop_until(base, ep_closed, &srv, 3000));
     ck_assert_int_eq(srv.closed_after_close_call, 0);
     ck_assert_int_eq(srv.n_rx, 1); /* nothing delivered after close */
     ck_assert_int_eq(srv.reason, SW_MSG_CLOSED_LOCAL);
-    ck_assert(run_until(base, ep_closed, &cli, 3000));
+    ck_assert(th_loop_until(base, ep_closed, &cli, 3000));
     ck_assert_int_eq(cli.reason, SW_MSG_CLOSED_EOF);
-    run_for(base, 30);
+    th_loop_for(base, 30);
     ck_assert_int_eq(srv.closed, 1);
     ck_assert_int_eq(cli.closed, 1);
 
@@ -556,7 +522,7 @@ START_TEST(test_close_not_reentrant)
         sw_msg_session_close(s);
         sw_msg_session_close(s);
         ck_assert_int_eq(a.closed, 0);
-        ck_assert(run_until(base, both_closed, &p, 3000));
+        ck_assert(th_loop_until(base, both_closed, &p, 3000));
         ck_assert_int_eq(a.closed, 1);
         ck_assert_int_eq(a.reason, SW_MSG_CLOSED_LOCAL);
         ck_assert_int_eq(b.reason, SW_MSG_CLOSED_HANDSHAKE);
@@ -617,11 +583,11 @@ START_TEST(test_connect_tcp)
     ck_assert_int_eq(getsockname(evconnlistener_get_fd(l), (struct sockaddr *)&a, &alen), 0);
     snprintf(hp, sizeof(hp), "127.0.0.1:%u", ntohs(a.sin_port));
     ck_assert_int_eq(sw_msg_session_connect(base, hp, &client_kp, &server_kp.pk, NULL, &cbs, &cli, &cli.s, &err), SW_OK);
-    ck_assert(run_until(base, both_ready, &p, 3000));
+    ck_assert(th_loop_until(base, both_ready, &p, 3000));
     ck_assert_str_eq(sw_msg_session_remote_addr(cli.s), hp);
     ck_assert_int_eq(sw_msg_session_send(cli.s, &f), SW_OK);
     want_rx = 1;
-    ck_assert(run_until(base, ep_has_rx, &t.ep, 3000));
+    ck_assert(th_loop_until(base, ep_has_rx, &t.ep, 3000));
     ck_assert_uint_eq(t.ep.rx[0].f.window, 5);
     snprintf(want, sizeof(want), "127.0.0.1:");
     ck_assert(strncmp(sw_msg_session_remote_addr(t.ep.s), want, strlen(want)) == 0);
@@ -634,7 +600,7 @@ START_TEST(test_connect_tcp)
     /* nobody listens any more: reported through on_closed */
     ck_assert_int_eq(sw_msg_session_connect(base, hp, &client_kp, &server_kp.pk, NULL, &cbs, &refused, &refused.s, &err), SW_OK);
     ck_assert_int_eq(refused.closed, 0);
-    ck_assert(run_until(base, ep_closed, &refused, 3000));
+    ck_assert(th_loop_until(base, ep_closed, &refused, 3000));
     ck_assert_int_eq(refused.reason, SW_MSG_CLOSED_IO);
     ck_assert_int_eq(bad.closed, 0);
     ep_free(&t.ep);
@@ -669,7 +635,7 @@ START_TEST(test_idle_memory)
         sw_msg_session_close(srv[i].s);
         sw_msg_session_close(cli[i].s);
     }
-    run_for(base, 50);
+    th_loop_for(base, 50);
     for (i = 0; i < N; i++) {
         ck_assert_int_eq(srv[i].closed, 1);
         ck_assert_int_eq(cli[i].closed, 1);

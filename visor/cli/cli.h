@@ -19,6 +19,9 @@ int cli_tpdisc(struct cli_ctx *ctx, int argc, char **argv);
 int cli_keygen(struct cli_ctx *ctx, int argc, char **argv);
 int cli_node(struct cli_ctx *ctx, int argc, char **argv);
 int cli_mdisc(struct cli_ctx *ctx, int argc, char **argv);
+/* routes.c: node ls-rules | rule ID | rm-rule ID (-1 when sub is none of them); rtfind. */
+int cli_node_routes(struct cli_ctx *ctx, const char *sub, const char *api, int npos, char **pos);
+int cli_rtfind(struct cli_ctx *ctx, int argc, char **argv);
 
 /* GET/POST/DELETE base+target without signing and prints the reply (cli_print_reply). */
 int cli_request(struct cli_ctx *ctx, const char *base, const char *method, const char *target,

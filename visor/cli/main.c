@@ -23,9 +23,12 @@ static void usage(FILE *f)
             "  tpdisc nonce PK\n"
             "  node gen-config [-o FILE] [-r] [--tpd URL] [--mdisc URL] [--stcp ADDR] ...\n"
             "  node pk | summary | ls-tp | tp ID | rm-tp ID           (the local visor's API)\n"
+            "  node ls-rules | rule ID | rm-rule ID                   (routing rules)\n"
+            "  node ls-apps | start-app NAME | stop-app NAME          (the visor's apps)\n"
             "  node add-tp PK [--type stcp|dmsg] [--addr HOST:PORT]\n"
             "  node disc-tp --id ID | --pk PK\n"
             "  mdisc entry PK | available-servers [--mdisc URL]\n"
+            "  rtfind PK1 PK2 [--min-hops N] [--max-hops N] [--count N] [--rf URL]\n"
             "options:\n"
             "  --json            print JSON instead of tables\n"
             "  --tpd URL         transport discovery (default $SKYWIRE_TPD_URL or http://127.0.0.1:9091)\n"
@@ -90,6 +93,8 @@ int main(int argc, char **argv)
         rc = cli_node(&ctx, argc - i, argv + i);
     } else if (strcmp(argv[i], "mdisc") == 0) {
         rc = cli_mdisc(&ctx, argc - i, argv + i);
+    } else if (strcmp(argv[i], "rtfind") == 0) {
+        rc = cli_rtfind(&ctx, argc - i, argv + i);
     } else {
         fprintf(stderr, "skywire-cli: unknown command '%s'\n", argv[i]);
         usage(stderr);

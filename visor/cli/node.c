@@ -311,7 +311,8 @@ static void node_usage(FILE *f)
             "  gen-config [-o FILE] [-r] [--tpd URL] [--mdisc URL] [--rf URL] [--stcp ADDR]\n"
             "             [--api-addr ADDR] [--data-dir DIR] [--log-level L] [--sessions N]\n"
             "             [--setup-node PK]... [--pk-table PK=HOST:PORT]... [--msg-server PK@HOST:PORT]...\n"
-            "  pk | summary | ls-tp | tp ID | rm-tp ID\n"
+            "  pk | summary | ls-tp | tp ID | rm-tp ID | ls-rules | rule ID | rm-rule ID\n"
+            "  ls-apps | start-app NAME | stop-app NAME\n"
             "  add-tp PK [--type stcp|dmsg] [--addr HOST:PORT]\n"
             "  disc-tp --id ID | --pk PK\n"
             "  --api URL: the visor's API (default $SKYWIRE_API_URL or http://127.0.0.1:3435)\n");
@@ -350,6 +351,8 @@ int cli_node(struct cli_ctx *ctx, int argc, char **argv)
             return cli_request(ctx, a.api, "GET", target, NULL, print_visor_transports);
         return cli_request(ctx, a.api, "DELETE", target, NULL, print_removed);
     }
+    if ((rc = cli_node_routes(ctx, sub, a.api, a.npos, a.pos)) >= 0)
+        return rc;
     fprintf(stderr, "skywire-cli node: unknown command '%s'\n", sub);
     node_usage(stderr);
     return CLI_USAGE;

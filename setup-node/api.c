@@ -1,0 +1,65 @@
+/* api.c — REST: GET /route-groups and the domain metrics (/health and /metrics come from
+ * the HTTP layer). */
+#include "setup-node/sn.h"
+#include "common/log.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+
+#define SN_LIST_DEFAULT 50
+#define SN_LIST_MAX 500
+
+static void handle_list(struct sw_http_request *req, struct sw_http_response *resp)
+{
+    struct sn_app *app = req->app;
+    struct json_object *out = NULL;
+    struct sw_error err = { 0 };
+    char buf[32], *end;
+    unsigned long limit = SN_LIST_DEFAULT;
+    int rc = sw_http_query(req, "limit", buf, sizeof(buf));
+    if (rc == SW_OK) {
+        limit = strtoul(buf, &end, 10);
+        if (!buf[0] || *end || buf[0] == '-' || limit < 1 || limit > SN_LIST_MAX)
+            rc = SW_EINVAL;
+    }
+    if (rc != SW_OK && rc != SW_ENOTFOUND) {
+        sw_http_reply_error(resp, 400, "invalid_limit", "limit must be 1 to %d", SN_LIST_MAX);
+        return;
+    }
+    if (sn_store_list(app->db, (unsigned)limit, &out, &err)) {
+        sw_log_warn("database: %s", err.msg);
+        sw_http_reply_error(resp, 503, "database_unavailable", "the database is unavailable; retry later");
+        return;
+    }
+    sw_http_reply_json(resp, 200, out);
+}
+
+const struct sw_http_route sn_routes[] = {
+    { "GET", "/route-groups", SW_ROUTE_EXACT, handle_list, NULL, 0 },
+};
+const size_t sn_n_routes = sizeof(sn_routes) / sizeof(sn_routes[0]);
+
+void sn_write_metrics(void *arg, struct sw_buf *out)
+{
+    struct sn_app *a = arg;
+    char labels[64];
+    sw_metrics_write_header(out, "sn_setups_total", "counter", "route_group requests by result");
+    for (int i = 0; i < SN_N_RESULTS; i++) {
+        snprintf(labels, sizeof(labels), "result=\"%s\"", sn_result_names[i]);
+        sw_metrics_write_sample(out, "sn_setups_total", labels, (double)atomic_load(&a->results[i]));
+    }
+    sw_metrics_write_header(out, "sn_setups_active", "gauge", "Setups in progress");
+    sw_metrics_write_sample(out, "sn_setups_active", NULL, (double)atomic_load(&a->active));
+    sw_metrics_write_header(out, "sn_rolled_back_at_start_total", "counter",
+                            "Setups interrupted by a restart and rolled back at start");
+    sw_metrics_write_sample(out, "sn_rolled_back_at_start_total", NULL,
+                            (double)atomic_load(&a->rolled_back_at_start));
+    sw_metrics_write_header(out, "sn_setup_duration_seconds", "histogram", "Duration of route group setups");
+    sw_metrics_write_histogram(out, "sn_setup_duration_seconds", NULL, &a->setup_latency);
+    sw_metrics_write_header(out, "sn_step_duration_seconds", "histogram",
+                            "Latency of one step with one visor (dial included)");
+    for (int i = 0; i < SN_N_STEPS; i++) {
+        snprintf(labels, sizeof(labels), "step=\"%s\"", sn_step_names[i]);
+        sw_metrics_write_histogram(out, "sn_step_duration_seconds", labels, &a->step_latency[i]);
+    }
+}

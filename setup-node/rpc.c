@@ -1,0 +1,119 @@
+/* rpc.c — request/response exchanges with a visor's rule server (messaging port 3). */
+#include "setup-node/sn.h"
+#include "common/json.h"
+#include "common/log.h"
+
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+void sn_peer_close(struct sn_peer *p)
+{
+    if (p->fd >= 0)
+        close(p->fd);
+    p->fd = -1;
+}
+
+static int fail_set(struct sn_fail *f, enum sn_result code, const struct sn_peer *p, const char *fmt, ...)
+    __attribute__((format(printf, 4, 5)));
+static int fail_set(struct sn_fail *f, enum sn_result code, const struct sn_peer *p, const char *fmt, ...)
+{
+    char hex[SW_PK_HEX_LEN + 1], what[200];
+    va_list ap;
+    sw_pk_to_hex(&p->pk, hex);
+    va_start(ap, fmt);
+    vsnprintf(what, sizeof(what), fmt, ap);
+    va_end(ap);
+    f->code = code;
+    snprintf(f->msg, sizeof(f->msg), "visor %.16s: %s", hex, what);
+    return -1;
+}
+
+static int ensure_stream(struct sn_app *app, struct sn_peer *p, struct sn_fail *fail)
+{
+    struct sw_error err = { 0 };
+    int refusal = 0, rc;
+    if (p->fd >= 0)
+        return 0;
+    rc = sw_msg_dial(app->msg, &p->pk, SW_RULES_PORT, (int)app->step_timeout_ms, &p->fd, &refusal, &err);
+    if (rc == SW_OK)
+        return 0;
+    p->fd = -1;
+    return fail_set(fail, SN_UNREACHABLE, p, "unreachable on messaging port 3: %s",
+                    err.msg[0] ? err.msg : sw_strerror(rc));
+}
+
+/* Checks the response: matching id, ok true, or the visor's error. */
+static int check_response(struct json_object *resp, uint64_t id, const struct sn_peer *p, enum sn_step step,
+                          struct sn_fail *fail)
+{
+    struct json_object *e;
+    struct sw_error err = { 0 };
+    const char *code = "error", *msg = "";
+    uint64_t rid;
+    bool ok;
+    if (sw_json_get_u64(resp, "id", "", &rid, &err) || rid != id || sw_json_get_bool(resp, "ok", "", &ok, &err))
+        return fail_set(fail, SN_REFUSED, p, "malformed %s response: %s", sn_step_names[step],
+                        err.msg[0] ? err.msg : "id does not match");
+    if (ok)
+        return 0;
+    if (sw_json_get_object(resp, "error", "", &e, NULL) == SW_OK) {
+        sw_json_get_string(e, "code", "error", 64, &code, NULL);
+        sw_json_get_string(e, "message", "error", 160, &msg, NULL);
+    }
+    if (step == SN_STEP_GROUP_READY && strcmp(code, "no_listener") == 0)
+        fail->code = SN_NO_LISTENER;
+    else
+        fail->code = SN_REFUSED;
+    return fail_set(fail, fail->code, p, "refused %s: %s: %s", sn_step_names[step], code, msg);
+}
+
+static int exchange(struct sn_app *app, struct sn_peer *p, enum sn_step step, uint64_t id,
+                    struct json_object *req, struct json_object **out, struct sn_fail *fail)
+{
+    struct sw_error err = { 0 };
+    char *buf = NULL;
+    size_t len;
+    int rc = sw_setup_send(p->fd, req, (int)app->step_timeout_ms);
+    if (rc == SW_OK)
+        rc = sw_setup_frame_read(p->fd, (int)app->step_timeout_ms, &buf, &len);
+    if (rc == SW_ETIMEDOUT)
+        return fail_set(fail, SN_TIMEOUT, p, "no answer to %s within the step timeout", sn_step_names[step]);
+    if (rc)
+        return fail_set(fail, SN_UNREACHABLE, p, "stream failed during %s: %s", sn_step_names[step], sw_strerror(rc));
+    rc = sw_json_parse(buf, len, out, &err);
+    free(buf);
+    if (rc)
+        return fail_set(fail, SN_REFUSED, p, "malformed %s response: %s", sn_step_names[step], err.msg);
+    if (check_response(*out, id, p, step, fail)) {
+        json_object_put(*out);
+        *out = NULL;
+        return -1;
+    }
+    return 0;
+}
+
+int sn_rpc(struct sn_app *app, struct sn_peer *p, enum sn_step step, struct json_object *req,
+           struct json_object **resp, struct sn_fail *fail)
+{
+    struct json_object *r = NULL;
+    uint64_t t0 = sw_now_ns(), id = ++p->next_id;
+    int rc;
+    if (ensure_stream(app, p, fail))
+        return -1;
+    json_object_object_add(req, "id", json_object_new_uint64(id));
+    rc = exchange(app, p, step, id, req, &r, fail);
+    sw_histogram_observe_ns(&app->step_latency[step], sw_now_ns() - t0);
+    if (rc) {
+        if (fail->code == SN_TIMEOUT || fail->code == SN_UNREACHABLE)
+            sn_peer_close(p); /* out of sync or dead */
+        return -1;
+    }
+    if (resp)
+        *resp = r;
+    else
+        json_object_put(r);
+    return 0;
+}

@@ -1,0 +1,109 @@
+/* sn.h — setup-node internals: the daemon's state, its records and the setup steps.
+ * docs/setup-node.md describes the behaviour; docs/routing.md §3 the protocol. */
+#ifndef SN_H
+#define SN_H
+
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdbool.h>
+#include <stdint.h>
+
+#include <json-c/json.h>
+
+#include "common/db.h"
+#include "common/http_server.h"
+#include "common/keys.h"
+#include "common/metrics.h"
+#include "common/msg_client.h"
+#include "common/setup_proto.h"
+
+#define SN_MAX_FIXED_SERVERS 8
+#define SN_MAX_WORKERS 256
+
+/* Results of a route_group request; index into sn_result_names and the metrics. */
+enum sn_result {
+    SN_ESTABLISHED = 0, SN_FORBIDDEN, SN_INVALID_REQUEST, SN_INVALID_PATH, SN_UNREACHABLE,
+    SN_REFUSED, SN_TIMEOUT, SN_NO_LISTENER, SN_DB_UNAVAILABLE, SN_INTERNAL, SN_N_RESULTS
+};
+extern const char *const sn_result_names[SN_N_RESULTS];
+
+enum sn_step { SN_STEP_RESERVE = 0, SN_STEP_ADD_RULES, SN_STEP_GROUP_READY, SN_STEP_DEL_RULES, SN_N_STEPS };
+extern const char *const sn_step_names[SN_N_STEPS];
+
+struct sn_app {
+    struct sw_db *db;
+    /* flags */
+    const char *key_file;
+    const char *discovery_url;
+    struct sw_msg_server_addr servers[SN_MAX_FIXED_SERVERS];
+    size_t n_servers;
+    long sessions;
+    long step_timeout_ms;
+    /* run time */
+    struct sw_keypair kp;
+    struct sw_msg_client *msg;
+    int listener_fd;
+    pthread_t listen_thread;
+    atomic_bool stopping;
+    pthread_mutex_t mu;
+    pthread_cond_t cv;
+    unsigned workers; /* under mu */
+    /* metrics */
+    _Atomic uint64_t results[SN_N_RESULTS];
+    _Atomic uint64_t rolled_back_at_start;
+    _Atomic int64_t active;
+    struct sw_histogram step_latency[SN_N_STEPS];
+    struct sw_histogram setup_latency;
+};
+
+/* store.c: sn_route_groups records. */
+int sn_store_migrate(struct sw_db *db, struct sw_error *err);
+int sn_store_prepare(struct sw_db *db);
+int sn_store_begin(struct sw_db *db, const struct sw_route_group_req *r, int64_t *id,
+                   struct sw_error *err);
+/* installed: JSON text [{"pk":"<hex>","rids":[...]}] (borrowed). */
+int sn_store_installed(struct sw_db *db, int64_t id, const char *installed, struct sw_error *err);
+int sn_store_finish(struct sw_db *db, int64_t id, const char *status, const char *error,
+                    struct sw_error *err);
+int sn_store_list(struct sw_db *db, unsigned limit, struct json_object **out, struct sw_error *err);
+/* Rows still 'in_progress': [{"id":N,"installed":[...]}] (caller puts). */
+int sn_store_in_progress(struct sw_db *db, struct json_object **out, struct sw_error *err);
+
+/* setup.c: runs one request and builds the response (caller puts *resp). */
+void sn_setup_run(struct sn_app *app, const struct sw_pk *caller, const struct sw_route_group_req *req,
+                  struct json_object **resp);
+/* Rolls back every record left 'in_progress' by a previous run (bounded time). */
+void sn_setup_recover(struct sn_app *app);
+
+/* rpc.c: one stream per visor per setup. */
+struct sn_peer {
+    struct sw_pk pk;
+    int fd;          /* -1 until dialed */
+    uint64_t next_id;
+    uint32_t rids[2 * SW_SETUP_MAX_HOPS];
+    size_t n_rids;   /* reserved so far */
+    size_t n_need;   /* to reserve */
+    size_t n_used;   /* handed out to rules */
+    bool rules_sent; /* add_rules sent: rollback must del_rules here */
+};
+struct sn_fail {
+    enum sn_result code;
+    char msg[SW_ERROR_MSG_MAX];
+};
+/* Sends req (type + fields; "id" is added) to the peer and waits for its answer within the
+ * step timeout; on success *resp (if non-NULL) is the response (caller puts). On failure
+ * fills fail (unreachable / refused / no_listener / timeout) and closes the stream. */
+int sn_rpc(struct sn_app *app, struct sn_peer *p, enum sn_step step, struct json_object *req,
+           struct json_object **resp, struct sn_fail *fail);
+void sn_peer_close(struct sn_peer *p);
+
+/* server.c */
+int sn_server_start(struct sn_app *app);
+void sn_server_stop(struct sn_app *app);
+
+/* api.c */
+extern const struct sw_http_route sn_routes[];
+extern const size_t sn_n_routes;
+void sn_write_metrics(void *app, struct sw_buf *out);
+
+#endif

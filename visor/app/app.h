@@ -1,0 +1,36 @@
+/* app.h — the C library for Skywire apps (docs/routing.md §5).
+ *
+ * An app talks to its visor over the unix socket named by $SKYWIRE_APP_SOCKET (pass
+ * sock = NULL) or an explicit path. Connections are ordinary blocking stream file
+ * descriptors: read, write (use MSG_NOSIGNAL or ignore SIGPIPE), shutdown, close. The bytes
+ * travel over a route group, encrypted end to end between the two visors.
+ *
+ * Every function blocks the calling thread only. Returned fds belong to the caller. */
+#ifndef SW_APP_H
+#define SW_APP_H
+
+#include <stdint.h>
+
+#include "common/err.h"
+#include "common/keys.h"
+
+#define SW_APP_SOCKET_ENV "SKYWIRE_APP_SOCKET"
+
+/* Dials pk:port through routes the visor finds (route finder) and sets up (setup node).
+ * SW_EPERM / SW_ENOTFOUND / SW_EIO with err naming the visor's reason. Up to ~40 s. */
+int sw_app_dial(const char *sock, const struct sw_pk *pk, uint16_t port, int *fd,
+                struct sw_error *err);
+/* Source routing: forward and reverse are JSON arrays of hops
+ * [{"from":pk,"to":pk,"t_id":uuid},...] (docs/routing.md §3). */
+int sw_app_dial_path(const char *sock, const struct sw_pk *pk, uint16_t port,
+                     const char *forward_json, const char *reverse_json, int *fd,
+                     struct sw_error *err);
+/* Listens on port; *listener_fd delivers connections to sw_app_accept. Closing it stops
+ * listening. SW_EEXIST when the port is taken. */
+int sw_app_listen(const char *sock, uint16_t port, int *listener_fd, struct sw_error *err);
+/* Next connection (timeout_ms < 0: wait forever). SW_ETIMEDOUT, SW_EIO when the visor
+ * closed the listener. */
+int sw_app_accept(int listener_fd, int timeout_ms, int *fd, struct sw_pk *remote,
+                  uint16_t *remote_port, struct sw_error *err);
+
+#endif

@@ -1,0 +1,578 @@
+/* group.c — route group ends on the visor (docs/routing.md §4-5), loop thread only.
+ *
+ * A group end ties a local app connection (one end of a socketpair, the other end is the
+ * app's fd) to a route pair: it sends DATA on (send_tp, send_rid) and receives on its consume
+ * rule recv_rid. Both ends first run Noise_KK (prologue "skywire-route/1") over DATA packets:
+ * the initiator's first DATA carries message 1, the responder's first DATA message 2. Then
+ * each DATA body is one Noise transport message of up to GROUP_RECORD_MAX app bytes, so the
+ * hops in between only ever forward ciphertext.
+ *
+ * Closing: when the app closes (EOF), the end sends CLOSE on its outgoing route and goes
+ * away; the CLOSE reaches the other end, which closes its app fd and sends CLOSE back on its
+ * own outgoing route. Each hop deletes the rule a CLOSE used (router.c), so both routes'
+ * rules disappear everywhere. Idle groups send KEEPALIVE every GROUP_KEEPALIVE_S. */
+#include "visor/router.h"
+#include "visor/transport.h"
+#include "common/json.h"
+#include "common/log.h"
+
+#include <errno.h>
+#include <event2/buffer.h>
+#include <event2/bufferevent.h>
+#include <json-c/json.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+enum group_state { G_HANDSHAKE, G_OPEN };
+
+struct group {
+    struct visor *v;
+    uint32_t recv_rid, send_rid;
+    struct sw_uuid send_tp;
+    uint16_t local_port, remote_port;
+    struct sw_pk remote;
+    bool initiator;
+    enum group_state state;
+    struct sw_noise_hs hs;
+    struct sw_noise_cipher tx, rx;
+    int app_fd;                /* the app's end until handed over */
+    struct bufferevent *bev;   /* our end of the socketpair */
+    struct vcmd *waiter;       /* dial waiting for the handshake */
+    struct event *timer;       /* handshake deadline, keepalive, read resume */
+    int64_t deadline_ms, last_tx_s;
+    bool paused;
+    LIST_ENTRY(group) next;
+};
+
+struct app_listener {
+    struct visor *v;
+    uint16_t port;
+    int fd;                    /* our end of the SOCK_SEQPACKET pair */
+    struct event *ev;          /* EOF: the app closed its listener */
+    LIST_ENTRY(app_listener) next;
+};
+
+static uint8_t pktbuf[4 + 2 + SW_NOISE_MAX_MSG];
+
+static struct group *find_group(struct router *ro, uint32_t recv_rid)
+{
+    struct group *g;
+    LIST_FOREACH(g, &ro->groups, next)
+        if (g->recv_rid == recv_rid)
+            return g;
+    return NULL;
+}
+
+static struct app_listener *find_listener(struct router *ro, uint16_t port)
+{
+    struct app_listener *l;
+    LIST_FOREACH(l, &ro->listeners, next)
+        if (l->port == port)
+            return l;
+    return NULL;
+}
+
+/* The link of the group's outgoing transport if it can take a packet now. */
+static struct link *out_link(struct group *g, bool *full)
+{
+    struct transport *t = tm_find_id(g->v, &g->send_tp);
+    struct link *l = t && t->state == TP_UP ? t->link : NULL;
+    *full = false;
+    if (!l || l->state != LINK_OPEN)
+        return NULL;
+    if (link_output_len(l) > ROUTER_OUTPUT_CAP) {
+        *full = true;
+        return NULL;
+    }
+    return l;
+}
+
+/* Sends one routing packet on the outgoing route; body = what follows the route ID. */
+static int send_routed(struct group *g, uint8_t type, const uint8_t *body, size_t len)
+{
+    bool full;
+    struct link *l = out_link(g, &full);
+
+    if (!l)
+        return full ? SW_ERANGE : SW_EIO;
+    pktbuf[0] = (uint8_t)(g->send_rid >> 24);
+    pktbuf[1] = (uint8_t)(g->send_rid >> 16);
+    pktbuf[2] = (uint8_t)(g->send_rid >> 8);
+    pktbuf[3] = (uint8_t)g->send_rid;
+    if (len)
+        memmove(pktbuf + 4, body, len);
+    g->last_tx_s = visor_unix_now();
+    return link_send(l, type, pktbuf, 4 + len) ? SW_EIO : SW_OK;
+}
+
+/* DATA carrying msg (a Noise message): built in place in pktbuf + 6. */
+static int send_data(struct group *g, size_t msg_len)
+{
+    pktbuf[4] = (uint8_t)(msg_len >> 8);
+    pktbuf[5] = (uint8_t)msg_len;
+    bool full;
+    struct link *l = out_link(g, &full);
+    if (!l)
+        return full ? SW_ERANGE : SW_EIO;
+    pktbuf[0] = (uint8_t)(g->send_rid >> 24);
+    pktbuf[1] = (uint8_t)(g->send_rid >> 16);
+    pktbuf[2] = (uint8_t)(g->send_rid >> 8);
+    pktbuf[3] = (uint8_t)g->send_rid;
+    g->last_tx_s = visor_unix_now();
+    return link_send(l, RPKT_DATA, pktbuf, 6 + msg_len) ? SW_EIO : SW_OK;
+}
+
+static void group_free(struct group *g, const char *why)
+{
+    struct router *ro = g->v->router;
+    char pk[SW_PK_HEX_LEN + 1];
+
+    sw_pk_to_hex(&g->remote, pk);
+    sw_log_info("route group %u (%s %.16s…:%u, local port %u) closed: %s", g->recv_rid,
+                g->initiator ? "to" : "from", pk, g->remote_port, g->local_port, why);
+    if (g->waiter) {
+        ro->m_group_failures++;
+        vcmd_reply_error(&g->v->q, g->waiter, 502, "route_failed", "%s", why);
+    }
+    LIST_REMOVE(g, next);
+    ro->n_groups--;
+    if (g->bev)
+        bufferevent_free(g->bev);
+    if (g->app_fd >= 0)
+        close(g->app_fd);
+    if (g->timer)
+        event_free(g->timer);
+    sw_noise_hs_wipe(&g->hs);
+    sw_noise_cipher_wipe(&g->tx);
+    sw_noise_cipher_wipe(&g->rx);
+    free(g);
+}
+
+/* Ends the group: CLOSE on the outgoing route (when send_close), app fd closed. */
+static void group_end(struct group *g, bool send_close, uint8_t code, const char *why)
+{
+    if (send_close) {
+        uint8_t c = code;
+        send_routed(g, RPKT_CLOSE, &c, 1);
+    }
+    group_free(g, why);
+}
+
+static bool pump_app(struct group *g);
+
+static void timer_cb(evutil_socket_t fd, short what, void *arg)
+{
+    struct group *g = arg;
+    int64_t now = visor_unix_now();
+
+    if (g->state == G_HANDSHAKE && visor_now_ms() >= g->deadline_ms) {
+        group_end(g, true, RPKT_CLOSE_ERROR, "the end-to-end handshake timed out");
+        return;
+    }
+    if (g->state == G_OPEN && now - g->last_tx_s >= GROUP_KEEPALIVE_S)
+        send_routed(g, RPKT_KEEPALIVE, NULL, 0);
+    if (g->paused)
+        pump_app(g);
+}
+
+/* App bytes -> DATA records while the outgoing transport takes them. False when the group
+ * ended (g is freed). */
+static bool pump_app(struct group *g)
+{
+    struct evbuffer *in;
+    size_t n;
+    int rc;
+
+    if (g->state != G_OPEN || !g->bev)
+        return true;
+    in = bufferevent_get_input(g->bev);
+    while ((n = evbuffer_get_length(in)) > 0) {
+        bool full;
+        if (!out_link(g, &full)) {
+            if (!full) {
+                group_end(g, false, 0, "the outgoing transport is down");
+                return false;
+            }
+            g->paused = true;           /* retry from the timer; stop reading meanwhile */
+            bufferevent_disable(g->bev, EV_READ);
+            struct timeval tv = { 0, 20000 };
+            event_add(g->timer, &tv);
+            return true;
+        }
+        if (n > GROUP_RECORD_MAX)
+            n = GROUP_RECORD_MAX;
+        if (evbuffer_remove(in, pktbuf + 6, n) != (int)n ||
+            sw_noise_encrypt(&g->tx, NULL, 0, pktbuf + 6, n, pktbuf + 6)) {
+            group_end(g, true, RPKT_CLOSE_ERROR, "encryption failed");
+            return false;
+        }
+        if ((rc = send_data(g, n + SW_NOISE_TAG))) {
+            group_end(g, false, 0, "the outgoing transport failed");
+            return false;
+        }
+    }
+    if (g->paused) {
+        struct timeval tv = { 1, 0 };
+        g->paused = false;
+        bufferevent_enable(g->bev, EV_READ);
+        event_del(g->timer);
+        event_add(g->timer, &tv);
+    }
+    return true;
+}
+
+static void app_read_cb(struct bufferevent *bev, void *arg)
+{
+    pump_app(arg);
+}
+
+static void app_event_cb(struct bufferevent *bev, short what, void *arg)
+{
+    struct group *g = arg;
+    if (what & (BEV_EVENT_EOF | BEV_EVENT_ERROR)) {
+        if (pump_app(g))
+            group_end(g, true, RPKT_CLOSE_NORMAL, "the app closed the connection");
+    }
+}
+
+static struct group *group_new(struct visor *v, uint32_t recv_rid, struct sw_error *err)
+{
+    struct router *ro = v->router;
+    struct group *g;
+    int sv[2] = { -1, -1 };
+    struct timeval one = { 1, 0 };
+
+    if (find_group(ro, recv_rid)) {
+        sw_error_set(err, SW_EEXIST, "route %u belongs to a group already", recv_rid);
+        return NULL;
+    }
+    if (!(g = calloc(1, sizeof(*g)))) {
+        sw_error_set(err, SW_ENOMEM, "out of memory");
+        return NULL;
+    }
+    g->v = v;
+    g->recv_rid = recv_rid;
+    g->app_fd = -1;
+    if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv)) {
+        free(g);
+        sw_error_set(err, SW_EIO, "socketpair: %s", strerror(errno));
+        return NULL;
+    }
+    g->app_fd = sv[1];
+    evutil_make_socket_nonblocking(sv[0]);
+    if (!(g->bev = bufferevent_socket_new(v->base, sv[0], BEV_OPT_CLOSE_ON_FREE)) ||
+        !(g->timer = event_new(v->base, -1, EV_PERSIST, timer_cb, g))) {
+        if (!g->bev)
+            close(sv[0]);
+        else
+            bufferevent_free(g->bev);
+        close(sv[1]);
+        free(g);
+        sw_error_set(err, SW_ENOMEM, "out of memory");
+        return NULL;
+    }
+    bufferevent_setcb(g->bev, app_read_cb, NULL, app_event_cb, g);
+    g->deadline_ms = visor_now_ms() + GROUP_HS_TIMEOUT_MS;
+    g->last_tx_s = visor_unix_now();
+    event_add(g->timer, &one);
+    LIST_INSERT_HEAD(&ro->groups, g, next);
+    ro->n_groups++;
+    return g;
+}
+
+/* Handshake done: derive the ciphers, start moving app bytes, hand the fd over. */
+static void established(struct group *g)
+{
+    struct router *ro = g->v->router;
+
+    if (sw_noise_hs_split(&g->hs, &g->tx, &g->rx)) {
+        group_end(g, true, RPKT_CLOSE_ERROR, "noise split failed");
+        return;
+    }
+    g->state = G_OPEN;
+    ro->m_groups_opened++;
+    if (g->initiator) {
+        g->waiter->fd = g->app_fd;
+        g->app_fd = -1;
+        vcmd_reply(&g->v->q, g->waiter, 200, json_object_new_object());
+        g->waiter = NULL;
+    } else {
+        struct app_listener *l = find_listener(ro, g->local_port);
+        uint8_t msg[SW_PK_LEN + 2];
+        char cbuf[CMSG_SPACE(sizeof(int))];
+        struct iovec iov = { msg, sizeof(msg) };
+        struct msghdr mh = { .msg_iov = &iov, .msg_iovlen = 1, .msg_control = cbuf,
+                             .msg_controllen = sizeof(cbuf) };
+        struct cmsghdr *cm;
+
+        memset(cbuf, 0, sizeof(cbuf));
+        memcpy(msg, g->remote.b, SW_PK_LEN);
+        msg[SW_PK_LEN] = (uint8_t)(g->remote_port >> 8);
+        msg[SW_PK_LEN + 1] = (uint8_t)g->remote_port;
+        cm = CMSG_FIRSTHDR(&mh);
+        cm->cmsg_level = SOL_SOCKET;
+        cm->cmsg_type = SCM_RIGHTS;
+        cm->cmsg_len = CMSG_LEN(sizeof(int));
+        memcpy(CMSG_DATA(cm), &g->app_fd, sizeof(int));
+        if (!l || sendmsg(l->fd, &mh, MSG_DONTWAIT | MSG_NOSIGNAL) != (ssize_t)sizeof(msg)) {
+            group_end(g, true, RPKT_CLOSE_ERROR, "the app stopped listening");
+            return;
+        }
+        close(g->app_fd);
+        g->app_fd = -1;
+    }
+    bufferevent_enable(g->bev, EV_READ);
+    sw_log_info("route group %u: end-to-end session established (%s)", g->recv_rid,
+                g->initiator ? "initiator" : "responder");
+}
+
+static void handshake_packet(struct group *g, const struct rpkt *p)
+{
+    size_t plen, out_len;
+
+    if (sw_noise_hs_read_message(&g->hs, p->data, p->data_len, NULL, 0, &plen)) {
+        group_end(g, true, RPKT_CLOSE_ERROR, "the end-to-end handshake failed (wrong key?)");
+        return;
+    }
+    if (!g->initiator) {
+        if (sw_noise_hs_write_message(&g->hs, NULL, 0, pktbuf + 6, sizeof(pktbuf) - 6, &out_len) ||
+            send_data(g, out_len)) {
+            group_end(g, false, 0, "cannot answer the handshake");
+            return;
+        }
+    }
+    if (sw_noise_hs_finished(&g->hs))
+        established(g);
+}
+
+void group_packet(struct visor *v, struct rule *r, const struct rpkt *p)
+{
+    struct group *g = find_group(v->router, r->rid);
+    static uint8_t plain[SW_NOISE_MAX_MSG];
+
+    if (!g)
+        return;
+    if (p->type == RPKT_CLOSE) {
+        group_end(g, true, RPKT_CLOSE_NORMAL, p->code ? "the peer closed with an error" : "the peer closed");
+        return;
+    }
+    if (p->type != RPKT_DATA)
+        return; /* KEEPALIVE: the rule's expiry was pushed already */
+    if (g->state == G_HANDSHAKE) {
+        handshake_packet(g, p);
+        return;
+    }
+    if (sw_noise_decrypt(&g->rx, NULL, 0, p->data, p->data_len, plain)) {
+        group_end(g, true, RPKT_CLOSE_ERROR, "a DATA record did not decrypt");
+        return;
+    }
+    bufferevent_write(g->bev, plain, p->data_len - SW_NOISE_TAG);
+    if (evbuffer_get_length(bufferevent_get_output(g->bev)) > GROUP_APP_OUT_MAX)
+        group_end(g, true, RPKT_CLOSE_ERROR, "the app does not read");
+}
+
+void group_rule_gone(struct visor *v, uint32_t rid, const char *why)
+{
+    struct group *g = find_group(v->router, rid);
+    if (g)
+        group_end(g, true, RPKT_CLOSE_ERROR, why);
+}
+
+/* ---- setting groups up ------------------------------------------------------------------- */
+
+struct group_params {
+    uint16_t local_port, remote_port;
+    struct sw_pk remote;
+    struct sw_uuid send_tp;
+    uint32_t send_rid, recv_rid;
+};
+
+static int parse_params(struct json_object *o, struct group_params *gp, struct sw_error *err)
+{
+    uint64_t lp, rp, sr, rr;
+    const char *tp;
+    int rc;
+
+    if ((rc = sw_json_get_u64(o, "local_port", "", &lp, err)) ||
+        (rc = sw_json_get_pk(o, "remote_pk", "", &gp->remote, err)) ||
+        (rc = sw_json_get_u64(o, "remote_port", "", &rp, err)) ||
+        (rc = sw_json_get_string(o, "send_tp", "", SW_UUID_STR_LEN, &tp, err)) ||
+        (rc = sw_uuid_parse(&gp->send_tp, tp, "send_tp", err)) ||
+        (rc = sw_json_get_u64(o, "send_rid", "", &sr, err)) ||
+        (rc = sw_json_get_u64(o, "recv_rid", "", &rr, err)))
+        return rc;
+    if (lp == 0 || lp > 65535 || rp == 0 || rp > 65535)
+        return sw_error_set(err, SW_EINVAL, "ports must be 1..65535");
+    if (sr == 0 || sr > UINT32_MAX || rr == 0 || rr > UINT32_MAX)
+        return sw_error_set(err, SW_EINVAL, "route IDs must be 1..4294967295");
+    gp->local_port = (uint16_t)lp;
+    gp->remote_port = (uint16_t)rp;
+    gp->send_rid = (uint32_t)sr;
+    gp->recv_rid = (uint32_t)rr;
+    return SW_OK;
+}
+
+static struct group *start_group(struct visor *v, const struct group_params *gp, bool initiator,
+                                 const char **code, struct sw_error *err)
+{
+    struct rule *r = rt_get(&v->router->rt, gp->recv_rid);
+    struct group *g;
+    size_t out_len;
+
+    *code = "invalid_request";
+    if (!r || r->type != RULE_CONSUME) {
+        sw_error_set(err, SW_ENOTFOUND, "route %u is not a consume rule here", gp->recv_rid);
+        return NULL;
+    }
+    if (!tm_find_id(v, &gp->send_tp)) {
+        *code = "unknown_transport";
+        sw_error_set(err, SW_ENOTFOUND, "send_tp is not a transport here");
+        return NULL;
+    }
+    if (!(g = group_new(v, gp->recv_rid, err)))
+        return NULL;
+    g->local_port = gp->local_port;
+    g->remote_port = gp->remote_port;
+    g->remote = gp->remote;
+    g->send_tp = gp->send_tp;
+    g->send_rid = gp->send_rid;
+    g->initiator = initiator;
+    g->state = G_HANDSHAKE;
+    if (sw_noise_hs_init_ed25519(&g->hs, SW_NOISE_KK, initiator ? SW_NOISE_INITIATOR : SW_NOISE_RESPONDER,
+                                 SW_NOISE_PROLOGUE_ROUTE, &v->cfg.kp, &gp->remote)) {
+        group_free(g, "the remote key is not usable");
+        sw_error_set(err, SW_EINVAL, "the remote key is not usable for Noise");
+        return NULL;
+    }
+    if (initiator &&
+        (sw_noise_hs_write_message(&g->hs, NULL, 0, pktbuf + 6, sizeof(pktbuf) - 6, &out_len) ||
+         send_data(g, out_len))) {
+        group_free(g, "cannot send the first handshake message");
+        *code = "route_failed";
+        sw_error_set(err, SW_EIO, "the first hop's transport is not up");
+        return NULL;
+    }
+    return g;
+}
+
+struct json_object *group_ready(struct visor *v, struct json_object *req, uint64_t id,
+                                const struct sw_pk *owner)
+{
+    struct sw_error err = { 0 };
+    struct group_params gp;
+    const char *code = "invalid_request";
+    struct json_object *o, *e;
+    bool initiator = false;
+
+    if (parse_params(req, &gp, &err) == SW_OK &&
+        (!json_object_object_get(req, "initiator") || sw_json_get_bool(req, "initiator", "", &initiator, &err) == SW_OK)) {
+        if (initiator) {
+            sw_error_set(&err, SW_EINVAL, "the initiator learns its group from the route_group response");
+        } else if (!find_listener(v->router, gp.local_port)) {
+            code = "no_listener";
+            sw_error_set(&err, SW_ENOTFOUND, "no app listens on port %u", gp.local_port);
+        } else if (start_group(v, &gp, false, &code, &err)) {
+            o = json_object_new_object();
+            json_object_object_add(o, "id", json_object_new_uint64(id));
+            json_object_object_add(o, "ok", json_object_new_boolean(true));
+            return o;
+        }
+    }
+    o = json_object_new_object();
+    e = json_object_new_object();
+    json_object_object_add(o, "id", json_object_new_uint64(id));
+    json_object_object_add(o, "ok", json_object_new_boolean(false));
+    json_object_object_add(e, "code", json_object_new_string(code));
+    json_object_object_add(e, "message", json_object_new_string(err.msg));
+    json_object_object_add(o, "error", e);
+    return o;
+}
+
+void group_cmd_dial(struct visor *v, struct vcmd *c)
+{
+    struct sw_error err = { 0 };
+    struct group_params gp;
+    const char *code = "invalid_request";
+    struct group *g;
+
+    if (parse_params(c->body, &gp, &err)) {
+        vcmd_reply_error(&v->q, c, 400, code, "%s", err.msg);
+        return;
+    }
+    if (!(g = start_group(v, &gp, true, &code, &err))) {
+        vcmd_reply_error(&v->q, c, 502, code, "%s", err.msg);
+        return;
+    }
+    g->waiter = c; /* replied when the handshake ends either way */
+}
+
+static void listener_cb(evutil_socket_t fd, short what, void *arg)
+{
+    struct app_listener *l = arg;
+    char buf[64];
+    ssize_t n = recv(fd, buf, sizeof(buf), MSG_DONTWAIT);
+
+    if (n > 0 || (n < 0 && (errno == EAGAIN || errno == EINTR)))
+        return;
+    sw_log_info("app listener on port %u closed", l->port);
+    LIST_REMOVE(l, next);
+    event_free(l->ev);
+    close(l->fd);
+    free(l);
+}
+
+void group_cmd_listen(struct visor *v, struct vcmd *c)
+{
+    struct app_listener *l;
+    int sv[2];
+
+    if (c->n == 0 || c->n > 65535) {
+        vcmd_reply_error(&v->q, c, 400, "invalid_port", "ports are 1..65535");
+        return;
+    }
+    if (find_listener(v->router, (uint16_t)c->n)) {
+        vcmd_reply_error(&v->q, c, 409, "port_in_use", "port %u has a listener already", (unsigned)c->n);
+        return;
+    }
+    if (!(l = calloc(1, sizeof(*l))) || socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, sv)) {
+        free(l);
+        vcmd_reply_error(&v->q, c, 500, "internal_error", "cannot create the listener");
+        return;
+    }
+    l->v = v;
+    l->port = (uint16_t)c->n;
+    l->fd = sv[0];
+    evutil_make_socket_nonblocking(sv[0]);
+    if (!(l->ev = event_new(v->base, sv[0], EV_READ | EV_PERSIST, listener_cb, l)) || event_add(l->ev, NULL)) {
+        if (l->ev)
+            event_free(l->ev);
+        close(sv[0]);
+        close(sv[1]);
+        free(l);
+        vcmd_reply_error(&v->q, c, 500, "internal_error", "cannot watch the listener");
+        return;
+    }
+    LIST_INSERT_HEAD(&v->router->listeners, l, next);
+    sw_log_info("app listener on port %u", l->port);
+    c->fd = sv[1];
+    vcmd_reply(&v->q, c, 200, json_object_new_object());
+}
+
+void group_free_all(struct visor *v)
+{
+    struct router *ro = v->router;
+    struct group *g;
+    struct app_listener *l;
+
+    while ((g = LIST_FIRST(&ro->groups)))
+        group_free(g, "the visor stops");
+    while ((l = LIST_FIRST(&ro->listeners))) {
+        LIST_REMOVE(l, next);
+        event_free(l->ev);
+        close(l->fd);
+        free(l);
+    }
+}

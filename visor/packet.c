@@ -1,0 +1,119 @@
+/* packet.c — framing, handshake steps and transport packets as pure functions over the
+ * bytes a peer sent (see packet.h). Every read goes through struct sw_reader. */
+#include "visor/packet.h"
+#include "common/bytes.h"
+#include "common/frame.h"
+
+#include <string.h>
+
+int vs_frame_peek(const uint8_t *buf, size_t have, size_t max, size_t *body_len,
+                  struct sw_error *err)
+{
+    struct sw_reader r;
+    uint16_t n;
+
+    if (max == 0 || max > SW_FRAME_MAX)
+        max = SW_FRAME_MAX;
+    sw_reader_init(&r, buf, have < SW_FRAME_HDR_LEN ? have : SW_FRAME_HDR_LEN);
+    if (sw_read_u16(&r, &n) != SW_OK) {
+        *body_len = 0; /* not even the header yet */
+        return SW_OK;
+    }
+    if (n == 0 || n > max)
+        return sw_error_set(err, SW_EPROTO, "frame length %u (allowed 1..%zu)", (unsigned)n, max);
+    *body_len = have - SW_FRAME_HDR_LEN >= n ? n : 0;
+    return SW_OK;
+}
+
+/* Fails the handshake: hs is wiped so nothing can continue it. */
+static int hs_fail(struct sw_noise_hs *hs, struct sw_error *err, int code, const char *what,
+                   unsigned idx)
+{
+    sw_noise_hs_wipe(hs);
+    if (idx)
+        return sw_error_set(err, code, "handshake message %u %s: %s", idx, what, sw_strerror(code));
+    return sw_error_set(err, code, "%s", what);
+}
+
+int vs_hs_read(struct sw_noise_hs *hs, const struct sw_pk *local_pk, const uint8_t *msg,
+               size_t len, uint8_t *reply, size_t cap, size_t *reply_len, bool *done,
+               struct sw_pk *remote, struct sw_error *err)
+{
+    uint8_t payload[VISOR_HS_FRAME_MAX];
+    size_t plen = 0, n = 0;
+    bool initiator = hs->role == SW_NOISE_INITIATOR; /* noise.h keeps no accessor for it */
+    /* which message this is, for the log: the initiator only ever reads message 2 */
+    unsigned idx = initiator ? 2 : sw_noise_hs_overhead(hs) == SW_NOISE_XK_MSG3_LEN ? 3 : 1;
+    struct sw_pk id;
+    int rc;
+
+    if (sw_noise_hs_my_turn(hs))
+        return hs_fail(hs, err, SW_EPROTO, "protocol error: handshake message out of turn", 0);
+    rc = sw_noise_hs_read_message(hs, msg, len, payload, sizeof(payload), &plen);
+    if (rc == SW_ECRYPTO && idx == 1)
+        return hs_fail(hs, err, rc,
+                       "handshake message 1 does not authenticate: the dialer expects another key", 0);
+    if (rc)
+        return hs_fail(hs, err, rc, "rejected", idx);
+    if (initiator) { /* got message 2: answer with 3, which carries our identity */
+        if ((rc = sw_noise_hs_write_message(hs, local_pk->b, SW_PK_LEN, reply, cap, &n)))
+            return hs_fail(hs, err, rc, "failed", 3);
+        *reply_len = n;
+        *done = true;
+        return SW_OK;
+    }
+    if (!sw_noise_hs_finished(hs)) { /* got message 1: answer with 2 */
+        if ((rc = sw_noise_hs_write_message(hs, NULL, 0, reply, cap, &n)))
+            return hs_fail(hs, err, rc, "failed", 2);
+        *reply_len = n;
+        *done = false;
+        return SW_OK;
+    }
+    /* got message 3: its payload must be the Ed25519 key of the static key it proved */
+    if (sw_noise_check_ed25519_payload(hs, payload, plen, &id))
+        return hs_fail(hs, err, SW_ECRYPTO,
+                       "handshake message 3: the identity does not match the static key", 0);
+    *reply_len = 0;
+    *done = true;
+    *remote = id;
+    return SW_OK;
+}
+
+int vs_packet_parse(const uint8_t *pkt, size_t len, struct vs_packet *out, struct sw_error *err)
+{
+    struct vs_packet p;
+    struct sw_reader r;
+
+    if (len == 0)
+        return sw_error_set(err, SW_EPROTO, "empty packet");
+    if (len > TP_PKT_MAX)
+        return sw_error_set(err, SW_EPROTO, "packet of %zu bytes (at most %zu)", len,
+                            (size_t)TP_PKT_MAX);
+    memset(&p, 0, sizeof(p));
+    sw_reader_init(&r, pkt, len);
+    sw_read_u8(&r, &p.type);
+    p.body_len = sw_reader_remaining(&r);
+    p.body = p.body_len ? pkt + 1 : NULL;
+    p.known = true;
+    switch (p.type) {
+    case TP_PKT_ENTRY_SIG:
+        sw_read_view(&r, &p.sig, SW_SIG_LEN);
+        break;
+    case TP_PKT_PING:
+    case TP_PKT_PONG:
+        sw_read_u64(&r, &p.token);
+        break;
+    case TP_PKT_CLOSE:
+        sw_read_u8(&r, &p.reason);
+        break;
+    default: /* DISCARD, routing packets (the router checks them) and unknown types */
+        p.known = p.type == TP_PKT_DISCARD;
+        sw_read_skip(&r, p.body_len);
+        break;
+    }
+    if (!sw_reader_done(&r))
+        return sw_error_set(err, SW_EPROTO, "packet type 0x%02x with a %zu-byte body", p.type,
+                            p.body_len);
+    *out = p;
+    return SW_OK;
+}

@@ -1,0 +1,229 @@
+/* router.c — routing packets on transports and the rule table's life (docs/routing.md §1-2).
+ *
+ * Everything here runs on the loop. A routing packet is parsed (rules.c), its route ID
+ * looked up: forward rules rewrite the ID and send it on the next transport unless that
+ * transport is not up or has more than ROUTER_OUTPUT_CAP bytes queued (then the packet is
+ * dropped and counted: forwarding never blocks); consume rules belong to a local route
+ * group end; unknown IDs are dropped and counted. CLOSE is forwarded like DATA, then the
+ * rule it used is deleted, so a CLOSE travelling a route removes it hop by hop. */
+#include "visor/router.h"
+#include "visor/transport.h"
+#include "common/buf.h"
+#include "common/json.h"
+#include "common/log.h"
+#include "common/metrics.h"
+
+#include <json-c/json.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+static void expired_one(void *arg, const struct rule *r)
+{
+    sw_log_debug("route %u (%s) expired", r->rid, rule_type_name(r->type));
+    if (r->type == RULE_CONSUME)
+        group_rule_gone(arg, r->rid, "its route expired");
+}
+
+static void expire_cb(evutil_socket_t fd, short what, void *arg)
+{
+    struct router *ro = arg;
+    size_t n = rt_expire(&ro->rt, visor_unix_now(), expired_one, ro->v);
+    ro->m_expired += n;
+    ro->m_rules = ro->rt.n;
+}
+
+int router_start(struct visor *v, struct sw_error *err)
+{
+    struct timeval one = { 1, 0 };
+    struct router *ro = calloc(1, sizeof(*ro));
+
+    if (!ro)
+        return sw_error_set(err, SW_ENOMEM, "out of memory");
+    ro->v = v;
+    rt_init(&ro->rt);
+    LIST_INIT(&ro->groups);
+    LIST_INIT(&ro->listeners);
+    if (!(ro->expire_ev = event_new(v->base, -1, EV_PERSIST, expire_cb, ro)) ||
+        event_add(ro->expire_ev, &one)) {
+        if (ro->expire_ev)
+            event_free(ro->expire_ev);
+        free(ro);
+        return sw_error_set(err, SW_ENOMEM, "cannot create the route expiry timer");
+    }
+    v->router = ro;
+    return SW_OK;
+}
+
+void router_stop(struct visor *v)
+{
+    struct router *ro = v->router;
+    if (!ro)
+        return;
+    group_free_all(v);
+    event_free(ro->expire_ev);
+    rt_free(&ro->rt);
+    free(ro);
+    v->router = NULL;
+}
+
+/* Sends pkt with its route ID replaced by rid on transport id; false when dropped. */
+static bool forward(struct router *ro, const struct sw_uuid *id, uint32_t rid, const uint8_t *pkt,
+                    size_t len)
+{
+    struct transport *t = tm_find_id(ro->v, id);
+    struct link *l = t ? t->link : NULL;
+
+    if (!t || t->state != TP_UP || !l || l->state != LINK_OPEN) {
+        ro->m_dropped_down++;
+        return false;
+    }
+    if (link_output_len(l) > ROUTER_OUTPUT_CAP) {
+        ro->m_dropped_full++;
+        return false;
+    }
+    memcpy(ro->buf, pkt + 1, len - 1);
+    ro->buf[0] = (uint8_t)(rid >> 24);
+    ro->buf[1] = (uint8_t)(rid >> 16);
+    ro->buf[2] = (uint8_t)(rid >> 8);
+    ro->buf[3] = (uint8_t)rid;
+    if (link_send(l, pkt[0], ro->buf, len - 1)) {
+        ro->m_dropped_down++;
+        return false;
+    }
+    ro->m_forwarded++;
+    return true;
+}
+
+void router_packet(struct visor *v, struct transport *t, const uint8_t *pkt, size_t len)
+{
+    struct router *ro = v->router;
+    struct rpkt p;
+    struct rule *r;
+
+    if (!ro)
+        return;
+    if (rpkt_parse(pkt, len, &p)) {
+        ro->m_malformed++;
+        sw_log_debug("route: dropping a malformed routing packet (type 0x%02x, %zu bytes)", pkt[0], len);
+        return;
+    }
+    if (!(r = rt_get(&ro->rt, p.rid)) || r->type == RULE_RESERVED) {
+        ro->m_unknown++;
+        return;
+    }
+    rt_touch(&ro->rt, r, len, visor_unix_now());
+    if (r->type == RULE_FORWARD) {
+        forward(ro, &r->next_tp, r->next_rid, pkt, len);
+    } else {
+        ro->m_consumed++;
+        group_packet(v, r, &p); /* may end the group; the rule stays ours to delete */
+    }
+    if (p.type == RPKT_CLOSE) {
+        sw_log_debug("route %u: CLOSE (code %u): rule removed", p.rid, p.code);
+        rt_del(&ro->rt, p.rid);
+    }
+    ro->m_rules = ro->rt.n;
+    ro->m_groups = ro->n_groups;
+}
+
+/* ---- views ------------------------------------------------------------------------------ */
+
+struct json_object *router_rule_json(const struct rule *r)
+{
+    struct json_object *o = json_object_new_object();
+    char id[SW_UUID_STR_LEN + 1];
+
+    json_object_object_add(o, "rid", json_object_new_int64(r->rid));
+    json_object_object_add(o, "type", json_object_new_string(rule_type_name(r->type)));
+    if (r->type == RULE_FORWARD) {
+        sw_uuid_format(&r->next_tp, id);
+        json_object_object_add(o, "next_tp", json_object_new_string(id));
+        json_object_object_add(o, "next_rid", json_object_new_int64(r->next_rid));
+    } else if (r->type == RULE_CONSUME) {
+        json_object_object_add(o, "local_port", json_object_new_int(r->local_port));
+        json_object_object_add(o, "remote_pk", sw_json_pk(&r->remote_pk));
+        json_object_object_add(o, "remote_port", json_object_new_int(r->remote_port));
+        json_object_object_add(o, "group", json_object_new_int64(r->group));
+    }
+    json_object_object_add(o, "setup_node", sw_json_pk(&r->owner));
+    json_object_object_add(o, "created_at", json_object_new_int64(r->created_at));
+    json_object_object_add(o, "expires_at", json_object_new_int64(r->expires_at));
+    json_object_object_add(o, "packets", json_object_new_uint64(r->packets));
+    json_object_object_add(o, "bytes", json_object_new_uint64(r->bytes));
+    return o;
+}
+
+static void add_json(void *arg, const struct rule *r)
+{
+    json_object_array_add(arg, router_rule_json(r));
+}
+
+static int cmp_rid(const void *a, const void *b)
+{
+    int64_t x = json_object_get_int64(json_object_object_get(*(struct json_object *const *)a, "rid"));
+    int64_t y = json_object_get_int64(json_object_object_get(*(struct json_object *const *)b, "rid"));
+    return (x > y) - (x < y);
+}
+
+void router_cmd_list(struct visor *v, struct vcmd *c)
+{
+    struct json_object *arr = json_object_new_array();
+    rt_foreach(&v->router->rt, add_json, arr);
+    json_object_array_sort(arr, cmp_rid);
+    vcmd_reply(&v->q, c, 200, arr);
+}
+
+void router_cmd_get(struct visor *v, struct vcmd *c)
+{
+    struct rule *r = c->n <= UINT32_MAX ? rt_get(&v->router->rt, (uint32_t)c->n) : NULL;
+    if (!r)
+        vcmd_reply_error(&v->q, c, 404, "not_found", "no route %llu", (unsigned long long)c->n);
+    else
+        vcmd_reply(&v->q, c, 200, router_rule_json(r));
+}
+
+void router_cmd_delete(struct visor *v, struct vcmd *c)
+{
+    struct json_object *o;
+    if (c->n <= UINT32_MAX)
+        group_rule_gone(v, (uint32_t)c->n, "the operator removed its route");
+    if (c->n > UINT32_MAX || rt_del(&v->router->rt, (uint32_t)c->n)) {
+        vcmd_reply_error(&v->q, c, 404, "not_found", "no route %llu", (unsigned long long)c->n);
+        return;
+    }
+    v->router->m_rules = v->router->rt.n;
+    sw_log_info("route %llu removed by the operator", (unsigned long long)c->n);
+    o = json_object_new_object();
+    json_object_object_add(o, "removed", json_object_new_int64((int64_t)c->n));
+    vcmd_reply(&v->q, c, 200, o);
+}
+
+void router_write_metrics(struct visor *v, struct sw_buf *out)
+{
+    struct router *ro = v->router;
+    static const struct { const char *name, *help; size_t off; } m[] = {
+        { "visor_route_forwarded_total", "Routing packets forwarded", offsetof(struct router, m_forwarded) },
+        { "visor_route_consumed_total", "Routing packets for local route groups", offsetof(struct router, m_consumed) },
+        { "visor_route_unknown_total", "Routing packets with an unknown route ID (dropped)", offsetof(struct router, m_unknown) },
+        { "visor_route_malformed_total", "Malformed routing packets (dropped)", offsetof(struct router, m_malformed) },
+        { "visor_route_dropped_full_total", "Packets dropped: next transport output above its cap", offsetof(struct router, m_dropped_full) },
+        { "visor_route_dropped_down_total", "Packets dropped: next transport not up", offsetof(struct router, m_dropped_down) },
+        { "visor_route_expired_total", "Route IDs expired", offsetof(struct router, m_expired) },
+        { "visor_route_groups_opened_total", "Route group ends established (end-to-end handshake done)", offsetof(struct router, m_groups_opened) },
+        { "visor_route_group_failures_total", "Dials that failed after the route was set up", offsetof(struct router, m_group_failures) },
+        { "visor_route_setup_refused_total", "Setup streams refused (key not in routing.setup_nodes)", offsetof(struct router, m_refused_setup) },
+    };
+
+    if (!ro)
+        return;
+    for (size_t i = 0; i < sizeof(m) / sizeof(m[0]); i++) {
+        const _Atomic uint64_t *p = (const _Atomic uint64_t *)((const char *)ro + m[i].off);
+        sw_metrics_write_header(out, m[i].name, "counter", m[i].help);
+        sw_metrics_write_sample(out, m[i].name, NULL, (double)*p);
+    }
+    sw_metrics_write_header(out, "visor_route_groups", "gauge", "Route group ends on this visor");
+    sw_metrics_write_sample(out, "visor_route_groups", NULL, (double)ro->m_groups);
+    sw_metrics_write_header(out, "visor_route_rules", "gauge", "Route IDs in the rule table");
+    sw_metrics_write_sample(out, "visor_route_rules", NULL, (double)ro->m_rules);
+}

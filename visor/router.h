@@ -1,0 +1,107 @@
+/* router.h — routing on the visor (docs/routing.md): the rule table, routing packets on
+ * transports, the port-3 rule server for setup nodes, and the REST views of the rules.
+ *
+ * Threads: struct router belongs to the loop, except the counters (atomics, read by the API
+ * threads) and the rule server's threads (router_setup.c), which reach the loop only
+ * through VCMD_CALL commands. */
+#ifndef VISOR_ROUTER_H
+#define VISOR_ROUTER_H
+
+#include "visor/rules.h"
+#include "visor/visor.h"
+
+#define ROUTER_OUTPUT_CAP (1u << 20)  /* drop a packet for a transport with more queued */
+#define ROUTER_SETUP_PORT 3           /* messaging port of the rule server */
+#define ROUTER_MSG_MAX (64u << 10)    /* setup protocol JSON messages */
+#define ROUTER_SETUP_STREAMS 16       /* concurrent setup streams served */
+
+struct router_setup;
+struct appsrv;
+struct app_procs;
+struct group;
+struct app_listener;
+LIST_HEAD(group_list, group);
+LIST_HEAD(app_listener_list, app_listener);
+
+struct router {
+    struct visor *v;
+    struct rule_table rt;
+    struct event *expire_ev;
+    struct router_setup *setup;
+    struct appsrv *appsrv;
+    struct app_procs *procs;
+    struct group_list groups;
+    struct app_listener_list listeners;
+    uint32_t n_groups;
+    uint8_t buf[TP_PKT_MAX];          /* rewritten packet being forwarded */
+    /* counters, read by API threads */
+    _Atomic uint64_t m_forwarded, m_consumed, m_unknown, m_malformed, m_dropped_full,
+        m_dropped_down, m_expired, m_refused_setup, m_groups_opened, m_group_failures;
+    _Atomic uint64_t m_rules, m_groups; /* gauges: IDs in the table, group ends */
+};
+
+/* Main thread, before the loop runs: the table and its expiry timer. */
+int router_start(struct visor *v, struct sw_error *err);
+/* After the loop has stopped. */
+void router_stop(struct visor *v);
+/* Loop: a routing packet (type 0x10..0x12) arrived on transport t. */
+void router_packet(struct visor *v, struct transport *t, const uint8_t *pkt, size_t len);
+/* Loop: JSON of one table entry (owned by the caller). */
+struct json_object *router_rule_json(const struct rule *r);
+/* Loop, for the API: VCMD_CALL handlers. c->n is the route ID for get / delete. */
+void router_cmd_list(struct visor *v, struct vcmd *c);
+void router_cmd_get(struct visor *v, struct vcmd *c);
+void router_cmd_delete(struct visor *v, struct vcmd *c);
+/* Prometheus lines for /metrics (any thread). */
+struct sw_buf;
+void router_write_metrics(struct visor *v, struct sw_buf *out);
+
+/* ---- route group ends and app listeners (group.c), loop thread ---------------------------- */
+#define GROUP_HS_TIMEOUT_MS 10000     /* KK handshake over the route */
+#define GROUP_KEEPALIVE_S 30          /* KEEPALIVE on the outgoing route after this idle time */
+#define GROUP_APP_OUT_MAX (8u << 20)  /* bytes queued for an app that does not read: close */
+#define GROUP_RECORD_MAX 65000        /* app bytes per DATA record */
+
+
+/* Frees every group and listener (after the loop has stopped). */
+void group_free_all(struct visor *v);
+/* A routing packet for consume rule r (DATA / KEEPALIVE / CLOSE). */
+void group_packet(struct visor *v, struct rule *r, const struct rpkt *p);
+/* The consume rule rid went away (expired, deleted by the operator): end its group. */
+void group_rule_gone(struct visor *v, uint32_t rid, const char *why);
+/* group_ready from a setup node (port 3): the JSON request; returns the response. */
+struct json_object *group_ready(struct visor *v, struct json_object *req, uint64_t id,
+                                const struct sw_pk *owner);
+/* VCMD_CALL from the app server: c->body = {"local_port","remote_pk","remote_port","send_tp",
+ * "send_rid","recv_rid"}; becomes the initiator end, runs KK and replies 200 with the app's
+ * end of a socketpair in c->fd once the handshake is done (else 502 + error). */
+void group_cmd_dial(struct visor *v, struct vcmd *c);
+/* VCMD_CALL: listen on port c->n; replies 200 with the app's listener fd in c->fd
+ * (SOCK_SEQPACKET: each connection arrives as 34 bytes pk || port BE with its fd). 409 when
+ * the port is taken. */
+void group_cmd_listen(struct visor *v, struct vcmd *c);
+
+/* ---- app API: the unix socket in data_dir (appsrv.c) -------------------------------------- */
+#define APPSRV_SOCKET_NAME "app.sock"
+int appsrv_start(struct visor *v, struct sw_error *err);
+void appsrv_stop(struct visor *v);
+
+/* ---- apps as child processes (appsrv_proc.c), loop thread ------------------------------------ */
+/* Main thread before the loop runs: starts the auto_start apps. */
+int apps_start(struct visor *v, struct sw_error *err);
+/* After the loop stopped: SIGTERM every app, SIGKILL after 3 s. */
+void apps_stop(struct visor *v);
+/* VCMD_CALL handlers: list; action on app c->why: c->n 0 start, 1 stop, 2 autostart (= c->type). */
+void apps_cmd_list(struct visor *v, struct vcmd *c);
+void apps_cmd_action(struct visor *v, struct vcmd *c);
+
+/* ---- rule server on messaging port 3 (router_setup.c) ----------------------------------- */
+/* Main thread, after dmsg_start: listens when the messaging client runs. */
+int router_setup_start(struct visor *v, struct sw_error *err);
+/* Main thread: closes the listener and every stream, joins the threads. Before dmsg_stop. */
+void router_setup_stop(struct visor *v);
+/* Loop: executes one setup request (the JSON in c->body), owner = c->pk; replies with the
+ * response object (status 200). */
+void router_setup_exec(struct visor *v, struct vcmd *c);
+
+#endif

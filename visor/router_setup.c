@@ -1,0 +1,511 @@
+/* router_setup.c — the rule server: setup nodes open messaging streams to our port 3 and
+ * send reserve / add_rules / del_rules / group_ready (docs/routing.md §3).
+ *
+ * An acceptor thread waits on the port-3 listener. A stream from a key outside
+ * routing.setup_nodes is closed at once and logged. Each accepted stream is served by its
+ * own thread (at most ROUTER_SETUP_STREAMS; more are closed): it reads one framed request
+ * (u32 BE length, 1..64 KiB, body within 5 s), runs it on the loop through a VCMD_CALL
+ * command and writes the framed response. Blocking reads never happen on the loop. */
+#include "visor/router.h"
+#include "common/json.h"
+#include "common/log.h"
+#include "common/msg_client.h"
+
+#include <errno.h>
+#include <json-c/json.h>
+#include <poll.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#define SETUP_BODY_MS 5000
+#define SETUP_POLL_MS 250
+#define SETUP_RESERVE_MAX 8
+#define SETUP_RULES_MAX 64
+
+struct setup_stream {
+    struct router_setup *s;
+    int fd;
+    struct sw_pk remote;
+    pthread_t th;
+    bool used, done;
+};
+
+struct router_setup {
+    struct visor *v;
+    int listener_fd;
+    pthread_t acceptor;
+    bool acceptor_started;
+    pthread_mutex_t mu;
+    atomic_bool stopping;
+    struct setup_stream streams[ROUTER_SETUP_STREAMS];
+};
+
+static bool trusted(const struct visor *v, const struct sw_pk *pk)
+{
+    for (size_t i = 0; i < v->cfg.n_setup_nodes; i++)
+        if (sw_pk_equal(&v->cfg.setup_nodes[i], pk))
+            return true;
+    return false;
+}
+
+/* Reads exactly n bytes. idle: wait forever (checking stopping) for the first byte; else
+ * the whole read must finish within SETUP_BODY_MS. */
+static int read_full(struct router_setup *s, int fd, uint8_t *p, size_t n, bool idle)
+{
+    int64_t deadline = visor_now_ms() + SETUP_BODY_MS;
+    size_t got = 0;
+
+    while (got < n) {
+        struct pollfd pfd = { .fd = fd, .events = POLLIN };
+        int r;
+        if (s->stopping)
+            return SW_EIO;
+        if (!(idle && got == 0) && visor_now_ms() > deadline)
+            return SW_ETIMEDOUT;
+        r = poll(&pfd, 1, SETUP_POLL_MS);
+        if (r < 0 && errno != EINTR)
+            return SW_EIO;
+        if (r <= 0)
+            continue;
+        ssize_t k = read(fd, p + got, n - got);
+        if (k == 0)
+            return SW_ENOTFOUND; /* EOF */
+        if (k < 0) {
+            if (errno == EINTR || errno == EAGAIN)
+                continue;
+            return SW_EIO;
+        }
+        if (idle && got == 0)
+            deadline = visor_now_ms() + SETUP_BODY_MS;
+        got += (size_t)k;
+    }
+    return SW_OK;
+}
+
+static int write_msg(int fd, struct json_object *o)
+{
+    size_t len;
+    const char *js = sw_json_compact(o, &len);
+    uint8_t hdr[4] = { (uint8_t)(len >> 24), (uint8_t)(len >> 16), (uint8_t)(len >> 8), (uint8_t)len };
+    struct iovec iov[2] = { { hdr, 4 }, { (void *)js, len } };
+    struct msghdr mh = { .msg_iov = iov, .msg_iovlen = 2 };
+    size_t total = 4 + len, sent = 0;
+
+    while (sent < total) {
+        ssize_t k = sendmsg(fd, &mh, MSG_NOSIGNAL);
+        if (k < 0) {
+            if (errno == EINTR)
+                continue;
+            return SW_EIO;
+        }
+        sent += (size_t)k;
+        while (k > 0 && mh.msg_iovlen > 0) {
+            if ((size_t)k >= mh.msg_iov[0].iov_len) {
+                k -= (ssize_t)mh.msg_iov[0].iov_len;
+                mh.msg_iov++;
+                mh.msg_iovlen--;
+            } else {
+                mh.msg_iov[0].iov_base = (char *)mh.msg_iov[0].iov_base + k;
+                mh.msg_iov[0].iov_len -= (size_t)k;
+                k = 0;
+            }
+        }
+    }
+    return SW_OK;
+}
+
+static struct json_object *error_resp(uint64_t id, const char *code, const char *msg)
+{
+    struct json_object *o = json_object_new_object(), *e = json_object_new_object();
+    json_object_object_add(o, "id", json_object_new_uint64(id));
+    json_object_object_add(o, "ok", json_object_new_boolean(false));
+    json_object_object_add(e, "code", json_object_new_string(code));
+    json_object_object_add(e, "message", json_object_new_string(msg));
+    json_object_object_add(o, "error", e);
+    return o;
+}
+
+static void *stream_main(void *arg)
+{
+    struct setup_stream *ss = arg;
+    struct router_setup *s = ss->s;
+    struct visor *v = s->v;
+    char pk[SW_PK_HEX_LEN + 1];
+    uint8_t hdr[4], *body = NULL;
+    int rc;
+
+    sw_pk_to_hex(&ss->remote, pk);
+    sw_log_info("setup node %.16s…: rule stream opened", pk);
+    for (;;) {
+        struct json_object *req = NULL, *resp = NULL;
+        struct sw_error err = { 0 };
+        struct vcmd *c;
+        uint32_t len;
+
+        if ((rc = read_full(s, ss->fd, hdr, 4, true)))
+            break;
+        len = (uint32_t)hdr[0] << 24 | (uint32_t)hdr[1] << 16 | (uint32_t)hdr[2] << 8 | hdr[3];
+        if (len == 0 || len > ROUTER_MSG_MAX) {
+            sw_log_warn("setup node %.16s…: message of %u bytes (allowed 1..%u); closing", pk, len,
+                        ROUTER_MSG_MAX);
+            break;
+        }
+        if (!(body = malloc(len)) || (rc = read_full(s, ss->fd, body, len, false))) {
+            sw_log_warn("setup node %.16s…: incomplete message; closing", pk);
+            break;
+        }
+        if (sw_json_parse((const char *)body, len, &req, &err) || !json_object_is_type(req, json_type_object)) {
+            json_object_put(req);
+            resp = error_resp(0, "invalid_json", err.msg[0] ? err.msg : "not a JSON object");
+        } else if (!(c = vcmd_new(VCMD_CALL))) {
+            json_object_put(req);
+            break;
+        } else {
+            uint64_t id = json_object_get_uint64(json_object_object_get(req, "id"));
+            c->fn = router_setup_exec;
+            c->pk = ss->remote;
+            c->body = req;
+            rc = cmdq_call(&v->q, c, SETUP_BODY_MS);
+            if (rc == SW_OK && c->body) {
+                resp = c->body;
+                c->body = NULL;
+            } else {
+                resp = error_resp(id, rc == SW_ETIMEDOUT ? "timeout" : "shutting_down",
+                                  rc == SW_ETIMEDOUT ? "the visor did not answer in time"
+                                                     : "the visor is shutting down");
+            }
+            vcmd_release(&v->q, c);
+        }
+        free(body);
+        body = NULL;
+        rc = write_msg(ss->fd, resp);
+        json_object_put(resp);
+        if (rc)
+            break;
+    }
+    free(body);
+    sw_log_info("setup node %.16s…: rule stream closed", pk);
+    pthread_mutex_lock(&s->mu);
+    ss->done = true;
+    pthread_mutex_unlock(&s->mu);
+    return NULL;
+}
+
+/* Joins finished stream threads; with all, shuts down and joins every one. */
+static void reap(struct router_setup *s, bool all)
+{
+    for (int i = 0; i < ROUTER_SETUP_STREAMS; i++) {
+        struct setup_stream *ss = &s->streams[i];
+        bool join;
+        pthread_mutex_lock(&s->mu);
+        join = ss->used && (ss->done || all);
+        if (join && !ss->done)
+            shutdown(ss->fd, SHUT_RDWR);
+        pthread_mutex_unlock(&s->mu);
+        if (!join)
+            continue;
+        pthread_join(ss->th, NULL);
+        close(ss->fd);
+        ss->used = ss->done = false;
+        ss->fd = -1;
+    }
+}
+
+static void *acceptor_main(void *arg)
+{
+    struct router_setup *s = arg;
+    struct visor *v = s->v;
+
+    while (!s->stopping) {
+        struct sw_error err = { 0 };
+        struct sw_pk remote;
+        char pk[SW_PK_HEX_LEN + 1];
+        uint16_t port;
+        int fd = -1, rc, slot = -1;
+
+        rc = sw_msg_accept(s->listener_fd, SETUP_POLL_MS, &fd, &remote, &port, &err);
+        reap(s, false);
+        if (rc == SW_ETIMEDOUT)
+            continue;
+        if (rc) {
+            if (!s->stopping)
+                sw_log_warn("route setup: the port %d listener failed: %s", ROUTER_SETUP_PORT, err.msg);
+            break;
+        }
+        sw_pk_to_hex(&remote, pk);
+        if (!trusted(v, &remote)) {
+            v->router->m_refused_setup++;
+            sw_log_warn("route setup: refused a rule stream from %s: not in routing.setup_nodes", pk);
+            close(fd);
+            continue;
+        }
+        for (int i = 0; i < ROUTER_SETUP_STREAMS && slot < 0; i++)
+            if (!s->streams[i].used)
+                slot = i;
+        if (slot < 0) {
+            sw_log_warn("route setup: %d rule streams open already; closing one from %s",
+                        ROUTER_SETUP_STREAMS, pk);
+            close(fd);
+            continue;
+        }
+        s->streams[slot] = (struct setup_stream){ .s = s, .fd = fd, .remote = remote, .used = true };
+        if (pthread_create(&s->streams[slot].th, NULL, stream_main, &s->streams[slot])) {
+            s->streams[slot].used = false;
+            close(fd);
+        }
+    }
+    return NULL;
+}
+
+int router_setup_start(struct visor *v, struct sw_error *err)
+{
+    struct sw_msg_client *mc = dmsg_client(v);
+    struct router_setup *s;
+    int rc;
+
+    if (!mc || !v->router)
+        return SW_OK; /* no messaging: no setup nodes can reach us */
+    if (!(s = calloc(1, sizeof(*s))))
+        return sw_error_set(err, SW_ENOMEM, "out of memory");
+    s->v = v;
+    pthread_mutex_init(&s->mu, NULL);
+    for (int i = 0; i < ROUTER_SETUP_STREAMS; i++)
+        s->streams[i].fd = -1;
+    if ((rc = sw_msg_listen(mc, ROUTER_SETUP_PORT, &s->listener_fd, err))) {
+        pthread_mutex_destroy(&s->mu);
+        free(s);
+        return rc;
+    }
+    v->router->setup = s;
+    if (pthread_create(&s->acceptor, NULL, acceptor_main, s)) {
+        router_setup_stop(v);
+        return sw_error_set(err, SW_EIO, "cannot start the route setup thread");
+    }
+    s->acceptor_started = true;
+    sw_log_info("route setup: listening on messaging port %d for %zu setup node(s)", ROUTER_SETUP_PORT,
+                v->cfg.n_setup_nodes);
+    return SW_OK;
+}
+
+void router_setup_stop(struct visor *v)
+{
+    struct router_setup *s = v->router ? v->router->setup : NULL;
+    struct sw_msg_client *mc = dmsg_client(v);
+
+    if (!s)
+        return;
+    s->stopping = true;
+    if (s->acceptor_started)
+        pthread_join(s->acceptor, NULL);
+    reap(s, true);
+    if (mc)
+        sw_msg_unlisten(mc, ROUTER_SETUP_PORT);
+    close(s->listener_fd);
+    pthread_mutex_destroy(&s->mu);
+    free(s);
+    v->router->setup = NULL;
+}
+
+/* ---- requests, on the loop ----------------------------------------------------------------- */
+
+static struct json_object *ok_resp(uint64_t id)
+{
+    struct json_object *o = json_object_new_object();
+    json_object_object_add(o, "id", json_object_new_uint64(id));
+    json_object_object_add(o, "ok", json_object_new_boolean(true));
+    return o;
+}
+
+static int get_u32(struct json_object *o, const char *key, const char *where, bool nonzero,
+                   uint32_t *out, struct sw_error *err)
+{
+    uint64_t x;
+    int rc = sw_json_get_u64(o, key, where, &x, err);
+    if (rc)
+        return rc;
+    if (x > UINT32_MAX || (nonzero && x == 0))
+        return sw_error_set(err, SW_EINVAL, "field '%s%s': must be %s..4294967295", where, key,
+                            nonzero ? "1" : "0");
+    *out = (uint32_t)x;
+    return SW_OK;
+}
+
+static int get_port(struct json_object *o, const char *key, const char *where, uint16_t *out,
+                    struct sw_error *err)
+{
+    uint32_t x;
+    int rc = get_u32(o, key, where, true, &x, err);
+    if (rc)
+        return rc;
+    if (x > 65535)
+        return sw_error_set(err, SW_EINVAL, "field '%s%s': must be a port 1..65535", where, key);
+    *out = (uint16_t)x;
+    return SW_OK;
+}
+
+static struct json_object *do_reserve(struct router *ro, struct json_object *req, uint64_t id,
+                                      const struct sw_pk *owner)
+{
+    struct sw_error err = { 0 };
+    struct json_object *o, *arr;
+    uint32_t n, rids[SETUP_RESERVE_MAX];
+    int64_t now = visor_unix_now();
+
+    if (get_u32(req, "n", "", true, &n, &err) || n > SETUP_RESERVE_MAX)
+        return error_resp(id, "invalid_request", err.msg[0] ? err.msg : "field 'n': must be 1..8");
+    for (uint32_t i = 0; i < n; i++) {
+        if (rt_reserve(&ro->rt, owner, now, &rids[i])) {
+            for (uint32_t j = 0; j < i; j++)
+                rt_del(&ro->rt, rids[j]);
+            return error_resp(id, "table_full", "the rule table is full");
+        }
+    }
+    o = ok_resp(id);
+    arr = json_object_new_array();
+    for (uint32_t i = 0; i < n; i++)
+        json_object_array_add(arr, json_object_new_int64(rids[i]));
+    json_object_object_add(o, "rids", arr);
+    return o;
+}
+
+/* Parses rules[i] into r; checks it against the table and the transports. */
+static int parse_rule(struct router *ro, struct json_object *jr, size_t i, const struct sw_pk *owner,
+                      struct rule *r, const char **code, struct sw_error *err)
+{
+    char where[32];
+    const char *type = "", *tp = "";
+    struct rule *cur;
+    int rc;
+
+    snprintf(where, sizeof(where), "rules[%zu].", i);
+    memset(r, 0, sizeof(*r));
+    *code = "invalid_request";
+    if (!json_object_is_type(jr, json_type_object))
+        return sw_error_set(err, SW_EINVAL, "field 'rules[%zu]': must be an object", i);
+    if ((rc = get_u32(jr, "rid", where, true, &r->rid, err)) ||
+        (rc = sw_json_get_string(jr, "type", where, 16, &type, err)))
+        return rc;
+    if (strcmp(type, "forward") == 0) {
+        r->type = RULE_FORWARD;
+        if ((rc = sw_json_get_string(jr, "next_tp", where, SW_UUID_STR_LEN, &tp, err)) ||
+            (rc = sw_uuid_parse(&r->next_tp, tp, "next_tp", err)) ||
+            (rc = get_u32(jr, "next_rid", where, true, &r->next_rid, err)))
+            return rc;
+        if (!tm_find_id(ro->v, &r->next_tp)) {
+            *code = "unknown_transport";
+            return sw_error_set(err, SW_ENOTFOUND, "rules[%zu]: no transport %s here", i, tp);
+        }
+    } else if (strcmp(type, "consume") == 0) {
+        r->type = RULE_CONSUME;
+        if ((rc = get_port(jr, "local_port", where, &r->local_port, err)) ||
+            (rc = sw_json_get_pk(jr, "remote_pk", where, &r->remote_pk, err)) ||
+            (rc = get_port(jr, "remote_port", where, &r->remote_port, err)))
+            return rc;
+        r->group = r->rid;
+    } else {
+        return sw_error_set(err, SW_EINVAL, "field '%stype': must be \"forward\" or \"consume\"", where);
+    }
+    cur = rt_get(&ro->rt, r->rid);
+    if (!cur || !sw_pk_equal(&cur->owner, owner)) {
+        *code = "not_reserved";
+        return sw_error_set(err, SW_EPERM, "rules[%zu]: route ID %u was not reserved by this setup node",
+                            i, r->rid);
+    }
+    if (cur->type != RULE_RESERVED) {
+        *code = "exists";
+        return sw_error_set(err, SW_EEXIST, "rules[%zu]: route ID %u has a rule already", i, r->rid);
+    }
+    return SW_OK;
+}
+
+static struct json_object *do_add_rules(struct router *ro, struct json_object *req, uint64_t id,
+                                        const struct sw_pk *owner)
+{
+    struct sw_error err = { 0 };
+    struct json_object *arr;
+    struct rule rules[SETUP_RULES_MAX];
+    const char *code = "invalid_request";
+    size_t n;
+    int64_t now = visor_unix_now();
+
+    if (sw_json_get_array(req, "rules", "", &arr, &err))
+        return error_resp(id, code, err.msg);
+    n = json_object_array_length(arr);
+    if (n == 0 || n > SETUP_RULES_MAX)
+        return error_resp(id, code, "field 'rules': must hold 1..64 rules");
+    for (size_t i = 0; i < n; i++) {
+        if (parse_rule(ro, json_object_array_get_idx(arr, i), i, owner, &rules[i], &code, &err))
+            return error_resp(id, code, err.msg);
+        for (size_t j = 0; j < i; j++)
+            if (rules[j].rid == rules[i].rid)
+                return error_resp(id, "invalid_request", "the same route ID appears twice");
+    }
+    for (size_t i = 0; i < n; i++) {
+        rt_install(&ro->rt, &rules[i], owner, now); /* checked above */
+        if (rules[i].type == RULE_FORWARD) {
+            char tp[SW_UUID_STR_LEN + 1];
+            sw_uuid_format(&rules[i].next_tp, tp);
+            sw_log_info("route %u: forward -> %s rid %u", rules[i].rid, tp, rules[i].next_rid);
+        } else {
+            sw_log_info("route %u: consume on port %u", rules[i].rid, rules[i].local_port);
+        }
+    }
+    return ok_resp(id);
+}
+
+static struct json_object *do_del_rules(struct router *ro, struct json_object *req, uint64_t id,
+                                        const struct sw_pk *owner)
+{
+    struct sw_error err = { 0 };
+    struct json_object *arr, *o;
+    size_t n;
+    int removed = 0;
+
+    if (sw_json_get_array(req, "rids", "", &arr, &err))
+        return error_resp(id, "invalid_request", err.msg);
+    n = json_object_array_length(arr);
+    if (n > 1024)
+        return error_resp(id, "invalid_request", "field 'rids': at most 1024 IDs");
+    for (size_t i = 0; i < n; i++) {
+        struct json_object *x = json_object_array_get_idx(arr, i);
+        int64_t rid = json_object_get_int64(x);
+        struct rule *r;
+        if (!json_object_is_type(x, json_type_int) || rid <= 0 || rid > UINT32_MAX)
+            return error_resp(id, "invalid_request", "field 'rids': route IDs are 1..4294967295");
+        r = rt_get(&ro->rt, (uint32_t)rid);
+        if (r && sw_pk_equal(&r->owner, owner) && rt_del(&ro->rt, (uint32_t)rid) == SW_OK)
+            removed++;
+    }
+    o = ok_resp(id);
+    json_object_object_add(o, "removed", json_object_new_int(removed));
+    return o;
+}
+
+void router_setup_exec(struct visor *v, struct vcmd *c)
+{
+    struct router *ro = v->router;
+    struct json_object *req = c->body, *resp;
+    struct json_object *jid = json_object_object_get(req, "id");
+    const char *type = json_object_get_string(json_object_object_get(req, "type"));
+    uint64_t id = json_object_get_uint64(jid);
+
+    if (!jid || !json_object_is_type(jid, json_type_int))
+        resp = error_resp(0, "invalid_request", "field 'id': must be an integer");
+    else if (!type)
+        resp = error_resp(id, "invalid_request", "field 'type': missing");
+    else if (strcmp(type, "reserve") == 0)
+        resp = do_reserve(ro, req, id, &c->pk);
+    else if (strcmp(type, "add_rules") == 0)
+        resp = do_add_rules(ro, req, id, &c->pk);
+    else if (strcmp(type, "del_rules") == 0)
+        resp = do_del_rules(ro, req, id, &c->pk);
+    else if (strcmp(type, "group_ready") == 0)
+        resp = group_ready(v, req, id, &c->pk);
+    else
+        resp = error_resp(id, "unknown_type", "unknown request type");
+    ro->m_rules = ro->rt.n;
+    vcmd_reply(&v->q, c, 200, resp);
+}
