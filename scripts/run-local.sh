@@ -1,20 +1,25 @@
 #!/usr/bin/env bash
-# run-local.sh — brings up a local Skywire-C network on this machine: an embedded
-# PostgreSQL cluster (state in build/local/), the transport discovery (127.0.0.1:9091), the
-# messaging discovery (127.0.0.1:9090) and a messaging server (127.0.0.1:8081, metrics :8082).
-# Runs in the foreground; Ctrl-C stops every process it started.
+# run-local.sh — brings up a complete local Skywire-C network on this machine:
+#   an embedded PostgreSQL cluster, the six services, and three visors A, B, C where A and C
+#   are connected only through B (stcp transports A-B and B-C).
+# State (database, keys, visor configs and data) lives in build/local/ and is reused by the
+# next run. Runs in the foreground; Ctrl-C stops every process it started.
 set -euo pipefail
 
 ROOT=$(cd "$(dirname "$0")/.." && pwd)
 BIN="$ROOT/build/release/bin"
 STATE="$ROOT/build/local"
-TD_ADDR=${TD_ADDR:-127.0.0.1:9091}
-MD_ADDR=${MD_ADDR:-127.0.0.1:9090}
-MS_ADDR=${MS_ADDR:-127.0.0.1:8081}
-MS_HTTP=${MS_HTTP:-127.0.0.1:8082}
+CLI="$BIN/skywire-cli"
+MD_ADDR=127.0.0.1:9090
+TD_ADDR=127.0.0.1:9091
+RF_ADDR=127.0.0.1:9092
+SN_ADDR=127.0.0.1:9093
+MS_ADDR=127.0.0.1:8081
+MS_HTTP=127.0.0.1:8082
 pids=()
 
 cleanup() {
+    local pid
     for pid in "${pids[@]}"; do
         kill -TERM "$pid" 2>/dev/null || true
     done
@@ -25,18 +30,8 @@ cleanup() {
     echo "local network stopped (state kept in $STATE; remove it to start afresh)"
 }
 
-mkdir -p "$STATE"
-PG_URL=$(bash "$ROOT/tests/pg-cluster.sh" start "$STATE/pg")
-trap cleanup EXIT
-trap 'exit 130' INT TERM
-DB_BASE=${PG_URL%/postgres}
-for db in transport_discovery messaging_discovery; do
-    psql -q "$PG_URL" -tAc "SELECT 1 FROM pg_database WHERE datname = '$db'" | grep -q 1 ||
-        psql -q "$PG_URL" -c "CREATE DATABASE $db" >/dev/null
-done
-
 wait_health() { # name url
-    for _ in $(seq 1 50); do
+    for _ in $(seq 1 75); do
         curl -fsS "$2" >/dev/null 2>&1 && return 0
         sleep 0.2
     done
@@ -45,33 +40,88 @@ wait_health() { # name url
     exit 1
 }
 
-"$BIN/transport-discovery" --addr "$TD_ADDR" --db "$DB_BASE/transport_discovery" \
-    2>>"$STATE/transport-discovery.log" &
-pids+=($!)
-"$BIN/messaging-discovery" --addr "$MD_ADDR" --db "$DB_BASE/messaging_discovery" \
-    2>>"$STATE/messaging-discovery.log" &
-pids+=($!)
+start() { # name command...
+    local name=$1
+    shift
+    "$@" 2>>"$STATE/$name.log" &
+    pids+=($!)
+}
+
+public_key() { # key or config file -> its public key
+    sed -n 's/.*"public_key": *"\([0-9a-f]\{64\}\)".*/\1/p' "$1" | head -n 1
+}
+
+mkdir -p "$STATE"
+PG_URL=$(bash "$ROOT/tests/pg-cluster.sh" start "$STATE/pg")
+trap cleanup EXIT
+trap 'exit 130' INT TERM
+DB_BASE=${PG_URL%/postgres}
+for db in transport_discovery messaging_discovery setup_node; do
+    psql -q "$PG_URL" -tAc "SELECT 1 FROM pg_database WHERE datname = '$db'" | grep -q 1 ||
+        psql -q "$PG_URL" -c "CREATE DATABASE $db" >/dev/null
+done
+[ -f "$STATE/setup-node.key" ] || "$CLI" keygen -o "$STATE/setup-node.key" >/dev/null
+SN_PK=$(public_key "$STATE/setup-node.key")
+
+start transport-discovery "$BIN/transport-discovery" --addr "$TD_ADDR" --db "$DB_BASE/transport_discovery"
+start messaging-discovery "$BIN/messaging-discovery" --addr "$MD_ADDR" --db "$DB_BASE/messaging_discovery"
 wait_health transport-discovery "http://$TD_ADDR/health"
 wait_health messaging-discovery "http://$MD_ADDR/health"
-"$BIN/messaging-server" --addr "$MS_ADDR" --http-addr "$MS_HTTP" --key-file "$STATE/messaging-server.key" \
-    --discovery "http://$MD_ADDR" 2>>"$STATE/messaging-server.log" &
-pids+=($!)
+start route-finder "$BIN/route-finder" --addr "$RF_ADDR" --db "$DB_BASE/transport_discovery"
+start messaging-server "$BIN/messaging-server" --addr "$MS_ADDR" --http-addr "$MS_HTTP" \
+    --key-file "$STATE/messaging-server.key" --discovery "http://$MD_ADDR"
 wait_health messaging-server "http://$MS_HTTP/health"
+start setup-node "$BIN/setup-node" --addr "$SN_ADDR" --db "$DB_BASE/setup_node" \
+    --key-file "$STATE/setup-node.key" --messaging-discovery "http://$MD_ADDR"
+wait_health route-finder "http://$RF_ADDR/health"
+wait_health setup-node "http://$SN_ADDR/health"
+
+# Three visors; configs are generated once and reused.
+declare -A API STCP
+API=([a]=127.0.0.1:3435 [b]=127.0.0.1:3436 [c]=127.0.0.1:3437)
+STCP=([a]=127.0.0.1:7771 [b]=127.0.0.1:7772 [c]=127.0.0.1:7773)
+fresh=()
+for v in a b c; do
+    dir="$STATE/visor-$v"
+    mkdir -p "$dir"
+    if [ ! -f "$dir/skywire-config.json" ]; then
+        "$CLI" node gen-config -o "$dir/skywire-config.json" --tpd "http://$TD_ADDR" \
+            --mdisc "http://$MD_ADDR" --rf "http://$RF_ADDR" --setup-node "$SN_PK" \
+            --stcp "${STCP[$v]}" --api-addr "${API[$v]}" --data-dir "$dir/data" >/dev/null
+        fresh+=("$v")
+    fi
+    (cd "$dir" && exec "$BIN/skywire-visor" skywire-config.json) 2>>"$STATE/visor-$v.log" &
+    pids+=($!)
+done
+for v in a b c; do
+    wait_health "visor-$v" "http://${API[$v]}/health"
+done
+PK_A=$(public_key "$STATE/visor-a/skywire-config.json")
+PK_B=$(public_key "$STATE/visor-b/skywire-config.json")
+PK_C=$(public_key "$STATE/visor-c/skywire-config.json")
+if [ ${#fresh[@]} -gt 0 ]; then # first run: A-B and B-C (remembered by the visors afterwards)
+    "$CLI" --api "http://${API[a]}" node add-tp "$PK_B" --addr "${STCP[b]}" >/dev/null
+    "$CLI" --api "http://${API[b]}" node add-tp "$PK_C" --addr "${STCP[c]}" >/dev/null
+fi
 
 cat <<EOT
 Skywire-C local network is up (logs in $STATE/):
   PostgreSQL           $PG_URL
-  transport discovery  http://$TD_ADDR
   messaging discovery  http://$MD_ADDR
+  transport discovery  http://$TD_ADDR
+  route finder         http://$RF_ADDR
+  setup node           http://$SN_ADDR   key $SN_PK
   messaging server     $MS_ADDR   (health/metrics: http://$MS_HTTP)
+  visor A  $PK_A  api http://${API[a]}  stcp ${STCP[a]}
+  visor B  $PK_B  api http://${API[b]}  stcp ${STCP[b]}
+  visor C  $PK_C  api http://${API[c]}  stcp ${STCP[c]}
 
 Try it:
-  curl -s http://$TD_ADDR/health
-  $BIN/skywire-cli keygen -o $STATE/a.key
-  $BIN/skywire-cli keygen -o $STATE/b.key
-  $BIN/skywire-cli tpdisc --tpd http://$TD_ADDR register --key-file $STATE/a.key --peer-key-file $STATE/b.key
-  $BIN/skywire-cli tpdisc --tpd http://$TD_ADDR list
-  curl -s http://$TD_ADDR/metrics | grep td_
+  $CLI --api http://${API[a]} node summary
+  $CLI --api http://${API[b]} node ls-tp
+  $CLI tpdisc --pk $PK_B
+  $CLI rtfind $PK_A $PK_C
+  curl -s http://$SN_ADDR/route-groups
   curl -s http://$MD_ADDR/messaging-discovery/all_servers
   curl -s http://$MS_HTTP/metrics | grep ^ms_
 
