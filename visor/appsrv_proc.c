@@ -55,6 +55,8 @@ static int app_spawn(struct visor *v, struct app_proc *p, struct sw_error *err)
     char e_sock[PATH_MAX + 64], e_name[128], e_port[40], e_pk[100], pk[SW_PK_HEX_LEN + 1];
     char *argv[VISOR_APP_ARGS_MAX + 2], **envp = NULL;
     posix_spawn_file_actions_t fa;
+    posix_spawnattr_t attr;
+    sigset_t mask, defs;
     size_t nenv = 0, k = 0;
     ssize_t n;
     int rc;
@@ -90,13 +92,24 @@ static int app_spawn(struct visor *v, struct app_proc *p, struct sw_error *err)
     envp[k++] = e_port;
     envp[k++] = e_pk;
     envp[k] = NULL;
+    /* the visor blocks SIGTERM/SIGINT (sigwait) and ignores SIGPIPE: the app must not inherit that */
+    posix_spawnattr_init(&attr);
+    sigemptyset(&mask);
+    sigemptyset(&defs);
+    sigaddset(&defs, SIGPIPE);
+    sigaddset(&defs, SIGTERM);
+    sigaddset(&defs, SIGINT);
+    posix_spawnattr_setsigmask(&attr, &mask);
+    posix_spawnattr_setsigdefault(&attr, &defs);
+    posix_spawnattr_setflags(&attr, POSIX_SPAWN_SETSIGMASK | POSIX_SPAWN_SETSIGDEF);
     posix_spawn_file_actions_init(&fa);
     posix_spawn_file_actions_addopen(&fa, 1, log, O_WRONLY | O_CREAT | O_APPEND, 0600);
     posix_spawn_file_actions_adddup2(&fa, 1, 2);
     posix_spawn_file_actions_addopen(&fa, 0, "/dev/null", O_RDONLY, 0);
-    rc = exe[0] == '/' ? posix_spawn(&p->pid, exe, &fa, NULL, argv, envp)
-                       : posix_spawnp(&p->pid, exe, &fa, NULL, argv, envp);
+    rc = exe[0] == '/' ? posix_spawn(&p->pid, exe, &fa, &attr, argv, envp)
+                       : posix_spawnp(&p->pid, exe, &fa, &attr, argv, envp);
     posix_spawn_file_actions_destroy(&fa);
+    posix_spawnattr_destroy(&attr);
     free(envp);
     if (rc)
         return sw_error_set(err, SW_EIO, "cannot start %s: %s", exe, strerror(rc));

@@ -33,7 +33,7 @@ static int read_file(const char *path, char **out, size_t *len, struct sw_error 
     ssize_t n;
     size_t got = 0;
     char *buf;
-    int fd = open(path, O_RDONLY | O_CLOEXEC);
+    int fd = open(path, O_RDONLY | O_CLOEXEC | O_NONBLOCK); /* a FIFO must not block the start */
 
     if (fd < 0)
         return errno == ENOENT ? SW_ENOTFOUND : sw_error_set(err, SW_EIO, "%s: %s", path, strerror(errno));

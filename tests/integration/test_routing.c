@@ -620,6 +620,79 @@ START_TEST(test_forward_both_ways_and_close)
 }
 END_TEST
 
+static double metric(const struct th_visor *v, const char *name)
+{
+    struct sw_http_result res = { 0 };
+    char url[128], key[128];
+    const char *p;
+    double x = -1;
+
+    snprintf(url, sizeof(url), "%s/metrics", v->api);
+    snprintf(key, sizeof(key), "\n%s ", name);
+    if (sw_http_do(http, "GET", url, NULL, NULL, 0, &res, NULL) == SW_OK && res.body &&
+        (p = strstr(res.body, key)))
+        x = strtod(p + strlen(key), NULL);
+    sw_http_result_free(&res);
+    return x;
+}
+
+/* Reads fd until it has been quiet for quiet_ms. */
+static void drain(int fd, int quiet_ms)
+{
+    uint8_t buf[65536];
+    struct pollfd p = { .fd = fd, .events = POLLIN };
+    while (poll(&p, 1, quiet_ms) > 0 && read(fd, buf, sizeof(buf)) > 0)
+        ;
+}
+
+/* T stops reading what C forwards to it: C's output toward T fills, C drops (and counts)
+ * instead of blocking, and another route through the same visors keeps flowing. */
+START_TEST(test_full_output_drops_not_blocks)
+{
+    int sa = rules_stream(mc_s, &va), sb = rules_stream(mc_s, &vb), sc = rules_stream(mc_s, &vc);
+    struct route fw = install_route(sa, sb, sc, tp_ab, tp_bc, true);
+    struct route rv = install_route(sa, sb, sc, tp_ab, tp_bc, false);
+    static uint8_t msg[1000], pkt[1100], in[2048];
+    double dropped = 0;
+    size_t n;
+
+    memset(msg, 0x5a, sizeof(msg));
+    for (int k = 0; k < 8000 && dropped <= 0; k++) {
+        n = data_packet(pkt, fw.a, msg, sizeof(msg));
+        send_packet(fd_ta, pkt, n);
+        if (k % 1000 == 999)
+            dropped = metric(&vc, "visor_route_dropped_full_total");
+    }
+    for (int i = 0; i < 50 && dropped <= 0; i++) {
+        th_sleep_ms(100);
+        dropped = metric(&vc, "visor_route_dropped_full_total");
+    }
+    ck_assert_msg(dropped > 0, "C dropped nothing (%g)", dropped);
+    /* C is not stuck: the reverse route (C -> B -> A -> T) still delivers */
+    for (int k = 0; k < 5; k++) {
+        n = data_packet(pkt, rv.c, msg, 100);
+        send_packet(fd_tc, pkt, n);
+        ck_assert_uint_eq(recv_packet(fd_ta, in, sizeof(in), 5000), n);
+        ck_assert_uint_eq(rid_of(in), rv.t);
+    }
+    /* clean up: drain T's side, then close both routes */
+    drain(fd_tc, 500);
+    pkt[0] = 0x11;
+    pkt[5] = 0;
+    pkt[1] = (uint8_t)(fw.a >> 24); pkt[2] = (uint8_t)(fw.a >> 16);
+    pkt[3] = (uint8_t)(fw.a >> 8); pkt[4] = (uint8_t)fw.a;
+    send_packet(fd_ta, pkt, 6);
+    pkt[1] = (uint8_t)(rv.c >> 24); pkt[2] = (uint8_t)(rv.c >> 16);
+    pkt[3] = (uint8_t)(rv.c >> 8); pkt[4] = (uint8_t)rv.c;
+    send_packet(fd_tc, pkt, 6);
+    drain(fd_tc, 300);
+    drain(fd_ta, 300);
+    close(sa);
+    close(sb);
+    close(sc);
+}
+END_TEST
+
 START_TEST(test_operator_delete)
 {
     int sb = rules_stream(mc_s, &vb);
@@ -940,7 +1013,7 @@ START_TEST(test_helloworld_app)
     ck_assert_ptr_nonnull(strstr(out, "running"));
     const char *stop[] = { "node", "stop-app", "helloworld", "--api", vc.api, NULL };
     ck_assert_int_eq(cli(out, sizeof(out), stop), 0);
-    ck_assert(wait_app_state(&vc, "stopped", 8000));
+    ck_assert(wait_app_state(&vc, "stopped", 3000)); /* SIGTERM works: not the 5 s SIGKILL */
     ck_assert_int_eq(cli(out, sizeof(out), stop), 1); /* not running */
     const char *start[] = { "node", "start-app", "helloworld", "--api", vc.api, NULL };
     ck_assert_int_eq(cli(out, sizeof(out), start), 0);
@@ -1114,6 +1187,7 @@ int main(void)
     tcase_add_test(tc, test_protocol_errors);
     tcase_add_test(tc, test_forward_both_ways_and_close);
     tcase_add_test(tc, test_operator_delete);
+    tcase_add_test(tc, test_full_output_drops_not_blocks);
     tcase_add_test(tc, test_app_dial_through_b);
     tcase_add_test(tc, test_helloworld_app);
     tcase_add_test(tc, test_hop_sees_only_ciphertext);
