@@ -137,9 +137,12 @@ $(foreach t,$(FUZZ_TARGETS),$(eval $(t): $(FUZZ_SRCS_$(notdir $(t)))))
 fuzz: $(FUZZ_TARGETS)
 	tests/run-fuzz.sh $(FUZZ_SECONDS) $(FUZZ_TARGETS)
 
+# Binaries, systemd units (PREFIX/lib/systemd/system) and the docs operators need.
 install: $(BIN_PATHS)
-	install -d $(DESTDIR)$(PREFIX)/bin
+	install -d $(DESTDIR)$(PREFIX)/bin $(DESTDIR)$(PREFIX)/lib/systemd/system $(DESTDIR)$(PREFIX)/share/doc/skywire-c
 	install -m 0755 $(BIN_PATHS) $(DESTDIR)$(PREFIX)/bin/
+	install -m 0644 deploy/systemd/*.service $(DESTDIR)$(PREFIX)/lib/systemd/system/
+	install -m 0644 README.md docs/*.md $(DESTDIR)$(PREFIX)/share/doc/skywire-c/
 
 clean:
 	rm -rf build
