@@ -41,6 +41,11 @@ skywire-visor_SRCS := $(wildcard visor/*.c)
 messaging-server_SRCS := $(wildcard messaging-server/*.c)
 BINS += helloworld
 helloworld_SRCS := $(wildcard apps/helloworld/*.c)
+BINS += skychat
+skychat_SRCS := $(wildcard apps/skychat/*.c)
+BINS += socksproxy socksproxy-client
+socksproxy_SRCS := $(wildcard apps/socksproxy/*.c) apps/socks5/relay.c
+socksproxy-client_SRCS := $(wildcard apps/socksproxy-client/*.c) apps/socks5/relay.c
 route-finder_SRCS := $(wildcard route-finder/*.c)
 setup-node_SRCS := $(wildcard setup-node/*.c)
 
@@ -81,6 +86,7 @@ $(O)/test-bin/%: $(O)/tests/unit/%.o $(HARNESS_OBJS) $(COMMON_LIB)
 	$(CC) $(ALL_LDFLAGS) -o $@ $(filter-out $(COMMON_LIB),$^) $(COMMON_LIB) $(CHECK_LIBS) $(PKG_LIBS) -lm
 TEST_EXTRA_OBJS_test_visor_packet := $(O)/visor/packet.o $(O)/visor/parse.o
 TEST_EXTRA_OBJS_test_visor_rules := $(O)/visor/rules.o
+TEST_EXTRA_OBJS_test_visor_proto := $(O)/visor/router_proto.o $(O)/visor/appsrv_proto.o
 # route-finder's modules but main.c (graph, search, ...) for its unit tests test_route_*
 RF_LIB_OBJS := $(patsubst %.c,$(O)/%.o,$(filter-out route-finder/main.c,$(route-finder_SRCS)))
 $(foreach t,$(filter test_route_%,$(notdir $(UNIT_TESTS))),$(eval TEST_EXTRA_OBJS_$(t) := $(RF_LIB_OBJS)))
@@ -130,6 +136,8 @@ FUZZ_CFLAGS := -std=gnu11 -g -O1 -I. -D_GNU_SOURCE -pthread $(PKG_CFLAGS) \
 # FUZZ_SRCS_<target>: only files of pure parsers that need no daemon state (no main.c).
 FUZZ_SRCS_fuzz_visor_packet := visor/packet.c visor/rules.c
 FUZZ_SRCS_fuzz_visor_store := visor/parse.c visor/config.c
+FUZZ_SRCS_fuzz_route_packet := visor/rules.c
+FUZZ_SRCS_fuzz_setup_messages := visor/router_proto.c visor/appsrv_proto.c visor/rules.c
 build/fuzz/%: tests/fuzz/%.c $(COMMON_SRCS)
 	@mkdir -p $(dir $@)
 	clang $(FUZZ_CFLAGS) -o $@ $< $(FUZZ_SRCS_$*) $(COMMON_SRCS) $(PKG_LIBS) -lm

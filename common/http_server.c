@@ -235,8 +235,10 @@ static bool path_matches(const struct sw_http_route *r, const char *path, const 
         return strcmp(path, r->pattern) == 0;
     }
     n = strlen(r->pattern);
-    *param = path + n;
-    return strncmp(path, r->pattern, n) == 0;
+    if (strncmp(path, r->pattern, n) != 0)
+        return false;
+    *param = path + n; /* only now: path is known to be at least n long */
+    return true;
 }
 
 static const struct sw_http_route *route_at(const struct sw_http_server *srv, size_t i)

@@ -41,6 +41,7 @@
 #define MC_ACCEPT_HS_TIMEOUT_MS 5000   /* listener side: KK must finish after ACCEPT */
 #define MC_HUP_CHECK_MS 1000           /* half-closed by the user: poll for its close() */
 #define MC_LISTEN_BACKLOG 128          /* streams waiting for sw_msg_accept per port */
+#define MC_INCOMING_HS_MAX 512         /* incoming streams in their KK handshake, all ports */
 #define MC_KNOWN_MAX 64                /* cached server addresses */
 #define MC_STREAM_BUCKETS 64
 #define MC_READ_BUDGET 4               /* records read from one user fd per wakeup */
@@ -170,6 +171,7 @@ struct mc_stream {
     bool local_fin, remote_fin; /* FIN sent / FIN received */
     bool shut_wr;               /* shutdown(SHUT_WR) done on fd after remote FIN */
     bool counted;               /* included in the streams stat */
+    bool hs_counted;            /* included in c->n_incoming_hs */
     struct mc_dial *dial;
     struct mc_listener *listener; /* waiting in this listener's backlog */
     struct mc_stream *hnext;      /* session hash chain */
@@ -285,6 +287,7 @@ struct sw_msg_client {
     size_t pub_n;
     bool pub_valid;
     uint16_t next_src_port;
+    unsigned n_incoming_hs;      /* incoming streams not yet established (each holds 2 fds) */
     uint8_t scratch[SW_MSG_MAX_DATA]; /* one record: encrypt or decrypt in place */
 
     /* statistics */

@@ -112,6 +112,15 @@ static void table_remove(struct mc_stream *st)
     }
 }
 
+/* The stream no longer counts towards the cap on incoming handshakes. */
+static void hs_uncount(struct mc_stream *st)
+{
+    if (st->hs_counted) {
+        st->hs_counted = false;
+        st->c->n_incoming_hs--;
+    }
+}
+
 /* Ends the stream's pending dial, if any, with result. */
 static void end_dial(struct mc_stream *st, enum mc_dial_result result, int refusal, const char *why)
 {
@@ -133,6 +142,7 @@ void mc_stream_free(struct mc_stream *st, enum mc_dial_result result)
     if (st->listener)
         listener_remove(st);
     table_remove(st);
+    hs_uncount(st);
     event_free(st->ev_rd);
     event_free(st->ev_wr);
     event_free(st->ev_timer);
@@ -237,6 +247,7 @@ static void established(struct mc_stream *st)
         return;
     }
     event_del(st->ev_timer);
+    hs_uncount(st);
     st->state = MC_ST_ESTABLISHED;
     st->counted = true;
     atomic_fetch_add(&st->c->streams, 1);
@@ -576,10 +587,18 @@ int mc_stream_incoming(struct mc_sess *ss, const struct sw_msg_frame *f)
         refuse(ss, f->stream, SW_REFUSE_NO_LISTENER, why);
         return SW_OK;
     }
+    if (ss->c->n_incoming_hs >= MC_INCOMING_HS_MAX) {
+        /* each holds a socketpair until KK ends: dialers that never finish must not
+         * exhaust our file descriptors */
+        refuse(ss, f->stream, SW_REFUSE_REFUSED, "too many streams in their handshake");
+        return SW_OK;
+    }
     if (l->n_pending >= MC_LISTEN_BACKLOG || !(st = mc_stream_new(ss, f->stream, false))) {
         refuse(ss, f->stream, SW_REFUSE_REFUSED, "listener backlog full");
         return SW_OK;
     }
+    st->hs_counted = true;
+    ss->c->n_incoming_hs++;
     st->peer = f->peer;
     st->local_port = f->dst_port;
     st->remote_port = f->src_port;

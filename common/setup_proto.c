@@ -239,6 +239,9 @@ int sw_route_group_parse(struct json_object *root, struct sw_route_group_req *ou
         (rc = check_path("forward", r->fwd, r->n_fwd, &r->src.pk, &r->dst.pk, err)) ||
         (rc = check_path("reverse", r->rev, r->n_rev, &r->dst.pk, &r->src.pk, err)))
         goto out;
+    if (json_object_object_get(root, "rebind") &&
+        (rc = sw_json_get_bool(root, "rebind", "", &r->rebind, err)))
+        goto out;
     *out = *r;
 out:
     free(r);

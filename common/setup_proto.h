@@ -9,6 +9,7 @@
 #define SW_SETUP_PROTO_H
 
 #include <json-c/json.h>
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -35,6 +36,7 @@ struct sw_route_group_req {
     uint64_t id;
     struct sw_setup_addr src, dst;
     size_t n_fwd, n_rev;
+    bool rebind; /* optional "rebind": true: re-route the existing group src<->dst (passed to group_ready) */
     struct sw_setup_hop fwd[SW_SETUP_MAX_HOPS], rev[SW_SETUP_MAX_HOPS];
 };
 

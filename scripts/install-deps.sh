@@ -9,6 +9,7 @@ PKGS=(
     libmicrohttpd-dev libpq-dev libsodium-dev libjson-c-dev libcurl4-openssl-dev
     check libsubunit-dev libevent-dev
     postgresql iproute2 iptables iputils-ping curl procps util-linux ca-certificates
+    chromium # headless page check of skychat (tests/integration/skychat_page_check.sh)
 )
 
 if ! command -v dpkg-query >/dev/null 2>&1; then

@@ -46,7 +46,7 @@ static int ensure_stream(struct sn_app *app, struct sn_peer *p, struct sn_fail *
 }
 
 /* Checks the response: matching id, ok true, or the visor's error. */
-static int check_response(struct json_object *resp, uint64_t id, const struct sn_peer *p, enum sn_step step,
+static int check_response(struct json_object *resp, uint64_t id, struct sn_peer *p, enum sn_step step,
                           struct sn_fail *fail)
 {
     struct json_object *e;
@@ -54,9 +54,11 @@ static int check_response(struct json_object *resp, uint64_t id, const struct sn
     const char *code = "error", *msg = "";
     uint64_t rid;
     bool ok;
-    if (sw_json_get_u64(resp, "id", "", &rid, &err) || rid != id || sw_json_get_bool(resp, "ok", "", &ok, &err))
+    if (sw_json_get_u64(resp, "id", "", &rid, &err) || rid != id || sw_json_get_bool(resp, "ok", "", &ok, &err)) {
+        sn_peer_close(p); /* out of sync: a later step must not read this stream's leftovers */
         return fail_set(fail, SN_REFUSED, p, "malformed %s response: %s", sn_step_names[step],
                         err.msg[0] ? err.msg : "id does not match");
+    }
     if (ok)
         return 0;
     if (sw_json_get_object(resp, "error", "", &e, NULL) == SW_OK) {
@@ -85,8 +87,10 @@ static int exchange(struct sn_app *app, struct sn_peer *p, enum sn_step step, ui
         return fail_set(fail, SN_UNREACHABLE, p, "stream failed during %s: %s", sn_step_names[step], sw_strerror(rc));
     rc = sw_json_parse(buf, len, out, &err);
     free(buf);
-    if (rc)
+    if (rc) {
+        sn_peer_close(p); /* out of sync, as above */
         return fail_set(fail, SN_REFUSED, p, "malformed %s response: %s", sn_step_names[step], err.msg);
+    }
     if (check_response(*out, id, p, step, fail)) {
         json_object_put(*out);
         *out = NULL;

@@ -216,6 +216,8 @@ static int step_group_ready(struct sn_setup *s)
     json_object_object_add(req, "send_rid", json_object_new_int64(s->rev_rid[0]));
     json_object_object_add(req, "recv_rid", json_object_new_int64(s->fwd_rid[r->n_fwd - 1]));
     json_object_object_add(req, "initiator", json_object_new_boolean(0));
+    if (r->rebind) /* the same group re-routed (docs/routing.md §7): passed through */
+        json_object_object_add(req, "rebind", json_object_new_boolean(1));
     rc = sn_rpc(s->app, peer_of(s, &r->dst.pk), SN_STEP_GROUP_READY, req, NULL, &s->fail);
     json_object_put(req);
     return rc;

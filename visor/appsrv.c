@@ -10,10 +10,14 @@
  *
  * A dial without explicit hop lists (source routing) asks the route finder
  * (routing.route_finder, POST /routes, count 1) for both paths, then asks the first setup
- * node of routing.setup_nodes (messaging port 2) for the route group, then has the loop run
+ * node of routing.setup_nodes (messaging port 2; the next one on failure) for the route
+ * group, then has the loop run
  * the end-to-end handshake (group.c). All of that blocks, so every connection is served on
- * its own thread (at most APPSRV_CONNS), never on the loop. */
+ * its own thread (at most APPSRV_CONNS), never on the loop. appsrv_reroute runs the same
+ * steps with "rebind": true on a detached thread when a group's route broke (docs/routing.md
+ * §7); appsrv_stop waits for those threads. */
 #include "visor/router.h"
+#include "visor/appsrv_proto.h"
 #include "common/http_client.h"
 #include "common/json.h"
 #include "common/log.h"
@@ -26,6 +30,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/un.h>
@@ -54,6 +59,7 @@ struct appsrv {
     atomic_bool stopping;
     pthread_mutex_t mu;
     _Atomic unsigned next_port;
+    _Atomic int jobs;                 /* re-establishment threads running */
     struct appsrv_conn conns[APPSRV_CONNS];
 };
 
@@ -155,8 +161,62 @@ static void do_listen(struct appsrv *s, int cfd, struct json_object *req)
 }
 
 /* POST /routes to the route finder: the first forward and reverse path (new references). */
+/* How bad a candidate path is: -1 when it uses the failed transport, else the number of its
+ * transports the broken route used (fewer is better: a path around the failure). */
+static int path_score(struct json_object *path, const char *failed, struct json_object *old)
+{
+    int score = 0;
+    size_t n = json_object_is_type(path, json_type_array) ? json_object_array_length(path) : 0;
+    for (size_t i = 0; i < n; i++) {
+        const char *t = json_object_get_string(json_object_object_get(json_object_array_get_idx(path, i), "t_id"));
+        if (!t)
+            return -1;
+        if (failed && failed[0] && strcasecmp(t, failed) == 0)
+            return -1;
+        for (const char *dir = "forward"; dir; dir = strcmp(dir, "forward") == 0 ? "reverse" : NULL) {
+            struct json_object *op = json_object_object_get(old, dir);
+            size_t m = json_object_is_type(op, json_type_array) ? json_object_array_length(op) : 0;
+            for (size_t j = 0; j < m; j++) {
+                const char *u = json_object_get_string(json_object_object_get(json_object_array_get_idx(op, j), "t_id"));
+                if (u && strcasecmp(t, u) == 0)
+                    score++;
+            }
+        }
+    }
+    return score;
+}
+
+/* The best of a route finder's candidate paths (new reference), NULL when every one is out. */
+static struct json_object *best_path(struct json_object *paths, const char *failed, struct json_object *old)
+{
+    struct json_object *best = NULL;
+    int best_score = -1;
+    size_t n = json_object_is_type(paths, json_type_array) ? json_object_array_length(paths) : 0;
+    for (size_t i = 0; i < n; i++) {
+        struct json_object *p = json_object_array_get_idx(paths, i);
+        int sc = path_score(p, failed, old);
+        if (sc >= 0 && (!best || sc < best_score)) {
+            best = p;
+            best_score = sc;
+        }
+    }
+    return best ? json_object_get(best) : NULL;
+}
+
+static int find_routes_avoiding(struct visor *v, const struct sw_pk *dst, int count, const char *failed,
+                                struct json_object *old, struct json_object **fwd, struct json_object **rev,
+                                struct sw_error *err);
+
 static int find_routes(struct visor *v, const struct sw_pk *dst, struct json_object **fwd,
                        struct json_object **rev, struct sw_error *err)
+{
+    return find_routes_avoiding(v, dst, 1, NULL, NULL, fwd, rev, err);
+}
+
+/* POST /routes asking for count paths per direction; picks the best of each (best_path). */
+static int find_routes_avoiding(struct visor *v, const struct sw_pk *dst, int count, const char *failed,
+                                struct json_object *old, struct json_object **fwd, struct json_object **rev,
+                                struct sw_error *err)
 {
     struct sw_http_client_opts opts = { .connect_timeout_ms = 3000, .timeout_ms = 5000,
                                         .max_response = 1u << 20 };
@@ -171,8 +231,8 @@ static int find_routes(struct visor *v, const struct sw_pk *dst, struct json_obj
     sw_pk_to_hex(&v->cfg.kp.pk, a);
     sw_pk_to_hex(dst, b);
     snprintf(url, sizeof(url), "%s/routes", v->cfg.route_finder);
-    snprintf(body, sizeof(body), "{\"edges\":[[\"%s\",\"%s\"]],\"opts\":{\"min_hops\":1,\"max_hops\":%d,\"count\":1}}",
-             a, b, SW_SETUP_MAX_HOPS);
+    snprintf(body, sizeof(body), "{\"edges\":[[\"%s\",\"%s\"]],\"opts\":{\"min_hops\":1,\"max_hops\":%d,\"count\":%d}}",
+             a, b, SW_SETUP_MAX_HOPS, count);
     snprintf(key, sizeof(key), "%s:%s", a, b);
     if (!(http = sw_http_client_new(&opts)))
         return sw_error_set(err, SW_ENOMEM, "out of memory");
@@ -181,13 +241,15 @@ static int find_routes(struct visor *v, const struct sw_pk *dst, struct json_obj
         rc = sw_error_set(err, res.status == 404 ? SW_ENOTFOUND : SW_EIO, "route finder: HTTP %ld", res.status);
     if (rc == SW_OK && (rc = sw_json_parse(res.body, res.body_len, &root, err)) == SW_OK) {
         pair = json_object_object_get(root, key);
-        f = json_object_array_get_idx(json_object_object_get(pair, "forward"), 0);
-        r = json_object_array_get_idx(json_object_object_get(pair, "reverse"), 0);
+        f = best_path(json_object_object_get(pair, "forward"), failed, old);
+        r = best_path(json_object_object_get(pair, "reverse"), failed, old);
         if (!f || !r) {
-            rc = sw_error_set(err, SW_ENOTFOUND, "route finder: no forward and reverse path");
+            json_object_put(f);
+            json_object_put(r);
+            rc = sw_error_set(err, SW_ENOTFOUND, "route finder: no usable forward and reverse path");
         } else {
-            *fwd = json_object_get(f);
-            *rev = json_object_get(r);
+            *fwd = f;
+            *rev = r;
         }
     }
     json_object_put(root);
@@ -208,9 +270,9 @@ static bool wait_readable(struct appsrv *s, int fd, int ms)
     return false;
 }
 
-static int ask_setup_node(struct appsrv *s, const struct sw_pk *dst, uint16_t dst_port, uint16_t src_port,
-                          struct json_object *fwd, struct json_object *rev, struct json_object **group,
-                          const char **code, struct sw_error *err)
+static int ask_setup_node(struct appsrv *s, size_t idx, bool rebind, const struct sw_pk *dst, uint16_t dst_port,
+                          uint16_t src_port, struct json_object *fwd, struct json_object *rev,
+                          struct json_object **group, const char **code, struct sw_error *err)
 {
     struct visor *v = s->v;
     struct sw_msg_client *mc = dmsg_client(v);
@@ -224,7 +286,7 @@ static int ask_setup_node(struct appsrv *s, const struct sw_pk *dst, uint16_t ds
         return sw_error_set(err, SW_EINVAL, "messaging is off in the config: setup nodes are unreachable");
     if (!v->cfg.n_setup_nodes)
         return sw_error_set(err, SW_EINVAL, "no routing.setup_nodes in the config");
-    if ((rc = sw_msg_dial(mc, &v->cfg.setup_nodes[0], SW_SETUP_PORT, 10000, &fd, &refusal, err)))
+    if ((rc = sw_msg_dial(mc, &v->cfg.setup_nodes[idx], SW_SETUP_PORT, rebind ? 5000 : 10000, &fd, &refusal, err)))
         return rc;
     req = json_object_new_object();
     src = json_object_new_object();
@@ -239,6 +301,8 @@ static int ask_setup_node(struct appsrv *s, const struct sw_pk *dst, uint16_t ds
     json_object_object_add(req, "dst", dsto);
     json_object_object_add(req, "forward", json_object_get(fwd));
     json_object_object_add(req, "reverse", json_object_get(rev));
+    if (rebind)
+        json_object_object_add(req, "rebind", json_object_new_boolean(1));
     rc = sw_setup_send(fd, req, 5000);
     json_object_put(req);
     if (rc == SW_OK && !wait_readable(s, fd, APPSRV_SETUP_MS))
@@ -262,6 +326,19 @@ static int ask_setup_node(struct appsrv *s, const struct sw_pk *dst, uint16_t ds
         rc = sw_error_set(err, SW_EPROTO, "the setup node's answer has no group");
     }
     json_object_put(resp);
+    return rc;
+}
+
+/* ask_setup_node on each key of routing.setup_nodes in turn until one sets the group up. */
+static int ask_setup_nodes(struct appsrv *s, bool rebind, const struct sw_pk *dst, uint16_t dst_port,
+                           uint16_t src_port, struct json_object *fwd, struct json_object *rev,
+                           struct json_object **group, const char **code, struct sw_error *err)
+{
+    int rc = ask_setup_node(s, 0, rebind, dst, dst_port, src_port, fwd, rev, group, code, err);
+    for (size_t i = 1; rc && i < s->v->cfg.n_setup_nodes && !s->stopping; i++) {
+        sw_log_info("setup node %zu failed (%s): trying the next one", i - 1, err->msg);
+        rc = ask_setup_node(s, i, rebind, dst, dst_port, src_port, fwd, rev, group, code, err);
+    }
     return rc;
 }
 
@@ -293,8 +370,23 @@ static void do_dial(struct appsrv *s, int cfd, struct json_object *req)
         if (find_routes(v, &dst, &fwd, &rev, &err))
             goto fail;
     }
-    lport = (uint16_t)(APPSRV_EPHEMERAL_MIN + (s->next_port++ % (65536 - APPSRV_EPHEMERAL_MIN)));
-    if (ask_setup_node(s, &dst, (uint16_t)port, lport, fwd, rev, &group, &code, &err))
+    for (int tries = 0;; tries++) { /* a port no live group end of ours uses */
+        int pfd = -1;
+        lport = (uint16_t)(APPSRV_EPHEMERAL_MIN + (s->next_port++ % (65536 - APPSRV_EPHEMERAL_MIN)));
+        st = loop_call(v, group_cmd_port_free, NULL, lport, VISOR_CMD_TIMEOUT_MS, &pfd, &resp);
+        json_object_put(resp);
+        resp = NULL;
+        if (pfd >= 0)
+            close(pfd);
+        if (st == 200)
+            break;
+        if (st != 409 || tries >= 64) {
+            code = "busy";
+            sw_error_set(&err, SW_EIO, "no free local port");
+            goto fail;
+        }
+    }
+    if (ask_setup_nodes(s, false, &dst, (uint16_t)port, lport, fwd, rev, &group, &code, &err))
         goto fail;
     body = json_object_new_object();
     json_object_object_add(body, "local_port", json_object_new_int(lport));
@@ -303,6 +395,8 @@ static void do_dial(struct appsrv *s, int cfd, struct json_object *req)
     json_object_object_add(body, "send_tp", json_object_get(json_object_object_get(group, "send_tp")));
     json_object_object_add(body, "send_rid", json_object_get(json_object_object_get(group, "send_rid")));
     json_object_object_add(body, "recv_rid", json_object_get(json_object_object_get(group, "recv_rid")));
+    json_object_object_add(body, "forward", json_object_get(fwd));
+    json_object_object_add(body, "reverse", json_object_get(rev));
     st = loop_call(v, group_cmd_dial, body, 0, GROUP_HS_TIMEOUT_MS + 2000, &fd, &resp);
     if (st != 200 || fd < 0) {
         const char *c = json_object_get_string(json_object_object_get(json_object_object_get(resp, "error"), "code"));
@@ -330,35 +424,106 @@ out:
     json_object_put(group);
 }
 
+/* ---- re-establishing a broken route group (docs/routing.md §7) -------------------------- */
+
+struct reroute_job {
+    struct appsrv *s;
+    struct group_reroute r;
+};
+
+static void *reroute_main(void *arg)
+{
+    struct reroute_job *j = arg;
+    struct appsrv *s = j->s;
+    struct visor *v = s->v;
+    struct sw_error err = { 0 };
+    struct json_object *old = NULL, *fwd = NULL, *rev = NULL, *group = NULL, *body, *resp = NULL;
+    const char *code = "no_route";
+    int fd = -1, rc;
+
+    if (j->r.old_paths)
+        sw_json_parse(j->r.old_paths, strlen(j->r.old_paths), &old, NULL);
+    rc = find_routes_avoiding(v, &j->r.dst, 5, j->r.failed_tp, old, &fwd, &rev, &err);
+    if (rc == SW_OK)
+        rc = ask_setup_nodes(s, true, &j->r.dst, j->r.dst_port, j->r.src_port, fwd, rev, &group, &code, &err);
+    body = json_object_new_object();
+    if (rc) {
+        json_object_object_add(body, "error", json_object_new_string(err.msg));
+    } else {
+        json_object_object_add(body, "send_tp", json_object_get(json_object_object_get(group, "send_tp")));
+        json_object_object_add(body, "send_rid", json_object_get(json_object_object_get(group, "send_rid")));
+        json_object_object_add(body, "recv_rid", json_object_get(json_object_object_get(group, "recv_rid")));
+        json_object_object_add(body, "forward", json_object_get(fwd));
+        json_object_object_add(body, "reverse", json_object_get(rev));
+    }
+    loop_call(v, group_cmd_rebind, body, j->r.serial, VISOR_CMD_TIMEOUT_MS, &fd, &resp);
+    if (fd >= 0)
+        close(fd);
+    json_object_put(resp);
+    json_object_put(old);
+    json_object_put(fwd);
+    json_object_put(rev);
+    json_object_put(group);
+    free(j->r.old_paths);
+    free(j);
+    s->jobs--;
+    return NULL;
+}
+
+int appsrv_reroute(struct visor *v, struct group_reroute *r)
+{
+    struct appsrv *s = v->router ? v->router->appsrv : NULL;
+    struct reroute_job *j;
+    pthread_attr_t attr;
+    pthread_t th;
+    int rc;
+
+    if (!s || s->stopping || !(j = calloc(1, sizeof(*j)))) {
+        free(r->old_paths);
+        r->old_paths = NULL;
+        return SW_EINVAL;
+    }
+    j->s = s;
+    j->r = *r;
+    r->old_paths = NULL;
+    s->jobs++;
+    pthread_attr_init(&attr);
+    pthread_attr_setdetachstate(&attr, PTHREAD_CREATE_DETACHED);
+    rc = pthread_create(&th, &attr, reroute_main, j);
+    pthread_attr_destroy(&attr);
+    if (rc) {
+        s->jobs--;
+        free(j->r.old_paths);
+        free(j);
+        return SW_EIO;
+    }
+    return SW_OK;
+}
+
 static void *conn_main(void *arg)
 {
     struct appsrv_conn *ac = arg;
     struct appsrv *s = ac->s;
     struct pollfd pfd = { .fd = ac->fd, .events = POLLIN };
     char *buf = malloc(APPSRV_MSG_MAX);
-    struct json_object *req = NULL;
-    const char *op;
+    struct appsrv_req rq;
+    struct sw_error err = { 0 };
+    const char *code;
     ssize_t n = -1;
 
     if (buf && poll(&pfd, 1, APPSRV_REQ_MS) == 1)
         n = recv(ac->fd, buf, APPSRV_MSG_MAX, 0);
-    if (n > 0 && sw_json_parse(buf, (size_t)n, &req, NULL) == SW_OK &&
-        (op = json_object_get_string(json_object_object_get(req, "op")))) {
-        if (strcmp(op, "listen") == 0)
-            do_listen(s, ac->fd, req);
-        else if (strcmp(op, "dial") == 0)
-            do_dial(s, ac->fd, req);
-        else {
-            struct json_object *o = err_obj("unknown_op", "op must be \"listen\" or \"dial\"");
-            reply(ac->fd, o, -1);
-            json_object_put(o);
-        }
+    if (n > 0 && appsrv_req_parse(buf, (size_t)n, &rq, &code, &err) == SW_OK) {
+        if (rq.op == APPSRV_OP_LISTEN)
+            do_listen(s, ac->fd, rq.root);
+        else
+            do_dial(s, ac->fd, rq.root);
+        appsrv_req_free(&rq);
     } else if (n > 0) {
-        struct json_object *o = err_obj("invalid_request", "a request is one JSON object with \"op\"");
+        struct json_object *o = err_obj(code, err.msg);
         reply(ac->fd, o, -1);
         json_object_put(o);
     }
-    json_object_put(req);
     free(buf);
     pthread_mutex_lock(&s->mu);
     ac->done = true;
@@ -460,6 +625,8 @@ void appsrv_stop(struct visor *v)
     if (s->acceptor_started)
         pthread_join(s->acceptor, NULL);
     reap(s, true);
+    while (s->jobs > 0) /* re-establishment threads: the loop is gone, they end quickly */
+        usleep(10000);
     close(s->fd);
     unlink(s->path);
     pthread_mutex_destroy(&s->mu);

@@ -10,7 +10,13 @@
  * Closing: when the app closes (EOF), the end sends CLOSE on its outgoing route and goes
  * away; the CLOSE reaches the other end, which closes its app fd and sends CLOSE back on its
  * own outgoing route. Each hop deletes the rule a CLOSE used (router.c), so both routes'
- * rules disappear everywhere. Idle groups send KEEPALIVE every GROUP_KEEPALIVE_S. */
+ * rules disappear everywhere. Idle groups send KEEPALIVE every GROUP_KEEPALIVE_S.
+ *
+ * Failover (docs/routing.md §7): an open end whose first hop's transport is down, or that
+ * heard nothing for GROUP_DEAD_S, stops reading from its app; the initiator has a thread
+ * (appsrv_reroute) set up a new route with "rebind": true, the responder waits for that
+ * rebind (group_ready with the same address pair). Both swap their route IDs and keep the
+ * Noise session; after GROUP_REROUTE_S without success the group is closed with an error. */
 #include "visor/router.h"
 #include "visor/transport.h"
 #include "common/json.h"
@@ -26,7 +32,9 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
-enum group_state { G_HANDSHAKE, G_OPEN };
+/* G_REROUTE: initiator, the route broke, a new one is being set up (app reading paused);
+ * G_WAIT: responder, the route broke, waiting for the initiator's rebind. */
+enum group_state { G_HANDSHAKE, G_OPEN, G_REROUTE, G_WAIT };
 
 struct group {
     struct visor *v;
@@ -42,8 +50,15 @@ struct group {
     struct bufferevent *bev;   /* our end of the socketpair */
     struct vcmd *waiter;       /* dial waiting for the handshake */
     struct event *timer;       /* handshake deadline, keepalive, read resume */
-    int64_t deadline_ms, last_tx_s;
+    int64_t deadline_ms, last_tx_s, last_rx_s;
     bool paused;
+    /* failover (docs/routing.md §7) */
+    uint64_t serial;           /* identifies the group to its re-establishment thread */
+    int64_t broken_ms, reroute_deadline_ms, retry_at_ms;
+    bool job;                  /* a re-establishment thread is running for it */
+    bool tp_down;              /* the first hop's transport went down (avoid it) */
+    struct sw_uuid failed_tp;
+    char *paths;               /* initiator: {"forward","reverse"} of the current route */
     LIST_ENTRY(group) next;
 };
 
@@ -62,6 +77,27 @@ static struct group *find_group(struct router *ro, uint32_t recv_rid)
     struct group *g;
     LIST_FOREACH(g, &ro->groups, next)
         if (g->recv_rid == recv_rid)
+            return g;
+    return NULL;
+}
+
+static struct group *find_serial(struct router *ro, uint64_t serial)
+{
+    struct group *g;
+    LIST_FOREACH(g, &ro->groups, next)
+        if (g->serial == serial)
+            return g;
+    return NULL;
+}
+
+/* The group of the address pair (local port, remote pk, remote port) on this side. */
+static struct group *find_tuple(struct router *ro, uint16_t local_port, const struct sw_pk *remote,
+                                uint16_t remote_port, bool initiator)
+{
+    struct group *g;
+    LIST_FOREACH(g, &ro->groups, next)
+        if (g->local_port == local_port && g->remote_port == remote_port && g->initiator == initiator &&
+            sw_pk_equal(&g->remote, remote))
             return g;
     return NULL;
 }
@@ -148,6 +184,7 @@ static void group_free(struct group *g, const char *why)
     sw_noise_hs_wipe(&g->hs);
     sw_noise_cipher_wipe(&g->tx);
     sw_noise_cipher_wipe(&g->rx);
+    free(g->paths);
     free(g);
 }
 
@@ -163,16 +200,94 @@ static void group_end(struct group *g, bool send_close, uint8_t code, const char
 
 static bool pump_app(struct group *g);
 
+/* Initiator: hands the re-establishment to a thread (appsrv.c); retried from the timer. */
+static void start_reroute(struct group *g)
+{
+    struct group_reroute r = { .serial = g->serial, .dst = g->remote, .dst_port = g->remote_port,
+                               .src_port = g->local_port };
+
+    if (g->tp_down)
+        sw_uuid_format(&g->failed_tp, r.failed_tp);
+    r.old_paths = g->paths ? strdup(g->paths) : NULL;
+    if (appsrv_reroute(g->v, &r) == SW_OK)
+        g->job = true;
+    else
+        g->retry_at_ms = visor_now_ms() + GROUP_RETRY_MS;
+}
+
+/* The route of an open group broke: the initiator re-establishes it, the responder waits for
+ * the initiator's rebind; app bytes stay queued (not read) meanwhile. */
+static void route_broken(struct group *g, const char *why, bool tp_down)
+{
+    if (g->state != G_OPEN)
+        return;
+    sw_log_warn("route group %u: the route broke (%s): %s", g->recv_rid, why,
+                g->initiator ? "re-establishing it" : "waiting for the initiator to re-establish it");
+    g->state = g->initiator ? G_REROUTE : G_WAIT;
+    g->broken_ms = visor_now_ms();
+    g->reroute_deadline_ms = g->broken_ms + GROUP_REROUTE_S * 1000;
+    g->tp_down = tp_down;
+    g->failed_tp = g->send_tp;
+    if (g->paused) { /* back to the 1 s tick */
+        struct timeval one = { 1, 0 };
+        g->paused = false;
+        event_del(g->timer);
+        event_add(g->timer, &one);
+    }
+    bufferevent_disable(g->bev, EV_READ);
+    if (g->initiator)
+        start_reroute(g);
+}
+
+/* Back to G_OPEN after a rebind: sends CLOSE on the old route when it still has a first hop. */
+static void rebound(struct group *g, const struct sw_uuid *tp, uint32_t send_rid, uint32_t recv_rid)
+{
+    bool full;
+    uint32_t old_recv = g->recv_rid;
+
+    if (out_link(g, &full))
+        send_routed(g, RPKT_CLOSE, (const uint8_t[]){ RPKT_CLOSE_NORMAL }, 1);
+    g->send_tp = *tp;
+    g->send_rid = send_rid;
+    g->recv_rid = recv_rid;
+    g->state = G_OPEN;
+    g->last_rx_s = g->last_tx_s = visor_unix_now();
+    g->v->router->m_group_reroutes++;
+    sw_log_info("route group %u: re-established as group %u (%s) %lld ms after the failure", old_recv, recv_rid,
+                g->initiator ? "initiator" : "responder", (long long)(visor_now_ms() - g->broken_ms));
+    bufferevent_enable(g->bev, EV_READ);
+}
+
 static void timer_cb(evutil_socket_t fd, short what, void *arg)
 {
     struct group *g = arg;
-    int64_t now = visor_unix_now();
+    int64_t now = visor_unix_now(), now_ms = visor_now_ms();
+    bool full;
 
-    if (g->state == G_HANDSHAKE && visor_now_ms() >= g->deadline_ms) {
+    if (g->state == G_HANDSHAKE && now_ms >= g->deadline_ms) {
         group_end(g, true, RPKT_CLOSE_ERROR, "the end-to-end handshake timed out");
         return;
     }
-    if (g->state == G_OPEN && now - g->last_tx_s >= GROUP_KEEPALIVE_S)
+    if (g->state == G_REROUTE || g->state == G_WAIT) {
+        if (now_ms >= g->reroute_deadline_ms) {
+            group_end(g, true, RPKT_CLOSE_ERROR, "the route broke and was not re-established in time");
+            return;
+        }
+        if (g->state == G_REROUTE && !g->job && now_ms >= g->retry_at_ms)
+            start_reroute(g);
+        return;
+    }
+    if (g->state != G_OPEN)
+        return;
+    if (!out_link(g, &full) && !full) {
+        route_broken(g, "the first hop's transport is down", true);
+        return;
+    }
+    if (now - g->last_rx_s >= GROUP_DEAD_S) {
+        route_broken(g, "nothing received from the other end", false);
+        return;
+    }
+    if (now - g->last_tx_s >= GROUP_KEEPALIVE_S)
         send_routed(g, RPKT_KEEPALIVE, NULL, 0);
     if (g->paused)
         pump_app(g);
@@ -193,8 +308,8 @@ static bool pump_app(struct group *g)
         bool full;
         if (!out_link(g, &full)) {
             if (!full) {
-                group_end(g, false, 0, "the outgoing transport is down");
-                return false;
+                route_broken(g, "the first hop's transport is down", true);
+                return true;
             }
             g->paused = true;           /* retry from the timer; stop reading meanwhile */
             bufferevent_disable(g->bev, EV_READ);
@@ -276,7 +391,8 @@ static struct group *group_new(struct visor *v, uint32_t recv_rid, struct sw_err
     }
     bufferevent_setcb(g->bev, app_read_cb, NULL, app_event_cb, g);
     g->deadline_ms = visor_now_ms() + GROUP_HS_TIMEOUT_MS;
-    g->last_tx_s = visor_unix_now();
+    g->last_tx_s = g->last_rx_s = visor_unix_now();
+    g->serial = ++ro->group_serial;
     event_add(g->timer, &one);
     LIST_INSERT_HEAD(&ro->groups, g, next);
     ro->n_groups++;
@@ -352,12 +468,32 @@ void group_packet(struct visor *v, struct rule *r, const struct rpkt *p)
 {
     struct group *g = find_group(v->router, r->rid);
     static uint8_t plain[SW_NOISE_MAX_MSG];
+    bool new_route = false;
 
+    if (!g && r->type == RULE_CONSUME) {
+        /* the responder moved to the new route before our setup answer came: same group */
+        g = find_tuple(v->router, r->local_port, &r->remote_pk, r->remote_port, true);
+        if (!g || g->state != G_REROUTE)
+            return;
+        new_route = true;
+    }
     if (!g)
         return;
+    g->last_rx_s = visor_unix_now();
+    if (p->type == RPKT_CLOSE && g->state == G_REROUTE && !new_route) {
+        sw_log_debug("route group %u: CLOSE on the old route ignored while re-establishing", g->recv_rid);
+        return;
+    }
     if (p->type == RPKT_CLOSE) {
         group_end(g, true, RPKT_CLOSE_NORMAL, p->code ? "the peer closed with an error" : "the peer closed");
         return;
+    }
+    if (g->state == G_WAIT && !g->tp_down) {
+        bool full;
+        if (out_link(g, &full) || full) { /* the silence is over and we can send: carry on */
+            g->state = G_OPEN;
+            bufferevent_enable(g->bev, EV_READ);
+        }
     }
     if (p->type != RPKT_DATA)
         return; /* KEEPALIVE: the rule's expiry was pushed already */
@@ -465,12 +601,39 @@ struct json_object *group_ready(struct visor *v, struct json_object *req, uint64
     struct group_params gp;
     const char *code = "invalid_request";
     struct json_object *o, *e;
-    bool initiator = false;
+    bool initiator = false, rebind = false;
 
     if (parse_params(req, &gp, &err) == SW_OK &&
-        (!json_object_object_get(req, "initiator") || sw_json_get_bool(req, "initiator", "", &initiator, &err) == SW_OK)) {
+        (!json_object_object_get(req, "initiator") || sw_json_get_bool(req, "initiator", "", &initiator, &err) == SW_OK) &&
+        (!json_object_object_get(req, "rebind") || sw_json_get_bool(req, "rebind", "", &rebind, &err) == SW_OK)) {
+        struct group *g;
+        struct rule *r;
         if (initiator) {
             sw_error_set(&err, SW_EINVAL, "the initiator learns its group from the route_group response");
+        } else if (rebind) {
+            /* the same group (same address pair) moves onto a new route; Noise state kept */
+            g = find_tuple(v->router, gp.local_port, &gp.remote, gp.remote_port, false);
+            r = rt_get(&v->router->rt, gp.recv_rid);
+            if (!g || g->state == G_HANDSHAKE) {
+                code = "no_group";
+                sw_error_set(&err, SW_ENOTFOUND, "no open route group for this address pair");
+            } else if (!r || r->type != RULE_CONSUME) {
+                sw_error_set(&err, SW_ENOTFOUND, "route %u is not a consume rule here", gp.recv_rid);
+            } else if (find_group(v->router, gp.recv_rid)) {
+                sw_error_set(&err, SW_EEXIST, "route %u belongs to a group already", gp.recv_rid);
+            } else if (!tm_find_id(v, &gp.send_tp)) {
+                code = "unknown_transport";
+                sw_error_set(&err, SW_ENOTFOUND, "send_tp is not a transport here");
+            } else {
+                if (g->state == G_OPEN)
+                    g->broken_ms = visor_now_ms();
+                rebound(g, &gp.send_tp, gp.send_rid, gp.recv_rid);
+                pump_app(g);
+                o = json_object_new_object();
+                json_object_object_add(o, "id", json_object_new_uint64(id));
+                json_object_object_add(o, "ok", json_object_new_boolean(true));
+                return o;
+            }
         } else if (!find_listener(v->router, gp.local_port)) {
             code = "no_listener";
             sw_error_set(&err, SW_ENOTFOUND, "no app listens on port %u", gp.local_port);
@@ -507,6 +670,67 @@ void group_cmd_dial(struct visor *v, struct vcmd *c)
         return;
     }
     g->waiter = c; /* replied when the handshake ends either way */
+    if (json_object_object_get(c->body, "forward")) {
+        struct json_object *p = json_object_new_object();
+        json_object_object_add(p, "forward", json_object_get(json_object_object_get(c->body, "forward")));
+        json_object_object_add(p, "reverse", json_object_get(json_object_object_get(c->body, "reverse")));
+        g->paths = strdup(json_object_to_json_string_ext(p, JSON_C_TO_STRING_PLAIN));
+        json_object_put(p);
+    }
+}
+
+void group_cmd_port_free(struct visor *v, struct vcmd *c)
+{
+    struct group *g;
+    LIST_FOREACH(g, &v->router->groups, next)
+        if (g->initiator && g->local_port == c->n) {
+            vcmd_reply_error(&v->q, c, 409, "port_in_use", "a group uses local port %u", (unsigned)c->n);
+            return;
+        }
+    vcmd_reply(&v->q, c, 200, json_object_new_object());
+}
+
+void group_cmd_rebind(struct visor *v, struct vcmd *c)
+{
+    struct sw_error err = { 0 };
+    struct group *g = find_serial(v->router, c->n);
+    struct group_params gp;
+    struct rule *r;
+    const char *msg;
+
+    if (!g || g->state != G_REROUTE) {
+        vcmd_reply_error(&v->q, c, 410, "gone", "the group is no longer re-establishing");
+        return;
+    }
+    g->job = false;
+    g->retry_at_ms = visor_now_ms() + GROUP_RETRY_MS;
+    if ((msg = json_object_get_string(json_object_object_get(c->body, "error")))) {
+        sw_log_info("route group %u: re-establishing failed: %s (retrying)", g->recv_rid, msg);
+        vcmd_reply(&v->q, c, 200, json_object_new_object());
+        return;
+    }
+    json_object_object_add(c->body, "local_port", json_object_new_int(g->local_port));
+    json_object_object_add(c->body, "remote_pk", sw_json_pk(&g->remote));
+    json_object_object_add(c->body, "remote_port", json_object_new_int(g->remote_port));
+    if (parse_params(c->body, &gp, &err) ||
+        !(r = rt_get(&v->router->rt, gp.recv_rid)) || r->type != RULE_CONSUME ||
+        find_group(v->router, gp.recv_rid) || !tm_find_id(v, &gp.send_tp)) {
+        sw_log_info("route group %u: the setup node's new route is not usable here (retrying)", g->recv_rid);
+        vcmd_reply(&v->q, c, 200, json_object_new_object());
+        return;
+    }
+    free(g->paths);
+    g->paths = NULL;
+    if (json_object_object_get(c->body, "forward")) {
+        struct json_object *p = json_object_new_object();
+        json_object_object_add(p, "forward", json_object_get(json_object_object_get(c->body, "forward")));
+        json_object_object_add(p, "reverse", json_object_get(json_object_object_get(c->body, "reverse")));
+        g->paths = strdup(json_object_to_json_string_ext(p, JSON_C_TO_STRING_PLAIN));
+        json_object_put(p);
+    }
+    vcmd_reply(&v->q, c, 200, json_object_new_object());
+    rebound(g, &gp.send_tp, gp.send_rid, gp.recv_rid);
+    pump_app(g);
 }
 
 static void listener_cb(evutil_socket_t fd, short what, void *arg)

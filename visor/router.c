@@ -212,6 +212,7 @@ void router_write_metrics(struct visor *v, struct sw_buf *out)
         { "visor_route_expired_total", "Route IDs expired", offsetof(struct router, m_expired) },
         { "visor_route_groups_opened_total", "Route group ends established (end-to-end handshake done)", offsetof(struct router, m_groups_opened) },
         { "visor_route_group_failures_total", "Dials that failed after the route was set up", offsetof(struct router, m_group_failures) },
+        { "visor_route_group_reroutes_total", "Route groups moved onto a new path after a failure", offsetof(struct router, m_group_reroutes) },
         { "visor_route_setup_refused_total", "Setup streams refused (key not in routing.setup_nodes)", offsetof(struct router, m_refused_setup) },
     };
 

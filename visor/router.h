@@ -33,10 +33,11 @@ struct router {
     struct group_list groups;
     struct app_listener_list listeners;
     uint32_t n_groups;
+    uint64_t group_serial;            /* last group serial given out */
     uint8_t buf[TP_PKT_MAX];          /* rewritten packet being forwarded */
     /* counters, read by API threads */
     _Atomic uint64_t m_forwarded, m_consumed, m_unknown, m_malformed, m_dropped_full,
-        m_dropped_down, m_expired, m_refused_setup, m_groups_opened, m_group_failures;
+        m_dropped_down, m_expired, m_refused_setup, m_groups_opened, m_group_failures, m_group_reroutes;
     _Atomic uint64_t m_rules, m_groups; /* gauges: IDs in the table, group ends */
 };
 
@@ -58,7 +59,10 @@ void router_write_metrics(struct visor *v, struct sw_buf *out);
 
 /* ---- route group ends and app listeners (group.c), loop thread ---------------------------- */
 #define GROUP_HS_TIMEOUT_MS 10000     /* KK handshake over the route */
-#define GROUP_KEEPALIVE_S 30          /* KEEPALIVE on the outgoing route after this idle time */
+#define GROUP_KEEPALIVE_S 5           /* KEEPALIVE on the outgoing route after this idle time */
+#define GROUP_DEAD_S 20               /* nothing received for this long: the route is broken */
+#define GROUP_REROUTE_S 30            /* a broken group not re-established by then is closed */
+#define GROUP_RETRY_MS 1000           /* between re-establishment attempts */
 #define GROUP_APP_OUT_MAX (8u << 20)  /* bytes queued for an app that does not read: close */
 #define GROUP_RECORD_MAX 65000        /* app bytes per DATA record */
 
@@ -76,6 +80,24 @@ struct json_object *group_ready(struct visor *v, struct json_object *req, uint64
  * "send_rid","recv_rid"}; becomes the initiator end, runs KK and replies 200 with the app's
  * end of a socketpair in c->fd once the handshake is done (else 502 + error). */
 void group_cmd_dial(struct visor *v, struct vcmd *c);
+/* Loop, initiator end: the route of a group broke; what a re-establishment thread needs. */
+struct group_reroute {
+    uint64_t serial;               /* the group (c->n of group_cmd_rebind) */
+    struct sw_pk dst;
+    uint16_t dst_port, src_port;
+    char failed_tp[SW_UUID_STR_LEN + 1]; /* a transport to avoid ("" none) */
+    char *old_paths;               /* {"forward":[..],"reverse":[..]} of the broken route (owned) */
+};
+/* VCMD_CALL from a re-establishment thread: c->n = serial, c->body = {"error":msg} or
+ * {"send_tp","send_rid","recv_rid","forward","reverse"}: swaps the group onto the new route. */
+void group_cmd_rebind(struct visor *v, struct vcmd *c);
+/* VCMD_CALL: 200 when no initiator group end uses local port c->n (the address pair that
+ * identifies a group across failovers must stay unique), 409 otherwise. */
+void group_cmd_port_free(struct visor *v, struct vcmd *c);
+/* Loop: starts a thread that finds a new path and asks the setup nodes for it ("rebind");
+ * takes r->old_paths. SW_OK when the thread runs (it always answers with group_cmd_rebind). */
+int appsrv_reroute(struct visor *v, struct group_reroute *r);
+
 /* VCMD_CALL: listen on port c->n; replies 200 with the app's listener fd in c->fd
  * (SOCK_SEQPACKET: each connection arrives as 34 bytes pk || port BE with its fd). 409 when
  * the port is taken. */

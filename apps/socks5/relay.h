@@ -1,0 +1,39 @@
+/* relay.h — I/O shared by socksproxy and socksproxy-client: a bounded message reader with a
+ * deadline, the exit's outgoing connect, and the tunnel splice (framing, flow control and
+ * half-close of common/socks5.h). All functions work on blocking sockets (they use poll and
+ * MSG_DONTWAIT) and never close the fds they are given. */
+#ifndef SW_SOCKS_RELAY_H
+#define SW_SOCKS_RELAY_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+/* A parser as in common/socks5.h: SW_OK with *used, SW_SOCKS5_MORE, or a negative code. */
+typedef int (*sx_parse_fn)(const uint8_t *buf, size_t len, size_t *used, void *ctx);
+
+/* Reads from fd into buf[*have..cap) until parse accepts a message (bytes already in buf
+ * are parsed first). On SW_OK *used is the message length; the caller consumes it with
+ * sx_consume and keeps any bytes after it. SW_ETIMEDOUT after timeout_ms, SW_EIO on EOF or
+ * a socket error, SW_ERANGE when cap bytes hold no complete message, else parse's error. */
+int sx_read_msg(int fd, uint8_t *buf, size_t cap, size_t *have, int timeout_ms,
+                sx_parse_fn parse, void *ctx, size_t *used);
+void sx_consume(uint8_t *buf, size_t *have, size_t used);
+
+/* Writes all of p within timeout_ms. SW_OK, SW_ETIMEDOUT or SW_EIO. */
+int sx_write_all(int fd, const void *p, size_t n, int timeout_ms);
+
+/* Resolves host (getaddrinfo, here) and connects to the first address that answers, each
+ * attempt within timeout_ms. Returns a connected blocking fd, or -1 with *rep the SOCKS5
+ * reply code for the failure. */
+int sx_connect(const char *host, uint16_t port, int timeout_ms, uint8_t *rep);
+
+/* Relays local (a plain stream: the SOCKS client or the target) and route (the tunnel,
+ * framed) until both directions have ended. local_pre / route_pre are bytes already read
+ * from each side. 0 when both sides ended cleanly, -1 when the relay was cut short. */
+int sx_splice(int local, int route, const uint8_t *local_pre, size_t local_pre_len,
+              const uint8_t *route_pre, size_t route_pre_len);
+
+/* Parses "host:port", "[v6]:port" or ":port" (host "" = any). 0 on success. */
+int sx_split_hostport(const char *s, char *host, size_t host_cap, uint16_t *port);
+
+#endif

@@ -1,0 +1,638 @@
+/* skychat end to end (SPEC §9, apps/skychat/README.md) with real processes: transport
+ * discovery, route finder, messaging discovery + server, setup node, and three visors A-B-C
+ * (stcp A-B and B-C only). A and C run skychat as an auto-started app from their config, each
+ * with its own -addr. The seed's check: three POSTs (libcurl, as `curl -d`) A->C "Hello Mike!",
+ * C->A "Hello Joe!", A->C "System is working!" all arrive with the right sender; an SSE client
+ * on A sees "Hello Joe!" live (and keep-alive comments); bad key -> 400, oversize -> 413,
+ * unreachable recipient -> 502/504 quickly; one route per recipient is reused, and redialled
+ * after the recipient restarts; the page (headless Chromium when installed) renders the
+ * received messages. */
+#include "common/http_client.h"
+#include "common/json.h"
+#include "common/keys.h"
+#include "common/uuid.h"
+#include "tests/harness/api_client.h"
+#include "tests/harness/harness.h"
+#include "tests/harness/visor_env.h"
+
+#include <check.h>
+#include <curl/curl.h>
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+static struct th_visor va, vb, vc;
+static char dir[256], td_base[64], md_base[64], rf_base[64], td_db[256];
+static char chat_a[64], chat_c[64]; /* http://127.0.0.1:PORT of each skychat */
+static pid_t td_pid = -1, md_pid = -1, ms_pid = -1, rf_pid = -1, sn_pid = -1;
+static struct sw_http_client *http;
+static char tp_ab[SW_UUID_STR_LEN + 1], tp_bc[SW_UUID_STR_LEN + 1];
+static struct sw_keypair sn_kp;
+
+/* ---------- services (as in test_routing_e2e.c) ---------- */
+
+static pid_t start_service(const char *bin, const char *db_prefix, char *base, size_t cap,
+                           const char *log)
+{
+    char db[256], addr[32], path[512];
+    uint16_t port = th_free_port();
+    snprintf(db, sizeof(db), "%s", th_fresh_db(db_prefix));
+    if (strcmp(bin, "transport-discovery") == 0)
+        snprintf(td_db, sizeof(td_db), "%s", db);
+    snprintf(addr, sizeof(addr), "127.0.0.1:%u", port);
+    snprintf(base, cap, "http://%s", addr);
+    snprintf(path, sizeof(path), "%s", th_bin(bin));
+    const char *argv[] = { path, "--addr", addr, "--db", db, NULL };
+    return th_start_service(argv, port, th_log_path(log));
+}
+
+static pid_t start_messaging_server(void)
+{
+    char addr[32], http_addr[32], key[512], bin[512];
+    uint16_t port = th_free_port(), hport = th_free_port();
+    struct json_object *o = NULL;
+    pid_t pid;
+
+    snprintf(addr, sizeof(addr), "127.0.0.1:%u", port);
+    snprintf(http_addr, sizeof(http_addr), "127.0.0.1:%u", hport);
+    snprintf(key, sizeof(key), "%s/messaging-server.key", dir);
+    snprintf(bin, sizeof(bin), "%s", th_bin("messaging-server"));
+    const char *argv[] = { bin, "--addr", addr, "--http-addr", http_addr, "--key-file", key,
+                           "--discovery", md_base, NULL };
+    pid = th_start_service(argv, hport, th_log_path("skychat-messaging-server.log"));
+    if (pid < 0)
+        return pid;
+    for (int i = 0; i < 100; i++) {
+        long st = th_call(http, md_base, "GET", "/messaging-discovery/available_servers", NULL, NULL, &o);
+        bool ok = st == 200 && json_object_array_length(o) > 0;
+        json_object_put(o);
+        if (ok)
+            return pid;
+        th_sleep_ms(100);
+    }
+    return -1;
+}
+
+static long api(const struct th_visor *v, const char *method, const char *target, const char *body,
+                struct json_object **out)
+{
+    return th_call(http, v->api, method, target, body, NULL, out);
+}
+
+static bool wait_sessions(const struct th_visor *v, int timeout_ms)
+{
+    for (int waited = 0;; waited += 100) {
+        struct json_object *o = NULL;
+        bool ok = api(v, "GET", "/api/summary", NULL, &o) == 200 &&
+                  json_object_get_int(json_object_object_get(json_object_object_get(o, "messaging"),
+                                                             "sessions")) > 0;
+        json_object_put(o);
+        if (ok)
+            return true;
+        if (waited >= timeout_ms)
+            return false;
+        th_sleep_ms(100);
+    }
+}
+
+static bool wait_mdisc_entry(const char *pk_hex, int timeout_ms)
+{
+    char target[160];
+    snprintf(target, sizeof(target), "/messaging-discovery/entry/%s", pk_hex);
+    for (int waited = 0;; waited += 100) {
+        if (th_call(http, md_base, "GET", target, NULL, NULL, NULL) == 200)
+            return true;
+        if (waited >= timeout_ms)
+            return false;
+        th_sleep_ms(100);
+    }
+}
+
+static void add_stcp(const struct th_visor *from, const struct th_visor *to, char *id)
+{
+    char body[256];
+    struct json_object *o = NULL;
+    long st;
+    snprintf(body, sizeof(body), "{\"remote_pk\":\"%s\",\"address\":\"%s\"}", to->pk_hex, to->stcp);
+    st = api(from, "POST", "/api/transports", body, &o);
+    ck_assert_msg(st == 201, "add-tp: %ld %s", st, o ? json_object_to_json_string(o) : "");
+    snprintf(id, SW_UUID_STR_LEN + 1, "%s", json_object_get_string(json_object_object_get(o, "id")));
+    json_object_put(o);
+}
+
+static pid_t start_rf(void)
+{
+    char addr[32], path[512];
+    uint16_t port = th_free_port();
+    snprintf(addr, sizeof(addr), "127.0.0.1:%u", port);
+    snprintf(rf_base, sizeof(rf_base), "http://%s", addr);
+    snprintf(path, sizeof(path), "%s", th_bin("route-finder"));
+    const char *argv[] = { path, "--addr", addr, "--db", td_db, "--threads", "4", NULL };
+    return th_start_service(argv, port, th_log_path("skychat-route-finder.log"));
+}
+
+static pid_t start_sn(void)
+{
+    char addr[32], path[512], db[256], key[512];
+    struct sw_error err = { 0 };
+    uint16_t port = th_free_port();
+    snprintf(addr, sizeof(addr), "127.0.0.1:%u", port);
+    snprintf(path, sizeof(path), "%s", th_bin("setup-node"));
+    snprintf(db, sizeof(db), "%s", th_fresh_db("skychat_sn"));
+    snprintf(key, sizeof(key), "%s/setup-node.key", dir);
+    ck_assert_int_eq(sw_keyfile_save(key, &sn_kp, &err), SW_OK);
+    const char *argv[] = { path, "--addr", addr, "--db", db, "--key-file", key, "--messaging-discovery", md_base,
+                           "--messaging-sessions", "1", "--threads", "4", NULL };
+    return th_start_service(argv, port, th_log_path("skychat-setup-node.log"));
+}
+
+/* Adds skychat (app port 1, auto_start) with args to a visor's config. */
+static void add_skychat(const struct th_visor *v, const char *args_json)
+{
+    char apps[512];
+    struct json_object *cfg = json_object_from_file(v->config);
+    ck_assert_ptr_nonnull(cfg);
+    snprintf(apps, sizeof(apps), "[{\"app\":\"skychat\",\"auto_start\":true,\"port\":1,\"args\":%s}]",
+             args_json);
+    json_object_object_add(cfg, "apps", json_tokener_parse(apps));
+    ck_assert_int_eq(json_object_to_file_ext(v->config, cfg, JSON_C_TO_STRING_PRETTY), 0);
+    json_object_put(cfg);
+}
+
+static int count_rules(const struct th_visor *v)
+{
+    struct json_object *o = NULL;
+    int n;
+    ck_assert_int_eq(api(v, "GET", "/api/routes", NULL, &o), 200);
+    n = (int)json_object_array_length(o);
+    json_object_put(o);
+    return n;
+}
+
+static void app_log(const struct th_visor *v, char *out, size_t cap)
+{
+    snprintf(out, cap, "%s/skychat.log", v->data_dir);
+}
+
+static void setup(void)
+{
+    char sn_hex[SW_PK_HEX_LEN + 1], args[256], url[96], log[600];
+    uint16_t pa = th_free_port(), pc = th_free_port();
+
+    http = sw_http_client_new(NULL);
+    sw_keypair_generate(&sn_kp);
+    sw_pk_to_hex(&sn_kp.pk, sn_hex);
+    snprintf(dir, sizeof(dir), "%s", th_temp_dir("sw-skychat-it"));
+    td_pid = start_service("transport-discovery", "skychat_td", td_base, sizeof(td_base), "skychat-transport-discovery.log");
+    md_pid = start_service("messaging-discovery", "skychat_md", md_base, sizeof(md_base), "skychat-messaging-discovery.log");
+    ck_assert_int_gt(td_pid, 0);
+    ck_assert_int_gt(md_pid, 0);
+    rf_pid = start_rf();
+    ck_assert_int_gt(rf_pid, 0);
+    ms_pid = start_messaging_server();
+    ck_assert_int_gt(ms_pid, 0);
+    sn_pid = start_sn();
+    ck_assert_int_gt(sn_pid, 0);
+    const char *extra[] = { "--mdisc", md_base, "--setup-node", sn_hex, "--rf", rf_base, "--sessions", "1", NULL };
+    ck_assert_int_eq(th_visor_gen(&va, dir, "skychat-a", td_base, extra), 0);
+    ck_assert_int_eq(th_visor_gen(&vb, dir, "skychat-b", td_base, extra), 0);
+    ck_assert_int_eq(th_visor_gen(&vc, dir, "skychat-c", td_base, extra), 0);
+    /* both address forms: host:port on A, :port (every interface) on C */
+    snprintf(args, sizeof(args), "[\"-addr\",\"127.0.0.1:%u\",\"-sse-keepalive\",\"1\"]", pa);
+    add_skychat(&va, args);
+    snprintf(args, sizeof(args), "[\"-addr\",\":%u\"]", pc);
+    add_skychat(&vc, args);
+    snprintf(chat_a, sizeof(chat_a), "http://127.0.0.1:%u", pa);
+    snprintf(chat_c, sizeof(chat_c), "http://127.0.0.1:%u", pc);
+    ck_assert_int_eq(th_visor_start(&va), 0);
+    ck_assert_int_eq(th_visor_start(&vb), 0);
+    ck_assert_int_eq(th_visor_start(&vc), 0);
+    snprintf(url, sizeof(url), "%s/health", chat_a);
+    app_log(&va, log, sizeof(log));
+    if (th_wait_http(url, 15000)) {
+        th_dump_log(log);
+        ck_abort_msg("skychat on A did not start");
+    }
+    snprintf(url, sizeof(url), "%s/health", chat_c);
+    app_log(&vc, log, sizeof(log));
+    if (th_wait_http(url, 15000)) {
+        th_dump_log(log);
+        ck_abort_msg("skychat on C did not start");
+    }
+    ck_assert(wait_sessions(&va, 15000) && wait_sessions(&vb, 15000) && wait_sessions(&vc, 15000));
+    ck_assert(wait_mdisc_entry(va.pk_hex, 15000) && wait_mdisc_entry(vb.pk_hex, 15000) &&
+              wait_mdisc_entry(vc.pk_hex, 15000));
+    add_stcp(&va, &vb, tp_ab);
+    add_stcp(&vb, &vc, tp_bc);
+    ck_assert_str_ne(tp_ab, tp_bc);
+}
+
+static void teardown(void)
+{
+    th_visor_stop(&va, false);
+    th_visor_stop(&vb, false);
+    th_visor_stop(&vc, false);
+    if (sn_pid > 0)
+        th_stop(sn_pid, 5000);
+    if (rf_pid > 0)
+        th_stop(rf_pid, 5000);
+    if (td_pid > 0)
+        th_stop(td_pid, 5000);
+    if (ms_pid > 0)
+        th_stop(ms_pid, 5000);
+    if (md_pid > 0)
+        th_stop(md_pid, 5000);
+    sw_http_client_free(http);
+}
+
+/* ---------- libcurl ---------- */
+
+struct reply {
+    long status;
+    char body[16384];
+    size_t len;
+    char content_type[96];
+    uint64_t ms;
+};
+
+static size_t collect(char *p, size_t size, size_t n, void *ud)
+{
+    struct reply *r = ud;
+    size_t take = size * n;
+    if (take > sizeof(r->body) - 1 - r->len)
+        take = sizeof(r->body) - 1 - r->len;
+    memcpy(r->body + r->len, p, take);
+    r->len += take;
+    r->body[r->len] = '\0';
+    return size * n;
+}
+
+/* Like `curl [-d BODY] [-H HDR] URL`: a POST sends BODY as application/x-www-form-urlencoded
+ * unless a Content-Type header is given. */
+static void request(const char *base, const char *method, const char *target, const char *body,
+                    size_t body_len, const char *hdr, struct reply *r)
+{
+    char url[512];
+    CURL *c = curl_easy_init();
+    struct curl_slist *h = hdr ? curl_slist_append(NULL, hdr) : NULL;
+    char *ct = NULL;
+    uint64_t t0 = th_now_ms();
+
+    memset(r, 0, sizeof(*r));
+    ck_assert_ptr_nonnull(c);
+    snprintf(url, sizeof(url), "%s%s", base, target);
+    curl_easy_setopt(c, CURLOPT_URL, url);
+    curl_easy_setopt(c, CURLOPT_CUSTOMREQUEST, method);
+    if (body) {
+        curl_easy_setopt(c, CURLOPT_POSTFIELDS, body);
+        curl_easy_setopt(c, CURLOPT_POSTFIELDSIZE, (long)body_len);
+    }
+    if (h)
+        curl_easy_setopt(c, CURLOPT_HTTPHEADER, h);
+    curl_easy_setopt(c, CURLOPT_WRITEFUNCTION, collect);
+    curl_easy_setopt(c, CURLOPT_WRITEDATA, r);
+    curl_easy_setopt(c, CURLOPT_TIMEOUT_MS, 90000L);
+    curl_easy_setopt(c, CURLOPT_NOSIGNAL, 1L);
+    ck_assert_int_eq(curl_easy_perform(c), CURLE_OK);
+    curl_easy_getinfo(c, CURLINFO_RESPONSE_CODE, &r->status);
+    if (curl_easy_getinfo(c, CURLINFO_CONTENT_TYPE, &ct) == CURLE_OK && ct)
+        snprintf(r->content_type, sizeof(r->content_type), "%s", ct);
+    r->ms = th_now_ms() - t0;
+    curl_slist_free_all(h);
+    curl_easy_cleanup(c);
+}
+
+/* POST /message {"recipient","message"} the way the seed's curl did. */
+static void post_message(const char *base, const char *recipient, const char *text, struct reply *r)
+{
+    struct json_object *o = json_object_new_object();
+    const char *s;
+
+    json_object_object_add(o, "recipient", json_object_new_string(recipient));
+    json_object_object_add(o, "message", json_object_new_string(text));
+    s = json_object_to_json_string_ext(o, JSON_C_TO_STRING_PLAIN);
+    request(base, "POST", "/message", s, strlen(s), NULL, r);
+    json_object_put(o);
+}
+
+static void expect_sent(const char *base, const char *recipient, const char *text)
+{
+    struct reply r;
+    post_message(base, recipient, text, &r);
+    ck_assert_msg(r.status == 200, "POST %s/message '%s': %ld %s", base, text, r.status, r.body);
+    ck_assert_ptr_nonnull(strstr(r.body, "\"ok\":true"));
+}
+
+static const char *error_code(const struct reply *r, char *out, size_t cap)
+{
+    struct json_object *o = json_tokener_parse(r->body);
+    const char *c = json_object_get_string(json_object_object_get(json_object_object_get(o, "error"), "code"));
+    snprintf(out, cap, "%s", c ? c : "");
+    json_object_put(o);
+    return out;
+}
+
+/* Whether GET base/messages holds an entry with this text, direction and sender. */
+static bool has_message(const char *base, const char *text, const char *direction, const char *sender)
+{
+    struct reply r;
+    struct json_object *arr;
+    bool found = false;
+
+    request(base, "GET", "/messages", NULL, 0, NULL, &r);
+    ck_assert_int_eq(r.status, 200);
+    arr = json_tokener_parse(r.body);
+    ck_assert(json_object_is_type(arr, json_type_array));
+    for (size_t i = 0; i < json_object_array_length(arr) && !found; i++) {
+        struct json_object *m = json_object_array_get_idx(arr, i);
+        found = strcmp(json_object_get_string(json_object_object_get(m, "message")), text) == 0 &&
+                strcmp(json_object_get_string(json_object_object_get(m, "direction")), direction) == 0 &&
+                strcmp(json_object_get_string(json_object_object_get(m, "sender")), sender) == 0;
+    }
+    json_object_put(arr);
+    return found;
+}
+
+/* ---------- SSE client: a libcurl streaming read on its own thread ---------- */
+
+struct sse {
+    pthread_mutex_t mu;
+    char buf[65536];
+    size_t len;
+    const char *until[2]; /* stop once both appear */
+    char content_type[96];
+    CURLcode rc;
+};
+
+static size_t sse_write(char *p, size_t size, size_t n, void *ud)
+{
+    struct sse *s = ud;
+    size_t take = size * n;
+    bool done;
+
+    pthread_mutex_lock(&s->mu);
+    if (take > sizeof(s->buf) - 1 - s->len)
+        take = sizeof(s->buf) - 1 - s->len;
+    memcpy(s->buf + s->len, p, take);
+    s->len += take;
+    s->buf[s->len] = '\0';
+    done = strstr(s->buf, s->until[0]) && strstr(s->buf, s->until[1]);
+    pthread_mutex_unlock(&s->mu);
+    return done ? 0 : size * n; /* 0 ends the transfer */
+}
+
+static void *sse_run(void *arg)
+{
+    struct sse *s = arg;
+    char url[128], *ct = NULL;
+    CURL *c = curl_easy_init();
+
+    snprintf(url, sizeof(url), "%s/sse", chat_a);
+    curl_easy_setopt(c, CURLOPT_URL, url);
+    curl_easy_setopt(c, CURLOPT_WRITEFUNCTION, sse_write);
+    curl_easy_setopt(c, CURLOPT_WRITEDATA, s);
+    curl_easy_setopt(c, CURLOPT_TIMEOUT_MS, 60000L);
+    curl_easy_setopt(c, CURLOPT_NOSIGNAL, 1L);
+    s->rc = curl_easy_perform(c);
+    if (curl_easy_getinfo(c, CURLINFO_CONTENT_TYPE, &ct) == CURLE_OK && ct)
+        snprintf(s->content_type, sizeof(s->content_type), "%s", ct);
+    curl_easy_cleanup(c);
+    return NULL;
+}
+
+static bool sse_has(struct sse *s, const char *needle, int timeout_ms)
+{
+    for (int waited = 0;; waited += 50) {
+        bool found;
+        pthread_mutex_lock(&s->mu);
+        found = strstr(s->buf, needle) != NULL;
+        pthread_mutex_unlock(&s->mu);
+        if (found)
+            return true;
+        if (waited >= timeout_ms)
+            return false;
+        th_sleep_ms(50);
+    }
+}
+
+/* ---------- tests ---------- */
+
+static void wait_route_finder(void)
+{
+    char body[400];
+    long st = 0;
+    snprintf(body, sizeof(body), "{\"edges\":[[\"%s\",\"%s\"]],\"opts\":{\"min_hops\":1,\"max_hops\":4,\"count\":1}}",
+             va.pk_hex, vc.pk_hex);
+    for (int i = 0; i < 100 && st != 200; i++) {
+        st = th_call(http, rf_base, "POST", "/routes", body, NULL, NULL);
+        if (st != 200)
+            th_sleep_ms(200);
+    }
+    ck_assert_int_eq(st, 200);
+}
+
+START_TEST(test_seed_messages_and_sse)
+{
+    static struct sse s = { .mu = PTHREAD_MUTEX_INITIALIZER, .until = { "Hello Joe!", ": keep-alive" } };
+    pthread_t th;
+    struct reply r;
+
+    wait_route_finder();
+    /* an SSE client on A, connected before anything is sent to A */
+    ck_assert_int_eq(pthread_create(&th, NULL, sse_run, &s), 0);
+    ck_assert_msg(sse_has(&s, ": connected", 10000), "no SSE preamble: %s", s.buf);
+
+    expect_sent(chat_a, vc.pk_hex, "Hello Mike!");
+    expect_sent(chat_c, va.pk_hex, "Hello Joe!");
+    expect_sent(chat_a, vc.pk_hex, "System is working!");
+
+    ck_assert(has_message(chat_c, "Hello Mike!", "in", va.pk_hex));
+    ck_assert(has_message(chat_a, "Hello Joe!", "in", vc.pk_hex));
+    ck_assert(has_message(chat_c, "System is working!", "in", va.pk_hex));
+    /* the senders keep their own side of the conversation */
+    ck_assert(has_message(chat_a, "Hello Mike!", "out", va.pk_hex));
+    ck_assert(has_message(chat_c, "Hello Joe!", "out", vc.pk_hex));
+
+    /* the SSE stream delivered "Hello Joe!" as an event from C, and keep-alive comments */
+    ck_assert_msg(sse_has(&s, "Hello Joe!", 10000), "SSE got: %s", s.buf);
+    ck_assert_msg(sse_has(&s, ": keep-alive", 10000), "no keep-alive: %s", s.buf);
+    pthread_join(th, NULL);
+    ck_assert_int_eq(s.rc, CURLE_WRITE_ERROR); /* we ended it; it did not time out */
+    ck_assert_ptr_nonnull(strstr(s.content_type, "text/event-stream"));
+    ck_assert_ptr_nonnull(strstr(s.buf, "event: message\ndata: {"));
+    ck_assert_ptr_nonnull(strstr(s.buf, vc.pk_hex));
+
+    /* ?since= lists only newer messages */
+    request(chat_c, "GET", "/messages?since=1", NULL, 0, NULL, &r);
+    ck_assert_int_eq(r.status, 200);
+    ck_assert_ptr_null(strstr(r.body, "Hello Mike!"));
+    ck_assert_ptr_nonnull(strstr(r.body, "System is working!"));
+    request(chat_c, "GET", "/messages?since=x", NULL, 0, NULL, &r);
+    ck_assert_int_eq(r.status, 400);
+}
+END_TEST
+
+START_TEST(test_bad_requests)
+{
+    char code[64], *big;
+    struct reply r;
+    size_t n = 8193;
+
+    /* bad key: 400 naming the field */
+    post_message(chat_a, "not-a-key", "hi", &r);
+    ck_assert_int_eq(r.status, 400);
+    ck_assert_str_eq(error_code(&r, code, sizeof(code)), "invalid_recipient");
+    ck_assert_ptr_nonnull(strstr(r.body, "recipient"));
+    request(chat_a, "POST", "/message", "{\"message\":\"hi\"}", 16, NULL, &r);
+    ck_assert_int_eq(r.status, 400);
+    ck_assert_ptr_nonnull(strstr(r.body, "recipient"));
+    post_message(chat_a, va.pk_hex, "to myself", &r);
+    ck_assert_int_eq(r.status, 400);
+    /* message: missing, empty, not JSON */
+    {
+        char body[200];
+        int len = snprintf(body, sizeof(body), "{\"recipient\":\"%s\"}", vc.pk_hex);
+        request(chat_a, "POST", "/message", body, (size_t)len, NULL, &r);
+        ck_assert_int_eq(r.status, 400);
+        ck_assert_str_eq(error_code(&r, code, sizeof(code)), "invalid_message");
+    }
+    post_message(chat_a, vc.pk_hex, "", &r);
+    ck_assert_int_eq(r.status, 400);
+    request(chat_a, "POST", "/message", "{nope", 5, NULL, &r);
+    ck_assert_int_eq(r.status, 400);
+    ck_assert_str_eq(error_code(&r, code, sizeof(code)), "invalid_json");
+
+    /* oversize: a message over 8 KiB, a body over 64 KiB */
+    big = malloc(100000);
+    ck_assert_ptr_nonnull(big);
+    memset(big, 'x', n);
+    big[n] = '\0';
+    post_message(chat_a, vc.pk_hex, big, &r);
+    ck_assert_int_eq(r.status, 413);
+    ck_assert_str_eq(error_code(&r, code, sizeof(code)), "message_too_large");
+    memset(big, 'x', 99999);
+    big[99999] = '\0';
+    request(chat_a, "POST", "/message", big, 99999, NULL, &r);
+    ck_assert_int_eq(r.status, 413);
+    free(big);
+
+    /* a browser page on another origin may not post */
+    {
+        char body[200];
+        int len = snprintf(body, sizeof(body), "{\"recipient\":\"%s\",\"message\":\"x\"}", vc.pk_hex);
+        request(chat_a, "POST", "/message", body, (size_t)len, "Origin: http://evil.example", &r);
+        ck_assert_int_eq(r.status, 403);
+    }
+    request(chat_a, "GET", "/message", NULL, 0, NULL, &r);
+    ck_assert_int_eq(r.status, 405);
+    request(chat_a, "GET", "/nope", NULL, 0, NULL, &r);
+    ck_assert_int_eq(r.status, 404);
+    request(chat_a, "GET", "/info", NULL, 0, NULL, &r);
+    ck_assert_int_eq(r.status, 200);
+    ck_assert_ptr_nonnull(strstr(r.body, va.pk_hex));
+    request(chat_a, "GET", "/", NULL, 0, NULL, &r);
+    ck_assert_int_eq(r.status, 200);
+    ck_assert_ptr_nonnull(strstr(r.content_type, "text/html"));
+    ck_assert_ptr_nonnull(strstr(r.body, "EventSource"));
+}
+END_TEST
+
+START_TEST(test_unreachable_recipient)
+{
+    struct sw_keypair nobody;
+    char hex[SW_PK_HEX_LEN + 1], code[64];
+    struct reply r;
+
+    /* a key no visor has: the route finder knows no route */
+    sw_keypair_generate(&nobody);
+    sw_pk_to_hex(&nobody.pk, hex);
+    post_message(chat_a, hex, "anyone there?", &r);
+    ck_assert_msg(r.status == 502 || r.status == 504, "%ld %s", r.status, r.body);
+    ck_assert_msg(r.ms < 15000, "took %llu ms", (unsigned long long)r.ms);
+    error_code(&r, code, sizeof(code));
+    ck_assert_msg(strcmp(code, "recipient_unreachable") == 0 || strcmp(code, "dial_timeout") == 0, "%s", code);
+    /* B is reachable but runs no skychat */
+    post_message(chat_a, vb.pk_hex, "B, are you chatting?", &r);
+    ck_assert_msg(r.status == 502 || r.status == 504, "%ld %s", r.status, r.body);
+    ck_assert_msg(r.ms < 15000, "took %llu ms", (unsigned long long)r.ms);
+    /* and A still reaches C afterwards */
+    expect_sent(chat_a, vc.pk_hex, "still here");
+}
+END_TEST
+
+START_TEST(test_redial_after_recipient_restart)
+{
+    char url[96];
+    struct json_object *o = NULL;
+    long st = 0;
+    int rules_b;
+
+    expect_sent(chat_a, vc.pk_hex, "before restart");
+    /* one connection per recipient: another message sets up no new route (same rules on B) */
+    rules_b = count_rules(&vb);
+    expect_sent(chat_a, vc.pk_hex, "same connection");
+    ck_assert_int_eq(count_rules(&vb), rules_b);
+    /* C's skychat restarts: A's cached connection is dead and must be redialled */
+    ck_assert_int_eq(api(&vc, "POST", "/api/apps/skychat/stop", NULL, &o), 200);
+    json_object_put(o);
+    o = NULL;
+    snprintf(url, sizeof(url), "%s/health", chat_c);
+    for (int i = 0; i < 100 && th_wait_http(url, 100) == 0; i++)
+        th_sleep_ms(100);
+    /* stop is asynchronous (SIGTERM): start answers 409 "running" until the process is gone */
+    for (int i = 0; i < 100 && (st = api(&vc, "POST", "/api/apps/skychat/start", NULL, &o)) == 409; i++) {
+        json_object_put(o);
+        o = NULL;
+        th_sleep_ms(100);
+    }
+    ck_assert_int_eq(st, 200);
+    json_object_put(o);
+    ck_assert_int_eq(th_wait_http(url, 15000), 0);
+    expect_sent(chat_a, vc.pk_hex, "after restart");
+    ck_assert(has_message(chat_c, "after restart", "in", va.pk_hex));
+}
+END_TEST
+
+START_TEST(test_page_renders_messages)
+{
+    char script[600], out[16384], err[4096], url[96];
+    const char *root = getenv("SW_TEST_ROOT");
+    int rc;
+
+    /* A holds "Hello Joe!" from C (test_seed_messages_and_sse) */
+    ck_assert(has_message(chat_a, "Hello Joe!", "in", vc.pk_hex));
+    snprintf(script, sizeof(script), "%s/tests/integration/skychat_page_check.sh", root ? root : ".");
+    snprintf(url, sizeof(url), "%s/", chat_a);
+    const char *argv[] = { "/bin/bash", script, url, "Hello Joe!", vc.pk_hex, NULL };
+    rc = th_run(argv, out, sizeof(out), err, sizeof(err), 200000);
+    printf("skychat_page_check: %s", out);
+    ck_assert_msg(rc == 0, "page check failed (%d): %s%s", rc, out, err);
+}
+END_TEST
+
+int main(void)
+{
+    Suite *s = suite_create("skychat");
+    TCase *tc = tcase_create("skychat");
+    SRunner *sr;
+    int failed;
+
+    sw_crypto_init();
+    sw_http_global_init();
+    tcase_add_unchecked_fixture(tc, setup, teardown);
+    tcase_set_timeout(tc, 240);
+    tcase_add_test(tc, test_seed_messages_and_sse);
+    tcase_add_test(tc, test_bad_requests);
+    tcase_add_test(tc, test_unreachable_recipient);
+    tcase_add_test(tc, test_redial_after_recipient_restart);
+    tcase_add_test(tc, test_page_renders_messages);
+    suite_add_tcase(s, tc);
+    sr = srunner_create(s);
+    srunner_set_fork_status(sr, CK_NOFORK);
+    srunner_run_all(sr, CK_NORMAL);
+    failed = srunner_ntests_failed(sr);
+    srunner_free(sr);
+    return failed ? 1 : 0;
+}

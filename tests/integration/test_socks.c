@@ -1,0 +1,650 @@
+/* The SOCKS5 proxy apps end to end (apps/socksproxy/README.md): transport discovery, route
+ * finder, messaging discovery + server, setup node and three visors A-B-C (stcp A-B and B-C
+ * only). C runs socksproxy (with a passcode), A runs socksproxy-client, both launched by
+ * their visors from config (auto_start). An HTTP server in this process, bound to 127.0.0.1,
+ * serves a page, a 50 MB file and smaller slices of it; a real curl process fetches them
+ * with --socks5-hostname (the name "localhost" is resolved at the exit) across the 2-hop
+ * route, and the bytes are compared by SHA-256. A client with a wrong passcode is refused
+ * (SOCKS reply 2) and a closed port gives reply 5. Keep-alive connections left idle do not
+ * starve a later download (the proxies' in-flight budget, apps/socks5/relay.c). */
+#include "common/http_client.h"
+#include "common/json.h"
+#include "common/keys.h"
+#include "common/uuid.h"
+#include "tests/harness/api_client.h"
+#include "tests/harness/harness.h"
+#include "tests/harness/visor_env.h"
+
+#include <arpa/inet.h>
+#include <check.h>
+#include <microhttpd.h>
+#include <netinet/in.h>
+#include <pthread.h>
+#include <sodium.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#define BIG_SIZE (50u * 1000 * 1000)
+#define SMALL_SIZE (1u << 20)
+#define N_PARALLEL 20
+#define K31_SIZE (31u << 10)
+#define PASSCODE "s3cret-pass"
+static const char page[] = "<html><body>Hello through Skywire!</body></html>\n";
+
+static struct th_visor va, vb, vc;
+static char dir[256], td_base[64], md_base[64], rf_base[64], sn_base[64], td_db[256];
+static pid_t td_pid = -1, md_pid = -1, ms_pid = -1, rf_pid = -1, sn_pid = -1, bad_pid = -1;
+static struct sw_http_client *http;
+static char tp_ab[SW_UUID_STR_LEN + 1], tp_bc[SW_UUID_STR_LEN + 1];
+static struct sw_keypair sn_kp;
+static struct MHD_Daemon *mhd;
+static uint8_t *big;
+static uint16_t http_port, socks_port, bad_port, closed_port;
+static char socks_addr[32], bad_addr[32];
+
+/* ---- services (as in test_routing_e2e) ---------------------------------------------------- */
+
+static pid_t start_service(const char *bin, const char *db_prefix, char *base, size_t cap,
+                           const char *log)
+{
+    char db[256], addr[32], path[512];
+    uint16_t port = th_free_port();
+    snprintf(db, sizeof(db), "%s", th_fresh_db(db_prefix));
+    if (strcmp(bin, "transport-discovery") == 0)
+        snprintf(td_db, sizeof(td_db), "%s", db);
+    snprintf(addr, sizeof(addr), "127.0.0.1:%u", port);
+    snprintf(base, cap, "http://%s", addr);
+    snprintf(path, sizeof(path), "%s", th_bin(bin));
+    const char *argv[] = { path, "--addr", addr, "--db", db, NULL };
+    return th_start_service(argv, port, th_log_path(log));
+}
+
+static pid_t start_messaging_server(void)
+{
+    char addr[32], http_addr[32], key[512], bin[512];
+    uint16_t port = th_free_port(), hport = th_free_port();
+    struct json_object *o = NULL;
+    pid_t pid;
+
+    snprintf(addr, sizeof(addr), "127.0.0.1:%u", port);
+    snprintf(http_addr, sizeof(http_addr), "127.0.0.1:%u", hport);
+    snprintf(key, sizeof(key), "%s/messaging-server.key", dir);
+    snprintf(bin, sizeof(bin), "%s", th_bin("messaging-server"));
+    const char *argv[] = { bin, "--addr", addr, "--http-addr", http_addr, "--key-file", key,
+                           "--discovery", md_base, NULL };
+    pid = th_start_service(argv, hport, th_log_path("socks-messaging-server.log"));
+    if (pid < 0)
+        return pid;
+    for (int i = 0; i < 100; i++) {
+        long st = th_call(http, md_base, "GET", "/messaging-discovery/available_servers", NULL, NULL, &o);
+        bool ok = st == 200 && json_object_array_length(o) > 0;
+        json_object_put(o);
+        if (ok)
+            return pid;
+        th_sleep_ms(100);
+    }
+    return -1;
+}
+
+static long api(const struct th_visor *v, const char *method, const char *target, const char *body,
+                struct json_object **out)
+{
+    return th_call(http, v->api, method, target, body, NULL, out);
+}
+
+static bool wait_sessions(const struct th_visor *v, int timeout_ms)
+{
+    for (int waited = 0;; waited += 100) {
+        struct json_object *o = NULL;
+        bool ok = api(v, "GET", "/api/summary", NULL, &o) == 200 &&
+                  json_object_get_int(json_object_object_get(json_object_object_get(o, "messaging"),
+                                                             "sessions")) > 0;
+        json_object_put(o);
+        if (ok)
+            return true;
+        if (waited >= timeout_ms)
+            return false;
+        th_sleep_ms(100);
+    }
+}
+
+static bool wait_mdisc_entry(const char *pk_hex, int timeout_ms)
+{
+    char target[160];
+    snprintf(target, sizeof(target), "/messaging-discovery/entry/%s", pk_hex);
+    for (int waited = 0;; waited += 100) {
+        if (th_call(http, md_base, "GET", target, NULL, NULL, NULL) == 200)
+            return true;
+        if (waited >= timeout_ms)
+            return false;
+        th_sleep_ms(100);
+    }
+}
+
+static void add_stcp(const struct th_visor *from, const struct th_visor *to, char *id)
+{
+    char body[256];
+    struct json_object *o = NULL;
+    long st;
+    snprintf(body, sizeof(body), "{\"remote_pk\":\"%s\",\"address\":\"%s\"}", to->pk_hex, to->stcp);
+    st = api(from, "POST", "/api/transports", body, &o);
+    ck_assert_msg(st == 201, "add-tp: %ld %s", st, o ? json_object_to_json_string(o) : "");
+    snprintf(id, SW_UUID_STR_LEN + 1, "%s",
+             json_object_get_string(json_object_object_get(o, "id")));
+    json_object_put(o);
+}
+
+static pid_t start_rf(void)
+{
+    char addr[32], path[512];
+    uint16_t port = th_free_port();
+    snprintf(addr, sizeof(addr), "127.0.0.1:%u", port);
+    snprintf(rf_base, sizeof(rf_base), "http://%s", addr);
+    snprintf(path, sizeof(path), "%s", th_bin("route-finder"));
+    const char *argv[] = { path, "--addr", addr, "--db", td_db, "--threads", "4", NULL };
+    return th_start_service(argv, port, th_log_path("socks-route-finder.log"));
+}
+
+static pid_t start_sn(void)
+{
+    char addr[32], path[512], db[256], key[512];
+    struct sw_error err = { 0 };
+    uint16_t port = th_free_port();
+    snprintf(addr, sizeof(addr), "127.0.0.1:%u", port);
+    snprintf(sn_base, sizeof(sn_base), "http://%s", addr);
+    snprintf(path, sizeof(path), "%s", th_bin("setup-node"));
+    snprintf(db, sizeof(db), "%s", th_fresh_db("socks_sn"));
+    snprintf(key, sizeof(key), "%s/setup-node.key", dir);
+    ck_assert_int_eq(sw_keyfile_save(key, &sn_kp, &err), SW_OK);
+    const char *argv[] = { path, "--addr", addr, "--db", db, "--key-file", key, "--messaging-discovery", md_base,
+                           "--messaging-sessions", "1", "--threads", "4", NULL };
+    return th_start_service(argv, port, th_log_path("socks-setup-node.log"));
+}
+
+/* ---- the HTTP server on the exit's side ---------------------------------------------------- */
+
+static void gen_big(void)
+{
+    uint64_t x = 0x9e3779b97f4a7c15ull;
+    big = malloc(BIG_SIZE);
+    ck_assert_ptr_nonnull(big);
+    for (size_t i = 0; i < BIG_SIZE; i += 8) {
+        x ^= x << 13;
+        x ^= x >> 7;
+        x ^= x << 17;
+        memcpy(big + i, &x, BIG_SIZE - i < 8 ? BIG_SIZE - i : 8);
+    }
+}
+
+static enum MHD_Result serve_http(void *cls, struct MHD_Connection *conn, const char *url,
+                                  const char *method, const char *version, const char *upload,
+                                  size_t *upload_size, void **state)
+{
+    struct MHD_Response *r;
+    enum MHD_Result ret;
+    unsigned n;
+
+    static int first;
+
+    if (strcmp(method, "GET") != 0)
+        return MHD_NO;
+    if (!*state) { /* the headers; answer on the next call (keeps the connection alive) */
+        *state = &first;
+        return MHD_YES;
+    }
+    if (strcmp(url, "/page") == 0)
+        r = MHD_create_response_from_buffer(strlen(page), (void *)page, MHD_RESPMEM_PERSISTENT);
+    else if (strcmp(url, "/k31") == 0)
+        r = MHD_create_response_from_buffer(K31_SIZE, big, MHD_RESPMEM_PERSISTENT);
+    else if (strcmp(url, "/big") == 0)
+        r = MHD_create_response_from_buffer(BIG_SIZE, big, MHD_RESPMEM_PERSISTENT);
+    else if (sscanf(url, "/small/%u", &n) == 1 && n < N_PARALLEL)
+        r = MHD_create_response_from_buffer(SMALL_SIZE + n * 1000, big + (size_t)n * SMALL_SIZE,
+                                            MHD_RESPMEM_PERSISTENT);
+    else
+        return MHD_queue_response(conn, 404,
+                                  MHD_create_response_from_buffer(0, (void *)"", MHD_RESPMEM_PERSISTENT));
+    ret = MHD_queue_response(conn, 200, r);
+    MHD_destroy_response(r);
+    return ret;
+}
+
+static void start_http(void)
+{
+    struct sockaddr_in sa = { .sin_family = AF_INET };
+    http_port = th_free_port();
+    sa.sin_port = htons(http_port);
+    sa.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    mhd = MHD_start_daemon(MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_THREAD_PER_CONNECTION, http_port,
+                           NULL, NULL, serve_http, NULL, MHD_OPTION_SOCK_ADDR, (struct sockaddr *)&sa,
+                           MHD_OPTION_CONNECTION_TIMEOUT, (unsigned)120, MHD_OPTION_END);
+    ck_assert_ptr_nonnull(mhd);
+}
+
+/* ---- setup --------------------------------------------------------------------------------- */
+
+static void set_apps(const struct th_visor *v, struct json_object *apps)
+{
+    struct json_object *cfg = json_object_from_file(v->config);
+    ck_assert_ptr_nonnull(cfg);
+    json_object_object_add(cfg, "apps", apps);
+    ck_assert_int_eq(json_object_to_file_ext(v->config, cfg, JSON_C_TO_STRING_PRETTY), 0);
+    json_object_put(cfg);
+}
+
+static struct json_object *app_entry(const char *name, const char *const args[])
+{
+    struct json_object *o = json_object_new_object(), *a = json_object_new_array();
+    json_object_object_add(o, "app", json_object_new_string(name));
+    json_object_object_add(o, "auto_start", json_object_new_boolean(1));
+    json_object_object_add(o, "port", json_object_new_int(3));
+    for (size_t i = 0; args[i]; i++)
+        json_object_array_add(a, json_object_new_string(args[i]));
+    json_object_object_add(o, "args", a);
+    return o;
+}
+
+static bool tcp_up(uint16_t port, int timeout_ms)
+{
+    for (int waited = 0;; waited += 100) {
+        struct sockaddr_in sa = { .sin_family = AF_INET, .sin_port = htons(port),
+                                  .sin_addr.s_addr = htonl(INADDR_LOOPBACK) };
+        int fd = socket(AF_INET, SOCK_STREAM, 0);
+        bool ok = fd >= 0 && connect(fd, (struct sockaddr *)&sa, sizeof(sa)) == 0;
+        if (fd >= 0)
+            close(fd);
+        if (ok)
+            return true;
+        if (waited >= timeout_ms)
+            return false;
+        th_sleep_ms(100);
+    }
+}
+
+static void setup(void)
+{
+    char sn_hex[SW_PK_HEX_LEN + 1], body[400], log[600], sock[600], bin[512], envsock[700];
+    struct json_object *apps;
+    long st = 0;
+
+    http = sw_http_client_new(NULL);
+    gen_big();
+    start_http();
+    sw_keypair_generate(&sn_kp);
+    sw_pk_to_hex(&sn_kp.pk, sn_hex);
+    snprintf(dir, sizeof(dir), "%s", th_temp_dir("sw-socks-it"));
+    td_pid = start_service("transport-discovery", "socks_td", td_base, sizeof(td_base), "socks-transport-discovery.log");
+    md_pid = start_service("messaging-discovery", "socks_md", md_base, sizeof(md_base), "socks-messaging-discovery.log");
+    ck_assert_int_gt(td_pid, 0);
+    ck_assert_int_gt(md_pid, 0);
+    rf_pid = start_rf();
+    ck_assert_int_gt(rf_pid, 0);
+    ms_pid = start_messaging_server();
+    ck_assert_int_gt(ms_pid, 0);
+    sn_pid = start_sn();
+    ck_assert_int_gt(sn_pid, 0);
+    const char *extra[] = { "--mdisc", md_base, "--setup-node", sn_hex, "--rf", rf_base, "--sessions", "1", NULL };
+    ck_assert_int_eq(th_visor_gen(&va, dir, "socks-a", td_base, extra), 0);
+    ck_assert_int_eq(th_visor_gen(&vb, dir, "socks-b", td_base, extra), 0);
+    ck_assert_int_eq(th_visor_gen(&vc, dir, "socks-c", td_base, extra), 0);
+
+    socks_port = th_free_port();
+    snprintf(socks_addr, sizeof(socks_addr), "127.0.0.1:%u", socks_port);
+    apps = json_object_new_array();
+    {
+        const char *args[] = { "-passcode", PASSCODE, NULL };
+        json_object_array_add(apps, app_entry("socksproxy", args));
+    }
+    set_apps(&vc, apps);
+    apps = json_object_new_array();
+    {
+        const char *args[] = { "-srv", vc.pk_hex, "-addr", socks_addr, "-passcode", PASSCODE, NULL };
+        json_object_array_add(apps, app_entry("socksproxy-client", args));
+    }
+    set_apps(&va, apps);
+
+    ck_assert_int_eq(th_visor_start(&va), 0);
+    ck_assert_int_eq(th_visor_start(&vb), 0);
+    ck_assert_int_eq(th_visor_start(&vc), 0);
+    ck_assert(wait_sessions(&va, 15000) && wait_sessions(&vb, 15000) && wait_sessions(&vc, 15000));
+    ck_assert(wait_mdisc_entry(va.pk_hex, 15000) && wait_mdisc_entry(vb.pk_hex, 15000) &&
+              wait_mdisc_entry(vc.pk_hex, 15000));
+    add_stcp(&va, &vb, tp_ab);
+    add_stcp(&vb, &vc, tp_bc);
+
+    /* the route finder sees A-B-C */
+    snprintf(body, sizeof(body), "{\"edges\":[[\"%s\",\"%s\"]],\"opts\":{\"min_hops\":1,\"max_hops\":4,\"count\":1}}",
+             va.pk_hex, vc.pk_hex);
+    for (int i = 0; i < 100 && st != 200; i++) {
+        st = th_call(http, rf_base, "POST", "/routes", body, NULL, NULL);
+        if (st != 200)
+            th_sleep_ms(200);
+    }
+    ck_assert_int_eq(st, 200);
+
+    /* both apps run */
+    snprintf(log, sizeof(log), "%s/socksproxy.log", vc.data_dir);
+    ck_assert_msg(th_log_wait(log, "socksproxy: listening on app port 3", 15000), "socksproxy did not start");
+    ck_assert_msg(tcp_up(socks_port, 15000), "socksproxy-client did not listen on %s", socks_addr);
+
+    /* a second client with a wrong passcode, run by hand against A's app socket */
+    bad_port = th_free_port();
+    snprintf(bad_addr, sizeof(bad_addr), "127.0.0.1:%u", bad_port);
+    snprintf(sock, sizeof(sock), "%s/app.sock", va.data_dir);
+    snprintf(envsock, sizeof(envsock), "SKYWIRE_APP_SOCKET=%s", sock);
+    snprintf(bin, sizeof(bin), "%s", th_bin("socksproxy-client"));
+    {
+        const char *argv[] = { bin, "-srv", vc.pk_hex, "-addr", bad_addr, "-passcode", "wrong", NULL };
+        const char *env[] = { envsock, NULL };
+        bad_pid = th_spawn(argv, env, th_log_path("socks-bad-client.log"));
+    }
+    ck_assert_int_gt(bad_pid, 0);
+    ck_assert(tcp_up(bad_port, 15000));
+    closed_port = th_free_port();
+}
+
+static void teardown(void)
+{
+    if (bad_pid > 0)
+        th_stop(bad_pid, 5000);
+    th_visor_stop(&va, false);
+    th_visor_stop(&vb, false);
+    th_visor_stop(&vc, false);
+    if (sn_pid > 0)
+        th_stop(sn_pid, 5000);
+    if (rf_pid > 0)
+        th_stop(rf_pid, 5000);
+    if (td_pid > 0)
+        th_stop(td_pid, 5000);
+    if (ms_pid > 0)
+        th_stop(ms_pid, 5000);
+    if (md_pid > 0)
+        th_stop(md_pid, 5000);
+    if (mhd)
+        MHD_stop_daemon(mhd);
+    sw_http_client_free(http);
+    free(big);
+}
+
+/* ---- helpers -------------------------------------------------------------------------------- */
+
+/* curl through proxy (host:port) for url into path; returns curl's exit status. */
+static int curl_get(const char *proxy, bool remote_dns, const char *url, const char *path,
+                    char *errbuf, size_t errcap)
+{
+    char out[256];
+    const char *argv[] = { "/usr/bin/curl", "-sS", "--fail", "--max-time", "240",
+                           remote_dns ? "--socks5-hostname" : "--socks5", proxy, "-o", path, url, NULL };
+    return th_run(argv, out, sizeof(out), errbuf, errcap, 250000);
+}
+
+static void sha256_file(const char *path, uint8_t out[32], size_t *size)
+{
+    crypto_hash_sha256_state st;
+    uint8_t buf[65536];
+    size_t n;
+    FILE *f = fopen(path, "rb");
+
+    *size = 0;
+    crypto_hash_sha256_init(&st);
+    if (f) {
+        while ((n = fread(buf, 1, sizeof(buf), f)) > 0) {
+            crypto_hash_sha256_update(&st, buf, n);
+            *size += n;
+        }
+        fclose(f);
+    }
+    crypto_hash_sha256_final(&st, out);
+}
+
+static bool file_matches(const char *path, const uint8_t *want, size_t want_len)
+{
+    uint8_t a[32], b[32];
+    size_t got;
+    sha256_file(path, a, &got);
+    crypto_hash_sha256(b, want, want_len);
+    if (got != want_len)
+        fprintf(stderr, "%s: %zu bytes, want %zu\n", path, got, want_len);
+    return got == want_len && memcmp(a, b, 32) == 0;
+}
+
+/* A raw SOCKS5 CONNECT to host:port through the listener on lport. Returns the connected
+ * socket (reply 0) or -1; *rep is the reply code (-1 when the proxy answered nothing
+ * sensible). */
+static int socks_open(uint16_t lport, const char *host, uint16_t port, int *rep_code)
+{
+    struct sockaddr_in sa = { .sin_family = AF_INET, .sin_port = htons(lport),
+                              .sin_addr.s_addr = htonl(INADDR_LOOPBACK) };
+    struct timeval tv = { 90, 0 };
+    uint8_t req[300], rep[10];
+    size_t hl = strlen(host), n = 0;
+    int fd = socket(AF_INET, SOCK_STREAM, 0);
+    ssize_t r;
+
+    *rep_code = -1;
+    if (fd < 0 || connect(fd, (struct sockaddr *)&sa, sizeof(sa)))
+        goto fail;
+    setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv));
+    if (write(fd, "\x05\x01\x00", 3) != 3 || read(fd, rep, 2) != 2 || rep[0] != 5 || rep[1] != 0)
+        goto fail;
+    req[n++] = 5;
+    req[n++] = 1;
+    req[n++] = 0;
+    req[n++] = 3;
+    req[n++] = (uint8_t)hl;
+    memcpy(req + n, host, hl);
+    n += hl;
+    req[n++] = (uint8_t)(port >> 8);
+    req[n++] = (uint8_t)port;
+    if (write(fd, req, n) != (ssize_t)n)
+        goto fail;
+    for (n = 0; n < 10 && (r = read(fd, rep + n, 10 - n)) > 0;)
+        n += (size_t)r;
+    if (n == 10 && rep[0] == 5)
+        *rep_code = rep[1];
+    if (*rep_code == 0)
+        return fd;
+fail:
+    if (fd >= 0)
+        close(fd);
+    return -1;
+}
+
+static int socks_connect_rep(uint16_t lport, const char *host, uint16_t port)
+{
+    int rep, fd = socks_open(lport, host, port, &rep);
+    if (fd >= 0)
+        close(fd);
+    return rep;
+}
+
+/* One keep-alive HTTP/1.1 GET of path on fd; true when the body is want[0..want_len). */
+static bool http_get(int fd, const char *path, const uint8_t *expect, size_t want)
+{
+    char req[128], *buf, *body;
+    size_t cap = want + 4096, have = 0, hl;
+    int len = snprintf(req, sizeof(req), "GET %s HTTP/1.1\r\nHost: localhost\r\n\r\n", path);
+    bool ok = false;
+    ssize_t r;
+
+    if (write(fd, req, (size_t)len) != len || !(buf = malloc(cap + 1)))
+        return false;
+    for (;;) {
+        buf[have] = '\0';
+        if ((body = strstr(buf, "\r\n\r\n"))) {
+            hl = (size_t)(body + 4 - buf);
+            if (have >= hl + want) {
+                ok = have == hl + want && memcmp(buf + hl, expect, want) == 0;
+                break;
+            }
+        }
+        if (have >= cap || (r = read(fd, buf + have, cap - have)) <= 0)
+            break;
+        have += (size_t)r;
+    }
+    if (!ok) {
+        buf[have < 80 ? have : 80] = '\0';
+        buf[strcspn(buf, "\r\n")] = '\0';
+        fprintf(stderr, "GET %s: %zu bytes, want a body of %zu: \"%s\"\n", path, have, want, buf);
+    }
+    free(buf);
+    return ok;
+}
+
+/* ---- tests ---------------------------------------------------------------------------------- */
+
+START_TEST(test_page_and_50mb)
+{
+    char url[128], path[512], err[2048];
+    uint64_t t0, ms;
+    int rc;
+
+    snprintf(path, sizeof(path), "%s/page.html", dir);
+    snprintf(url, sizeof(url), "http://localhost:%u/page", http_port);
+    rc = curl_get(socks_addr, true, url, path, err, sizeof(err));
+    ck_assert_msg(rc == 0, "curl page: %d %s", rc, err);
+    ck_assert(file_matches(path, (const uint8_t *)page, strlen(page)));
+
+    /* an IPv4 address request (curl resolves, atyp 1) */
+    snprintf(url, sizeof(url), "http://127.0.0.1:%u/page", http_port);
+    rc = curl_get(socks_addr, false, url, path, err, sizeof(err));
+    ck_assert_msg(rc == 0, "curl page (IPv4): %d %s", rc, err);
+    ck_assert(file_matches(path, (const uint8_t *)page, strlen(page)));
+
+    snprintf(path, sizeof(path), "%s/big.bin", dir);
+    snprintf(url, sizeof(url), "http://localhost:%u/big", http_port);
+    t0 = th_now_ms();
+    rc = curl_get(socks_addr, true, url, path, err, sizeof(err));
+    ms = th_now_ms() - t0;
+    ck_assert_msg(rc == 0, "curl big: %d %s", rc, err);
+    ck_assert(file_matches(path, big, BIG_SIZE));
+    printf("socks: 50 MB over 2 hops (A-B-C) in %llu ms (%.1f MB/s)\n", (unsigned long long)ms,
+           ms ? (double)BIG_SIZE / 1e3 / (double)ms : 0.0);
+    fflush(stdout);
+    unlink(path);
+}
+END_TEST
+
+struct job {
+    int n, rc;
+    bool ok;
+    char err[1024];
+};
+
+static void *fetch_small(void *arg)
+{
+    struct job *j = arg;
+    char url[128], path[512];
+    snprintf(path, sizeof(path), "%s/small-%d.bin", dir, j->n);
+    snprintf(url, sizeof(url), "http://localhost:%u/small/%d", http_port, j->n);
+    j->rc = curl_get(socks_addr, true, url, path, j->err, sizeof(j->err));
+    j->ok = j->rc == 0 && file_matches(path, big + (size_t)j->n * SMALL_SIZE, SMALL_SIZE + (size_t)j->n * 1000);
+    unlink(path);
+    return NULL;
+}
+
+START_TEST(test_parallel_20)
+{
+    static struct job jobs[N_PARALLEL];
+    pthread_t th[N_PARALLEL];
+    uint64_t t0 = th_now_ms();
+
+    for (int i = 0; i < N_PARALLEL; i++) {
+        jobs[i] = (struct job){ .n = i };
+        ck_assert_int_eq(pthread_create(&th[i], NULL, fetch_small, &jobs[i]), 0);
+    }
+    for (int i = 0; i < N_PARALLEL; i++)
+        pthread_join(th[i], NULL);
+    for (int i = 0; i < N_PARALLEL; i++)
+        ck_assert_msg(jobs[i].ok, "parallel fetch %d: curl %d %s", i, jobs[i].rc, jobs[i].err);
+    printf("socks: %d parallel SOCKS connections of ~1 MiB each in %llu ms\n", N_PARALLEL,
+           (unsigned long long)(th_now_ms() - t0));
+    fflush(stdout);
+}
+END_TEST
+
+START_TEST(test_wrong_passcode_refused)
+{
+    char url[128], path[512], err[2048];
+    int rc;
+
+    ck_assert_int_eq(socks_connect_rep(bad_port, "localhost", http_port), 2);
+    snprintf(path, sizeof(path), "%s/refused.html", dir);
+    snprintf(url, sizeof(url), "http://localhost:%u/page", http_port);
+    rc = curl_get(bad_addr, true, url, path, err, sizeof(err));
+    ck_assert_msg(rc != 0, "curl with a wrong passcode succeeded");
+    /* the right passcode still works through the same exit */
+    ck_assert_int_eq(socks_connect_rep(socks_port, "localhost", http_port), 0);
+}
+END_TEST
+
+START_TEST(test_closed_port_error)
+{
+    char url[128], path[512], err[2048];
+    int rc;
+
+    ck_assert_int_eq(socks_connect_rep(socks_port, "localhost", closed_port), 5);
+    ck_assert_int_eq(socks_connect_rep(socks_port, "no-such-host.invalid", 80), 4);
+    snprintf(path, sizeof(path), "%s/closed.html", dir);
+    snprintf(url, sizeof(url), "http://localhost:%u/page", closed_port);
+    rc = curl_get(socks_addr, true, url, path, err, sizeof(err));
+    ck_assert_msg(rc != 0, "curl to a closed port succeeded");
+}
+END_TEST
+
+/* Connections that stay open after their transfer (HTTP keep-alive) hold none of a proxy's
+ * in-flight budget (768 KiB, credited every 32 KiB): with 30 of them idle after a 31 KiB
+ * answer each, a 50 MB download still goes through. */
+START_TEST(test_idle_connections_hold_no_budget)
+{
+    enum { N_IDLE = 30 };
+    int fds[N_IDLE], rep;
+    char url[128], path[512], err[2048];
+
+    for (int i = 0; i < N_IDLE; i++) {
+        fds[i] = socks_open(socks_port, "localhost", http_port, &rep);
+        ck_assert_msg(fds[i] >= 0, "SOCKS connection %d: reply %d", i, rep);
+        ck_assert_msg(http_get(fds[i], "/k31", big, K31_SIZE), "keep-alive GET %d", i);
+    }
+    ck_assert_msg(http_get(fds[0], "/small/1", big + SMALL_SIZE, SMALL_SIZE + 1000),
+                  "second GET on a kept-alive connection");
+    snprintf(path, sizeof(path), "%s/big2.bin", dir);
+    snprintf(url, sizeof(url), "http://localhost:%u/big", http_port);
+    rep = curl_get(socks_addr, true, url, path, err, sizeof(err));
+    ck_assert_msg(rep == 0, "curl big with idle connections open: %d %s", rep, err);
+    ck_assert(file_matches(path, big, BIG_SIZE));
+    unlink(path);
+    /* and the idle ones still work */
+    ck_assert(http_get(fds[N_IDLE - 1], "/k31", big, K31_SIZE));
+    for (int i = 0; i < N_IDLE; i++)
+        close(fds[i]);
+}
+END_TEST
+
+int main(void)
+{
+    Suite *s = suite_create("socks");
+    TCase *tc = tcase_create("socks");
+    SRunner *sr;
+    int failed;
+
+    sw_crypto_init();
+    sw_http_global_init();
+    tcase_add_unchecked_fixture(tc, setup, teardown);
+    tcase_set_timeout(tc, 240);
+    tcase_add_test(tc, test_page_and_50mb);
+    tcase_add_test(tc, test_parallel_20);
+    tcase_add_test(tc, test_wrong_passcode_refused);
+    tcase_add_test(tc, test_closed_port_error);
+    tcase_add_test(tc, test_idle_connections_hold_no_budget);
+    suite_add_tcase(s, tc);
+    sr = srunner_create(s);
+    srunner_set_fork_status(sr, CK_NOFORK);
+    srunner_run_all(sr, CK_NORMAL);
+    failed = srunner_ntests_failed(sr);
+    srunner_free(sr);
+    return failed ? 1 : 0;
+}

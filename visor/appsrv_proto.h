@@ -1,0 +1,34 @@
+/* appsrv_proto.h — parsing one request on the app socket (docs/routing.md §6, appsrv.c):
+ *   {"op":"listen","port":N}
+ *   {"op":"dial","pk":"<hex>","port":N[,"forward":[hops],"reverse":[hops]]}
+ *
+ * Pure: no visor state, so unit tests and fuzz targets link this file alone. The hop lists
+ * are passed on to the setup node as they are (it validates them: sw_route_group_parse). */
+#ifndef VISOR_APPSRV_PROTO_H
+#define VISOR_APPSRV_PROTO_H
+
+#include <json-c/json.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "common/err.h"
+#include "common/keys.h"
+
+enum appsrv_op { APPSRV_OP_LISTEN = 1, APPSRV_OP_DIAL };
+
+struct appsrv_req {
+    enum appsrv_op op;
+    uint16_t port;                         /* 1..65535 */
+    struct sw_pk pk;                       /* dial: the remote visor */
+    struct json_object *root;              /* the whole request (owned: appsrv_req_free) */
+    struct json_object *forward, *reverse; /* dial: borrowed from root; both NULL or neither */
+};
+
+/* Parses the message buf[0..len) (not NUL-terminated). SW_OK with *out filled; otherwise an
+ * error with nothing to free, *code the answer's error code ("invalid_request",
+ * "invalid_port" for a listen port, "unknown_op") and err its message. */
+int appsrv_req_parse(const char *buf, size_t len, struct appsrv_req *out, const char **code,
+                     struct sw_error *err);
+void appsrv_req_free(struct appsrv_req *r);
+
+#endif
