@@ -1,10 +1,15 @@
-/* bench_route_finder.c — the route finder on a large graph: 10,000 keys and 50,000 up
- * transports (a ring through every key, so all pairs are connected; 8 hubs with 500
- * transports each; the rest between random keys), loaded straight into td_transports with
- * COPY. Measures the daemon's start (full load) time and memory, POST /routes throughput
- * and latency at 1 and 16 client threads for count=1 and count=3 on random pairs, the
- * same search in-process without HTTP, and how long a change in td_transports takes to
- * show in the answers (LISTEN/NOTIFY, re-read, rebuild of the 50,000-transport snapshot).
+/* bench_route_finder.c — the route finder on random graphs of 1,000, 10,000 and 100,000
+ * keys with two transports per key (average degree 4): a random ring through every key, so
+ * all pairs are connected, plus one random chord per key, all up. For each size the rows go
+ * straight into td_transports of a fresh database with COPY, then the bench measures the
+ * COPY time, the daemon's start-to-ready time and its own full-load time, its RSS after the
+ * load, POST /routes throughput and p50/p99 latency on random pairs (count=1 at 1 and 16
+ * client threads, count=3 at 16), and the same search in-process without HTTP. On the
+ * largest graph it also measures how long a change in td_transports takes to show in the
+ * answers (LISTEN/NOTIFY, re-read, rebuild of the snapshot).
+ *
+ * Queries ask max_hops 32: a random 4-regular graph of 100,000 keys has an average distance
+ * near log3(100,000) ~ 10.5 hops, beyond the default max_hops of 10.
  *
  * Run through tests/run-bench.sh (it provides the PostgreSQL cluster). Exits 1 when any
  * request failed (any non-200 answer is an error: every pair is connected). */
@@ -29,34 +34,50 @@
 #include <time.h>
 #include <unistd.h>
 
-#define KEYS 10000
-#define TRANSPORTS 50000
-#define HUBS 8
-#define HUB_DEGREE 500
+#define MAX_KEYS 100000
+#define N_SIZES 3
 #define PAIRS 4096
+#define MAX_HOPS RF_MAX_HOPS
 #define DAEMON_THREADS 16
 #define MANY_CLIENTS 16
-#define BATCH_PAIRS 16
 #define FRESH_ROUNDS 10
-#define MAX_RESULTS 16
+#define PHASES_PER_SIZE 5
+#define MAX_RESULTS (N_SIZES * PHASES_PER_SIZE)
 #define NAME_W 40
 #define URL_MAX 128
+#define HTTP_SECONDS 3
+#define SEARCH_SECONDS 1
+
+static const uint32_t sizes[N_SIZES] = { 1000, 10000, 100000 };
+
+/* What one size's run measured, for the summary at the end. */
+struct size_result {
+    uint32_t keys;
+    size_t transports;
+    double copy_s, vacuum_s, start_s, load_s, rss_mib;
+    const struct bu_result *r[PHASES_PER_SIZE];
+};
 
 struct bench {
+    /* every size uses keys[0 .. n_keys) */
+    struct sw_pk keys[MAX_KEYS];
+    char hex[MAX_KEYS][SW_PK_HEX_LEN + 1];
+    char rf_log[PATH_MAX], td_log[PATH_MAX];
+    /* the current size */
+    uint32_t n_keys;
     char db_url[1024];
     char base_url[64], routes_url[URL_MAX];
-    char rf_log[PATH_MAX], td_log[PATH_MAX];
     pid_t daemon;
     struct bu_procs procs;
-    struct sw_pk keys[KEYS];
-    char hex[KEYS][SW_PK_HEX_LEN + 1];
     struct rf_row *rows; /* what was loaded, for the in-process phases */
     size_t n_rows;
     struct rf_graph *graph;
     uint32_t pair_src[PAIRS], pair_dst[PAIRS]; /* key indices */
-    char *body1[PAIRS], *body3[PAIRS], *body_batch[PAIRS / BATCH_PAIRS];
+    char *body1[PAIRS], *body3[PAIRS];
+    /* all sizes */
     struct bu_result results[MAX_RESULTS];
     size_t n_results;
+    struct size_result sizes[N_SIZES];
 };
 
 struct phase {
@@ -74,15 +95,16 @@ static uint64_t id_key(const struct sw_uuid *id)
     return v ? v : 1;
 }
 
-/* A set of transport IDs (first 8 bytes), to keep every pair+type once. */
+/* A set of transport IDs (first 8 bytes), to keep every pair once. */
+#define IDSET_SLOTS (1u << 19) /* > 2 x 2 x MAX_KEYS */
 struct idset {
-    uint64_t slot[1 << 17];
+    uint64_t slot[IDSET_SLOTS];
 };
 
 static bool idset_add(struct idset *s, const struct sw_uuid *id)
 {
     uint64_t k = id_key(id);
-    for (size_t i = k & ((1 << 17) - 1);; i = (i + 1) & ((1 << 17) - 1)) {
+    for (size_t i = k & (IDSET_SLOTS - 1);; i = (i + 1) & (IDSET_SLOTS - 1)) {
         if (s->slot[i] == k)
             return false;
         if (!s->slot[i]) {
@@ -92,59 +114,60 @@ static bool idset_add(struct idset *s, const struct sw_uuid *id)
     }
 }
 
-/* Adds a transport between keys a and b (dmsg, else stcp when dmsg exists); false when
- * both exist or a == b. */
+/* Adds a dmsg transport between keys x and y; false when it exists or x == y. */
 static bool add_transport(struct bench *b, struct idset *ids, uint32_t x, uint32_t y, int64_t now)
 {
-    static const char *const types[] = { "dmsg", "stcp" };
+    struct rf_row *r = &b->rows[b->n_rows];
     if (x == y)
         return false;
-    for (int t = 0; t < 2; t++) {
-        struct rf_row *r = &b->rows[b->n_rows];
-        sw_tp_id(&b->keys[x], &b->keys[y], types[t], &r->id);
-        if (!idset_add(ids, &r->id))
-            continue;
-        bool lt = sw_pk_cmp(&b->keys[x], &b->keys[y]) < 0;
-        r->a = b->keys[lt ? x : y];
-        r->b = b->keys[lt ? y : x];
-        r->up = true;
-        r->updated = now;
-        b->n_rows++;
-        return true;
-    }
-    return false;
+    sw_tp_id(&b->keys[x], &b->keys[y], "dmsg", &r->id);
+    if (!idset_add(ids, &r->id))
+        return false;
+    bool lt = sw_pk_cmp(&b->keys[x], &b->keys[y]) < 0;
+    r->a = b->keys[lt ? x : y];
+    r->b = b->keys[lt ? y : x];
+    r->up = true;
+    r->updated = now;
+    b->n_rows++;
+    return true;
 }
 
-static void make_graph(struct bench *b)
+static void make_keys(struct bench *b)
 {
-    struct idset *ids = calloc(1, sizeof(*ids));
-    uint32_t *perm = malloc(KEYS * sizeof(*perm));
-    int64_t now = (int64_t)time(NULL);
     struct sw_keypair kp;
-
-    b->rows = calloc(TRANSPORTS, sizeof(*b->rows));
-    if (!ids || !perm || !b->rows)
-        bu_die("out of memory");
-    for (uint32_t i = 0; i < KEYS; i++) {
+    for (uint32_t i = 0; i < MAX_KEYS; i++) {
         if (sw_keypair_generate(&kp))
             bu_die("key generation failed");
         b->keys[i] = kp.pk;
         sw_pk_to_hex(&kp.pk, b->hex[i]);
-        perm[i] = i;
     }
     sw_keypair_wipe(&kp);
-    for (uint32_t i = KEYS - 1; i > 0; i--) { /* a random ring through every key */
+}
+
+/* 2 x n_keys transports: a random ring through every key, then random chords. */
+static void make_graph(struct bench *b)
+{
+    uint32_t n = b->n_keys;
+    size_t want = 2 * (size_t)n;
+    struct idset *ids = calloc(1, sizeof(*ids));
+    uint32_t *perm = malloc(n * sizeof(*perm));
+    int64_t now = (int64_t)time(NULL);
+
+    b->n_rows = 0;
+    b->rows = calloc(want, sizeof(*b->rows));
+    if (!ids || !perm || !b->rows)
+        bu_die("out of memory");
+    for (uint32_t i = 0; i < n; i++)
+        perm[i] = i;
+    for (uint32_t i = n - 1; i > 0; i--) {
         uint32_t j = randombytes_uniform(i + 1), t = perm[i];
         perm[i] = perm[j];
         perm[j] = t;
     }
-    for (uint32_t i = 0; i < KEYS; i++)
-        add_transport(b, ids, perm[i], perm[(i + 1) % KEYS], now);
-    for (uint32_t h = 0; h < HUBS; h++)
-        for (uint32_t k = 0; k < HUB_DEGREE;)
-            k += add_transport(b, ids, h, HUBS + randombytes_uniform(KEYS - HUBS), now);
-    while (b->n_rows < TRANSPORTS)
-        add_transport(b, ids, randombytes_uniform(KEYS), randombytes_uniform(KEYS), now);
+    for (uint32_t i = 0; i < n; i++)
+        add_transport(b, ids, perm[i], perm[(i + 1) % n], now);
+    while (b->n_rows < want)
+        add_transport(b, ids, randombytes_uniform(n), randombytes_uniform(n), now);
     free(ids);
     free(perm);
 }
@@ -155,7 +178,7 @@ static int copy_row(struct sw_buf *out, const struct rf_row *r)
     sw_uuid_format(&r->id, id);
     sw_pk_to_hex(&r->a, ea);
     sw_pk_to_hex(&r->b, eb);
-    /* the type is not read by the route finder; signatures are never checked on reads */
+    /* signatures are never checked on reads */
     return sw_buf_printf(out, "%s\t\\\\x%s\t\\\\x%s\tdmsg\t\t\\\\x00\t\\\\x00\tt\tt\t%" PRId64 "\t%" PRId64 "\n", id,
                          ea, eb, r->updated, r->updated);
 }
@@ -168,10 +191,10 @@ static int exec_ok(PGconn *pg, const char *sql, ExecStatusType want)
     return ok ? 0 : -1;
 }
 
-/* COPY into td_transports; returns the seconds it took. */
-static double populate(const struct bench *b)
+/* COPY into td_transports (timed into *copy_s), then VACUUM ANALYZE (into *vacuum_s). */
+static void populate(const struct bench *b, double *copy_s, double *vacuum_s)
 {
-    int64_t t0 = bu_now_ns();
+    int64_t t0 = bu_now_ns(), t1;
     PGconn *pg = PQconnectdb(b->db_url);
     struct sw_buf buf;
     PGresult *r = NULL;
@@ -185,22 +208,27 @@ static double populate(const struct bench *b)
     for (size_t i = 0; i < b->n_rows; i++) {
         if (copy_row(&buf, &b->rows[i]))
             goto out;
-        if ((buf.len > (1u << 16) || i + 1 == b->n_rows) && PQputCopyData(pg, buf.data, (int)buf.len) != 1)
-            goto out;
-        if (buf.len > (1u << 16) || i + 1 == b->n_rows)
+        if (buf.len > (1u << 16) || i + 1 == b->n_rows) {
+            if (PQputCopyData(pg, buf.data, (int)buf.len) != 1)
+                goto out;
             sw_buf_reset(&buf);
+        }
     }
     if (PQputCopyEnd(pg, NULL) != 1)
         goto out;
     r = PQgetResult(pg);
-    ok = PQresultStatus(r) == PGRES_COMMAND_OK && exec_ok(pg, "VACUUM ANALYZE td_transports", PGRES_COMMAND_OK) == 0;
+    if (PQresultStatus(r) != PGRES_COMMAND_OK)
+        goto out;
+    t1 = bu_now_ns();
+    *copy_s = (double)(t1 - t0) / 1e9;
+    ok = exec_ok(pg, "VACUUM ANALYZE td_transports", PGRES_COMMAND_OK) == 0;
+    *vacuum_s = (double)(bu_now_ns() - t1) / 1e9;
 out:
     if (!ok)
         bu_die("populating td_transports failed: %s", PQerrorMessage(pg));
     sw_buf_free(&buf);
     PQclear(r);
     PQfinish(pg);
-    return (double)(bu_now_ns() - t0) / 1e9;
 }
 
 /* ---- daemons ----------------------------------------------------------------------------- */
@@ -264,14 +292,12 @@ static double metric(const struct bench *b, const char *name)
 
 /* ---- request bodies ---------------------------------------------------------------------- */
 
-static char *pairs_body(const struct bench *b, size_t first, size_t n, unsigned count)
+static char *pair_body(const struct bench *b, size_t i, unsigned count)
 {
     struct sw_buf buf;
     sw_buf_init(&buf, 0);
-    sw_buf_printf(&buf, "{\"edges\":[");
-    for (size_t i = first; i < first + n; i++)
-        sw_buf_printf(&buf, "%s[\"%s\",\"%s\"]", i > first ? "," : "", b->hex[b->pair_src[i]], b->hex[b->pair_dst[i]]);
-    sw_buf_printf(&buf, "],\"opts\":{\"count\":%u}}", count);
+    sw_buf_printf(&buf, "{\"edges\":[[\"%s\",\"%s\"]],\"opts\":{\"max_hops\":%d,\"count\":%u}}",
+                  b->hex[b->pair_src[i]], b->hex[b->pair_dst[i]], MAX_HOPS, count);
     if (!buf.data)
         bu_die("out of memory");
     return sw_buf_steal(&buf, NULL);
@@ -280,17 +306,22 @@ static char *pairs_body(const struct bench *b, size_t first, size_t n, unsigned 
 static void make_bodies(struct bench *b)
 {
     for (size_t i = 0; i < PAIRS; i++) {
-        b->pair_src[i] = randombytes_uniform(KEYS);
+        b->pair_src[i] = randombytes_uniform(b->n_keys);
         do
-            b->pair_dst[i] = randombytes_uniform(KEYS);
+            b->pair_dst[i] = randombytes_uniform(b->n_keys);
         while (b->pair_dst[i] == b->pair_src[i]);
+        b->body1[i] = pair_body(b, i, 1);
+        b->body3[i] = pair_body(b, i, 3);
     }
+}
+
+static void free_bodies(struct bench *b)
+{
     for (size_t i = 0; i < PAIRS; i++) {
-        b->body1[i] = pairs_body(b, i, 1, 1);
-        b->body3[i] = pairs_body(b, i, 1, 3);
+        free(b->body1[i]);
+        free(b->body3[i]);
+        b->body1[i] = b->body3[i] = NULL;
     }
-    for (size_t i = 0; i < PAIRS / BATCH_PAIRS; i++)
-        b->body_batch[i] = pairs_body(b, i * BATCH_PAIRS, BATCH_PAIRS, 1);
 }
 
 /* ---- phases ------------------------------------------------------------------------------ */
@@ -335,7 +366,7 @@ static int request_search(struct bu_worker *w, size_t i, char *why)
     size_t k = (w->index * 997 + i) % PAIRS, n = 0;
     struct rf_path paths[RF_MAX_COUNT];
     struct rf_query q = { rf_graph_find(b->graph, &b->keys[b->pair_src[k]]), rf_graph_find(b->graph, &b->keys[b->pair_dst[k]]),
-                          1, 10, ph->count, (int64_t)time(NULL) - 300, 0 };
+                          1, MAX_HOPS, ph->count, (int64_t)time(NULL) - 300, 0 };
     if (rf_search(b->graph, &q, *(struct rf_scratch **)w->state, paths, &n, NULL) || n != ph->count) {
         snprintf(why, BU_WHY_MAX, "search found %zu paths, want %u", n, ph->count);
         return -1;
@@ -343,38 +374,40 @@ static int request_search(struct bu_worker *w, size_t i, char *why)
     return 0;
 }
 
-static void run_phase(struct bench *b, struct phase *ph)
+static const struct bu_result *run_phase(struct bench *b, struct phase *ph)
 {
     struct bu_result *res = &b->results[b->n_results++];
     ph->b = b;
     ph->bu.procs = &b->procs;
     bu_run_phase(&ph->bu, res);
     bu_print_result(res, NAME_W, b->procs.n);
+    return res;
 }
 
-#define HTTP_PHASE(label, n, bodies, nb)                                                        \
-    { .bu = { .name = label, .threads = n, .max_requests = 400000, .max_seconds = 4,          \
-              .targets = (const char *const *)(bodies), .n_targets = nb,                      \
+#define HTTP_PHASE(label, n, bodies)                                                            \
+    { .bu = { .name = label, .threads = n, .max_requests = 200000, .max_seconds = HTTP_SECONDS, \
+              .targets = (const char *const *)(bodies), .n_targets = PAIRS,                    \
               .prepare = bu_prepare_http, .request = request_routes } }
 #define SEARCH_PHASE(label, n, k)                                                               \
-    { .bu = { .name = label, .threads = n, .max_requests = 1000000, .max_seconds = 2,         \
+    { .bu = { .name = label, .threads = n, .max_requests = 1000000, .max_seconds = SEARCH_SECONDS, \
               .state_size = sizeof(struct rf_scratch *), .prepare = prepare_search,          \
               .request = request_search, .release = release_search }, .count = k }
 
-static void run_all(struct bench *b)
+/* Order matters: the summary reads the rows by index. */
+enum { R_SEARCH1, R_SEARCH3, R_HTTP1_1C, R_HTTP1_16C, R_HTTP3_16C };
+
+static void run_all(struct bench *b, struct size_result *sr)
 {
-    struct phase phases[] = {
-        SEARCH_PHASE("in-process search, count=1", 1, 1),
-        SEARCH_PHASE("in-process search, count=3", 1, 3),
-        HTTP_PHASE("POST /routes, 1 pair, count=1", 1, b->body1, PAIRS),
-        HTTP_PHASE("POST /routes, 1 pair, count=1", MANY_CLIENTS, b->body1, PAIRS),
-        HTTP_PHASE("POST /routes, 1 pair, count=3", 1, b->body3, PAIRS),
-        HTTP_PHASE("POST /routes, 1 pair, count=3", MANY_CLIENTS, b->body3, PAIRS),
-        HTTP_PHASE("POST /routes, 16 pairs, count=1", MANY_CLIENTS, b->body_batch, PAIRS / BATCH_PAIRS),
+    struct phase phases[PHASES_PER_SIZE] = {
+        [R_SEARCH1] = SEARCH_PHASE("in-process search, count=1", 1, 1),
+        [R_SEARCH3] = SEARCH_PHASE("in-process search, count=3", 1, 3),
+        [R_HTTP1_1C] = HTTP_PHASE("POST /routes, 1 pair, count=1", 1, b->body1),
+        [R_HTTP1_16C] = HTTP_PHASE("POST /routes, 1 pair, count=1", MANY_CLIENTS, b->body1),
+        [R_HTTP3_16C] = HTTP_PHASE("POST /routes, 1 pair, count=3", MANY_CLIENTS, b->body3),
     };
     bu_print_header(NAME_W, "requests", "req/s", "cores busy: rf / pg / bench / other", 0);
-    for (size_t i = 0; i < sizeof(phases) / sizeof(phases[0]); i++)
-        run_phase(b, &phases[i]);
+    for (size_t i = 0; i < PHASES_PER_SIZE; i++)
+        sr->r[i] = run_phase(b, &phases[i]);
 }
 
 /* ---- freshness --------------------------------------------------------------------------- */
@@ -437,7 +470,7 @@ static void freshness(struct bench *b)
         usleep(150 * 1000);
     }
     bu_sort(ms, FRESH_ROUNDS);
-    printf("change visible (UPDATE td_transports -> answer avoids it), %d rounds: p50 %.1f ms, max %.1f ms\n",
+    printf("  change visible (UPDATE td_transports -> answer avoids it), %d rounds: p50 %.1f ms, max %.1f ms\n",
            FRESH_ROUNDS, bu_percentile(ms, FRESH_ROUNDS, 0.5), ms[FRESH_ROUNDS - 1]);
     PQfinish(pg);
     sw_http_client_free(c);
@@ -461,74 +494,131 @@ static size_t total_errors(const struct bench *b)
     return n;
 }
 
-static void count_parallel(struct bench *b, size_t *parallel)
+/* Hop distance between pair 0..samples-1 (one-sided search count=1): mean and max. */
+static void hop_stats(const struct bench *b, size_t samples, double *mean, unsigned *max)
 {
-    *parallel = 0;
-    for (uint32_t v = 0; v < b->graph->n_nodes; v++)
-        for (uint32_t k = b->graph->adj_off[v] + 1; k < b->graph->adj_off[v + 1]; k++)
-            *parallel += b->graph->adj[k].node == b->graph->adj[k - 1].node && v < b->graph->adj[k].node;
+    struct rf_scratch *s = rf_scratch_new();
+    struct rf_path path;
+    size_t sum = 0, n = 0;
+    *max = 0;
+    if (!s)
+        bu_die("out of memory");
+    for (size_t k = 0; k < samples && k < PAIRS; k++) {
+        size_t got = 0;
+        struct rf_query q = { rf_graph_find(b->graph, &b->keys[b->pair_src[k]]),
+                              rf_graph_find(b->graph, &b->keys[b->pair_dst[k]]), 1, MAX_HOPS, 1,
+                              (int64_t)time(NULL) - 300, 0 };
+        if (rf_search(b->graph, &q, s, &path, &got, NULL) || got != 1)
+            continue;
+        sum += path.len;
+        n++;
+        if (path.len > *max)
+            *max = path.len;
+    }
+    *mean = n ? (double)sum / (double)n : 0;
+    rf_scratch_free(s);
 }
 
-static void print_intro(const struct bench *b, double copy_s, double start_s, double build_s, size_t parallel)
+/* One size: fresh database, COPY, daemon start, phases; freshness when asked. */
+static void run_size(struct bench *b, size_t si, bool fresh)
 {
+    struct size_result *sr = &b->sizes[si];
+    double build_s, hops_mean;
+    unsigned hops_max;
     long hwm, rss;
+
+    b->n_keys = sizes[si];
+    snprintf(b->db_url, sizeof(b->db_url), "%s", th_fresh_db("bench_rf"));
+    create_schema(b);
+    make_graph(b);
+    sr->keys = b->n_keys;
+    sr->transports = b->n_rows;
+    populate(b, &sr->copy_s, &sr->vacuum_s);
+    sr->start_s = start_route_finder(b);
+    sr->load_s = metric(b, "rf_graph_load_seconds");
     bu_proc_mem(b->daemon, &hwm, &rss);
-    printf("route-finder benchmark (%ld CPUs)\n", sysconf(_SC_NPROCESSORS_ONLN));
-    printf("  graph:   %d keys, %zu transports, all up: a ring through every key, %d hubs x %d, the rest\n"
-           "           between random keys (%zu key pairs with two transports, dmsg + stcp)\n",
-           KEYS, b->n_rows, HUBS, HUB_DEGREE, parallel);
-    printf("  load:    COPY into td_transports %.2f s; route-finder start to /health %.2f s, of which the\n"
-           "           full load (query + build) %.3f s; in-process snapshot build %.3f s\n",
-           copy_s, start_s, metric(b, "rf_graph_load_seconds"), build_s);
-    printf("  daemon:  %s --threads %d; graph seen: %.0f keys, %.0f transports (%.0f usable);\n"
-           "           RSS %.1f MiB (peak %.1f MiB)\n",
-           th_bin("route-finder"), DAEMON_THREADS, metric(b, "rf_graph_keys"), metric(b, "rf_graph_transports"),
-           metric(b, "rf_graph_transports_usable"), (double)rss / 1024, (double)hwm / 1024);
-    printf("  queries: %d random pairs (max_hops 10); HTTP phases 4 s, in-process 2 s\n\n", PAIRS);
+    sr->rss_mib = (double)rss / 1024;
+    build_s = build_in_process(b);
+    b->procs = (struct bu_procs){ .pid = { b->daemon }, .n = 1, .postmaster = bu_postmaster_pid() };
+    make_bodies(b);
+    hop_stats(b, 512, &hops_mean, &hops_max);
+
+    printf("--- %u keys, %zu transports (average degree %.1f), all up: a random ring + random chords\n",
+           b->n_keys, b->n_rows, 2.0 * (double)b->n_rows / b->n_keys);
+    printf("  load:    COPY into td_transports %.3f s (then VACUUM ANALYZE %.3f s); route-finder start to\n"
+           "           ready (/health) %.3f s, of which its full load (query + build) %.3f s;\n"
+           "           in-process snapshot build %.3f s\n",
+           sr->copy_s, sr->vacuum_s, sr->start_s, sr->load_s, build_s);
+    printf("  daemon:  --threads %d; graph seen: %.0f keys, %.0f transports (%.0f usable);\n"
+           "           RSS after load %.1f MiB (peak %.1f MiB)\n",
+           DAEMON_THREADS, metric(b, "rf_graph_keys"), metric(b, "rf_graph_transports"),
+           metric(b, "rf_graph_transports_usable"), sr->rss_mib, (double)hwm / 1024);
+    printf("  queries: %d random pairs, max_hops %d; shortest path over 512 of them: mean %.2f hops,\n"
+           "           max %u; HTTP phases %d s, in-process %d s\n",
+           PAIRS, MAX_HOPS, hops_mean, hops_max, HTTP_SECONDS, SEARCH_SECONDS);
+    run_all(b, sr);
+    printf("  in-process search CPU per query: count=1 %.1f us, count=3 %.1f us\n",
+           bu_cpu_us_per_op(sr->r[R_SEARCH1]), bu_cpu_us_per_op(sr->r[R_SEARCH3]));
+    if (fresh) {
+        freshness(b);
+        printf("  graph updates applied by the daemon: %.0f, full loads: %.0f\n",
+               metric(b, "rf_graph_updates_total"), metric(b, "rf_graph_full_loads_total"));
+    }
+    bu_proc_mem(b->daemon, &hwm, &rss);
+    printf("  daemon RSS at the end: %.1f MiB (peak %.1f MiB)\n\n", (double)rss / 1024, (double)hwm / 1024);
+
+    th_stop(b->daemon, 5000);
+    b->daemon = 0;
+    rf_graph_unref(b->graph);
+    b->graph = NULL;
+    free(b->rows);
+    b->rows = NULL;
+    free_bodies(b);
+}
+
+static void print_summary(const struct bench *b)
+{
+    printf("summary (req/s and p50/p99 ms per HTTP column; start = spawn to ready, load = the daemon's own full load,\n         RSS = daemon after load; inproc = in-process searches/s, count=1 and count=3)\n");
+    printf("%7s %8s %7s %7s %7s %7s | %-22s | %-22s | %-22s | %9s %9s\n", "keys", "tps", "COPY s",
+           "start s", "load s", "RSS MiB", "count=1, 1 client", "count=1, 16 clients", "count=3, 16 clients",
+           "inproc/s1", "inproc/s3");
+    for (size_t i = 0; i < N_SIZES; i++) {
+        const struct size_result *sr = &b->sizes[i];
+        char cell[3][32];
+        static const int rows[3] = { R_HTTP1_1C, R_HTTP1_16C, R_HTTP3_16C };
+        double inproc[2];
+        for (int c = 0; c < 3; c++) {
+            const struct bu_result *r = sr->r[rows[c]];
+            snprintf(cell[c], sizeof(cell[c]), "%7.0f %6.3f/%6.3f", r->seconds > 0 ? (double)r->requests / r->seconds : 0,
+                     r->p50_ms, r->p99_ms);
+        }
+        for (int c = 0; c < 2; c++) {
+            const struct bu_result *r = sr->r[c == 0 ? R_SEARCH1 : R_SEARCH3];
+            inproc[c] = r->seconds > 0 ? (double)r->requests / r->seconds : 0;
+        }
+        printf("%7u %8zu %7.3f %7.3f %7.3f %7.1f | %-22s | %-22s | %-22s | %9.0f %9.0f\n", sr->keys, sr->transports,
+               sr->copy_s, sr->start_s, sr->load_s, sr->rss_mib, cell[0], cell[1], cell[2], inproc[0], inproc[1]);
+    }
 }
 
 int main(void)
 {
     static struct bench b;
     const char *log_dir = getenv("SW_TEST_LOG_DIR");
-    double copy_s, start_s, build_s;
-    size_t parallel;
+    double t0 = bu_now_s();
 
     setvbuf(stdout, NULL, _IOLBF, 0);
     if (sw_crypto_init() || sw_http_global_init())
         bu_die("cannot initialise libsodium / libcurl");
-    snprintf(b.db_url, sizeof(b.db_url), "%s", th_fresh_db("bench_rf"));
     snprintf(b.rf_log, sizeof(b.rf_log), "%s/bench_route_finder.log", log_dir && *log_dir ? log_dir : "/tmp");
     snprintf(b.td_log, sizeof(b.td_log), "%s/bench_route_finder-td.log", log_dir && *log_dir ? log_dir : "/tmp");
-    create_schema(&b);
-    make_graph(&b);
-    copy_s = populate(&b);
-    start_s = start_route_finder(&b);
-    build_s = build_in_process(&b);
-    count_parallel(&b, &parallel);
-    b.procs = (struct bu_procs){ .pid = { b.daemon }, .n = 1, .postmaster = bu_postmaster_pid() };
-    make_bodies(&b);
-    print_intro(&b, copy_s, start_s, build_s, parallel);
-    run_all(&b);
-    printf("\nin-process search CPU per query (immune to other load): count=1 %.1f us, count=3 %.1f us\n",
-           bu_cpu_us_per_op(&b.results[0]), bu_cpu_us_per_op(&b.results[1]));
-    freshness(&b);
-    printf("graph updates applied by the daemon: %.0f, full loads: %.0f; daemon RSS now: ",
-           metric(&b, "rf_graph_updates_total"), metric(&b, "rf_graph_full_loads_total"));
-    {
-        long hwm, rss;
-        bu_proc_mem(b.daemon, &hwm, &rss);
-        printf("%.1f MiB (peak %.1f MiB)\n", (double)rss / 1024, (double)hwm / 1024);
-    }
-    printf("errors: %zu\n", total_errors(&b));
-    th_stop(b.daemon, 5000);
-    rf_graph_unref(b.graph);
-    free(b.rows);
-    for (size_t i = 0; i < PAIRS; i++) {
-        free(b.body1[i]);
-        free(b.body3[i]);
-    }
-    for (size_t i = 0; i < PAIRS / BATCH_PAIRS; i++)
-        free(b.body_batch[i]);
+    printf("route-finder benchmark (%ld CPUs): random graphs, 2 transports per key, %s\n",
+           sysconf(_SC_NPROCESSORS_ONLN), th_bin("route-finder"));
+    make_keys(&b);
+    printf("generated %d keys in %.2f s\n\n", MAX_KEYS, bu_now_s() - t0);
+    for (size_t i = 0; i < N_SIZES; i++)
+        run_size(&b, i, i == N_SIZES - 1);
+    print_summary(&b);
+    printf("errors: %zu; total %.1f s\n", total_errors(&b), bu_now_s() - t0);
     return total_errors(&b) ? 1 : 0;
 }

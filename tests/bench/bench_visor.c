@@ -1,10 +1,14 @@
-/* bench_visor.c — the visor's stcp data path and its memory per transport.
+/* bench_visor.c — the visor's stcp and dmsg data paths and its memory per transport.
  *
- *  1. throughput of one stcp transport between two real visors on loopback: visor A is
- *     asked to send N bytes of DISCARD packets (POST /api/transports/{id}/discard) and the
- *     clock stops when visor B has counted them all (bytes_received), next to plain
- *     loopback TCP (this process, one writer thread, 64 KiB writes) and to ChaCha20-Poly1305
- *     sealing of 64 KiB packets on one core (the cipher's own limit);
+ *  1. throughput of one transport between two real visors on loopback, stcp (direct) and
+ *     dmsg (through one local messaging-server found via a messaging-discovery on a fresh
+ *     DB): visor A is asked to send N bytes of DISCARD packets (POST
+ *     /api/transports/{id}/discard) and the clock stops when visor B has counted them all
+ *     (bytes_received) or at a time cap (then the bytes that did arrive count); next to
+ *     plain loopback TCP (this process, one writer thread, 64 KiB writes) and to
+ *     ChaCha20-Poly1305 sealing of 64 KiB packets on one core (the cipher's own limit).
+ *     One table: MB/s, seconds, bytes, and cores busy over the row split between visor A,
+ *     visor B, the messaging server and the rest (this process, PostgreSQL, the machine);
  *  2. visor A's resident memory with 1,000 idle transports: this process plays 1,000 peers,
  *     each with its own key, doing the real Noise XK handshake and ENTRY_SIG exchange.
  *
@@ -20,6 +24,7 @@
 #include "tests/harness/api_client.h"
 #include "tests/harness/bench_util.h"
 #include "tests/harness/harness.h"
+#include "tests/harness/msg_server.h"
 #include "tests/harness/visor_env.h"
 
 #include <arpa/inet.h>
@@ -37,12 +42,62 @@
 #include <unistd.h>
 
 #define THROUGHPUT_BYTES (1ull << 30)
+#define DMSG_BYTES (1ull << 30)
+#define TP_MAX_SECONDS 15.0 /* cap per transport row; the bytes that arrived by then count */
 #define TCP_BYTES (4ull << 30)
 #define SEAL_BYTES (1ull << 30)
 #define IDLE_PEERS 1000
 #define CHUNK (64 * 1024)
 
 static struct sw_http_client *http;
+
+/* ---- the throughput table ----------------------------------------------------------- */
+
+/* Whose CPU the throughput rows account: visor A, visor B, the messaging server. */
+static struct bu_procs procs;
+static struct bu_cpu_snap *snap0, *snap1;
+
+struct tp_row {
+    const char *name;
+    uint64_t bytes;
+    double seconds;
+    struct bu_cores cores;
+    const char *note; /* after the row, may be NULL */
+};
+
+#define ROW_W 46
+
+static void row_start(double *t0)
+{
+    bu_cpu_snapshot(snap0, &procs);
+    *t0 = bu_now_s();
+}
+
+static void row_stop(struct tp_row *r, double t0, uint64_t bytes)
+{
+    r->seconds = bu_now_s() - t0;
+    bu_cpu_snapshot(snap1, &procs);
+    bu_cores_between(snap0, snap1, procs.n, r->seconds, &r->cores);
+    r->bytes = bytes;
+}
+
+static void print_rows(const struct tp_row *rows, size_t n)
+{
+    static const char label[] = "cores busy: visor A / visor B / msg srv / rest";
+    printf("  %-*s %9s %6s %12s  %s\n", ROW_W, "path", "MB/s", "secs", "bytes", label);
+    printf("  %-*.*s %9s %6s %12s  %.*s\n", ROW_W, ROW_W,
+           "----------------------------------------------------------------", "---------", "------",
+           "------------", (int)strlen(label),
+           "----------------------------------------------------------------");
+    for (size_t i = 0; i < n; i++) {
+        const struct tp_row *r = &rows[i];
+        const struct bu_cores *c = &r->cores;
+        printf("  %-*s %9.0f %6.2f %12" PRIu64 "  %11.2f / %7.2f / %7.2f / %4.2f%s%s\n", ROW_W, r->name,
+               r->seconds > 0 ? (double)r->bytes / r->seconds / 1e6 : 0, r->seconds, r->bytes, c->pid[0],
+               c->pid[1], c->pid[2], c->pg + c->self + c->other, r->note ? "  " : "", r->note ? r->note : "");
+    }
+    fflush(stdout);
+}
 
 /* VmRSS of pid in KiB, -1 when unknown. */
 static long rss_kib(pid_t pid)
@@ -108,7 +163,7 @@ static void *tcp_writer(void *arg)
     return NULL;
 }
 
-static double tcp_mbps(void)
+static void tcp_row(struct tp_row *r)
 {
     static char buf[CHUNK];
     int cfd, sfd;
@@ -118,26 +173,28 @@ static double tcp_mbps(void)
     ssize_t n;
 
     bu_tcp_pair(&cfd, &sfd);
-    t0 = bu_now_s();
-    pthread_create(&th, NULL, tcp_writer, &cfd);
+    row_start(&t0);
+    if (pthread_create(&th, NULL, tcp_writer, &cfd))
+        bu_die("no writer thread");
     while ((n = read(sfd, buf, sizeof(buf))) > 0)
         got += (uint64_t)n;
     pthread_join(th, NULL);
+    row_stop(r, t0, got);
     close(sfd);
-    return (double)got / (bu_now_s() - t0) / 1e6;
 }
 
-static double seal_mbps(void)
+static void seal_row(struct tp_row *r)
 {
     struct sw_noise_cipher c = { .n = 0 };
     static uint8_t buf[SW_NOISE_MAX_MSG];
     uint64_t done = 0;
-    double t0 = bu_now_s();
+    double t0;
+    row_start(&t0);
     for (; done < SEAL_BYTES; done += SW_NOISE_MAX_PAYLOAD) {
         if (sw_noise_encrypt(&c, NULL, 0, buf, SW_NOISE_MAX_PAYLOAD, buf))
             bu_die("seal failed");
     }
-    return (double)done / (bu_now_s() - t0) / 1e6;
+    row_stop(r, t0, done);
 }
 
 /* ---- one fake peer: XK initiator + ENTRY_SIG on a blocking socket --------------------- */
@@ -210,39 +267,80 @@ fail:
 
 /* ---- phases ------------------------------------------------------------------------- */
 
-static const char *add_transport(const struct th_visor *from, const struct th_visor *to)
+/* A new transport from -> to of type "stcp" (to's listener) or "dmsg"; its ID (static). */
+static const char *add_transport(const struct th_visor *from, const struct th_visor *to, const char *type)
 {
     static char id[SW_UUID_STR_LEN + 1];
     char body[256];
     struct json_object *o = NULL;
 
-    snprintf(body, sizeof(body), "{\"remote_pk\":\"%s\",\"address\":\"%s\"}", to->pk_hex, to->stcp);
+    if (!strcmp(type, "dmsg"))
+        snprintf(body, sizeof(body), "{\"remote_pk\":\"%s\",\"type\":\"dmsg\"}", to->pk_hex);
+    else
+        snprintf(body, sizeof(body), "{\"remote_pk\":\"%s\",\"address\":\"%s\"}", to->pk_hex, to->stcp);
     if (call(from->api, "POST", "/api/transports", body, &o) != 201)
-        bu_die("add-tp failed");
+        bu_die("add-tp %s failed", type);
     snprintf(id, sizeof(id), "%s", json_object_get_string(json_object_object_get(o, "id")));
     json_object_put(o);
     return id;
 }
 
-static double visor_mbps(const struct th_visor *a, const struct th_visor *b, const char *id)
+/* A sends `bytes` of DISCARD on transport id; the clock stops when B has counted them or
+ * at TP_MAX_SECONDS (the row then has the bytes that did arrive and a note). Dies when
+ * nothing arrives at all. */
+static void visor_row(struct tp_row *r, const struct th_visor *a, const struct th_visor *b, const char *id,
+                      uint64_t bytes)
 {
     char target[128], body[64];
     uint64_t base = bytes_received(b, id), got;
     double t0, dt;
 
     snprintf(target, sizeof(target), "/api/transports/%s/discard", id);
-    snprintf(body, sizeof(body), "{\"bytes\":%llu}", (unsigned long long)THROUGHPUT_BYTES);
-    t0 = bu_now_s();
+    snprintf(body, sizeof(body), "{\"bytes\":%llu}", (unsigned long long)bytes);
+    row_start(&t0);
     if (call(a->api, "POST", target, body, NULL) != 202)
         bu_die("discard request failed");
     do {
         usleep(2000);
         got = bytes_received(b, id) - base;
         dt = bu_now_s() - t0;
-    } while (got < THROUGHPUT_BYTES && dt < 60);
-    if (got < THROUGHPUT_BYTES)
-        bu_die("the DISCARD bytes did not all arrive within 60 s");
-    return (double)THROUGHPUT_BYTES / dt / 1e6;
+    } while (got < bytes && dt < TP_MAX_SECONDS);
+    row_stop(r, t0, got);
+    if (got == 0)
+        bu_die("no DISCARD byte arrived within %.0f s (%s)", TP_MAX_SECONDS, r->name);
+    if (got < bytes)
+        r->note = "(cut at the time cap)";
+}
+
+/* Removes transport id on v (stops whatever DISCARD is still queued). */
+static void remove_transport(const struct th_visor *v, const char *id)
+{
+    char target[128];
+    snprintf(target, sizeof(target), "/api/transports/%s", id);
+    if (call(v->api, "DELETE", target, NULL, NULL) != 200)
+        bu_die("removing transport %s failed", id);
+}
+
+static int messaging_sessions(const struct th_visor *v)
+{
+    struct json_object *o = NULL;
+    int n = -1;
+    if (call(v->api, "GET", "/api/summary", NULL, &o) == 200)
+        n = json_object_get_int(json_object_object_get(json_object_object_get(o, "messaging"), "sessions"));
+    json_object_put(o);
+    return n;
+}
+
+/* Both visors hold a messaging session and B is in the messaging discovery. */
+static void wait_dmsg_ready(const struct th_visor *a, const struct th_visor *b, const char *md_base)
+{
+    for (int i = 0; messaging_sessions(a) < 1 || messaging_sessions(b) < 1; i++) {
+        if (i >= 150)
+            bu_die("the visors got no messaging session within 15 s");
+        usleep(100000);
+    }
+    if (!th_md_wait_entry(md_base, &b->pk, 15000))
+        bu_die("visor B's entry did not reach the messaging discovery within 15 s");
 }
 
 static int count_up(const struct th_visor *v)
@@ -287,42 +385,82 @@ static void idle_transports(const struct th_visor *a)
         bu_die("not every idle transport came up");
 }
 
+/* A service with --addr and --db on a fresh database; its base URL into base. */
+static pid_t start_service(const char *name, const char *db_prefix, char *base, size_t cap, const char *log)
+{
+    char db[256], addr[32], bin[512];
+    uint16_t port = th_free_port();
+
+    snprintf(db, sizeof(db), "%s", th_fresh_db(db_prefix));
+    snprintf(addr, sizeof(addr), "127.0.0.1:%u", port);
+    snprintf(base, cap, "http://%s", addr);
+    snprintf(bin, sizeof(bin), "%s", th_bin(name));
+    const char *argv[] = { bin, "--addr", addr, "--db", db, NULL };
+    return th_start_service(argv, port, th_log_path(log));
+}
+
 int main(void)
 {
     struct th_visor a, b;
-    char base[64], db[256], addr[32], dir[256], bin[512];
-    const char *extra[] = { "--mdisc", "", "--log-level", "warn", NULL };
-    uint16_t port = th_free_port();
-    double tcp, seal, visor;
+    struct th_msg_server ms = { .name = "ms" };
+    struct tp_row rows[4] = {
+        { .name = "stcp transport, visor A -> visor B" },
+        { .name = "dmsg transport, A -> messaging server -> B" },
+        { .name = "plain loopback TCP, 64 KiB writes" },
+        { .name = "ChaCha20-Poly1305 seal of 64 KiB, one core" },
+    };
+    char td_base[64], md_base[64], dir[256], stcp_id[SW_UUID_STR_LEN + 1], dmsg_id[SW_UUID_STR_LEN + 1];
+    const char *extra[] = { "--mdisc", md_base, "--log-level", "warn", NULL };
+    pid_t td, md;
+    double t_start;
 
     sw_crypto_init();
     sw_http_global_init();
     bu_raise_fd_limit();
     http = sw_http_client_new(NULL);
-    snprintf(db, sizeof(db), "%s", th_fresh_db("bench_visor"));
-    snprintf(addr, sizeof(addr), "127.0.0.1:%u", port);
-    snprintf(base, sizeof(base), "http://%s", addr);
-    snprintf(bin, sizeof(bin), "%s", th_bin("transport-discovery"));
-    const char *td[] = { bin, "--addr", addr, "--db", db, NULL };
-    if (th_start_service(td, port, th_log_path("bench-visor-td.log")) < 0)
+    t_start = bu_now_s();
+    if ((td = start_service("transport-discovery", "bench_visor", td_base, sizeof(td_base),
+                            "bench-visor-td.log")) < 0)
         bu_die("transport discovery did not start");
+    if ((md = start_service("messaging-discovery", "bench_visor_md", md_base, sizeof(md_base),
+                            "bench-visor-md.log")) < 0)
+        bu_die("messaging discovery did not start");
+    if (!th_msg_server_init(&ms, "bench-visor", md_base))
+        bu_die("the messaging server did not start");
     snprintf(dir, sizeof(dir), "%s", th_temp_dir("sw-bench-visor"));
-    if (th_visor_gen(&a, dir, "bench-visor-a", base, extra) || th_visor_gen(&b, dir, "bench-visor-b", base, extra) ||
+    if (th_visor_gen(&a, dir, "bench-visor-a", td_base, extra) || th_visor_gen(&b, dir, "bench-visor-b", td_base, extra) ||
         th_visor_start(&a) || th_visor_start(&b))
         bu_die("the visors did not start");
+    procs = (struct bu_procs){ .pid = { a.pid, b.pid, ms.pid }, .n = 3, .postmaster = bu_postmaster_pid() };
+    if (!(snap0 = calloc(1, sizeof(*snap0))) || !(snap1 = calloc(1, sizeof(*snap1))))
+        bu_die("out of memory");
 
-    printf("stcp transport between two visors on loopback (%llu MiB of DISCARD)\n",
-           (unsigned long long)(THROUGHPUT_BYTES >> 20));
-    visor = visor_mbps(&a, &b, add_transport(&a, &b));
-    tcp = tcp_mbps();
-    seal = seal_mbps();
-    printf("  %-44s %10.0f MB/s\n", "visor A -> visor B (Noise, framing, 2 loops)", visor);
-    printf("  %-44s %10.0f MB/s\n", "plain loopback TCP, 64 KiB writes", tcp);
-    printf("  %-44s %10.0f MB/s\n", "ChaCha20-Poly1305 seal of 64 KiB, one core", seal);
+    printf("throughput on loopback (stcp: %llu MiB of DISCARD, dmsg: %llu MiB, %.0f s cap each; "
+           "TCP %llu MiB; seal %llu MiB)\n",
+           (unsigned long long)(THROUGHPUT_BYTES >> 20), (unsigned long long)(DMSG_BYTES >> 20), TP_MAX_SECONDS,
+           (unsigned long long)(TCP_BYTES >> 20), (unsigned long long)(SEAL_BYTES >> 20));
+    snprintf(stcp_id, sizeof(stcp_id), "%s", add_transport(&a, &b, "stcp"));
+    visor_row(&rows[0], &a, &b, stcp_id, THROUGHPUT_BYTES);
+    wait_dmsg_ready(&a, &b, md_base);
+    snprintf(dmsg_id, sizeof(dmsg_id), "%s", add_transport(&a, &b, "dmsg"));
+    visor_row(&rows[1], &a, &b, dmsg_id, DMSG_BYTES);
+    remove_transport(&a, dmsg_id); /* the idle phase counts A's stcp transports only */
+    tcp_row(&rows[2]);
+    seal_row(&rows[3]);
+    print_rows(rows, 4);
+    printf("  (rest = this process + PostgreSQL + everything else on the machine, %ld CPUs)\n",
+           sysconf(_SC_NPROCESSORS_ONLN));
+
     printf("visor memory with %d idle stcp transports\n", IDLE_PEERS);
     idle_transports(&a);
     th_visor_stop(&a, false);
     th_visor_stop(&b, false);
+    th_stop(ms.pid, 5000);
+    th_stop(md, 5000);
+    th_stop(td, 5000);
+    printf("bench_visor: %.1f s in all\n", bu_now_s() - t_start);
+    free(snap0);
+    free(snap1);
     sw_http_client_free(http);
     return 0;
 }
