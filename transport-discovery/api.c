@@ -33,6 +33,18 @@ static void reply_store_error(struct sw_http_response *resp, int rc, const struc
     }
 }
 
+/* Sends the store's JSON text (status on success) or its error; frees out either way. */
+static void reply_result(struct sw_http_response *resp, int rc, int status, struct sw_buf *out,
+                         const struct sw_error *err)
+{
+    if (rc) {
+        sw_buf_free(out);
+        reply_store_error(resp, rc, err);
+        return;
+    }
+    reply_buf(resp, status, out);
+}
+
 /* Parses the body as a JSON array of 1..TD_MAX_BATCH items; replies 400 on failure. */
 static struct json_object *parse_batch(const struct sw_http_request *req, struct sw_http_response *resp)
 {
@@ -124,12 +136,8 @@ static void handle_get_id(struct sw_http_request *req, struct sw_http_response *
         return;
     }
     sw_buf_init(&out, 0);
-    if ((rc = td_store_get(&app->store, &id, &out, &err))) {
-        sw_buf_free(&out);
-        reply_store_error(resp, rc, &err);
-        return;
-    }
-    reply_buf(resp, 200, &out);
+    rc = td_store_get(&app->store, &id, &out, &err);
+    reply_result(resp, rc, 200, &out, &err);
 }
 
 static void handle_get_edge(struct sw_http_request *req, struct sw_http_response *resp)
@@ -144,12 +152,8 @@ static void handle_get_edge(struct sw_http_request *req, struct sw_http_response
         return;
     }
     sw_buf_init(&out, 0);
-    if ((rc = td_store_by_edge(&app->store, &pk, &out, &err))) {
-        sw_buf_free(&out);
-        reply_store_error(resp, rc, &err);
-        return;
-    }
-    reply_buf(resp, 200, &out);
+    rc = td_store_by_edge(&app->store, &pk, &out, &err);
+    reply_result(resp, rc, 200, &out, &err);
 }
 
 static void handle_statuses(struct sw_http_request *req, struct sw_http_response *resp)
@@ -239,12 +243,8 @@ static void handle_list(struct sw_http_request *req, struct sw_http_response *re
         return;
     }
     sw_buf_init(&out, 0);
-    if ((rc = td_store_list(&app->store, &after, (unsigned)limit, &out, &err))) {
-        sw_buf_free(&out);
-        reply_store_error(resp, rc, &err);
-        return;
-    }
-    reply_buf(resp, 200, &out);
+    rc = td_store_list(&app->store, &after, (unsigned)limit, &out, &err);
+    reply_result(resp, rc, 200, &out, &err);
 }
 
 static void handle_nonce(struct sw_http_request *req, struct sw_http_response *resp)
