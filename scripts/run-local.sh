@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # run-local.sh — brings up a complete local Skywire-C network on this machine:
-#   an embedded PostgreSQL cluster, the six services, and three visors A, B, C where A and C
+#   an embedded PostgreSQL cluster, the five services, and three visors A, B, C where A and C
 #   are connected only through B (stcp transports A-B and B-C).
 # State (database, keys, visor configs and data) lives in build/local/ and is reused by the
 # next run. Runs in the foreground; Ctrl-C stops every process it started.
