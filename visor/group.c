@@ -7,9 +7,10 @@
  * each DATA body is one Noise transport message of up to GROUP_RECORD_MAX app bytes, so the
  * hops in between only ever forward ciphertext.
  *
- * Closing: when the app closes (EOF), the end sends CLOSE on its outgoing route and goes
- * away; the CLOSE reaches the other end, which closes its app fd and sends CLOSE back on its
- * own outgoing route. Each hop deletes the rule a CLOSE used (router.c), so both routes'
+ * Closing: when the app closes (EOF), the end sends what the app wrote, then CLOSE on its
+ * outgoing route; the CLOSE reaches the other end, which sends CLOSE back on its own outgoing
+ * route and closes its app fd once the bytes that came before the CLOSE are written to it
+ * (G_CLOSING; the closing end likewise). Each hop deletes the rule a CLOSE used (router.c), so both routes'
  * rules disappear everywhere. Idle groups send KEEPALIVE every GROUP_KEEPALIVE_S.
  *
  * Failover (docs/routing.md §7): an open end whose first hop's transport is down, or that
@@ -33,8 +34,11 @@
 #include <unistd.h>
 
 /* G_REROUTE: initiator, the route broke, a new one is being set up (app reading paused);
- * G_WAIT: responder, the route broke, waiting for the initiator's rebind. */
-enum group_state { G_HANDSHAKE, G_OPEN, G_REROUTE, G_WAIT };
+ * G_WAIT: responder, the route broke, waiting for the initiator's rebind;
+ * G_CLOSING: CLOSE sent (the peer closed, or the app hit EOF and all it wrote is sent); the
+ * bytes that arrived from the peer are still being written to the app, then the end goes
+ * away (at most GROUP_FLUSH_MS). */
+enum group_state { G_HANDSHAKE, G_OPEN, G_REROUTE, G_WAIT, G_CLOSING };
 
 struct group {
     struct visor *v;
@@ -52,6 +56,8 @@ struct group {
     struct event *timer;       /* handshake deadline, keepalive, read resume */
     int64_t deadline_ms, last_tx_s, last_rx_s;
     bool paused;
+    bool app_eof;              /* the app closed its side: end once its input is sent */
+    const char *close_why;     /* G_CLOSING: why the peer closed */
     /* failover (docs/routing.md §7) */
     uint64_t serial;           /* identifies the group to its re-establishment thread */
     int64_t broken_ms, reroute_deadline_ms, retry_at_ms;
@@ -76,7 +82,7 @@ static struct group *find_group(struct router *ro, uint32_t recv_rid)
 {
     struct group *g;
     LIST_FOREACH(g, &ro->groups, next)
-        if (g->recv_rid == recv_rid)
+        if (g->recv_rid == recv_rid && g->state != G_CLOSING)
             return g;
     return NULL;
 }
@@ -97,7 +103,7 @@ static struct group *find_tuple(struct router *ro, uint16_t local_port, const st
     struct group *g;
     LIST_FOREACH(g, &ro->groups, next)
         if (g->local_port == local_port && g->remote_port == remote_port && g->initiator == initiator &&
-            sw_pk_equal(&g->remote, remote))
+            g->state != G_CLOSING && sw_pk_equal(&g->remote, remote))
             return g;
     return NULL;
 }
@@ -200,6 +206,44 @@ static void group_end(struct group *g, bool send_close, uint8_t code, const char
 
 static bool pump_app(struct group *g);
 
+static void flush_write_cb(struct bufferevent *bev, void *arg)
+{
+    struct group *g = arg;
+    if (evbuffer_get_length(bufferevent_get_output(bev)) == 0)
+        group_free(g, g->close_why);
+}
+
+static void flush_event_cb(struct bufferevent *bev, short what, void *arg)
+{
+    struct group *g = arg;
+    if (what & (BEV_EVENT_EOF | BEV_EVENT_ERROR))
+        group_free(g, g->close_why);
+}
+
+/* Sends CLOSE (the peer closed: the answer; the app hit EOF: the end), then closes the app's
+ * connection once the bytes that arrived from the peer are written to it (flush, then close;
+ * GROUP_FLUSH_MS at most). */
+static void group_close_flush(struct group *g, const char *why)
+{
+    struct timeval tv = { 0, 250000 };
+
+    send_routed(g, RPKT_CLOSE, (const uint8_t[]){ RPKT_CLOSE_NORMAL }, 1);
+    if (!g->bev || g->state == G_HANDSHAKE || evbuffer_get_length(bufferevent_get_output(g->bev)) == 0) {
+        group_free(g, why);
+        return;
+    }
+    g->state = G_CLOSING;
+    g->close_why = why;
+    g->paused = false;
+    g->deadline_ms = visor_now_ms() + GROUP_FLUSH_MS;
+    bufferevent_disable(g->bev, EV_READ);
+    bufferevent_setcb(g->bev, NULL, flush_write_cb, flush_event_cb, g);
+    bufferevent_setwatermark(g->bev, EV_WRITE, 0, 0);
+    bufferevent_enable(g->bev, EV_WRITE);
+    event_del(g->timer);
+    event_add(g->timer, &tv);
+}
+
 /* Initiator: hands the re-establishment to a thread (appsrv.c); retried from the timer. */
 static void start_reroute(struct group *g)
 {
@@ -255,7 +299,8 @@ static void rebound(struct group *g, const struct sw_uuid *tp, uint32_t send_rid
     g->v->router->m_group_reroutes++;
     sw_log_info("route group %u: re-established as group %u (%s) %lld ms after the failure", old_recv, recv_rid,
                 g->initiator ? "initiator" : "responder", (long long)(visor_now_ms() - g->broken_ms));
-    bufferevent_enable(g->bev, EV_READ);
+    if (!g->app_eof)
+        bufferevent_enable(g->bev, EV_READ);
 }
 
 static void timer_cb(evutil_socket_t fd, short what, void *arg)
@@ -264,6 +309,11 @@ static void timer_cb(evutil_socket_t fd, short what, void *arg)
     int64_t now = visor_unix_now(), now_ms = visor_now_ms();
     bool full;
 
+    if (g->state == G_CLOSING) {
+        if (now_ms >= g->deadline_ms)
+            group_free(g, "closing: the app did not read what was left within the flush deadline");
+        return;
+    }
     if (g->state == G_HANDSHAKE && now_ms >= g->deadline_ms) {
         group_end(g, true, RPKT_CLOSE_ERROR, "the end-to-end handshake timed out");
         return;
@@ -289,7 +339,7 @@ static void timer_cb(evutil_socket_t fd, short what, void *arg)
     }
     if (now - g->last_tx_s >= GROUP_KEEPALIVE_S)
         send_routed(g, RPKT_KEEPALIVE, NULL, 0);
-    if (g->paused)
+    if (g->paused || g->app_eof)
         pump_app(g);
 }
 
@@ -329,6 +379,10 @@ static bool pump_app(struct group *g)
             return false;
         }
     }
+    if (g->app_eof) { /* everything the app wrote before its EOF is sent */
+        group_close_flush(g, "the app closed the connection");
+        return false;
+    }
     if (g->paused) {
         struct timeval tv = { 1, 0 };
         g->paused = false;
@@ -348,8 +402,11 @@ static void app_event_cb(struct bufferevent *bev, short what, void *arg)
 {
     struct group *g = arg;
     if (what & (BEV_EVENT_EOF | BEV_EVENT_ERROR)) {
-        if (pump_app(g))
-            group_end(g, true, RPKT_CLOSE_NORMAL, "the app closed the connection");
+        /* the app's remaining input is sent first (now, or when the transport drains or the
+         * route is re-established); pump_app ends the group once it is all out */
+        g->app_eof = true;
+        bufferevent_disable(bev, EV_READ);
+        pump_app(g);
     }
 }
 
@@ -485,14 +542,15 @@ void group_packet(struct visor *v, struct rule *r, const struct rpkt *p)
         return;
     }
     if (p->type == RPKT_CLOSE) {
-        group_end(g, true, RPKT_CLOSE_NORMAL, p->code ? "the peer closed with an error" : "the peer closed");
+        group_close_flush(g, p->code ? "the peer closed with an error" : "the peer closed");
         return;
     }
     if (g->state == G_WAIT && !g->tp_down) {
         bool full;
         if (out_link(g, &full) || full) { /* the silence is over and we can send: carry on */
             g->state = G_OPEN;
-            bufferevent_enable(g->bev, EV_READ);
+            if (!g->app_eof)
+                bufferevent_enable(g->bev, EV_READ);
         }
     }
     if (p->type != RPKT_DATA)

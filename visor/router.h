@@ -13,7 +13,8 @@
 #define ROUTER_OUTPUT_CAP (1u << 20)  /* drop a packet for a transport with more queued */
 #define ROUTER_SETUP_PORT 3           /* messaging port of the rule server */
 #define ROUTER_MSG_MAX (64u << 10)    /* setup protocol JSON messages */
-#define ROUTER_SETUP_STREAMS 16       /* concurrent setup streams served */
+#define ROUTER_SETUP_STREAMS 128      /* concurrent setup streams served (a setup node opens one per
+                                         * setup in progress: 20 parallel setups need 20) */
 
 struct router_setup;
 struct appsrv;
@@ -64,6 +65,7 @@ void router_write_metrics(struct visor *v, struct sw_buf *out);
 #define GROUP_REROUTE_S 30            /* a broken group not re-established by then is closed */
 #define GROUP_RETRY_MS 1000           /* between re-establishment attempts */
 #define GROUP_APP_OUT_MAX (8u << 20)  /* bytes queued for an app that does not read: close */
+#define GROUP_FLUSH_MS 5000           /* peer closed: deliver what is queued for the app until then */
 #define GROUP_RECORD_MAX 65000        /* app bytes per DATA record */
 
 

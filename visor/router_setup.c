@@ -3,7 +3,8 @@
  *
  * An acceptor thread waits on the port-3 listener. A stream from a key outside
  * routing.setup_nodes is closed at once and logged. Each accepted stream is served by its
- * own thread (at most ROUTER_SETUP_STREAMS; more are closed): it reads one framed request
+ * own thread (at most ROUTER_SETUP_STREAMS; when all are busy a new stream waits up to
+ * SETUP_BODY_MS for one to end, then is closed): it reads one framed request
  * (u32 BE length, 1..64 KiB, body within 5 s), runs it on the loop through a VCMD_CALL
  * command and writes the framed response. Blocking reads never happen on the loop. */
 #include "visor/router.h"
@@ -241,9 +242,16 @@ static void *acceptor_main(void *arg)
             close(fd);
             continue;
         }
-        for (int i = 0; i < ROUTER_SETUP_STREAMS && slot < 0; i++)
-            if (!s->streams[i].used)
-                slot = i;
+        /* all slots busy: give running streams up to SETUP_BODY_MS to finish before refusing */
+        for (int64_t until = visor_now_ms() + SETUP_BODY_MS;;) {
+            for (int i = 0; i < ROUTER_SETUP_STREAMS && slot < 0; i++)
+                if (!s->streams[i].used)
+                    slot = i;
+            if (slot >= 0 || s->stopping || visor_now_ms() >= until)
+                break;
+            poll(NULL, 0, 20);
+            reap(s, false);
+        }
         if (slot < 0) {
             sw_log_warn("route setup: %d rule streams open already; closing one from %s",
                         ROUTER_SETUP_STREAMS, pk);

@@ -26,6 +26,7 @@
 #include "tests/harness/api_client.h"
 #include "tests/harness/bench_util.h"
 #include "tests/harness/harness.h"
+#include "tests/harness/net_env.h"
 #include "tests/harness/visor_env.h"
 #include "visor/app/app.h"
 
@@ -56,10 +57,11 @@
 #define WINDOW (4u << 20)       /* below the visor's 8 MiB unread-by-the-app limit */
 #define NAME_W 30
 
-static struct sw_http_client *http;
+static struct sw_http_client *http; /* net.http */
 static struct th_visor vs[N_VISORS];
-static char dir[256], td_base[64], md_base[64], rf_base[64], sn_base[64], td_db[256];
-static pid_t sn_pid = -1, rf_pid = -1, ms_pid = -1;
+static struct th_net net = { .name = "bench-routing", .db_prefix = "bench_routing",
+                             .temp_dir = "sw-bench-routing", .with_rf = true, .with_sn = true,
+                             .rf_threads = "2" };
 static char sock0[600];
 
 /* One request; the status (-1 when it did not go through), the parsed reply in *out when
@@ -82,107 +84,6 @@ static long call(const char *base, const char *method, const char *target, const
         *out = NULL;
     sw_http_result_free(&res);
     return st;
-}
-
-/* ---- services --------------------------------------------------------------------------- */
-
-static pid_t start_service(const char *bin, const char *db_prefix, char *base, size_t cap, const char *log)
-{
-    char db[256], addr[32], path[512];
-    uint16_t port = th_free_port();
-    snprintf(db, sizeof(db), "%s", th_fresh_db(db_prefix));
-    if (strcmp(bin, "transport-discovery") == 0)
-        snprintf(td_db, sizeof(td_db), "%s", db);
-    snprintf(addr, sizeof(addr), "127.0.0.1:%u", port);
-    snprintf(base, cap, "http://%s", addr);
-    snprintf(path, sizeof(path), "%s", th_bin(bin));
-    const char *argv[] = { path, "--addr", addr, "--db", db, NULL };
-    return th_start_service(argv, port, th_log_path(log));
-}
-
-static pid_t start_messaging_server(void)
-{
-    char addr[32], http_addr[32], key[512], bin[512];
-    uint16_t port = th_free_port(), hport = th_free_port();
-    struct json_object *o = NULL;
-    pid_t pid;
-
-    snprintf(addr, sizeof(addr), "127.0.0.1:%u", port);
-    snprintf(http_addr, sizeof(http_addr), "127.0.0.1:%u", hport);
-    snprintf(key, sizeof(key), "%s/messaging-server.key", dir);
-    snprintf(bin, sizeof(bin), "%s", th_bin("messaging-server"));
-    const char *argv[] = { bin, "--addr", addr, "--http-addr", http_addr, "--key-file", key,
-                           "--discovery", md_base, NULL };
-    pid = th_start_service(argv, hport, th_log_path("bench-routing-messaging-server.log"));
-    if (pid < 0)
-        return pid;
-    for (int i = 0; i < 100; i++) {
-        long st = call(md_base, "GET", "/messaging-discovery/available_servers", NULL, &o);
-        bool ok = st == 200 && json_object_array_length(o) > 0;
-        json_object_put(o);
-        if (ok)
-            return pid;
-        th_sleep_ms(100);
-    }
-    return -1;
-}
-
-static pid_t start_rf(void)
-{
-    char addr[32], path[512];
-    uint16_t port = th_free_port();
-    snprintf(addr, sizeof(addr), "127.0.0.1:%u", port);
-    snprintf(rf_base, sizeof(rf_base), "http://%s", addr);
-    snprintf(path, sizeof(path), "%s", th_bin("route-finder"));
-    const char *argv[] = { path, "--addr", addr, "--db", td_db, "--threads", "2", NULL };
-    return th_start_service(argv, port, th_log_path("bench-routing-route-finder.log"));
-}
-
-static pid_t start_sn(const struct sw_keypair *kp)
-{
-    char addr[32], path[512], db[256], key[512];
-    struct sw_error err = { 0 };
-    uint16_t port = th_free_port();
-    snprintf(addr, sizeof(addr), "127.0.0.1:%u", port);
-    snprintf(sn_base, sizeof(sn_base), "http://%s", addr);
-    snprintf(path, sizeof(path), "%s", th_bin("setup-node"));
-    snprintf(db, sizeof(db), "%s", th_fresh_db("bench_routing_sn"));
-    snprintf(key, sizeof(key), "%s/setup-node.key", dir);
-    if (sw_keyfile_save(key, kp, &err))
-        bu_die("setup node key: %s", err.msg);
-    const char *argv[] = { path, "--addr", addr, "--db", db, "--key-file", key, "--messaging-discovery", md_base,
-                           "--messaging-sessions", "1", "--threads", "4", NULL };
-    return th_start_service(argv, port, th_log_path("bench-routing-setup-node.log"));
-}
-
-static bool wait_ready(const struct th_visor *v, int timeout_ms)
-{
-    char target[160];
-    snprintf(target, sizeof(target), "/messaging-discovery/entry/%s", v->pk_hex);
-    for (int waited = 0;; waited += 100) {
-        struct json_object *o = NULL;
-        bool ok = call(v->api, "GET", "/api/summary", NULL, &o) == 200 &&
-                  json_object_get_int(json_object_object_get(json_object_object_get(o, "messaging"),
-                                                             "sessions")) > 0;
-        json_object_put(o);
-        if (ok && call(md_base, "GET", target, NULL, NULL) == 200)
-            return true;
-        if (waited >= timeout_ms)
-            return false;
-        th_sleep_ms(100);
-    }
-}
-
-static void add_stcp(const struct th_visor *from, const struct th_visor *to)
-{
-    char body[256];
-    struct json_object *o = NULL;
-    long st;
-    snprintf(body, sizeof(body), "{\"remote_pk\":\"%s\",\"address\":\"%s\"}", to->pk_hex, to->stcp);
-    st = call(from->api, "POST", "/api/transports", body, &o);
-    if (st != 201)
-        bu_die("add-tp %s -> %s: HTTP %ld %s", from->name, to->name, st, o ? json_object_to_json_string(o) : "");
-    json_object_put(o);
 }
 
 /* ---- the app ends on Vh (threads of this process) ------------------------------------- */
@@ -370,7 +271,7 @@ static void sn_snapshot(struct sn_snap *s)
     char url[128];
 
     memset(s, 0, sizeof(*s));
-    snprintf(url, sizeof(url), "%s/metrics", sn_base);
+    snprintf(url, sizeof(url), "%s/metrics", net.sn_base);
     if (sw_http_do(http, "GET", url, NULL, NULL, 0, &res, &err) || res.status != 200 || !res.body) {
         sw_http_result_free(&res);
         return;
@@ -393,7 +294,7 @@ static double rf_p50_ms(int hops, int n)
              vs[0].pk_hex, vs[hops].pk_hex);
     for (int i = 0; i < n; i++) {
         double t0 = bu_now_s();
-        if (call(rf_base, "POST", "/routes", body, NULL) != 200)
+        if (call(net.rf_base, "POST", "/routes", body, NULL) != 200)
             bu_die("route finder: POST /routes V0 -> V%d failed", hops);
         lat[i] = (bu_now_s() - t0) * 1e3;
     }
@@ -560,7 +461,7 @@ static void wait_route(int hops)
     snprintf(body, sizeof(body), "{\"edges\":[[\"%s\",\"%s\"]],\"opts\":{\"min_hops\":1,\"max_hops\":8,\"count\":1}}",
              vs[0].pk_hex, vs[hops].pk_hex);
     for (int i = 0; i < 150 && st != 200; i++) {
-        st = call(rf_base, "POST", "/routes", body, NULL);
+        st = call(net.rf_base, "POST", "/routes", body, NULL);
         if (st != 200)
             th_sleep_ms(200);
     }
@@ -580,39 +481,28 @@ static void run_phase(struct route_phase *ph, const struct bu_procs *procs)
 
 int main(void)
 {
-    struct sw_keypair sn_kp;
-    char sn_hex[SW_PK_HEX_LEN + 1], name[32];
+    char name[32];
     const int hop_counts[] = { 1, 2, 4 };
-    pid_t td_pid, md_pid;
     double t_start = bu_now_s();
 
     sw_crypto_init();
     sw_http_global_init();
     bu_raise_fd_limit();
-    http = sw_http_client_new(NULL);
-    sw_keypair_generate(&sn_kp);
-    sw_pk_to_hex(&sn_kp.pk, sn_hex);
-    snprintf(dir, sizeof(dir), "%s", th_temp_dir("sw-bench-routing"));
-    td_pid = start_service("transport-discovery", "bench_routing_td", td_base, sizeof(td_base),
-                           "bench-routing-td.log");
-    md_pid = start_service("messaging-discovery", "bench_routing_md", md_base, sizeof(md_base),
-                           "bench-routing-md.log");
-    if (td_pid < 0 || md_pid < 0)
-        bu_die("the discoveries did not start");
-    if ((rf_pid = start_rf()) < 0 || (ms_pid = start_messaging_server()) < 0 || (sn_pid = start_sn(&sn_kp)) < 0)
-        bu_die("route finder, messaging server or setup node did not start");
-    const char *extra[] = { "--mdisc", md_base, "--setup-node", sn_hex, "--rf", rf_base, "--sessions", "1",
-                            getenv("BENCH_LOG") ? getenv("BENCH_LOG") : "warn", NULL };
+    if (!th_net_start(&net))
+        bu_die("the discoveries, route finder, messaging server or setup node did not start");
+    http = net.http;
+    const char *extra[] = { getenv("BENCH_LOG") ? getenv("BENCH_LOG") : "warn", NULL };
     for (int i = 0; i < N_VISORS; i++) {
         snprintf(name, sizeof(name), "bench-rt-v%d", i);
-        if (th_visor_gen(&vs[i], dir, name, td_base, extra) || th_visor_start(&vs[i]))
+        if (th_net_visor_gen(&net, &vs[i], name, NULL, extra) || th_visor_start(&vs[i]))
             bu_die("visor V%d did not start", i);
     }
     for (int i = 0; i < N_VISORS; i++)
-        if (!wait_ready(&vs[i], 15000))
+        if (!th_net_wait_ready(&net, &vs[i], 15000))
             bu_die("visor V%d has no messaging session", i);
     for (int i = 0; i + 1 < N_VISORS; i++)
-        add_stcp(&vs[i], &vs[i + 1]);
+        if (th_net_add_stcp(&net, &vs[i], &vs[i + 1], NULL) != 201)
+            bu_die("add-tp %s -> %s failed", vs[i].name, vs[i + 1].name);
     wait_route(N_VISORS - 1);
     snprintf(sock0, sizeof(sock0), "%s/app.sock", vs[0].data_dir);
     for (size_t k = 0; k < sizeof(hop_counts) / sizeof(hop_counts[0]); k++) {
@@ -630,7 +520,7 @@ int main(void)
     for (size_t k = 0; k < sizeof(hop_counts) / sizeof(hop_counts[0]); k++) {
         int h = hop_counts[k];
         char pname[48];
-        struct bu_procs procs = { .pid = { vs[0].pid, vs[h].pid, sn_pid, rf_pid }, .n = 4,
+        struct bu_procs procs = { .pid = { vs[0].pid, vs[h].pid, net.sn_pid, net.rf_pid }, .n = 4,
                                   .postmaster = bu_postmaster_pid() };
         snprintf(pname, sizeof(pname), "setup, %d hop%s", h, h > 1 ? "s" : "");
         struct route_phase ph = { .bu = { .name = pname, .threads = 1, .max_requests = DIALS,
@@ -688,13 +578,11 @@ int main(void)
     printf("\ntotal %.1f s\n", bu_now_s() - t_start);
     fflush(stdout);
 
-    for (int i = 0; i < N_VISORS; i++)
-        th_visor_stop(&vs[i], false);
-    th_stop(sn_pid, 5000);
-    th_stop(rf_pid, 5000);
-    th_stop(ms_pid, 5000);
-    th_stop(md_pid, 5000);
-    th_stop(td_pid, 5000);
-    sw_http_client_free(http);
+    {
+        struct th_visor *all[N_VISORS];
+        for (int i = 0; i < N_VISORS; i++)
+            all[i] = &vs[i];
+        th_net_stop(&net, all, N_VISORS);
+    }
     return 0;
 }

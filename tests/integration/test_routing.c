@@ -18,6 +18,7 @@
 #include "common/tp_entry.h"
 #include "tests/harness/api_client.h"
 #include "tests/harness/harness.h"
+#include "tests/harness/net_env.h"
 #include "tests/harness/visor_env.h"
 #include "visor/app/app.h"
 
@@ -33,9 +34,8 @@
 #include <unistd.h>
 
 static struct th_visor va, vb, vc;
-static char dir[256], td_base[64], md_base[64];
-static pid_t td_pid = -1, md_pid = -1, ms_pid = -1;
-static struct sw_http_client *http;
+static struct th_net net = { .name = "routing" }; /* no route finder; S is the setup node */
+static struct sw_http_client *http; /* net.http */
 static struct sw_keypair kp_s, kp_u, kp_t;
 static struct sw_msg_client *mc_s, *mc_u, *mc_t;
 static char tp_ab[SW_UUID_STR_LEN + 1], tp_bc[SW_UUID_STR_LEN + 1];
@@ -45,46 +45,6 @@ static int sn_listener = -1;         /* S's port 2: the test's setup node */
 static pthread_t sn_thread;
 static volatile bool sn_stop;
 static int sn_served;
-
-static pid_t start_service(const char *bin, const char *db_prefix, char *base, size_t cap,
-                           const char *log)
-{
-    char db[256], addr[32], path[512];
-    uint16_t port = th_free_port();
-    snprintf(db, sizeof(db), "%s", th_fresh_db(db_prefix));
-    snprintf(addr, sizeof(addr), "127.0.0.1:%u", port);
-    snprintf(base, cap, "http://%s", addr);
-    snprintf(path, sizeof(path), "%s", th_bin(bin));
-    const char *argv[] = { path, "--addr", addr, "--db", db, NULL };
-    return th_start_service(argv, port, th_log_path(log));
-}
-
-static pid_t start_messaging_server(void)
-{
-    char addr[32], http_addr[32], key[512], bin[512];
-    uint16_t port = th_free_port(), hport = th_free_port();
-    struct json_object *o = NULL;
-    pid_t pid;
-
-    snprintf(addr, sizeof(addr), "127.0.0.1:%u", port);
-    snprintf(http_addr, sizeof(http_addr), "127.0.0.1:%u", hport);
-    snprintf(key, sizeof(key), "%s/messaging-server.key", dir);
-    snprintf(bin, sizeof(bin), "%s", th_bin("messaging-server"));
-    const char *argv[] = { bin, "--addr", addr, "--http-addr", http_addr, "--key-file", key,
-                           "--discovery", md_base, NULL };
-    pid = th_start_service(argv, hport, th_log_path("routing-messaging-server.log"));
-    if (pid < 0)
-        return pid;
-    for (int i = 0; i < 100; i++) {
-        long st = th_call(http, md_base, "GET", "/messaging-discovery/available_servers", NULL, NULL, &o);
-        bool ok = st == 200 && json_object_array_length(o) > 0;
-        json_object_put(o);
-        if (ok)
-            return pid;
-        th_sleep_ms(100);
-    }
-    return -1;
-}
 
 static long api(const struct th_visor *v, const char *method, const char *target, const char *body,
                 struct json_object **out)
@@ -97,38 +57,9 @@ static const char *jstr(struct json_object *o, const char *key)
     return json_object_get_string(json_object_object_get(o, key));
 }
 
-static bool wait_sessions(const struct th_visor *v, int timeout_ms)
-{
-    for (int waited = 0;; waited += 100) {
-        struct json_object *o = NULL;
-        bool ok = api(v, "GET", "/api/summary", NULL, &o) == 200 &&
-                  json_object_get_int(json_object_object_get(json_object_object_get(o, "messaging"),
-                                                             "sessions")) > 0;
-        json_object_put(o);
-        if (ok)
-            return true;
-        if (waited >= timeout_ms)
-            return false;
-        th_sleep_ms(100);
-    }
-}
-
-static bool wait_mdisc_entry(const char *pk_hex, int timeout_ms)
-{
-    char target[160];
-    snprintf(target, sizeof(target), "/messaging-discovery/entry/%s", pk_hex);
-    for (int waited = 0;; waited += 100) {
-        if (th_call(http, md_base, "GET", target, NULL, NULL, NULL) == 200)
-            return true;
-        if (waited >= timeout_ms)
-            return false;
-        th_sleep_ms(100);
-    }
-}
-
 static struct sw_msg_client *client(const struct sw_keypair *kp)
 {
-    struct sw_msg_client_config cfg = { .kp = *kp, .discovery_url = md_base, .n_servers = 1 };
+    struct sw_msg_client_config cfg = { .kp = *kp, .discovery_url = net.md_base, .n_servers = 1 };
     struct sw_msg_client *c = NULL;
     struct sw_error err = { 0 };
     char pk[SW_PK_HEX_LEN + 1];
@@ -136,7 +67,7 @@ static struct sw_msg_client *client(const struct sw_keypair *kp)
     ck_assert_msg(sw_msg_client_start(&cfg, &c, &err) == SW_OK, "%s", err.msg);
     ck_assert_int_eq(sw_msg_client_wait_ready(c, 15000), SW_OK);
     sw_pk_to_hex(&kp->pk, pk);
-    ck_assert(wait_mdisc_entry(pk, 15000));
+    ck_assert(th_net_wait_mdisc(&net, pk, 15000));
     return c;
 }
 
@@ -301,40 +232,19 @@ static bool wait_rules(const struct th_visor *v, int want, int timeout_ms)
 
 /* ---- fixture ------------------------------------------------------------------------------ */
 
-static void add_stcp(const struct th_visor *from, const struct th_visor *to, char *id)
-{
-    char body[256];
-    struct json_object *o = NULL;
-    long st;
-    snprintf(body, sizeof(body), "{\"remote_pk\":\"%s\",\"address\":\"%s\"}", to->pk_hex, to->stcp);
-    st = api(from, "POST", "/api/transports", body, &o);
-    ck_assert_msg(st == 201, "add-tp: %ld %s", st, o ? json_object_to_json_string(o) : "");
-    snprintf(id, SW_UUID_STR_LEN + 1, "%s", jstr(o, "id"));
-    json_object_put(o);
-}
-
 static void setup(void)
 {
     char s_hex[SW_PK_HEX_LEN + 1];
 
-    http = sw_http_client_new(NULL);
     sw_keypair_generate(&kp_s);
     sw_keypair_generate(&kp_u);
     sw_keypair_generate(&kp_t);
     sw_pk_to_hex(&kp_s.pk, s_hex);
-    td_pid = start_service("transport-discovery", "routing_td", td_base, sizeof(td_base),
-                           "routing-transport-discovery.log");
-    md_pid = start_service("messaging-discovery", "routing_md", md_base, sizeof(md_base),
-                           "routing-messaging-discovery.log");
-    ck_assert_int_gt(td_pid, 0);
-    ck_assert_int_gt(md_pid, 0);
-    snprintf(dir, sizeof(dir), "%s", th_temp_dir("sw-routing-it"));
-    ms_pid = start_messaging_server();
-    ck_assert_int_gt(ms_pid, 0);
-    const char *extra[] = { "--mdisc", md_base, "--setup-node", s_hex, "--sessions", "1", NULL };
-    ck_assert_int_eq(th_visor_gen(&va, dir, "route-a", td_base, extra), 0);
-    ck_assert_int_eq(th_visor_gen(&vb, dir, "route-b", td_base, extra), 0);
-    ck_assert_int_eq(th_visor_gen(&vc, dir, "route-c", td_base, extra), 0);
+    ck_assert_msg(th_net_start(&net), "the services did not start");
+    http = net.http;
+    ck_assert_int_eq(th_net_visor_gen(&net, &va, "route-a", s_hex, NULL), 0);
+    ck_assert_int_eq(th_net_visor_gen(&net, &vb, "route-b", s_hex, NULL), 0);
+    ck_assert_int_eq(th_net_visor_gen(&net, &vc, "route-c", s_hex, NULL), 0);
     { /* C runs the helloworld app (bin/helloworld) on port 9 */
         struct json_object *cfg = json_object_from_file(vc.config);
         ck_assert_ptr_nonnull(cfg);
@@ -346,11 +256,12 @@ static void setup(void)
     ck_assert_int_eq(th_visor_start(&va), 0);
     ck_assert_int_eq(th_visor_start(&vb), 0);
     ck_assert_int_eq(th_visor_start(&vc), 0);
-    ck_assert(wait_sessions(&va, 15000) && wait_sessions(&vb, 15000) && wait_sessions(&vc, 15000));
-    ck_assert(wait_mdisc_entry(va.pk_hex, 15000) && wait_mdisc_entry(vb.pk_hex, 15000) &&
-              wait_mdisc_entry(vc.pk_hex, 15000));
-    add_stcp(&va, &vb, tp_ab);
-    add_stcp(&vb, &vc, tp_bc);
+    ck_assert(th_net_wait_sessions(&net, &va, 15000) && th_net_wait_sessions(&net, &vb, 15000) &&
+              th_net_wait_sessions(&net, &vc, 15000));
+    ck_assert(th_net_wait_mdisc(&net, va.pk_hex, 15000) && th_net_wait_mdisc(&net, vb.pk_hex, 15000) &&
+              th_net_wait_mdisc(&net, vc.pk_hex, 15000));
+    ck_assert_int_eq(th_net_add_stcp(&net, &va, &vb, tp_ab), 201);
+    ck_assert_int_eq(th_net_add_stcp(&net, &vb, &vc, tp_bc), 201);
     mc_s = client(&kp_s);
     mc_u = client(&kp_u);
     mc_t = client(&kp_t);
@@ -375,16 +286,8 @@ static void teardown(void)
         sw_msg_client_stop(mc_u);
     if (mc_t)
         sw_msg_client_stop(mc_t);
-    th_visor_stop(&va, false);
-    th_visor_stop(&vb, false);
-    th_visor_stop(&vc, false);
-    if (td_pid > 0)
-        th_stop(td_pid, 5000);
-    if (ms_pid > 0)
-        th_stop(ms_pid, 5000);
-    if (md_pid > 0)
-        th_stop(md_pid, 5000);
-    sw_http_client_free(http);
+    th_net_stop(&net, (struct th_visor *const[]){ &va, &vb, &vc }, 3);
+    http = NULL;
 }
 
 /* ---- tests ---------------------------------------------------------------------------------- */
@@ -1172,6 +1075,87 @@ START_TEST(test_hop_sees_only_ciphertext)
 }
 END_TEST
 
+/* Reads until EOF (or 10 s of silence); returns the byte count, checking the pattern. */
+static size_t read_to_eof(int fd, size_t cap, uint8_t seed)
+{
+    uint8_t buf[65536];
+    size_t got = 0;
+    for (;;) {
+        struct pollfd p = { .fd = fd, .events = POLLIN };
+        ck_assert_int_gt(poll(&p, 1, 10000), 0);
+        ssize_t k = recv(fd, buf, sizeof(buf), MSG_DONTWAIT);
+        if (k == 0)
+            return got;
+        ck_assert_int_gt(k, 0);
+        bool same = true;
+        for (ssize_t i = 0; i < k; i++)
+            same &= buf[i] == (uint8_t)((got + (size_t)i) * 13 + seed);
+        ck_assert_msg(same, "wrong bytes after %zu", got);
+        got += (size_t)k;
+        ck_assert_uint_le(got, cap);
+    }
+}
+
+static void write_pattern(int fd, size_t total, uint8_t seed)
+{
+    uint8_t *out = malloc(total);
+    for (size_t i = 0; i < total; i++)
+        out[i] = (uint8_t)(i * 13 + seed);
+    write_all(fd, out, total);
+    free(out);
+}
+
+/* Bytes that reached a group end before the peer's CLOSE are delivered before the app's fd is
+ * closed (flush, then close), and an app's EOF ends the group only after all it wrote is sent. */
+START_TEST(test_close_delivers_queued_bytes)
+{
+    char sa[600], sc[600], fwd[1024], rev[1024];
+    struct sw_error err = { 0 };
+    struct sw_pk remote;
+    uint16_t rport = 0;
+    int lfd = -1, fa = -1, fc = -1;
+    uint8_t b = 0;
+    const size_t big = 3u << 20;
+
+    sn_start();
+    app_sock(&va, sa, sizeof(sa));
+    app_sock(&vc, sc, sizeof(sc));
+    paths_abc(fwd, rev, sizeof(fwd));
+    ck_assert_msg(sw_app_listen(sc, 8, &lfd, &err) == SW_OK, "%s", err.msg);
+
+    /* a 1-byte reply written and closed at once reaches the other app */
+    for (int i = 0; i < 5; i++) {
+        ck_assert_msg(sw_app_dial_path(sa, &vc.pk, 8, fwd, rev, &fa, &err) == SW_OK, "%s", err.msg);
+        ck_assert_msg(sw_app_accept(lfd, 5000, &fc, &remote, &rport, &err) == SW_OK, "%s", err.msg);
+        write_all(fc, "r", 1);
+        close(fc);
+        ck_assert_msg(read_exact(fa, &b, 1, 5000), "the reply before the close was lost");
+        ck_assert_int_eq(b, 'r');
+        ck_assert_int_eq(read(fa, &b, 1), 0);
+        close(fa);
+    }
+
+    /* C writes 3 MB and closes while A's app is not reading: A's visor still holds most of it
+     * when the CLOSE arrives; A gets all of it, then EOF */
+    ck_assert_msg(sw_app_dial_path(sa, &vc.pk, 8, fwd, rev, &fa, &err) == SW_OK, "%s", err.msg);
+    ck_assert_msg(sw_app_accept(lfd, 5000, &fc, &remote, &rport, &err) == SW_OK, "%s", err.msg);
+    write_pattern(fc, big, 5);
+    close(fc);
+    th_sleep_ms(1000);
+    ck_assert_uint_eq(read_to_eof(fa, big, 5), big);
+    close(fa);
+
+    /* A writes 3 MB and closes at once: C gets all of it, then EOF */
+    ck_assert_msg(sw_app_dial_path(sa, &vc.pk, 8, fwd, rev, &fa, &err) == SW_OK, "%s", err.msg);
+    ck_assert_msg(sw_app_accept(lfd, 5000, &fc, &remote, &rport, &err) == SW_OK, "%s", err.msg);
+    write_pattern(fa, big, 9);
+    close(fa);
+    ck_assert_uint_eq(read_to_eof(fc, big, 9), big);
+    close(fc);
+    close(lfd);
+}
+END_TEST
+
 int main(void)
 {
     Suite *s = suite_create("routing");
@@ -1189,6 +1173,7 @@ int main(void)
     tcase_add_test(tc, test_operator_delete);
     tcase_add_test(tc, test_full_output_drops_not_blocks);
     tcase_add_test(tc, test_app_dial_through_b);
+    tcase_add_test(tc, test_close_delivers_queued_bytes);
     tcase_add_test(tc, test_helloworld_app);
     tcase_add_test(tc, test_hop_sees_only_ciphertext);
     suite_add_tcase(s, tc);

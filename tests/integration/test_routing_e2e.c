@@ -276,6 +276,40 @@ START_TEST(test_helloworld_via_route_finder_and_setup_node)
 }
 END_TEST
 
+/* 20 route setups at once from A (20 helloworld clients in parallel through A's app socket):
+ * each setup node stream to a visor's port 3 is one setup in progress, so every visor on the
+ * path serves 20 rule streams at once; all must succeed (they failed past 16 with "stream
+ * failed during reserve: not found"). */
+START_TEST(test_20_concurrent_route_setups)
+{
+    enum { N = 20 };
+    char sock[600], hw[512], cmd[1400];
+    FILE *p[N];
+    int ok = 0;
+    int base_a = count_rules(&va), base_b = count_rules(&vb), base_c = count_rules(&vc);
+
+    snprintf(sock, sizeof(sock), "%s/app.sock", va.data_dir);
+    snprintf(hw, sizeof(hw), "%s", th_bin("helloworld"));
+    snprintf(cmd, sizeof(cmd), "SKYWIRE_APP_SOCKET='%s' '%s' %s 1 2>&1", sock, hw, vc.pk_hex);
+    for (int i = 0; i < N; i++)
+        ck_assert_ptr_nonnull(p[i] = popen(cmd, "r"));
+    for (int i = 0; i < N; i++) {
+        char out[4096] = "";
+        size_t n = fread(out, 1, sizeof(out) - 1, p[i]);
+        int rc = pclose(p[i]);
+        out[n] = 0;
+        if (rc == 0 && strcmp(out, "pong\n") == 0)
+            ok++;
+        else
+            fprintf(stderr, "concurrent client %d: exit %d: %s\n", i, rc, out);
+    }
+    ck_assert_int_eq(ok, N);
+    ck_assert(wait_rules(&va, base_a, 10000));
+    ck_assert(wait_rules(&vb, base_b, 10000));
+    ck_assert(wait_rules(&vc, base_c, 10000));
+}
+END_TEST
+
 int main(void)
 {
     Suite *s = suite_create("routing_e2e");
@@ -288,6 +322,7 @@ int main(void)
     tcase_add_unchecked_fixture(tc, setup, teardown);
     tcase_set_timeout(tc, 120);
     tcase_add_test(tc, test_helloworld_via_route_finder_and_setup_node);
+    tcase_add_test(tc, test_20_concurrent_route_setups);
     suite_add_tcase(s, tc);
     sr = srunner_create(s);
     srunner_set_fork_status(sr, CK_NOFORK);

@@ -13,6 +13,7 @@
 #include "common/uuid.h"
 #include "tests/harness/api_client.h"
 #include "tests/harness/harness.h"
+#include "tests/harness/net_env.h"
 #include "tests/harness/visor_env.h"
 
 #include <arpa/inet.h>
@@ -35,134 +36,14 @@
 static const char page[] = "<html><body>Hello through Skywire!</body></html>\n";
 
 static struct th_visor va, vb, vc;
-static char dir[256], td_base[64], md_base[64], rf_base[64], sn_base[64], td_db[256];
-static pid_t td_pid = -1, md_pid = -1, ms_pid = -1, rf_pid = -1, sn_pid = -1, bad_pid = -1;
-static struct sw_http_client *http;
+static struct th_net net = { .name = "socks", .with_rf = true, .with_sn = true };
+static pid_t bad_pid = -1;
+static struct sw_http_client *http; /* net.http */
 static char tp_ab[SW_UUID_STR_LEN + 1], tp_bc[SW_UUID_STR_LEN + 1];
-static struct sw_keypair sn_kp;
 static struct MHD_Daemon *mhd;
 static uint8_t *big;
 static uint16_t http_port, socks_port, bad_port, closed_port;
 static char socks_addr[32], bad_addr[32];
-
-/* ---- services (as in test_routing_e2e) ---------------------------------------------------- */
-
-static pid_t start_service(const char *bin, const char *db_prefix, char *base, size_t cap,
-                           const char *log)
-{
-    char db[256], addr[32], path[512];
-    uint16_t port = th_free_port();
-    snprintf(db, sizeof(db), "%s", th_fresh_db(db_prefix));
-    if (strcmp(bin, "transport-discovery") == 0)
-        snprintf(td_db, sizeof(td_db), "%s", db);
-    snprintf(addr, sizeof(addr), "127.0.0.1:%u", port);
-    snprintf(base, cap, "http://%s", addr);
-    snprintf(path, sizeof(path), "%s", th_bin(bin));
-    const char *argv[] = { path, "--addr", addr, "--db", db, NULL };
-    return th_start_service(argv, port, th_log_path(log));
-}
-
-static pid_t start_messaging_server(void)
-{
-    char addr[32], http_addr[32], key[512], bin[512];
-    uint16_t port = th_free_port(), hport = th_free_port();
-    struct json_object *o = NULL;
-    pid_t pid;
-
-    snprintf(addr, sizeof(addr), "127.0.0.1:%u", port);
-    snprintf(http_addr, sizeof(http_addr), "127.0.0.1:%u", hport);
-    snprintf(key, sizeof(key), "%s/messaging-server.key", dir);
-    snprintf(bin, sizeof(bin), "%s", th_bin("messaging-server"));
-    const char *argv[] = { bin, "--addr", addr, "--http-addr", http_addr, "--key-file", key,
-                           "--discovery", md_base, NULL };
-    pid = th_start_service(argv, hport, th_log_path("socks-messaging-server.log"));
-    if (pid < 0)
-        return pid;
-    for (int i = 0; i < 100; i++) {
-        long st = th_call(http, md_base, "GET", "/messaging-discovery/available_servers", NULL, NULL, &o);
-        bool ok = st == 200 && json_object_array_length(o) > 0;
-        json_object_put(o);
-        if (ok)
-            return pid;
-        th_sleep_ms(100);
-    }
-    return -1;
-}
-
-static long api(const struct th_visor *v, const char *method, const char *target, const char *body,
-                struct json_object **out)
-{
-    return th_call(http, v->api, method, target, body, NULL, out);
-}
-
-static bool wait_sessions(const struct th_visor *v, int timeout_ms)
-{
-    for (int waited = 0;; waited += 100) {
-        struct json_object *o = NULL;
-        bool ok = api(v, "GET", "/api/summary", NULL, &o) == 200 &&
-                  json_object_get_int(json_object_object_get(json_object_object_get(o, "messaging"),
-                                                             "sessions")) > 0;
-        json_object_put(o);
-        if (ok)
-            return true;
-        if (waited >= timeout_ms)
-            return false;
-        th_sleep_ms(100);
-    }
-}
-
-static bool wait_mdisc_entry(const char *pk_hex, int timeout_ms)
-{
-    char target[160];
-    snprintf(target, sizeof(target), "/messaging-discovery/entry/%s", pk_hex);
-    for (int waited = 0;; waited += 100) {
-        if (th_call(http, md_base, "GET", target, NULL, NULL, NULL) == 200)
-            return true;
-        if (waited >= timeout_ms)
-            return false;
-        th_sleep_ms(100);
-    }
-}
-
-static void add_stcp(const struct th_visor *from, const struct th_visor *to, char *id)
-{
-    char body[256];
-    struct json_object *o = NULL;
-    long st;
-    snprintf(body, sizeof(body), "{\"remote_pk\":\"%s\",\"address\":\"%s\"}", to->pk_hex, to->stcp);
-    st = api(from, "POST", "/api/transports", body, &o);
-    ck_assert_msg(st == 201, "add-tp: %ld %s", st, o ? json_object_to_json_string(o) : "");
-    snprintf(id, SW_UUID_STR_LEN + 1, "%s",
-             json_object_get_string(json_object_object_get(o, "id")));
-    json_object_put(o);
-}
-
-static pid_t start_rf(void)
-{
-    char addr[32], path[512];
-    uint16_t port = th_free_port();
-    snprintf(addr, sizeof(addr), "127.0.0.1:%u", port);
-    snprintf(rf_base, sizeof(rf_base), "http://%s", addr);
-    snprintf(path, sizeof(path), "%s", th_bin("route-finder"));
-    const char *argv[] = { path, "--addr", addr, "--db", td_db, "--threads", "4", NULL };
-    return th_start_service(argv, port, th_log_path("socks-route-finder.log"));
-}
-
-static pid_t start_sn(void)
-{
-    char addr[32], path[512], db[256], key[512];
-    struct sw_error err = { 0 };
-    uint16_t port = th_free_port();
-    snprintf(addr, sizeof(addr), "127.0.0.1:%u", port);
-    snprintf(sn_base, sizeof(sn_base), "http://%s", addr);
-    snprintf(path, sizeof(path), "%s", th_bin("setup-node"));
-    snprintf(db, sizeof(db), "%s", th_fresh_db("socks_sn"));
-    snprintf(key, sizeof(key), "%s/setup-node.key", dir);
-    ck_assert_int_eq(sw_keyfile_save(key, &sn_kp, &err), SW_OK);
-    const char *argv[] = { path, "--addr", addr, "--db", db, "--key-file", key, "--messaging-discovery", md_base,
-                           "--messaging-sessions", "1", "--threads", "4", NULL };
-    return th_start_service(argv, port, th_log_path("socks-setup-node.log"));
-}
 
 /* ---- the HTTP server on the exit's side ---------------------------------------------------- */
 
@@ -266,30 +147,17 @@ static bool tcp_up(uint16_t port, int timeout_ms)
 
 static void setup(void)
 {
-    char sn_hex[SW_PK_HEX_LEN + 1], body[400], log[600], sock[600], bin[512], envsock[700];
+    char body[400], log[600], sock[600], bin[512], envsock[700];
     struct json_object *apps;
     long st = 0;
 
-    http = sw_http_client_new(NULL);
     gen_big();
     start_http();
-    sw_keypair_generate(&sn_kp);
-    sw_pk_to_hex(&sn_kp.pk, sn_hex);
-    snprintf(dir, sizeof(dir), "%s", th_temp_dir("sw-socks-it"));
-    td_pid = start_service("transport-discovery", "socks_td", td_base, sizeof(td_base), "socks-transport-discovery.log");
-    md_pid = start_service("messaging-discovery", "socks_md", md_base, sizeof(md_base), "socks-messaging-discovery.log");
-    ck_assert_int_gt(td_pid, 0);
-    ck_assert_int_gt(md_pid, 0);
-    rf_pid = start_rf();
-    ck_assert_int_gt(rf_pid, 0);
-    ms_pid = start_messaging_server();
-    ck_assert_int_gt(ms_pid, 0);
-    sn_pid = start_sn();
-    ck_assert_int_gt(sn_pid, 0);
-    const char *extra[] = { "--mdisc", md_base, "--setup-node", sn_hex, "--rf", rf_base, "--sessions", "1", NULL };
-    ck_assert_int_eq(th_visor_gen(&va, dir, "socks-a", td_base, extra), 0);
-    ck_assert_int_eq(th_visor_gen(&vb, dir, "socks-b", td_base, extra), 0);
-    ck_assert_int_eq(th_visor_gen(&vc, dir, "socks-c", td_base, extra), 0);
+    ck_assert_msg(th_net_start(&net), "the services did not start");
+    http = net.http;
+    ck_assert_int_eq(th_net_visor_gen(&net, &va, "socks-a", NULL, NULL), 0);
+    ck_assert_int_eq(th_net_visor_gen(&net, &vb, "socks-b", NULL, NULL), 0);
+    ck_assert_int_eq(th_net_visor_gen(&net, &vc, "socks-c", NULL, NULL), 0);
 
     socks_port = th_free_port();
     snprintf(socks_addr, sizeof(socks_addr), "127.0.0.1:%u", socks_port);
@@ -309,17 +177,18 @@ static void setup(void)
     ck_assert_int_eq(th_visor_start(&va), 0);
     ck_assert_int_eq(th_visor_start(&vb), 0);
     ck_assert_int_eq(th_visor_start(&vc), 0);
-    ck_assert(wait_sessions(&va, 15000) && wait_sessions(&vb, 15000) && wait_sessions(&vc, 15000));
-    ck_assert(wait_mdisc_entry(va.pk_hex, 15000) && wait_mdisc_entry(vb.pk_hex, 15000) &&
-              wait_mdisc_entry(vc.pk_hex, 15000));
-    add_stcp(&va, &vb, tp_ab);
-    add_stcp(&vb, &vc, tp_bc);
+    ck_assert(th_net_wait_sessions(&net, &va, 15000) && th_net_wait_sessions(&net, &vb, 15000) &&
+              th_net_wait_sessions(&net, &vc, 15000));
+    ck_assert(th_net_wait_mdisc(&net, va.pk_hex, 15000) && th_net_wait_mdisc(&net, vb.pk_hex, 15000) &&
+              th_net_wait_mdisc(&net, vc.pk_hex, 15000));
+    ck_assert_int_eq(th_net_add_stcp(&net, &va, &vb, tp_ab), 201);
+    ck_assert_int_eq(th_net_add_stcp(&net, &vb, &vc, tp_bc), 201);
 
     /* the route finder sees A-B-C */
     snprintf(body, sizeof(body), "{\"edges\":[[\"%s\",\"%s\"]],\"opts\":{\"min_hops\":1,\"max_hops\":4,\"count\":1}}",
              va.pk_hex, vc.pk_hex);
     for (int i = 0; i < 100 && st != 200; i++) {
-        st = th_call(http, rf_base, "POST", "/routes", body, NULL, NULL);
+        st = th_call(http, net.rf_base, "POST", "/routes", body, NULL, NULL);
         if (st != 200)
             th_sleep_ms(200);
     }
@@ -350,22 +219,10 @@ static void teardown(void)
 {
     if (bad_pid > 0)
         th_stop(bad_pid, 5000);
-    th_visor_stop(&va, false);
-    th_visor_stop(&vb, false);
-    th_visor_stop(&vc, false);
-    if (sn_pid > 0)
-        th_stop(sn_pid, 5000);
-    if (rf_pid > 0)
-        th_stop(rf_pid, 5000);
-    if (td_pid > 0)
-        th_stop(td_pid, 5000);
-    if (ms_pid > 0)
-        th_stop(ms_pid, 5000);
-    if (md_pid > 0)
-        th_stop(md_pid, 5000);
+    th_net_stop(&net, (struct th_visor *const[]){ &va, &vb, &vc }, 3);
+    http = NULL;
     if (mhd)
         MHD_stop_daemon(mhd);
-    sw_http_client_free(http);
     free(big);
 }
 
@@ -502,7 +359,7 @@ START_TEST(test_page_and_50mb)
     uint64_t t0, ms;
     int rc;
 
-    snprintf(path, sizeof(path), "%s/page.html", dir);
+    snprintf(path, sizeof(path), "%s/page.html", net.dir);
     snprintf(url, sizeof(url), "http://localhost:%u/page", http_port);
     rc = curl_get(socks_addr, true, url, path, err, sizeof(err));
     ck_assert_msg(rc == 0, "curl page: %d %s", rc, err);
@@ -514,7 +371,7 @@ START_TEST(test_page_and_50mb)
     ck_assert_msg(rc == 0, "curl page (IPv4): %d %s", rc, err);
     ck_assert(file_matches(path, (const uint8_t *)page, strlen(page)));
 
-    snprintf(path, sizeof(path), "%s/big.bin", dir);
+    snprintf(path, sizeof(path), "%s/big.bin", net.dir);
     snprintf(url, sizeof(url), "http://localhost:%u/big", http_port);
     t0 = th_now_ms();
     rc = curl_get(socks_addr, true, url, path, err, sizeof(err));
@@ -538,7 +395,7 @@ static void *fetch_small(void *arg)
 {
     struct job *j = arg;
     char url[128], path[512];
-    snprintf(path, sizeof(path), "%s/small-%d.bin", dir, j->n);
+    snprintf(path, sizeof(path), "%s/small-%d.bin", net.dir, j->n);
     snprintf(url, sizeof(url), "http://localhost:%u/small/%d", http_port, j->n);
     j->rc = curl_get(socks_addr, true, url, path, j->err, sizeof(j->err));
     j->ok = j->rc == 0 && file_matches(path, big + (size_t)j->n * SMALL_SIZE, SMALL_SIZE + (size_t)j->n * 1000);
@@ -572,7 +429,7 @@ START_TEST(test_wrong_passcode_refused)
     int rc;
 
     ck_assert_int_eq(socks_connect_rep(bad_port, "localhost", http_port), 2);
-    snprintf(path, sizeof(path), "%s/refused.html", dir);
+    snprintf(path, sizeof(path), "%s/refused.html", net.dir);
     snprintf(url, sizeof(url), "http://localhost:%u/page", http_port);
     rc = curl_get(bad_addr, true, url, path, err, sizeof(err));
     ck_assert_msg(rc != 0, "curl with a wrong passcode succeeded");
@@ -588,7 +445,7 @@ START_TEST(test_closed_port_error)
 
     ck_assert_int_eq(socks_connect_rep(socks_port, "localhost", closed_port), 5);
     ck_assert_int_eq(socks_connect_rep(socks_port, "no-such-host.invalid", 80), 4);
-    snprintf(path, sizeof(path), "%s/closed.html", dir);
+    snprintf(path, sizeof(path), "%s/closed.html", net.dir);
     snprintf(url, sizeof(url), "http://localhost:%u/page", closed_port);
     rc = curl_get(socks_addr, true, url, path, err, sizeof(err));
     ck_assert_msg(rc != 0, "curl to a closed port succeeded");
@@ -611,7 +468,7 @@ START_TEST(test_idle_connections_hold_no_budget)
     }
     ck_assert_msg(http_get(fds[0], "/small/1", big + SMALL_SIZE, SMALL_SIZE + 1000),
                   "second GET on a kept-alive connection");
-    snprintf(path, sizeof(path), "%s/big2.bin", dir);
+    snprintf(path, sizeof(path), "%s/big2.bin", net.dir);
     snprintf(url, sizeof(url), "http://localhost:%u/big", http_port);
     rep = curl_get(socks_addr, true, url, path, err, sizeof(err));
     ck_assert_msg(rep == 0, "curl big with idle connections open: %d %s", rep, err);
