@@ -18,6 +18,7 @@
  * §7); appsrv_stop waits for those threads. */
 #include "visor/router.h"
 #include "visor/appsrv_proto.h"
+#include "visor/connpool.h"
 #include "common/http_client.h"
 #include "common/json.h"
 #include "common/log.h"
@@ -45,9 +46,7 @@
 
 struct appsrv_conn {
     struct appsrv *s;
-    int fd;
-    pthread_t th;
-    bool used, done;
+    int fd; /* owned by the pool */
 };
 
 struct appsrv {
@@ -57,9 +56,10 @@ struct appsrv {
     pthread_t acceptor;
     bool acceptor_started;
     atomic_bool stopping;
-    pthread_mutex_t mu;
     _Atomic unsigned next_port;
     _Atomic int jobs;                 /* re-establishment threads running */
+    struct connpool pool;
+    struct connpool_slot slots[APPSRV_CONNS];
     struct appsrv_conn conns[APPSRV_CONNS];
 };
 
@@ -500,7 +500,7 @@ int appsrv_reroute(struct visor *v, struct group_reroute *r)
     return SW_OK;
 }
 
-static void *conn_main(void *arg)
+static void conn_main(void *arg)
 {
     struct appsrv_conn *ac = arg;
     struct appsrv *s = ac->s;
@@ -525,28 +525,6 @@ static void *conn_main(void *arg)
         json_object_put(o);
     }
     free(buf);
-    pthread_mutex_lock(&s->mu);
-    ac->done = true;
-    pthread_mutex_unlock(&s->mu);
-    return NULL;
-}
-
-static void reap(struct appsrv *s, bool all)
-{
-    for (int i = 0; i < APPSRV_CONNS; i++) {
-        struct appsrv_conn *ac = &s->conns[i];
-        bool join;
-        pthread_mutex_lock(&s->mu);
-        join = ac->used && (ac->done || all);
-        if (join && !ac->done)
-            shutdown(ac->fd, SHUT_RDWR);
-        pthread_mutex_unlock(&s->mu);
-        if (!join)
-            continue;
-        pthread_join(ac->th, NULL);
-        close(ac->fd);
-        ac->used = ac->done = false;
-    }
 }
 
 static void *acceptor_main(void *arg)
@@ -555,28 +533,23 @@ static void *acceptor_main(void *arg)
 
     while (!s->stopping) {
         struct pollfd pfd = { .fd = s->fd, .events = POLLIN };
-        int fd, slot = -1;
+        int fd, slot;
 
-        reap(s, false);
+        connpool_reap(&s->pool, false);
         if (poll(&pfd, 1, APPSRV_POLL_MS) != 1)
             continue;
         if ((fd = accept4(s->fd, NULL, NULL, SOCK_CLOEXEC)) < 0)
             continue;
-        for (int i = 0; i < APPSRV_CONNS && slot < 0; i++)
-            if (!s->conns[i].used)
-                slot = i;
-        if (slot < 0) {
+        if ((slot = connpool_acquire(&s->pool, 0, NULL)) < 0) {
             struct json_object *o = err_obj("busy", "too many app requests at once");
             reply(fd, o, -1);
             json_object_put(o);
             close(fd);
             continue;
         }
-        s->conns[slot] = (struct appsrv_conn){ .s = s, .fd = fd, .used = true };
-        if (pthread_create(&s->conns[slot].th, NULL, conn_main, &s->conns[slot])) {
-            s->conns[slot].used = false;
+        s->conns[slot] = (struct appsrv_conn){ .s = s, .fd = fd };
+        if (connpool_start(&s->pool, slot, fd, conn_main, &s->conns[slot]))
             close(fd);
-        }
     }
     return NULL;
 }
@@ -595,14 +568,14 @@ int appsrv_start(struct visor *v, struct sw_error *err)
         return sw_error_set(err, SW_ENOMEM, "out of memory");
     s->v = v;
     snprintf(s->path, sizeof(s->path), "%s", sa.sun_path);
-    pthread_mutex_init(&s->mu, NULL);
+    connpool_init(&s->pool, s->slots, APPSRV_CONNS);
     unlink(s->path); /* the data directory is locked: a leftover socket is ours */
     if ((s->fd = socket(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0)) < 0 ||
         bind(s->fd, (struct sockaddr *)&sa, sizeof(sa)) || chmod(s->path, 0600) || listen(s->fd, 64)) {
         int e = errno;
         if (s->fd >= 0)
             close(s->fd);
-        pthread_mutex_destroy(&s->mu);
+        connpool_destroy(&s->pool);
         free(s);
         return sw_error_set(err, SW_EIO, "app socket %s: %s", sa.sun_path, strerror(e));
     }
@@ -624,12 +597,12 @@ void appsrv_stop(struct visor *v)
     s->stopping = true;
     if (s->acceptor_started)
         pthread_join(s->acceptor, NULL);
-    reap(s, true);
+    connpool_reap(&s->pool, true);
     while (s->jobs > 0) /* re-establishment threads: the loop is gone, they end quickly */
         usleep(10000);
     close(s->fd);
     unlink(s->path);
-    pthread_mutex_destroy(&s->mu);
+    connpool_destroy(&s->pool);
     free(s);
     v->router->appsrv = NULL;
 }

@@ -9,6 +9,7 @@
  * command and writes the framed response. Blocking reads never happen on the loop. */
 #include "visor/router.h"
 #include "visor/router_proto.h"
+#include "visor/connpool.h"
 #include "common/json.h"
 #include "common/log.h"
 #include "common/msg_client.h"
@@ -27,10 +28,8 @@
 
 struct setup_stream {
     struct router_setup *s;
-    int fd;
+    int fd; /* owned by the pool */
     struct sw_pk remote;
-    pthread_t th;
-    bool used, done;
 };
 
 struct router_setup {
@@ -38,8 +37,9 @@ struct router_setup {
     int listener_fd;
     pthread_t acceptor;
     bool acceptor_started;
-    pthread_mutex_t mu;
     atomic_bool stopping;
+    struct connpool pool;
+    struct connpool_slot slots[ROUTER_SETUP_STREAMS];
     struct setup_stream streams[ROUTER_SETUP_STREAMS];
 };
 
@@ -128,7 +128,7 @@ static struct json_object *error_resp(uint64_t id, const char *code, const char 
     return o;
 }
 
-static void *stream_main(void *arg)
+static void stream_main(void *arg)
 {
     struct setup_stream *ss = arg;
     struct router_setup *s = ss->s;
@@ -188,30 +188,6 @@ static void *stream_main(void *arg)
     }
     free(body);
     sw_log_info("setup node %.16s…: rule stream closed", pk);
-    pthread_mutex_lock(&s->mu);
-    ss->done = true;
-    pthread_mutex_unlock(&s->mu);
-    return NULL;
-}
-
-/* Joins finished stream threads; with all, shuts down and joins every one. */
-static void reap(struct router_setup *s, bool all)
-{
-    for (int i = 0; i < ROUTER_SETUP_STREAMS; i++) {
-        struct setup_stream *ss = &s->streams[i];
-        bool join;
-        pthread_mutex_lock(&s->mu);
-        join = ss->used && (ss->done || all);
-        if (join && !ss->done)
-            shutdown(ss->fd, SHUT_RDWR);
-        pthread_mutex_unlock(&s->mu);
-        if (!join)
-            continue;
-        pthread_join(ss->th, NULL);
-        close(ss->fd);
-        ss->used = ss->done = false;
-        ss->fd = -1;
-    }
 }
 
 static void *acceptor_main(void *arg)
@@ -224,10 +200,10 @@ static void *acceptor_main(void *arg)
         struct sw_pk remote;
         char pk[SW_PK_HEX_LEN + 1];
         uint16_t port;
-        int fd = -1, rc, slot = -1;
+        int fd = -1, rc, slot;
 
         rc = sw_msg_accept(s->listener_fd, SETUP_POLL_MS, &fd, &remote, &port, &err);
-        reap(s, false);
+        connpool_reap(&s->pool, false);
         if (rc == SW_ETIMEDOUT)
             continue;
         if (rc) {
@@ -243,26 +219,15 @@ static void *acceptor_main(void *arg)
             continue;
         }
         /* all slots busy: give running streams up to SETUP_BODY_MS to finish before refusing */
-        for (int64_t until = visor_now_ms() + SETUP_BODY_MS;;) {
-            for (int i = 0; i < ROUTER_SETUP_STREAMS && slot < 0; i++)
-                if (!s->streams[i].used)
-                    slot = i;
-            if (slot >= 0 || s->stopping || visor_now_ms() >= until)
-                break;
-            poll(NULL, 0, 20);
-            reap(s, false);
-        }
-        if (slot < 0) {
+        if ((slot = connpool_acquire(&s->pool, SETUP_BODY_MS, &s->stopping)) < 0) {
             sw_log_warn("route setup: %d rule streams open already; closing one from %s",
                         ROUTER_SETUP_STREAMS, pk);
             close(fd);
             continue;
         }
-        s->streams[slot] = (struct setup_stream){ .s = s, .fd = fd, .remote = remote, .used = true };
-        if (pthread_create(&s->streams[slot].th, NULL, stream_main, &s->streams[slot])) {
-            s->streams[slot].used = false;
+        s->streams[slot] = (struct setup_stream){ .s = s, .fd = fd, .remote = remote };
+        if (connpool_start(&s->pool, slot, fd, stream_main, &s->streams[slot]))
             close(fd);
-        }
     }
     return NULL;
 }
@@ -278,11 +243,11 @@ int router_setup_start(struct visor *v, struct sw_error *err)
     if (!(s = calloc(1, sizeof(*s))))
         return sw_error_set(err, SW_ENOMEM, "out of memory");
     s->v = v;
-    pthread_mutex_init(&s->mu, NULL);
+    connpool_init(&s->pool, s->slots, ROUTER_SETUP_STREAMS);
     for (int i = 0; i < ROUTER_SETUP_STREAMS; i++)
         s->streams[i].fd = -1;
     if ((rc = sw_msg_listen(mc, ROUTER_SETUP_PORT, &s->listener_fd, err))) {
-        pthread_mutex_destroy(&s->mu);
+        connpool_destroy(&s->pool);
         free(s);
         return rc;
     }
@@ -307,11 +272,11 @@ void router_setup_stop(struct visor *v)
     s->stopping = true;
     if (s->acceptor_started)
         pthread_join(s->acceptor, NULL);
-    reap(s, true);
+    connpool_reap(&s->pool, true);
     if (mc)
         sw_msg_unlisten(mc, ROUTER_SETUP_PORT);
     close(s->listener_fd);
-    pthread_mutex_destroy(&s->mu);
+    connpool_destroy(&s->pool);
     free(s);
     v->router->setup = NULL;
 }

@@ -1,0 +1,86 @@
+/* connpool.c — a bounded pool of per-connection threads (see connpool.h). */
+#include "visor/connpool.h"
+#include "visor/visor.h"
+
+#include <poll.h>
+#include <stdint.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+void connpool_init(struct connpool *p, struct connpool_slot *slots, int cap)
+{
+    pthread_mutex_init(&p->mu, NULL);
+    p->slots = slots;
+    p->cap = cap;
+    for (int i = 0; i < cap; i++)
+        slots[i] = (struct connpool_slot){ .pool = p, .fd = -1 };
+}
+
+void connpool_destroy(struct connpool *p)
+{
+    pthread_mutex_destroy(&p->mu);
+}
+
+static int find_free(const struct connpool *p)
+{
+    for (int i = 0; i < p->cap; i++)
+        if (!p->slots[i].used)
+            return i;
+    return -1;
+}
+
+int connpool_acquire(struct connpool *p, int wait_ms, const atomic_bool *stopping)
+{
+    int slot;
+
+    for (int64_t until = visor_now_ms() + wait_ms;;) {
+        slot = find_free(p);
+        if (slot >= 0 || (stopping && *stopping) || visor_now_ms() >= until)
+            return slot;
+        poll(NULL, 0, 20);
+        connpool_reap(p, false);
+    }
+}
+
+static void *slot_main(void *arg)
+{
+    struct connpool_slot *sl = arg;
+
+    sl->fn(sl->arg);
+    pthread_mutex_lock(&sl->pool->mu);
+    sl->done = true;
+    pthread_mutex_unlock(&sl->pool->mu);
+    return NULL;
+}
+
+int connpool_start(struct connpool *p, int i, int fd, void (*fn)(void *arg), void *arg)
+{
+    struct connpool_slot *sl = &p->slots[i];
+
+    *sl = (struct connpool_slot){ .pool = p, .fd = fd, .fn = fn, .arg = arg, .used = true };
+    if (pthread_create(&sl->th, NULL, slot_main, sl)) {
+        sl->used = false;
+        sl->fd = -1;
+        return -1;
+    }
+    return 0;
+}
+
+void connpool_reap(struct connpool *p, bool all)
+{
+    for (int i = 0; i < p->cap; i++) {
+        struct connpool_slot *sl = &p->slots[i];
+        bool join;
+        pthread_mutex_lock(&p->mu);
+        join = sl->used && (sl->done || all);
+        if (join && !sl->done)
+            shutdown(sl->fd, SHUT_RDWR);
+        pthread_mutex_unlock(&p->mu);
+        if (!join)
+            continue;
+        pthread_join(sl->th, NULL);
+        close(sl->fd);
+        sl->used = sl->done = false;
+        sl->fd = -1;
+    }
+}
