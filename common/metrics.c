@@ -119,3 +119,10 @@ uint64_t sw_now_ns(void)
     clock_gettime(CLOCK_MONOTONIC, &ts);
     return (uint64_t)ts.tv_sec * 1000000000ULL + (uint64_t)ts.tv_nsec;
 }
+
+void sw_metrics_write_one(struct sw_buf *out, const char *name, const char *type, const char *help,
+                          double value)
+{
+    sw_metrics_write_header(out, name, type, help);
+    sw_metrics_write_sample(out, name, NULL, value);
+}

@@ -30,6 +30,9 @@ void sw_metrics_write_header(struct sw_buf *out, const char *name, const char *t
                              const char *help);
 void sw_metrics_write_sample(struct sw_buf *out, const char *name, const char *labels,
                              double value);
+/* One unlabelled metric: its HELP/TYPE header and its single sample. */
+void sw_metrics_write_one(struct sw_buf *out, const char *name, const char *type, const char *help,
+                          double value);
 /* Writes name_bucket{...,le=...}, name_sum, name_count lines for h. */
 void sw_metrics_write_histogram(struct sw_buf *out, const char *name, const char *labels,
                                 const struct sw_histogram *h);

@@ -189,14 +189,14 @@ const size_t md_n_routes = sizeof(md_routes) / sizeof(md_routes[0]);
 void md_write_metrics(void *arg, struct sw_buf *out)
 {
     struct md_app *a = arg;
-    sw_metrics_write_header(out, "md_entries", "gauge", "Live entries (clients and servers)");
-    sw_metrics_write_sample(out, "md_entries", NULL, (double)atomic_load(&a->entries));
-    sw_metrics_write_header(out, "md_servers", "gauge", "Live messaging server entries");
-    sw_metrics_write_sample(out, "md_servers", NULL, (double)atomic_load(&a->servers));
-    sw_metrics_write_header(out, "md_entries_accepted_total", "counter", "Entries accepted");
-    sw_metrics_write_sample(out, "md_entries_accepted_total", NULL, (double)atomic_load(&a->accepted_total));
-    sw_metrics_write_header(out, "md_entries_rejected_total", "counter", "Entries rejected");
-    sw_metrics_write_sample(out, "md_entries_rejected_total", NULL, (double)atomic_load(&a->rejected_total));
-    sw_metrics_write_header(out, "md_entries_expired_total", "counter", "Entries expired unrefreshed");
-    sw_metrics_write_sample(out, "md_entries_expired_total", NULL, (double)atomic_load(&a->expired_total));
+    sw_metrics_write_one(out, "md_entries", "gauge", "Live entries (clients and servers)",
+                         (double)atomic_load(&a->entries));
+    sw_metrics_write_one(out, "md_servers", "gauge", "Live messaging server entries",
+                         (double)atomic_load(&a->servers));
+    sw_metrics_write_one(out, "md_entries_accepted_total", "counter", "Entries accepted",
+                         (double)atomic_load(&a->accepted_total));
+    sw_metrics_write_one(out, "md_entries_rejected_total", "counter", "Entries rejected",
+                         (double)atomic_load(&a->rejected_total));
+    sw_metrics_write_one(out, "md_entries_expired_total", "counter", "Entries expired unrefreshed",
+                         (double)atomic_load(&a->expired_total));
 }

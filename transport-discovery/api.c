@@ -267,16 +267,16 @@ const size_t td_n_routes = sizeof(td_routes) / sizeof(td_routes[0]);
 void td_write_metrics(void *app, struct sw_buf *out)
 {
     struct td_app *a = app;
-    sw_metrics_write_header(out, "td_transports", "gauge", "Registered transports");
-    sw_metrics_write_sample(out, "td_transports", NULL, (double)atomic_load(&a->transports_total));
-    sw_metrics_write_header(out, "td_transports_up", "gauge", "Transports both edges report up");
-    sw_metrics_write_sample(out, "td_transports_up", NULL, (double)atomic_load(&a->transports_up));
-    sw_metrics_write_header(out, "td_registrations_total", "counter", "Entries registered or refreshed");
-    sw_metrics_write_sample(out, "td_registrations_total", NULL, (double)atomic_load(&a->registered_total));
-    sw_metrics_write_header(out, "td_deletions_total", "counter", "Transports deleted by an edge");
-    sw_metrics_write_sample(out, "td_deletions_total", NULL, (double)atomic_load(&a->deleted_total));
-    sw_metrics_write_header(out, "td_expired_total", "counter", "Transports marked down for missing the TTL");
-    sw_metrics_write_sample(out, "td_expired_total", NULL, (double)atomic_load(&a->expired_total));
-    sw_metrics_write_header(out, "td_purged_total", "counter", "Stale transports deleted");
-    sw_metrics_write_sample(out, "td_purged_total", NULL, (double)atomic_load(&a->purged_total));
+    sw_metrics_write_one(out, "td_transports", "gauge", "Registered transports",
+                         (double)atomic_load(&a->transports_total));
+    sw_metrics_write_one(out, "td_transports_up", "gauge", "Transports both edges report up",
+                         (double)atomic_load(&a->transports_up));
+    sw_metrics_write_one(out, "td_registrations_total", "counter", "Entries registered or refreshed",
+                         (double)atomic_load(&a->registered_total));
+    sw_metrics_write_one(out, "td_deletions_total", "counter", "Transports deleted by an edge",
+                         (double)atomic_load(&a->deleted_total));
+    sw_metrics_write_one(out, "td_expired_total", "counter", "Transports marked down for missing the TTL",
+                         (double)atomic_load(&a->expired_total));
+    sw_metrics_write_one(out, "td_purged_total", "counter", "Stale transports deleted",
+                         (double)atomic_load(&a->purged_total));
 }
