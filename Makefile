@@ -18,7 +18,7 @@ CHECK_LIBS := $(shell pkg-config --libs check 2>/dev/null)
 WARN := -Wall -Wextra -Werror -Wshadow -Wformat=2 -Wstrict-prototypes -Wmissing-prototypes \
         -Wvla -Wpointer-arith -Wno-unused-parameter
 CFLAGS_COMMON := -std=gnu11 $(WARN) -I. -D_GNU_SOURCE -pthread -MMD -MP $(PKG_CFLAGS)
-ifeq ($(BUILD),asan)
+ifneq ($(filter %asan,$(BUILD)),) # BUILD=asan, or any name ending in asan
   CFLAGS_MODE := -O1 -g -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=all
   LDFLAGS_MODE := -fsanitize=address,undefined
 else
