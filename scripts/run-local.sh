@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # run-local.sh — brings up a complete local Skywire-C network on this machine:
-#   an embedded PostgreSQL cluster, the five services, and three visors A, B, C where A and C
+#   an embedded PostgreSQL cluster, the five services, and three visors A, B, C (with apps) where A and C
 #   are connected only through B (stcp transports A-B and B-C).
 # State (database, keys, visor configs and data) lives in build/local/ and is reused by the
 # next run. Runs in the foreground; Ctrl-C stops every process it started.
@@ -76,34 +76,48 @@ start setup-node "$BIN/setup-node" --addr "$SN_ADDR" --db "$DB_BASE/setup_node" 
 wait_health route-finder "http://$RF_ADDR/health"
 wait_health setup-node "http://$SN_ADDR/health"
 
-# Three visors; configs are generated once and reused.
-declare -A API STCP
+# Three visors with apps (skychat, SSH, SSH-client, socksproxy; A also runs socksproxy-client
+# with C as its exit). Configs are generated once (C first: A's config names C's key) and reused.
+declare -A API STCP CHAT
 API=([a]=127.0.0.1:3435 [b]=127.0.0.1:3436 [c]=127.0.0.1:3437)
 STCP=([a]=127.0.0.1:7771 [b]=127.0.0.1:7772 [c]=127.0.0.1:7773)
+CHAT=([a]=127.0.0.1:8000 [b]=127.0.0.1:8001 [c]=127.0.0.1:8002)
+SOCKS_ADDR=127.0.0.1:1080
 fresh=()
-for v in a b c; do
+for v in c b a; do
     dir="$STATE/visor-$v"
     mkdir -p "$dir"
     if [ ! -f "$dir/skywire-config.json" ]; then
+        extra=()
+        [ "$v" = a ] && extra=(--socks-srv "$(public_key "$STATE/visor-c/skywire-config.json")" \
+            --socks-addr "$SOCKS_ADDR")
         "$CLI" node gen-config -o "$dir/skywire-config.json" --tpd "http://$TD_ADDR" \
             --mdisc "http://$MD_ADDR" --rf "http://$RF_ADDR" --setup-node "$SN_PK" \
-            --stcp "${STCP[$v]}" --api-addr "${API[$v]}" --data-dir "$dir/data" >/dev/null
+            --stcp "${STCP[$v]}" --api-addr "${API[$v]}" --data-dir "$dir/data" \
+            --skychat-addr "${CHAT[$v]}" "${extra[@]}" >/dev/null
         fresh+=("$v")
     fi
+done
+PK_A=$(public_key "$STATE/visor-a/skywire-config.json")
+PK_B=$(public_key "$STATE/visor-b/skywire-config.json")
+PK_C=$(public_key "$STATE/visor-c/skywire-config.json")
+for v in a b c; do # every visor of this network may open a shell on every other one
+    dir="$STATE/visor-$v"
+    mkdir -p "$dir/data"
+    printf '# visor keys allowed to use SSH on visor %s\n%s\n%s\n%s\n' "$v" "$PK_A" "$PK_B" "$PK_C" \
+        >"$dir/data/ssh_authorized_keys"
     (cd "$dir" && exec "$BIN/skywire-visor" skywire-config.json) 2>>"$STATE/visor-$v.log" &
     pids+=($!)
 done
 for v in a b c; do
     wait_health "visor-$v" "http://${API[$v]}/health"
 done
-PK_A=$(public_key "$STATE/visor-a/skywire-config.json")
-PK_B=$(public_key "$STATE/visor-b/skywire-config.json")
-PK_C=$(public_key "$STATE/visor-c/skywire-config.json")
 if [ ${#fresh[@]} -gt 0 ]; then # first run: A-B and B-C (remembered by the visors afterwards)
     "$CLI" --api "http://${API[a]}" node add-tp "$PK_B" --addr "${STCP[b]}" >/dev/null
     "$CLI" --api "http://${API[b]}" node add-tp "$PK_C" --addr "${STCP[c]}" >/dev/null
 fi
 
+SSH_CLI="$BIN/SSH-cli -sock $STATE/visor-a/data/ssh-client.sock"
 cat <<EOT
 Skywire-C local network is up (logs in $STATE/):
   PostgreSQL           $PG_URL
@@ -112,17 +126,28 @@ Skywire-C local network is up (logs in $STATE/):
   route finder         http://$RF_ADDR
   setup node           http://$SN_ADDR   key $SN_PK
   messaging server     $MS_ADDR   (health/metrics: http://$MS_HTTP)
-  visor A  $PK_A  api http://${API[a]}  stcp ${STCP[a]}
-  visor B  $PK_B  api http://${API[b]}  stcp ${STCP[b]}
-  visor C  $PK_C  api http://${API[c]}  stcp ${STCP[c]}
+  visor A  $PK_A  api http://${API[a]}  skychat http://${CHAT[a]}  SOCKS5 $SOCKS_ADDR (exit: C)
+  visor B  $PK_B  api http://${API[b]}  skychat http://${CHAT[b]}
+  visor C  $PK_C  api http://${API[c]}  skychat http://${CHAT[c]}
+  A and C are connected only through B (stcp A-B and B-C): their apps talk over 2-hop routes.
 
 Try it:
+  # skychat: A and C greet each other (open http://${CHAT[a]} and http://${CHAT[c]} in a browser)
+  curl -s -X POST http://${CHAT[a]}/message -d '{"recipient":"$PK_C","message":"Hello Mike!"}'
+  curl -s -X POST http://${CHAT[c]}/message -d '{"recipient":"$PK_A","message":"Hello Joe!"}'
+  curl -s -X POST http://${CHAT[a]}/message -d '{"recipient":"$PK_C","message":"System is working!"}'
+  curl -s http://${CHAT[c]}/messages
+  # SOCKS5 through A with C as the exit (names are resolved at the exit)
+  curl -s --socks5-hostname $SOCKS_ADDR http://localhost:9091/health
+  # a shell on C from A (SSH-client on A, SSH on C), or one command
+  $SSH_CLI $PK_C
+  $SSH_CLI $PK_C uname -a
+  # the network
   $CLI --api http://${API[a]} node summary
+  $CLI --api http://${API[a]} node ls-apps
   $CLI --api http://${API[b]} node ls-tp
-  $CLI tpdisc --pk $PK_B
   $CLI rtfind $PK_A $PK_C
   curl -s http://$SN_ADDR/route-groups
-  curl -s http://$MD_ADDR/messaging-discovery/all_servers
   curl -s http://$MS_HTTP/metrics | grep ^ms_
 
 Press Ctrl-C to stop.

@@ -487,6 +487,69 @@ static int gen_stcp(const struct visor_gen_opts *o, struct json_object *root, st
     return SW_OK;
 }
 
+static struct json_object *gen_app(const char *name, uint16_t port, bool auto_start,
+                                   const char *const args[])
+{
+    struct json_object *a = json_object_new_object(), *arr = json_object_new_array();
+
+    json_object_object_add(a, "app", jstr(name));
+    json_object_object_add(a, "auto_start", json_object_new_boolean(auto_start));
+    json_object_object_add(a, "port", json_object_new_int(port));
+    for (size_t i = 0; args && args[i]; i++)
+        json_object_array_add(arr, jstr(args[i]));
+    json_object_object_add(a, "args", arr);
+    return a;
+}
+
+static int gen_key_arg(const char *hex, const char *opt, struct json_object *args,
+                       struct sw_error *err)
+{
+    struct sw_error kerr = { 0 };
+    struct sw_pk pk;
+
+    if (sw_pk_from_hex(&pk, hex, opt, &kerr))
+        return sw_error_set(err, SW_EINVAL, "%s '%s': not a valid public key", opt, hex);
+    json_object_array_add(args, sw_json_pk(&pk));
+    return SW_OK;
+}
+
+/* The default apps (docs/visor.md "Apps"): skychat on port 1, SSH 2, socksproxy 3,
+ * SSH-client 12, socksproxy-client 13. */
+static int gen_apps(const struct visor_gen_opts *o, struct json_object *root, struct sw_error *err)
+{
+    struct json_object *apps = json_object_new_array(), *ssh, *socks_client, *args;
+    const char *data_dir = o->data_dir ? o->data_dir : VISOR_DEFAULT_DATA_DIR;
+    const char *socks_addr = o->socks_addr ? o->socks_addr : VISOR_DEFAULT_SOCKS_ADDR;
+    char auth[sizeof(((struct visor_config *)0)->data_dir) + 32];
+    int rc;
+
+    json_object_object_add(root, "apps", apps);
+    if (o->no_apps)
+        return SW_OK;
+    json_object_array_add(apps, gen_app("skychat", 1, true, (const char *[]){
+        "-addr", o->skychat_addr ? o->skychat_addr : VISOR_DEFAULT_SKYCHAT_ADDR, NULL }));
+    snprintf(auth, sizeof(auth), "%s/ssh_authorized_keys", data_dir);
+    json_object_array_add(apps, ssh = gen_app("SSH", 2, true, (const char *[]){ "-auth", auth, NULL }));
+    args = json_object_object_get(ssh, "args");
+    for (size_t i = 0; i < o->n_ssh_allow; i++) {
+        json_object_array_add(args, jstr("-allow"));
+        if ((rc = gen_key_arg(o->ssh_allow[i], "--ssh-allow", args, err)))
+            return rc;
+    }
+    json_object_array_add(apps, gen_app("socksproxy", 3, true, NULL));
+    json_object_array_add(apps, gen_app("SSH-client", 12, true, NULL));
+    socks_client = gen_app("socksproxy-client", 13, o->socks_srv != NULL,
+                           (const char *[]){ "-addr", socks_addr, NULL });
+    json_object_array_add(apps, socks_client);
+    if (o->socks_srv) {
+        args = json_object_object_get(socks_client, "args");
+        json_object_array_add(args, jstr("-srv"));
+        if ((rc = gen_key_arg(o->socks_srv, "--socks-srv", args, err)))
+            return rc;
+    }
+    return SW_OK;
+}
+
 static void gen_keys(const struct sw_keypair *kp, struct json_object *root)
 {
     struct json_object *k = json_object_new_object();
@@ -514,9 +577,9 @@ int visor_config_generate(const struct visor_gen_opts *o, const struct sw_keypai
     t = json_object_new_object();
     json_object_object_add(t, "discovery", jstr(o->tpd ? o->tpd : VISOR_DEFAULT_TPD));
     json_object_object_add(root, "transport", t);
-    if ((rc = gen_routing(o, root, err)) || (rc = gen_stcp(o, root, err)))
+    if ((rc = gen_routing(o, root, err)) || (rc = gen_stcp(o, root, err)) ||
+        (rc = gen_apps(o, root, err)))
         goto fail;
-    json_object_object_add(root, "apps", json_object_new_array());
     api = json_object_new_object();
     json_object_object_add(api, "listen", jstr(o->api ? o->api : VISOR_DEFAULT_API));
     json_object_object_add(root, "api", api);

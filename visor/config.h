@@ -37,6 +37,8 @@
 #define VISOR_DEFAULT_MDISC "http://127.0.0.1:9090"
 #define VISOR_DEFAULT_RF "http://127.0.0.1:9092"
 #define VISOR_DEFAULT_DATA_DIR "./visor-data"
+#define VISOR_DEFAULT_SKYCHAT_ADDR "127.0.0.1:8000"
+#define VISOR_DEFAULT_SOCKS_ADDR "127.0.0.1:1080"
 
 struct visor_pk_addr {
     struct sw_pk pk;
@@ -94,6 +96,14 @@ struct visor_gen_opts {
     size_t n_pk_table;
     const char *const *msg_servers;  /* "PK@HOST:PORT" */
     size_t n_msg_servers;
+    /* apps: by default skychat, SSH, SSH-client and socksproxy start with the visor, and
+     * socksproxy-client is listed (started only when socks_srv names an exit) */
+    bool no_apps;                    /* an empty app list */
+    const char *skychat_addr;        /* NULL: VISOR_DEFAULT_SKYCHAT_ADDR */
+    const char *socks_srv;           /* hex key of the socksproxy exit for socksproxy-client */
+    const char *socks_addr;          /* socksproxy-client listener; NULL: VISOR_DEFAULT_SOCKS_ADDR */
+    const char *const *ssh_allow;    /* hex keys SSH lets in (besides its authorized-keys file) */
+    size_t n_ssh_allow;
 };
 
 /* Builds a config document for kp; *out is owned by the caller. The result passes

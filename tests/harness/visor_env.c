@@ -112,7 +112,7 @@ int th_visor_gen(struct th_visor *v, const char *dir, const char *name, const ch
     snprintf(api_addr, sizeof(api_addr), "127.0.0.1:%u", v->api_port);
     const char *base[] = { cli, "--json", "node", "gen-config", "-o", v->config, "--tpd", tpd_url,
                            "--stcp", v->stcp, "--api-addr", api_addr, "--data-dir", v->data_dir,
-                           "--log-level", "debug" };
+                           "--log-level", "debug", "--no-apps" };
     for (size_t i = 0; i < sizeof(base) / sizeof(base[0]); i++)
         argv[n++] = base[i];
     for (size_t i = 0; extra && extra[i] && n < 63; i++)

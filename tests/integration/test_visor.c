@@ -245,6 +245,64 @@ START_TEST(test_gen_config)
     const char *bad[] = { "node", "gen-config", "-o", "-", "--stcp", "nope", NULL };
     ck_assert_int_eq(cli(out, sizeof(out), err, sizeof(err), bad), 2);
     ck_assert_ptr_nonnull(strstr(err, "stcp.listen"));
+    const char *bad_srv[] = { "node", "gen-config", "-o", "-", "--socks-srv", "xyz", NULL };
+    ck_assert_int_eq(cli(out, sizeof(out), err, sizeof(err), bad_srv), 2);
+    ck_assert_ptr_nonnull(strstr(err, "--socks-srv 'xyz'"));
+}
+END_TEST
+
+/* The apps of gen-config's default config (docs/visor.md "Apps"). */
+static struct json_object *app_named(struct json_object *apps, const char *name)
+{
+    for (size_t i = 0; i < json_object_array_length(apps); i++) {
+        struct json_object *a = json_object_array_get_idx(apps, i);
+        if (strcmp(jstr(a, "app"), name) == 0)
+            return a;
+    }
+    return NULL;
+}
+
+START_TEST(test_gen_config_apps)
+{
+    char out[8192], err[1024];
+    struct json_object *doc, *apps, *a;
+
+    const char *dflt[] = { "node", "gen-config", "-o", "-", "--ssh-allow", vb.pk_hex,
+                           "--socks-srv", vc.pk_hex, "--skychat-addr", "127.0.0.1:8123", NULL };
+    ck_assert_int_eq(cli(out, sizeof(out), err, sizeof(err), dflt), 0);
+    ck_assert_ptr_nonnull(doc = json_tokener_parse(out));
+    ck_assert(json_object_object_get_ex(doc, "apps", &apps));
+    ck_assert_int_eq(json_object_array_length(apps), 5);
+    /* skychat, SSH, socksproxy, SSH-client start with the visor, on their usual ports */
+    const char *names[] = { "skychat", "SSH", "socksproxy", "SSH-client", "socksproxy-client" };
+    const int ports[] = { 1, 2, 3, 12, 13 };
+    for (size_t i = 0; i < 5; i++) {
+        ck_assert_ptr_nonnull(a = app_named(apps, names[i]));
+        ck_assert_int_eq(json_object_get_int(json_object_object_get(a, "port")), ports[i]);
+        ck_assert(json_object_get_boolean(json_object_object_get(a, "auto_start")));
+    }
+    const char *args = json_object_to_json_string(json_object_object_get(app_named(apps, "SSH"), "args"));
+    ck_assert_ptr_nonnull(strstr(args, vb.pk_hex));
+    ck_assert_ptr_nonnull(strstr(args, "ssh_authorized_keys"));
+    args = json_object_to_json_string(json_object_object_get(app_named(apps, "socksproxy-client"), "args"));
+    ck_assert_ptr_nonnull(strstr(args, vc.pk_hex));
+    args = json_object_to_json_string(json_object_object_get(app_named(apps, "skychat"), "args"));
+    ck_assert_ptr_nonnull(strstr(args, "127.0.0.1:8123"));
+    json_object_put(doc);
+    /* without an exit, socksproxy-client is listed but not started */
+    const char *plain[] = { "node", "gen-config", "-o", "-", NULL };
+    ck_assert_int_eq(cli(out, sizeof(out), err, sizeof(err), plain), 0);
+    ck_assert_ptr_nonnull(doc = json_tokener_parse(out));
+    ck_assert(json_object_object_get_ex(doc, "apps", &apps));
+    ck_assert(!json_object_get_boolean(json_object_object_get(app_named(apps, "socksproxy-client"), "auto_start")));
+    json_object_put(doc);
+    /* --no-apps */
+    const char *none[] = { "node", "gen-config", "-o", "-", "--no-apps", NULL };
+    ck_assert_int_eq(cli(out, sizeof(out), err, sizeof(err), none), 0);
+    ck_assert_ptr_nonnull(doc = json_tokener_parse(out));
+    ck_assert(json_object_object_get_ex(doc, "apps", &apps));
+    ck_assert_int_eq(json_object_array_length(apps), 0);
+    json_object_put(doc);
 }
 END_TEST
 
@@ -841,6 +899,7 @@ int main(void)
     tcase_add_unchecked_fixture(tc, setup, teardown);
     tcase_set_timeout(tc, 90);
     tcase_add_test(tc, test_gen_config);
+    tcase_add_test(tc, test_gen_config_apps);
     tcase_add_test(tc, test_bad_config);
     tcase_add_test(tc, test_add_tp);
     tcase_add_test(tc, test_cli);

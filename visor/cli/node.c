@@ -22,6 +22,7 @@ struct node_args {
     bool replace;
     struct visor_gen_opts gen;
     const char *setup_nodes[NODE_MAX_LIST], *pk_table[NODE_MAX_LIST], *msg_servers[NODE_MAX_LIST];
+    const char *ssh_allow[NODE_MAX_LIST];
     int npos;
     char **pos; /* positional arguments after the subcommand */
 };
@@ -47,6 +48,9 @@ static int parse(int argc, char **argv, struct node_args *a)
         { "data-dir", required_argument, NULL, 'D' },  { "log-level", required_argument, NULL, 'l' },
         { "sessions", required_argument, NULL, 'n' },  { "setup-node", required_argument, NULL, 'N' },
         { "pk-table", required_argument, NULL, 'P' },  { "msg-server", required_argument, NULL, 'm' },
+        { "no-apps", no_argument, NULL, 'x' },         { "skychat-addr", required_argument, NULL, 'c' },
+        { "socks-srv", required_argument, NULL, 'v' }, { "socks-addr", required_argument, NULL, 'k' },
+        { "ssh-allow", required_argument, NULL, 'h' },
         { NULL, 0, NULL, 0 },
     };
     const char *env = getenv("SKYWIRE_API_URL");
@@ -59,6 +63,7 @@ static int parse(int argc, char **argv, struct node_args *a)
     a->gen.setup_nodes = a->setup_nodes;
     a->gen.pk_table = a->pk_table;
     a->gen.msg_servers = a->msg_servers;
+    a->gen.ssh_allow = a->ssh_allow;
     optind = 1;
     while (rc == CLI_OK && (c = getopt_long(argc, argv, "o:r", opts, NULL)) != -1) {
         switch (c) {
@@ -87,6 +92,11 @@ static int parse(int argc, char **argv, struct node_args *a)
         case 'N': rc = add_list(a->setup_nodes, &a->gen.n_setup_nodes, optarg, "--setup-node"); break;
         case 'P': rc = add_list(a->pk_table, &a->gen.n_pk_table, optarg, "--pk-table"); break;
         case 'm': rc = add_list(a->msg_servers, &a->gen.n_msg_servers, optarg, "--msg-server"); break;
+        case 'x': a->gen.no_apps = true; break;
+        case 'c': a->gen.skychat_addr = optarg; break;
+        case 'v': a->gen.socks_srv = optarg; break;
+        case 'k': a->gen.socks_addr = optarg; break;
+        case 'h': rc = add_list(a->ssh_allow, &a->gen.n_ssh_allow, optarg, "--ssh-allow"); break;
         default: rc = CLI_USAGE;
         }
     }
@@ -311,6 +321,8 @@ static void node_usage(FILE *f)
             "  gen-config [-o FILE] [-r] [--tpd URL] [--mdisc URL] [--rf URL] [--stcp ADDR]\n"
             "             [--api-addr ADDR] [--data-dir DIR] [--log-level L] [--sessions N]\n"
             "             [--setup-node PK]... [--pk-table PK=HOST:PORT]... [--msg-server PK@HOST:PORT]...\n"
+            "             [--no-apps] [--skychat-addr ADDR] [--ssh-allow PK]...\n"
+            "             [--socks-srv PK] [--socks-addr ADDR]\n"
             "  pk | summary | ls-tp | tp ID | rm-tp ID | ls-rules | rule ID | rm-rule ID\n"
             "  ls-apps | start-app NAME | stop-app NAME\n"
             "  add-tp PK [--type stcp|dmsg] [--addr HOST:PORT]\n"
