@@ -8,6 +8,7 @@
 BUILD ?= release
 O := build/$(BUILD)
 PREFIX ?= /usr/local
+SYSCONFDIR ?= /etc
 DESTDIR ?=
 
 PKGS := libsodium json-c libmicrohttpd libpq libcurl libevent_core libevent_pthreads
@@ -145,12 +146,20 @@ $(foreach t,$(FUZZ_TARGETS),$(eval $(t): $(FUZZ_SRCS_$(notdir $(t)))))
 fuzz: $(FUZZ_TARGETS)
 	tests/run-fuzz.sh $(FUZZ_SECONDS) $(FUZZ_TARGETS)
 
-# Binaries, systemd units (PREFIX/lib/systemd/system) and the docs operators need.
+# Binaries, systemd units (pointing at $(PREFIX)/bin), example environment files in
+# $(SYSCONFDIR)/skywire (an existing one is kept) and docs. On a real install (no DESTDIR) it
+# also generates the visor's config with fresh keys unless one exists (scripts/install-config.sh).
 install: $(BIN_PATHS)
-	install -d $(DESTDIR)$(PREFIX)/bin $(DESTDIR)$(PREFIX)/lib/systemd/system $(DESTDIR)$(PREFIX)/share/doc/skywire-c
+	install -d $(DESTDIR)$(PREFIX)/bin $(DESTDIR)$(PREFIX)/lib/systemd/system \
+	    $(DESTDIR)$(PREFIX)/share/doc/skywire-c $(DESTDIR)$(SYSCONFDIR)/skywire
 	install -m 0755 $(BIN_PATHS) $(DESTDIR)$(PREFIX)/bin/
-	install -m 0644 deploy/systemd/*.service $(DESTDIR)$(PREFIX)/lib/systemd/system/
+	for u in deploy/systemd/*.service; do \
+	    sed 's|/usr/local/bin/|$(PREFIX)/bin/|g' $$u >$(DESTDIR)$(PREFIX)/lib/systemd/system/$${u##*/} && \
+	    chmod 0644 $(DESTDIR)$(PREFIX)/lib/systemd/system/$${u##*/} || exit 1; done
+	for e in deploy/env/*.env; do t=$(DESTDIR)$(SYSCONFDIR)/skywire/$${e##*/}; \
+	    [ -e $$t ] || install -m 0640 $$e $$t || exit 1; done
 	install -m 0644 README.md docs/*.md $(DESTDIR)$(PREFIX)/share/doc/skywire-c/
+	@[ -n "$(DESTDIR)" ] || scripts/install-config.sh $(DESTDIR)$(PREFIX)/bin/skywire-cli $(SYSCONFDIR)/skywire
 
 clean:
 	rm -rf build

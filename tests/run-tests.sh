@@ -101,8 +101,9 @@ fi
 for f in "${unit[@]}" "${other[@]}"; do
     run_one "$f"
 done
-# Multi-host tests in network namespaces (they skip themselves when not root).
-for f in "$ROOT"/tests/netns/test_*.sh; do
+# Script tests (tests/shell) and multi-host tests in network namespaces (tests/netns; they
+# skip themselves when not root).
+for f in "$ROOT"/tests/shell/test_*.sh "$ROOT"/tests/netns/test_*.sh; do
     [ -x "$f" ] && run_one "$f" "$BUILD"
 done
 
