@@ -491,7 +491,7 @@ int main(void)
     if (!th_net_start(&net))
         bu_die("the discoveries, route finder, messaging server or setup node did not start");
     http = net.http;
-    const char *extra[] = { getenv("BENCH_LOG") ? getenv("BENCH_LOG") : "warn", NULL };
+    const char *extra[] = { "--log-level", getenv("BENCH_LOG") ? getenv("BENCH_LOG") : "warn", NULL };
     for (int i = 0; i < N_VISORS; i++) {
         snprintf(name, sizeof(name), "bench-rt-v%d", i);
         if (th_net_visor_gen(&net, &vs[i], name, NULL, extra) || th_visor_start(&vs[i]))
