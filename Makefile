@@ -47,6 +47,15 @@ skychat_SRCS := $(wildcard apps/skychat/*.c)
 BINS += socksproxy socksproxy-client
 socksproxy_SRCS := $(wildcard apps/socksproxy/*.c) apps/socks5/relay.c
 socksproxy-client_SRCS := $(wildcard apps/socksproxy-client/*.c) apps/socks5/relay.c
+# SSH apps (apps/ssh/README.md): server SSH, dialer SSH-client, command line SSH-cli
+BINS += SSH SSH-client SSH-cli
+SSH_SHARED_SRCS := apps/ssh/proto.c apps/ssh/frame_io.c apps/ssh/local.c
+SSH_SRCS := apps/ssh/main.c apps/ssh/session.c apps/ssh/spawn.c apps/ssh/auth.c $(SSH_SHARED_SRCS)
+SSH-client_SRCS := $(wildcard apps/ssh-client/*.c) $(SSH_SHARED_SRCS)
+SSH-cli_SRCS := $(wildcard apps/ssh-cli/*.c) $(SSH_SHARED_SRCS)
+$(O)/bin/SSH: PKG_LIBS += -lutil
+TEST_EXTRA_OBJS_test_ssh_proto := $(O)/apps/ssh/proto.o $(O)/apps/ssh/auth.o
+FUZZ_SRCS_fuzz_ssh_proto := apps/ssh/proto.c
 route-finder_SRCS := $(wildcard route-finder/*.c)
 setup-node_SRCS := $(wildcard setup-node/*.c)
 

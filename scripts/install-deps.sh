@@ -10,6 +10,7 @@ PKGS=(
     check libsubunit-dev libevent-dev
     postgresql iproute2 iptables iputils-ping curl procps util-linux ca-certificates
     chromium # headless page check of skychat (tests/integration/skychat_page_check.sh)
+    tmux # interactive SSH session test (tests/integration/test_ssh.c)
 )
 
 if ! command -v dpkg-query >/dev/null 2>&1; then

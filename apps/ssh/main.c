@@ -1,0 +1,155 @@
+/* SSH — the server side of the Skywire SSH apps (README.md here).
+ *
+ *   SSH [-auth FILE] [-allow PK]... [-shell PATH]
+ *
+ * Listens on app port $SKYWIRE_APP_PORT (default 2). The visor tells who dials (the remote
+ * visor's key, authenticated by the route's Noise KK handshake); a key that is neither in
+ * FILE (re-read for every connection) nor given with -allow is refused with an ERROR frame.
+ * Each accepted connection runs one session (session.c) on its own thread, as the user the
+ * visor runs as. */
+#include "apps/ssh/auth.h"
+#include "apps/ssh/session.h"
+#include "common/err.h"
+#include "common/keys.h"
+#include "common/log.h"
+#include "visor/app/app.h"
+
+#include <pthread.h>
+#include <signal.h>
+#include <stdatomic.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#define MAX_SESSIONS 32
+#define MAX_CONNS (MAX_SESSIONS + 16) /* the rest are being refused (bounded linger) */
+#define MAX_ALLOW 64
+
+static const char *auth_path;
+static const char *shell_path;
+static struct sw_pk allow[MAX_ALLOW];
+static size_t n_allow;
+static atomic_int n_conns, n_sessions;
+
+struct conn {
+    int fd;
+    struct sw_pk remote;
+    char who[SW_PK_HEX_LEN + 1];
+};
+
+static void *serve(void *arg)
+{
+    struct conn *c = arg;
+    char msg[256];
+
+    if (!ssh_auth_allowed(auth_path, allow, n_allow, &c->remote)) {
+        sw_log_warn("refused %s: not an authorized key", c->who);
+        snprintf(msg, sizeof(msg), "SSH: visor %s is not authorized on this server "
+                 "(add its key to the server's authorized keys)", c->who);
+        ssh_refuse(c->fd, msg);
+    } else if (atomic_fetch_add(&n_sessions, 1) >= MAX_SESSIONS) {
+        atomic_fetch_sub(&n_sessions, 1);
+        sw_log_warn("refused %s: %d sessions are running", c->who, MAX_SESSIONS);
+        snprintf(msg, sizeof(msg), "SSH: too many sessions (%d); try again later", MAX_SESSIONS);
+        ssh_refuse(c->fd, msg);
+    } else {
+        ssh_session_run(c->fd, c->who, shell_path);
+        atomic_fetch_sub(&n_sessions, 1);
+    }
+    free(c);
+    atomic_fetch_sub(&n_conns, 1);
+    return NULL;
+}
+
+static void start(int fd, const struct sw_pk *remote)
+{
+    struct conn *c;
+    pthread_t th;
+
+    if (atomic_load(&n_conns) >= MAX_CONNS || !(c = calloc(1, sizeof(*c)))) {
+        sw_log_warn("too many connections; one closed");
+        close(fd);
+        return;
+    }
+    c->fd = fd;
+    c->remote = *remote;
+    sw_pk_to_hex(remote, c->who);
+    atomic_fetch_add(&n_conns, 1);
+    if (pthread_create(&th, NULL, serve, c)) {
+        atomic_fetch_sub(&n_conns, 1);
+        close(fd);
+        free(c);
+        return;
+    }
+    pthread_detach(th);
+}
+
+static void usage(void)
+{
+    fprintf(stderr, "usage: SSH [-auth FILE] [-allow PK]... [-shell PATH]   "
+                    "(listens on $SKYWIRE_APP_PORT, default 2)\n");
+}
+
+/* 0, or 2 after printing why. */
+static int parse_args(int argc, char **argv)
+{
+    struct sw_error err = { 0 };
+
+    for (int i = 1; i < argc; i++) {
+        const char *a = argv[i][0] == '-' && argv[i][1] == '-' ? argv[i] + 1 : argv[i];
+        if (i + 1 >= argc)
+            goto bad;
+        if (!strcmp(a, "-auth")) {
+            auth_path = argv[++i];
+        } else if (!strcmp(a, "-shell")) {
+            shell_path = argv[++i];
+        } else if (!strcmp(a, "-allow")) {
+            if (n_allow == MAX_ALLOW || sw_pk_from_hex(&allow[n_allow], argv[++i], "-allow", &err)) {
+                fprintf(stderr, "SSH: %s\n", n_allow == MAX_ALLOW ? "too many -allow" : err.msg);
+                return 2;
+            }
+            n_allow++;
+        } else {
+            goto bad;
+        }
+    }
+    return 0;
+bad:
+    usage();
+    return 2;
+}
+
+int main(int argc, char **argv)
+{
+    const char *p = getenv("SKYWIRE_APP_PORT");
+    unsigned long port = p && *p ? strtoul(p, NULL, 10) : 2;
+    struct sw_error err = { 0 };
+    int lfd, rc;
+
+    signal(SIGPIPE, SIG_IGN);
+    sw_log_init("SSH");
+    if ((rc = parse_args(argc, argv)) != 0)
+        return rc;
+    if (port == 0 || port > 65535) {
+        fprintf(stderr, "SSH: bad SKYWIRE_APP_PORT\n");
+        return 2;
+    }
+    if (sw_app_listen(NULL, (uint16_t)port, &lfd, &err)) {
+        sw_log_error("listen on app port %lu: %s", port, err.msg);
+        return 1;
+    }
+    sw_log_info("listening on app port %lu (%zu keys from -allow, authorized keys file %s)",
+                port, n_allow, auth_path ? auth_path : "none");
+    for (;;) {
+        struct sw_pk remote;
+        uint16_t rport;
+        int fd;
+
+        if (sw_app_accept(lfd, -1, &fd, &remote, &rport, &err)) {
+            sw_log_error("accept: %s", err.msg);
+            return 1;
+        }
+        start(fd, &remote);
+    }
+}
