@@ -119,6 +119,7 @@ static void stop(void *arg)
 {
     struct sn_app *app = arg;
     sn_server_stop(app);
+    sn_pool_close_all(&app->pool);
     sw_msg_client_stop(app->msg);
     app->msg = NULL;
 }
@@ -152,6 +153,7 @@ int main(int argc, char **argv)
     app.listener_fd = -1;
     pthread_mutex_init(&app.mu, NULL);
     pthread_cond_init(&app.cv, NULL);
+    sn_pool_init(&app.pool);
     rc = sw_service_main(&def, &app, argc, argv);
     sw_keypair_wipe(&app.kp);
     return rc;

@@ -14,6 +14,18 @@ void sn_peer_close(struct sn_peer *p)
     if (p->fd >= 0)
         close(p->fd);
     p->fd = -1;
+    p->pooled = false;
+}
+
+void sn_peer_release(struct sn_app *app, struct sn_peer *p)
+{
+    /* an open fd is in step: every failure that could leave an answer unread closed it */
+    if (p->fd >= 0 && !atomic_load(&app->stopping))
+        sn_pool_put(&app->pool, &p->pk, p->fd, p->next_id);
+    else if (p->fd >= 0)
+        close(p->fd);
+    p->fd = -1;
+    p->pooled = false;
 }
 
 static int fail_set(struct sn_fail *f, enum sn_result code, const struct sn_peer *p, const char *fmt, ...)
@@ -37,6 +49,10 @@ static int ensure_stream(struct sn_app *app, struct sn_peer *p, struct sn_fail *
     int refusal = 0, rc;
     if (p->fd >= 0)
         return 0;
+    if (sn_pool_take(&app->pool, &p->pk, &p->fd, &p->next_id)) {
+        p->pooled = true;
+        return 0;
+    }
     rc = sw_msg_dial(app->msg, &p->pk, SW_RULES_PORT, (int)app->step_timeout_ms, &p->fd, &refusal, &err);
     if (rc == SW_OK)
         return 0;
@@ -103,12 +119,22 @@ int sn_rpc(struct sn_app *app, struct sn_peer *p, enum sn_step step, struct json
            struct json_object **resp, struct sn_fail *fail)
 {
     struct json_object *r = NULL;
-    uint64_t t0 = sw_now_ns(), id = ++p->next_id;
+    uint64_t t0 = sw_now_ns(), id;
+    bool pooled;
     int rc;
+again:
     if (ensure_stream(app, p, fail))
         return -1;
+    pooled = p->pooled;
+    id = ++p->next_id;
     json_object_object_add(req, "id", json_object_new_uint64(id));
     rc = exchange(app, p, step, id, req, &r, fail);
+    p->pooled = false;
+    if (rc && pooled && fail->code == SN_UNREACHABLE) {
+        /* the visor closed the idle stream (restart, idle limit): once more on a new one */
+        sn_peer_close(p);
+        goto again;
+    }
     sw_histogram_observe_ns(&app->step_latency[step], sw_now_ns() - t0);
     if (rc) {
         if (fail->code == SN_TIMEOUT || fail->code == SN_UNREACHABLE)

@@ -177,15 +177,19 @@ static int record_installed(struct sn_setup *s)
     return 0;
 }
 
+/* One record for all visors before the first add_rules (one database write, not one per
+ * visor): a rollback then also sends del_rules where no rule was installed yet, which
+ * releases the reserved IDs there. */
 static int step_add_rules(struct sn_setup *s)
 {
+    for (size_t i = 0; i < s->n_peers; i++)
+        s->peers[i].rules_sent = true;
+    if (record_installed(s))
+        return -1;
     for (size_t i = 0; i < s->n_peers; i++) {
         struct sn_peer *p = &s->peers[i];
         struct json_object *req;
         int rc;
-        p->rules_sent = true;
-        if (record_installed(s))
-            return -1;
         req = json_object_new_object();
         json_object_object_add(req, "type", json_object_new_string("add_rules"));
         json_object_object_add(req, "rules", rules_for(s, p));
@@ -320,7 +324,7 @@ void sn_setup_run(struct sn_app *app, const struct sw_pk *caller, const struct s
     atomic_fetch_sub(&app->active, 1);
 out:
     for (size_t i = 0; i < s->n_peers; i++)
-        sn_peer_close(&s->peers[i]);
+        sn_peer_release(app, &s->peers[i]);
     if (!ok && s->row == 0)
         sw_log_info("route_group request %" PRIu64 " rejected: %s: %s", req->id, sn_result_names[s->fail.code],
                     s->fail.msg);

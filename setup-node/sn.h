@@ -30,6 +30,29 @@ extern const char *const sn_result_names[SN_N_RESULTS];
 enum sn_step { SN_STEP_RESERVE = 0, SN_STEP_ADD_RULES, SN_STEP_GROUP_READY, SN_STEP_DEL_RULES, SN_N_STEPS };
 extern const char *const sn_step_names[SN_N_STEPS];
 
+/* pool.c: idle rule-server streams by visor key (see pool.c for the limits). */
+#define SN_POOL_MAX 256
+#define SN_POOL_PER_VISOR 2
+#define SN_POOL_IDLE_MS 20000
+struct sn_idle_stream {
+    struct sw_pk pk;
+    int fd;
+    uint64_t next_id;
+    int64_t since_ms;
+};
+struct sn_pool {
+    pthread_mutex_t mu;
+    struct sn_idle_stream idle[SN_POOL_MAX];
+    size_t n;
+    bool closed; /* the daemon is stopping: streams given back are closed */
+};
+void sn_pool_init(struct sn_pool *p);
+/* An idle stream to pk (its fd and next request id become the caller's). False: none. */
+bool sn_pool_take(struct sn_pool *p, const struct sw_pk *pk, int *fd, uint64_t *next_id);
+/* Gives back a stream whose every request was answered; takes fd (closes it when full). */
+void sn_pool_put(struct sn_pool *p, const struct sw_pk *pk, int fd, uint64_t next_id);
+void sn_pool_close_all(struct sn_pool *p);
+
 struct sn_app {
     struct sw_db *db;
     /* flags */
@@ -48,6 +71,7 @@ struct sn_app {
     pthread_mutex_t mu;
     pthread_cond_t cv;
     unsigned workers; /* under mu */
+    struct sn_pool pool;
     /* metrics */
     _Atomic uint64_t results[SN_N_RESULTS];
     _Atomic uint64_t rolled_back_at_start;
@@ -75,7 +99,7 @@ void sn_setup_run(struct sn_app *app, const struct sw_pk *caller, const struct s
 /* Rolls back every record left 'in_progress' by a previous run (bounded time). */
 void sn_setup_recover(struct sn_app *app);
 
-/* rpc.c: one stream per visor per setup. */
+/* rpc.c: one stream per visor per setup, taken from the pool or dialed. */
 struct sn_peer {
     struct sw_pk pk;
     int fd;          /* -1 until dialed */
@@ -85,6 +109,7 @@ struct sn_peer {
     size_t n_need;   /* to reserve */
     size_t n_used;   /* handed out to rules */
     bool rules_sent; /* add_rules sent: rollback must del_rules here */
+    bool pooled;     /* fd came from the pool and has not answered yet in this setup */
 };
 struct sn_fail {
     enum sn_result code;
@@ -96,6 +121,8 @@ struct sn_fail {
 int sn_rpc(struct sn_app *app, struct sn_peer *p, enum sn_step step, struct json_object *req,
            struct json_object **resp, struct sn_fail *fail);
 void sn_peer_close(struct sn_peer *p);
+/* After a setup: the peer's stream back to the pool (when it is open), else closed. */
+void sn_peer_release(struct sn_app *app, struct sn_peer *p);
 
 /* server.c */
 int sn_server_start(struct sn_app *app);

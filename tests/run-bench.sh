@@ -36,6 +36,16 @@ fi
 for bin in "${benches[@]}"; do
     [ -f "$bin" ] && [ -x "$bin" ] || continue
     name=$(basename "$bin")
+    if [ -n "${SW_BENCH_ONLY:-}" ]; then # names or shell patterns, e.g. "bench_socks bench_td"
+        set -f
+        sel=no
+        for pat in $SW_BENCH_ONLY; do
+            # shellcheck disable=SC2254
+            case "$name" in $pat) sel=yes ;; esac
+        done
+        set +f
+        [ "$sel" = yes ] || continue
+    fi
     echo "=== $name"
     (cd "$ROOT" && timeout -k 10 "$BENCH_TIMEOUT" "$bin")
     rc=$?

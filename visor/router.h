@@ -13,6 +13,8 @@
 #define ROUTER_OUTPUT_CAP (1u << 20)  /* drop a packet for a transport with more queued */
 #define ROUTER_SETUP_PORT 3           /* messaging port of the rule server */
 #define ROUTER_MSG_MAX (64u << 10)    /* setup protocol JSON messages */
+#define ROUTER_SETUP_IDLE_MS 60000    /* a rule stream with no request this long is closed (setup
+                                         * nodes keep idle streams for 20 s between setups) */
 #define ROUTER_SETUP_STREAMS 128      /* concurrent setup streams served (a setup node opens one per
                                          * setup in progress: 20 parallel setups need 20) */
 

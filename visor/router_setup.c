@@ -51,11 +51,11 @@ static bool trusted(const struct visor *v, const struct sw_pk *pk)
     return false;
 }
 
-/* Reads exactly n bytes. idle: wait forever (checking stopping) for the first byte; else
- * the whole read must finish within SETUP_BODY_MS. */
+/* Reads exactly n bytes. idle: wait up to ROUTER_SETUP_IDLE_MS (checking stopping) for the
+ * first byte; the whole read must finish within SETUP_BODY_MS of it. */
 static int read_full(struct router_setup *s, int fd, uint8_t *p, size_t n, bool idle)
 {
-    int64_t deadline = visor_now_ms() + SETUP_BODY_MS;
+    int64_t deadline = visor_now_ms() + (idle ? ROUTER_SETUP_IDLE_MS : SETUP_BODY_MS);
     size_t got = 0;
 
     while (got < n) {
@@ -63,7 +63,7 @@ static int read_full(struct router_setup *s, int fd, uint8_t *p, size_t n, bool 
         int r;
         if (s->stopping)
             return SW_EIO;
-        if (!(idle && got == 0) && visor_now_ms() > deadline)
+        if (visor_now_ms() > deadline)
             return SW_ETIMEDOUT;
         r = poll(&pfd, 1, SETUP_POLL_MS);
         if (r < 0 && errno != EINTR)

@@ -194,8 +194,11 @@ static int on_output(struct sess *s, int *fd, uint8_t type)
 {
     uint8_t buf[SSH_FRAME_MAX];
     size_t room = SSH_WINDOW - s->out_unacked;
-    ssize_t n = read(*fd, buf, room < sizeof(buf) ? room : sizeof(buf));
+    ssize_t n;
 
+    if (room == 0) /* the other output filled the window in this round: a read of 0 is no EOF */
+        return SW_OK;
+    n = read(*fd, buf, room < sizeof(buf) ? room : sizeof(buf));
     if (n < 0 && (errno == EAGAIN || errno == EINTR))
         return SW_OK;
     if (n <= 0) { /* EOF; a PTY whose slave side is closed reads EIO */
