@@ -57,6 +57,8 @@ $(O)/bin/SSH: PKG_LIBS += -lutil
 TEST_EXTRA_OBJS_test_ssh_proto := $(O)/apps/ssh/proto.o $(O)/apps/ssh/auth.o
 FUZZ_SRCS_fuzz_ssh_proto := apps/ssh/proto.c
 route-finder_SRCS := $(wildcard route-finder/*.c)
+BINS += hypervisor
+hypervisor_SRCS := $(wildcard hypervisor/*.c)
 setup-node_SRCS := $(wildcard setup-node/*.c)
 
 HARNESS_SRCS := $(wildcard tests/harness/*.c)
@@ -96,6 +98,7 @@ $(O)/test-bin/%: $(O)/tests/unit/%.o $(HARNESS_OBJS) $(COMMON_LIB)
 	$(CC) $(ALL_LDFLAGS) -o $@ $(filter-out $(COMMON_LIB),$^) $(COMMON_LIB) $(CHECK_LIBS) $(PKG_LIBS) -lm
 TEST_EXTRA_OBJS_test_visor_packet := $(O)/visor/packet.o $(O)/visor/parse.o
 TEST_EXTRA_OBJS_test_visor_rules := $(O)/visor/rules.o
+TEST_EXTRA_OBJS_test_visor_hvconfig := $(O)/visor/config.o
 TEST_EXTRA_OBJS_test_visor_proto := $(O)/visor/router_proto.o $(O)/visor/appsrv_proto.o
 # route-finder's modules but main.c (graph, search, ...) for its unit tests test_route_*
 RF_LIB_OBJS := $(patsubst %.c,$(O)/%.o,$(filter-out route-finder/main.c,$(route-finder_SRCS)))
@@ -172,5 +175,17 @@ install: $(BIN_PATHS)
 
 clean:
 	rm -rf build
+
+# The hypervisor's web page: hypervisor/web/* become byte arrays (scripts/embed.sh) in
+# $(O)/gen/hv_web_data.c, linked into the hypervisor (and the unit test of its lookup, web.c).
+HV_WEB_FILES := $(sort $(wildcard hypervisor/web/*))
+hypervisor_EXTRA_OBJS += $(O)/gen/hv_web_data.o
+$(O)/gen/hv_web_data.c: $(HV_WEB_FILES) scripts/embed.sh
+	@mkdir -p $(dir $@)
+	scripts/embed.sh $(HV_WEB_FILES) >$@.tmp && mv $@.tmp $@
+$(O)/gen/hv_web_data.o: $(O)/gen/hv_web_data.c
+	$(CC) $(ALL_CFLAGS) -c $< -o $@
+$(O)/bin/hypervisor: $(hypervisor_EXTRA_OBJS)
+$(O)/test-bin/test_hv_web: $(O)/hypervisor/web.o $(O)/gen/hv_web_data.o
 
 -include $(shell find build -name '*.d' 2>/dev/null)

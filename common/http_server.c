@@ -4,8 +4,10 @@
 #include "common/metrics.h"
 
 #include <errno.h>
+#include <arpa/inet.h>
 #include <microhttpd.h>
 #include <netdb.h>
+#include <netinet/in.h>
 #include <pthread.h>
 #include <stdarg.h>
 #include <stdatomic.h>
@@ -323,6 +325,12 @@ static enum MHD_Result send_response(struct req_state *st, const char *method,
         MHD_add_response_header(mr, MHD_HTTP_HEADER_CONTENT_TYPE, resp->content_type);
     if (resp->allow[0])
         MHD_add_response_header(mr, MHD_HTTP_HEADER_ALLOW, resp->allow);
+    if (resp->set_cookie[0])
+        MHD_add_response_header(mr, MHD_HTTP_HEADER_SET_COOKIE, resp->set_cookie);
+    if (resp->cache_control)
+        MHD_add_response_header(mr, MHD_HTTP_HEADER_CACHE_CONTROL, resp->cache_control);
+    if (resp->csp)
+        MHD_add_response_header(mr, "Content-Security-Policy", resp->csp);
     ret = MHD_queue_response(st->conn, (unsigned)resp->status, mr);
     MHD_destroy_response(mr);
     st->responded = true;
@@ -694,6 +702,20 @@ const char *sw_http_header(const struct sw_http_request *req, const char *name)
     if (!st || !name)
         return NULL;
     return MHD_lookup_connection_value(st->conn, MHD_HEADER_KIND, name);
+}
+
+void sw_http_client_ip(const struct sw_http_request *req, char *out, size_t cap)
+{
+    const struct req_state *st = req ? req->priv : NULL;
+    const union MHD_ConnectionInfo *ci =
+        st ? MHD_get_connection_info(st->conn, MHD_CONNECTION_INFO_CLIENT_ADDRESS) : NULL;
+    const struct sockaddr *sa = ci ? ci->client_addr : NULL;
+
+    snprintf(out, cap, "?");
+    if (sa && sa->sa_family == AF_INET)
+        inet_ntop(AF_INET, &((const struct sockaddr_in *)sa)->sin_addr, out, (socklen_t)cap);
+    else if (sa && sa->sa_family == AF_INET6)
+        inet_ntop(AF_INET6, &((const struct sockaddr_in6 *)sa)->sin6_addr, out, (socklen_t)cap);
 }
 
 static int hexval(char c)

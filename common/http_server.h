@@ -37,6 +37,9 @@ struct sw_http_response {
     size_t body_len;
     const char *content_type; /* static string */
     char allow[64];           /* Allow header value for 405, else empty */
+    char set_cookie[256];     /* Set-Cookie header value, else empty (hypervisor sessions) */
+    const char *cache_control; /* Cache-Control header value (static string), or NULL */
+    const char *csp;          /* Content-Security-Policy header value (static string), or NULL */
 };
 
 typedef void (*sw_http_handler)(struct sw_http_request *req, struct sw_http_response *resp);
@@ -79,6 +82,8 @@ void sw_http_server_stop(struct sw_http_server *srv);
 
 /* Case-insensitive request header lookup; borrowed, NULL when absent. */
 const char *sw_http_header(const struct sw_http_request *req, const char *name);
+/* The client's IP address as text ("127.0.0.1", "::1"); "?" when unknown. */
+void sw_http_client_ip(const struct sw_http_request *req, char *out, size_t cap);
 /* Percent-decoded query argument into out (NUL-terminated). SW_ENOTFOUND when absent,
  * SW_ERANGE when longer than cap-1, SW_EINVAL on bad escapes. */
 int sw_http_query(const struct sw_http_request *req, const char *name, char *out, size_t cap);

@@ -12,6 +12,10 @@ PKGS=(
     chromium # headless page check of skychat (tests/integration/skychat_page_check.sh)
     tmux # interactive SSH session test (tests/integration/test_ssh.c)
 )
+# Node.js and npm drive the hypervisor's page test (tests/hypervisor/page_test.sh, playwright-core
+# from npm). Only when npm is absent: a Node.js from elsewhere (NodeSource) bundles its own npm
+# and conflicts with Debian's npm package.
+command -v npm >/dev/null 2>&1 || PKGS+=(nodejs npm)
 
 if ! command -v dpkg-query >/dev/null 2>&1; then
     echo "install-deps.sh: not a Debian system; make sure equivalents of these are installed:" >&2

@@ -16,6 +16,8 @@ RF_ADDR=127.0.0.1:9092
 SN_ADDR=127.0.0.1:9093
 MS_ADDR=127.0.0.1:8081
 MS_HTTP=127.0.0.1:8082
+HV_ADDR=127.0.0.1:9080
+HV_VISORS=127.0.0.1:9081
 pids=()
 
 cleanup() {
@@ -62,6 +64,8 @@ for db in transport_discovery messaging_discovery setup_node; do
 done
 [ -f "$STATE/setup-node.key" ] || "$CLI" keygen -o "$STATE/setup-node.key" >/dev/null
 SN_PK=$(public_key "$STATE/setup-node.key")
+[ -f "$STATE/hypervisor.key" ] || "$CLI" keygen -o "$STATE/hypervisor.key" >/dev/null
+HV_PK=$(public_key "$STATE/hypervisor.key")
 
 start transport-discovery "$BIN/transport-discovery" --addr "$TD_ADDR" --db "$DB_BASE/transport_discovery"
 start messaging-discovery "$BIN/messaging-discovery" --addr "$MD_ADDR" --db "$DB_BASE/messaging_discovery"
@@ -94,13 +98,18 @@ for v in c b a; do
         "$CLI" node gen-config -o "$dir/skywire-config.json" --tpd "http://$TD_ADDR" \
             --mdisc "http://$MD_ADDR" --rf "http://$RF_ADDR" --setup-node "$SN_PK" \
             --stcp "${STCP[$v]}" --api-addr "${API[$v]}" --data-dir "$dir/data" \
-            --skychat-addr "${CHAT[$v]}" "${extra[@]}" >/dev/null
+            --skychat-addr "${CHAT[$v]}" --hypervisor "$HV_PK@$HV_VISORS" "${extra[@]}" >/dev/null
         fresh+=("$v")
     fi
 done
 PK_A=$(public_key "$STATE/visor-a/skywire-config.json")
 PK_B=$(public_key "$STATE/visor-b/skywire-config.json")
 PK_C=$(public_key "$STATE/visor-c/skywire-config.json")
+# The hypervisor manages the three visors (they connect out to it).
+start hypervisor "$BIN/hypervisor" --addr "$HV_ADDR" --visor-addr "$HV_VISORS" \
+    --key-file "$STATE/hypervisor.key" --data-dir "$STATE/hypervisor" --tpd "http://$TD_ADDR" \
+    --visor "$PK_A" --visor "$PK_B" --visor "$PK_C"
+wait_health hypervisor "http://$HV_ADDR/health"
 for v in a b c; do # every visor of this network may open a shell on every other one
     dir="$STATE/visor-$v"
     mkdir -p "$dir/data"
@@ -130,6 +139,7 @@ Skywire-C local network is up (logs in $STATE/):
   visor B  $PK_B  api http://${API[b]}  skychat http://${CHAT[b]}
   visor C  $PK_C  api http://${API[c]}  skychat http://${CHAT[c]}
   A and C are connected only through B (stcp A-B and B-C): their apps talk over 2-hop routes.
+  hypervisor           http://$HV_ADDR   (user admin, password: cat $STATE/hypervisor/initial-password)
 
 Try it:
   # skychat: A and C greet each other (open http://${CHAT[a]} and http://${CHAT[c]} in a browser)
@@ -142,7 +152,8 @@ Try it:
   # a shell on C from A (SSH-client on A, SSH on C), or one command
   $SSH_CLI $PK_C
   $SSH_CLI $PK_C uname -a
-  # the network
+  # the network (also on the hypervisor's page, or through it with the CLI)
+  SKYWIRE_HYPERVISOR_PASSWORD=\$(cat $STATE/hypervisor/initial-password) $CLI --hypervisor http://$HV_ADDR hv visors
   $CLI --api http://${API[a]} node summary
   $CLI --api http://${API[a]} node ls-apps
   $CLI --api http://${API[b]} node ls-tp

@@ -290,6 +290,113 @@ static void handle_app_action(struct sw_http_request *req, struct sw_http_respon
     reply_cmd(req, resp, c, VISOR_CMD_TIMEOUT_MS);
 }
 
+/* ---- GET /api/apps/{name}/logs?lines=N: the tail of data_dir/NAME.log -------------------- */
+
+#define API_LOG_MAX_LINES 1000
+#define API_LOG_MAX_BYTES (256u << 10)
+
+static bool app_configured(const struct visor *v, const char *name)
+{
+    for (size_t i = 0; i < v->cfg.n_apps; i++)
+        if (strcmp(v->cfg.apps[i].name, name) == 0)
+            return true;
+    return false;
+}
+
+/* Reads at most the last API_LOG_MAX_BYTES of path into buf (caller frees); *cut when the
+ * file is longer (the first, partial line is then dropped by the caller). */
+static int read_tail(const char *path, char **buf, size_t *len, bool *cut)
+{
+    FILE *f = fopen(path, "rb");
+    long size;
+
+    *buf = NULL;
+    *len = 0;
+    *cut = false;
+    if (!f)
+        return SW_ENOTFOUND;
+    if (fseek(f, 0, SEEK_END) || (size = ftell(f)) < 0)
+        goto fail;
+    *cut = (unsigned long)size > API_LOG_MAX_BYTES;
+    if (fseek(f, *cut ? size - (long)API_LOG_MAX_BYTES : 0, SEEK_SET) ||
+        !(*buf = malloc(API_LOG_MAX_BYTES + 1)))
+        goto fail;
+    *len = fread(*buf, 1, API_LOG_MAX_BYTES, f);
+    (*buf)[*len] = '\0';
+    fclose(f);
+    return SW_OK;
+fail:
+    fclose(f);
+    return SW_EIO;
+}
+
+/* The last n (<= API_LOG_MAX_LINES) lines of text[len] as a JSON array of strings, oldest
+ * first; with cut the first, partial line is dropped. */
+static struct json_object *last_lines(const char *text, size_t len, bool cut, unsigned long n)
+{
+    struct json_object *arr = json_object_new_array();
+    size_t starts[API_LOG_MAX_LINES], ends[API_LOG_MAX_LINES];
+    size_t begin = 0, end = len, line = 0, k = 0;
+    const char *nl = NULL;
+
+    if (cut && (nl = memchr(text, '\n', len)))
+        begin = (size_t)(nl - text) + 1;
+    if (end > begin && text[end - 1] == '\n')
+        end--; /* the last newline ends the last line */
+    if (cut && !nl)
+        begin = end;
+    line = begin;
+    for (size_t i = begin; begin < end && i <= end; i++) {
+        if (i < end && text[i] != '\n')
+            continue;
+        starts[k % n] = line;
+        ends[k % n] = i;
+        k++;
+        line = i + 1;
+    }
+    for (size_t j = k > n ? k - n : 0; j < k; j++)
+        json_object_array_add(arr, json_object_new_string_len(text + starts[j % n],
+                                                              (int)(ends[j % n] - starts[j % n])));
+    return arr;
+}
+
+static void handle_app_logs(struct sw_http_request *req, struct sw_http_response *resp)
+{
+    struct visor *v = req->app;
+    const char *slash = strchr(req->param, '/');
+    size_t nlen = slash ? (size_t)(slash - req->param) : 0;
+    char name[VISOR_APP_NAME_MAX], path[PATH_MAX + VISOR_APP_NAME_MAX + 8], *text = NULL;
+    struct json_object *o;
+    unsigned long n = 100;
+    size_t len = 0;
+    bool cut = false;
+
+    if (!slash || strcmp(slash, "/logs") != 0 || nlen == 0 || nlen >= sizeof(name)) {
+        sw_http_reply_error(resp, 404, "not_found", "no such endpoint: GET /api/apps/{name}/logs");
+        return;
+    }
+    memcpy(name, req->param, nlen);
+    name[nlen] = '\0';
+    if (!app_configured(v, name)) {
+        sw_http_reply_error(resp, 404, "not_found", "no app named '%s' in the config", name);
+        return;
+    }
+    if (sw_http_query_uint(req, "lines", 1, API_LOG_MAX_LINES, 100, &n)) {
+        sw_http_reply_error(resp, 400, "invalid_lines", "lines must be 1..%d", API_LOG_MAX_LINES);
+        return;
+    }
+    snprintf(path, sizeof(path), "%s/%s.log", v->cfg.data_dir, name);
+    if (read_tail(path, &text, &len, &cut) == SW_EIO) {
+        sw_http_reply_error(resp, 500, "internal_error", "cannot read the app's log");
+        return;
+    }
+    o = json_object_new_object();
+    json_object_object_add(o, "app", json_object_new_string(name));
+    json_object_object_add(o, "lines", last_lines(text ? text : "", len, cut, n));
+    free(text);
+    sw_http_reply_json(resp, 200, o);
+}
+
 static void write_metrics(void *app, struct sw_buf *out)
 {
     struct visor *v = app;
@@ -320,6 +427,7 @@ static const struct sw_http_route routes[] = {
     { "DELETE", "/api/routes/", SW_ROUTE_PREFIX, handle_route_delete, "/api/routes/{rid}", 0 },
     { "GET", "/api/apps", SW_ROUTE_EXACT, handle_apps, NULL, 0 },
     { "POST", "/api/apps/", SW_ROUTE_PREFIX, handle_app_action, "/api/apps/{name}/{action}", 4096 },
+    { "GET", "/api/apps/", SW_ROUTE_PREFIX, handle_app_logs, "/api/apps/{name}/logs", 0 },
 };
 
 static struct sw_http_server_config api_cfg;

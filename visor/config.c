@@ -151,6 +151,45 @@ static int load_messaging(const struct sw_config *cfg, struct visor_config *c, s
     return SW_OK;
 }
 
+/* "hypervisors": [{"pk","addr"}] — hypervisors this visor connects out to (hvlink.c). */
+static int load_hypervisor(const struct sw_config *cfg, struct json_object *o, size_t i,
+                           struct visor_pk_addr *out, struct sw_error *err)
+{
+    char path[64];
+    struct json_object *pk, *addr;
+    struct sw_error kerr;
+
+    snprintf(path, sizeof(path), "hypervisors[%zu]", i);
+    if (!json_object_is_type(o, json_type_object))
+        return sw_config_field_error(cfg, path, err, "must be an object {\"pk\",\"addr\"}");
+    pk = json_object_object_get(o, "pk");
+    addr = json_object_object_get(o, "addr");
+    snprintf(path, sizeof(path), "hypervisors[%zu].pk", i);
+    if (!json_object_is_type(pk, json_type_string) ||
+        sw_pk_from_hex(&out->pk, json_object_get_string(pk), "pk", &kerr))
+        return sw_config_field_error(cfg, path, err, "must be a public key (64 hex characters)");
+    snprintf(path, sizeof(path), "hypervisors[%zu].addr", i);
+    if (!json_object_is_type(addr, json_type_string) ||
+        json_object_get_string_len(addr) >= VISOR_ADDR_MAX ||
+        sw_hostport_parse(json_object_get_string(addr), NULL, 0, NULL))
+        return sw_config_field_error(cfg, path, err, "must be host:port");
+    snprintf(out->addr, sizeof(out->addr), "%s", json_object_get_string(addr));
+    return SW_OK;
+}
+
+static int load_hypervisors(const struct sw_config *cfg, struct visor_config *c, struct sw_error *err)
+{
+    struct json_object *arr;
+    int rc = get_array(cfg, "hypervisors", VISOR_HYPERVISORS_MAX, &arr, err);
+
+    for (size_t i = 0; rc == SW_OK && arr && i < json_object_array_length(arr); i++) {
+        rc = load_hypervisor(cfg, json_object_array_get_idx(arr, i), i, &c->hypervisors[i], err);
+        if (rc == SW_OK)
+            c->n_hypervisors = i + 1;
+    }
+    return rc;
+}
+
 static int load_routing(const struct sw_config *cfg, struct visor_config *c, struct sw_error *err)
 {
     struct json_object *arr, *v;
@@ -347,7 +386,8 @@ static int load_all(const struct sw_config *cfg, struct visor_config *c, struct 
         (rc = get_url(cfg, "transport.discovery", true, c->tpd_url, err)) ||
         (rc = load_routing(cfg, c, err)) ||
         (rc = load_stcp(cfg, c, err)) ||
-        (rc = load_apps(cfg, c, err)))
+        (rc = load_apps(cfg, c, err)) ||
+        (rc = load_hypervisors(cfg, c, err)))
         return rc;
     return load_misc(cfg, c, err);
 }
@@ -550,6 +590,28 @@ static int gen_apps(const struct visor_gen_opts *o, struct json_object *root, st
     return SW_OK;
 }
 
+static int gen_hypervisors(const struct visor_gen_opts *o, struct json_object *root,
+                           struct sw_error *err)
+{
+    struct json_object *arr = json_object_new_array(), *h;
+    char pk_hex[SW_PK_HEX_LEN + 1];
+    const char *addr;
+    int rc;
+
+    json_object_object_add(root, "hypervisors", arr);
+    if (o->n_hypervisors > VISOR_HYPERVISORS_MAX)
+        return sw_error_set(err, SW_EINVAL, "at most %d --hypervisor options", VISOR_HYPERVISORS_MAX);
+    for (size_t i = 0; i < o->n_hypervisors; i++) {
+        if ((rc = split_pk_addr(o->hypervisors[i], '@', "--hypervisor", pk_hex, &addr, err)))
+            return rc;
+        h = json_object_new_object();
+        json_object_object_add(h, "pk", jstr(pk_hex));
+        json_object_object_add(h, "addr", jstr(addr));
+        json_object_array_add(arr, h);
+    }
+    return SW_OK;
+}
+
 static void gen_keys(const struct sw_keypair *kp, struct json_object *root)
 {
     struct json_object *k = json_object_new_object();
@@ -578,7 +640,7 @@ int visor_config_generate(const struct visor_gen_opts *o, const struct sw_keypai
     json_object_object_add(t, "discovery", jstr(o->tpd ? o->tpd : VISOR_DEFAULT_TPD));
     json_object_object_add(root, "transport", t);
     if ((rc = gen_routing(o, root, err)) || (rc = gen_stcp(o, root, err)) ||
-        (rc = gen_apps(o, root, err)))
+        (rc = gen_apps(o, root, err)) || (rc = gen_hypervisors(o, root, err)))
         goto fail;
     api = json_object_new_object();
     json_object_object_add(api, "listen", jstr(o->api ? o->api : VISOR_DEFAULT_API));

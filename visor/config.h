@@ -29,6 +29,7 @@
 #define VISOR_APP_ARGS_MAX 32
 #define VISOR_APP_NAME_MAX 64
 #define VISOR_APP_ARG_MAX 256
+#define VISOR_HYPERVISORS_MAX 8
 
 #define VISOR_DEFAULT_CONFIG "skywire-config.json"
 #define VISOR_DEFAULT_API "127.0.0.1:3435"
@@ -75,6 +76,8 @@ struct visor_config {
     char api_listen[VISOR_ADDR_MAX];
     enum sw_log_level log_level;
     char data_dir[PATH_MAX];
+    size_t n_hypervisors;            /* hypervisors this visor connects out to (hvlink.c) */
+    struct visor_pk_addr hypervisors[VISOR_HYPERVISORS_MAX];
 };
 
 /* Loads and validates path. On failure err names the field; *c is left freed. */
@@ -96,6 +99,8 @@ struct visor_gen_opts {
     size_t n_pk_table;
     const char *const *msg_servers;  /* "PK@HOST:PORT" */
     size_t n_msg_servers;
+    const char *const *hypervisors;  /* "PK@HOST:PORT" */
+    size_t n_hypervisors;
     /* apps: by default skychat, SSH, SSH-client and socksproxy start with the visor, and
      * socksproxy-client is listed (started only when socks_srv names an exit) */
     bool no_apps;                    /* an empty app list */

@@ -162,7 +162,7 @@ static int setup(struct visor *v)
         goto fail;
     }
     v->last_save_ms = v->last_refresh_ms = visor_now_ms();
-    if (api_start(v, &err))
+    if (api_start(v, &err) || hvlink_start(v, &err))
         goto fail;
     return 0;
 fail:
@@ -172,6 +172,7 @@ fail:
 
 static void teardown(struct visor *v)
 {
+    hvlink_stop(v);
     api_stop(v);
     apps_stop(v);
     if (v->router)
@@ -250,6 +251,7 @@ int main(int argc, char **argv)
     }
     sig = sw_daemon_wait();
     sw_log_info("%s received, stopping", sig == SIGTERM ? "SIGTERM" : "SIGINT");
+    hvlink_stop(v);
     api_stop(v);
     stop_loop(v, th);
     rc = 0;

@@ -288,6 +288,7 @@ struct visor {
     struct dmsg *dmsg;
     struct sw_http_server *api;
     struct router *router;      /* routing rules and packets (router.c) */
+    struct hvlinks *hv;         /* links out to hypervisors (hvlink.c); own threads */
     struct event *tick;
     struct transport_list transports;
     size_t n_transports;
@@ -302,6 +303,13 @@ struct visor {
     /* read by API threads for /metrics and /health */
     _Atomic uint64_t m_up, m_total, m_sent, m_received, m_handshake_failures, m_dials;
 };
+
+/* ---- hypervisor links (hvlink.c): one thread per configured hypervisor ------------------ */
+struct hvlinks;
+/* Starts a thread per cfg.hypervisors entry (none: no-op). */
+int hvlink_start(struct visor *v, struct sw_error *err);
+/* Closes the links, waits for their threads and in-flight requests. Idempotent. */
+void hvlink_stop(struct visor *v);
 
 int64_t visor_now_ms(void);   /* monotonic */
 int64_t visor_unix_now(void);

@@ -7,9 +7,12 @@
 
 #include "common/http_client.h"
 
+struct cli_hv;
+
 struct cli_ctx {
     bool json;                  /* --json: print raw JSON instead of tables */
     struct sw_http_client *http;
+    struct cli_hv *hv;          /* --hypervisor: node commands go through it (hv.c) */
 };
 
 /* Exit codes: 0 ok, 1 the service said no / failed, 2 usage error. */
@@ -22,6 +25,14 @@ int cli_mdisc(struct cli_ctx *ctx, int argc, char **argv);
 /* routes.c: node ls-rules | rule ID | rm-rule ID (-1 when sub is none of them); rtfind. */
 int cli_node_routes(struct cli_ctx *ctx, const char *sub, const char *api, int npos, char **pos);
 int cli_rtfind(struct cli_ctx *ctx, int argc, char **argv);
+/* hv.c: the hypervisor mode. cli_request sends /api/ targets through cli_hv_request when
+ * ctx->hv is set (to /api/visors/{--visor}/...), logging in on first use. */
+void cli_hv_set_url(struct cli_ctx *ctx, const char *url);
+void cli_hv_set_visor(struct cli_ctx *ctx, const char *pk);
+int cli_hv_request(struct cli_ctx *ctx, const char *method, const char *target, const char *body,
+                   void (*table)(struct json_object *));
+void cli_hv_logout(struct cli_ctx *ctx);
+int cli_hv(struct cli_ctx *ctx, int argc, char **argv);
 
 /* GET/POST/DELETE base+target without signing and prints the reply (cli_print_reply). */
 int cli_request(struct cli_ctx *ctx, const char *base, const char *method, const char *target,

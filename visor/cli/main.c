@@ -28,11 +28,15 @@ static void usage(FILE *f)
             "  node add-tp PK [--type stcp|dmsg] [--addr HOST:PORT]\n"
             "  node disc-tp --id ID | --pk PK\n"
             "  mdisc entry PK | available-servers [--mdisc URL]\n"
+            "  hv visors | network                 (with --hypervisor) the hypervisor's visors, its map\n"
+            "  node app-logs NAME [--lines N]      the tail of an app's log\n"
             "  rtfind PK1 PK2 [--min-hops N] [--max-hops N] [--count N] [--rf URL]\n"
             "options:\n"
             "  --json            print JSON instead of tables\n"
             "  --tpd URL         transport discovery (default $SKYWIRE_TPD_URL or http://127.0.0.1:9091)\n"
             "  --api URL         visor API for node commands (default $SKYWIRE_API_URL or http://127.0.0.1:3435)\n"
+            "  --hypervisor URL  send node commands through a hypervisor (default $SKYWIRE_HYPERVISOR_URL);\n"
+            "                    add --visor PK to them; password from $SKYWIRE_HYPERVISOR_PASSWORD or asked\n"
             "  --mdisc URL       messaging discovery (default $SKYWIRE_MDISC_URL or http://127.0.0.1:9090)\n"
             "  --version, --help\n");
 }
@@ -55,6 +59,7 @@ static bool global_url(const char *opt, const char *val)
 int main(int argc, char **argv)
 {
     struct cli_ctx ctx = { 0 };
+    const char *hv_url = getenv("SKYWIRE_HYPERVISOR_URL");
     int i = 1, rc;
 
     sw_log_init("skywire-cli");
@@ -67,6 +72,8 @@ int main(int argc, char **argv)
         } else if (strcmp(argv[i], "--version") == 0) {
             printf("skywire-cli %s\n", SW_VERSION);
             return CLI_OK;
+        } else if (i + 1 < argc && strcmp(argv[i], "--hypervisor") == 0) {
+            hv_url = argv[++i];
         } else if (i + 1 < argc && global_url(argv[i], argv[i + 1])) {
             i++;
         } else {
@@ -85,6 +92,8 @@ int main(int argc, char **argv)
     ctx.http = sw_http_client_new(&(struct sw_http_client_opts){ .timeout_ms = 30000 });
     if (!ctx.http)
         return CLI_FAIL;
+    if (hv_url && *hv_url)
+        cli_hv_set_url(&ctx, hv_url);
     if (strcmp(argv[i], "tpdisc") == 0) {
         rc = cli_tpdisc(&ctx, argc - i, argv + i);
     } else if (strcmp(argv[i], "keygen") == 0) {
@@ -93,6 +102,8 @@ int main(int argc, char **argv)
         rc = cli_node(&ctx, argc - i, argv + i);
     } else if (strcmp(argv[i], "mdisc") == 0) {
         rc = cli_mdisc(&ctx, argc - i, argv + i);
+    } else if (strcmp(argv[i], "hv") == 0) {
+        rc = cli_hv(&ctx, argc - i, argv + i);
     } else if (strcmp(argv[i], "rtfind") == 0) {
         rc = cli_rtfind(&ctx, argc - i, argv + i);
     } else {
@@ -100,6 +111,7 @@ int main(int argc, char **argv)
         usage(stderr);
         rc = CLI_USAGE;
     }
+    cli_hv_logout(&ctx);
     sw_http_client_free(ctx.http);
     return rc;
 }

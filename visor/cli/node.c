@@ -23,6 +23,9 @@ struct node_args {
     struct visor_gen_opts gen;
     const char *setup_nodes[NODE_MAX_LIST], *pk_table[NODE_MAX_LIST], *msg_servers[NODE_MAX_LIST];
     const char *ssh_allow[NODE_MAX_LIST];
+    const char *hypervisors[NODE_MAX_LIST];
+    const char *visor;  /* --visor PK: the managed visor with --hypervisor */
+    const char *lines;  /* app-logs --lines N */
     int npos;
     char **pos; /* positional arguments after the subcommand */
 };
@@ -51,6 +54,8 @@ static int parse(int argc, char **argv, struct node_args *a)
         { "no-apps", no_argument, NULL, 'x' },         { "skychat-addr", required_argument, NULL, 'c' },
         { "socks-srv", required_argument, NULL, 'v' }, { "socks-addr", required_argument, NULL, 'k' },
         { "ssh-allow", required_argument, NULL, 'h' },
+        { "hypervisor", required_argument, NULL, 'H' }, { "visor", required_argument, NULL, 'V' },
+        { "lines", required_argument, NULL, 'z' },
         { NULL, 0, NULL, 0 },
     };
     const char *env = getenv("SKYWIRE_API_URL");
@@ -64,6 +69,7 @@ static int parse(int argc, char **argv, struct node_args *a)
     a->gen.pk_table = a->pk_table;
     a->gen.msg_servers = a->msg_servers;
     a->gen.ssh_allow = a->ssh_allow;
+    a->gen.hypervisors = a->hypervisors;
     optind = 1;
     while (rc == CLI_OK && (c = getopt_long(argc, argv, "o:r", opts, NULL)) != -1) {
         switch (c) {
@@ -97,6 +103,9 @@ static int parse(int argc, char **argv, struct node_args *a)
         case 'v': a->gen.socks_srv = optarg; break;
         case 'k': a->gen.socks_addr = optarg; break;
         case 'h': rc = add_list(a->ssh_allow, &a->gen.n_ssh_allow, optarg, "--ssh-allow"); break;
+        case 'H': rc = add_list(a->hypervisors, &a->gen.n_hypervisors, optarg, "--hypervisor"); break;
+        case 'V': a->visor = optarg; break;
+        case 'z': a->lines = optarg; break;
         default: rc = CLI_USAGE;
         }
     }
@@ -247,6 +256,8 @@ int cli_request(struct cli_ctx *ctx, const char *base, const char *method, const
     char url[2048];
     int rc;
 
+    if (ctx->hv && strncmp(target, "/api/", 5) == 0)
+        return cli_hv_request(ctx, method, target, body, table);
     snprintf(url, sizeof(url), "%s%s", base, target);
     if (sw_http_do(ctx->http, method, url, NULL, body, body ? strlen(body) : 0, &res, &err)) {
         fprintf(stderr, "skywire-cli: %s\n", err.msg);
@@ -314,6 +325,28 @@ static int cmd_disc_tp(struct cli_ctx *ctx, const struct node_args *a)
     return cli_request(ctx, a->api, "GET", target, NULL, cli_print_transports_table);
 }
 
+static void print_log_lines(struct json_object *v)
+{
+    struct json_object *lines = json_object_object_get(v, "lines");
+    for (size_t i = 0; json_object_is_type(lines, json_type_array) && i < json_object_array_length(lines); i++)
+        printf("%s\n", json_object_get_string(json_object_array_get_idx(lines, i)));
+}
+
+/* app-logs NAME [--lines N]: the tail of the app's log (GET /api/apps/{name}/logs). */
+static int cmd_app_logs(struct cli_ctx *ctx, const struct node_args *a)
+{
+    char target[160];
+    char *end = NULL;
+    long n = a->lines ? strtol(a->lines, &end, 10) : 100;
+
+    if (a->npos != 1 || strlen(a->pos[0]) > 63 || strpbrk(a->pos[0], "/?#% ") || (end && *end) || n < 1 || n > 1000) {
+        fprintf(stderr, "usage: skywire-cli node app-logs NAME [--lines 1..1000]\n");
+        return CLI_USAGE;
+    }
+    snprintf(target, sizeof(target), "/api/apps/%s/logs?lines=%ld", a->pos[0], n);
+    return cli_request(ctx, a->api, "GET", target, NULL, print_log_lines);
+}
+
 static void node_usage(FILE *f)
 {
     fprintf(f,
@@ -324,9 +357,11 @@ static void node_usage(FILE *f)
             "             [--no-apps] [--skychat-addr ADDR] [--ssh-allow PK]...\n"
             "             [--socks-srv PK] [--socks-addr ADDR]\n"
             "  pk | summary | ls-tp | tp ID | rm-tp ID | ls-rules | rule ID | rm-rule ID\n"
-            "  ls-apps | start-app NAME | stop-app NAME\n"
+            "  ls-apps | start-app NAME | stop-app NAME | app-logs NAME [--lines N]\n"
             "  add-tp PK [--type stcp|dmsg] [--addr HOST:PORT]\n"
             "  disc-tp --id ID | --pk PK\n"
+            "  gen-config --hypervisor PK@HOST:PORT (repeatable): hypervisors this visor connects to\n"
+            "  with skywire-cli --hypervisor URL: --visor PK names the managed visor\n"
             "  --api URL: the visor's API (default $SKYWIRE_API_URL or http://127.0.0.1:3435)\n");
 }
 
@@ -343,6 +378,7 @@ int cli_node(struct cli_ctx *ctx, int argc, char **argv)
     }
     if ((rc = parse(argc - 1, argv + 1, &a)))
         return rc;
+    cli_hv_set_visor(ctx, a.visor);
     if (strcmp(sub, "gen-config") == 0)
         return cmd_gen_config(ctx, &a);
     if (strcmp(sub, "pk") == 0)
@@ -363,6 +399,8 @@ int cli_node(struct cli_ctx *ctx, int argc, char **argv)
             return cli_request(ctx, a.api, "GET", target, NULL, print_visor_transports);
         return cli_request(ctx, a.api, "DELETE", target, NULL, print_removed);
     }
+    if (strcmp(sub, "app-logs") == 0)
+        return cmd_app_logs(ctx, &a);
     if ((rc = cli_node_routes(ctx, sub, a.api, a.npos, a.pos)) >= 0)
         return rc;
     fprintf(stderr, "skywire-cli node: unknown command '%s'\n", sub);

@@ -1,0 +1,531 @@
+/* auth.c — the hypervisor's admin login (docs/hypervisor.md "Authentication").
+ *
+ * One account, "admin". Its password is stored as an Argon2id string
+ * (crypto_pwhash_str, interactive limits) in data_dir/admin.pwhash (mode 0600). A login
+ * creates a session: a 32-byte random token (cookie swhv_session, HttpOnly,
+ * SameSite=Strict, Path=/, Secure with --cookie-secure) and a 32-byte random CSRF token
+ * (returned in the body; mutations must echo it in X-CSRF-Token). Sessions live in memory
+ * (HV_MAX_SESSIONS, the oldest is evicted), expire after 1 h idle or 12 h, and all but the
+ * caller's end when the password changes. Failed logins count per client IP over a sliding
+ * minute (cfg.login_failures, default 5) and globally (HV_GLOBAL_FAILURES a minute); over
+ * either limit login answers 429 before checking the password. Password checks run one at
+ * a time (Argon2 takes 64 MiB). Tokens are compared in constant time; nothing secret is
+ * logged. */
+#include "hypervisor/hv.h"
+#include "common/hex.h"
+#include "common/http_server.h"
+#include "common/json.h"
+#include "common/log.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <sodium.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+
+#define HV_MAX_SESSIONS 64
+#define HV_TOKEN_BYTES 32
+#define HV_TOKEN_HEX (HV_TOKEN_BYTES * 2)
+#define HV_IDLE_S 3600
+#define HV_ABSOLUTE_S (12 * 3600)
+#define HV_FAIL_WINDOW_S 60
+#define HV_FAIL_IPS 256
+#define HV_GLOBAL_FAILURES 30
+#define HV_PASSWORD_MIN 8
+#define HV_PASSWORD_MAX 256
+#define HV_COOKIE "swhv_session"
+
+struct hv_session {
+    bool used;
+    char token[HV_TOKEN_HEX + 1];
+    char csrf[HV_TOKEN_HEX + 1];
+    int64_t created, last_seen;
+};
+
+struct hv_fail {
+    char ip[64];
+    int64_t window_start;
+    unsigned count;
+};
+
+struct hv_auth {
+    pthread_mutex_t mu;       /* sessions, failures, hash */
+    pthread_mutex_t verify_mu; /* one Argon2 at a time */
+    char hash[crypto_pwhash_STRBYTES];
+    char hash_path[PATH_MAX + 32];
+    bool secure;
+    unsigned per_ip;
+    struct hv_session s[HV_MAX_SESSIONS];
+    struct hv_fail fails[HV_FAIL_IPS];
+    int64_t global_start;
+    unsigned global_count;
+};
+
+static int64_t now_s(void) { return (int64_t)time(NULL); }
+
+/* ---- the password file -------------------------------------------------------------------- */
+
+static int write_secret_file(const char *path, const char *text, struct sw_error *err)
+{
+    char tmp[PATH_MAX + 48];
+    size_t n = strlen(text);
+    int fd;
+
+    snprintf(tmp, sizeof(tmp), "%s.tmp.%ld", path, (long)getpid());
+    fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
+    if (fd < 0)
+        return sw_error_set(err, SW_EIO, "%s: %s", tmp, strerror(errno));
+    if (write(fd, text, n) != (ssize_t)n || write(fd, "\n", 1) != 1 || fsync(fd) || close(fd)) {
+        unlink(tmp);
+        return sw_error_set(err, SW_EIO, "writing %s: %s", tmp, strerror(errno));
+    }
+    if (rename(tmp, path)) {
+        unlink(tmp);
+        return sw_error_set(err, SW_EIO, "renaming %s: %s", tmp, strerror(errno));
+    }
+    return SW_OK;
+}
+
+static int hash_password(const char *pw, char out[crypto_pwhash_STRBYTES])
+{
+    return crypto_pwhash_str(out, pw, strlen(pw), crypto_pwhash_OPSLIMIT_INTERACTIVE,
+                             crypto_pwhash_MEMLIMIT_INTERACTIVE) ? SW_ENOMEM : SW_OK;
+}
+
+/* First line of path into pw (no newline). */
+static int read_password_file(const char *path, char *pw, size_t cap, struct sw_error *err)
+{
+    FILE *f = fopen(path, "r");
+    size_t n;
+
+    if (!f)
+        return sw_error_set(err, SW_EIO, "--admin-password-file %s: %s", path, strerror(errno));
+    if (!fgets(pw, (int)cap, f))
+        pw[0] = '\0';
+    fclose(f);
+    n = strcspn(pw, "\r\n");
+    pw[n] = '\0';
+    if (n < HV_PASSWORD_MIN)
+        return sw_error_set(err, SW_EINVAL, "--admin-password-file %s: the password must have at least %d characters",
+                            path, HV_PASSWORD_MIN);
+    return SW_OK;
+}
+
+static int first_password(struct hv *hv, char *pw, size_t cap, struct sw_error *err)
+{
+    char path[PATH_MAX + 32];
+    uint8_t raw[15];
+    int rc;
+
+    if (hv->cfg.admin_password_file[0])
+        return read_password_file(hv->cfg.admin_password_file, pw, cap, err);
+    randombytes_buf(raw, sizeof(raw));
+    sodium_bin2base64(pw, cap, raw, sizeof(raw), sodium_base64_VARIANT_URLSAFE_NO_PADDING);
+    snprintf(path, sizeof(path), "%s/initial-password", hv->cfg.data_dir);
+    if ((rc = write_secret_file(path, pw, err)))
+        return rc;
+    sw_log_info("first start: generated the admin password into %s (log in, then change it)", path);
+    return SW_OK;
+}
+
+static int load_hash(struct hv_auth *a, struct hv *hv, struct sw_error *err)
+{
+    char pw[HV_PASSWORD_MAX + 2];
+    FILE *f = fopen(a->hash_path, "r");
+    int rc;
+
+    if (f) {
+        if (!fgets(a->hash, sizeof(a->hash), f))
+            a->hash[0] = '\0';
+        fclose(f);
+        a->hash[strcspn(a->hash, "\r\n")] = '\0';
+        if (strncmp(a->hash, "$argon2id$", 10) != 0)
+            return sw_error_set(err, SW_EINVAL, "%s: not an Argon2id password hash", a->hash_path);
+        return SW_OK;
+    }
+    if (errno != ENOENT)
+        return sw_error_set(err, SW_EIO, "%s: %s", a->hash_path, strerror(errno));
+    if ((rc = first_password(hv, pw, sizeof(pw), err)))
+        goto out;
+    if ((rc = hash_password(pw, a->hash))) {
+        sw_error_set(err, rc, "cannot hash the password (out of memory)");
+        goto out;
+    }
+    rc = write_secret_file(a->hash_path, a->hash, err);
+out:
+    sodium_memzero(pw, sizeof(pw));
+    return rc;
+}
+
+int hv_auth_init(struct hv *hv, struct sw_error *err)
+{
+    struct hv_auth *a = calloc(1, sizeof(*a));
+    int rc;
+
+    if (!a)
+        return sw_error_set(err, SW_ENOMEM, "out of memory");
+    pthread_mutex_init(&a->mu, NULL);
+    pthread_mutex_init(&a->verify_mu, NULL);
+    a->secure = hv->cfg.cookie_secure;
+    a->per_ip = hv->cfg.login_failures ? hv->cfg.login_failures : 5;
+    snprintf(a->hash_path, sizeof(a->hash_path), "%s/admin.pwhash", hv->cfg.data_dir);
+    hv->auth = a;
+    if ((rc = load_hash(a, hv, err)))
+        return rc;
+    return SW_OK;
+}
+
+void hv_auth_free(struct hv *hv)
+{
+    if (!hv->auth)
+        return;
+    pthread_mutex_destroy(&hv->auth->mu);
+    pthread_mutex_destroy(&hv->auth->verify_mu);
+    sodium_memzero(hv->auth, sizeof(*hv->auth));
+    free(hv->auth);
+    hv->auth = NULL;
+}
+
+/* ---- sessions ----------------------------------------------------------------------------- */
+
+static bool expired(const struct hv_session *s, int64_t now)
+{
+    return now - s->last_seen > HV_IDLE_S || now - s->created > HV_ABSOLUTE_S;
+}
+
+/* The session named by the request's cookie (under a->mu), or NULL. */
+static struct hv_session *find_session(struct hv_auth *a, const struct sw_http_request *req)
+{
+    const char *cookie = sw_http_header(req, "Cookie"), *p;
+    int64_t now = now_s();
+
+    for (p = cookie; p && (p = strstr(p, HV_COOKIE "=")); p++) {
+        if (p != cookie && p[-1] != ' ' && p[-1] != ';')
+            continue;
+        p += strlen(HV_COOKIE "=");
+        if (strcspn(p, "; ") != HV_TOKEN_HEX)
+            return NULL;
+        for (size_t i = 0; i < HV_MAX_SESSIONS; i++) {
+            struct hv_session *s = &a->s[i];
+            if (!s->used || sodium_memcmp(s->token, p, HV_TOKEN_HEX) != 0)
+                continue;
+            if (expired(s, now)) {
+                sodium_memzero(s, sizeof(*s));
+                return NULL;
+            }
+            s->last_seen = now;
+            return s;
+        }
+        return NULL;
+    }
+    return NULL;
+}
+
+static void random_hex(char out[HV_TOKEN_HEX + 1])
+{
+    uint8_t raw[HV_TOKEN_BYTES];
+    randombytes_buf(raw, sizeof(raw));
+    sodium_bin2hex(out, HV_TOKEN_HEX + 1, raw, sizeof(raw));
+    sodium_memzero(raw, sizeof(raw));
+}
+
+/* Under a->mu: a fresh session in a free, expired or the oldest slot. */
+static struct hv_session *new_session(struct hv_auth *a)
+{
+    struct hv_session *pick = NULL;
+    int64_t now = now_s();
+
+    for (size_t i = 0; i < HV_MAX_SESSIONS; i++) {
+        struct hv_session *s = &a->s[i];
+        if (!s->used || expired(s, now)) {
+            pick = s;
+            break;
+        }
+        if (!pick || s->last_seen < pick->last_seen)
+            pick = s;
+    }
+    memset(pick, 0, sizeof(*pick));
+    pick->used = true;
+    pick->created = pick->last_seen = now;
+    random_hex(pick->token);
+    random_hex(pick->csrf);
+    return pick;
+}
+
+/* When s ends unless used again: idle or absolute limit, whichever comes first. */
+static int64_t expires_at(const struct hv_session *s)
+{
+    int64_t idle = s->last_seen + HV_IDLE_S, abs = s->created + HV_ABSOLUTE_S;
+    return idle < abs ? idle : abs;
+}
+
+size_t hv_auth_sessions(struct hv *hv)
+{
+    size_t n = 0;
+    int64_t now = now_s();
+
+    pthread_mutex_lock(&hv->auth->mu);
+    for (size_t i = 0; i < HV_MAX_SESSIONS; i++)
+        n += hv->auth->s[i].used && !expired(&hv->auth->s[i], now);
+    pthread_mutex_unlock(&hv->auth->mu);
+    return n;
+}
+
+/* ---- login rate limits -------------------------------------------------------------------- */
+
+static struct hv_fail *fail_slot(struct hv_auth *a, const char *ip, bool create)
+{
+    struct hv_fail *oldest = NULL;
+
+    for (size_t i = 0; i < HV_FAIL_IPS; i++) {
+        struct hv_fail *f = &a->fails[i];
+        if (f->ip[0] && strcmp(f->ip, ip) == 0)
+            return f;
+        if (!oldest || f->window_start < oldest->window_start)
+            oldest = f;
+    }
+    if (!create)
+        return NULL;
+    memset(oldest, 0, sizeof(*oldest));
+    snprintf(oldest->ip, sizeof(oldest->ip), "%s", ip);
+    return oldest;
+}
+
+static bool limited(struct hv_auth *a, const char *ip)
+{
+    int64_t now = now_s();
+    struct hv_fail *f;
+    bool lim;
+
+    pthread_mutex_lock(&a->mu);
+    f = fail_slot(a, ip, false);
+    lim = (f && now - f->window_start < HV_FAIL_WINDOW_S && f->count >= a->per_ip) ||
+          (now - a->global_start < HV_FAIL_WINDOW_S && a->global_count >= HV_GLOBAL_FAILURES);
+    pthread_mutex_unlock(&a->mu);
+    return lim;
+}
+
+static void count_failure(struct hv_auth *a, const char *ip)
+{
+    int64_t now = now_s();
+    struct hv_fail *f;
+
+    pthread_mutex_lock(&a->mu);
+    f = fail_slot(a, ip, true);
+    if (now - f->window_start >= HV_FAIL_WINDOW_S) {
+        f->window_start = now;
+        f->count = 0;
+    }
+    f->count++;
+    if (now - a->global_start >= HV_FAIL_WINDOW_S) {
+        a->global_start = now;
+        a->global_count = 0;
+    }
+    a->global_count++;
+    pthread_mutex_unlock(&a->mu);
+}
+
+static bool verify(struct hv_auth *a, const char *pw)
+{
+    char hash[crypto_pwhash_STRBYTES];
+    bool ok;
+
+    pthread_mutex_lock(&a->mu);
+    memcpy(hash, a->hash, sizeof(hash));
+    pthread_mutex_unlock(&a->mu);
+    pthread_mutex_lock(&a->verify_mu);
+    ok = crypto_pwhash_str_verify(hash, pw, strlen(pw)) == 0;
+    pthread_mutex_unlock(&a->verify_mu);
+    return ok;
+}
+
+/* ---- handlers ----------------------------------------------------------------------------- */
+
+static struct hv_auth *auth_of(const struct sw_http_request *req)
+{
+    return ((struct hv *)req->app)->auth;
+}
+
+static void set_cookie(struct hv_auth *a, struct sw_http_response *resp, const char *token)
+{
+    snprintf(resp->set_cookie, sizeof(resp->set_cookie), HV_COOKIE "=%s; HttpOnly; SameSite=Strict; Path=/%s%s",
+             token, token[0] ? "" : "; Max-Age=0", a->secure ? "; Secure" : "");
+}
+
+/* Parses two string fields of at most HV_PASSWORD_MAX bytes from the JSON body. */
+static int two_strings(const struct sw_http_request *req, const char *ka, const char **va,
+                       const char *kb, const char **vb, struct json_object **root)
+{
+    if (sw_json_parse(req->body, req->body_len, root, NULL) ||
+        sw_json_get_string(*root, ka, "", HV_PASSWORD_MAX, va, NULL) ||
+        sw_json_get_string(*root, kb, "", HV_PASSWORD_MAX, vb, NULL))
+        return SW_EINVAL;
+    return SW_OK;
+}
+
+void hv_auth_login(struct sw_http_request *req, struct sw_http_response *resp)
+{
+    struct hv_auth *a = auth_of(req);
+    struct json_object *root = NULL, *o;
+    const char *user = NULL, *pw = NULL;
+    struct hv_session *s;
+    char ip[64], token[HV_TOKEN_HEX + 1], csrf[HV_TOKEN_HEX + 1];
+
+    sw_http_client_ip(req, ip, sizeof(ip));
+    if (limited(a, ip)) {
+        sw_log_warn("login from %s: rate limited", ip);
+        sw_http_reply_error(resp, 429, "rate_limited", "too many failed logins; try again in a minute");
+        goto out;
+    }
+    if (two_strings(req, "username", &user, "password", &pw, &root)) {
+        sw_http_reply_error(resp, 400, "invalid_body",
+                            "the body must be {\"username\":\"admin\",\"password\":\"...\"}");
+        goto out;
+    }
+    if (!verify(a, pw) || strcmp(user, "admin") != 0) {
+        count_failure(a, ip);
+        sw_log_warn("login from %s: invalid credentials", ip);
+        sw_http_reply_error(resp, 401, "invalid_credentials", "wrong user name or password");
+        goto out;
+    }
+    pthread_mutex_lock(&a->mu);
+    s = new_session(a);
+    memcpy(token, s->token, sizeof(token));
+    memcpy(csrf, s->csrf, sizeof(csrf));
+    pthread_mutex_unlock(&a->mu);
+    sw_log_info("login from %s: admin", ip);
+    set_cookie(a, resp, token);
+    o = json_object_new_object();
+    json_object_object_add(o, "csrf_token", json_object_new_string(csrf));
+    sw_http_reply_json(resp, 200, o);
+    sodium_memzero(token, sizeof(token));
+out:
+    json_object_put(root);
+}
+
+/* Under a->mu on success (returns the session with the lock held), else replies. */
+static struct hv_session *session_locked(struct sw_http_request *req, struct sw_http_response *resp,
+                                         bool need_csrf)
+{
+    struct hv_auth *a = auth_of(req);
+    const char *h = sw_http_header(req, "X-CSRF-Token");
+    struct hv_session *s;
+
+    pthread_mutex_lock(&a->mu);
+    if (!(s = find_session(a, req))) {
+        pthread_mutex_unlock(&a->mu);
+        sw_http_reply_error(resp, 401, "unauthenticated", "log in first (POST /api/login)");
+        return NULL;
+    }
+    if (need_csrf && (!h || strlen(h) != HV_TOKEN_HEX || sodium_memcmp(h, s->csrf, HV_TOKEN_HEX) != 0)) {
+        pthread_mutex_unlock(&a->mu);
+        sw_http_reply_error(resp, 403, "csrf", "missing or wrong X-CSRF-Token header");
+        return NULL;
+    }
+    return s;
+}
+
+static bool mutation(const struct sw_http_request *req)
+{
+    return strcmp(req->method, "GET") != 0 && strcmp(req->method, "HEAD") != 0;
+}
+
+bool hv_auth_check(struct sw_http_request *req, struct sw_http_response *resp)
+{
+    struct hv_session *s = session_locked(req, resp, mutation(req));
+    if (s)
+        pthread_mutex_unlock(&auth_of(req)->mu);
+    return s != NULL;
+}
+
+void hv_auth_logout(struct sw_http_request *req, struct sw_http_response *resp)
+{
+    struct hv_auth *a = auth_of(req);
+    struct hv_session *s = session_locked(req, resp, true);
+    struct json_object *o;
+
+    if (!s)
+        return;
+    sodium_memzero(s, sizeof(*s));
+    pthread_mutex_unlock(&a->mu);
+    set_cookie(a, resp, "");
+    o = json_object_new_object();
+    json_object_object_add(o, "logged_out", json_object_new_boolean(true));
+    sw_http_reply_json(resp, 200, o);
+}
+
+void hv_auth_session(struct sw_http_request *req, struct sw_http_response *resp)
+{
+    struct hv_auth *a = auth_of(req);
+    struct hv_session *s = session_locked(req, resp, false);
+    struct json_object *o;
+
+    if (!s)
+        return;
+    o = json_object_new_object();
+    json_object_object_add(o, "user", json_object_new_string("admin"));
+    json_object_object_add(o, "csrf_token", json_object_new_string(s->csrf));
+    json_object_object_add(o, "expires_at", json_object_new_int64(expires_at(s)));
+    pthread_mutex_unlock(&a->mu);
+    sw_http_reply_json(resp, 200, o);
+}
+
+/* Stores the new hash and ends every session but keep (under a->mu). */
+static int set_password(struct hv_auth *a, const char *pw, const char *keep_token, struct sw_error *err)
+{
+    char hash[crypto_pwhash_STRBYTES];
+    int rc;
+
+    if (hash_password(pw, hash))
+        return sw_error_set(err, SW_ENOMEM, "cannot hash the password (out of memory)");
+    pthread_mutex_lock(&a->mu);
+    if ((rc = write_secret_file(a->hash_path, hash, err)) == SW_OK) {
+        memcpy(a->hash, hash, sizeof(hash));
+        for (size_t i = 0; i < HV_MAX_SESSIONS; i++)
+            if (a->s[i].used && sodium_memcmp(a->s[i].token, keep_token, HV_TOKEN_HEX) != 0)
+                sodium_memzero(&a->s[i], sizeof(a->s[i]));
+    }
+    pthread_mutex_unlock(&a->mu);
+    return rc;
+}
+
+void hv_auth_password(struct sw_http_request *req, struct sw_http_response *resp)
+{
+    struct hv_auth *a = auth_of(req);
+    struct hv_session *s = session_locked(req, resp, true);
+    struct json_object *root = NULL, *o;
+    const char *old = NULL, *nw = NULL;
+    struct sw_error err = { 0 };
+    char token[HV_TOKEN_HEX + 1], ip[64];
+
+    if (!s)
+        return;
+    memcpy(token, s->token, sizeof(token));
+    pthread_mutex_unlock(&a->mu);
+    sw_http_client_ip(req, ip, sizeof(ip));
+    if (two_strings(req, "old_password", &old, "new_password", &nw, &root)) {
+        sw_http_reply_error(resp, 400, "invalid_body", "the body must be {\"old_password\",\"new_password\"}");
+    } else if (strlen(nw) < HV_PASSWORD_MIN) {
+        sw_http_reply_error(resp, 400, "invalid_password", "the new password must have at least %d characters",
+                            HV_PASSWORD_MIN);
+    } else if (limited(a, ip)) {
+        sw_http_reply_error(resp, 429, "rate_limited", "too many failed password checks; try again in a minute");
+    } else if (!verify(a, old)) {
+        count_failure(a, ip);
+        sw_http_reply_error(resp, 401, "invalid_credentials", "the old password is wrong");
+    } else if (set_password(a, nw, token, &err)) {
+        sw_log_error("password change: %s", err.msg);
+        sw_http_reply_error(resp, 500, "internal_error", "cannot store the new password");
+    } else {
+        sw_log_info("admin password changed from %s; other sessions ended", ip);
+        o = json_object_new_object();
+        json_object_object_add(o, "changed", json_object_new_boolean(true));
+        sw_http_reply_json(resp, 200, o);
+    }
+    sodium_memzero(token, sizeof(token));
+    json_object_put(root);
+}

@@ -1,0 +1,193 @@
+/* config.c — the hypervisor's options: flags, optionally over a JSON file (-c FILE).
+ *
+ * File fields (all optional): "addr", "visor_addr", "key_file", "data_dir", "tpd",
+ * "admin_password_file", "cookie_secure", "login_failures", "visors": ["<pk>", ...].
+ * Flags override the file; --visor adds to its "visors". */
+#include "hypervisor/hv.h"
+#include "common/config.h"
+
+#include <getopt.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+void hv_config_usage(void)
+{
+    printf("usage: hypervisor [-c hypervisor-config.json] [options]\n"
+           "  --addr HOST:PORT            web page and REST API (default %s)\n"
+           "  --visor-addr HOST:PORT      where visors connect (default %s)\n"
+           "  --key-file FILE             identity, created (0600) if missing (default %s)\n"
+           "  --visor PK                  allow this visor (repeatable; or \"visors\" in the file)\n"
+           "  --tpd URL                   transport discovery for the network map\n"
+           "  --data-dir DIR              admin password hash (default %s)\n"
+           "  --admin-password-file FILE  first start: the admin password (else one is generated\n"
+           "                              into DATA_DIR/initial-password)\n"
+           "  --cookie-secure             mark the session cookie Secure (served over https)\n"
+           "  --login-failures N          failed logins per client IP per minute (default 5)\n"
+           "  --help\n"
+           "environment: SKYWIRE_LOG_LEVEL=debug|info|warn|error\n",
+           HV_DEFAULT_ADDR, HV_DEFAULT_VISOR_ADDR, HV_DEFAULT_KEY_FILE, HV_DEFAULT_DATA_DIR);
+}
+
+static int copy(char *dst, size_t cap, const char *src, const char *what, struct sw_error *err)
+{
+    if (strlen(src) >= cap)
+        return sw_error_set(err, SW_EINVAL, "%s: longer than %zu characters", what, cap - 1);
+    memcpy(dst, src, strlen(src) + 1);
+    return SW_OK;
+}
+
+static int add_visor(struct hv_config *c, const char *hex, const char *what, struct sw_error *err)
+{
+    struct sw_pk pk;
+    struct sw_error kerr;
+
+    if (sw_pk_from_hex(&pk, hex, what, &kerr))
+        return sw_error_set(err, SW_EINVAL, "%s '%.80s': not a valid public key", what, hex);
+    for (size_t i = 0; i < c->n_visors; i++)
+        if (sw_pk_equal(&c->visors[i], &pk))
+            return SW_OK;
+    if (c->n_visors >= HV_MAX_VISORS)
+        return sw_error_set(err, SW_EINVAL, "%s: at most %d visors", what, HV_MAX_VISORS);
+    c->visors[c->n_visors++] = pk;
+    return SW_OK;
+}
+
+static int file_str(const struct sw_config *f, const char *key, char *dst, size_t cap, struct sw_error *err)
+{
+    const char *s = NULL;
+    int rc = sw_config_string(f, key, false, &s, err);
+    if (rc || !s)
+        return rc;
+    if (strlen(s) >= cap)
+        return sw_config_field_error(f, key, err, "longer than %zu characters", cap - 1);
+    memcpy(dst, s, strlen(s) + 1);
+    return SW_OK;
+}
+
+static int file_visors(const struct sw_config *f, struct hv_config *c, struct sw_error *err)
+{
+    struct json_object *arr = sw_config_node(f, "visors"), *v;
+    char path[32];
+
+    if (!arr)
+        return SW_OK;
+    if (!json_object_is_type(arr, json_type_array))
+        return sw_config_field_error(f, "visors", err, "must be an array of public keys");
+    for (size_t i = 0; i < json_object_array_length(arr); i++) {
+        v = json_object_array_get_idx(arr, i);
+        snprintf(path, sizeof(path), "visors[%zu]", i);
+        if (!json_object_is_type(v, json_type_string) || add_visor(c, json_object_get_string(v), path, NULL))
+            return sw_config_field_error(f, path, err, "not a valid public key (64 hex characters)");
+    }
+    return SW_OK;
+}
+
+static int load_file(struct hv_config *c, const char *path, struct sw_error *err)
+{
+    struct sw_config f;
+    const char *s = NULL;
+    uint64_t n = c->login_failures;
+    int rc;
+
+    if ((rc = sw_config_load_file(&f, path, err)))
+        return rc;
+    if ((rc = sw_config_hostport(&f, "addr", false, &s, err)) ||
+        (s && (rc = copy(c->addr, sizeof(c->addr), s, "addr", err))))
+        goto out;
+    s = NULL;
+    if ((rc = sw_config_hostport(&f, "visor_addr", false, &s, err)) ||
+        (s && (rc = copy(c->visor_addr, sizeof(c->visor_addr), s, "visor_addr", err))))
+        goto out;
+    s = NULL;
+    if ((rc = sw_config_url(&f, "tpd", false, &s, err)) || (s && (rc = copy(c->tpd, sizeof(c->tpd), s, "tpd", err))))
+        goto out;
+    if ((rc = file_str(&f, "key_file", c->key_file, sizeof(c->key_file), err)) ||
+        (rc = file_str(&f, "data_dir", c->data_dir, sizeof(c->data_dir), err)) ||
+        (rc = file_str(&f, "admin_password_file", c->admin_password_file, sizeof(c->admin_password_file), err)) ||
+        (rc = sw_config_bool(&f, "cookie_secure", false, &c->cookie_secure, err)) ||
+        (rc = sw_config_uint(&f, "login_failures", false, 1, 1000, &n, err)) ||
+        (rc = file_visors(&f, c, err)))
+        goto out;
+    c->login_failures = (unsigned)n;
+out:
+    sw_config_free(&f);
+    return rc;
+}
+
+static void defaults(struct hv_config *c)
+{
+    memset(c, 0, sizeof(*c));
+    snprintf(c->addr, sizeof(c->addr), "%s", HV_DEFAULT_ADDR);
+    snprintf(c->visor_addr, sizeof(c->visor_addr), "%s", HV_DEFAULT_VISOR_ADDR);
+    snprintf(c->key_file, sizeof(c->key_file), "%s", HV_DEFAULT_KEY_FILE);
+    snprintf(c->data_dir, sizeof(c->data_dir), "%s", HV_DEFAULT_DATA_DIR);
+    c->login_failures = 5;
+}
+
+static int apply(struct hv_config *c, int opt, const char *arg, struct sw_error *err)
+{
+    long n;
+
+    switch (opt) {
+    case 'a':
+        if (sw_hostport_parse(arg, NULL, 0, NULL))
+            return sw_error_set(err, SW_EINVAL, "--addr '%s': must be host:port", arg);
+        return copy(c->addr, sizeof(c->addr), arg, "--addr", err);
+    case 'v':
+        if (sw_hostport_parse(arg, NULL, 0, NULL))
+            return sw_error_set(err, SW_EINVAL, "--visor-addr '%s': must be host:port", arg);
+        return copy(c->visor_addr, sizeof(c->visor_addr), arg, "--visor-addr", err);
+    case 'k': return copy(c->key_file, sizeof(c->key_file), arg, "--key-file", err);
+    case 'd': return copy(c->data_dir, sizeof(c->data_dir), arg, "--data-dir", err);
+    case 'p': return copy(c->admin_password_file, sizeof(c->admin_password_file), arg, "--admin-password-file", err);
+    case 'V': return add_visor(c, arg, "--visor", err);
+    case 's': c->cookie_secure = true; return SW_OK;
+    case 't':
+        if (strncmp(arg, "http://", 7) != 0 && strncmp(arg, "https://", 8) != 0)
+            return sw_error_set(err, SW_EINVAL, "--tpd '%s': must be an http:// or https:// URL", arg);
+        return copy(c->tpd, sizeof(c->tpd), arg, "--tpd", err);
+    case 'f':
+        n = strtol(arg, NULL, 10);
+        if (n < 1 || n > 1000)
+            return sw_error_set(err, SW_EINVAL, "--login-failures must be 1..1000");
+        c->login_failures = (unsigned)n;
+        return SW_OK;
+    default: return sw_error_set(err, SW_EINVAL, "unknown option (see --help)");
+    }
+}
+
+int hv_config_parse(struct hv_config *c, int argc, char **argv, struct sw_error *err)
+{
+    static const struct option opts[] = {
+        { "addr", required_argument, NULL, 'a' },      { "visor-addr", required_argument, NULL, 'v' },
+        { "key-file", required_argument, NULL, 'k' },  { "data-dir", required_argument, NULL, 'd' },
+        { "visor", required_argument, NULL, 'V' },     { "tpd", required_argument, NULL, 't' },
+        { "admin-password-file", required_argument, NULL, 'p' },
+        { "cookie-secure", no_argument, NULL, 's' },   { "login-failures", required_argument, NULL, 'f' },
+        { "help", no_argument, NULL, 'h' },            { NULL, 0, NULL, 0 },
+    };
+    int opt, rc;
+
+    defaults(c);
+    opterr = 0;
+    optind = 1;
+    while ((opt = getopt_long(argc, argv, "c:h", opts, NULL)) != -1) { /* the file first */
+        if (opt == 'h')
+            return SW_EEXIST;
+        if (opt == 'c' && (rc = load_file(c, optarg, err)))
+            return rc;
+        if (opt == '?')
+            return sw_error_set(err, SW_EINVAL, "unknown option or missing value: %s (see --help)", argv[optind - 1]);
+    }
+    optind = 1;
+    while ((opt = getopt_long(argc, argv, "c:h", opts, NULL)) != -1)
+        if (opt != 'c' && (rc = apply(c, opt, optarg, err)))
+            return rc;
+    if (optind < argc)
+        return sw_error_set(err, SW_EINVAL, "unexpected argument '%s' (see --help)", argv[optind]);
+    size_t n = strlen(c->tpd);
+    if (n && c->tpd[n - 1] == '/')
+        c->tpd[n - 1] = '\0';
+    return SW_OK;
+}

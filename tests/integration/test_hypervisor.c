@@ -1,0 +1,701 @@
+/* Integration tests of the hypervisor (docs/hypervisor.md): the local network services,
+ * a hypervisor with two visors (A runs helloworld) that connect out to it, a third visor
+ * C whose key is not allowed, and a second hypervisor without visors for the auth state
+ * machine. Everything real, on 127.0.0.1. */
+#include "common/json.h"
+#include "common/keys.h"
+#include "tests/harness/api_client.h"
+#include "tests/harness/harness.h"
+#include "tests/harness/net_env.h"
+#include "tests/harness/visor_env.h"
+
+#include <check.h>
+#include <pthread.h>
+#include <curl/curl.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+static struct th_net net = { .name = "hypervisor" };
+static struct th_visor va, vb, vc;
+static struct sw_keypair hv_kp;
+static char hv_hex[SW_PK_HEX_LEN + 1];
+static char hv_base[64], hv2_base[64], hv_log[512], hv2_log[512], hv2_dir[512];
+static pid_t hv_pid = -1, hv2_pid = -1;
+static char tp_id[SW_UUID_STR_LEN + 1];
+#define PASSWORD "admin-pass-1"
+
+/* ---- a cookie-keeping client ----------------------------------------------------------------- */
+
+struct hvc {
+    const char *base;
+    char cookie[160]; /* swhv_session=... */
+    char set_cookie[512];
+    char csrf[96];
+};
+
+static size_t hdr_cb(char *d, size_t s, size_t n, void *arg)
+{
+    struct hvc *c = arg;
+    size_t len = s * n;
+
+    if (len > 12 && strncasecmp(d, "Set-Cookie: ", 12) == 0) {
+        snprintf(c->set_cookie, sizeof(c->set_cookie), "%.*s", (int)(len - 12), d + 12);
+        c->set_cookie[strcspn(c->set_cookie, "\r\n")] = '\0';
+        snprintf(c->cookie, sizeof(c->cookie), "%.*s", (int)strcspn(c->set_cookie, ";"), c->set_cookie);
+    }
+    return len;
+}
+
+static size_t body_cb(char *d, size_t s, size_t n, void *arg)
+{
+    struct sw_buf *b = arg;
+    return sw_buf_append(b, d, s * n) == SW_OK ? s * n : 0;
+}
+
+/* method base+target with the client's cookie and (if csrf) its CSRF token; returns the
+ * status, *out the parsed JSON (may be NULL). */
+static long call(struct hvc *c, const char *method, const char *target, const char *body, bool csrf,
+                 struct json_object **out)
+{
+    CURL *h = curl_easy_init();
+    struct curl_slist *hdrs = curl_slist_append(NULL, "Content-Type: application/json");
+    char url[1024], ck[200], cs[160];
+    struct sw_buf b;
+    long status = -1;
+
+    sw_buf_init(&b, 4u << 20);
+    snprintf(url, sizeof(url), "%s%s", c->base, target);
+    if (c->cookie[0]) {
+        snprintf(ck, sizeof(ck), "Cookie: %s", c->cookie);
+        hdrs = curl_slist_append(hdrs, ck);
+    }
+    if (csrf) {
+        snprintf(cs, sizeof(cs), "X-CSRF-Token: %s", c->csrf);
+        hdrs = curl_slist_append(hdrs, cs);
+    }
+    curl_easy_setopt(h, CURLOPT_URL, url);
+    curl_easy_setopt(h, CURLOPT_CUSTOMREQUEST, method);
+    if (body)
+        curl_easy_setopt(h, CURLOPT_POSTFIELDS, body);
+    curl_easy_setopt(h, CURLOPT_HTTPHEADER, hdrs);
+    curl_easy_setopt(h, CURLOPT_HEADERFUNCTION, hdr_cb);
+    curl_easy_setopt(h, CURLOPT_HEADERDATA, c);
+    curl_easy_setopt(h, CURLOPT_WRITEFUNCTION, body_cb);
+    curl_easy_setopt(h, CURLOPT_WRITEDATA, &b);
+    curl_easy_setopt(h, CURLOPT_TIMEOUT_MS, 40000L);
+    curl_easy_setopt(h, CURLOPT_NOSIGNAL, 1L);
+    if (curl_easy_perform(h) == CURLE_OK)
+        curl_easy_getinfo(h, CURLINFO_RESPONSE_CODE, &status);
+    if (out) {
+        *out = NULL;
+        if (b.len)
+            sw_json_parse(b.data, b.len, out, NULL);
+    }
+    if (status >= 400 && getenv("SW_TEST_VERBOSE"))
+        fprintf(stderr, "%s %s -> %ld %s\n", method, target, status, b.data ? b.data : "");
+    sw_buf_free(&b);
+    curl_slist_free_all(hdrs);
+    curl_easy_cleanup(h);
+    return status;
+}
+
+static const char *err_code(struct json_object *o)
+{
+    return th_error_code(o) ? th_error_code(o) : "";
+}
+
+static long login(struct hvc *c, const char *password)
+{
+    char body[256];
+    struct json_object *o = NULL, *t;
+    long st;
+
+    snprintf(body, sizeof(body), "{\"username\":\"admin\",\"password\":\"%s\"}", password);
+    c->cookie[0] = '\0';
+    st = call(c, "POST", "/api/login", body, false, &o);
+    if (st == 200 && json_object_object_get_ex(o, "csrf_token", &t))
+        snprintf(c->csrf, sizeof(c->csrf), "%s", json_object_get_string(t));
+    json_object_put(o);
+    return st;
+}
+
+static void expect(struct hvc *c, const char *method, const char *target, const char *body, bool csrf,
+                   long status, const char *code)
+{
+    struct json_object *o = NULL;
+    long st = call(c, method, target, body, csrf, &o);
+    ck_assert_msg(st == status, "%s %s: HTTP %ld, expected %ld", method, target, st, status);
+    if (code)
+        ck_assert_str_eq(err_code(o), code);
+    json_object_put(o);
+}
+
+/* ---- fixture --------------------------------------------------------------------------------- */
+
+static void add_helloworld(struct th_visor *v)
+{
+    struct json_object *cfg = json_object_from_file(v->config);
+    ck_assert_ptr_nonnull(cfg);
+    json_object_object_add(cfg, "apps", json_tokener_parse(
+        "[{\"app\":\"helloworld\",\"auto_start\":true,\"port\":9,\"args\":[]}]"));
+    ck_assert_int_eq(json_object_to_file_ext(v->config, cfg, JSON_C_TO_STRING_PRETTY), 0);
+    json_object_put(cfg);
+}
+
+static pid_t start_hv(const char *name, const char *dirpath, char *base, char *log, const char *const extra[])
+{
+    char addr[32], vaddr[32], key[600], data[600];
+    const char *argv[32];
+    uint16_t port = th_free_port();
+    size_t n = 0;
+
+    snprintf(addr, sizeof(addr), "127.0.0.1:%u", port);
+    snprintf(base, 64, "http://%s", addr);
+    snprintf(key, sizeof(key), "%s/%s.key", dirpath, name);
+    snprintf(data, sizeof(data), "%s/%s-data", dirpath, name);
+    snprintf(log, 512, "%s", th_log_path(name));
+    argv[n++] = th_bin("hypervisor");
+    argv[n++] = "--addr";
+    argv[n++] = addr;
+    argv[n++] = "--key-file";
+    argv[n++] = key;
+    argv[n++] = "--data-dir";
+    argv[n++] = data;
+    for (size_t i = 0; extra && extra[i] && n < 30; i++)
+        argv[n++] = extra[i];
+    if (!extra || !extra[0]) { /* hv2: any free port for links */
+        snprintf(vaddr, sizeof(vaddr), "127.0.0.1:%u", th_free_port());
+        argv[n++] = "--visor-addr";
+        argv[n++] = vaddr;
+    }
+    argv[n] = NULL;
+    return th_start_service(argv, port, log);
+}
+
+static void setup(void)
+{
+    char key[600], pwfile[600], hv_arg[128], vaddr[32], tpd[96];
+    FILE *f;
+
+    curl_global_init(CURL_GLOBAL_DEFAULT);
+    ck_assert_msg(th_net_start(&net), "the services did not start");
+    sw_keypair_generate(&hv_kp);
+    sw_pk_to_hex(&hv_kp.pk, hv_hex);
+    snprintf(key, sizeof(key), "%s/hv.key", net.dir);
+    ck_assert_int_eq(sw_keyfile_save(key, &hv_kp, NULL), 0);
+    snprintf(pwfile, sizeof(pwfile), "%s/hv-password", net.dir);
+    ck_assert_ptr_nonnull(f = fopen(pwfile, "w"));
+    fprintf(f, "%s\n", PASSWORD);
+    fclose(f);
+    snprintf(vaddr, sizeof(vaddr), "127.0.0.1:%u", th_free_port());
+    snprintf(hv_arg, sizeof(hv_arg), "%s@%s", hv_hex, vaddr);
+    const char *vextra[] = { "--hypervisor", hv_arg, NULL };
+    ck_assert_int_eq(th_net_visor_gen(&net, &va, "hv-a", NULL, vextra), 0);
+    ck_assert_int_eq(th_net_visor_gen(&net, &vb, "hv-b", NULL, vextra), 0);
+    ck_assert_int_eq(th_net_visor_gen(&net, &vc, "hv-c", NULL, vextra), 0);
+    add_helloworld(&va);
+    snprintf(tpd, sizeof(tpd), "%s", net.td_base);
+    const char *extra[] = { "--visor-addr", vaddr, "--visor", va.pk_hex, "--visor", vb.pk_hex, "--tpd", tpd,
+                            "--admin-password-file", pwfile, NULL };
+    hv_pid = start_hv("hv", net.dir, hv_base, hv_log, extra);
+    ck_assert_msg(hv_pid > 0, "the hypervisor did not start");
+    snprintf(hv2_dir, sizeof(hv2_dir), "%s", net.dir);
+    hv2_pid = start_hv("hv2", net.dir, hv2_base, hv2_log, NULL);
+    ck_assert_msg(hv2_pid > 0, "the second hypervisor did not start");
+    ck_assert_int_eq(th_visor_start(&va), 0);
+    ck_assert_int_eq(th_visor_start(&vb), 0);
+}
+
+static void teardown(void)
+{
+    if (hv_pid > 0)
+        th_stop(hv_pid, 5000);
+    if (hv2_pid > 0)
+        th_stop(hv2_pid, 5000);
+    th_net_stop(&net, (struct th_visor *[]){ &va, &vb, &vc }, 3);
+    sw_keypair_wipe(&hv_kp);
+}
+
+/* Polls GET /api/visors until visor pk_hex has online == want. */
+static bool wait_online(struct hvc *c, const char *pk_hex, bool want, int timeout_ms)
+{
+    uint64_t end = th_now_ms() + (uint64_t)timeout_ms;
+
+    do {
+        struct json_object *o = NULL;
+        bool hit = false;
+        if (call(c, "GET", "/api/visors", NULL, false, &o) == 200) {
+            for (size_t i = 0; i < json_object_array_length(o); i++) {
+                struct json_object *e = json_object_array_get_idx(o, i);
+                if (strcmp(json_object_get_string(json_object_object_get(e, "pk")), pk_hex) == 0)
+                    hit = json_object_get_boolean(json_object_object_get(e, "online")) == want &&
+                          (!want || json_object_object_get(e, "summary"));
+            }
+        }
+        json_object_put(o);
+        if (hit)
+            return true;
+        th_sleep_ms(100);
+    } while (th_now_ms() < end);
+    return false;
+}
+
+static struct hvc session(void)
+{
+    struct hvc c = { .base = hv_base };
+    ck_assert_int_eq(login(&c, PASSWORD), 200);
+    return c;
+}
+
+/* ---- tests ----------------------------------------------------------------------------------- */
+
+/* The auth state machine, on the second hypervisor (its password was generated). */
+START_TEST(test_auth)
+{
+    struct hvc c1 = { .base = hv2_base }, c2 = { .base = hv2_base }, anon = { .base = hv2_base };
+    char path[700], pw[128] = "", body[512], *log = NULL;
+    struct json_object *o = NULL;
+    struct stat st;
+    FILE *f;
+    long s = 0;
+    int i;
+
+    expect(&anon, "GET", "/api/visors", NULL, false, 401, "unauthenticated");
+    expect(&anon, "GET", "/api/session", NULL, false, 401, "unauthenticated");
+    expect(&anon, "GET", "/api/network", NULL, false, 401, "unauthenticated");
+    expect(&anon, "GET", "/health", NULL, false, 200, NULL);
+    expect(&anon, "GET", "/metrics", NULL, false, 200, NULL);
+    /* the generated password: a 0600 file named in the log, the password itself never logged */
+    snprintf(path, sizeof(path), "%s/hv2-data/initial-password", hv2_dir);
+    ck_assert_int_eq(stat(path, &st), 0);
+    ck_assert_int_eq(st.st_mode & 0777, 0600);
+    ck_assert_ptr_nonnull(f = fopen(path, "r"));
+    ck_assert_ptr_nonnull(fgets(pw, sizeof(pw), f));
+    fclose(f);
+    pw[strcspn(pw, "\n")] = '\0';
+    ck_assert_int_ge(strlen(pw), 16);
+    ck_assert(th_log_wait(hv2_log, "initial-password", 1000));
+    ck_assert_ptr_nonnull(f = fopen(hv2_log, "r"));
+    log = calloc(1, 1 << 20);
+    ck_assert_uint_gt(fread(log, 1, (1 << 20) - 1, f), 0);
+    fclose(f);
+    ck_assert_ptr_null(strstr(log, pw));
+    free(log);
+
+    ck_assert_int_eq(login(&c1, "wrong-password"), 401);
+    ck_assert_int_eq(login(&c1, pw), 200);
+    ck_assert_ptr_nonnull(strstr(c1.set_cookie, "HttpOnly"));
+    ck_assert_ptr_nonnull(strstr(c1.set_cookie, "SameSite=Strict"));
+    ck_assert_ptr_nonnull(strstr(c1.set_cookie, "Path=/"));
+    ck_assert_ptr_null(strstr(c1.set_cookie, "Secure"));
+    ck_assert_int_eq(call(&c1, "GET", "/api/session", NULL, false, &o), 200);
+    ck_assert_str_eq(json_object_get_string(json_object_object_get(o, "user")), "admin");
+    ck_assert_str_eq(json_object_get_string(json_object_object_get(o, "csrf_token")), c1.csrf);
+    json_object_put(o);
+    expect(&c1, "GET", "/api/visors", NULL, false, 200, NULL);
+    /* mutations need the CSRF token */
+    expect(&c1, "POST", "/api/logout", "{}", false, 403, "csrf");
+    ck_assert_int_eq(login(&c2, pw), 200);
+    snprintf(body, sizeof(body), "{\"old_password\":\"%s\",\"new_password\":\"short\"}", pw);
+    expect(&c1, "POST", "/api/password", body, true, 400, "invalid_password");
+    expect(&c1, "POST", "/api/password", "{\"old_password\":\"nope-nope\",\"new_password\":\"new-password-2\"}",
+           true, 401, "invalid_credentials");
+    snprintf(body, sizeof(body), "{\"old_password\":\"%s\",\"new_password\":\"new-password-2\"}", pw);
+    expect(&c1, "POST", "/api/password", body, false, 403, "csrf");
+    expect(&c1, "POST", "/api/password", body, true, 200, NULL);
+    /* the other session ended, this one lives; only the new password works */
+    expect(&c2, "GET", "/api/session", NULL, false, 401, "unauthenticated");
+    expect(&c1, "GET", "/api/session", NULL, false, 200, NULL);
+    ck_assert_int_eq(login(&c2, pw), 401);
+    ck_assert_int_eq(login(&c2, "new-password-2"), 200);
+    /* logout ends the session and clears the cookie */
+    expect(&c1, "POST", "/api/logout", "{}", true, 200, NULL);
+    ck_assert_ptr_nonnull(strstr(c1.set_cookie, "Max-Age=0"));
+    snprintf(c1.cookie, sizeof(c1.cookie), "%s", c2.cookie);
+    expect(&c2, "GET", "/api/session", NULL, false, 200, NULL);
+    /* rate limit: 3 failures so far; a few more and even the right password gets 429 */
+    for (i = 0; i < 6 && (s = login(&anon, "wrong-again")) == 401; i++)
+        ;
+    ck_assert_int_eq(s, 429);
+    ck_assert_int_le(i, 3);
+    ck_assert_int_eq(login(&anon, "new-password-2"), 429);
+    ck_assert(th_log_wait(hv2_log, "rate limited", 1000));
+}
+END_TEST
+
+START_TEST(test_visors_online)
+{
+    struct hvc c = session();
+    struct json_object *o = NULL, *e, *s;
+
+    ck_assert_msg(wait_online(&c, va.pk_hex, true, 15000), "visor A is not online");
+    ck_assert_msg(wait_online(&c, vb.pk_hex, true, 15000), "visor B is not online");
+    ck_assert_int_eq(call(&c, "GET", "/api/visors", NULL, false, &o), 200);
+    ck_assert_uint_eq(json_object_array_length(o), 2);
+    for (size_t i = 0; i < 2; i++) {
+        e = json_object_array_get_idx(o, i);
+        s = json_object_object_get(e, "summary");
+        ck_assert_str_eq(json_object_get_string(json_object_object_get(s, "public_key")),
+                         json_object_get_string(json_object_object_get(e, "pk")));
+        ck_assert_ptr_nonnull(strstr(json_object_get_string(json_object_object_get(e, "remote_addr")), "127.0.0.1:"));
+        ck_assert_int_gt(json_object_get_int64(json_object_object_get(e, "connected_since")), 0);
+    }
+    json_object_put(o);
+}
+END_TEST
+
+START_TEST(test_summary)
+{
+    struct hvc c = session();
+    struct json_object *o = NULL;
+    char t[256];
+    struct sw_keypair other;
+
+    snprintf(t, sizeof(t), "/api/visors/%s", va.pk_hex);
+    ck_assert_int_eq(call(&c, "GET", t, NULL, false, &o), 200);
+    ck_assert_str_eq(json_object_get_string(json_object_object_get(o, "public_key")), va.pk_hex);
+    json_object_put(o);
+    sw_keypair_generate(&other);
+    sw_pk_to_hex(&other.pk, t + strlen("/api/visors/"));
+    expect(&c, "GET", t, NULL, false, 404, "unknown_visor");
+    expect(&c, "GET", "/api/visors/zz", NULL, false, 400, "invalid_public_key");
+    snprintf(t, sizeof(t), "/api/visors/%s/metrics", va.pk_hex);
+    expect(&c, "GET", t, NULL, false, 404, "not_found");
+    expect(&c, "GET", "/api/nothing", NULL, false, 404, "not_found");
+}
+END_TEST
+
+START_TEST(test_refused_key)
+{
+    struct hvc c = session();
+    char needle[128], t[128];
+
+    ck_assert_int_eq(th_visor_start(&vc), 0);
+    snprintf(needle, sizeof(needle), "refused key %s", vc.pk_hex);
+    ck_assert_msg(th_log_wait(hv_log, needle, 10000), "the hypervisor did not refuse visor C");
+    snprintf(t, sizeof(t), "/api/visors/%s", vc.pk_hex);
+    expect(&c, "GET", t, NULL, false, 404, "unknown_visor");
+    th_visor_stop(&vc, false);
+}
+END_TEST
+
+static bool tp_up_on(struct hvc *c, const struct th_visor *v, int timeout_ms)
+{
+    char t[256];
+    uint64_t end = th_now_ms() + (uint64_t)timeout_ms;
+
+    snprintf(t, sizeof(t), "/api/visors/%s/transports/%s", v->pk_hex, tp_id);
+    do {
+        struct json_object *o = NULL;
+        bool up = call(c, "GET", t, NULL, false, &o) == 200 &&
+                  strcmp(json_object_get_string(json_object_object_get(o, "state")), "up") == 0;
+        json_object_put(o);
+        if (up)
+            return true;
+        th_sleep_ms(100);
+    } while (th_now_ms() < end);
+    return false;
+}
+
+START_TEST(test_add_transport)
+{
+    struct hvc c = session();
+    struct json_object *o = NULL;
+    char t[256], body[512];
+
+    snprintf(t, sizeof(t), "/api/visors/%s/transports", va.pk_hex);
+    snprintf(body, sizeof(body), "{\"remote_pk\":\"%s\",\"type\":\"stcp\",\"address\":\"%s\"}", vb.pk_hex, vb.stcp);
+    expect(&c, "POST", t, body, false, 403, "csrf");
+    ck_assert_int_eq(call(&c, "POST", t, body, true, &o), 201);
+    snprintf(tp_id, sizeof(tp_id), "%s", json_object_get_string(json_object_object_get(o, "id")));
+    json_object_put(o);
+    ck_assert_uint_eq(strlen(tp_id), SW_UUID_STR_LEN);
+    ck_assert(tp_up_on(&c, &va, 10000));
+    ck_assert(tp_up_on(&c, &vb, 10000));
+    /* the visor's own errors come back unchanged */
+    expect(&c, "POST", t, "{\"remote_pk\":\"xyz\"}", true, 400, NULL);
+    snprintf(t, sizeof(t), "/api/visors/%s/routes", va.pk_hex);
+    expect(&c, "GET", t, NULL, false, 200, NULL);
+}
+END_TEST
+
+START_TEST(test_network)
+{
+    struct hvc c = session();
+    uint64_t end = th_now_ms() + 15000;
+    bool found = false;
+
+    ck_assert(tp_id[0]);
+    do {
+        struct json_object *o = NULL, *edges, *nodes;
+        ck_assert_int_eq(call(&c, "GET", "/api/network", NULL, false, &o), 200);
+        edges = json_object_object_get(o, "edges");
+        nodes = json_object_object_get(o, "nodes");
+        ck_assert_uint_eq(json_object_array_length(nodes), 2);
+        for (size_t i = 0; i < json_object_array_length(edges); i++) {
+            struct json_object *e = json_object_array_get_idx(edges, i);
+            if (strcmp(json_object_get_string(json_object_object_get(e, "t_id")), tp_id) == 0 &&
+                json_object_get_boolean(json_object_object_get(e, "is_up")) &&
+                strcmp(json_object_get_string(json_object_object_get(e, "type")), "stcp") == 0)
+                found = true;
+        }
+        json_object_put(o);
+        if (!found)
+            th_sleep_ms(200);
+    } while (!found && th_now_ms() < end);
+    ck_assert_msg(found, "the A-B transport is not on the map");
+}
+END_TEST
+
+static const char *app_state(struct hvc *c, const char *name, char *out, size_t cap)
+{
+    struct json_object *o = NULL;
+    char t[256];
+
+    out[0] = '\0';
+    snprintf(t, sizeof(t), "/api/visors/%s/apps", va.pk_hex);
+    if (call(c, "GET", t, NULL, false, &o) == 200)
+        for (size_t i = 0; i < json_object_array_length(o); i++) {
+            struct json_object *a = json_object_array_get_idx(o, i);
+            if (strcmp(json_object_get_string(json_object_object_get(a, "name")), name) == 0)
+                snprintf(out, cap, "%s", json_object_get_string(json_object_object_get(a, "state")));
+        }
+    json_object_put(o);
+    return out;
+}
+
+START_TEST(test_apps)
+{
+    struct hvc c = session();
+    struct json_object *o = NULL;
+    char t[256], st[32];
+    uint64_t end = th_now_ms() + 10000;
+
+    while (strcmp(app_state(&c, "helloworld", st, sizeof(st)), "running") != 0 && th_now_ms() < end)
+        th_sleep_ms(100);
+    ck_assert_str_eq(st, "running");
+    snprintf(t, sizeof(t), "/api/visors/%s/apps/helloworld/stop", va.pk_hex);
+    expect(&c, "POST", t, "{}", false, 403, "csrf");
+    expect(&c, "POST", t, "{}", true, 200, NULL);
+    end = th_now_ms() + 10000;
+    while (strcmp(app_state(&c, "helloworld", st, sizeof(st)), "running") == 0 && th_now_ms() < end)
+        th_sleep_ms(100);
+    ck_assert_str_ne(st, "running");
+    snprintf(t, sizeof(t), "/api/visors/%s/apps/helloworld/start", va.pk_hex);
+    expect(&c, "POST", t, "{}", true, 200, NULL);
+    end = th_now_ms() + 10000;
+    while (strcmp(app_state(&c, "helloworld", st, sizeof(st)), "running") != 0 && th_now_ms() < end)
+        th_sleep_ms(100);
+    ck_assert_str_eq(st, "running");
+    snprintf(t, sizeof(t), "/api/visors/%s/apps/helloworld/autostart", va.pk_hex);
+    expect(&c, "POST", t, "{\"auto_start\":true}", true, 200, NULL);
+    snprintf(t, sizeof(t), "/api/visors/%s/apps/helloworld/logs?lines=5", va.pk_hex);
+    ck_assert_int_eq(call(&c, "GET", t, NULL, false, &o), 200);
+    ck_assert_str_eq(json_object_get_string(json_object_object_get(o, "app")), "helloworld");
+    ck_assert(json_object_is_type(json_object_object_get(o, "lines"), json_type_array));
+    ck_assert_uint_le(json_object_array_length(json_object_object_get(o, "lines")), 5);
+    json_object_put(o);
+    snprintf(t, sizeof(t), "/api/visors/%s/apps/nosuchapp/logs", va.pk_hex);
+    expect(&c, "GET", t, NULL, false, 404, "not_found");
+    snprintf(t, sizeof(t), "/api/visors/%s/apps/helloworld/logs?lines=0", va.pk_hex);
+    expect(&c, "GET", t, NULL, false, 400, "invalid_lines");
+}
+END_TEST
+
+/* The visor's own API: the tail of the log, line by line (the app may add lines meanwhile). */
+START_TEST(test_app_logs_local)
+{
+    char path[700], out[65536];
+    struct json_object *o;
+    const char *m1, *m2, *m3;
+    FILE *f;
+
+    snprintf(path, sizeof(path), "%s/helloworld.log", va.data_dir);
+    ck_assert_ptr_nonnull(f = fopen(path, "a"));
+    fprintf(f, "marker-line-1\nmarker-line-2\nmarker-line-3\n");
+    fclose(f);
+    const char *all[] = { th_bin("skywire-cli"), "node", "app-logs", "helloworld", "--lines", "1000",
+                          "--api", va.api, NULL };
+    ck_assert_int_eq(th_run(all, out, sizeof(out), NULL, 0, 10000), 0);
+    ck_assert_ptr_nonnull(m1 = strstr(out, "marker-line-1\n"));
+    ck_assert_ptr_nonnull(m2 = strstr(out, "marker-line-2\n"));
+    ck_assert_ptr_nonnull(m3 = strstr(out, "marker-line-3\n"));
+    ck_assert(m1 < m2 && m2 < m3);
+    const char *two[] = { th_bin("skywire-cli"), "--json", "node", "app-logs", "helloworld", "--lines", "2",
+                          "--api", va.api, NULL };
+    ck_assert_int_eq(th_run(two, out, sizeof(out), NULL, 0, 10000), 0);
+    ck_assert_ptr_nonnull(o = json_tokener_parse(out));
+    ck_assert_uint_eq(json_object_array_length(json_object_object_get(o, "lines")), 2);
+    json_object_put(o);
+}
+END_TEST
+
+START_TEST(test_cli)
+{
+    char out[16384], err[4096];
+
+    setenv("SKYWIRE_HYPERVISOR_PASSWORD", PASSWORD, 1);
+    const char *visors[] = { th_bin("skywire-cli"), "--hypervisor", hv_base, "hv", "visors", NULL };
+    ck_assert_int_eq(th_run(visors, out, sizeof(out), err, sizeof(err), 10000), 0);
+    ck_assert_ptr_nonnull(strstr(out, va.pk_hex));
+    ck_assert_ptr_nonnull(strstr(out, "ONLINE"));
+    const char *ls[] = { th_bin("skywire-cli"), "--json", "--hypervisor", hv_base, "node", "ls-tp",
+                         "--visor", vb.pk_hex, NULL };
+    ck_assert_int_eq(th_run(ls, out, sizeof(out), err, sizeof(err), 10000), 0);
+    ck_assert_ptr_nonnull(strstr(out, tp_id));
+    const char *apps[] = { th_bin("skywire-cli"), "--hypervisor", hv_base, "node", "ls-apps", "--visor",
+                           va.pk_hex, NULL };
+    ck_assert_int_eq(th_run(apps, out, sizeof(out), err, sizeof(err), 10000), 0);
+    ck_assert_ptr_nonnull(strstr(out, "helloworld"));
+    const char *logs[] = { th_bin("skywire-cli"), "--hypervisor", hv_base, "node", "app-logs", "helloworld",
+                           "--visor", va.pk_hex, NULL };
+    ck_assert_int_eq(th_run(logs, out, sizeof(out), err, sizeof(err), 10000), 0);
+    const char *nov[] = { th_bin("skywire-cli"), "--hypervisor", hv_base, "node", "ls-tp", NULL };
+    ck_assert_int_eq(th_run(nov, out, sizeof(out), err, sizeof(err), 10000), 2);
+    setenv("SKYWIRE_HYPERVISOR_PASSWORD", "wrong-password", 1);
+    ck_assert_int_eq(th_run(visors, out, sizeof(out), err, sizeof(err), 10000), 1);
+    ck_assert_ptr_nonnull(strstr(err, "login failed"));
+    unsetenv("SKYWIRE_HYPERVISOR_PASSWORD");
+}
+END_TEST
+
+START_TEST(test_remove_transport)
+{
+    struct hvc c = session();
+    char t[256];
+
+    snprintf(t, sizeof(t), "/api/visors/%s/transports/%s", va.pk_hex, tp_id);
+    expect(&c, "DELETE", t, NULL, false, 403, "csrf");
+    expect(&c, "DELETE", t, NULL, true, 200, NULL);
+    expect(&c, "GET", t, NULL, false, 404, NULL);
+}
+END_TEST
+
+/* The web page in headless Chromium (tests/hypervisor/page_test.sh, docs/hypervisor.md "Web
+ * page"): log in, both visors on the map, an stcp transport A -> B added with a click (the one
+ * above was just removed) and seen in A's list and as an up edge on the map, helloworld stopped
+ * and started, logout; screenshots into $SW_TEST_LOG_DIR. SKIPs without chromium or node. */
+START_TEST(test_page)
+{
+    static char out[65536], err[16384];
+    char script[600];
+    const char *root = getenv("SW_TEST_ROOT");
+    int rc;
+
+    snprintf(script, sizeof(script), "%s/tests/hypervisor/page_test.sh", root ? root : ".");
+    const char *argv[] = { "/bin/bash", script, hv_base, PASSWORD, va.pk_hex, vb.pk_hex, vb.stcp, "helloworld", NULL };
+    rc = th_run(argv, out, sizeof(out), err, sizeof(err), 240000);
+    printf("page_test:\n%s", out);
+    ck_assert_msg(rc == 0, "the page test failed (exit %d):\n%s%s", rc, out, err);
+}
+END_TEST
+
+struct par {
+    int ok;
+};
+
+static void *par_main(void *arg)
+{
+    struct par *p = arg;
+    struct hvc c = { .base = hv_base };
+    char t[256];
+
+    if (login(&c, PASSWORD) != 200) /* no check assertions off the main thread */
+        return NULL;
+    snprintf(t, sizeof(t), "/api/visors/%s/apps", va.pk_hex);
+    for (int i = 0; i < 10; i++)
+        p->ok += call(&c, "GET", t, NULL, false, NULL) == 200;
+    return NULL;
+}
+
+/* Many requests in flight over one link at once. */
+START_TEST(test_parallel)
+{
+    struct par ps[8] = { { 0 } };
+    pthread_t th[8];
+
+    for (int i = 0; i < 8; i++)
+        pthread_create(&th[i], NULL, par_main, &ps[i]);
+    for (int i = 0; i < 8; i++) {
+        pthread_join(th[i], NULL);
+        ck_assert_int_eq(ps[i].ok, 10);
+    }
+}
+END_TEST
+
+/* A visor that stops answering (SIGSTOP: its link stays open) gives 504 after 10 s. */
+START_TEST(test_timeout)
+{
+    struct hvc c = session();
+    struct json_object *o = NULL;
+    uint64_t t0;
+    char t[256];
+
+    snprintf(t, sizeof(t), "/api/visors/%s", vb.pk_hex);
+    ck_assert_int_eq(kill(vb.pid, SIGSTOP), 0);
+    t0 = th_now_ms();
+    expect(&c, "GET", t, NULL, false, 504, "visor_timeout");
+    ck_assert_uint_ge(th_now_ms() - t0, 9000);
+    ck_assert_int_eq(call(&c, "GET", "/api/visors", NULL, false, &o), 200); /* summary null, 3 s */
+    for (size_t i = 0; i < json_object_array_length(o); i++) {
+        struct json_object *e = json_object_array_get_idx(o, i);
+        if (strcmp(json_object_get_string(json_object_object_get(e, "pk")), vb.pk_hex) == 0)
+            ck_assert_ptr_null(json_object_object_get(e, "summary"));
+    }
+    json_object_put(o);
+    ck_assert_int_eq(kill(vb.pid, SIGCONT), 0);
+    expect(&c, "GET", t, NULL, false, 200, NULL); /* late answers were dropped; the link works */
+}
+END_TEST
+
+START_TEST(test_offline_online)
+{
+    struct hvc c = session();
+    char t[256];
+
+    th_visor_stop(&va, true);
+    ck_assert_msg(wait_online(&c, va.pk_hex, false, 5000), "visor A still online after kill -9");
+    snprintf(t, sizeof(t), "/api/visors/%s", va.pk_hex);
+    expect(&c, "GET", t, NULL, false, 503, "visor_offline");
+    ck_assert(wait_online(&c, vb.pk_hex, true, 1000));
+    ck_assert_int_eq(th_visor_start(&va), 0);
+    ck_assert_msg(wait_online(&c, va.pk_hex, true, 15000), "visor A did not come back");
+    expect(&c, "GET", t, NULL, false, 200, NULL);
+}
+END_TEST
+
+int main(void)
+{
+    Suite *s = suite_create("hypervisor");
+    TCase *tc = tcase_create("hypervisor");
+    SRunner *sr;
+    int failed;
+
+    tcase_add_unchecked_fixture(tc, setup, teardown);
+    tcase_set_timeout(tc, 120);
+    tcase_add_test(tc, test_auth);
+    tcase_add_test(tc, test_visors_online);
+    tcase_add_test(tc, test_summary);
+    tcase_add_test(tc, test_refused_key);
+    tcase_add_test(tc, test_add_transport);
+    tcase_add_test(tc, test_network);
+    tcase_add_test(tc, test_apps);
+    tcase_add_test(tc, test_app_logs_local);
+    tcase_add_test(tc, test_cli);
+    tcase_add_test(tc, test_remove_transport);
+    tcase_add_test(tc, test_page);
+    tcase_add_test(tc, test_parallel);
+    tcase_add_test(tc, test_timeout);
+    tcase_add_test(tc, test_offline_online);
+    suite_add_tcase(s, tc);
+    sr = srunner_create(s);
+    srunner_set_fork_status(sr, CK_NOFORK); /* the daemons belong to this process */
+    srunner_run_all(sr, CK_NORMAL);
+    failed = srunner_ntests_failed(sr);
+    srunner_free(sr);
+    return failed ? 1 : 0;
+}
