@@ -71,7 +71,7 @@ BENCHES := $(patsubst tests/bench/%.c,$(O)/bench-bin/%,$(BENCH_SRCS))
 BIN_PATHS := $(addprefix $(O)/bin/,$(BINS))
 
 .SECONDARY:
-.PHONY: all test test-build test-run bench fuzz install clean deps run
+.PHONY: all test test-build test-run test-deploy bench fuzz install clean deps run
 all: $(BIN_PATHS)
 
 $(O)/%.o: %.c
@@ -137,6 +137,12 @@ run: deps
 test: deps
 	$(MAKE) BUILD=release test-run
 	$(MAKE) BUILD=asan test-run
+	$(MAKE) BUILD=release test-deploy
+
+# docker-compose.yml under podman (tests/deploy/test_compose.sh; root only, else it skips;
+# SW_TEST_DEPLOY=0 skips it). Once per `make test`, not per build flavour.
+test-deploy: $(O)/bin/skywire-cli
+	timeout -k 60 1500 tests/deploy/test_compose.sh $(O)
 
 bench: $(BIN_PATHS) $(BENCHES) $(TOOLS)
 	tests/run-bench.sh $(O)

@@ -257,7 +257,12 @@ static int listen_loop(struct rf_sync *s, struct sw_error *err)
 {
     for (;;) {
         struct pollfd p[2] = { { PQsocket(s->pg), POLLIN, 0 }, { s->wake[0], POLLIN, 0 } };
-        int ready = poll(p, 2, wait_ms(s));
+        int ready;
+        /* Notifications that arrived with a query's results (the full load, a re-read) are
+         * already in libpq's buffer: the socket will not signal them (libpq: check
+         * PQnotifies after each PQexec). */
+        drain(s);
+        ready = poll(p, 2, wait_ms(s));
         if (ready < 0 && errno != EINTR)
             return sw_error_set(err, SW_EIO, "poll: %s", strerror(errno));
         if (atomic_load(&s->stop))

@@ -11,6 +11,8 @@ PKGS=(
     postgresql iproute2 iptables iputils-ping curl procps util-linux ca-certificates
     chromium # headless page check of skychat (tests/integration/skychat_page_check.sh)
     tmux # interactive SSH session test (tests/integration/test_ssh.c)
+    # the compose stack under podman (tests/deploy/test_compose.sh)
+    podman runc netavark aardvark-dns debootstrap docker-compose
 )
 # Node.js and npm drive the hypervisor's page test (tests/hypervisor/page_test.sh, playwright-core
 # from npm). Only when npm is absent: a Node.js from elsewhere (NodeSource) bundles its own npm
