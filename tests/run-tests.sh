@@ -54,14 +54,16 @@ selected() { # name
 }
 
 run_one() {
-    local bin=$1 name log rc n checks fails
+    local bin=$1 name log rc n checks fails t0 secs
     shift
     name=$(basename "$bin")
     selected "${name%.sh}" || return 0
     log="$LOG_DIR/$name.log"
     echo "=== $name"
+    t0=$SECONDS
     (cd "$ROOT" && timeout -k 10 "$BIN_TIMEOUT" "$bin" "$@") >"$log" 2>&1
     rc=$?
+    secs=$((SECONDS - t0))
     cat "$log"
     read -r n checks fails < <(summarize "$log")
     if [ "$n" -eq 0 ]; then
@@ -76,9 +78,9 @@ run_one() {
     if [ "$rc" -eq 124 ] || [ "$rc" -eq 137 ]; then
         echo "--- $name: TIMED OUT after ${BIN_TIMEOUT}s"
     elif [ "$rc" -ne 0 ] || [ "$fails" -ne 0 ]; then
-        echo "--- $name: FAILED (exit $rc, $fails of $checks failed)"
+        echo "--- $name: FAILED (exit $rc, $fails of $checks failed, ${secs} s)"
     else
-        echo "--- $name: ok ($checks passed)"
+        echo "--- $name: ok ($checks passed, ${secs} s)"
     fi
 }
 
