@@ -3,6 +3,7 @@
 #include "common/json.h"
 #include "common/log.h"
 
+#include <poll.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -43,15 +44,28 @@ static int fail_set(struct sn_fail *f, enum sn_result code, const struct sn_peer
     return -1;
 }
 
-static int ensure_stream(struct sn_app *app, struct sn_peer *p, struct sn_fail *fail)
+/* An idle pooled stream may carry a request only when nothing is readable on it: an EOF (the
+ * visor closed it, or restarted) or stray bytes mean it is dead or out of step. */
+static bool idle_ok(int fd)
+{
+    struct pollfd pf = { .fd = fd, .events = POLLIN };
+    return poll(&pf, 1, 0) == 0;
+}
+
+/* fresh: dial even when the pool has a stream (the retry after a pooled one failed). */
+static int ensure_stream(struct sn_app *app, struct sn_peer *p, bool fresh, struct sn_fail *fail)
 {
     struct sw_error err = { 0 };
     int refusal = 0, rc;
     if (p->fd >= 0)
         return 0;
-    if (sn_pool_take(&app->pool, &p->pk, &p->fd, &p->next_id)) {
-        p->pooled = true;
-        return 0;
+    while (!fresh && sn_pool_take(&app->pool, &p->pk, &p->fd, &p->next_id)) {
+        if (idle_ok(p->fd)) {
+            p->pooled = true;
+            return 0;
+        }
+        close(p->fd);
+        p->fd = -1;
     }
     rc = sw_msg_dial(app->msg, &p->pk, SW_RULES_PORT, (int)app->step_timeout_ms, &p->fd, &refusal, &err);
     if (rc == SW_OK)
@@ -88,13 +102,15 @@ static int check_response(struct json_object *resp, uint64_t id, struct sn_peer 
     return fail_set(fail, fail->code, p, "refused %s: %s: %s", sn_step_names[step], code, msg);
 }
 
+/* *sent: the whole request was written (the visor may have run it even if no answer came). */
 static int exchange(struct sn_app *app, struct sn_peer *p, enum sn_step step, uint64_t id,
-                    struct json_object *req, struct json_object **out, struct sn_fail *fail)
+                    struct json_object *req, struct json_object **out, bool *sent, struct sn_fail *fail)
 {
     struct sw_error err = { 0 };
     char *buf = NULL;
     size_t len;
     int rc = sw_setup_send(p->fd, req, (int)app->step_timeout_ms);
+    *sent = rc == SW_OK;
     if (rc == SW_OK)
         rc = sw_setup_frame_read(p->fd, (int)app->step_timeout_ms, &buf, &len);
     if (rc == SW_ETIMEDOUT)
@@ -120,19 +136,25 @@ int sn_rpc(struct sn_app *app, struct sn_peer *p, enum sn_step step, struct json
 {
     struct json_object *r = NULL;
     uint64_t t0 = sw_now_ns(), id;
-    bool pooled;
+    bool pooled, sent, fresh = false;
     int rc;
 again:
-    if (ensure_stream(app, p, fail))
+    if (ensure_stream(app, p, fresh, fail))
         return -1;
     pooled = p->pooled;
     id = ++p->next_id;
     json_object_object_add(req, "id", json_object_new_uint64(id));
-    rc = exchange(app, p, step, id, req, &r, fail);
+    rc = exchange(app, p, step, id, req, &r, &sent, fail);
     p->pooled = false;
-    if (rc && pooled && fail->code == SN_UNREACHABLE) {
-        /* the visor closed the idle stream (restart, idle limit): once more on a new one */
+    /* A pooled stream that died while idle (visor restart): once more on a newly dialed one
+     * (not another pooled one), only when the visor cannot have run the request (it did not
+     * get all of it) or running it twice is harmless: del_rules; reserve (IDs reserved by a
+     * lost answer expire, as after any failed setup). A second add_rules would be refused
+     * ("exists") and read as "nothing installed"; a second group_ready reach the app twice. */
+    if (rc && pooled && fail->code == SN_UNREACHABLE &&
+        (!sent || step == SN_STEP_RESERVE || step == SN_STEP_DEL_RULES)) {
         sn_peer_close(p);
+        fresh = true;
         goto again;
     }
     sw_histogram_observe_ns(&app->step_latency[step], sw_now_ns() - t0);

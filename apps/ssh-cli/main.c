@@ -56,46 +56,72 @@ static int fail(const char *fmt, ...)
     return EXIT_FAIL;
 }
 
-/* Gets the route connection from SSH-client: fd, or -1 after printing why. */
-static int get_route(const char *sock, const struct sw_pk *pk, uint16_t port)
+/* Waits up to DIAL_TIMEOUT_S for SSH-client's answer on s while watching the signal pipe
+ * (a dial can take minutes: Ctrl-C must not wait for it). GO_ON when the answer is there,
+ * else the exit status: 128 + the signal, or EXIT_FAIL after printing why. */
+static int wait_answer(int s, int sigfd, const char *sock)
+{
+    int left = DIAL_TIMEOUT_S * 1000;
+    unsigned char sig;
+
+    while (left > 0) {
+        struct pollfd pf[2] = { { .fd = s, .events = POLLIN }, { .fd = sigfd, .events = POLLIN } };
+        int step = left < 200 ? left : 200, r = poll(pf, 2, step);
+
+        if (r < 0 && errno != EINTR)
+            return fail("poll: %s", strerror(errno));
+        if (r > 0 && pf[0].revents)
+            return GO_ON;
+        while (r > 0 && pf[1].revents && read(sigfd, &sig, 1) == 1)
+            if (sig != SIGWINCH)
+                return 128 + sig;
+        left -= step;
+    }
+    return fail("no answer from SSH-client at %s within %d s", sock, DIAL_TIMEOUT_S);
+}
+
+/* Gets the route connection from SSH-client into *fd: GO_ON, or the exit status after
+ * printing why (128 + signal when one ended the wait). */
+static int get_route(const char *sock, const struct sw_pk *pk, uint16_t port, int sigfd, int *fd)
 {
     struct sockaddr_un sa = { .sun_family = AF_UNIX };
-    struct timeval tv = { DIAL_TIMEOUT_S, 0 };
     uint8_t req[SSH_LOCAL_REQ_LEN], resp[SSH_LOCAL_RESP_MAX + 1];
     char text[SSH_ERRTEXT_MAX + 1];
     size_t n = 0;
-    int s = -1, fd = -1;
+    int s = -1, rc = EXIT_FAIL;
     bool ok = false;
 
-    if (strlen(sock) >= sizeof(sa.sun_path)) {
-        fail("socket path too long: %s", sock);
-        return -1;
-    }
+    *fd = -1;
+    if (strlen(sock) >= sizeof(sa.sun_path))
+        return fail("socket path too long: %s", sock);
     memcpy(sa.sun_path, sock, strlen(sock) + 1);
     if ((s = socket(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0)) < 0 ||
         connect(s, (struct sockaddr *)&sa, sizeof(sa)) != 0) {
-        fail("cannot reach SSH-client at %s: %s (is the SSH-client app running? -sock PATH)",
-             sock, strerror(errno));
+        rc = fail("cannot reach SSH-client at %s: %s (is the SSH-client app running? -sock PATH)",
+                  sock, strerror(errno));
         goto out;
     }
-    setsockopt(s, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv));
     ssh_local_req_encode(req, pk, port);
-    if (ssh_local_send(s, req, sizeof(req), -1) != SW_OK ||
-        ssh_local_recv(s, resp, sizeof(resp), &n, &fd) != SW_OK ||
-        ssh_local_resp_parse(resp, n, &ok, text) != SW_OK) {
-        fail("no answer from SSH-client at %s", sock);
-    } else if (!ok || fd < 0) {
-        fail("%s", ok ? "SSH-client sent no connection" : text);
+    if (ssh_local_send(s, req, sizeof(req), -1) != SW_OK) {
+        rc = fail("cannot send to SSH-client at %s", sock);
+    } else if ((rc = wait_answer(s, sigfd, sock)) != GO_ON) {
+        /* a signal or the timeout */
+    } else if (ssh_local_recv(s, resp, sizeof(resp), &n, fd) != SW_OK ||
+               ssh_local_resp_parse(resp, n, &ok, text) != SW_OK) {
+        rc = fail("no answer from SSH-client at %s", sock);
+    } else if (!ok || *fd < 0) {
+        rc = fail("%s", ok ? "SSH-client sent no connection" : text);
     } else {
-        close(s);
-        return fd;
+        rc = GO_ON;
     }
 out:
-    if (fd >= 0)
-        close(fd);
+    if (rc != GO_ON && *fd >= 0) {
+        close(*fd);
+        *fd = -1;
+    }
     if (s >= 0)
         close(s);
-    return -1;
+    return rc;
 }
 
 static int send_request(int rfd, bool shell, const char *cmd)
@@ -276,14 +302,19 @@ int main(int argc, char **argv)
     }
     if (i + 1 < argc && !(cmd = join(argc - i - 1, argv + i + 1)))
         return fail("the command is longer than %d bytes", SSH_CMD_MAX);
+    if (!cmd && !isatty(STDIN_FILENO)) { /* as ssh -T: the shell reads the commands from stdin */
+        fprintf(stderr, "SSH-cli: stdin is not a terminal: the remote shell runs without a PTY\n");
+        cmd = "exec \"$SHELL\"";
+    }
     c.shell = cmd == NULL;
     rc = EXIT_FAIL;
     if ((c.sigfd = cli_signals_init()) < 0 || !(c.rb = calloc(1, sizeof(*c.rb)))) {
         fail("out of resources");
         goto out;
     }
-    if ((c.rfd = get_route(sock && *sock ? sock : DEFAULT_SOCK, &pk, (uint16_t)port)) < 0)
+    if ((rc = get_route(sock && *sock ? sock : DEFAULT_SOCK, &pk, (uint16_t)port, c.sigfd, &c.rfd)) != GO_ON)
         goto out;
+    rc = EXIT_FAIL;
     if (send_request(c.rfd, c.shell, cmd) != SW_OK) {
         fail("cannot send the request");
         goto out;

@@ -111,7 +111,19 @@ static int default_path(char *out, size_t cap)
     return n > 0 && (size_t)n < cap ? 0 : -1;
 }
 
-/* A listening SOCK_SEQPACKET socket at path, mode 0600 (a stale socket file is replaced). */
+/* True when a process accepts connections on the socket at sa (another SSH-client). */
+static bool in_use(const struct sockaddr_un *sa)
+{
+    int fd = socket(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0);
+    bool used = fd >= 0 && connect(fd, (const struct sockaddr *)sa, sizeof(*sa)) == 0;
+
+    if (fd >= 0)
+        close(fd);
+    return used;
+}
+
+/* A listening SOCK_SEQPACKET socket at path, mode 0600 (a stale socket file is replaced; a
+ * live one is left to its owner). */
 static int listen_on(const char *path)
 {
     struct sockaddr_un sa = { .sun_family = AF_UNIX };
@@ -124,8 +136,13 @@ static int listen_on(const char *path)
         return -1;
     }
     memcpy(sa.sun_path, path, strlen(path) + 1);
-    if (lstat(path, &st) == 0 && S_ISSOCK(st.st_mode))
+    if (lstat(path, &st) == 0 && S_ISSOCK(st.st_mode)) {
+        if (in_use(&sa)) {
+            sw_log_error("%s is in use (another SSH-client listens there)", path);
+            return -1;
+        }
         unlink(path);
+    }
     if ((fd = socket(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0)) < 0)
         return -1;
     old = umask(0177); /* no window where the socket is open to others */

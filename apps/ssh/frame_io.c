@@ -4,6 +4,7 @@
 #include "common/err.h"
 
 #include <errno.h>
+#include <poll.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <string.h>
@@ -57,6 +58,12 @@ int ssh_write_all(int fd, const void *data, size_t n)
             w = write(fd, p, n);
         if (w < 0 && errno == EINTR)
             continue;
+        if (w < 0 && errno == EAGAIN) { /* an inherited non-blocking fd: wait for room */
+            struct pollfd pf = { .fd = fd, .events = POLLOUT };
+            if (poll(&pf, 1, -1) < 0 && errno != EINTR)
+                return SW_EIO;
+            continue;
+        }
         if (w <= 0)
             return SW_EIO;
         p += w;

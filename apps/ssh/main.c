@@ -23,20 +23,32 @@
 #include <unistd.h>
 
 #define MAX_SESSIONS 32
-#define MAX_CONNS (MAX_SESSIONS + 16) /* the rest are being refused (bounded linger) */
+#define MAX_LINGERING 16 /* refusals waiting for their client to read the reason */
+#define MAX_CONNS (MAX_SESSIONS + MAX_LINGERING + 8)
 #define MAX_ALLOW 64
 
 static const char *auth_path;
 static const char *shell_path;
 static struct sw_pk allow[MAX_ALLOW];
 static size_t n_allow;
-static atomic_int n_conns, n_sessions;
+static atomic_int n_conns, n_sessions, n_lingering;
 
 struct conn {
     int fd;
     struct sw_pk remote;
     char who[SW_PK_HEX_LEN + 1];
 };
+
+/* Refusals linger (bounded) so the client reads why; beyond MAX_LINGERING of them at once
+ * (a flood from keys that are not let in) they close at once, keeping slots for sessions. */
+static void refuse(int fd, const char *msg)
+{
+    if (atomic_fetch_add(&n_lingering, 1) < MAX_LINGERING)
+        ssh_refuse(fd, msg);
+    else
+        ssh_refuse_now(fd, msg);
+    atomic_fetch_sub(&n_lingering, 1);
+}
 
 static void *serve(void *arg)
 {
@@ -47,12 +59,12 @@ static void *serve(void *arg)
         sw_log_warn("refused %s: not an authorized key", c->who);
         snprintf(msg, sizeof(msg), "SSH: visor %s is not authorized on this server "
                  "(add its key to the server's authorized keys)", c->who);
-        ssh_refuse(c->fd, msg);
+        refuse(c->fd, msg);
     } else if (atomic_fetch_add(&n_sessions, 1) >= MAX_SESSIONS) {
         atomic_fetch_sub(&n_sessions, 1);
         sw_log_warn("refused %s: %d sessions are running", c->who, MAX_SESSIONS);
         snprintf(msg, sizeof(msg), "SSH: too many sessions (%d); try again later", MAX_SESSIONS);
-        ssh_refuse(c->fd, msg);
+        refuse(c->fd, msg);
     } else {
         ssh_session_run(c->fd, c->who, shell_path);
         atomic_fetch_sub(&n_sessions, 1);

@@ -30,7 +30,8 @@ struct sess {
     const char *who;
     struct ssh_child ch;
     int pidfd;     /* readable when the child exits; -1 without pidfd_open (polled then) */
-    bool reaped, drained_late;
+    bool exited;   /* the child exited; it stays a zombie (its group ID pinned) until kill_child */
+    bool drained_late;
     int status;
     long long quiet_since; /* after the exit: last output read, or window full */
     uint8_t *pend; /* stdin bytes for the child (at most SSH_WINDOW) */
@@ -70,6 +71,12 @@ void ssh_refuse(int fd, const char *text)
 {
     if (ssh_send_error(fd, "%s", text) == SW_OK)
         linger(fd);
+    close(fd);
+}
+
+void ssh_refuse_now(int fd, const char *text)
+{
+    ssh_send_error(fd, "%s", text);
     close(fd);
 }
 
@@ -210,12 +217,20 @@ static int on_output(struct sess *s, int *fd, uint8_t type)
     return ssh_send(s->rfd, type, buf, (size_t)n) ? SW_ENOTFOUND : SW_OK;
 }
 
-static void check_child(struct sess *s)
+/* Notes the child's exit without reaping it (WNOWAIT): while the leader is a zombie, its
+ * pid, which is also the group ID, cannot be reused, so kill_child may signal the group. */
+static bool child_exited(struct sess *s)
 {
-    if (!s->reaped && waitpid(s->ch.pid, &s->status, WNOHANG) == s->ch.pid) {
-        s->reaped = true;
+    siginfo_t si;
+
+    if (s->exited)
+        return true;
+    memset(&si, 0, sizeof(si));
+    if (waitid(P_PID, (id_t)s->ch.pid, &si, WEXITED | WNOHANG | WNOWAIT) == 0 && si.si_pid == s->ch.pid) {
+        s->exited = true;
         s->quiet_since = ssh_now_ms();
     }
+    return s->exited;
 }
 
 /* One poll round. SW_OK to go on, 1 when the session is complete, else why it ended. */
@@ -232,9 +247,9 @@ static int step(struct sess *s)
         i_err = n, pf[n++] = (struct pollfd){ .fd = s->ch.err_fd, .events = POLLIN };
     if (s->ch.in_fd >= 0 && s->pend_len > 0)
         i_in = n, pf[n++] = (struct pollfd){ .fd = s->ch.in_fd, .events = POLLOUT };
-    if (!s->reaped && s->pidfd >= 0)
+    if (!s->exited && s->pidfd >= 0)
         pf[n++] = (struct pollfd){ .fd = s->pidfd, .events = POLLIN };
-    timeout = s->reaped ? 100 : s->pidfd >= 0 ? 1000 : 20; /* the drain deadline, or waitpid */
+    timeout = s->exited ? 100 : s->pidfd >= 0 ? 1000 : 20; /* the drain deadline, or waitpid */
     if (poll(pf, (nfds_t)n, timeout) < 0 && errno != EINTR)
         return SW_EIO;
     if (pf[0].revents)
@@ -247,36 +262,38 @@ static int step(struct sess *s)
         rc = flush_stdin(s) ? SW_ENOTFOUND : SW_OK;
     if (rc != SW_OK)
         return rc;
-    check_child(s);
-    if (s->reaped && s->ch.out_fd < 0 && s->ch.err_fd < 0)
+    child_exited(s);
+    if (s->exited && s->ch.out_fd < 0 && s->ch.err_fd < 0)
         return 1;
     if (s->out_unacked >= SSH_WINDOW) /* a slow reader is not an idle output */
         s->quiet_since = ssh_now_ms();
-    if (s->reaped && ssh_now_ms() - s->quiet_since > DRAIN_MS) {
+    if (s->exited && ssh_now_ms() - s->quiet_since > DRAIN_MS) {
         s->drained_late = true; /* something the child left behind holds its output */
         return 1;
     }
     return SW_OK;
 }
 
-/* SIGHUP to the child's group, SIGKILL after a grace period, then reaps the child. */
-static void kill_child(struct sess *s)
+/* Ends the child: a running one gets SIGHUP to its group, SIGKILL after a grace period; after
+ * its exit the rest of the group gets SIGKILL when all (the client went away, or the output
+ * was held open). Then reaps it (s->status). */
+static void kill_child(struct sess *s, bool all)
 {
     long long end = ssh_now_ms() + KILL_GRACE_MS;
 
     if (s->ch.pid <= 0)
         return;
-    if (s->reaped) {
-        if (s->drained_late)
-            kill(-s->ch.pid, SIGKILL);
-        return;
+    if (!child_exited(s)) {
+        kill(-s->ch.pid, SIGHUP);
+        while (ssh_now_ms() < end && !child_exited(s))
+            usleep(10000);
+        all = true;
     }
-    kill(-s->ch.pid, SIGHUP);
-    while (ssh_now_ms() < end && waitpid(s->ch.pid, &s->status, WNOHANG) == 0)
-        usleep(10000);
-    kill(-s->ch.pid, SIGKILL);
-    waitpid(s->ch.pid, &s->status, 0);
-    s->reaped = true;
+    if (all)
+        kill(-s->ch.pid, SIGKILL);
+    while (waitpid(s->ch.pid, &s->status, 0) < 0 && errno == EINTR)
+        ;
+    s->ch.pid = -1;
 }
 
 static int send_exit(struct sess *s)
@@ -335,7 +352,7 @@ void ssh_session_run(int fd, const char *who, const char *shell_path)
     }
     if (ssh_spawn(req, shell_path, &s.ch, &err) != SW_OK) {
         sw_log_error("session of %s: %s", who, err.msg);
-        kill_child(&s);
+        kill_child(&s, true);
         ssh_refuse(fd, "SSH: the server could not start the session");
         fd = -1;
         goto out;
@@ -343,7 +360,7 @@ void ssh_session_run(int fd, const char *who, const char *shell_path)
     s.pidfd = (int)syscall(SYS_pidfd_open, s.ch.pid, 0);
     describe(&s, req);
     rc = relay(&s);
-    kill_child(&s);
+    kill_child(&s, rc != 1 || s.drained_late); /* a client gone after the exit: the group too */
     if (rc == 1) {
         if (send_exit(&s) == SW_OK)
             linger(fd);

@@ -14,6 +14,8 @@ void ssh_session_run(int fd, const char *who, const char *shell_path);
 /* Sends an ERROR frame and waits (bounded) for the peer to close, so that the text is not
  * lost in a route torn down under it. Closes fd. */
 void ssh_refuse(int fd, const char *text);
+/* The same without waiting: for refusals beyond the ones a server lets linger. */
+void ssh_refuse_now(int fd, const char *text);
 
 /* Milliseconds on the monotonic clock. */
 long long ssh_now_ms(void);

@@ -72,12 +72,15 @@ struct tvisor {
     pthread_cond_t cv;
     struct json_object *log; /* requests received, reserve ones with "_rids" added */
     bool fail_add, fail_ready, stall_ready, stalled;
+    bool drop_reserve; /* the next reserve is run, then its stream closed without an answer */
+    atomic_uint gen; /* bumped to close every open stream (as a restarted visor would) */
     atomic_bool stop;
 };
 
 struct tstream {
     struct tvisor *v;
     int fd;
+    unsigned gen;
 };
 
 static struct tvisor va = { .name = "A", .next_rid = 100 }, vh = { .name = "H", .next_rid = 200 },
@@ -96,6 +99,11 @@ static struct json_object *answer(struct tvisor *v, struct json_object *req, uin
             json_object_array_add(rids, json_object_new_int64(v->next_rid++));
         json_object_object_add(resp, "rids", json_object_get(rids));
         json_object_object_add(req, "_rids", rids);
+        if (v->drop_reserve) {
+            v->drop_reserve = false;
+            json_object_put(resp);
+            resp = NULL;
+        }
     } else if (type && strcmp(type, "add_rules") == 0 && v->fail_add) {
         json_object_put(resp);
         resp = sw_setup_error(id, "unknown_transport", "test visor told to fail add_rules");
@@ -126,6 +134,8 @@ static void *stream_main(void *arg)
         char *buf = NULL;
         size_t len;
         uint64_t id = 0;
+        if (s->gen != atomic_load(&s->v->gen))
+            break;
         if (poll(&p, 1, 100) <= 0)
             continue;
         if (sw_setup_frame_read(s->fd, 5000, &buf, &len) != SW_OK)
@@ -139,6 +149,8 @@ static void *stream_main(void *arg)
         sw_json_get_u64(req, "id", "", &id, NULL);
         resp = answer(s->v, req, id);
         json_object_put(req);
+        if (!resp)
+            break;
         sw_setup_send(s->fd, resp, 5000);
         json_object_put(resp);
     }
@@ -156,7 +168,7 @@ static void *acceptor_main(void *arg)
         if (sw_msg_accept(v->lfd, 100, &fd, NULL, NULL, NULL) != SW_OK)
             continue;
         s = malloc(sizeof(*s));
-        *s = (struct tstream){ v, fd };
+        *s = (struct tstream){ v, fd, atomic_load(&v->gen) };
         pthread_mutex_lock(&v->mu);
         if (v->n_streams < MAX_STREAMS && pthread_create(&v->streams[v->n_streams], NULL, stream_main, s) == 0) {
             v->n_streams++;
@@ -222,7 +234,7 @@ static void visors_reset(void)
         pthread_mutex_lock(&v->mu);
         json_object_put(v->log);
         v->log = json_object_new_array();
-        v->fail_add = v->fail_ready = v->stall_ready = v->stalled = false;
+        v->fail_add = v->fail_ready = v->stall_ready = v->stalled = v->drop_reserve = false;
         pthread_cond_broadcast(&v->cv);
         pthread_mutex_unlock(&v->mu);
     }
@@ -626,6 +638,68 @@ START_TEST(test_add_rules_failure_rolls_back)
 }
 END_TEST
 
+/* Setups reuse idle streams; a visor that closed them meanwhile (restart) costs nothing:
+ * every request reaches it once, on a new stream. */
+START_TEST(test_pooled_streams_closed_by_visors)
+{
+    struct json_object *req, *resp;
+    int fd;
+    visors_reset();
+    fd = dial_sn(&va);
+    req = request_2hop(40, &va, vh.hex, TP_AH, TP_HB);
+    resp = roundtrip(fd, req); /* leaves idle streams to A, H and B in the pool */
+    ck_assert_msg(json_object_get_boolean(json_object_object_get(resp, "ok")), "%s", json_object_to_json_string(resp));
+    json_object_put(resp);
+    for (size_t i = 0; i < sizeof(visors) / sizeof(visors[0]); i++)
+        atomic_fetch_add(&visors[i]->gen, 1);
+    sleep_ms(500); /* the streams see the bump within 100 ms; their EOF reaches the setup node */
+    visors_reset();
+    json_object_object_add(req, "id", json_object_new_int64(41));
+    resp = roundtrip(fd, req);
+    ck_assert_msg(json_object_get_boolean(json_object_object_get(resp, "ok")), "%s", json_object_to_json_string(resp));
+    json_object_put(resp);
+    json_object_put(req);
+    close(fd);
+    for (size_t i = 0; i < sizeof(visors) / sizeof(visors[0]); i++) {
+        ck_assert_uint_eq(count(visors[i], "reserve"), 1);
+        ck_assert_uint_eq(count(visors[i], "add_rules"), 1);
+    }
+}
+END_TEST
+
+/* A pooled stream lost after the visor ran reserve (the first request on a stream): reserve is
+ * sent once more on a new stream and the setup goes on with the IDs of the second one. */
+START_TEST(test_pooled_stream_lost_after_reserve)
+{
+    struct json_object *req, *resp, *o, *add, *rules;
+    int fd;
+    visors_reset();
+    fd = dial_sn(&va);
+    req = request_2hop(42, &va, vh.hex, TP_AH, TP_HB);
+    resp = roundtrip(fd, req); /* leaves idle streams to A, H and B in the pool */
+    ck_assert_msg(json_object_get_boolean(json_object_object_get(resp, "ok")), "%s", json_object_to_json_string(resp));
+    json_object_put(resp);
+    visors_reset();
+    vb.drop_reserve = true;
+    json_object_object_add(req, "id", json_object_new_int64(43));
+    resp = roundtrip(fd, req);
+    ck_assert_msg(json_object_get_boolean(json_object_object_get(resp, "ok")), "%s", json_object_to_json_string(resp));
+    json_object_put(resp);
+    json_object_put(req);
+    close(fd);
+    ck_assert_uint_eq(count(&vb, "reserve"), 2);
+    ck_assert_uint_eq(count(&vb, "add_rules"), 1);
+    o = got(&vb, "reserve", 1);
+    add = got(&vb, "add_rules", 0);
+    ck_assert(o && add);
+    rules = json_object_object_get(add, "rules");
+    ck_assert_int_eq(geti(json_object_array_get_idx(rules, 0), "rid"),
+                     json_object_get_int64(json_object_array_get_idx(json_object_object_get(o, "_rids"), 0)));
+    json_object_put(add);
+    json_object_put(o);
+}
+END_TEST
+
 START_TEST(test_no_listener_rolls_back_everywhere)
 {
     struct json_object *req, *resp;
@@ -887,6 +961,8 @@ static Suite *setup_node_suite(void)
     tcase_add_test(tc, test_step_timeout_rolls_back);
     tcase_add_test(tc, test_crash_is_rolled_back_at_restart);
     tcase_add_test(tc, test_database_outage);
+    tcase_add_test(tc, test_pooled_streams_closed_by_visors);
+    tcase_add_test(tc, test_pooled_stream_lost_after_reserve);
     suite_add_tcase(s, tc);
     return s;
 }

@@ -5,7 +5,9 @@
  * SSH-cli process on A's side runs commands on C: 1 MiB of known output (SHA-256) with a
  * separate stderr and exit status 7, a command killed by a signal, stdin forwarded both
  * small and larger than the flow-control window, the remote process group killed when the
- * client goes away. B is not authorized: refused with exit 255 and the server's message.
+ * client goes away (also after the command exited while a background job held its output).
+ * Without the network: SSH-cli ends at once on SIGINT while SSH-client dials; a second
+ * SSH-client leaves a live socket alone and replaces a stale one. B is not authorized: refused with exit 255 and the server's message.
  * An interactive session runs under a private tmux server: a command, `stty size` before
  * and after resizing the window, then `exit`; another one ends by SIGTERM. Both leave the
  * terminal in its normal mode. */
@@ -25,7 +27,10 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <poll.h>
+#include <sys/socket.h>
 #include <sys/stat.h>
+#include <sys/un.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -293,6 +298,18 @@ START_TEST(test_slow_reader_gets_everything)
 }
 END_TEST
 
+/* No command and stdin not a terminal (as ssh -T): the remote shell runs without a PTY and
+ * reads its commands from stdin; its exit status comes back. */
+START_TEST(test_shell_without_terminal)
+{
+    const char *argv[] = { "/bin/sh", "-c", "printf 'echo $((6*7))\\nexit 5\\n' | \"$0\" -sock \"$1\" \"$2\"",
+                           cli_bin, sock_a, vc.pk_hex, NULL };
+    ck_assert_int_eq(th_run(argv, out_buf, 2 * MIB, err_buf, sizeof(err_buf), RUN_TIMEOUT_MS), 5);
+    ck_assert_str_eq(out_buf, "42\n");
+    ck_assert_ptr_nonnull(strstr(err_buf, "not a terminal"));
+}
+END_TEST
+
 START_TEST(test_unauthorized_refused)
 {
     char log[600];
@@ -333,6 +350,25 @@ START_TEST(test_disconnect_kills_process_group)
     ck_assert_msg(n == 0, "%d remote processes survived the client", n);
     snprintf(log, sizeof(log), "%s/SSH.log", vc.data_dir);
     ck_assert(th_log_wait(log, "the client went away", 5000));
+}
+END_TEST
+
+/* The shell exits at once, a background job holds its stdout (the server drains it), and the
+ * client goes away meanwhile: the job is killed with the group, not left running. */
+START_TEST(test_disconnect_after_exit_kills_group)
+{
+    const char *argv[] = { cli_bin, "-sock", sock_a, vc.pk_hex, "sleep 3002 & echo started", NULL };
+    const char *out = th_log_path("ssh-disconnect-after-exit-cli.log");
+    pid_t pid = th_spawn(argv, NULL, out);
+    int n = 0;
+
+    ck_assert_int_gt(pid, 0);
+    ck_assert_msg(th_log_wait(out, "started", 60000), "the command did not run");
+    kill(pid, SIGKILL);
+    waitpid(pid, NULL, 0);
+    for (int i = 0; i < 100 && (n = count_procs("sleep", "3002")) > 0; i++)
+        th_sleep_ms(100);
+    ck_assert_msg(n == 0, "%d remote processes survived the client", n);
 }
 END_TEST
 
@@ -477,6 +513,114 @@ START_TEST(test_interactive_sigterm_restores_tty)
 }
 END_TEST
 
+/* ---- tests: local, no network ------------------------------------------------------------- */
+
+/* Waits up to ms for pid to exit: its wait status, or -1 (it is killed then). */
+static int wait_exit(pid_t pid, int ms)
+{
+    uint64_t end = th_now_ms() + (uint64_t)ms;
+    int st;
+
+    do {
+        if (waitpid(pid, &st, WNOHANG) == pid)
+            return st;
+        th_sleep_ms(50);
+    } while (th_now_ms() < end);
+    kill(pid, SIGKILL);
+    waitpid(pid, NULL, 0);
+    return -1;
+}
+
+static bool connectable(const char *path)
+{
+    struct sockaddr_un sa = { .sun_family = AF_UNIX };
+    int fd = socket(AF_UNIX, SOCK_SEQPACKET, 0);
+    bool ok;
+
+    snprintf(sa.sun_path, sizeof(sa.sun_path), "%s", path);
+    ok = fd >= 0 && connect(fd, (struct sockaddr *)&sa, sizeof(sa)) == 0;
+    if (fd >= 0)
+        close(fd);
+    return ok;
+}
+
+/* Ctrl-C while SSH-client is still dialing (up to minutes) ends SSH-cli at once with 130. */
+START_TEST(test_cli_interrupt_while_dialing)
+{
+    struct sockaddr_un sa = { .sun_family = AF_UNIX };
+    char dir[] = "/tmp/sw-ssh-cli-XXXXXX", hex[SW_PK_HEX_LEN + 1];
+    uint8_t req[64];
+    struct sw_keypair kp;
+    struct pollfd pf;
+    int lfd, c, st;
+    pid_t pid;
+
+    ck_assert_ptr_nonnull(mkdtemp(dir));
+    snprintf(sa.sun_path, sizeof(sa.sun_path), "%s/ssh-client.sock", dir);
+    lfd = socket(AF_UNIX, SOCK_SEQPACKET, 0);
+    ck_assert_int_ge(lfd, 0);
+    ck_assert_int_eq(bind(lfd, (struct sockaddr *)&sa, sizeof(sa)), 0);
+    ck_assert_int_eq(listen(lfd, 4), 0);
+    ck_assert_int_eq(sw_keypair_generate(&kp), SW_OK);
+    sw_pk_to_hex(&kp.pk, hex);
+    sw_keypair_wipe(&kp);
+    {
+        const char *argv[] = { th_bin("SSH-cli"), "-sock", sa.sun_path, hex, "true", NULL };
+        pid = th_spawn(argv, NULL, th_log_path("ssh-cli-interrupt.log"));
+    }
+    ck_assert_int_gt(pid, 0);
+    pf = (struct pollfd){ .fd = lfd, .events = POLLIN };
+    ck_assert_int_eq(poll(&pf, 1, 10000), 1);
+    c = accept(lfd, NULL, NULL);
+    ck_assert_int_ge(c, 0);
+    ck_assert_int_eq(recv(c, req, sizeof(req), 0), 35); /* the request; no answer */
+    th_sleep_ms(200);
+    ck_assert_int_eq(kill(pid, SIGINT), 0);
+    st = wait_exit(pid, 3000);
+    ck_assert_msg(st != -1, "SSH-cli ignored SIGINT while waiting for SSH-client");
+    ck_assert(WIFEXITED(st) && WEXITSTATUS(st) == 130);
+    close(c);
+    close(lfd);
+    unlink(sa.sun_path);
+    rmdir(dir);
+}
+END_TEST
+
+/* A second SSH-client on the same socket path leaves the running one alone (exit 1); a stale
+ * socket file (its owner killed) is replaced. */
+START_TEST(test_client_socket_in_use)
+{
+    char dir[] = "/tmp/sw-ssh-sock-XXXXXX", path[128];
+    const char *argv[] = { th_bin("SSH-client"), "-sock", path, NULL };
+    pid_t first, second, third;
+    bool up = false;
+    int st;
+
+    ck_assert_ptr_nonnull(mkdtemp(dir));
+    snprintf(path, sizeof(path), "%s/ssh-client.sock", dir);
+    first = th_spawn(argv, NULL, th_log_path("ssh-client-first.log"));
+    ck_assert_int_gt(first, 0);
+    ck_assert(sock_ready(path, 10000));
+    second = th_spawn(argv, NULL, th_log_path("ssh-client-second.log"));
+    ck_assert_int_gt(second, 0);
+    st = wait_exit(second, 5000);
+    ck_assert_msg(st != -1, "a second SSH-client took over the socket of a running one");
+    ck_assert(WIFEXITED(st) && WEXITSTATUS(st) == 1);
+    ck_assert(connectable(path));
+    kill(first, SIGKILL);
+    waitpid(first, NULL, 0);
+    ck_assert(!connectable(path)); /* stale: the file is left behind */
+    third = th_spawn(argv, NULL, th_log_path("ssh-client-third.log"));
+    ck_assert_int_gt(third, 0);
+    for (int i = 0; i < 100 && !(up = connectable(path)); i++)
+        th_sleep_ms(50);
+    ck_assert_msg(up, "SSH-client did not replace a stale socket");
+    th_stop(third, 5000);
+    unlink(path);
+    rmdir(dir);
+}
+END_TEST
+
 int main(void)
 {
     Suite *s = suite_create("ssh");
@@ -493,10 +637,17 @@ int main(void)
     tcase_add_test(tc, test_killed_by_signal);
     tcase_add_test(tc, test_stdin_forwarded);
     tcase_add_test(tc, test_slow_reader_gets_everything);
+    tcase_add_test(tc, test_shell_without_terminal);
     tcase_add_test(tc, test_unauthorized_refused);
     tcase_add_test(tc, test_disconnect_kills_process_group);
+    tcase_add_test(tc, test_disconnect_after_exit_kills_group);
     tcase_add_test(tc, test_interactive_tmux);
     tcase_add_test(tc, test_interactive_sigterm_restores_tty);
+    suite_add_tcase(s, tc);
+    tc = tcase_create("local");
+    tcase_set_timeout(tc, 60);
+    tcase_add_test(tc, test_cli_interrupt_while_dialing);
+    tcase_add_test(tc, test_client_socket_in_use);
     suite_add_tcase(s, tc);
     sr = srunner_create(s);
     srunner_set_fork_status(sr, CK_NOFORK);
