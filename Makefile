@@ -99,6 +99,7 @@ $(O)/test-bin/%: $(O)/tests/unit/%.o $(HARNESS_OBJS) $(COMMON_LIB)
 TEST_EXTRA_OBJS_test_visor_packet := $(O)/visor/packet.o $(O)/visor/parse.o
 TEST_EXTRA_OBJS_test_visor_rules := $(O)/visor/rules.o
 TEST_EXTRA_OBJS_test_visor_hvconfig := $(O)/visor/config.o
+TEST_EXTRA_OBJS_test_cli_tty := $(O)/visor/cli/tty_out.o
 TEST_EXTRA_OBJS_test_visor_proto := $(O)/visor/router_proto.o $(O)/visor/appsrv_proto.o
 # route-finder's modules but main.c (graph, search, ...) for its unit tests test_route_*
 RF_LIB_OBJS := $(patsubst %.c,$(O)/%.o,$(filter-out route-finder/main.c,$(route-finder_SRCS)))

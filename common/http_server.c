@@ -560,6 +560,11 @@ static struct MHD_Daemon *start_mhd(struct sw_http_server *srv, const struct add
         { threads > 1 ? MHD_OPTION_THREAD_POOL_SIZE : MHD_OPTION_END, (intptr_t)threads, NULL },
         { MHD_OPTION_END, 0, NULL },
     };
+    if (cfg->thread_per_connection) { /* MHD runs no pool and no epoll in this mode */
+        flags = MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_THREAD_PER_CONNECTION | MHD_USE_POLL |
+                MHD_USE_ERROR_LOG;
+        pool[0].option = MHD_OPTION_END;
+    }
     if (ai->ai_family == AF_INET6)
         flags |= MHD_USE_IPv6;
     /* The logger goes first or MHD prints option errors to stderr itself. */

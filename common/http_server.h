@@ -12,6 +12,7 @@
 #define SW_HTTP_SERVER_H
 
 #include <json-c/json.h>
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -60,6 +61,10 @@ struct sw_http_server_config {
     const char *service;     /* e.g. "transport-discovery"; used in /health and metric names */
     const char *version;
     unsigned threads;        /* worker threads; 0 = 8 */
+    /* One thread per connection instead of the pool of `threads` (for handlers that block
+     * long, like the hypervisor's relay: a slow handler then holds only its own connection,
+     * not every connection of a pool thread). max_connections bounds the threads. */
+    bool thread_per_connection;
     size_t max_body;         /* default body cap; 0 = 1 MiB */
     unsigned max_connections; /* 0 = 1024 */
     unsigned idle_timeout_s; /* 0 = 30 */

@@ -18,13 +18,11 @@ static int64_t now_ms(void)
 
 int sw_hv_chan_init(struct sw_hv_chan *c, int fd)
 {
-    struct timeval tv = { SW_HV_SEND_TIMEOUT_MS / 1000, 0 };
-
     memset(c, 0, sizeof(*c));
     c->fd = fd;
+    c->send_timeout_ms = SW_HV_SEND_TIMEOUT_MS;
     sw_frame_reader_init(&c->fr, 0);
     sw_buf_init(&c->in, SW_HV_RECORD_HDR + SW_HV_MAX_RECORD + SW_FRAME_MAX);
-    setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof(tv));
     if (pthread_mutex_init(&c->wmu, NULL)) {
         close(fd);
         c->fd = -1;
@@ -33,14 +31,26 @@ int sw_hv_chan_init(struct sw_hv_chan *c, int fd)
     return SW_OK;
 }
 
-static int write_all(int fd, const uint8_t *p, size_t n)
+/* Writes all of p by the deadline: a peer that reads a byte now and then cannot hold the
+ * writer (and the send mutex) for longer (SO_SNDTIMEO would restart on every byte). */
+static int write_all(int fd, const uint8_t *p, size_t n, int64_t deadline)
 {
+    struct pollfd pfd = { .fd = fd, .events = POLLOUT };
+    int wait;
+
     while (n) {
-        ssize_t w = send(fd, p, n, MSG_NOSIGNAL);
+        ssize_t w = send(fd, p, n, MSG_NOSIGNAL | MSG_DONTWAIT);
         if (w < 0 && errno == EINTR)
             continue;
+        if (w < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)) {
+            if ((wait = (int)(deadline - now_ms())) <= 0)
+                return SW_ETIMEDOUT;
+            if (poll(&pfd, 1, wait) < 0 && errno != EINTR)
+                return SW_EIO;
+            continue;
+        }
         if (w <= 0)
-            return errno == EAGAIN || errno == EWOULDBLOCK ? SW_ETIMEDOUT : SW_EIO;
+            return SW_EIO;
         p += w;
         n -= (size_t)w;
     }
@@ -85,7 +95,8 @@ static int read_frame(struct sw_hv_chan *c, int64_t deadline, const uint8_t **fr
     }
 }
 
-static int send_hs(struct sw_hv_chan *c, struct sw_noise_hs *hs, const uint8_t *payload, size_t plen)
+static int send_hs(struct sw_hv_chan *c, struct sw_noise_hs *hs, const uint8_t *payload, size_t plen,
+                   int64_t deadline)
 {
     uint8_t buf[SW_FRAME_HDR_LEN + SW_HV_HS_FRAME_MAX];
     size_t n = 0;
@@ -93,7 +104,7 @@ static int send_hs(struct sw_hv_chan *c, struct sw_noise_hs *hs, const uint8_t *
                                        SW_HV_HS_FRAME_MAX, &n);
     if (rc == SW_OK)
         rc = sw_frame_header(buf, n);
-    return rc == SW_OK ? write_all(c->fd, buf, n + SW_FRAME_HDR_LEN) : rc;
+    return rc == SW_OK ? write_all(c->fd, buf, n + SW_FRAME_HDR_LEN, deadline) : rc;
 }
 
 static int recv_hs(struct sw_hv_chan *c, struct sw_noise_hs *hs, int64_t deadline,
@@ -118,11 +129,13 @@ static int hs_steps(struct sw_hv_chan *c, struct sw_noise_hs *hs, bool initiator
     int rc;
 
     if (initiator) {
-        if ((rc = send_hs(c, hs, NULL, 0)) || (rc = recv_hs(c, hs, deadline, payload, sizeof(payload), &plen)))
+        if ((rc = send_hs(c, hs, NULL, 0, deadline)) ||
+            (rc = recv_hs(c, hs, deadline, payload, sizeof(payload), &plen)))
             return rc;
-        return send_hs(c, hs, kp->pk.b, SW_PK_LEN);
+        return send_hs(c, hs, kp->pk.b, SW_PK_LEN, deadline);
     }
-    if ((rc = recv_hs(c, hs, deadline, payload, sizeof(payload), &plen)) || (rc = send_hs(c, hs, NULL, 0)) ||
+    if ((rc = recv_hs(c, hs, deadline, payload, sizeof(payload), &plen)) ||
+        (rc = send_hs(c, hs, NULL, 0, deadline)) ||
         (rc = recv_hs(c, hs, deadline, payload, sizeof(payload), &plen)))
         return rc;
     return sw_noise_check_ed25519_payload(hs, payload, plen, &c->peer);
@@ -157,6 +170,7 @@ out:
 static int send_record(struct sw_hv_chan *c, const uint8_t *p, size_t n)
 {
     uint8_t frame[SW_FRAME_HDR_LEN + SW_FRAME_MAX];
+    int64_t deadline = now_ms() + c->send_timeout_ms;
     int rc = SW_OK;
 
     while (n && rc == SW_OK) {
@@ -164,7 +178,7 @@ static int send_record(struct sw_hv_chan *c, const uint8_t *p, size_t n)
         if ((rc = sw_noise_encrypt(&c->tx, NULL, 0, p, chunk, frame + SW_FRAME_HDR_LEN)) ||
             (rc = sw_frame_header(frame, chunk + SW_NOISE_TAG)))
             break;
-        rc = write_all(c->fd, frame, SW_FRAME_HDR_LEN + chunk + SW_NOISE_TAG);
+        rc = write_all(c->fd, frame, SW_FRAME_HDR_LEN + chunk + SW_NOISE_TAG, deadline);
         p += chunk;
         n -= chunk;
     }

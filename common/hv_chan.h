@@ -8,7 +8,8 @@
  * messages of at most SW_NOISE_MAX_PAYLOAD plaintext bytes each.
  *
  * Threads: sw_hv_chan_send may be called from any thread (serialised by a mutex; a peer
- * that stops reading makes it fail after SW_HV_SEND_TIMEOUT_MS); sw_hv_chan_recv from one
+ * that stops reading, or reads too slowly, makes it fail when the whole record is not out
+ * within send_timeout_ms, SW_HV_SEND_TIMEOUT_MS by default); sw_hv_chan_recv from one
  * reader thread only. sw_hv_chan_shutdown (any thread) wakes a blocked reader.
  *
  * Ownership: the channel owns its fd from sw_hv_chan_init on and holds the transport keys;
@@ -36,6 +37,7 @@ struct sw_hv_chan {
     int fd;
     struct sw_noise_cipher tx, rx;
     struct sw_pk peer;            /* the visor's proven key (responder side) */
+    int send_timeout_ms;          /* per record sent (and per handshake message) */
     pthread_mutex_t wmu;          /* serialises sends */
     struct sw_frame_reader fr;
     uint8_t raw[16384];           /* bytes read but not yet fed to fr */

@@ -39,6 +39,7 @@ static void handle_visors(struct sw_http_request *req, struct sw_http_response *
     struct hv *hv = req->app;
     struct hv_pending **p;
     struct json_object *arr, *summary;
+    int64_t deadline = hv_mono_ms() + HV_SUMMARY_TIMEOUT_MS, left;
     char *body;
     size_t len;
     int status;
@@ -56,7 +57,8 @@ static void handle_visors(struct sw_http_request *req, struct sw_http_response *
     for (size_t i = 0; i < hv->n_visors; i++) {
         summary = NULL;
         body = NULL;
-        if (p[i] && hv_relay_wait(hv, p[i], HV_SUMMARY_TIMEOUT_MS, &status, &body, &len) == SW_OK &&
+        left = deadline - hv_mono_ms(); /* one deadline for all: the visors answer in parallel */
+        if (p[i] && hv_relay_wait(hv, p[i], left > 0 ? (int)left : 0, &status, &body, &len) == SW_OK &&
             status == 200)
             sw_json_parse(body, len, &summary, NULL);
         free(body);
@@ -78,6 +80,15 @@ static bool relay_allowed(const char *method, const char *rest)
         if (n == strlen(first[i]) && strncmp(rest, first[i], n) == 0)
             return !strstr(rest, "..") && !strstr(rest, "//");
     return false;
+}
+
+/* The link carries only printable ASCII paths (hv_proto.h). */
+static bool printable(const char *s)
+{
+    for (; *s; s++)
+        if ((unsigned char)*s <= 0x20 || (unsigned char)*s >= 0x7f)
+            return false;
+    return true;
 }
 
 static void reply_relay_error(struct sw_http_response *resp, int rc, const char *pk_hex)
@@ -121,7 +132,8 @@ static void handle_visor(struct sw_http_request *req, struct sw_http_response *r
     if (*rest == '\0' || strcmp(rest, "/") == 0)
         rest = "/summary";
     if (!relay_allowed(req->method, rest + 1) ||
-        snprintf(path, sizeof(path), "/api%s%s", rest, q ? q : "") >= (int)sizeof(path)) {
+        snprintf(path, sizeof(path), "/api%s%s", rest, q ? q : "") >= (int)sizeof(path) ||
+        !printable(path)) {
         sw_http_reply_error(resp, 404, "not_found", "no such endpoint: %s %.100s", req->method, req->path);
         return;
     }
@@ -130,6 +142,8 @@ static void handle_visor(struct sw_http_request *req, struct sw_http_response *r
     rc = hv_relay(hv, (size_t)idx, req->method, path, req->body, req->body_len, timeout, &status, &body, &len);
     if (rc)
         reply_relay_error(resp, rc, hex);
+    else if (status < 200) /* 1xx would turn our reply into an interim one (or a protocol switch) */
+        sw_http_reply_error(resp, 502, "visor_api_error", "visor %s answered with status %d", hex, status);
     else
         sw_http_reply_text(resp, status, "application/json", body, len);
     free(body);
@@ -199,6 +213,7 @@ int hv_api_start(struct hv *hv, struct sw_error *err)
         .service = "hypervisor",
         .version = SW_VERSION,
         .threads = 8,
+        .thread_per_connection = true, /* relays wait up to 25 s for a visor */
         .max_body = 64 * 1024,
         .max_connections = 256,
         .routes = routes,

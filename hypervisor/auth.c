@@ -197,30 +197,37 @@ static bool expired(const struct hv_session *s, int64_t now)
     return now - s->last_seen > HV_IDLE_S || now - s->created > HV_ABSOLUTE_S;
 }
 
-/* The session named by the request's cookie (under a->mu), or NULL. */
+/* The live session whose token is tok[0..HV_TOKEN_HEX) (under a->mu), or NULL. */
+static struct hv_session *session_of(struct hv_auth *a, const char *tok, int64_t now)
+{
+    for (size_t i = 0; i < HV_MAX_SESSIONS; i++) {
+        struct hv_session *s = &a->s[i];
+        if (!s->used || sodium_memcmp(s->token, tok, HV_TOKEN_HEX) != 0)
+            continue;
+        if (expired(s, now)) {
+            sodium_memzero(s, sizeof(*s));
+            return NULL;
+        }
+        s->last_seen = now;
+        return s;
+    }
+    return NULL;
+}
+
+/* The session named by the request's cookie (under a->mu), or NULL. Every swhv_session
+ * cookie is tried: a stray one set for a parent domain or path may come first. */
 static struct hv_session *find_session(struct hv_auth *a, const struct sw_http_request *req)
 {
     const char *cookie = sw_http_header(req, "Cookie"), *p;
+    struct hv_session *s;
     int64_t now = now_s();
 
     for (p = cookie; p && (p = strstr(p, HV_COOKIE "=")); p++) {
         if (p != cookie && p[-1] != ' ' && p[-1] != ';')
             continue;
         p += strlen(HV_COOKIE "=");
-        if (strcspn(p, "; ") != HV_TOKEN_HEX)
-            return NULL;
-        for (size_t i = 0; i < HV_MAX_SESSIONS; i++) {
-            struct hv_session *s = &a->s[i];
-            if (!s->used || sodium_memcmp(s->token, p, HV_TOKEN_HEX) != 0)
-                continue;
-            if (expired(s, now)) {
-                sodium_memzero(s, sizeof(*s));
-                return NULL;
-            }
-            s->last_seen = now;
+        if (strcspn(p, "; ") == HV_TOKEN_HEX && (s = session_of(a, p, now)))
             return s;
-        }
-        return NULL;
     }
     return NULL;
 }
@@ -329,18 +336,27 @@ static void count_failure(struct hv_auth *a, const char *ip)
     pthread_mutex_unlock(&a->mu);
 }
 
-static bool verify(struct hv_auth *a, const char *pw)
+enum check { CHECK_OK, CHECK_WRONG, CHECK_LIMITED };
+
+/* Checks pw against the stored hash, one check at a time (Argon2 takes 64 MiB). The limit is
+ * looked at, and a failure counted, inside that one-at-a-time section: requests that arrive
+ * together then cannot all pass the limit before the first failure is counted. */
+static enum check check_password(struct hv_auth *a, const char *ip, const char *pw)
 {
     char hash[crypto_pwhash_STRBYTES];
-    bool ok;
+    enum check rc = CHECK_LIMITED;
 
-    pthread_mutex_lock(&a->mu);
-    memcpy(hash, a->hash, sizeof(hash));
-    pthread_mutex_unlock(&a->mu);
     pthread_mutex_lock(&a->verify_mu);
-    ok = crypto_pwhash_str_verify(hash, pw, strlen(pw)) == 0;
+    if (!limited(a, ip)) {
+        pthread_mutex_lock(&a->mu);
+        memcpy(hash, a->hash, sizeof(hash));
+        pthread_mutex_unlock(&a->mu);
+        rc = crypto_pwhash_str_verify(hash, pw, strlen(pw)) == 0 ? CHECK_OK : CHECK_WRONG;
+        if (rc == CHECK_WRONG)
+            count_failure(a, ip);
+    }
     pthread_mutex_unlock(&a->verify_mu);
-    return ok;
+    return rc;
 }
 
 /* ---- handlers ----------------------------------------------------------------------------- */
@@ -374,20 +390,22 @@ void hv_auth_login(struct sw_http_request *req, struct sw_http_response *resp)
     const char *user = NULL, *pw = NULL;
     struct hv_session *s;
     char ip[64], token[HV_TOKEN_HEX + 1], csrf[HV_TOKEN_HEX + 1];
+    enum check chk;
 
     sw_http_client_ip(req, ip, sizeof(ip));
-    if (limited(a, ip)) {
-        sw_log_warn("login from %s: rate limited", ip);
-        sw_http_reply_error(resp, 429, "rate_limited", "too many failed logins; try again in a minute");
-        goto out;
-    }
     if (two_strings(req, "username", &user, "password", &pw, &root)) {
         sw_http_reply_error(resp, 400, "invalid_body",
                             "the body must be {\"username\":\"admin\",\"password\":\"...\"}");
         goto out;
     }
-    if (!verify(a, pw) || strcmp(user, "admin") != 0) {
-        count_failure(a, ip);
+    if ((chk = check_password(a, ip, pw)) == CHECK_LIMITED) {
+        sw_log_warn("login from %s: rate limited", ip);
+        sw_http_reply_error(resp, 429, "rate_limited", "too many failed logins; try again in a minute");
+        goto out;
+    }
+    if (chk != CHECK_OK || strcmp(user, "admin") != 0) {
+        if (chk == CHECK_OK)
+            count_failure(a, ip);
         sw_log_warn("login from %s: invalid credentials", ip);
         sw_http_reply_error(resp, 401, "invalid_credentials", "wrong user name or password");
         goto out;
@@ -493,14 +511,31 @@ static int set_password(struct hv_auth *a, const char *pw, const char *keep_toke
     return rc;
 }
 
+static void change_password(struct hv_auth *a, struct sw_http_response *resp, const char *nw,
+                            const char *token, const char *ip)
+{
+    struct sw_error err = { 0 };
+    struct json_object *o;
+
+    if (set_password(a, nw, token, &err)) {
+        sw_log_error("password change: %s", err.msg);
+        sw_http_reply_error(resp, 500, "internal_error", "cannot store the new password");
+        return;
+    }
+    sw_log_info("admin password changed from %s; other sessions ended", ip);
+    o = json_object_new_object();
+    json_object_object_add(o, "changed", json_object_new_boolean(true));
+    sw_http_reply_json(resp, 200, o);
+}
+
 void hv_auth_password(struct sw_http_request *req, struct sw_http_response *resp)
 {
     struct hv_auth *a = auth_of(req);
     struct hv_session *s = session_locked(req, resp, true);
-    struct json_object *root = NULL, *o;
+    struct json_object *root = NULL;
     const char *old = NULL, *nw = NULL;
-    struct sw_error err = { 0 };
     char token[HV_TOKEN_HEX + 1], ip[64];
+    enum check chk;
 
     if (!s)
         return;
@@ -512,19 +547,12 @@ void hv_auth_password(struct sw_http_request *req, struct sw_http_response *resp
     } else if (strlen(nw) < HV_PASSWORD_MIN) {
         sw_http_reply_error(resp, 400, "invalid_password", "the new password must have at least %d characters",
                             HV_PASSWORD_MIN);
-    } else if (limited(a, ip)) {
+    } else if ((chk = check_password(a, ip, old)) == CHECK_LIMITED) {
         sw_http_reply_error(resp, 429, "rate_limited", "too many failed password checks; try again in a minute");
-    } else if (!verify(a, old)) {
-        count_failure(a, ip);
+    } else if (chk == CHECK_WRONG) {
         sw_http_reply_error(resp, 401, "invalid_credentials", "the old password is wrong");
-    } else if (set_password(a, nw, token, &err)) {
-        sw_log_error("password change: %s", err.msg);
-        sw_http_reply_error(resp, 500, "internal_error", "cannot store the new password");
     } else {
-        sw_log_info("admin password changed from %s; other sessions ended", ip);
-        o = json_object_new_object();
-        json_object_object_add(o, "changed", json_object_new_boolean(true));
-        sw_http_reply_json(resp, 200, o);
+        change_password(a, resp, nw, token, ip);
     }
     sodium_memzero(token, sizeof(token));
     json_object_put(root);

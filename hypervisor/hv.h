@@ -2,8 +2,9 @@
  * (docs/hypervisor.md).
  *
  * Threads: the main thread waits for signals; one accept thread takes visor links and each
- * link gets a reader thread (link.c); libmicrohttpd's worker threads run the REST handlers
- * (api.c), which relay requests over the links and wait for the answers. Everything in
+ * link gets a reader thread (link.c); libmicrohttpd runs each REST connection on its own
+ * thread (api.c: relays block up to 25 s), whose handler relays requests over the links
+ * and waits for the answers. Everything in
  * struct hv that changes after start (visor table, links, pending requests) is guarded by
  * hv->mu; sessions and login counters by the auth's own mutex (auth.c). */
 #ifndef HV_HV_H
@@ -32,6 +33,8 @@
 #define HV_SUMMARY_TIMEOUT_MS 3000   /* per visor in GET /api/visors */
 #define HV_HANDSHAKE_MS 5000
 #define HV_MAX_HANDSHAKES 64
+#define HV_MAX_HANDSHAKES_PER_IP 8 /* one address cannot take every handshake slot */
+#define HV_IP_MAX 48               /* a numeric IPv4/IPv6 address */
 #define HV_PING_MS 10000
 #define HV_DEAD_MS 30000
 #define HV_MAX_INFLIGHT 256          /* pending requests per link */
@@ -86,6 +89,7 @@ struct hv {
     bool accept_started, stopping;
     int n_threads;                 /* link threads alive */
     int n_handshakes;
+    struct { char ip[HV_IP_MAX]; int n; } hs_ips[HV_MAX_HANDSHAKES]; /* handshakes by address */
     struct hv_auth *auth;
     struct sw_http_server *http;
     _Atomic uint64_t m_relayed, m_relay_failed, m_links_refused, m_links_opened;

@@ -43,6 +43,7 @@ struct hv_conn {
     bool dead;
     int idx;                      /* allow-list index once authenticated, else -1 */
     char addr[HV_ADDR_MAX];
+    char ip[HV_IP_MAX];           /* addr without the port: its handshake slot */
     int64_t since;
     uint32_t next_id;
     size_t n_pending;
@@ -295,7 +296,10 @@ static void serve(struct hv *hv, struct hv_conn *c, char *why, size_t cap)
             if (hv_mono_ms() - last_rx >= HV_PING_MS && hv_mono_ms() - last_ping >= HV_PING_MS) {
                 last_ping = hv_mono_ms();
                 out = (struct sw_hv_msg){ .type = SW_HV_PING, .id = (uint32_t)last_ping };
-                sw_hv_chan_send(&c->ch, &out);
+                if (sw_hv_chan_send(&c->ch, &out)) { /* maybe half sent: the stream is broken */
+                    snprintf(why, cap, "sending a ping failed");
+                    return;
+                }
             }
             continue;
         }
@@ -308,12 +312,51 @@ static void serve(struct hv *hv, struct hv_conn *c, char *why, size_t cap)
             complete(c, &m);
         } else if (m.type == SW_HV_PING) {
             out = (struct sw_hv_msg){ .type = SW_HV_PONG, .id = m.id };
-            sw_hv_chan_send(&c->ch, &out);
+            if (sw_hv_chan_send(&c->ch, &out)) {
+                snprintf(why, cap, "sending a pong failed");
+                return;
+            }
         } else if (m.type == SW_HV_REQ) {
             snprintf(why, cap, "protocol error: a visor sent a request");
             return;
         }
     }
+}
+
+/* Under hv->mu: takes a handshake slot for ip unless all are busy or ip holds its share. */
+static bool hs_reserve(struct hv *hv, const char *ip)
+{
+    int slot = -1;
+
+    if (hv->n_handshakes >= HV_MAX_HANDSHAKES)
+        return false;
+    for (int i = 0; i < HV_MAX_HANDSHAKES; i++) {
+        if (hv->hs_ips[i].n > 0 && strcmp(hv->hs_ips[i].ip, ip) == 0) {
+            if (hv->hs_ips[i].n >= HV_MAX_HANDSHAKES_PER_IP)
+                return false;
+            slot = i;
+            break;
+        }
+        if (hv->hs_ips[i].n == 0 && slot < 0)
+            slot = i; /* exists: fewer than HV_MAX_HANDSHAKES addresses hold slots */
+    }
+    if (hv->hs_ips[slot].n == 0)
+        snprintf(hv->hs_ips[slot].ip, sizeof(hv->hs_ips[slot].ip), "%s", ip);
+    hv->hs_ips[slot].n++;
+    hv->n_handshakes++;
+    return true;
+}
+
+/* Under hv->mu: gives back ip's handshake slot. */
+static void hs_release(struct hv *hv, const char *ip)
+{
+    for (int i = 0; i < HV_MAX_HANDSHAKES; i++) {
+        if (hv->hs_ips[i].n > 0 && strcmp(hv->hs_ips[i].ip, ip) == 0) {
+            hv->hs_ips[i].n--;
+            break;
+        }
+    }
+    hv->n_handshakes--;
 }
 
 static bool handshake(struct hv *hv, struct hv_conn *c)
@@ -324,7 +367,7 @@ static bool handshake(struct hv *hv, struct hv_conn *c)
     int idx;
 
     pthread_mutex_lock(&hv->mu);
-    hv->n_handshakes--;
+    hs_release(hv, c->ip);
     pthread_mutex_unlock(&hv->mu);
     if (rc) {
         sw_log_info("visor link from %s: %s", c->addr, err.msg);
@@ -364,15 +407,19 @@ static void *conn_main(void *arg)
 
 /* ---- accepting ---------------------------------------------------------------------------- */
 
-static void format_peer(const struct sockaddr_storage *ss, char *out, size_t cap)
+/* "ip:port" (or "[ip]:port") into out, the bare address into ip. */
+static void format_peer(const struct sockaddr_storage *ss, char *out, size_t cap, char ip[HV_IP_MAX])
 {
     char host[INET6_ADDRSTRLEN], serv[8];
 
     if (getnameinfo((const struct sockaddr *)ss, sizeof(*ss), host, sizeof(host), serv, sizeof(serv),
-                    NI_NUMERICHOST | NI_NUMERICSERV))
+                    NI_NUMERICHOST | NI_NUMERICSERV)) {
         snprintf(out, cap, "?");
-    else
+        snprintf(ip, HV_IP_MAX, "?");
+    } else {
         snprintf(out, cap, ss->ss_family == AF_INET6 ? "[%s]:%s" : "%s:%s", host, serv);
+        snprintf(ip, HV_IP_MAX, "%s", host);
+    }
 }
 
 static void take(struct hv *hv, int fd, const struct sockaddr_storage *ss)
@@ -382,17 +429,17 @@ static void take(struct hv *hv, int fd, const struct sockaddr_storage *ss)
     pthread_t th;
     bool ok;
 
+    if (c)
+        format_peer(ss, c->addr, sizeof(c->addr), c->ip);
     pthread_mutex_lock(&hv->mu);
-    ok = c && !hv->stopping && hv->n_handshakes < HV_MAX_HANDSHAKES;
-    if (ok) {
-        hv->n_handshakes++;
+    ok = c && !hv->stopping && hs_reserve(hv, c->ip);
+    if (ok)
         hv->n_threads++;
-    }
     pthread_mutex_unlock(&hv->mu);
     if (!ok || sw_hv_chan_init(&c->ch, fd)) {
         if (ok) {
             pthread_mutex_lock(&hv->mu);
-            hv->n_handshakes--;
+            hs_release(hv, c->ip);
             hv->n_threads--;
             pthread_mutex_unlock(&hv->mu);
         } else {
@@ -404,12 +451,11 @@ static void take(struct hv *hv, int fd, const struct sockaddr_storage *ss)
     c->hv = hv;
     c->refs = 1;
     c->idx = -1;
-    format_peer(ss, c->addr, sizeof(c->addr));
     pthread_attr_init(&attr);
     pthread_attr_setdetachstate(&attr, PTHREAD_CREATE_DETACHED);
     if (pthread_create(&th, &attr, conn_main, c)) {
         pthread_mutex_lock(&hv->mu);
-        hv->n_handshakes--;
+        hs_release(hv, c->ip);
         hv->n_threads--;
         pthread_mutex_unlock(&hv->mu);
         sw_hv_chan_destroy(&c->ch);
@@ -468,8 +514,10 @@ static int listen_on(struct hv *hv, struct sw_error *err)
         return SW_EIO;
     }
     freeaddrinfo(res);
-    if (getsockname(hv->lfd, (struct sockaddr *)&ss, &len) == 0)
-        format_peer(&ss, hv->visor_bound, sizeof(hv->visor_bound));
+    if (getsockname(hv->lfd, (struct sockaddr *)&ss, &len) == 0) {
+        char ip[HV_IP_MAX];
+        format_peer(&ss, hv->visor_bound, sizeof(hv->visor_bound), ip);
+    }
     return SW_OK;
 }
 

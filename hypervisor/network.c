@@ -25,9 +25,13 @@ static void merge(struct json_object *list, struct json_object *edges, struct js
 {
     for (size_t i = 0; json_object_is_type(list, json_type_array) && i < json_object_array_length(list); i++) {
         struct json_object *t = json_object_array_get_idx(list, i), *e, *id, *ends, *type, *o, *up;
+        /* a JSON null is "present" to get_ex and would be a NULL key: strings only */
         if (!json_object_object_get_ex(t, "entry", &e) || !json_object_object_get_ex(e, "t_id", &id) ||
-            !json_object_object_get_ex(e, "edges", &ends) || !json_object_is_type(ends, json_type_array) ||
-            json_object_array_length(ends) != 2 || has_key(seen, json_object_get_string(id)))
+            !json_object_is_type(id, json_type_string) || !json_object_object_get_ex(e, "edges", &ends) ||
+            !json_object_is_type(ends, json_type_array) || json_object_array_length(ends) != 2 ||
+            !json_object_is_type(json_object_array_get_idx(ends, 0), json_type_string) ||
+            !json_object_is_type(json_object_array_get_idx(ends, 1), json_type_string) ||
+            has_key(seen, json_object_get_string(id)))
             continue;
         json_object_object_add(seen, json_object_get_string(id), NULL);
         o = json_object_new_object();

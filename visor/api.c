@@ -439,8 +439,11 @@ int api_start(struct visor *v, struct sw_error *err)
         .service = "skywire-visor",
         .version = SW_VERSION,
         .threads = 4,
+        /* some requests wait (adding a transport: up to 20 s), also relayed ones from a
+         * hypervisor: a thread each, so they cannot hold up the others */
+        .thread_per_connection = true,
         .max_body = 64 * 1024,
-        .max_connections = 256,
+        .max_connections = 128,
         .routes = routes,
         .n_routes = sizeof(routes) / sizeof(routes[0]),
         .app = v,

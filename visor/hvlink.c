@@ -140,9 +140,24 @@ static int dial(const char *hostport, struct sw_error *err)
 
 /* ---- requests --------------------------------------------------------------------------- */
 
+/* Under /api/, and no "." or ".." segment (the HTTP client would resolve "/api/.." to "/")
+ * nor an empty one but a trailing slash; the query is not looked at. */
 static bool path_allowed(const char *path)
 {
-    return strncmp(path, "/api/", 5) == 0 && !strstr(path, "/../") && !strstr(path, "//");
+    const char *end = path + strcspn(path, "?#");
+
+    if (strncmp(path, "/api/", 5) != 0)
+        return false;
+    for (const char *p = path; p < end; p++) {
+        size_t seg;
+        if (*p != '/')
+            continue;
+        seg = strcspn(p + 1, "/?#");
+        if ((seg == 0 && p + 1 != end) || (seg == 1 && p[1] == '.') ||
+            (seg == 2 && p[1] == '.' && p[2] == '.'))
+            return false;
+    }
+    return true;
 }
 
 static void reply(struct hvjob *j, int status, const char *body, size_t len)
@@ -295,7 +310,10 @@ static void serve(struct hvlink *l, struct hvsess *s, char *why, size_t cap)
         if (m.type == SW_HV_PING) {
             struct sw_hv_msg pong = { .type = SW_HV_PONG, .id = m.id };
             last_tx = last_rx;
-            sw_hv_chan_send(&s->ch, &pong);
+            if (sw_hv_chan_send(&s->ch, &pong)) { /* maybe half sent: the stream is broken */
+                snprintf(why, cap, "sending a pong failed");
+                return;
+            }
         } else if (m.type == SW_HV_REQ) {
             last_tx = last_rx;
             start_job(l, s, &m);

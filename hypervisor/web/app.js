@@ -151,10 +151,19 @@
       const e = new ApiError(res.status, err.code || 'http_' + res.status,
         err.message || (res.status + ' ' + (res.statusText || 'error')));
       e.retryAfter = res.headers.get('Retry-After');
-      if (res.status === 401 && !opts.no401) sessionLost();
+      if (res.status === 401 && !opts.no401) {
+        // a relayed answer is the visor's own: a 401 from it does not mean our session ended
+        if (path.startsWith('/api/visors/')) confirmSession();
+        else sessionLost();
+      }
       throw e;
     }
     return data;
+  }
+
+  /* Ends the session here only if the hypervisor says it has ended. */
+  function confirmSession() {
+    api('GET', '/api/session', undefined, { no401: true }).catch((e) => { if (e.status === 401) sessionLost(); });
   }
 
   const visorPath = (pk, rest) => '/api/visors/' + encodeURIComponent(pk) + (rest || '');

@@ -2,6 +2,7 @@
  * a hypervisor with two visors (A runs helloworld) that connect out to it, a third visor
  * C whose key is not allowed, and a second hypervisor without visors for the auth state
  * machine. Everything real, on 127.0.0.1. */
+#include "common/hv_chan.h"
 #include "common/json.h"
 #include "common/keys.h"
 #include "tests/harness/api_client.h"
@@ -11,17 +12,22 @@
 
 #include <check.h>
 #include <pthread.h>
+#include <arpa/inet.h>
 #include <curl/curl.h>
+#include <netinet/in.h>
+#include <poll.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/socket.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
 static struct th_net net = { .name = "hypervisor" };
-static struct th_visor va, vb, vc;
-static struct sw_keypair hv_kp;
+static struct th_visor va, vb, vc, vd;
+static struct sw_keypair hv_kp, fake_kp; /* fake_kp: an allowed visor key the tests speak for */
+static char fake_hex[SW_PK_HEX_LEN + 1], hv_vaddr[32];
 static char hv_hex[SW_PK_HEX_LEN + 1];
 static char hv_base[64], hv2_base[64], hv_log[512], hv2_log[512], hv2_dir[512];
 static pid_t hv_pid = -1, hv2_pid = -1;
@@ -192,6 +198,9 @@ static void setup(void)
     fprintf(f, "%s\n", PASSWORD);
     fclose(f);
     snprintf(vaddr, sizeof(vaddr), "127.0.0.1:%u", th_free_port());
+    snprintf(hv_vaddr, sizeof(hv_vaddr), "%s", vaddr);
+    sw_keypair_generate(&fake_kp);
+    sw_pk_to_hex(&fake_kp.pk, fake_hex);
     snprintf(hv_arg, sizeof(hv_arg), "%s@%s", hv_hex, vaddr);
     const char *vextra[] = { "--hypervisor", hv_arg, NULL };
     ck_assert_int_eq(th_net_visor_gen(&net, &va, "hv-a", NULL, vextra), 0);
@@ -199,8 +208,8 @@ static void setup(void)
     ck_assert_int_eq(th_net_visor_gen(&net, &vc, "hv-c", NULL, vextra), 0);
     add_helloworld(&va);
     snprintf(tpd, sizeof(tpd), "%s", net.td_base);
-    const char *extra[] = { "--visor-addr", vaddr, "--visor", va.pk_hex, "--visor", vb.pk_hex, "--tpd", tpd,
-                            "--admin-password-file", pwfile, NULL };
+    const char *extra[] = { "--visor-addr", vaddr, "--visor", va.pk_hex, "--visor", vb.pk_hex, "--visor", fake_hex,
+                            "--tpd", tpd, "--admin-password-file", pwfile, NULL };
     hv_pid = start_hv("hv", net.dir, hv_base, hv_log, extra);
     ck_assert_msg(hv_pid > 0, "the hypervisor did not start");
     snprintf(hv2_dir, sizeof(hv2_dir), "%s", net.dir);
@@ -216,8 +225,9 @@ static void teardown(void)
         th_stop(hv_pid, 5000);
     if (hv2_pid > 0)
         th_stop(hv2_pid, 5000);
-    th_net_stop(&net, (struct th_visor *[]){ &va, &vb, &vc }, 3);
+    th_net_stop(&net, (struct th_visor *[]){ &va, &vb, &vc, &vd }, 4);
     sw_keypair_wipe(&hv_kp);
+    sw_keypair_wipe(&fake_kp);
 }
 
 /* Polls GET /api/visors until visor pk_hex has online == want. */
@@ -317,6 +327,9 @@ START_TEST(test_auth)
     ck_assert_ptr_nonnull(strstr(c1.set_cookie, "Max-Age=0"));
     snprintf(c1.cookie, sizeof(c1.cookie), "%s", c2.cookie);
     expect(&c2, "GET", "/api/session", NULL, false, 200, NULL);
+    /* a stray cookie of the same name (a parent domain's) ahead of ours does not hide it */
+    snprintf(c1.cookie, sizeof(c1.cookie), "swhv_session=stray; %.100s", c2.cookie);
+    expect(&c1, "GET", "/api/session", NULL, false, 200, NULL);
     /* rate limit: 3 failures so far; a few more and even the right password gets 429 */
     for (i = 0; i < 6 && (s = login(&anon, "wrong-again")) == 401; i++)
         ;
@@ -335,9 +348,13 @@ START_TEST(test_visors_online)
     ck_assert_msg(wait_online(&c, va.pk_hex, true, 15000), "visor A is not online");
     ck_assert_msg(wait_online(&c, vb.pk_hex, true, 15000), "visor B is not online");
     ck_assert_int_eq(call(&c, "GET", "/api/visors", NULL, false, &o), 200);
-    ck_assert_uint_eq(json_object_array_length(o), 2);
-    for (size_t i = 0; i < 2; i++) {
+    ck_assert_uint_eq(json_object_array_length(o), 3);
+    for (size_t i = 0; i < 3; i++) {
         e = json_object_array_get_idx(o, i);
+        if (strcmp(json_object_get_string(json_object_object_get(e, "pk")), fake_hex) == 0) {
+            ck_assert(!json_object_get_boolean(json_object_object_get(e, "online")));
+            continue;
+        }
         s = json_object_object_get(e, "summary");
         ck_assert_str_eq(json_object_get_string(json_object_object_get(s, "public_key")),
                          json_object_get_string(json_object_object_get(e, "pk")));
@@ -435,7 +452,7 @@ START_TEST(test_network)
         ck_assert_int_eq(call(&c, "GET", "/api/network", NULL, false, &o), 200);
         edges = json_object_object_get(o, "edges");
         nodes = json_object_object_get(o, "nodes");
-        ck_assert_uint_eq(json_object_array_length(nodes), 2);
+        ck_assert_uint_eq(json_object_array_length(nodes), 3); /* A, B and the (offline) fake visor */
         for (size_t i = 0; i < json_object_array_length(edges); i++) {
             struct json_object *e = json_object_array_get_idx(edges, i);
             if (strcmp(json_object_get_string(json_object_object_get(e, "t_id")), tp_id) == 0 &&
@@ -627,20 +644,62 @@ START_TEST(test_parallel)
 }
 END_TEST
 
-/* A visor that stops answering (SIGSTOP: its link stays open) gives 504 after 10 s. */
+struct stuck {
+    struct hvc c;
+    long status;
+    uint64_t ms;
+};
+
+static void *stuck_main(void *arg)
+{
+    struct stuck *s = arg;
+    char t[256];
+
+    snprintf(t, sizeof(t), "/api/visors/%s/transports", vb.pk_hex);
+    s->ms = th_now_ms();
+    s->status = call(&s->c, "GET", t, NULL, false, NULL);
+    s->ms = th_now_ms() - s->ms;
+    return NULL;
+}
+
+/* A visor that stops answering (SIGSTOP: its link stays open) gives 504 after 10 s; the
+ * requests waiting for it hold no one else up (more of them than the old pool of 8 threads),
+ * and GET /api/visors waits 3 s in all, not 3 s per silent visor. */
 START_TEST(test_timeout)
 {
     struct hvc c = session();
     struct json_object *o = NULL;
+    struct stuck ss[12];
+    pthread_t th[12];
     uint64_t t0;
     char t[256];
 
     snprintf(t, sizeof(t), "/api/visors/%s", vb.pk_hex);
     ck_assert_int_eq(kill(vb.pid, SIGSTOP), 0);
+    for (int i = 0; i < 12; i++) {
+        ss[i] = (struct stuck){ .c = c };
+        pthread_create(&th[i], NULL, stuck_main, &ss[i]);
+    }
+    th_sleep_ms(500);
+    t0 = th_now_ms();
+    expect(&c, "GET", "/api/session", NULL, false, 200, NULL);
+    expect(&c, "GET", "/health", NULL, false, 200, NULL);
+    ck_assert_msg(th_now_ms() - t0 < 2000, "requests to a silent visor held others up for %llu ms",
+                  (unsigned long long)(th_now_ms() - t0));
     t0 = th_now_ms();
     expect(&c, "GET", t, NULL, false, 504, "visor_timeout");
     ck_assert_uint_ge(th_now_ms() - t0, 9000);
-    ck_assert_int_eq(call(&c, "GET", "/api/visors", NULL, false, &o), 200); /* summary null, 3 s */
+    for (int i = 0; i < 12; i++) {
+        pthread_join(th[i], NULL);
+        ck_assert_int_eq(ss[i].status, 504);
+        ck_assert_msg(ss[i].ms < 13000, "a request waited %llu ms (others held it up)", (unsigned long long)ss[i].ms);
+    }
+    ck_assert_int_eq(kill(va.pid, SIGSTOP), 0);
+    t0 = th_now_ms();
+    ck_assert_int_eq(call(&c, "GET", "/api/visors", NULL, false, &o), 200); /* summaries null, 3 s */
+    ck_assert_msg(th_now_ms() - t0 < 5000, "GET /api/visors took %llu ms with two silent visors",
+                  (unsigned long long)(th_now_ms() - t0));
+    ck_assert_int_eq(kill(va.pid, SIGCONT), 0);
     for (size_t i = 0; i < json_object_array_length(o); i++) {
         struct json_object *e = json_object_array_get_idx(o, i);
         if (strcmp(json_object_get_string(json_object_object_get(e, "pk")), vb.pk_hex) == 0)
@@ -668,6 +727,326 @@ START_TEST(test_offline_online)
 }
 END_TEST
 
+struct lr {
+    const char *base;
+    long status;
+};
+
+static void *lr_main(void *arg)
+{
+    struct lr *l = arg;
+    struct hvc c = { .base = l->base };
+
+    l->status = login(&c, "wrong-password");
+    return NULL;
+}
+
+/* Parallel wrong logins from one address: no more than --login-failures (5) get their
+ * password checked, however many arrive before the first check ends. */
+START_TEST(test_login_race)
+{
+    char base[64], log[512];
+    struct lr ls[16];
+    pthread_t th[16];
+    int n401 = 0, n429 = 0;
+    pid_t pid = start_hv("hv3", net.dir, base, log, NULL);
+
+    ck_assert_msg(pid > 0, "the third hypervisor did not start");
+    for (int i = 0; i < 16; i++) {
+        ls[i] = (struct lr){ .base = base };
+        pthread_create(&th[i], NULL, lr_main, &ls[i]);
+    }
+    for (int i = 0; i < 16; i++) {
+        pthread_join(th[i], NULL);
+        n401 += ls[i].status == 401;
+        n429 += ls[i].status == 429;
+    }
+    th_stop(pid, 5000);
+    ck_assert_msg(n401 <= 5, "%d parallel wrong passwords were checked (limit 5)", n401);
+    ck_assert_int_eq(n401 + n429, 16);
+}
+END_TEST
+
+/* ---- a fake transport discovery: answers every request with one body ------------------------ */
+
+struct fake_tpd {
+    int lfd;
+    const char *body;
+    volatile bool stop;
+};
+
+static void *fake_tpd_main(void *arg)
+{
+    struct fake_tpd *t = arg;
+    char req[4096], head[256];
+    struct pollfd pfd = { .fd = t->lfd, .events = POLLIN };
+    int fd;
+
+    while (!t->stop) {
+        if (poll(&pfd, 1, 100) != 1 || (fd = accept(t->lfd, NULL, NULL)) < 0)
+            continue;
+        if (recv(fd, req, sizeof(req), 0) > 0) { /* a GET fits in one read on loopback */
+            snprintf(head, sizeof(head), "HTTP/1.1 200 OK\r\nContent-Type: application/json\r\n"
+                     "Content-Length: %zu\r\nConnection: close\r\n\r\n", strlen(t->body));
+            if (send(fd, head, strlen(head), MSG_NOSIGNAL) < 0 || send(fd, t->body, strlen(t->body), MSG_NOSIGNAL) < 0)
+                fprintf(stderr, "fake tpd: send failed\n");
+        }
+        close(fd);
+    }
+    return NULL;
+}
+
+/* A discovery answer with JSON nulls where strings belong must not crash the hypervisor. */
+START_TEST(test_network_bad_tpd)
+{
+    static struct fake_tpd t;
+    struct sockaddr_in sa = { .sin_family = AF_INET };
+    socklen_t sl = sizeof(sa);
+    char base[64], log[512], tpd[64], vaddr[32];
+    struct hvc c;
+    struct json_object *o = NULL;
+    pthread_t th;
+    pid_t pid;
+
+    t = (struct fake_tpd){ .lfd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0),
+                           .body = "[{\"entry\":{\"t_id\":null,\"edges\":[\"a\",\"b\"]}},"
+                                   "{\"entry\":{\"t_id\":\"x\",\"edges\":[null,null]}},"
+                                   "{\"entry\":{\"t_id\":\"y\",\"edges\":[\"c\",\"d\"],\"type\":null},\"is_up\":null}]" };
+    inet_pton(AF_INET, "127.0.0.1", &sa.sin_addr);
+    ck_assert_int_eq(bind(t.lfd, (struct sockaddr *)&sa, sizeof(sa)), 0);
+    ck_assert_int_eq(listen(t.lfd, 8), 0);
+    ck_assert_int_eq(getsockname(t.lfd, (struct sockaddr *)&sa, &sl), 0);
+    snprintf(tpd, sizeof(tpd), "http://127.0.0.1:%u", ntohs(sa.sin_port));
+    pthread_create(&th, NULL, fake_tpd_main, &t);
+    snprintf(vaddr, sizeof(vaddr), "127.0.0.1:%u", th_free_port());
+    const char *extra[] = { "--visor", fake_hex, "--tpd", tpd, "--visor-addr", vaddr, NULL };
+    pid = start_hv("hv4", net.dir, base, log, extra);
+    ck_assert_msg(pid > 0, "the fourth hypervisor did not start");
+    c = (struct hvc){ .base = base };
+    ck_assert_int_eq(login(&c, "x"), 401); /* its password is a generated one: read it */
+    {
+        char path[700], pw[128] = "";
+        FILE *f;
+        snprintf(path, sizeof(path), "%s/hv4-data/initial-password", net.dir);
+        ck_assert_ptr_nonnull(f = fopen(path, "r"));
+        ck_assert_ptr_nonnull(fgets(pw, sizeof(pw), f));
+        fclose(f);
+        pw[strcspn(pw, "\n")] = '\0';
+        ck_assert_int_eq(login(&c, pw), 200);
+    }
+    ck_assert_int_eq(call(&c, "GET", "/api/network", NULL, false, &o), 200);
+    ck_assert_uint_eq(json_object_array_length(json_object_object_get(o, "edges")), 1); /* only "y" */
+    json_object_put(o);
+    expect(&c, "GET", "/health", NULL, false, 200, NULL);
+    t.stop = true;
+    pthread_join(th, NULL);
+    close(t.lfd);
+    th_stop(pid, 5000);
+}
+END_TEST
+
+/* ---- a fake visor: an allowed key speaking the link protocol by hand -------------------------- */
+
+struct fake {
+    struct sw_hv_chan *ch;
+    volatile bool stop;
+};
+
+static void fake_resp(struct sw_hv_chan *ch, uint32_t id, int status, const char *body)
+{
+    struct sw_hv_msg r = { .type = SW_HV_RESP, .id = id, .status = (uint16_t)status,
+                           .body = (const uint8_t *)body, .body_len = strlen(body) };
+    sw_hv_chan_send(ch, &r);
+}
+
+/* A record whose length is over the limit, encrypted as the channel would. */
+static void fake_oversized(struct sw_hv_chan *ch)
+{
+    uint8_t pt[4] = { 0xff, 0xff, 0xff, 0xff }, frame[SW_FRAME_HDR_LEN + sizeof(pt) + SW_NOISE_TAG];
+
+    /* no check assertions off the main thread: the test sees the outcome through the API */
+    if (sw_noise_encrypt(&ch->tx, NULL, 0, pt, sizeof(pt), frame + SW_FRAME_HDR_LEN) == SW_OK &&
+        sw_frame_header(frame, sizeof(pt) + SW_NOISE_TAG) == SW_OK &&
+        send(ch->fd, frame, sizeof(frame), MSG_NOSIGNAL) < 0)
+        fprintf(stderr, "fake visor: send failed\n");
+}
+
+static void *fake_main(void *arg)
+{
+    struct fake *f = arg;
+    struct sw_hv_msg m;
+    int rc;
+
+    while (!f->stop) {
+        if ((rc = sw_hv_chan_recv(f->ch, 200, &m)) == SW_ETIMEDOUT)
+            continue;
+        if (rc)
+            break;
+        if (m.type == SW_HV_PING) {
+            struct sw_hv_msg pong = { .type = SW_HV_PONG, .id = m.id };
+            sw_hv_chan_send(f->ch, &pong);
+        } else if (m.type != SW_HV_REQ) {
+            continue;
+        } else if (strcmp(m.path, "/api/summary") == 0) {
+            fake_resp(f->ch, m.id, 200, "{\"public_key\":\"fake\"}");
+        } else if (strcmp(m.path, "/api/transports") == 0) {
+            fake_resp(f->ch, m.id, 101, "[]"); /* a protocol switch must not reach the client */
+        } else if (strcmp(m.path, "/api/routes") == 0) {
+            fake_resp(f->ch, m.id + 1000, 200, "[\"never asked\"]"); /* an id never sent */
+            fake_resp(f->ch, m.id, 200, "[]");
+            fake_resp(f->ch, m.id, 200, "[\"duplicate\"]");
+        } else {
+            fake_oversized(f->ch); /* the hypervisor drops the link */
+        }
+    }
+    return NULL;
+}
+
+static int connect_to(const char *hostport)
+{
+    struct sockaddr_in sa = { .sin_family = AF_INET };
+    const char *colon = strrchr(hostport, ':');
+    int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+
+    sa.sin_port = htons((uint16_t)atoi(colon + 1));
+    inet_pton(AF_INET, "127.0.0.1", &sa.sin_addr);
+    ck_assert_int_eq(connect(fd, (struct sockaddr *)&sa, sizeof(sa)), 0);
+    return fd;
+}
+
+/* connect_to from a chosen loopback source address (127.0.0.0/8 is all local). */
+static int connect_from(const char *src, const char *hostport)
+{
+    struct sockaddr_in sa = { .sin_family = AF_INET }, me = { .sin_family = AF_INET };
+    const char *colon = strrchr(hostport, ':');
+    int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+
+    inet_pton(AF_INET, src, &me.sin_addr);
+    ck_assert_int_eq(bind(fd, (struct sockaddr *)&me, sizeof(me)), 0);
+    sa.sin_port = htons((uint16_t)atoi(colon + 1));
+    inet_pton(AF_INET, "127.0.0.1", &sa.sin_addr);
+    ck_assert_int_eq(connect(fd, (struct sockaddr *)&sa, sizeof(sa)), 0);
+    return fd;
+}
+
+/* One address opening every handshake slot's worth of idle connections holds only its
+ * share: a visor from another address still gets its link up at once. */
+START_TEST(test_handshake_flood)
+{
+    struct hvc c = session();
+    struct sw_hv_chan *ch = calloc(1, sizeof(*ch));
+    static struct fake f; /* a failed check leaves its thread running */
+    pthread_t th;
+    int idle[64];
+
+    for (int i = 0; i < 64; i++)
+        idle[i] = connect_to(hv_vaddr);
+    th_sleep_ms(200); /* the hypervisor accepted (and refused beyond the share) */
+    ck_assert_int_eq(sw_hv_chan_init(ch, connect_from("127.0.0.2", hv_vaddr)), SW_OK);
+    ck_assert_int_eq(sw_hv_chan_handshake(ch, true, &fake_kp, &hv_kp.pk, 3000, NULL), SW_OK);
+    f = (struct fake){ .ch = ch };
+    pthread_create(&th, NULL, fake_main, &f);
+    ck_assert_msg(wait_online(&c, fake_hex, true, 5000), "the visor from 127.0.0.2 is not online");
+    f.stop = true;
+    pthread_join(th, NULL);
+    sw_hv_chan_destroy(ch);
+    free(ch);
+    for (int i = 0; i < 64; i++)
+        close(idle[i]);
+    ck_assert(wait_online(&c, fake_hex, false, 5000));
+}
+END_TEST
+
+/* What a malicious visor sends: a 1xx status (502), answers for ids never sent and twice
+ * for one id (dropped), then an oversized record (the link is dropped, pending requests
+ * fail with 503). */
+START_TEST(test_fake_visor)
+{
+    struct hvc c = session();
+    struct sw_hv_chan *ch = calloc(1, sizeof(*ch));
+    static struct fake f; /* a failed check leaves its thread running */
+    struct json_object *o = NULL;
+    pthread_t th;
+    char t[256];
+
+    ck_assert_int_eq(sw_hv_chan_init(ch, connect_to(hv_vaddr)), SW_OK);
+    ck_assert_int_eq(sw_hv_chan_handshake(ch, true, &fake_kp, &hv_kp.pk, 5000, NULL), SW_OK);
+    f = (struct fake){ .ch = ch };
+    pthread_create(&th, NULL, fake_main, &f);
+    ck_assert_msg(wait_online(&c, fake_hex, true, 5000), "the fake visor is not online");
+    snprintf(t, sizeof(t), "/api/visors/%s/transports", fake_hex);
+    expect(&c, "GET", t, NULL, false, 502, "visor_api_error");
+    snprintf(t, sizeof(t), "/api/visors/%s/routes", fake_hex);
+    ck_assert_int_eq(call(&c, "GET", t, NULL, false, &o), 200);
+    ck_assert_uint_eq(json_object_array_length(o), 0);
+    json_object_put(o);
+    snprintf(t, sizeof(t), "/api/visors/%s/apps", fake_hex);
+    expect(&c, "GET", t, NULL, false, 503, "visor_offline");
+    ck_assert(wait_online(&c, fake_hex, false, 5000));
+    f.stop = true;
+    pthread_join(th, NULL);
+    sw_hv_chan_destroy(ch);
+    free(ch);
+    ck_assert(wait_online(&c, va.pk_hex, true, 5000)); /* the others are unaffected */
+}
+END_TEST
+
+/* Sends REQ GET path and returns the status of its RESP (PINGs skipped), -1 on failure. */
+static int fake_hv_ask(struct sw_hv_chan *ch, uint32_t id, const char *path)
+{
+    struct sw_hv_msg m = { .type = SW_HV_REQ, .id = id, .method = "GET" };
+
+    snprintf(m.path, sizeof(m.path), "%s", path);
+    if (sw_hv_chan_send(ch, &m))
+        return -1;
+    for (int i = 0; i < 20; i++) {
+        if (sw_hv_chan_recv(ch, 1000, &m) == SW_OK && m.type == SW_HV_RESP && m.id == id)
+            return m.status;
+    }
+    return -1;
+}
+
+/* A malicious hypervisor reaches only the visor's /api/: dot segments are refused before
+ * the HTTP client could resolve them ("/api/.." would be "/"). */
+START_TEST(test_fake_hypervisor)
+{
+    struct sockaddr_in sa = { .sin_family = AF_INET };
+    socklen_t sl = sizeof(sa);
+    struct sw_keypair kp2;
+    struct sw_hv_chan *ch = calloc(1, sizeof(*ch));
+    char hex[SW_PK_HEX_LEN + 1], arg[128];
+    int lfd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0), fd;
+    struct pollfd pfd;
+
+    inet_pton(AF_INET, "127.0.0.1", &sa.sin_addr);
+    ck_assert_int_eq(bind(lfd, (struct sockaddr *)&sa, sizeof(sa)), 0);
+    ck_assert_int_eq(listen(lfd, 4), 0);
+    ck_assert_int_eq(getsockname(lfd, (struct sockaddr *)&sa, &sl), 0);
+    sw_keypair_generate(&kp2);
+    sw_pk_to_hex(&kp2.pk, hex);
+    snprintf(arg, sizeof(arg), "%s@127.0.0.1:%u", hex, ntohs(sa.sin_port));
+    const char *extra[] = { "--hypervisor", arg, NULL };
+    ck_assert_int_eq(th_net_visor_gen(&net, &vd, "hv-d", NULL, extra), 0);
+    ck_assert_int_eq(th_visor_start(&vd), 0);
+    pfd = (struct pollfd){ .fd = lfd, .events = POLLIN };
+    ck_assert_int_eq(poll(&pfd, 1, 10000), 1);
+    ck_assert_int_ge(fd = accept(lfd, NULL, NULL), 0);
+    ck_assert_int_eq(sw_hv_chan_init(ch, fd), SW_OK);
+    ck_assert_int_eq(sw_hv_chan_handshake(ch, false, &kp2, NULL, 5000, NULL), SW_OK);
+    ck_assert(sw_pk_equal(&ch->peer, &vd.pk));
+    ck_assert_int_eq(fake_hv_ask(ch, 1, "/api/.."), 403);
+    ck_assert_int_eq(fake_hv_ask(ch, 2, "/api/./summary"), 403);
+    ck_assert_int_eq(fake_hv_ask(ch, 3, "/api/apps/.."), 403);
+    ck_assert_int_eq(fake_hv_ask(ch, 4, "/metrics"), 403);
+    ck_assert_int_eq(fake_hv_ask(ch, 5, "/api/summary"), 200);
+    sw_hv_chan_destroy(ch);
+    free(ch);
+    close(lfd);
+    th_visor_stop(&vd, false);
+    sw_keypair_wipe(&kp2);
+}
+END_TEST
+
 int main(void)
 {
     Suite *s = suite_create("hypervisor");
@@ -678,6 +1057,7 @@ int main(void)
     tcase_add_unchecked_fixture(tc, setup, teardown);
     tcase_set_timeout(tc, 120);
     tcase_add_test(tc, test_auth);
+    tcase_add_test(tc, test_login_race);
     tcase_add_test(tc, test_visors_online);
     tcase_add_test(tc, test_summary);
     tcase_add_test(tc, test_refused_key);
@@ -690,6 +1070,10 @@ int main(void)
     tcase_add_test(tc, test_page);
     tcase_add_test(tc, test_parallel);
     tcase_add_test(tc, test_timeout);
+    tcase_add_test(tc, test_fake_visor);
+    tcase_add_test(tc, test_handshake_flood);
+    tcase_add_test(tc, test_fake_hypervisor);
+    tcase_add_test(tc, test_network_bad_tpd);
     tcase_add_test(tc, test_offline_online);
     suite_add_tcase(s, tc);
     sr = srunner_create(s);

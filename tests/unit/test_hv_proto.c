@@ -6,9 +6,11 @@
 
 #include <check.h>
 #include <pthread.h>
+#include <stdbool.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
+#include <time.h>
 #include <unistd.h>
 
 static void put32(uint8_t *p, uint32_t v)
@@ -306,6 +308,64 @@ START_TEST(test_chan_garbage)
 }
 END_TEST
 
+struct trickle {
+    int fd;
+    volatile bool stop;
+};
+
+/* A peer that reads 64 bytes every 20 ms: slow, but never stalls for a whole send timeout. */
+static void *trickle_main(void *arg)
+{
+    struct trickle *t = arg;
+    uint8_t buf[64];
+
+    while (!t->stop) {
+        if (recv(t->fd, buf, sizeof(buf), MSG_DONTWAIT) == 0)
+            break;
+        usleep(20000);
+    }
+    return NULL;
+}
+
+/* A record that a slow reader does not take within send_timeout_ms fails with SW_ETIMEDOUT
+ * (the send mutex is not held for ever), whatever trickle of progress the peer makes. */
+START_TEST(test_chan_slow_reader)
+{
+    struct sw_hv_chan *a = calloc(1, sizeof(*a)), *b = calloc(1, sizeof(*b));
+    struct sw_keypair visor, hv;
+    struct trickle t = { 0 };
+    uint8_t *body = calloc(1, 256 * 1024);
+    struct sw_hv_msg m = { .type = SW_HV_RESP, .id = 7, .status = 200, .body = body, .body_len = 256 * 1024 };
+    int small = 4096, rrc;
+    pthread_t th;
+    struct timespec t0, t1;
+    long ms;
+
+    sw_keypair_generate(&visor);
+    sw_keypair_generate(&hv);
+    ck_assert_int_eq(pair(a, b, &visor, &hv, &hv.pk, &rrc), SW_OK);
+    ck_assert_int_eq(rrc, SW_OK);
+    setsockopt(a->fd, SOL_SOCKET, SO_SNDBUF, &small, sizeof(small));
+    setsockopt(b->fd, SOL_SOCKET, SO_RCVBUF, &small, sizeof(small));
+    a->send_timeout_ms = 500;
+    t.fd = b->fd;
+    pthread_create(&th, NULL, trickle_main, &t);
+    clock_gettime(CLOCK_MONOTONIC, &t0);
+    ck_assert_int_eq(sw_hv_chan_send(a, &m), SW_ETIMEDOUT);
+    clock_gettime(CLOCK_MONOTONIC, &t1);
+    t.stop = true;
+    pthread_join(th, NULL);
+    ms = (t1.tv_sec - t0.tv_sec) * 1000 + (t1.tv_nsec - t0.tv_nsec) / 1000000;
+    ck_assert_int_ge(ms, 400);
+    ck_assert_int_lt(ms, 3000);
+    sw_hv_chan_destroy(a);
+    sw_hv_chan_destroy(b);
+    free(a);
+    free(b);
+    free(body);
+}
+END_TEST
+
 int main(void)
 {
     Suite *s = suite_create("hv_proto");
@@ -322,6 +382,7 @@ int main(void)
     tcase_add_test(tc, test_chan);
     tcase_add_test(tc, test_chan_wrong_key);
     tcase_add_test(tc, test_chan_garbage);
+    tcase_add_test(tc, test_chan_slow_reader);
     suite_add_tcase(s, tc);
     sr = srunner_create(s);
     srunner_run_all(sr, CK_NORMAL);

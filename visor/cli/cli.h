@@ -44,4 +44,10 @@ int cli_print_reply(struct cli_ctx *ctx, const struct sw_http_result *res,
                     void (*table)(struct json_object *));
 void cli_print_transports_table(struct json_object *v);
 
+/* tty_out.c: on a terminal, stdout and stderr go through cli_tty_clean. */
+void cli_tty_sanitize(void);
+/* Copies n bytes of in to out (room for n + 1) with control characters as '?'; *after_c2
+ * carries a UTF-8 lead byte 0xC2 from one call to the next. Returns the bytes written. */
+size_t cli_tty_clean(char *out, const char *in, size_t n, bool *after_c2);
+
 #endif

@@ -89,8 +89,10 @@ static size_t header_cb(char *data, size_t size, size_t n, void *arg)
     const char *p;
 
     if (len > k && strncasecmp(data, "Set-Cookie: ", k) == 0 && (p = memmem(data, len, HV_COOKIE, strlen(HV_COOKIE)))) {
-        size_t t = strcspn(p, ";\r\n");
-        if (t < sizeof(h->cookie) && (size_t)(p - data) + t <= len)
+        size_t rest = len - (size_t)(p - data), t = 0; /* data is not NUL-terminated */
+        while (t < rest && p[t] != ';' && p[t] != '\r' && p[t] != '\n')
+            t++;
+        if (t < sizeof(h->cookie))
             snprintf(h->cookie, sizeof(h->cookie), "%.*s", (int)t, p);
     }
     return len;

@@ -63,6 +63,7 @@ int main(int argc, char **argv)
     int i = 1, rc;
 
     sw_log_init("skywire-cli");
+    cli_tty_sanitize();
     for (; i < argc && argv[i][0] == '-'; i++) {
         if (strcmp(argv[i], "--json") == 0) {
             ctx.json = true;
