@@ -492,6 +492,18 @@ void hv_auth_session(struct sw_http_request *req, struct sw_http_response *resp)
     sw_http_reply_json(resp, 200, o);
 }
 
+/* The generated first password is no longer valid once changed: its file goes. */
+static void forget_initial_password(const struct hv_auth *a)
+{
+    char path[sizeof(a->hash_path) + 32];
+    const char *slash = strrchr(a->hash_path, '/');
+    int dir = slash ? (int)(slash - a->hash_path) + 1 : 0;
+
+    snprintf(path, sizeof(path), "%.*sinitial-password", dir, a->hash_path);
+    if (unlink(path) == 0)
+        sw_log_info("removed %s: the admin password was changed", path);
+}
+
 /* Stores the new hash and ends every session but keep (under a->mu). */
 static int set_password(struct hv_auth *a, const char *pw, const char *keep_token, struct sw_error *err)
 {
@@ -506,6 +518,7 @@ static int set_password(struct hv_auth *a, const char *pw, const char *keep_toke
         for (size_t i = 0; i < HV_MAX_SESSIONS; i++)
             if (a->s[i].used && sodium_memcmp(a->s[i].token, keep_token, HV_TOKEN_HEX) != 0)
                 sodium_memzero(&a->s[i], sizeof(a->s[i]));
+        forget_initial_password(a);
     }
     pthread_mutex_unlock(&a->mu);
     return rc;

@@ -317,6 +317,7 @@ START_TEST(test_auth)
     snprintf(body, sizeof(body), "{\"old_password\":\"%s\",\"new_password\":\"new-password-2\"}", pw);
     expect(&c1, "POST", "/api/password", body, false, 403, "csrf");
     expect(&c1, "POST", "/api/password", body, true, 200, NULL);
+    ck_assert_int_ne(access(path, F_OK), 0); /* the generated password's file is gone */
     /* the other session ended, this one lives; only the new password works */
     expect(&c2, "GET", "/api/session", NULL, false, 401, "unauthenticated");
     expect(&c1, "GET", "/api/session", NULL, false, 200, NULL);
