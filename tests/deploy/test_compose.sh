@@ -5,6 +5,10 @@
 # finder (curl POST /routes); the messaging server is in the messaging discovery; restarting
 # the transport discovery and recreating the PostgreSQL and messaging-server containers lose
 # nothing; then tears everything down (containers, volumes, network), also on failure.
+# With the `visors` profile (in the same up; SW_COMPOSE_VISORS=0 leaves it out): the three visors
+# turn healthy, and over the 2-hop route A-B-C a skychat message posted to A's published port
+# arrives at C, and curl through A's published SOCKS5 port reaches a service by the name the exit
+# (C) resolves; a restarted visor A keeps its key and reaches C again.
 #
 # No Docker engine and no image registry are needed: docker-compose (v1, Debian's package)
 # talks to a private `podman system service` socket, and the debian:bookworm-slim base image
@@ -16,8 +20,9 @@
 # /etc/containers/containers.conf and storage.conf (runc, cgroupfs, netavark, no default
 # ulimits); existing files are left alone.
 # Environment: SW_TEST_DEPLOY=0 skips; SW_TEST_ONLY as in tests/run-tests.sh;
-# SW_COMPOSE_PORT_BASE=N publishes on ports N..N+5 (default: a free random range);
-# SW_DEBIAN_MIRROR overrides the mirror debootstrap uses; SW_KEEP_STACK=1 leaves the stack up.
+# SW_COMPOSE_PORT_BASE=N publishes on ports N..N+8 (default: a free random range);
+# SW_DEBIAN_MIRROR overrides the mirror debootstrap uses; SW_KEEP_STACK=1 leaves the stack up;
+# SW_COMPOSE_VISORS=0 leaves the visors profile out.
 # Prints "ok: ..." / "FAILED: ..." per check and ends with "N passed, N failed".
 # shellcheck disable=SC2317 # the check helpers are run through check NAME CMD
 set -uo pipefail
@@ -82,6 +87,14 @@ SERVICE_PID=""
 HEALTH_PID=""
 LABEL="label=com.docker.compose.project=$PROJECT"
 SERVICES=(postgres transport-discovery messaging-discovery messaging-server route-finder setup-node)
+VISORS=()
+if [ "${SW_COMPOSE_VISORS:-1}" != 0 ]; then
+    VISORS=(visor-a visor-b visor-c)
+    export COMPOSE_PROFILES=visors # every compose command: up, restart, down
+else
+    unset COMPOSE_PROFILES
+fi
+NPORTS=9
 
 # ---- podman configuration (only what is missing) ------------------------------------------
 setup_podman_conf() {
@@ -227,7 +240,7 @@ wait_http() { # SECONDS URL
 
 dump_logs() {
     local s
-    for s in "${SERVICES[@]}"; do
+    for s in "${SERVICES[@]}" ${VISORS[@]:+visor-init "${VISORS[@]}"}; do
         echo "----- logs: $s"
         podman logs --tail 30 "$(cid "$s")" 2>&1 | sed 's/^/  /'
     done
@@ -274,7 +287,7 @@ trap 'echo "FAILED: interrupted"; FAILED=$((FAILED + 1)); exit 130' INT TERM
 abort() { echo "FAILED: $*"; FAILED=$((FAILED + 1)); exit 1; }
 
 # ---- free published ports ----------------------------------------------------------------
-# Six ports in a row below the ephemeral range (a client socket there would make the bind
+# Nine ports in a row below the ephemeral range (a client socket there would make the bind
 # fail), none in use by any TCP socket.
 port_free() { ! ss -Htan "sport = :$1" 2>/dev/null | grep -q .; }
 pick_ports() {
@@ -288,7 +301,7 @@ pick_ports() {
         PORT_BASE=""
         for ((try = 0; try < 50; try++)); do
             base=$((20000 + (RANDOM % hi) * 10))
-            for ((i = 0; i < 6; i++)); do port_free $((base + i)) || continue 2; done
+            for ((i = 0; i < NPORTS; i++)); do port_free $((base + i)) || continue 2; done
             PORT_BASE=$base
             break
         done
@@ -298,6 +311,10 @@ pick_ports() {
     export SW_SN_PORT=$((PORT_BASE + 3)) SW_MS_PORT=$((PORT_BASE + 4)) SW_MS_HTTP_PORT=$((PORT_BASE + 5))
     TD="http://127.0.0.1:$SW_TD_PORT" MD="http://127.0.0.1:$SW_MD_PORT" RF="http://127.0.0.1:$SW_RF_PORT"
     SN="http://127.0.0.1:$SW_SN_PORT" MSH="http://127.0.0.1:$SW_MS_HTTP_PORT"
+    # the visors profile: skychat of A and C, A's SOCKS5 listener (host loopback)
+    export SW_CHAT_A_PORT=$((PORT_BASE + 6)) SW_CHAT_C_PORT=$((PORT_BASE + 7)) SW_SOCKS_PORT=$((PORT_BASE + 8))
+    CHAT_A="http://127.0.0.1:$SW_CHAT_A_PORT" CHAT_C="http://127.0.0.1:$SW_CHAT_C_PORT"
+    SOCKS="127.0.0.1:$SW_SOCKS_PORT"
 }
 
 # ==== 1. podman, base image, images ========================================================
@@ -320,7 +337,7 @@ pick_ports || abort "no free port range"
 # the setup node reaches the messaging server by its advertised address: inside the network
 export MSG_PUBLIC_ADDR=messaging-server:8081
 export POSTGRES_PASSWORD="ci-$RANDOM$RANDOM" SKYWIRE_LOG_LEVEL=info
-log "project $PROJECT, ports $PORT_BASE..$((PORT_BASE + 5))"
+log "project $PROJECT, ports $PORT_BASE..$((PORT_BASE + NPORTS - 1))"
 
 T0=$(date +%s)
 # The five services share one image (skywire-c:latest): building it once is enough.
@@ -342,7 +359,7 @@ for try in 1 2 3; do
         grep -q 'address already in use' "$WORK/up.log"; then
         compose 120 down -v -t 2 >>"$WORK/down.log" 2>&1
         pick_ports || abort "no free port range"
-        log "a port was taken; again on $PORT_BASE..$((PORT_BASE + 5))"
+        log "a port was taken; again on $PORT_BASE..$((PORT_BASE + NPORTS - 1))"
         continue
     fi
     cat "$WORK/up.log"
@@ -433,6 +450,85 @@ wait_ms_registered() {
 }
 MS_PK=$(ms_pk)
 check "messaging-server registered in messaging discovery (${MS_PK:0:16}...)" wait_ms_registered
+
+# ==== 4b. the visors profile: A - B - C with apps ===========================================
+visor_checks() {
+    local T0 PKS PK_A PK_C
+    T0=$(date +%s)
+    if ! check "visors healthy (${VISORS[*]})" wait_healthy 120 "${VISORS[@]}"; then
+        dump_logs
+        return
+    fi
+    log "visors healthy after $(($(date +%s) - T0)) s"
+    # the keys visor-init wrote (the same file every visor gets)
+    PKS=$(podman exec "$(cid visor-a)" cat /var/lib/skywire/peers.env 2>/dev/null)
+    PK_A=$(sed -n 's/^PK_A=\([0-9a-f]\{64\}\)$/\1/p' <<<"$PKS")
+    PK_C=$(sed -n 's/^PK_C=\([0-9a-f]\{64\}\)$/\1/p' <<<"$PKS")
+    if [ -z "$PK_A" ] || [ -z "$PK_C" ]; then
+        fail "visor keys in visor-a:/var/lib/skywire/peers.env (got: ${PKS:-nothing})"
+        return
+    fi
+    # POST /message answers 200 once C's skychat stored it; until the transports are up
+    # and the route is set up it answers 502 (no_route, ...): retry, bounded.
+    chat_sent() { # within 90 s
+        local i code end=$((SECONDS + 90))
+        for ((i = 0; SECONDS < end; i++)); do
+            code=$(curl -sS -m 15 -o "$WORK/chat.last" -w '%{http_code}' -X POST "$CHAT_A/message" \
+                -H 'Content-Type: application/json' \
+                -d '{"recipient":"'"$PK_C"'","message":"Hello Mike!"}' 2>>"$WORK/chat.err")
+            [ "$code" = 200 ] && { log "skychat: sent after $(($(date +%s) - T0)) s (try $((i + 1)))"; return 0; }
+            sleep 2
+        done
+        echo "  last answer: $code $(head -c 300 "$WORK/chat.last" 2>/dev/null)"
+        return 1
+    }
+    chat_arrived() {
+        local i out
+        for ((i = 0; i < 20; i++)); do
+            out=$(curl -fsS -m 5 "$CHAT_C/messages" 2>/dev/null)
+            grep -q 'Hello Mike!' <<<"$out" && grep -q "$PK_A" <<<"$out" && return 0
+            sleep 0.5
+        done
+        echo "  C's messages: $(head -c 300 <<<"$out")"
+        return 1
+    }
+    check "skychat: 'Hello Mike!' POSTed to A ($CHAT_A) with C as recipient: 200" chat_sent &&
+        check "skychat: 'Hello Mike!' from A listed by C (GET $CHAT_C/messages)" chat_arrived
+    # SOCKS5 through A, C as the exit: the name resolves at C (in the compose network)
+    socks_ok() { # within 60 s
+        local end=$((SECONDS + 60))
+        while [ "$SECONDS" -lt "$end" ]; do
+            curl -fsS -m 10 -o "$WORK/socks.last" --socks5-hostname "$SOCKS" \
+                http://transport-discovery:9091/health 2>"$WORK/socks.err" &&
+                grep -q '"status"' "$WORK/socks.last" && return 0
+            sleep 2
+        done
+        echo "  last error: $(tail -1 "$WORK/socks.err" 2>/dev/null)"
+        return 1
+    }
+    check "socks5: curl via A ($SOCKS) fetches http://transport-discovery:9091/health at exit C" socks_ok
+    # A and C only through B: A's transports name B, never C
+    only_b() {
+        local tps pk_b
+        pk_b=$(sed -n 's/^PK_B=\([0-9a-f]\{64\}\)$/\1/p' <<<"$PKS")
+        tps=$(podman exec "$(cid visor-a)" skywire-cli --json node ls-tp 2>/dev/null)
+        [ -n "$pk_b" ] && grep -q "$pk_b" <<<"$tps" && ! grep -q "$PK_C" <<<"$tps"
+    }
+    check "visor A has a transport to B and none to C" only_b
+    # A restarted: the same config (key) from its volume, the transport to B redialed, and a
+    # new route to C
+    same_key_a() { [ "$(podman exec "$(cid visor-a)" skywire-cli node pk 2>/dev/null)" = "$PK_A" ]; }
+    if compose 60 restart -t 5 visor-a >>"$WORK/restart.log" 2>&1; then
+        check "restart visor-a: healthy again" wait_healthy 60 visor-a
+        check "restart visor-a: the same public key" same_key_a
+        check "restart visor-a: skychat to C over A-B-C again" chat_sent
+    else
+        cat "$WORK/restart.log"
+        fail "compose restart visor-a"
+    fi
+    log "visors profile checks took $(($(date +%s) - T0)) s"
+}
+[ "${#VISORS[@]}" -eq 0 ] || visor_checks
 
 # ==== 5. restarts lose nothing =============================================================
 same_ids() { [ "$(tp_ids)" = "$IDS" ]; }
