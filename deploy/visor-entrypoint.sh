@@ -16,8 +16,9 @@
 #            SIGTERM goes to the visor. Started as root, it first keeps only the first
 #            nameserver in /etc/resolv.conf (the network's own DNS: aardvark-dns under podman,
 #            127.0.0.11 under Docker), then drops to skywire. Podman lists the host's servers
-#            after it, and the visor resolves stcp host names with libevent's evdns, which
-#            spreads queries over every nameserver: the host's answer NXDOMAIN for visor-b.
+#            after it, and they answer NXDOMAIN for visor-b: the visor asks the C library's
+#            resolver, which tries the servers in order, so this only guards against a
+#            resolver that spreads queries over all of them (as libevent's evdns does).
 # Environment (init): SW_TPD_URL SW_MDISC_URL SW_RF_URL (in-network defaults), SKYWIRE_LOG_LEVEL.
 set -uo pipefail
 

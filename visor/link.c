@@ -18,7 +18,6 @@
 #include <errno.h>
 #include <event2/buffer.h>
 #include <event2/bufferevent.h>
-#include <event2/dns.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
 #include <stdarg.h>
@@ -44,6 +43,7 @@ static void finalize_cb(evutil_socket_t fd, short what, void *arg)
     sw_noise_hs_wipe(&l->hs);
     sw_noise_cipher_wipe(&l->tx);
     sw_noise_cipher_wipe(&l->rx);
+    json_object_put(l->addrs);
     free(l);
 }
 
@@ -300,10 +300,37 @@ static void connected(struct link *l)
         link_close(l, false, "handshake message 1 failed: %s", sw_strerror(rc));
 }
 
+/* Connects to the next address of a resolved name (a fresh socket after a failed one).
+ * False when none is left or none could be started. */
+static bool connect_next(struct link *l)
+{
+    while (l->addrs && l->next_addr < json_object_array_length(l->addrs)) {
+        const char *a = json_object_get_string(json_object_array_get_idx(l->addrs, l->next_addr++));
+        struct sockaddr_storage ss;
+        int sslen = sizeof(ss);
+        struct bufferevent *bev;
+
+        if (!a || evutil_parse_sockaddr_port(a, (struct sockaddr *)&ss, &sslen))
+            continue;
+        if (l->next_addr > 1) {
+            sw_log_debug("%s: trying %s", l->label, a);
+            if (!(bev = bufferevent_socket_new(l->v->base, -1, BEV_OPT_CLOSE_ON_FREE)))
+                return false;
+            bufferevent_free(l->bev); /* safe inside its callback: libevent defers it */
+            l->bev = bev;
+            bufferevent_setcb(bev, link_read_cb, link_write_cb, link_event_cb, l);
+            bufferevent_setwatermark(bev, EV_WRITE, VISOR_DISCARD_LOW, 0);
+            bufferevent_enable(bev, EV_READ | EV_WRITE);
+        }
+        if (bufferevent_socket_connect(l->bev, (struct sockaddr *)&ss, sslen) == 0)
+            return true;
+    }
+    return false;
+}
+
 static void link_event_cb(struct bufferevent *bev, short what, void *arg)
 {
     struct link *l = arg;
-    int dns_err;
 
     if (what & BEV_EVENT_CONNECTED) {
         connected(l);
@@ -311,13 +338,11 @@ static void link_event_cb(struct bufferevent *bev, short what, void *arg)
     }
     if (!(what & (BEV_EVENT_EOF | BEV_EVENT_ERROR)))
         return;
-    if (l->state == LINK_CONNECTING) {
-        dns_err = bufferevent_socket_get_dns_error(bev);
-        if (dns_err)
-            link_close(l, false, "cannot resolve the address: %s", evutil_gai_strerror(dns_err));
-        else
-            link_close(l, false, "connect failed: %s",
-                       evutil_socket_error_to_string(EVUTIL_SOCKET_ERROR()));
+    if (l->state == LINK_CONNECTING) { /* a resolved name may have more addresses to try */
+        const char *why = evutil_socket_error_to_string(EVUTIL_SOCKET_ERROR());
+        sw_log_debug("%s: connect failed: %s", l->label, why);
+        if (!connect_next(l))
+            link_close(l, false, "connect failed: %s", why);
     } else if (what & BEV_EVENT_EOF) {
         if (l->state != LINK_HANDSHAKE)
             link_close(l, false, "the peer closed the connection");
@@ -379,6 +404,8 @@ int link_dial_stcp(struct visor *v, const char *hostport, const struct sw_pk *re
 {
     char host[VISOR_ADDR_MAX];
     uint16_t port;
+    struct sockaddr_storage ss;
+    int sslen = sizeof(ss);
     struct bufferevent *bev;
     struct link *l;
 
@@ -400,11 +427,36 @@ int link_dial_stcp(struct visor *v, const char *hostport, const struct sw_pk *re
     }
     link_set_deadline(l, VISOR_HANDSHAKE_MS, "connect");
     bufferevent_enable(bev, EV_READ | EV_WRITE);
-    /* numeric hosts resolve at once; names go through evdns without blocking the loop */
-    if (bufferevent_socket_connect_hostname(bev, v->dns, AF_UNSPEC, host, port) != 0 &&
-        l->state == LINK_CONNECTING)
-        link_close(l, false, "connect to %s failed", hostport);
+    if (evutil_parse_sockaddr_port(hostport, (struct sockaddr *)&ss, &sslen) == 0) {
+        if (bufferevent_socket_connect(bev, (struct sockaddr *)&ss, sslen) != 0 &&
+            l->state == LINK_CONNECTING)
+            link_close(l, false, "connect to %s failed", hostport);
+    } else if (resolve_host(v, l->serial, host, port)) { /* a name: off the loop */
+        link_close(l, false, "cannot start resolving %s", host);
+    }
     return SW_OK;
+}
+
+void link_resolved(struct visor *v, struct vcmd *c)
+{
+    struct link *l;
+
+    LIST_FOREACH(l, &v->links, all)
+        if (l->serial == c->n)
+            break;
+    if (!l || l->state != LINK_CONNECTING)
+        goto out; /* closed meanwhile (deadline, shutdown) */
+    if (c->status) {
+        link_close(l, false, "cannot resolve %s: %s", l->peer_addr, c->why);
+        goto out;
+    }
+    l->addrs = c->body; /* the link's now */
+    c->body = NULL;
+    l->next_addr = 0;
+    if (!connect_next(l) && l->state == LINK_CONNECTING)
+        link_close(l, false, "connect to %s failed", l->peer_addr);
+out:
+    vcmd_release(&v->q, c);
 }
 
 int link_send(struct link *l, uint8_t type, const void *body, size_t len)
@@ -460,6 +512,7 @@ void link_free_all(struct visor *v)
         sw_noise_hs_wipe(&l->hs);
         sw_noise_cipher_wipe(&l->tx);
         sw_noise_cipher_wipe(&l->rx);
+        json_object_put(l->addrs);
         free(l);
     }
 }

@@ -16,7 +16,6 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <signal.h>
-#include <event2/dns.h>
 #include <event2/thread.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -141,9 +140,8 @@ static int setup(struct visor *v)
         sw_error_set(&err, SW_ENOMEM, "cannot create the event loop");
         goto fail;
     }
-    /* without it libevent would resolve stcp host names with a blocking getaddrinfo on the loop */
-    if (!(v->dns = evdns_base_new(v->base, EVDNS_BASE_INITIALIZE_NAMESERVERS))) {
-        sw_error_set(&err, SW_ENOMEM, "cannot create the DNS resolver");
+    if (resolve_start(v)) {
+        sw_error_set(&err, SW_ENOMEM, "cannot create the resolver");
         goto fail;
     }
     if (tpd_start(v, &v->tpd)) {
@@ -188,8 +186,7 @@ static void teardown(struct visor *v)
     tm_free(v);
     if (v->tick)
         event_free(v->tick);
-    if (v->dns)
-        evdns_base_free(v->dns, 0);
+    resolve_stop(v);
     if (v->q.ev)
         cmdq_free(&v->q);
     if (v->base)

@@ -28,7 +28,8 @@
 
 struct bufferevent;
 struct evconnlistener;
-struct evdns_base;
+struct resolver;
+struct vcmd;
 struct json_object;
 struct visor;
 struct transport;
@@ -101,6 +102,8 @@ struct link {
     struct event *deadline;
     struct event *finalizer;
     struct transport *tp;      /* owner, or NULL (inbound handshake, detached loser) */
+    struct json_object *addrs; /* a resolved name's addresses ("ip:port"), tried in order */
+    size_t next_addr;          /* the next of addrs to try */
     uint64_t bytes_in, bytes_out;
     int64_t last_rx_ms;
     char why[160];             /* why it closed */
@@ -126,6 +129,16 @@ void link_set_deadline(struct link *l, int ms, const char *what);
 void link_close(struct link *l, bool flush, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
 /* Frees every link without callbacks (after the loop has stopped). */
 void link_free_all(struct visor *v);
+/* Loop: the answer of resolve_host for the link with serial c->n (c->status 0: c->body is
+ * the array of its "ip:port" addresses; else c->why); connects or closes it. Releases c. */
+void link_resolved(struct visor *v, struct vcmd *c);
+
+/* ---- stcp host names (resolve.c): getaddrinfo on a thread, the answer to the loop -------- */
+int resolve_start(struct visor *v);
+/* Late answers are dropped from here on; threads still resolving free what they hold. */
+void resolve_stop(struct visor *v);
+/* Resolves host on a new thread; link_resolved gets the answer. SW_ENOMEM: not started. */
+int resolve_host(struct visor *v, uint64_t serial, const char *host, uint16_t port);
 
 /* ---- transport manager (transport.c) ------------------------------------------------- */
 enum tp_state { TP_CONNECTING = 0, TP_UP, TP_DOWN };
@@ -280,7 +293,7 @@ struct sw_msg_client *dmsg_client(struct visor *v);
 struct visor {
     struct visor_config cfg;
     struct event_base *base;
-    struct evdns_base *dns;
+    struct resolver *resolver;  /* stcp host names (resolve.c) */
     struct evconnlistener *stcp;
     char stcp_addr[VISOR_ADDR_MAX]; /* bound address */
     struct cmdq q;

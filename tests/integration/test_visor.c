@@ -814,6 +814,33 @@ START_TEST(test_rm_tp)
 }
 END_TEST
 
+/* An stcp address may name the host: resolved with the system's resolver off the loop
+ * (visor/resolve.c); a name that does not resolve fails the dial with a clear reason. */
+START_TEST(test_host_names)
+{
+    struct json_object *o;
+    char body[256], addr[64], target[96], id[SW_UUID_STR_LEN + 1];
+    long st;
+
+    snprintf(addr, sizeof(addr), "localhost:%u", vb.stcp_port);
+    snprintf(body, sizeof(body), "{\"remote_pk\":\"%s\",\"type\":\"stcp\",\"address\":\"%s\"}",
+             vb.pk_hex, addr);
+    st = api(&vc, "POST", "/api/transports", body, &o);
+    ck_assert_msg(st == 201 || st == 200, "add-tp by name: %ld %s", st, json_object_to_json_string(o));
+    ck_assert_str_eq(jstr(o, "state"), "up");
+    snprintf(id, sizeof(id), "%s", jstr(o, "id"));
+    json_object_put(o);
+    snprintf(target, sizeof(target), "/api/transports/%s", id);
+    ck_assert_int_eq(api(&vc, "DELETE", target, NULL, NULL), 200);
+    ck_assert(wait_tp_state(&vb, id, NULL, 5000));
+
+    snprintf(body, sizeof(body), "{\"remote_pk\":\"%s\",\"address\":\"no-such-host.invalid:7777\"}",
+             va.pk_hex);
+    th_expect_error(http, vc.api, "POST", "/api/transports", body, NULL, 502, "dial_failed");
+    ck_assert(th_log_wait(vc.log, "no-such-host.invalid", 3000));
+}
+END_TEST
+
 /* ---- dmsg ------------------------------------------------------------------------------ */
 
 static bool wait_sessions(const struct th_visor *v, int timeout_ms)
@@ -910,6 +937,7 @@ int main(void)
     tcase_add_test(tc, test_garbage_on_stcp);
     tcase_add_test(tc, test_dmsg);
     tcase_add_test(tc, test_rm_tp);
+    tcase_add_test(tc, test_host_names);
     suite_add_tcase(s, tc);
     sr = srunner_create(s);
     srunner_set_fork_status(sr, CK_NOFORK); /* the daemons belong to this process */
