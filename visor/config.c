@@ -104,24 +104,25 @@ static int load_keys(const struct sw_config *cfg, struct visor_config *c, struct
     return SW_OK;
 }
 
-/* "pk" and "address" of one pinned messaging server. */
-static int load_msg_server(const struct sw_config *cfg, struct json_object *o, size_t i,
-                           struct visor_pk_addr *out, struct sw_error *err)
+/* One {"pk", "<addr_key>"} entry of the array at array_path (a pinned messaging server, a
+ * hypervisor): errors name the field, e.g. "messaging.servers[2].address". */
+static int load_pk_addr(const struct sw_config *cfg, struct json_object *o, const char *array_path,
+                        size_t i, const char *addr_key, struct visor_pk_addr *out, struct sw_error *err)
 {
-    char path[64];
+    char path[96];
     struct json_object *pk, *addr;
     struct sw_error kerr;
 
-    snprintf(path, sizeof(path), "messaging.servers[%zu]", i);
+    snprintf(path, sizeof(path), "%s[%zu]", array_path, i);
     if (!json_object_is_type(o, json_type_object))
-        return sw_config_field_error(cfg, path, err, "must be an object {\"pk\",\"address\"}");
+        return sw_config_field_error(cfg, path, err, "must be an object {\"pk\",\"%s\"}", addr_key);
     pk = json_object_object_get(o, "pk");
-    addr = json_object_object_get(o, "address");
-    snprintf(path, sizeof(path), "messaging.servers[%zu].pk", i);
+    addr = json_object_object_get(o, addr_key);
+    snprintf(path, sizeof(path), "%s[%zu].pk", array_path, i);
     if (!json_object_is_type(pk, json_type_string) ||
         sw_pk_from_hex(&out->pk, json_object_get_string(pk), "pk", &kerr))
         return sw_config_field_error(cfg, path, err, "must be a public key (64 hex characters)");
-    snprintf(path, sizeof(path), "messaging.servers[%zu].address", i);
+    snprintf(path, sizeof(path), "%s[%zu].%s", array_path, i, addr_key);
     if (!json_object_is_type(addr, json_type_string) ||
         json_object_get_string_len(addr) >= VISOR_ADDR_MAX ||
         sw_hostport_parse(json_object_get_string(addr), NULL, 0, NULL))
@@ -143,7 +144,8 @@ static int load_messaging(const struct sw_config *cfg, struct visor_config *c, s
         return rc;
     c->msg_sessions = (unsigned)sessions;
     for (size_t i = 0; arr && i < json_object_array_length(arr); i++) {
-        rc = load_msg_server(cfg, json_object_array_get_idx(arr, i), i, &c->msg_servers[i], err);
+        rc = load_pk_addr(cfg, json_object_array_get_idx(arr, i), "messaging.servers", i, "address",
+                          &c->msg_servers[i], err);
         if (rc)
             return rc;
         c->n_msg_servers = i + 1;
@@ -152,38 +154,14 @@ static int load_messaging(const struct sw_config *cfg, struct visor_config *c, s
 }
 
 /* "hypervisors": [{"pk","addr"}] — hypervisors this visor connects out to (hvlink.c). */
-static int load_hypervisor(const struct sw_config *cfg, struct json_object *o, size_t i,
-                           struct visor_pk_addr *out, struct sw_error *err)
-{
-    char path[64];
-    struct json_object *pk, *addr;
-    struct sw_error kerr;
-
-    snprintf(path, sizeof(path), "hypervisors[%zu]", i);
-    if (!json_object_is_type(o, json_type_object))
-        return sw_config_field_error(cfg, path, err, "must be an object {\"pk\",\"addr\"}");
-    pk = json_object_object_get(o, "pk");
-    addr = json_object_object_get(o, "addr");
-    snprintf(path, sizeof(path), "hypervisors[%zu].pk", i);
-    if (!json_object_is_type(pk, json_type_string) ||
-        sw_pk_from_hex(&out->pk, json_object_get_string(pk), "pk", &kerr))
-        return sw_config_field_error(cfg, path, err, "must be a public key (64 hex characters)");
-    snprintf(path, sizeof(path), "hypervisors[%zu].addr", i);
-    if (!json_object_is_type(addr, json_type_string) ||
-        json_object_get_string_len(addr) >= VISOR_ADDR_MAX ||
-        sw_hostport_parse(json_object_get_string(addr), NULL, 0, NULL))
-        return sw_config_field_error(cfg, path, err, "must be host:port");
-    snprintf(out->addr, sizeof(out->addr), "%s", json_object_get_string(addr));
-    return SW_OK;
-}
-
 static int load_hypervisors(const struct sw_config *cfg, struct visor_config *c, struct sw_error *err)
 {
     struct json_object *arr;
     int rc = get_array(cfg, "hypervisors", VISOR_HYPERVISORS_MAX, &arr, err);
 
     for (size_t i = 0; rc == SW_OK && arr && i < json_object_array_length(arr); i++) {
-        rc = load_hypervisor(cfg, json_object_array_get_idx(arr, i), i, &c->hypervisors[i], err);
+        rc = load_pk_addr(cfg, json_object_array_get_idx(arr, i), "hypervisors", i, "addr",
+                          &c->hypervisors[i], err);
         if (rc == SW_OK)
             c->n_hypervisors = i + 1;
     }
