@@ -464,46 +464,6 @@ static void small(int path, bool fresh, const struct bu_procs *procs)
 
 /* ---- setup and teardown --------------------------------------------------------------------- */
 
-static void set_apps(const struct th_visor *v, struct json_object *apps)
-{
-    struct json_object *cfg = json_object_from_file(v->config);
-    if (!cfg)
-        bu_die("cannot read %s", v->config);
-    json_object_object_add(cfg, "apps", apps);
-    if (json_object_to_file_ext(v->config, cfg, JSON_C_TO_STRING_PRETTY))
-        bu_die("cannot write %s", v->config);
-    json_object_put(cfg);
-}
-
-static struct json_object *app_entry(const char *name, int port, const char *const args[])
-{
-    struct json_object *o = json_object_new_object(), *a = json_object_new_array();
-    json_object_object_add(o, "app", json_object_new_string(name));
-    json_object_object_add(o, "auto_start", json_object_new_boolean(1));
-    json_object_object_add(o, "port", json_object_new_int(port));
-    for (size_t i = 0; args && args[i]; i++)
-        json_object_array_add(a, json_object_new_string(args[i]));
-    json_object_object_add(o, "args", a);
-    return o;
-}
-
-static bool tcp_up(uint16_t port, int timeout_ms)
-{
-    for (int waited = 0;; waited += 100) {
-        struct sockaddr_in sa = { .sin_family = AF_INET, .sin_port = htons(port),
-                                  .sin_addr.s_addr = htonl(INADDR_LOOPBACK) };
-        int fd = socket(AF_INET, SOCK_STREAM, 0);
-        bool ok = fd >= 0 && connect(fd, (struct sockaddr *)&sa, sizeof(sa)) == 0;
-        if (fd >= 0)
-            close(fd);
-        if (ok)
-            return true;
-        if (waited >= timeout_ms)
-            return false;
-        th_sleep_ms(100);
-    }
-}
-
 /* POST body to the route finder's /routes; the status, -1 when the request did not go through
  * (th_call asserts, which only works inside a check test). */
 static long post_routes(const char *body)
@@ -552,20 +512,23 @@ static void setup(void)
 
     /* exits on B and C; two clients on A (app ports 3 and 4), 1 hop to B and 2 hops to C */
     apps = json_object_new_array();
-    json_object_array_add(apps, app_entry("socksproxy", 3, NULL));
-    set_apps(&vb, apps);
+    json_object_array_add(apps, th_app_entry("socksproxy", 3, NULL));
+    if (th_visor_set_apps(&vb, apps))
+        bu_die("cannot configure the apps");
     apps = json_object_new_array();
-    json_object_array_add(apps, app_entry("socksproxy", 3, NULL));
-    set_apps(&vc, apps);
+    json_object_array_add(apps, th_app_entry("socksproxy", 3, NULL));
+    if (th_visor_set_apps(&vc, apps))
+        bu_die("cannot configure the apps");
     apps = json_object_new_array();
     for (int p = P_HOP1; p <= P_HOP2; p++) {
         socks_port[p] = th_free_port();
         snprintf(addr[p], sizeof(addr[p]), "127.0.0.1:%u", socks_port[p]);
         snprintf(proxy_url[p], sizeof(proxy_url[p]), "socks5h://%s", addr[p]);
         const char *args[] = { "-srv", p == P_HOP1 ? vb.pk_hex : vc.pk_hex, "-addr", addr[p], NULL };
-        json_object_array_add(apps, app_entry("socksproxy-client", 2 + p, args));
+        json_object_array_add(apps, th_app_entry("socksproxy-client", 2 + p, args));
     }
-    set_apps(&va, apps);
+    if (th_visor_set_apps(&va, apps))
+        bu_die("cannot configure the apps");
 
     if (th_visor_start(&va) || th_visor_start(&vb) || th_visor_start(&vc))
         bu_die("a visor did not start");
@@ -583,7 +546,7 @@ static void setup(void)
     if (!th_log_wait(log, "socksproxy: listening on app port 3", 15000))
         bu_die("socksproxy on C did not start (%s)", log);
     for (int p = P_HOP1; p <= P_HOP2; p++)
-        if (!tcp_up(socks_port[p], 15000))
+        if (!th_tcp_up(socks_port[p], 15000))
             bu_die("socksproxy-client did not listen on %s", addr[p]);
     pid_px_b = find_child(vb.pid, "socksproxy", NULL);
     pid_px_c = find_child(vc.pid, "socksproxy", NULL);

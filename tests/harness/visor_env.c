@@ -3,12 +3,15 @@
 #include "tests/harness/api_client.h"
 #include "tests/harness/harness.h"
 
+#include <arpa/inet.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <netinet/in.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/socket.h>
 #include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
@@ -186,4 +189,53 @@ bool th_log_wait(const char *path, const char *needle, int timeout_ms)
     }
     free(buf);
     return found;
+}
+
+struct json_object *th_app_entry(const char *name, uint16_t port, const char *const args[])
+{
+    struct json_object *o = json_object_new_object(), *a = json_object_new_array();
+
+    json_object_object_add(o, "app", json_object_new_string(name));
+    json_object_object_add(o, "auto_start", json_object_new_boolean(1));
+    json_object_object_add(o, "port", json_object_new_int(port));
+    for (size_t i = 0; args && args[i]; i++)
+        json_object_array_add(a, json_object_new_string(args[i]));
+    json_object_object_add(o, "args", a);
+    return o;
+}
+
+int th_visor_set_apps(const struct th_visor *v, struct json_object *apps)
+{
+    struct json_object *cfg = json_object_from_file(v->config);
+    int rc = -1;
+
+    if (!cfg) {
+        fprintf(stderr, "cannot read %s\n", v->config);
+        json_object_put(apps);
+        return -1;
+    }
+    json_object_object_add(cfg, "apps", apps);
+    if (json_object_to_file_ext(v->config, cfg, JSON_C_TO_STRING_PRETTY) == 0)
+        rc = 0;
+    else
+        fprintf(stderr, "cannot write %s\n", v->config);
+    json_object_put(cfg);
+    return rc;
+}
+
+bool th_tcp_up(uint16_t port, int timeout_ms)
+{
+    for (int waited = 0;; waited += 100) {
+        struct sockaddr_in sa = { .sin_family = AF_INET, .sin_port = htons(port),
+                                  .sin_addr.s_addr = htonl(INADDR_LOOPBACK) };
+        int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+        bool ok = fd >= 0 && connect(fd, (struct sockaddr *)&sa, sizeof(sa)) == 0;
+        if (fd >= 0)
+            close(fd);
+        if (ok)
+            return true;
+        if (waited >= timeout_ms)
+            return false;
+        th_sleep_ms(100);
+    }
 }

@@ -9,6 +9,8 @@
 #include <stdint.h>
 #include <sys/types.h>
 
+#include <json-c/json.h>
+
 #include "common/keys.h"
 #include "tests/harness/harness.h" /* th_sleep_ms */
 
@@ -43,6 +45,14 @@ int th_visor_gen(struct th_visor *v, const char *dir, const char *name, const ch
 int th_visor_start(struct th_visor *v);
 /* SIGKILL (kill9) or SIGTERM with a 10 s grace; returns the wait status. */
 int th_visor_stop(struct th_visor *v, bool kill9);
+/* One app entry of a visor config: {"app":name,"auto_start":true,"port":port,"args":[...]}
+ * (args NULL-terminated, may be NULL). The caller owns it. */
+struct json_object *th_app_entry(const char *name, uint16_t port, const char *const args[]);
+/* Replaces the "apps" of v's config file with apps (taken, also on failure). 0 on success;
+ * prints why otherwise. */
+int th_visor_set_apps(const struct th_visor *v, struct json_object *apps);
+/* Polls until something accepts TCP connections on 127.0.0.1:port (every 100 ms). */
+bool th_tcp_up(uint16_t port, int timeout_ms);
 /* True once the file holds a line containing needle (polls up to timeout_ms). */
 bool th_log_wait(const char *path, const char *needle, int timeout_ms);
 

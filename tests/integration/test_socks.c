@@ -107,44 +107,6 @@ static void start_http(void)
 
 /* ---- setup --------------------------------------------------------------------------------- */
 
-static void set_apps(const struct th_visor *v, struct json_object *apps)
-{
-    struct json_object *cfg = json_object_from_file(v->config);
-    ck_assert_ptr_nonnull(cfg);
-    json_object_object_add(cfg, "apps", apps);
-    ck_assert_int_eq(json_object_to_file_ext(v->config, cfg, JSON_C_TO_STRING_PRETTY), 0);
-    json_object_put(cfg);
-}
-
-static struct json_object *app_entry(const char *name, const char *const args[])
-{
-    struct json_object *o = json_object_new_object(), *a = json_object_new_array();
-    json_object_object_add(o, "app", json_object_new_string(name));
-    json_object_object_add(o, "auto_start", json_object_new_boolean(1));
-    json_object_object_add(o, "port", json_object_new_int(3));
-    for (size_t i = 0; args[i]; i++)
-        json_object_array_add(a, json_object_new_string(args[i]));
-    json_object_object_add(o, "args", a);
-    return o;
-}
-
-static bool tcp_up(uint16_t port, int timeout_ms)
-{
-    for (int waited = 0;; waited += 100) {
-        struct sockaddr_in sa = { .sin_family = AF_INET, .sin_port = htons(port),
-                                  .sin_addr.s_addr = htonl(INADDR_LOOPBACK) };
-        int fd = socket(AF_INET, SOCK_STREAM, 0);
-        bool ok = fd >= 0 && connect(fd, (struct sockaddr *)&sa, sizeof(sa)) == 0;
-        if (fd >= 0)
-            close(fd);
-        if (ok)
-            return true;
-        if (waited >= timeout_ms)
-            return false;
-        th_sleep_ms(100);
-    }
-}
-
 static void setup(void)
 {
     char body[400], log[600], sock[600], bin[512], envsock[700];
@@ -164,15 +126,15 @@ static void setup(void)
     apps = json_object_new_array();
     {
         const char *args[] = { "-passcode", PASSCODE, NULL };
-        json_object_array_add(apps, app_entry("socksproxy", args));
+        json_object_array_add(apps, th_app_entry("socksproxy", 3, args));
     }
-    set_apps(&vc, apps);
+    ck_assert_int_eq(th_visor_set_apps(&vc, apps), 0);
     apps = json_object_new_array();
     {
         const char *args[] = { "-srv", vc.pk_hex, "-addr", socks_addr, "-passcode", PASSCODE, NULL };
-        json_object_array_add(apps, app_entry("socksproxy-client", args));
+        json_object_array_add(apps, th_app_entry("socksproxy-client", 3, args));
     }
-    set_apps(&va, apps);
+    ck_assert_int_eq(th_visor_set_apps(&va, apps), 0);
 
     ck_assert_int_eq(th_visor_start(&va), 0);
     ck_assert_int_eq(th_visor_start(&vb), 0);
@@ -197,7 +159,7 @@ static void setup(void)
     /* both apps run */
     snprintf(log, sizeof(log), "%s/socksproxy.log", vc.data_dir);
     ck_assert_msg(th_log_wait(log, "socksproxy: listening on app port 3", 15000), "socksproxy did not start");
-    ck_assert_msg(tcp_up(socks_port, 15000), "socksproxy-client did not listen on %s", socks_addr);
+    ck_assert_msg(th_tcp_up(socks_port, 15000), "socksproxy-client did not listen on %s", socks_addr);
 
     /* a second client with a wrong passcode, run by hand against A's app socket */
     bad_port = th_free_port();
@@ -211,7 +173,7 @@ static void setup(void)
         bad_pid = th_spawn(argv, env, th_log_path("socks-bad-client.log"));
     }
     ck_assert_int_gt(bad_pid, 0);
-    ck_assert(tcp_up(bad_port, 15000));
+    ck_assert(th_tcp_up(bad_port, 15000));
     closed_port = th_free_port();
 }
 

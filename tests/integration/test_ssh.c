@@ -47,27 +47,11 @@ static char *out_buf, err_buf[8192];
 
 /* ---- setup ---------------------------------------------------------------------------------- */
 
-static void set_apps(const struct th_visor *v, struct json_object *apps)
+static struct json_object *one_app(const char *name, uint16_t port, const char *const args[])
 {
-    struct json_object *cfg = json_object_from_file(v->config);
-    ck_assert_ptr_nonnull(cfg);
-    json_object_object_add(cfg, "apps", apps);
-    ck_assert_int_eq(json_object_to_file_ext(v->config, cfg, JSON_C_TO_STRING_PRETTY), 0);
-    json_object_put(cfg);
-}
+    struct json_object *apps = json_object_new_array();
 
-static struct json_object *one_app(const char *name, int port, const char *const args[])
-{
-    struct json_object *apps = json_object_new_array(), *o = json_object_new_object();
-    struct json_object *a = json_object_new_array();
-
-    json_object_object_add(o, "app", json_object_new_string(name));
-    json_object_object_add(o, "auto_start", json_object_new_boolean(1));
-    json_object_object_add(o, "port", json_object_new_int(port));
-    for (size_t i = 0; args && args[i]; i++)
-        json_object_array_add(a, json_object_new_string(args[i]));
-    json_object_object_add(o, "args", a);
-    json_object_array_add(apps, o);
+    json_object_array_add(apps, th_app_entry(name, port, args));
     return apps;
 }
 
@@ -119,9 +103,10 @@ static void setup(void)
     snprintf(auth_file, sizeof(auth_file), "%s/ssh-authorized-keys", net.dir);
     snprintf(text, sizeof(text), "# who may log in to C\n\n%s  # visor A\n", va.pk_hex);
     write_file(auth_file, text, strlen(text));
-    set_apps(&vc, one_app("SSH", 2, (const char *const[]){ "-auth", auth_file, NULL }));
-    set_apps(&va, one_app("SSH-client", 12, NULL));
-    set_apps(&vb, one_app("SSH-client", 12, NULL));
+    ck_assert_int_eq(th_visor_set_apps(&vc, one_app("SSH", 2, (const char *const[]){ "-auth", auth_file, NULL })),
+                     0);
+    ck_assert_int_eq(th_visor_set_apps(&va, one_app("SSH-client", 12, NULL)), 0);
+    ck_assert_int_eq(th_visor_set_apps(&vb, one_app("SSH-client", 12, NULL)), 0);
     snprintf(sock_a, sizeof(sock_a), "%s/ssh-client.sock", va.data_dir);
     snprintf(sock_b, sizeof(sock_b), "%s/ssh-client.sock", vb.data_dir);
     snprintf(cli_bin, sizeof(cli_bin), "%s", th_bin("SSH-cli"));
