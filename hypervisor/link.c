@@ -11,6 +11,7 @@
  * Ownership: a struct hv_conn is referenced by its reader thread and by every pending
  * request on it (refs under hv->mu); the last reference destroys the channel. */
 #include "hypervisor/hv.h"
+#include "common/cond.h"
 #include "common/config.h"
 #include "common/log.h"
 
@@ -120,7 +121,7 @@ int hv_relay_send(struct hv *hv, size_t idx, const char *method, const char *pat
 
     if (!p)
         return SW_ENOMEM;
-    pthread_cond_init(&p->cond, NULL);
+    sw_cond_init(&p->cond);
     pthread_mutex_lock(&hv->mu);
     c = hv->visors[idx].conn;
     if (!c || c->dead || c->n_pending >= HV_MAX_INFLIGHT) {
@@ -170,13 +171,7 @@ int hv_relay_wait(struct hv *hv, struct hv_pending *p, int timeout_ms, int *stat
     struct timespec ts;
     int rc;
 
-    clock_gettime(CLOCK_REALTIME, &ts);
-    ts.tv_sec += timeout_ms / 1000;
-    ts.tv_nsec += (long)(timeout_ms % 1000) * 1000000;
-    if (ts.tv_nsec >= 1000000000) {
-        ts.tv_sec++;
-        ts.tv_nsec -= 1000000000;
-    }
+    sw_cond_deadline(timeout_ms, &ts);
     pthread_mutex_lock(&hv->mu);
     while (!p->done && pthread_cond_timedwait(&p->cond, &hv->mu, &ts) == 0)
         ;

@@ -5,6 +5,7 @@
  * posted; whoever drops the last frees it, so a caller that gave up after its timeout
  * never leaves the loop writing into freed memory. */
 #include "visor/visor.h"
+#include "common/cond.h"
 
 #include <errno.h>
 #include <json-c/json.h>
@@ -48,14 +49,10 @@ int cmdq_init(struct cmdq *q, struct visor *v)
 struct vcmd *vcmd_new(enum vcmd_kind kind)
 {
     struct vcmd *c = calloc(1, sizeof(*c));
-    pthread_condattr_t ca;
 
     if (!c)
         return NULL;
-    pthread_condattr_init(&ca);
-    pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
-    pthread_cond_init(&c->cond, &ca);
-    pthread_condattr_destroy(&ca);
+    sw_cond_init(&c->cond);
     c->kind = kind;
     c->fd = -1;
     c->refs = 1;
@@ -118,13 +115,7 @@ int cmdq_call(struct cmdq *q, struct vcmd *c, int timeout_ms)
         c->refs = 1;
         return SW_EIO;
     }
-    clock_gettime(CLOCK_MONOTONIC, &dl);
-    dl.tv_sec += timeout_ms / 1000;
-    dl.tv_nsec += (long)(timeout_ms % 1000) * 1000000L;
-    if (dl.tv_nsec >= 1000000000L) {
-        dl.tv_sec++;
-        dl.tv_nsec -= 1000000000L;
-    }
+    sw_cond_deadline(timeout_ms, &dl);
     pthread_mutex_lock(&q->mu);
     while (!c->done) {
         if (pthread_cond_timedwait(&c->cond, &q->mu, &dl) == ETIMEDOUT) {

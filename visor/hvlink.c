@@ -13,6 +13,7 @@
  * Ownership: a struct hvsess (one connection) is shared by the link thread and its workers
  * through a reference count under l->mu; the last reference destroys the channel. */
 #include "visor/visor.h"
+#include "common/cond.h"
 #include "common/config.h"
 #include "common/hv_chan.h"
 #include "common/http_client.h"
@@ -369,13 +370,7 @@ static bool pause_ms(struct hvlink *l, unsigned ms)
     struct timespec ts;
     bool s;
 
-    clock_gettime(CLOCK_REALTIME, &ts);
-    ts.tv_sec += ms / 1000;
-    ts.tv_nsec += (long)(ms % 1000) * 1000000;
-    if (ts.tv_nsec >= 1000000000) {
-        ts.tv_sec++;
-        ts.tv_nsec -= 1000000000;
-    }
+    sw_cond_deadline(ms, &ts);
     pthread_mutex_lock(&l->mu);
     while (!l->stop && pthread_cond_timedwait(&l->cond, &l->mu, &ts) == 0)
         ;
@@ -416,7 +411,7 @@ int hvlink_start(struct visor *v, struct sw_error *err)
         l->hv = &v->cfg.hypervisors[i];
         sw_pk_to_hex(&l->hv->pk, l->pk_hex);
         pthread_mutex_init(&l->mu, NULL);
-        pthread_cond_init(&l->cond, NULL);
+        sw_cond_init(&l->cond);
         hs->n = i + 1;
         if (pthread_create(&l->th, NULL, link_main, l))
             return sw_error_set(err, SW_ENOMEM, "cannot start the hypervisor link thread");

@@ -6,6 +6,7 @@
  * same transport supersedes queued ones, so a stale "up" never lands after a "down".
  * At stop the queue is drained for a bounded time, one attempt per job. */
 #include "visor/visor.h"
+#include "common/cond.h"
 #include "common/http_client.h"
 #include "common/json.h"
 #include "common/log.h"
@@ -343,16 +344,10 @@ static void wait_until_locked(struct tpd *t, int64_t due_ms)
 {
     struct timespec ts;
     int64_t ms;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
     ms = due_ms - visor_now_ms();
     if (ms > 1000)
         ms = 1000;
-    ts.tv_sec += ms / 1000;
-    ts.tv_nsec += (ms % 1000) * 1000000L;
-    if (ts.tv_nsec >= 1000000000L) {
-        ts.tv_sec++;
-        ts.tv_nsec -= 1000000000L;
-    }
+    sw_cond_deadline(ms > 0 ? ms : 0, &ts);
     pthread_cond_timedwait(&t->cond, &t->mu, &ts);
 }
 
@@ -395,7 +390,6 @@ int tpd_start(struct visor *v, struct tpd **out)
 {
     struct sw_http_client_opts opts = { .connect_timeout_ms = 3000, .timeout_ms = 5000,
                                         .max_response = 4u << 20 };
-    pthread_condattr_t ca;
     struct tpd *t = calloc(1, sizeof(*t));
 
     if (!t)
@@ -407,10 +401,7 @@ int tpd_start(struct visor *v, struct tpd **out)
         return SW_ENOMEM;
     }
     pthread_mutex_init(&t->mu, NULL);
-    pthread_condattr_init(&ca);
-    pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
-    pthread_cond_init(&t->cond, &ca);
-    pthread_condattr_destroy(&ca);
+    sw_cond_init(&t->cond);
     if (pthread_create(&t->th, NULL, worker, t)) {
         sw_http_client_free(t->http);
         sw_keypair_wipe(&t->kp);

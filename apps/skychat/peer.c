@@ -6,6 +6,7 @@
  * a helper thread so the HTTP request can give up after sc_opt.dial_timeout_ms (the helper
  * then closes whatever it gets). */
 #include "apps/skychat/chat.h"
+#include "common/cond.h"
 #include "common/json.h"
 #include "common/log.h"
 #include "visor/app/app.h"
@@ -136,7 +137,6 @@ static int dial(const struct sw_pk *pk, int *fd, struct sc_send_result *res)
 {
     struct dial_job *j = calloc(1, sizeof(*j));
     char hex[SW_PK_HEX_LEN + 1];
-    pthread_condattr_t ca;
     pthread_attr_t ta;
     pthread_t th;
     struct timespec dl;
@@ -154,10 +154,7 @@ static int dial(const struct sw_pk *pk, int *fd, struct sc_send_result *res)
     j->port = sc_opt.remote_port;
     j->fd = -1;
     pthread_mutex_init(&j->mu, NULL);
-    pthread_condattr_init(&ca);
-    pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
-    pthread_cond_init(&j->cv, &ca);
-    pthread_condattr_destroy(&ca);
+    sw_cond_init(&j->cv);
     pthread_attr_init(&ta);
     pthread_attr_setdetachstate(&ta, PTHREAD_CREATE_DETACHED);
     rc = pthread_create(&th, &ta, dial_thread, j);
@@ -172,11 +169,7 @@ static int dial(const struct sw_pk *pk, int *fd, struct sc_send_result *res)
     clock_gettime(CLOCK_MONOTONIC, &dl);
     pthread_mutex_lock(&j->mu);
     for (int waited = 0; !j->done && waited < sc_opt.dial_timeout_ms && !sc_stopping(); waited += 250) {
-        dl.tv_nsec += 250000000L;
-        if (dl.tv_nsec >= 1000000000L) {
-            dl.tv_sec++;
-            dl.tv_nsec -= 1000000000L;
-        }
+        sw_timespec_add_ms(&dl, 250);
         while (!j->done && pthread_cond_timedwait(&j->cv, &j->mu, &dl) != ETIMEDOUT)
             ;
     }

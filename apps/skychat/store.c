@@ -1,5 +1,6 @@
 /* store.c — the last N messages in memory (a ring) and wake-ups for SSE streams. */
 #include "apps/skychat/chat.h"
+#include "common/cond.h"
 #include "common/json.h"
 
 #include <errno.h>
@@ -26,15 +27,10 @@ static bool woken_all;
 
 int sc_store_init(size_t n)
 {
-    pthread_condattr_t ca;
-
     if (!(ring = calloc(n ? n : 1, sizeof(*ring))))
         return SW_ENOMEM;
     cap = n ? n : 1;
-    pthread_condattr_init(&ca);
-    pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
-    pthread_cond_init(&cv, &ca);
-    pthread_condattr_destroy(&ca);
+    sw_cond_init(&cv);
     return SW_OK;
 }
 
@@ -165,13 +161,7 @@ int sc_store_wait(uint64_t after, int timeout_ms)
     struct timespec dl;
     int rc = 0;
 
-    clock_gettime(CLOCK_MONOTONIC, &dl);
-    dl.tv_sec += timeout_ms / 1000;
-    dl.tv_nsec += (long)(timeout_ms % 1000) * 1000000L;
-    if (dl.tv_nsec >= 1000000000L) {
-        dl.tv_sec++;
-        dl.tv_nsec -= 1000000000L;
-    }
+    sw_cond_deadline(timeout_ms, &dl);
     pthread_mutex_lock(&mu);
     for (;;) {
         if (woken_all || sc_stopping()) {
