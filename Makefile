@@ -64,6 +64,8 @@ setup-node_SRCS := $(wildcard setup-node/*.c)
 HARNESS_SRCS := $(wildcard tests/harness/*.c)
 UNIT_TESTS := $(patsubst tests/unit/%.c,$(O)/test-bin/%,$(wildcard tests/unit/test_*.c))
 INTEG_TESTS := $(patsubst tests/integration/%.c,$(O)/test-bin/%,$(wildcard tests/integration/test_*.c))
+# adversarial tests of the trust boundaries (docs/security.md), built and run like integration tests
+INTEG_TESTS += $(patsubst tests/security/%.c,$(O)/test-bin/%,$(wildcard tests/security/test_*.c))
 TOOLS := $(patsubst tests/tools/%.c,$(O)/test-tools/%,$(wildcard tests/tools/*.c))
 BENCH_SRCS := $(wildcard tests/bench/*.c)
 BENCHES := $(patsubst tests/bench/%.c,$(O)/bench-bin/%,$(BENCH_SRCS))
@@ -99,6 +101,7 @@ $(O)/test-bin/%: $(O)/tests/unit/%.o $(HARNESS_OBJS) $(COMMON_LIB)
 TEST_EXTRA_OBJS_test_visor_packet := $(O)/visor/packet.o $(O)/visor/parse.o
 TEST_EXTRA_OBJS_test_visor_rules := $(O)/visor/rules.o
 TEST_EXTRA_OBJS_test_visor_hvconfig := $(O)/visor/config.o
+TEST_EXTRA_OBJS_test_visor_apiconfig := $(O)/visor/config.o
 TEST_EXTRA_OBJS_test_cli_tty := $(O)/visor/cli/tty_out.o
 TEST_EXTRA_OBJS_test_visor_proto := $(O)/visor/router_proto.o $(O)/visor/appsrv_proto.o
 # route-finder's modules but main.c (graph, search, ...) for its unit tests test_route_*
@@ -106,6 +109,9 @@ RF_LIB_OBJS := $(patsubst %.c,$(O)/%.o,$(filter-out route-finder/main.c,$(route-
 $(foreach t,$(filter test_route_%,$(notdir $(UNIT_TESTS))),$(eval TEST_EXTRA_OBJS_$(t) := $(RF_LIB_OBJS)))
 $(foreach t,$(UNIT_TESTS),$(eval $(t): $(TEST_EXTRA_OBJS_$(notdir $(t)))))
 $(O)/test-bin/%: $(O)/tests/integration/%.o $(HARNESS_OBJS) $(COMMON_LIB)
+	@mkdir -p $(dir $@)
+	$(CC) $(ALL_LDFLAGS) -o $@ $^ $(CHECK_LIBS) $(PKG_LIBS) -lm
+$(O)/test-bin/%: $(O)/tests/security/%.o $(HARNESS_OBJS) $(COMMON_LIB)
 	@mkdir -p $(dir $@)
 	$(CC) $(ALL_LDFLAGS) -o $@ $^ $(CHECK_LIBS) $(PKG_LIBS) -lm
 $(O)/bench-bin/%: $(O)/tests/bench/%.o $(HARNESS_OBJS) $(COMMON_LIB)

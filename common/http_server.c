@@ -331,6 +331,13 @@ static enum MHD_Result send_response(struct req_state *st, const char *method,
         MHD_add_response_header(mr, MHD_HTTP_HEADER_CACHE_CONTROL, resp->cache_control);
     if (resp->csp)
         MHD_add_response_header(mr, "Content-Security-Policy", resp->csp);
+    if (resp->www_authenticate)
+        MHD_add_response_header(mr, MHD_HTTP_HEADER_WWW_AUTHENTICATE, resp->www_authenticate);
+    if (resp->retry_after_s) {
+        char secs[16];
+        snprintf(secs, sizeof(secs), "%u", resp->retry_after_s);
+        MHD_add_response_header(mr, MHD_HTTP_HEADER_RETRY_AFTER, secs);
+    }
     ret = MHD_queue_response(st->conn, (unsigned)resp->status, mr);
     MHD_destroy_response(mr);
     st->responded = true;
@@ -411,23 +418,102 @@ static bool declared_too_large(struct MHD_Connection *conn, size_t limit)
     return n > limit;
 }
 
-/* First call, headers only: route and reject early what needs no body. */
+static const char *header(const struct req_state *st, const char *name)
+{
+    return MHD_lookup_connection_value(st->conn, MHD_HEADER_KIND, name);
+}
+
+/* A body follows the headers: a non-zero Content-Length, or chunks. */
+static bool announces_body(const struct req_state *st)
+{
+    const char *len = header(st, MHD_HTTP_HEADER_CONTENT_LENGTH);
+    return header(st, MHD_HTTP_HEADER_TRANSFER_ENCODING) ||
+           (len && len[strspn(len, " \t0")] != '\0');
+}
+
+static struct sw_http_request request_view(struct req_state *st, const char *method)
+{
+    return (struct sw_http_request){
+        .method = method,
+        .target = st->target,
+        .path = st->path,
+        .param = st->param ? st->param : "",
+        .body = st->body.data ? st->body.data : "",
+        .body_len = st->body.len,
+        .app = st->srv->cfg->app,
+        .priv = st,
+    };
+}
+
+/* cfg.allowed_hosts / cfg.browser_guard (http_guard.c): true when refused (answer in *ret). */
+static bool guard_refused(struct req_state *st, const char *method, enum MHD_Result *ret)
+{
+    const struct sw_http_server_config *cfg = st->srv->cfg;
+    struct sw_http_response resp = { 0 };
+    struct sw_http_request view = request_view(st, method);
+    char client[64];
+    struct sw_http_guard_input in = {
+        .method = method,
+        .host = header(st, MHD_HTTP_HEADER_HOST),
+        .origin = header(st, "Origin"),
+        .content_type = header(st, MHD_HTTP_HEADER_CONTENT_TYPE),
+        .has_body = announces_body(st),
+        .target = st->target,
+        .client = client,
+    };
+
+    if (!cfg->allowed_hosts)
+        return false;
+    sw_http_client_ip(&view, client, sizeof(client));
+    if (sw_http_guard_check(cfg->allowed_hosts, cfg->browser_guard, &in, &resp) == SW_OK)
+        return false;
+    *ret = send_response(st, method, &resp, false);
+    return true;
+}
+
+/* cfg.authorize before a route's handler (not /health): true when refused (answer in *ret). */
+static bool authorize_refused(struct req_state *st, const char *method, enum MHD_Result *ret)
+{
+    const struct sw_http_server_config *cfg = st->srv->cfg;
+    struct sw_http_response resp = { 0 };
+    struct sw_http_request view = request_view(st, method);
+
+    if (!cfg->authorize || st->route == &st->srv->builtin[0])
+        return false;
+    if (cfg->authorize(cfg->app, &view, &resp) == SW_OK) {
+        free(resp.body);
+        return false;
+    }
+    if (resp.status < 100 || resp.status > 599) {
+        sw_log_warn("%s %s: authorize refused without a response", method, st->target);
+        sw_http_reply_error(&resp, 500, "internal_error", "authorization failed");
+    }
+    sw_log_debug("%s %s: not authorized (%d)", method, st->target, resp.status);
+    *ret = send_response(st, method, &resp, false);
+    return true;
+}
+
+/* First call, headers only: guard, route, authorize, and reject early what needs no body. */
 static enum MHD_Result begin_request(struct req_state *st, const char *method)
 {
     struct sw_http_server *srv = st->srv;
     char allow[sizeof(((struct sw_http_response *)0)->allow)];
     long idx = find_route(srv, method, st->path, &st->param, allow, sizeof(allow));
+    enum MHD_Result ret;
 
     st->routed = true;
+    st->stats_idx = idx < 0 ? srv->n_stats - 1 : (size_t)idx;
+    if (guard_refused(st, method, &ret))
+        return ret;
     if (idx < 0) {
-        st->stats_idx = srv->n_stats - 1;
         if (allow[0])
             return send_error(st, method, 405, "method_not_allowed",
                               "method not allowed for this path", allow);
         return send_error(st, method, 404, "not_found", "no such endpoint", NULL);
     }
-    st->stats_idx = (size_t)idx;
     st->route = route_at(srv, (size_t)idx);
+    if (authorize_refused(st, method, &ret))
+        return ret;
     st->limit = st->route->max_body ? st->route->max_body : srv->max_body;
     st->body.limit = st->limit;
     if (declared_too_large(st->conn, st->limit))
@@ -457,16 +543,7 @@ static enum MHD_Result take_body(struct req_state *st, const char *data, size_t 
 static enum MHD_Result run_handler(struct req_state *st, const char *method)
 {
     struct sw_http_server *srv = st->srv;
-    struct sw_http_request req = {
-        .method = method,
-        .target = st->target,
-        .path = st->path,
-        .param = st->param,
-        .body = st->body.data ? st->body.data : "",
-        .body_len = st->body.len,
-        .app = srv->cfg->app,
-        .priv = st,
-    };
+    struct sw_http_request req = request_view(st, method);
     struct sw_http_response resp = { 0 };
 
     st->route->handler(&req, &resp);

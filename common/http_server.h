@@ -7,7 +7,13 @@
  * plus what cfg.write_metrics adds), and one log line per request at debug level.
  * Handlers run on MHD's worker threads (cfg.threads of them) and may block (e.g. on the
  * database); they must be thread-safe. A handler fills the response with one of the
- * sw_http_reply_* helpers; a handler that sets nothing produces a 500. */
+ * sw_http_reply_* helpers; a handler that sets nothing produces a 500.
+ *
+ * Browser-facing servers (cfg.allowed_hosts, cfg.browser_guard; docs/security.md) are
+ * checked in this order, each as soon as the request's headers are in (before its body is
+ * read): the Host allow-list (every request, /health and /metrics included: a DNS-rebinding
+ * page must not read them either), then for mutations the Origin and Content-Type rules,
+ * then 404/405, then cfg.authorize (every route but /health), then the body cap (413). */
 #ifndef SW_HTTP_SERVER_H
 #define SW_HTTP_SERVER_H
 
@@ -41,6 +47,8 @@ struct sw_http_response {
     char set_cookie[256];     /* Set-Cookie header value, else empty (hypervisor sessions) */
     const char *cache_control; /* Cache-Control header value (static string), or NULL */
     const char *csp;          /* Content-Security-Policy header value (static string), or NULL */
+    unsigned retry_after_s;   /* Retry-After header (seconds) when > 0, e.g. with a 429 */
+    const char *www_authenticate; /* WWW-Authenticate header value (static string) with a 401, or NULL */
 };
 
 typedef void (*sw_http_handler)(struct sw_http_request *req, struct sw_http_response *resp);
@@ -76,6 +84,26 @@ struct sw_http_server_config {
     int (*health_check)(void *app, struct sw_error *err);
     /* Optional: append extra Prometheus lines (see metrics.h helpers). */
     void (*write_metrics)(void *app, struct sw_buf *out);
+    /* Browser-facing servers (docs/security.md). NULL-terminated list of host names or
+     * addresses accepted in the Host header (port ignored; IPv6 as "::1" or "[::1]"; names
+     * compared without case and without one trailing dot); a request whose Host is missing,
+     * malformed or not listed gets 403 forbidden_host, /health and /metrics included. NULL =
+     * no Host check. Borrowed: must outlive the server (sw_http_loopback_hosts builds one). */
+    const char *const *allowed_hosts;
+    /* With allowed_hosts: a mutation (any method but GET/HEAD/OPTIONS) whose Origin header is
+     * present and is not http(s)://<allowed host>[:port] ("null" included) gets 403
+     * forbidden_origin, and one that declares a Content-Type other than application/json
+     * (parameters allowed), or that has a body without declaring one, gets 415
+     * unsupported_media_type. No route can opt out: every API here is JSON (SPEC §3), and a
+     * form-encoded or text/plain body is exactly what a page of another site can send
+     * without asking. */
+    bool browser_guard;
+    /* Optional: runs before every route's handler (not before /health; before /metrics, so
+     * a hook may let it through by req->path), once the headers are in and before the body
+     * is read (req->body is "" then). SW_OK to proceed, else it has filled resp (e.g. 401)
+     * and the handler is skipped; a failure that filled nothing answers 500. Runs on MHD's
+     * threads like the handlers. */
+    int (*authorize)(void *app, const struct sw_http_request *req, struct sw_http_response *resp);
 };
 
 /* Starts listening; cfg and its routes are borrowed and must outlive the server. */
@@ -96,6 +124,41 @@ int sw_http_query(const struct sw_http_request *req, const char *name, char *out
  * SW_EINVAL when it is not a plain decimal number in range. */
 int sw_http_query_uint(const struct sw_http_request *req, const char *name, unsigned long min,
                        unsigned long max, unsigned long dflt, unsigned long *out);
+
+/* ---- browser-facing protection (common/http_guard.c) ----
+ * The checks behind cfg.allowed_hosts and cfg.browser_guard, for servers that run their own
+ * libmicrohttpd loop (skychat) as much as for this layer. */
+
+/* What a request shows the guard: raw header values, NULL when absent. */
+struct sw_http_guard_input {
+    const char *method;
+    const char *host;          /* Host */
+    const char *origin;        /* Origin */
+    const char *content_type;  /* Content-Type */
+    bool has_body;             /* Content-Length > 0, or a Transfer-Encoding */
+    const char *target;        /* for the log line; may be NULL */
+    const char *client;        /* peer address, for the log line; may be NULL */
+};
+
+/* allowed_hosts NULL passes everything. SW_OK to proceed; SW_EPERM with resp filled (403
+ * forbidden_host / forbidden_origin, 415 unsupported_media_type) after one info line. */
+int sw_http_guard_check(const char *const *allowed_hosts, bool browser_guard,
+                        const struct sw_http_guard_input *in, struct sw_http_response *resp);
+/* True when a Host header value ("name", "name:port", "[v6]", "[v6]:port") names one of
+ * allowed (NULL-terminated). Only host-name characters pass: "a:80@b", "a b", "" do not. */
+bool sw_http_host_allowed(const char *const *allowed, const char *host);
+/* True when origin is exactly "http://" or "https://" + an allowed host + optional ":port"
+ * (no path, no user info). "null" and every other scheme are not. */
+bool sw_http_origin_allowed(const char *const *allowed, const char *origin);
+/* True when name can stand in an allow-list: a host name (letters, digits, '-', '.'), an
+ * IPv4 address, or an IPv6 address with or without brackets; no port. */
+bool sw_http_host_valid(const char *name);
+/* A new allow-list: "localhost", "127.0.0.1", "::1", the host of listen_addr ("host:port")
+ * when it names one (not ":port", 0.0.0.0 or [::]; may be NULL), then extras[0..n_extras).
+ * Strings are copied; one allocation, release with free(). NULL when out of memory or when
+ * an extra is not sw_http_host_valid. */
+const char **sw_http_loopback_hosts(const char *listen_addr, const char *const *extras,
+                                    size_t n_extras);
 
 /* Replies. json: takes ownership of obj (serialised compactly, then released). */
 void sw_http_reply_json(struct sw_http_response *resp, int status, struct json_object *obj);

@@ -7,12 +7,14 @@
 #            in-network URLs, the setup node's public key (read from its key volume, mounted
 #            read-only at /run/setup-node), stcp on 0.0.0.0:7777, the default apps with
 #            skychat on 0.0.0.0:8000, and on A socksproxy-client on 0.0.0.0:1080 with C as its
-#            exit. Existing configs are kept (same keys on every start); ssh_authorized_keys
+#            exit (C's exit policy allows the compose network's subnet as it is at the first
+#            init, so the demo reaches the services by name; nothing else private). Existing configs are kept (same keys on every start); ssh_authorized_keys
 #            (the three visors' keys) and peers.env (PK_A, PK_B, PK_C) are rewritten each time.
 #   visor    (visor-a/b/c) runs skywire-visor on /var/lib/skywire/skywire-config.json as skywire;
 #            with SW_VISOR_PEER=b|c and SW_VISOR_PEER_ADDR=HOST:PORT it adds the stcp transport
 #            to that visor once the local API answers, retrying until the peer is up, unless the
 #            visor already has one to it (transports are remembered in data_dir and redialed).
+#            skywire-cli takes the API's address and token from the config (--config).
 #            SIGTERM goes to the visor. Started as root, it first keeps only the first
 #            nameserver in /etc/resolv.conf (the network's own DNS: aardvark-dns under podman,
 #            127.0.0.11 under Docker), then drops to skywire. Podman lists the host's servers
@@ -25,8 +27,23 @@ set -uo pipefail
 log() { echo "visor-entrypoint: $*" >&2; }
 public_key() { sed -n 's/.*"public_key": *"\([0-9a-f]\{64\}\)".*/\1/p' "$1" 2>/dev/null | head -n 1; }
 
+# The IPv4 subnet of this container's network (the first on-link route of /proc/net/route,
+# whose fields are little-endian hex), e.g. 10.89.0.0/24; empty when there is none.
+network_subnet() {
+    local iface dst gw flags _r _u _m mask bits=0 x
+    while read -r iface dst gw flags _r _u _m mask _; do
+        [ "$iface" = Iface ] && continue
+        [ "$dst" = 00000000 ] || [ "$gw" != 00000000 ] && continue
+        x=$((16#$mask))
+        while [ "$x" -gt 0 ]; do bits=$((bits + (x & 1))); x=$((x >> 1)); done
+        x=$((16#$dst))
+        echo "$((x & 255)).$(((x >> 8) & 255)).$(((x >> 16) & 255)).$(((x >> 24) & 255))/$bits"
+        return 0
+    done </proc/net/route
+}
+
 init() {
-    local sn_key=/run/setup-node/setup-node.key sn_pk="" v dir i extra
+    local sn_key=/run/setup-node/setup-node.key sn_pk="" v dir i extra subnet
     # the setup node creates its key before it listens; the volume is shared read-only
     for ((i = 0; i < 60; i++)); do
         sn_pk=$(public_key "$sn_key")
@@ -40,6 +57,13 @@ init() {
         if [ ! -s "$dir/skywire-config.json" ]; then
             extra=()
             [ "$v" = a ] && extra=(--socks-srv "$(public_key /visors/c/skywire-config.json)" --socks-addr 0.0.0.0:1080)
+            # C is the demo's SOCKS exit: its policy refuses private ranges by default, so it
+            # allows this compose network (and nothing else private) for the demo's services.
+            if [ "$v" = c ]; then
+                subnet=$(network_subnet)
+                [ -n "$subnet" ] && extra=(--socks-allow "$subnet") &&
+                    log "visor C's SOCKS exit allows the compose network $subnet"
+            fi
             rm -f "$dir/skywire-config.json"
             skywire-cli node gen-config -o "$dir/skywire-config.json" \
                 --tpd "${SW_TPD_URL:-http://transport-discovery:9091}" \
@@ -68,7 +92,9 @@ init() {
 VISOR_PID=""
 on_term() { [ -n "$VISOR_PID" ] && kill -TERM "$VISOR_PID" 2>/dev/null; }
 
-api() { skywire-cli --api http://127.0.0.1:3435 "$@"; }
+CONF=/var/lib/skywire/skywire-config.json
+# the API address and its token (data_dir/api-token, made by the visor) come from the config
+api() { skywire-cli --config "$CONF" "$@"; }
 
 add_transport() { # PEER_PK ADDR: until the visor has a transport to PEER_PK (bounded by the visor's life)
     local pk=$1 addr=$2 i out
@@ -101,7 +127,7 @@ only_first_nameserver() {
 }
 
 visor() {
-    local conf=/var/lib/skywire/skywire-config.json peer_pk="" rc
+    local conf=$CONF peer_pk="" rc
     if [ "$(id -u)" = 0 ]; then
         only_first_nameserver
         export HOME=/var/lib/skywire

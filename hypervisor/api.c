@@ -1,5 +1,10 @@
 /* api.c — the hypervisor's REST API and web page (docs/hypervisor.md "REST API").
  *
+ * A browser-facing server (common/http_server.h): every request needs a Host of the
+ * allow-list (loopback names, --addr's host, --allowed-host), every mutation a same-site
+ * Origin (when the browser sends one) and a JSON body. The layer checks that before any
+ * handler here runs.
+ *
  * Everything under /api but login needs a session (auth.c); mutations need the CSRF
  * header. /api/visors/{pk}/... is relayed over the visor's link to its own local API
  * (/api/...) and answered with the visor's status and body unchanged; a visor without a
@@ -206,8 +211,25 @@ static const struct sw_http_route routes[] = {
 
 static struct sw_http_server_config api_cfg;
 
+static void log_allowed_hosts(const struct hv *hv)
+{
+    char list[1024] = "";
+    size_t n = 0;
+
+    for (size_t i = 0; hv->allowed_hosts[i] && n < sizeof(list); i++)
+        n += (size_t)snprintf(list + n, sizeof(list) - n, "%s%s", i ? ", " : "", hv->allowed_hosts[i]);
+    sw_log_info("the page and API answer to the host names %s (more with --allowed-host)", list);
+}
+
 int hv_api_start(struct hv *hv, struct sw_error *err)
 {
+    const char *extra[HV_MAX_ALLOWED_HOSTS];
+    int rc;
+
+    for (size_t i = 0; i < hv->cfg.n_allowed_hosts; i++)
+        extra[i] = hv->cfg.allowed_hosts[i];
+    if (!(hv->allowed_hosts = sw_http_loopback_hosts(hv->cfg.addr, extra, hv->cfg.n_allowed_hosts)))
+        return sw_error_set(err, SW_ENOMEM, "out of memory");
     api_cfg = (struct sw_http_server_config){
         .addr = hv->cfg.addr,
         .service = "hypervisor",
@@ -220,12 +242,22 @@ int hv_api_start(struct hv *hv, struct sw_error *err)
         .n_routes = sizeof(routes) / sizeof(routes[0]),
         .app = hv,
         .write_metrics = write_metrics,
+        .allowed_hosts = hv->allowed_hosts,
+        .browser_guard = true,
     };
-    return sw_http_server_start(&api_cfg, &hv->http, err);
+    if ((rc = sw_http_server_start(&api_cfg, &hv->http, err))) {
+        free(hv->allowed_hosts);
+        hv->allowed_hosts = NULL;
+        return rc;
+    }
+    log_allowed_hosts(hv);
+    return SW_OK;
 }
 
 void hv_api_stop(struct hv *hv)
 {
     sw_http_server_stop(hv->http);
     hv->http = NULL;
+    free(hv->allowed_hosts);
+    hv->allowed_hosts = NULL;
 }

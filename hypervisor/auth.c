@@ -5,18 +5,26 @@
  * creates a session: a 32-byte random token (cookie swhv_session, HttpOnly,
  * SameSite=Strict, Path=/, Secure with --cookie-secure) and a 32-byte random CSRF token
  * (returned in the body; mutations must echo it in X-CSRF-Token). Sessions live in memory
- * (HV_MAX_SESSIONS, the oldest is evicted), expire after 1 h idle or 12 h, and all but the
- * caller's end when the password changes. Failed logins count per client IP over a sliding
- * minute (cfg.login_failures, default 5) and globally (HV_GLOBAL_FAILURES a minute); over
- * either limit login answers 429 before checking the password. Password checks run one at
- * a time (Argon2 takes 64 MiB). Tokens are compared in constant time; nothing secret is
- * logged. */
+ * (HV_MAX_SESSIONS, the oldest is evicted), expire after 1 h idle or 12 h, and all end when
+ * the password changes: the caller gets a fresh session (new cookie and CSRF token).
+ *
+ * Failed logins are limited per source (an IPv4 address, or an IPv6 /64, which one
+ * subscriber usually holds whole): cfg.login_failures (default 5) are free, then each
+ * failure locks the source out for 1 min, doubling up to 1 h; a success or a day without
+ * failures forgets them. So one guesser cannot lock anyone else out. A global ceiling
+ * (HV_GLOBAL_PER_FREE x login_failures failures in 10 min; a backed-off source adds at most
+ * login_failures + 3 in that time, so it takes 8 or more busy sources) then refuses the
+ * sources the admin has not logged in from since start: it bounds guessing from many
+ * addresses without locking the admin out of an address already used. Over a limit login answers 429 with Retry-After
+ * before checking the password. Password checks run one at a time (Argon2 takes 64 MiB).
+ * Tokens are compared in constant time; nothing secret is logged. */
 #include "hypervisor/hv.h"
 #include "common/hex.h"
 #include "common/http_server.h"
 #include "common/json.h"
 #include "common/log.h"
 
+#include <arpa/inet.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <sodium.h>
@@ -32,9 +40,14 @@
 #define HV_TOKEN_HEX (HV_TOKEN_BYTES * 2)
 #define HV_IDLE_S 3600
 #define HV_ABSOLUTE_S (12 * 3600)
-#define HV_FAIL_WINDOW_S 60
-#define HV_FAIL_IPS 256
-#define HV_GLOBAL_FAILURES 30
+#define HV_SOURCES 1024           /* sources with failed logins remembered (LRU) */
+#define HV_KNOWN_SOURCES 64       /* sources the admin logged in from since start */
+#define HV_SOURCE_MAX (HV_IP_MAX + 4) /* "2001:db8:1:2::/64" */
+#define HV_BACKOFF_FIRST_S 60
+#define HV_BACKOFF_MAX_S 3600
+#define HV_FORGET_S (24 * 3600)   /* a source's failures are forgotten after a quiet day */
+#define HV_GLOBAL_BUCKETS 10      /* the global window: 10 buckets of a minute */
+#define HV_GLOBAL_PER_FREE 30     /* the global ceiling is 30 x login_failures per window */
 #define HV_PASSWORD_MIN 8
 #define HV_PASSWORD_MAX 256
 #define HV_COOKIE "swhv_session"
@@ -46,10 +59,10 @@ struct hv_session {
     int64_t created, last_seen;
 };
 
-struct hv_fail {
-    char ip[64];
-    int64_t window_start;
-    unsigned count;
+struct hv_source {             /* failed logins of one source */
+    char key[HV_SOURCE_MAX];      /* "" = free slot */
+    unsigned failures;
+    int64_t last_failure, locked_until; /* monotonic seconds */
 };
 
 struct hv_auth {
@@ -58,14 +71,18 @@ struct hv_auth {
     char hash[crypto_pwhash_STRBYTES];
     char hash_path[PATH_MAX + 32];
     bool secure;
-    unsigned per_ip;
+    unsigned free_failures;   /* per source before the backoff */
+    unsigned global_cap;      /* failures per window before unknown sources wait */
     struct hv_session s[HV_MAX_SESSIONS];
-    struct hv_fail fails[HV_FAIL_IPS];
-    int64_t global_start;
-    unsigned global_count;
+    struct hv_source src[HV_SOURCES];
+    char known[HV_KNOWN_SOURCES][HV_SOURCE_MAX]; /* a ring */
+    size_t known_next;
+    unsigned global_count[HV_GLOBAL_BUCKETS];
+    int64_t global_minute[HV_GLOBAL_BUCKETS];
 };
 
 static int64_t now_s(void) { return (int64_t)time(NULL); }
+static int64_t mono_s(void) { return hv_mono_ms() / 1000; }
 
 /* ---- the password file -------------------------------------------------------------------- */
 
@@ -115,21 +132,57 @@ static int read_password_file(const char *path, char *pw, size_t cap, struct sw_
     return SW_OK;
 }
 
-static int first_password(struct hv *hv, char *pw, size_t cap, struct sw_error *err)
+/* The admin_password_file's password, or a generated one written to data_dir/initial-password
+ * (its path into where, when given). */
+static int new_password(const struct hv_config *cfg, char *pw, size_t cap, char *where, size_t wcap,
+                        struct sw_error *err)
 {
     char path[PATH_MAX + 32];
     uint8_t raw[15];
     int rc;
 
-    if (hv->cfg.admin_password_file[0])
-        return read_password_file(hv->cfg.admin_password_file, pw, cap, err);
+    if (cfg->admin_password_file[0]) {
+        if (where)
+            snprintf(where, wcap, "the first line of %s", cfg->admin_password_file);
+        return read_password_file(cfg->admin_password_file, pw, cap, err);
+    }
     randombytes_buf(raw, sizeof(raw));
     sodium_bin2base64(pw, cap, raw, sizeof(raw), sodium_base64_VARIANT_URLSAFE_NO_PADDING);
-    snprintf(path, sizeof(path), "%s/initial-password", hv->cfg.data_dir);
+    sodium_memzero(raw, sizeof(raw));
+    snprintf(path, sizeof(path), "%s/initial-password", cfg->data_dir);
     if ((rc = write_secret_file(path, pw, err)))
         return rc;
-    sw_log_info("first start: generated the admin password into %s (log in, then change it)", path);
+    if (where)
+        snprintf(where, wcap, "in %s", path);
     return SW_OK;
+}
+
+static int first_password(struct hv *hv, char *pw, size_t cap, struct sw_error *err)
+{
+    char where[PATH_MAX + 64];
+    int rc = new_password(&hv->cfg, pw, cap, where, sizeof(where), err);
+
+    if (rc == SW_OK && !hv->cfg.admin_password_file[0])
+        sw_log_info("first start: generated the admin password %s (log in, then change it)", where);
+    return rc;
+}
+
+int hv_auth_reset_password(const struct hv_config *cfg, char *where, size_t cap, struct sw_error *err)
+{
+    char pw[HV_PASSWORD_MAX + 2], hash[crypto_pwhash_STRBYTES], path[PATH_MAX + 32];
+    int rc;
+
+    snprintf(path, sizeof(path), "%s/admin.pwhash", cfg->data_dir);
+    if ((rc = new_password(cfg, pw, sizeof(pw), where, cap, err)))
+        goto out;
+    if ((rc = hash_password(pw, hash))) {
+        sw_error_set(err, rc, "cannot hash the password (out of memory)");
+        goto out;
+    }
+    rc = write_secret_file(path, hash, err);
+out:
+    sodium_memzero(pw, sizeof(pw));
+    return rc;
 }
 
 static int load_hash(struct hv_auth *a, struct hv *hv, struct sw_error *err)
@@ -171,7 +224,8 @@ int hv_auth_init(struct hv *hv, struct sw_error *err)
     pthread_mutex_init(&a->mu, NULL);
     pthread_mutex_init(&a->verify_mu, NULL);
     a->secure = hv->cfg.cookie_secure;
-    a->per_ip = hv->cfg.login_failures ? hv->cfg.login_failures : 5;
+    a->free_failures = hv->cfg.login_failures ? hv->cfg.login_failures : 5;
+    a->global_cap = HV_GLOBAL_PER_FREE * a->free_failures;
     snprintf(a->hash_path, sizeof(a->hash_path), "%s/admin.pwhash", hv->cfg.data_dir);
     hv->auth = a;
     if ((rc = load_hash(a, hv, err)))
@@ -284,55 +338,119 @@ size_t hv_auth_sessions(struct hv *hv)
 
 /* ---- login rate limits -------------------------------------------------------------------- */
 
-static struct hv_fail *fail_slot(struct hv_auth *a, const char *ip, bool create)
+/* The unit of the limits: an IPv4 address (also when mapped into IPv6), an IPv6 /64. */
+static void source_of(const char *ip, char out[HV_SOURCE_MAX])
 {
-    struct hv_fail *oldest = NULL;
+    char buf[INET6_ADDRSTRLEN];
+    struct in6_addr a;
 
-    for (size_t i = 0; i < HV_FAIL_IPS; i++) {
-        struct hv_fail *f = &a->fails[i];
-        if (f->ip[0] && strcmp(f->ip, ip) == 0)
-            return f;
-        if (!oldest || f->window_start < oldest->window_start)
-            oldest = f;
+    if (inet_pton(AF_INET6, ip, &a) != 1) {
+        snprintf(out, HV_SOURCE_MAX, "%s", ip);
+        return;
+    }
+    if (IN6_IS_ADDR_V4MAPPED(&a)) {
+        inet_ntop(AF_INET, &a.s6_addr[12], out, HV_SOURCE_MAX);
+        return;
+    }
+    memset(&a.s6_addr[8], 0, 8);
+    inet_ntop(AF_INET6, &a, buf, sizeof(buf));
+    snprintf(out, HV_SOURCE_MAX, "%s/64", buf);
+}
+
+/* Under a->mu: key's record, or (create) a free, forgotten or the least recent slot. */
+static struct hv_source *source_slot(struct hv_auth *a, const char *key, bool create, int64_t now)
+{
+    struct hv_source *reusable = NULL, *oldest = NULL, *pick;
+
+    for (size_t i = 0; i < HV_SOURCES; i++) {
+        struct hv_source *s = &a->src[i];
+        if (s->key[0] && strcmp(s->key, key) == 0)
+            return s;
+        if (!s->key[0] || now - s->last_failure > HV_FORGET_S)
+            reusable = reusable ? reusable : s;
+        else if (!oldest || s->last_failure < oldest->last_failure)
+            oldest = s;
     }
     if (!create)
         return NULL;
-    memset(oldest, 0, sizeof(*oldest));
-    snprintf(oldest->ip, sizeof(oldest->ip), "%s", ip);
-    return oldest;
+    pick = reusable ? reusable : oldest;
+    memset(pick, 0, sizeof(*pick));
+    snprintf(pick->key, sizeof(pick->key), "%s", key);
+    return pick;
 }
 
-static bool limited(struct hv_auth *a, const char *ip)
+static bool known_source(const struct hv_auth *a, const char *key)
 {
-    int64_t now = now_s();
-    struct hv_fail *f;
-    bool lim;
+    for (size_t i = 0; i < HV_KNOWN_SOURCES; i++)
+        if (a->known[i][0] && strcmp(a->known[i], key) == 0)
+            return true;
+    return false;
+}
+
+/* Failures in the global window (the last HV_GLOBAL_BUCKETS minutes). */
+static unsigned global_failures(const struct hv_auth *a, int64_t now)
+{
+    unsigned n = 0;
+    for (size_t i = 0; i < HV_GLOBAL_BUCKETS; i++)
+        if (now / 60 - a->global_minute[i] < HV_GLOBAL_BUCKETS)
+            n += a->global_count[i];
+    return n;
+}
+
+/* Seconds key must wait before its next password check; 0 = now. */
+static unsigned wait_s(struct hv_auth *a, const char *key)
+{
+    int64_t now = mono_s();
+    struct hv_source *s;
+    unsigned wait = 0;
 
     pthread_mutex_lock(&a->mu);
-    f = fail_slot(a, ip, false);
-    lim = (f && now - f->window_start < HV_FAIL_WINDOW_S && f->count >= a->per_ip) ||
-          (now - a->global_start < HV_FAIL_WINDOW_S && a->global_count >= HV_GLOBAL_FAILURES);
+    s = source_slot(a, key, false, now);
+    if (s && s->locked_until > now)
+        wait = (unsigned)(s->locked_until - now);
+    else if (global_failures(a, now) >= a->global_cap && !known_source(a, key))
+        wait = 60; /* the oldest minute leaves the window within a minute */
     pthread_mutex_unlock(&a->mu);
-    return lim;
+    return wait;
 }
 
-static void count_failure(struct hv_auth *a, const char *ip)
+static void count_failure(struct hv_auth *a, const char *key)
 {
-    int64_t now = now_s();
-    struct hv_fail *f;
+    int64_t now = mono_s(), minute = now / 60;
+    size_t b = (size_t)(minute % HV_GLOBAL_BUCKETS);
+    struct hv_source *s;
 
     pthread_mutex_lock(&a->mu);
-    f = fail_slot(a, ip, true);
-    if (now - f->window_start >= HV_FAIL_WINDOW_S) {
-        f->window_start = now;
-        f->count = 0;
+    s = source_slot(a, key, true, now);
+    if (now - s->last_failure > HV_FORGET_S)
+        s->failures = 0;
+    s->failures++;
+    s->last_failure = now;
+    if (s->failures >= a->free_failures) {
+        unsigned doublings = s->failures - a->free_failures;
+        int64_t lock = doublings >= 6 ? HV_BACKOFF_MAX_S : (int64_t)HV_BACKOFF_FIRST_S << doublings;
+        s->locked_until = now + (lock < HV_BACKOFF_MAX_S ? lock : HV_BACKOFF_MAX_S);
     }
-    f->count++;
-    if (now - a->global_start >= HV_FAIL_WINDOW_S) {
-        a->global_start = now;
-        a->global_count = 0;
+    if (a->global_minute[b] != minute) {
+        a->global_minute[b] = minute;
+        a->global_count[b] = 0;
     }
-    a->global_count++;
+    a->global_count[b]++;
+    pthread_mutex_unlock(&a->mu);
+}
+
+/* A login from key succeeded: its failures go, and it may log in past the global ceiling. */
+static void count_success(struct hv_auth *a, const char *key)
+{
+    struct hv_source *s;
+
+    pthread_mutex_lock(&a->mu);
+    if ((s = source_slot(a, key, false, mono_s())))
+        memset(s, 0, sizeof(*s));
+    if (!known_source(a, key)) {
+        snprintf(a->known[a->known_next], HV_SOURCE_MAX, "%s", key);
+        a->known_next = (a->known_next + 1) % HV_KNOWN_SOURCES;
+    }
     pthread_mutex_unlock(&a->mu);
 }
 
@@ -340,23 +458,31 @@ enum check { CHECK_OK, CHECK_WRONG, CHECK_LIMITED };
 
 /* Checks pw against the stored hash, one check at a time (Argon2 takes 64 MiB). The limit is
  * looked at, and a failure counted, inside that one-at-a-time section: requests that arrive
- * together then cannot all pass the limit before the first failure is counted. */
-static enum check check_password(struct hv_auth *a, const char *ip, const char *pw)
+ * together then cannot all pass the limit before the first failure is counted. *wait: the
+ * seconds to wait when limited. */
+static enum check check_password(struct hv_auth *a, const char *key, const char *pw, unsigned *wait)
 {
     char hash[crypto_pwhash_STRBYTES];
     enum check rc = CHECK_LIMITED;
 
     pthread_mutex_lock(&a->verify_mu);
-    if (!limited(a, ip)) {
+    if ((*wait = wait_s(a, key)) == 0) {
         pthread_mutex_lock(&a->mu);
         memcpy(hash, a->hash, sizeof(hash));
         pthread_mutex_unlock(&a->mu);
         rc = crypto_pwhash_str_verify(hash, pw, strlen(pw)) == 0 ? CHECK_OK : CHECK_WRONG;
         if (rc == CHECK_WRONG)
-            count_failure(a, ip);
+            count_failure(a, key);
     }
     pthread_mutex_unlock(&a->verify_mu);
     return rc;
+}
+
+static void reply_limited(struct sw_http_response *resp, unsigned wait, const char *what)
+{
+    sw_http_reply_error(resp, 429, "rate_limited", "too many failed %s from your address; try again in %u s",
+                        what, wait);
+    resp->retry_after_s = wait;
 }
 
 /* ---- handlers ----------------------------------------------------------------------------- */
@@ -383,44 +509,56 @@ static int two_strings(const struct sw_http_request *req, const char *ka, const 
     return SW_OK;
 }
 
-void hv_auth_login(struct sw_http_request *req, struct sw_http_response *resp)
+/* A new session for the caller: its cookie on resp, its CSRF token into o (under no lock). */
+static void open_session(struct hv_auth *a, struct sw_http_response *resp, struct json_object *o)
 {
-    struct hv_auth *a = auth_of(req);
-    struct json_object *root = NULL, *o;
-    const char *user = NULL, *pw = NULL;
+    char token[HV_TOKEN_HEX + 1], csrf[HV_TOKEN_HEX + 1];
     struct hv_session *s;
-    char ip[64], token[HV_TOKEN_HEX + 1], csrf[HV_TOKEN_HEX + 1];
-    enum check chk;
 
-    sw_http_client_ip(req, ip, sizeof(ip));
-    if (two_strings(req, "username", &user, "password", &pw, &root)) {
-        sw_http_reply_error(resp, 400, "invalid_body",
-                            "the body must be {\"username\":\"admin\",\"password\":\"...\"}");
-        goto out;
-    }
-    if ((chk = check_password(a, ip, pw)) == CHECK_LIMITED) {
-        sw_log_warn("login from %s: rate limited", ip);
-        sw_http_reply_error(resp, 429, "rate_limited", "too many failed logins; try again in a minute");
-        goto out;
-    }
-    if (chk != CHECK_OK || strcmp(user, "admin") != 0) {
-        if (chk == CHECK_OK)
-            count_failure(a, ip);
-        sw_log_warn("login from %s: invalid credentials", ip);
-        sw_http_reply_error(resp, 401, "invalid_credentials", "wrong user name or password");
-        goto out;
-    }
     pthread_mutex_lock(&a->mu);
     s = new_session(a);
     memcpy(token, s->token, sizeof(token));
     memcpy(csrf, s->csrf, sizeof(csrf));
     pthread_mutex_unlock(&a->mu);
-    sw_log_info("login from %s: admin", ip);
     set_cookie(a, resp, token);
-    o = json_object_new_object();
     json_object_object_add(o, "csrf_token", json_object_new_string(csrf));
-    sw_http_reply_json(resp, 200, o);
     sodium_memzero(token, sizeof(token));
+    sodium_memzero(csrf, sizeof(csrf));
+}
+
+void hv_auth_login(struct sw_http_request *req, struct sw_http_response *resp)
+{
+    struct hv_auth *a = auth_of(req);
+    struct json_object *root = NULL, *o;
+    const char *user = NULL, *pw = NULL;
+    char ip[64], key[HV_SOURCE_MAX];
+    unsigned wait;
+    enum check chk;
+
+    sw_http_client_ip(req, ip, sizeof(ip));
+    source_of(ip, key);
+    if (two_strings(req, "username", &user, "password", &pw, &root)) {
+        sw_http_reply_error(resp, 400, "invalid_body",
+                            "the body must be {\"username\":\"admin\",\"password\":\"...\"}");
+        goto out;
+    }
+    if ((chk = check_password(a, key, pw, &wait)) == CHECK_LIMITED) {
+        sw_log_warn("login from %s: rate limited (%u s to wait)", ip, wait);
+        reply_limited(resp, wait, "logins");
+        goto out;
+    }
+    if (chk != CHECK_OK || strcmp(user, "admin") != 0) {
+        if (chk == CHECK_OK)
+            count_failure(a, key);
+        sw_log_warn("login from %s: invalid credentials", ip);
+        sw_http_reply_error(resp, 401, "invalid_credentials", "wrong user name or password");
+        goto out;
+    }
+    count_success(a, key);
+    sw_log_info("login from %s: admin", ip);
+    o = json_object_new_object();
+    open_session(a, resp, o);
+    sw_http_reply_json(resp, 200, o);
 out:
     json_object_put(root);
 }
@@ -504,8 +642,8 @@ static void forget_initial_password(const struct hv_auth *a)
         sw_log_info("removed %s: the admin password was changed", path);
 }
 
-/* Stores the new hash and ends every session but keep (under a->mu). */
-static int set_password(struct hv_auth *a, const char *pw, const char *keep_token, struct sw_error *err)
+/* Stores the new hash and ends every session (the caller gets a new one). */
+static int set_password(struct hv_auth *a, const char *pw, struct sw_error *err)
 {
     char hash[crypto_pwhash_STRBYTES];
     int rc;
@@ -515,29 +653,29 @@ static int set_password(struct hv_auth *a, const char *pw, const char *keep_toke
     pthread_mutex_lock(&a->mu);
     if ((rc = write_secret_file(a->hash_path, hash, err)) == SW_OK) {
         memcpy(a->hash, hash, sizeof(hash));
-        for (size_t i = 0; i < HV_MAX_SESSIONS; i++)
-            if (a->s[i].used && sodium_memcmp(a->s[i].token, keep_token, HV_TOKEN_HEX) != 0)
-                sodium_memzero(&a->s[i], sizeof(a->s[i]));
+        sodium_memzero(a->s, sizeof(a->s));
         forget_initial_password(a);
     }
     pthread_mutex_unlock(&a->mu);
     return rc;
 }
 
-static void change_password(struct hv_auth *a, struct sw_http_response *resp, const char *nw,
-                            const char *token, const char *ip)
+/* The caller's session is rotated too: whoever copied its cookie or CSRF token (the reason to
+ * change a password) loses them; the answer carries the new ones. */
+static void change_password(struct hv_auth *a, struct sw_http_response *resp, const char *nw, const char *ip)
 {
     struct sw_error err = { 0 };
     struct json_object *o;
 
-    if (set_password(a, nw, token, &err)) {
+    if (set_password(a, nw, &err)) {
         sw_log_error("password change: %s", err.msg);
         sw_http_reply_error(resp, 500, "internal_error", "cannot store the new password");
         return;
     }
-    sw_log_info("admin password changed from %s; other sessions ended", ip);
+    sw_log_info("admin password changed from %s; every session ended, the caller got a new one", ip);
     o = json_object_new_object();
     json_object_object_add(o, "changed", json_object_new_boolean(true));
+    open_session(a, resp, o);
     sw_http_reply_json(resp, 200, o);
 }
 
@@ -547,26 +685,26 @@ void hv_auth_password(struct sw_http_request *req, struct sw_http_response *resp
     struct hv_session *s = session_locked(req, resp, true);
     struct json_object *root = NULL;
     const char *old = NULL, *nw = NULL;
-    char token[HV_TOKEN_HEX + 1], ip[64];
+    char ip[64], key[HV_SOURCE_MAX];
+    unsigned wait;
     enum check chk;
 
     if (!s)
         return;
-    memcpy(token, s->token, sizeof(token));
     pthread_mutex_unlock(&a->mu);
     sw_http_client_ip(req, ip, sizeof(ip));
+    source_of(ip, key);
     if (two_strings(req, "old_password", &old, "new_password", &nw, &root)) {
         sw_http_reply_error(resp, 400, "invalid_body", "the body must be {\"old_password\",\"new_password\"}");
     } else if (strlen(nw) < HV_PASSWORD_MIN) {
         sw_http_reply_error(resp, 400, "invalid_password", "the new password must have at least %d characters",
                             HV_PASSWORD_MIN);
-    } else if ((chk = check_password(a, ip, old)) == CHECK_LIMITED) {
-        sw_http_reply_error(resp, 429, "rate_limited", "too many failed password checks; try again in a minute");
+    } else if ((chk = check_password(a, key, old, &wait)) == CHECK_LIMITED) {
+        reply_limited(resp, wait, "password checks");
     } else if (chk == CHECK_WRONG) {
         sw_http_reply_error(resp, 401, "invalid_credentials", "the old password is wrong");
     } else {
-        change_password(a, resp, nw, token, ip);
+        change_password(a, resp, nw, ip);
     }
-    sodium_memzero(token, sizeof(token));
     json_object_put(root);
 }

@@ -1,8 +1,10 @@
 /* config.c — the hypervisor's options: flags, optionally over a JSON file (-c FILE).
  *
  * File fields (all optional): "addr", "visor_addr", "key_file", "data_dir", "tpd",
- * "admin_password_file", "cookie_secure", "login_failures", "visors": ["<pk>", ...].
- * Flags override the file; --visor adds to its "visors". */
+ * "admin_password_file", "cookie_secure", "login_failures", "visors": ["<pk>", ...],
+ * "allowed_hosts": ["<host name>", ...]. Flags override the file; --visor and --allowed-host
+ * add to its lists. */
+#include "common/http_server.h"
 #include "hypervisor/hv.h"
 #include "common/config.h"
 
@@ -23,7 +25,14 @@ void hv_config_usage(void)
            "  --admin-password-file FILE  first start: the admin password (else one is generated\n"
            "                              into DATA_DIR/initial-password)\n"
            "  --cookie-secure             mark the session cookie Secure (served over https)\n"
-           "  --login-failures N          failed logins per client IP per minute (default 5)\n"
+           "  --login-failures N          failed logins per client address before it must wait\n"
+           "                              (1 min, doubling to 1 h; default 5)\n"
+           "  --allowed-host NAME         a host name the page is reached under besides localhost,\n"
+           "                              127.0.0.1, [::1] and --addr's host, e.g. a reverse\n"
+           "                              proxy's (repeatable)\n"
+           "  --reset-password            set a new admin password (from --admin-password-file,\n"
+           "                              else generated into DATA_DIR/initial-password) and exit;\n"
+           "                              restart the hypervisor afterwards\n"
            "  --help\n"
            "environment: SKYWIRE_LOG_LEVEL=debug|info|warn|error\n",
            HV_DEFAULT_ADDR, HV_DEFAULT_VISOR_ADDR, HV_DEFAULT_KEY_FILE, HV_DEFAULT_DATA_DIR);
@@ -50,6 +59,17 @@ static int add_visor(struct hv_config *c, const char *hex, const char *what, str
     if (c->n_visors >= HV_MAX_VISORS)
         return sw_error_set(err, SW_EINVAL, "%s: at most %d visors", what, HV_MAX_VISORS);
     c->visors[c->n_visors++] = pk;
+    return SW_OK;
+}
+
+static int add_allowed_host(struct hv_config *c, const char *name, const char *what, struct sw_error *err)
+{
+    if (!sw_http_host_valid(name) || strlen(name) >= HV_HOST_MAX)
+        return sw_error_set(err, SW_EINVAL, "%s '%.80s': not a host name or address (no scheme, no port)",
+                            what, name);
+    if (c->n_allowed_hosts >= HV_MAX_ALLOWED_HOSTS)
+        return sw_error_set(err, SW_EINVAL, "%s: at most %d host names", what, HV_MAX_ALLOWED_HOSTS);
+    memcpy(c->allowed_hosts[c->n_allowed_hosts++], name, strlen(name) + 1);
     return SW_OK;
 }
 
@@ -83,6 +103,25 @@ static int file_visors(const struct sw_config *f, struct hv_config *c, struct sw
     return SW_OK;
 }
 
+static int file_allowed_hosts(const struct sw_config *f, struct hv_config *c, struct sw_error *err)
+{
+    struct json_object *arr = sw_config_node(f, "allowed_hosts"), *v;
+    char path[48];
+
+    if (!arr)
+        return SW_OK;
+    if (!json_object_is_type(arr, json_type_array))
+        return sw_config_field_error(f, "allowed_hosts", err, "must be an array of host names");
+    for (size_t i = 0; i < json_object_array_length(arr); i++) {
+        v = json_object_array_get_idx(arr, i);
+        snprintf(path, sizeof(path), "allowed_hosts[%zu]", i);
+        if (!json_object_is_type(v, json_type_string) || add_allowed_host(c, json_object_get_string(v), path, NULL))
+            return sw_config_field_error(f, path, err, "not a host name or address (no scheme, no port; at most %d)",
+                                         HV_MAX_ALLOWED_HOSTS);
+    }
+    return SW_OK;
+}
+
 static int load_file(struct hv_config *c, const char *path, struct sw_error *err)
 {
     struct sw_config f;
@@ -107,7 +146,7 @@ static int load_file(struct hv_config *c, const char *path, struct sw_error *err
         (rc = file_str(&f, "admin_password_file", c->admin_password_file, sizeof(c->admin_password_file), err)) ||
         (rc = sw_config_bool(&f, "cookie_secure", false, &c->cookie_secure, err)) ||
         (rc = sw_config_uint(&f, "login_failures", false, 1, 1000, &n, err)) ||
-        (rc = file_visors(&f, c, err)))
+        (rc = file_visors(&f, c, err)) || (rc = file_allowed_hosts(&f, c, err)))
         goto out;
     c->login_failures = (unsigned)n;
 out:
@@ -143,6 +182,8 @@ static int apply(struct hv_config *c, int opt, const char *arg, struct sw_error 
     case 'p': return copy(c->admin_password_file, sizeof(c->admin_password_file), arg, "--admin-password-file", err);
     case 'V': return add_visor(c, arg, "--visor", err);
     case 's': c->cookie_secure = true; return SW_OK;
+    case 'H': return add_allowed_host(c, arg, "--allowed-host", err);
+    case 'R': c->reset_password = true; return SW_OK;
     case 't':
         if (strncmp(arg, "http://", 7) != 0 && strncmp(arg, "https://", 8) != 0)
             return sw_error_set(err, SW_EINVAL, "--tpd '%s': must be an http:// or https:// URL", arg);
@@ -165,6 +206,7 @@ int hv_config_parse(struct hv_config *c, int argc, char **argv, struct sw_error 
         { "visor", required_argument, NULL, 'V' },     { "tpd", required_argument, NULL, 't' },
         { "admin-password-file", required_argument, NULL, 'p' },
         { "cookie-secure", no_argument, NULL, 's' },   { "login-failures", required_argument, NULL, 'f' },
+        { "allowed-host", required_argument, NULL, 'H' }, { "reset-password", no_argument, NULL, 'R' },
         { "help", no_argument, NULL, 'h' },            { NULL, 0, NULL, 0 },
     };
     int opt, rc;

@@ -38,6 +38,8 @@
 #define HV_PING_MS 10000
 #define HV_DEAD_MS 30000
 #define HV_MAX_INFLIGHT 256          /* pending requests per link */
+#define HV_MAX_ALLOWED_HOSTS 16      /* --allowed-host */
+#define HV_HOST_MAX 256
 
 /* ---- configuration (config.c) ------------------------------------------------------------- */
 struct hv_config {
@@ -48,9 +50,14 @@ struct hv_config {
     char tpd[HV_URL_MAX];          /* "" = no network map */
     char admin_password_file[PATH_MAX];
     bool cookie_secure;            /* add Secure to the session cookie (served over https) */
-    unsigned login_failures;       /* per client IP per minute before 429 */
+    unsigned login_failures;       /* failed logins per source before its backoff starts */
+    bool reset_password;           /* --reset-password: set a new admin password and exit */
     size_t n_visors;
     struct sw_pk visors[HV_MAX_VISORS]; /* the allow-list */
+    /* Host names the page and API answer to besides the loopback names and addr's host
+     * (--allowed-host / "allowed_hosts": a reverse proxy's public name) */
+    size_t n_allowed_hosts;
+    char allowed_hosts[HV_MAX_ALLOWED_HOSTS][HV_HOST_MAX];
 };
 
 /* Parses argv (and the -c JSON file, whose fields the flags override). Returns SW_OK,
@@ -92,6 +99,7 @@ struct hv {
     struct { char ip[HV_IP_MAX]; int n; } hs_ips[HV_MAX_HANDSHAKES]; /* handshakes by address */
     struct hv_auth *auth;
     struct sw_http_server *http;
+    const char **allowed_hosts;    /* the Host allow-list of the API (api.c; owned) */
     _Atomic uint64_t m_relayed, m_relay_failed, m_links_refused, m_links_opened;
 };
 
@@ -122,6 +130,10 @@ struct sw_http_response;
 /* Loads data_dir/admin.pwhash or creates it (from admin_password_file, or a generated
  * password written to data_dir/initial-password, mode 0600). */
 int hv_auth_init(struct hv *hv, struct sw_error *err);
+/* --reset-password: replaces data_dir/admin.pwhash with admin_password_file's password or a
+ * generated one (then written to data_dir/initial-password, whose path goes into where).
+ * A running hypervisor keeps its old hash in memory until restarted. */
+int hv_auth_reset_password(const struct hv_config *cfg, char *where, size_t cap, struct sw_error *err);
 void hv_auth_free(struct hv *hv);
 /* Route handlers: POST /api/login, POST /api/logout, GET /api/session, POST /api/password. */
 void hv_auth_login(struct sw_http_request *req, struct sw_http_response *resp);

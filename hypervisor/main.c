@@ -4,7 +4,9 @@
  *
  * Life: parse the options (exit 2 naming the bad one), load or create the key file and the
  * admin password, listen for visor links, start the REST API and page, wait for
- * SIGTERM/SIGINT, then stop the API, close the links and exit 0. */
+ * SIGTERM/SIGINT, then stop the API, close the links and exit 0.
+ * `hypervisor --reset-password [--data-dir DIR] [--admin-password-file F]` only replaces the
+ * admin password (the operator's local recovery path) and exits. */
 #include "hypervisor/hv.h"
 #include "common/daemon.h"
 #include "common/http_client.h"
@@ -73,6 +75,23 @@ static void teardown(struct hv *hv)
     pthread_cond_destroy(&hv->cond);
 }
 
+/* --reset-password: the local way back in for an operator who forgot the password or whose
+ * logins are locked out (a restart also forgets every login backoff). */
+static int reset_password(struct hv *hv)
+{
+    struct sw_error err = { 0 };
+    char where[PATH_MAX + 32];
+
+    if (make_dirs(hv->cfg.data_dir, &err) ||
+        hv_auth_reset_password(&hv->cfg, where, sizeof(where), &err)) {
+        fprintf(stderr, "hypervisor: %s\n", err.msg);
+        return 1;
+    }
+    printf("the admin password was reset; the new one is %s\n"
+           "restart the hypervisor to use it (every session ends)\n", where);
+    return 0;
+}
+
 int main(int argc, char **argv)
 {
     struct sw_error err = { 0 };
@@ -96,6 +115,11 @@ int main(int argc, char **argv)
             fprintf(stderr, "hypervisor: %s\n", err.msg);
         free(hv);
         return rc == SW_EEXIST ? 0 : 2;
+    }
+    if (hv->cfg.reset_password) {
+        rc = sw_crypto_init() ? 1 : reset_password(hv);
+        free(hv);
+        return rc;
     }
     rc = 1;
     if (sw_daemon_init() || sw_crypto_init() || sw_http_global_init()) {

@@ -25,7 +25,7 @@
 struct rf_row {
     struct sw_uuid id;
     struct sw_pk a, b;
-    int64_t updated; /* unix seconds of the last registration or status post */
+    int64_t updated; /* unix seconds of the older of the two edges' last reports */
     bool up;         /* both edges say up (up_a AND up_b) */
 };
 

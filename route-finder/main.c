@@ -52,7 +52,7 @@ static int prepare(void *arg, struct sw_db *db)
             return -1;
         }
     }
-    sw_log_info("transports not refreshed within %llds are not used", (long long)m->app.ttl_s);
+    sw_log_info("transports not refreshed by both edges within %llds are not used", (long long)m->app.ttl_s);
     return 0;
 }
 
@@ -75,7 +75,7 @@ int main(int argc, char **argv)
         .name = "route-finder",
         .default_addr = "0.0.0.0:9092",
         .options_help =
-            "  --ttl SECONDS      transports not refreshed within this are not used (default 300;\n"
+            "  --ttl SECONDS      transports not refreshed by both edges within this are not used (default 300;\n"
             "                     give it the transport discovery's --ttl)\n"
             "  (--db is the transport discovery's database: td_transports is read, never written)\n",
         .options = rf_options,

@@ -2,7 +2,12 @@
  * database. It never creates or alters the TD's tables: its one migration (component
  * "route-finder") adds a trigger function, and every start makes sure the trigger
  * rf_notify_td_transports exists on td_transports, so that every INSERT, UPDATE and DELETE
- * there sends pg_notify('td_transports', t_id). Rows are read with binary results. */
+ * there sends pg_notify('td_transports', t_id). Rows are read with binary results.
+ *
+ * It reads only t_id, edge_a, edge_b, up_a AND up_b, and updated: columns of every schema
+ * version of td_transports. Since the TD's v2 each edge has its own refresh time and
+ * `updated` is computed as the older of the two, so "up and updated within the TTL" means
+ * both edges say up and both reported within the TTL, against a v1 or a v2 table alike. */
 #ifndef RF_STORE_H
 #define RF_STORE_H
 

@@ -7,8 +7,8 @@
 set -euo pipefail
 
 ROOT=$(cd "$(dirname "$0")/.." && pwd)
-BIN="$ROOT/build/release/bin"
-STATE="$ROOT/build/local"
+BIN=${SW_LOCAL_BIN:-$ROOT/build/release/bin}  # tests/shell/test_run_local.sh points these
+STATE=${SW_LOCAL_STATE:-$ROOT/build/local}     # at its build and a throwaway directory
 CLI="$BIN/skywire-cli"
 MD_ADDR=127.0.0.1:9090
 TD_ADDR=127.0.0.1:9091
@@ -54,10 +54,12 @@ public_key() { # key or config file -> its public key
 }
 
 mkdir -p "$STATE"
-PG_URL=$(bash "$ROOT/tests/pg-cluster.sh" start "$STATE/pg")
+# PostgreSQL listens on its unix socket only (mode 0700): no TCP port for other local users or
+# a SOCKS exit to reach with the trusted superuser.
+PG_URL=$(bash "$ROOT/tests/pg-cluster.sh" start-socket "$STATE/pg")
 trap cleanup EXIT
 trap 'exit 130' INT TERM
-DB_BASE=${PG_URL%/postgres}
+db_url() { echo "postgresql:///$1?${PG_URL#*\?}"; } # the same socket, another database
 for db in transport_discovery messaging_discovery setup_node; do
     psql -q "$PG_URL" -tAc "SELECT 1 FROM pg_database WHERE datname = '$db'" | grep -q 1 ||
         psql -q "$PG_URL" -c "CREATE DATABASE $db" >/dev/null
@@ -67,26 +69,53 @@ SN_PK=$(public_key "$STATE/setup-node.key")
 [ -f "$STATE/hypervisor.key" ] || "$CLI" keygen -o "$STATE/hypervisor.key" >/dev/null
 HV_PK=$(public_key "$STATE/hypervisor.key")
 
-start transport-discovery "$BIN/transport-discovery" --addr "$TD_ADDR" --db "$DB_BASE/transport_discovery"
-start messaging-discovery "$BIN/messaging-discovery" --addr "$MD_ADDR" --db "$DB_BASE/messaging_discovery"
+start transport-discovery "$BIN/transport-discovery" --addr "$TD_ADDR" --db "$(db_url transport_discovery)"
+start messaging-discovery "$BIN/messaging-discovery" --addr "$MD_ADDR" --db "$(db_url messaging_discovery)"
 wait_health transport-discovery "http://$TD_ADDR/health"
 wait_health messaging-discovery "http://$MD_ADDR/health"
-start route-finder "$BIN/route-finder" --addr "$RF_ADDR" --db "$DB_BASE/transport_discovery"
+start route-finder "$BIN/route-finder" --addr "$RF_ADDR" --db "$(db_url transport_discovery)"
 start messaging-server "$BIN/messaging-server" --addr "$MS_ADDR" --http-addr "$MS_HTTP" \
     --key-file "$STATE/messaging-server.key" --discovery "http://$MD_ADDR"
 wait_health messaging-server "http://$MS_HTTP/health"
-start setup-node "$BIN/setup-node" --addr "$SN_ADDR" --db "$DB_BASE/setup_node" \
+start setup-node "$BIN/setup-node" --addr "$SN_ADDR" --db "$(db_url setup_node)" \
     --key-file "$STATE/setup-node.key" --messaging-discovery "http://$MD_ADDR"
 wait_health route-finder "http://$RF_ADDR/health"
 wait_health setup-node "http://$SN_ADDR/health"
 
 # Three visors with apps (skychat, SSH, SSH-client, socksproxy; A also runs socksproxy-client
 # with C as its exit). Configs are generated once (C first: A's config names C's key) and reused.
+# Exits refuse loopback by default (common/exit_policy.h); for the SOCKS demo below, C's
+# socksproxy allows 127.0.0.1 (SOCKS_DEMO_ALLOW), so A can reach a service of this machine.
 declare -A API STCP CHAT
 API=([a]=127.0.0.1:3435 [b]=127.0.0.1:3436 [c]=127.0.0.1:3437)
 STCP=([a]=127.0.0.1:7771 [b]=127.0.0.1:7772 [c]=127.0.0.1:7773)
 CHAT=([a]=127.0.0.1:8000 [b]=127.0.0.1:8001 [c]=127.0.0.1:8002)
 SOCKS_ADDR=127.0.0.1:1080
+SOCKS_DEMO_ALLOW=127.0.0.1/32
+
+# Adds "-allow SOCKS_DEMO_ALLOW" to the socksproxy of a config generated before the exit
+# policy existed (its args have no -allow), so that reused state keeps the demo working.
+socks_demo_allow() { # config file
+    perl -MJSON::PP -e '
+        my ($f, $allow) = @ARGV;
+        open(my $in, "<", $f) or die "$f: $!\n";
+        my $j = JSON::PP->new->pretty->canonical;
+        my $c = $j->decode(do { local $/; <$in> });
+        my $changed = 0;
+        for my $app (@{ $c->{apps} || [] }) {
+            next if $app->{app} ne "socksproxy" || grep { $_ eq "-allow" } @{ $app->{args} || [] };
+            push @{ $app->{args} }, "-allow", $allow;
+            $changed = 1;
+        }
+        exit 0 unless $changed;
+        open(my $out, ">", "$f.tmp") or die "$f.tmp: $!\n";
+        chmod(0600, "$f.tmp");
+        print $out $j->encode($c);
+        close($out) or die "$f.tmp: $!\n";
+        rename("$f.tmp", $f) or die "$f: $!\n";
+        print STDERR "run-local.sh: $f: socksproxy now has -allow $allow (the exit policy demo)\n";
+    ' "$1" "$SOCKS_DEMO_ALLOW"
+}
 fresh=()
 for v in c b a; do
     dir="$STATE/visor-$v"
@@ -95,6 +124,7 @@ for v in c b a; do
         extra=()
         [ "$v" = a ] && extra=(--socks-srv "$(public_key "$STATE/visor-c/skywire-config.json")" \
             --socks-addr "$SOCKS_ADDR")
+        [ "$v" = c ] && extra=(--socks-allow "$SOCKS_DEMO_ALLOW")
         "$CLI" node gen-config -o "$dir/skywire-config.json" --tpd "http://$TD_ADDR" \
             --mdisc "http://$MD_ADDR" --rf "http://$RF_ADDR" --setup-node "$SN_PK" \
             --stcp "${STCP[$v]}" --api-addr "${API[$v]}" --data-dir "$dir/data" \
@@ -102,6 +132,7 @@ for v in c b a; do
         fresh+=("$v")
     fi
 done
+socks_demo_allow "$STATE/visor-c/skywire-config.json"
 PK_A=$(public_key "$STATE/visor-a/skywire-config.json")
 PK_B=$(public_key "$STATE/visor-b/skywire-config.json")
 PK_C=$(public_key "$STATE/visor-c/skywire-config.json")
@@ -122,9 +153,17 @@ for v in a b c; do
     wait_health "visor-$v" "http://${API[$v]}/health"
 done
 if [ ${#fresh[@]} -gt 0 ]; then # first run: A-B and B-C (remembered by the visors afterwards)
-    "$CLI" --api "http://${API[a]}" node add-tp "$PK_B" --addr "${STCP[b]}" >/dev/null
-    "$CLI" --api "http://${API[b]}" node add-tp "$PK_C" --addr "${STCP[c]}" >/dev/null
+    "$CLI" --config "$STATE/visor-a/skywire-config.json" node add-tp "$PK_B" --addr "${STCP[b]}" >/dev/null
+    "$CLI" --config "$STATE/visor-b/skywire-config.json" node add-tp "$PK_C" --addr "${STCP[c]}" >/dev/null
 fi
+# A transport is up in the discovery once both of its edges reported it (a second or so after
+# the dial, or after a restart): wait for the A-B-C route before saying the network is up.
+for _ in $(seq 1 100); do
+    "$CLI" rtfind --rf "http://$RF_ADDR" "$PK_A" "$PK_C" >/dev/null 2>&1 && break
+    sleep 0.2
+done
+"$CLI" rtfind --rf "http://$RF_ADDR" "$PK_A" "$PK_C" >/dev/null 2>&1 ||
+    echo "warning: no route A-B-C after 20 s; see $STATE/visor-*.log" >&2
 
 SSH_CLI="$BIN/SSH-cli -sock $STATE/visor-a/data/ssh-client.sock"
 cat <<EOT
@@ -143,20 +182,28 @@ Skywire-C local network is up (logs in $STATE/):
 
 Try it:
   # skychat: A and C greet each other (open http://${CHAT[a]} and http://${CHAT[c]} in a browser)
-  curl -s -X POST http://${CHAT[a]}/message -d '{"recipient":"$PK_C","message":"Hello Mike!"}'
-  curl -s -X POST http://${CHAT[c]}/message -d '{"recipient":"$PK_A","message":"Hello Joe!"}'
-  curl -s -X POST http://${CHAT[a]}/message -d '{"recipient":"$PK_C","message":"System is working!"}'
+  curl -s -X POST -H 'Content-Type: application/json' http://${CHAT[a]}/message -d '{"recipient":"$PK_C","message":"Hello Mike!"}'
+  curl -s -X POST -H 'Content-Type: application/json' http://${CHAT[c]}/message -d '{"recipient":"$PK_A","message":"Hello Joe!"}'
+  curl -s -X POST -H 'Content-Type: application/json' http://${CHAT[a]}/message -d '{"recipient":"$PK_C","message":"System is working!"}'
   curl -s http://${CHAT[c]}/messages
-  # SOCKS5 through A with C as the exit (names are resolved at the exit)
+  # SOCKS5 through A with C as the exit (names are resolved at the exit). An exit refuses
+  # loopback, private ranges and its own addresses by default; this local network's config
+  # lets C's socksproxy reach 127.0.0.1 (-allow $SOCKS_DEMO_ALLOW) so that the demo can use the
+  # transport discovery on this machine:
   curl -s --socks5-hostname $SOCKS_ADDR http://localhost:9091/health
+  # what the default policy refuses, e.g. ::1 or a private address (SOCKS reply 2, "curl: (97)",
+  # no packet sent; one line per refusal in $STATE/visor-c/data/socksproxy.log):
+  #   curl -sS --socks5-hostname $SOCKS_ADDR 'http://[::1]:9091/health'
+  #   curl -sS --socks5-hostname $SOCKS_ADDR http://192.168.1.1/
   # a shell on C from A (SSH-client on A, SSH on C), or one command
   $SSH_CLI $PK_C
   $SSH_CLI $PK_C uname -a
   # the network (also on the hypervisor's page, or through it with the CLI)
   SKYWIRE_HYPERVISOR_PASSWORD=\$(cat $STATE/hypervisor/initial-password) $CLI --hypervisor http://$HV_ADDR hv visors
-  $CLI --api http://${API[a]} node summary
-  $CLI --api http://${API[a]} node ls-apps
-  $CLI --api http://${API[b]} node ls-tp
+  # a visor's API wants its token (data_dir/api-token): the CLI takes it and the address from --config
+  $CLI --config $STATE/visor-a/skywire-config.json node summary
+  $CLI --config $STATE/visor-a/skywire-config.json node ls-apps
+  $CLI --config $STATE/visor-b/skywire-config.json node ls-tp
   $CLI rtfind $PK_A $PK_C
   curl -s http://$SN_ADDR/route-groups
   curl -s http://$MS_HTTP/metrics | grep ^ms_

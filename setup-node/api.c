@@ -1,5 +1,6 @@
-/* api.c — REST: GET /route-groups and the domain metrics (/health and /metrics come from
- * the HTTP layer). */
+/* api.c — REST: GET /route-groups (for the operator only: access.c), GET
+ * /security/nonces/{pk} for signing those requests, and the domain metrics (/health and
+ * /metrics come from the HTTP layer). */
 #include "setup-node/sn.h"
 #include "common/log.h"
 
@@ -16,7 +17,10 @@ static void handle_list(struct sw_http_request *req, struct sw_http_response *re
     struct sw_error err = { 0 };
     char buf[32], *end;
     unsigned long limit = SN_LIST_DEFAULT;
-    int rc = sw_http_query(req, "limit", buf, sizeof(buf));
+    int rc;
+    if (!sn_access_allowed(app, req, resp))
+        return;
+    rc = sw_http_query(req, "limit", buf, sizeof(buf));
     if (rc == SW_OK) {
         limit = strtoul(buf, &end, 10);
         if (!buf[0] || *end || buf[0] == '-' || limit < 1 || limit > SN_LIST_MAX)
@@ -34,8 +38,15 @@ static void handle_list(struct sw_http_request *req, struct sw_http_response *re
     sw_http_reply_json(resp, 200, out);
 }
 
+static void handle_nonce(struct sw_http_request *req, struct sw_http_response *resp)
+{
+    struct sn_app *app = req->app;
+    sw_sreq_reply_nonce(&app->nonces, req, resp);
+}
+
 const struct sw_http_route sn_routes[] = {
     { "GET", "/route-groups", SW_ROUTE_EXACT, handle_list, NULL, 0 },
+    { "GET", "/security/nonces/", SW_ROUTE_PREFIX, handle_nonce, "/security/nonces/{pk}", 0 },
 };
 const size_t sn_n_routes = sizeof(sn_routes) / sizeof(sn_routes[0]);
 

@@ -7,7 +7,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-enum { OPT_KEY_FILE = 1, OPT_DISCOVERY, OPT_SERVER, OPT_SESSIONS, OPT_STEP_TIMEOUT };
+enum { OPT_KEY_FILE = 1, OPT_DISCOVERY, OPT_SERVER, OPT_SESSIONS, OPT_STEP_TIMEOUT, OPT_ADMIN_KEY, OPT_RG_ACCESS };
 
 static const struct option sn_options[] = {
     { "key-file", required_argument, NULL, OPT_KEY_FILE },
@@ -15,6 +15,8 @@ static const struct option sn_options[] = {
     { "messaging-server", required_argument, NULL, OPT_SERVER },
     { "messaging-sessions", required_argument, NULL, OPT_SESSIONS },
     { "step-timeout-ms", required_argument, NULL, OPT_STEP_TIMEOUT },
+    { "admin-key", required_argument, NULL, OPT_ADMIN_KEY },
+    { "route-groups-access", required_argument, NULL, OPT_RG_ACCESS },
     { NULL, 0, NULL, 0 },
 };
 
@@ -54,6 +56,8 @@ static int parse_option(void *arg, int id, const char *val)
     case OPT_SESSIONS: return sw_service_parse_long("setup-node", "messaging-sessions", val, 1, 8, &app->sessions);
     case OPT_STEP_TIMEOUT:
         return sw_service_parse_long("setup-node", "step-timeout-ms", val, 100, 600000, &app->step_timeout_ms);
+    case OPT_ADMIN_KEY: return sn_access_add_admin_key(app, val);
+    case OPT_RG_ACCESS: return sn_access_parse_mode(val, &app->rg_access);
     default: return -1;
     }
 }
@@ -86,7 +90,8 @@ static int prepare(void *arg, struct sw_db *db)
         sw_log_error("no messaging: pass --messaging-discovery URL and/or --messaging-server PK@HOST:PORT");
         return -1;
     }
-    if (sn_store_prepare(db) || load_key(app))
+    if (sn_access_check_config(app) || sn_store_prepare(db) || sw_nonce_store_init(&app->nonces, db, "sn_nonces") ||
+        load_key(app))
         return -1;
     return 0;
 }
@@ -135,7 +140,11 @@ int main(int argc, char **argv)
             "  --messaging-discovery URL messaging discovery base URL\n"
             "  --messaging-server PK@HOST:PORT  fixed messaging server (repeatable)\n"
             "  --messaging-sessions N    messaging server sessions to keep (default 2)\n"
-            "  --step-timeout-ms MS      deadline of each setup step with one visor (default 5000)\n",
+            "  --step-timeout-ms MS      deadline of each setup step with one visor (default 5000)\n"
+            "  --admin-key PK            key whose signed requests may read GET /route-groups (repeatable)\n"
+            "  --route-groups-access loopback|admin|any\n"
+            "                            who may read GET /route-groups: loopback clients and admin keys\n"
+            "                            (default), admin keys only, or everyone\n",
         .options = sn_options,
         .parse_option = parse_option,
         .migrate = migrate,

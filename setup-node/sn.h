@@ -16,9 +16,18 @@
 #include "common/metrics.h"
 #include "common/msg_client.h"
 #include "common/setup_proto.h"
+#include "common/signed_request.h"
 
 #define SN_MAX_FIXED_SERVERS 8
 #define SN_MAX_WORKERS 256
+#define SN_MAX_ADMIN_KEYS 16
+
+/* Who may read GET /route-groups (--route-groups-access; access.c). */
+enum sn_access_mode {
+    SN_ACCESS_LOOPBACK = 0, /* loopback peers, and requests signed by an admin key */
+    SN_ACCESS_ADMIN,        /* only requests signed by an admin key */
+    SN_ACCESS_ANY,          /* everyone who reaches the port */
+};
 
 /* Results of a route_group request; index into sn_result_names and the metrics. */
 enum sn_result {
@@ -62,7 +71,11 @@ struct sn_app {
     size_t n_servers;
     long sessions;
     long step_timeout_ms;
+    enum sn_access_mode rg_access;
+    struct sw_pk admin_keys[SN_MAX_ADMIN_KEYS];
+    size_t n_admin_keys;
     /* run time */
+    struct sw_nonce_store nonces; /* sn_nonces: signed requests of admin keys */
     struct sw_keypair kp;
     struct sw_msg_client *msg;
     int listener_fd;
@@ -127,6 +140,14 @@ void sn_peer_release(struct sn_app *app, struct sn_peer *p);
 /* server.c */
 int sn_server_start(struct sn_app *app);
 void sn_server_stop(struct sn_app *app);
+
+/* access.c: flags (print to stderr and return -1 when bad), the start-up check (logs;
+ * -1 when the flags cannot work together), and the check of one request: true = serve it;
+ * false = the 401/403/503 reply is already in resp. */
+int sn_access_parse_mode(const char *val, enum sn_access_mode *out);
+int sn_access_add_admin_key(struct sn_app *app, const char *hex);
+int sn_access_check_config(const struct sn_app *app);
+bool sn_access_allowed(struct sn_app *app, const struct sw_http_request *req, struct sw_http_response *resp);
 
 /* api.c */
 extern const struct sw_http_route sn_routes[];

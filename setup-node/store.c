@@ -22,6 +22,8 @@ static const struct sw_db_migration migrations[] = {
       "  finished_at timestamptz,"
       "  duration_ms bigint);"
       "CREATE INDEX sn_route_groups_in_progress ON sn_route_groups (id) WHERE status = 'in_progress';" },
+    /* next nonces of the admin keys that sign GET /route-groups (access.c) */
+    { 2, SW_NONCE_TABLE_DDL("sn_nonces") },
 };
 
 #define TS(col) "to_char(" col " AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS.MS\"Z\"')"

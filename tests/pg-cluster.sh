@@ -5,9 +5,13 @@
 #   pg-cluster.sh stop DIR      stop it (fast shutdown)
 #   pg-cluster.sh destroy DIR   stop it and remove DIR
 #   pg-cluster.sh url DIR       print the maintenance URL
+#   pg-cluster.sh start-socket DIR   start it with no TCP listener at all (make run): print a
+#                               URL over its unix socket, which only the owner (and root) may open
 #
 # Trust auth on 127.0.0.1 only, a port chosen once at creation (DIR/port), the unix socket
-# inside DIR, fsync off. PostgreSQL refuses to run as root, so as root the cluster belongs
+# inside DIR, fsync off. The throwaway test clusters listen on TCP (tests connect by URL);
+# make run's long-lived cluster does not: on a shared machine trust auth on TCP would let any
+# local user (or a SOCKS exit) in as the superuser. PostgreSQL refuses to run as root, so as root the cluster belongs
 # to the system user skywire-test (created if missing).
 set -euo pipefail
 
@@ -103,6 +107,30 @@ start() {
     url
 }
 
+# The socket directory of a socket-only cluster: DIR/sock, or a private one under /tmp when
+# DIR is too deep for sun_path (107 bytes).
+socket_dir() {
+    local d="$DIR/sock"
+    if [ ${#d} -ge 90 ]; then
+        d="/tmp/skywire-pg-$(printf '%s' "$DIR" | cksum | cut -d' ' -f1)"
+        as_owner mkdir -p -m 0700 "$d"
+    fi
+    echo "$d"
+}
+
+start_socket() {
+    local sock
+    mkdir -p "$DIR"
+    [ -f "$DIR/data/PG_VERSION" ] || init_cluster
+    stop # a cluster left running by an older run may still listen on TCP
+    sock=$(socket_dir)
+    as_owner chmod 0700 "$sock"
+    as_owner "$(pg_bindir)/pg_ctl" -D "$DIR/data" -l "$DIR/server.log" -w -t 60 -s \
+        -o "-c listen_addresses= -c unix_socket_directories=$sock -c unix_socket_permissions=0700" \
+        start || { tail -n 30 "$DIR/server.log" >&2 || true; die "PostgreSQL did not start"; }
+    echo "postgresql:///postgres?host=$sock&port=$(cat "$DIR/port")&user=postgres"
+}
+
 stop() {
     if running; then
         as_owner "$(pg_bindir)/pg_ctl" -D "$DIR/data" -m fast -w -t 60 -s stop
@@ -120,11 +148,12 @@ destroy() {
     fi
 }
 
-[ $# -eq 2 ] || die "usage: pg-cluster.sh start|stop|destroy|url DIR"
+[ $# -eq 2 ] || die "usage: pg-cluster.sh start|start-socket|stop|destroy|url DIR"
 DIR=$(realpath -m "$2")
 cd / # the cluster owner may not be able to enter our working directory
 case "$1" in
     start) start ;;
+    start-socket) start_socket ;;
     stop) stop ;;
     destroy) destroy ;;
     url) url ;;

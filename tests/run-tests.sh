@@ -2,8 +2,13 @@
 # run-tests.sh BUILD_DIR — runs every test binary in BUILD_DIR/test-bin against one
 # throwaway PostgreSQL cluster, unit tests first, each under a timeout. Counts individual
 # libcheck checks (a binary without a summary counts as one test) and ends with the line
-# "N passed, N failed". Exits non-zero on any failure. Logs stay in BUILD_DIR/test-logs.
-# SW_TEST_ONLY="name..." (shell patterns, e.g. "test_ssh test_bytes*") runs only those.
+# "N passed, N failed, N skipped". Exits non-zero on any failure. Logs stay in
+# BUILD_DIR/test-logs. SW_TEST_ONLY="name..." (shell patterns, e.g. "test_ssh test_bytes*")
+# runs only those.
+# A test that could not run what it checks (no browser, no root for namespaces, no podman)
+# prints a line "SKIP: reason": each such line counts as skipped, not passed, and is listed
+# at the end. Under CI=true a SKIP line fails the test instead: CI must not be green without
+# the checks it was given the dependencies for (scripts/install-deps.sh installs them all).
 set -uo pipefail
 export LC_ALL=C
 
@@ -14,6 +19,8 @@ BIN_TIMEOUT=${SW_TEST_TIMEOUT:-300}
 LOG_DIR="$BUILD/test-logs"
 passed=0
 failed=0
+skipped=0
+skip_list=()
 
 PG_DIR=$(mktemp -d "${TMPDIR:-/tmp}/sw-pg.XXXXXX") || exit 1
 trap 'bash "$ROOT/tests/pg-cluster.sh" destroy "$PG_DIR" >/dev/null 2>&1' EXIT
@@ -37,7 +44,7 @@ summarize() {
             s = substr($0, RSTART, RLENGTH); gsub(/[^0-9]+/, " ", s); split(s, a, " ")
             n++; c += a[2]; f += a[3] + a[4]
          }
-         /^[0-9]+ passed, [0-9]+ failed$/ { n++; c += $1 + $3; f += $3 }
+         /^[0-9]+ passed, [0-9]+ failed(, [0-9]+ skipped)?$/ { n++; c += $1 + $3; f += $3 }
          END { print n + 0, c + 0, f + 0 }' "$1"
 }
 
@@ -66,6 +73,7 @@ run_one() {
     secs=$((SECONDS - t0))
     cat "$log"
     read -r n checks fails < <(summarize "$log")
+    skips=$(grep -c '^SKIP: ' "$log")
     if [ "$n" -eq 0 ]; then
         checks=1
         fails=$((rc != 0))
@@ -73,12 +81,25 @@ run_one() {
         fails=1 # all checks passed, yet it crashed, leaked or hung afterwards
         checks=$((checks + 1))
     fi
-    passed=$((passed + checks - fails))
+    # A skipped part is not a pass: it comes off the passes (a whole-binary skip leaves none).
+    [ "$skips" -gt $((checks - fails)) ] && skips=$((checks - fails))
+    while IFS= read -r line; do
+        skip_list+=("$name: ${line#SKIP: }")
+    done < <(grep '^SKIP: ' "$log")
+    if [ "${CI:-}" = true ] && [ "$skips" -gt 0 ]; then
+        echo "--- $name: SKIP under CI=true counts as a failure (a dependency is missing)"
+        fails=$((fails + skips))
+        skips=0
+    fi
+    skipped=$((skipped + skips))
+    passed=$((passed + checks - fails - skips))
     failed=$((failed + fails))
     if [ "$rc" -eq 124 ] || [ "$rc" -eq 137 ]; then
         echo "--- $name: TIMED OUT after ${BIN_TIMEOUT}s"
     elif [ "$rc" -ne 0 ] || [ "$fails" -ne 0 ]; then
         echo "--- $name: FAILED (exit $rc, $fails of $checks failed, ${secs} s)"
+    elif [ "$skips" -gt 0 ]; then
+        echo "--- $name: ok ($((checks - skips)) passed, $skips skipped, ${secs} s)"
     else
         echo "--- $name: ok ($checks passed, ${secs} s)"
     fi
@@ -103,11 +124,15 @@ fi
 for f in "${unit[@]}" "${other[@]}"; do
     run_one "$f"
 done
-# Script tests (tests/shell) and multi-host tests in network namespaces (tests/netns; they
+# Script tests (tests/shell, tests/security) and multi-host tests in network namespaces (tests/netns; they
 # skip themselves when not root).
-for f in "$ROOT"/tests/shell/test_*.sh "$ROOT"/tests/netns/test_*.sh; do
+for f in "$ROOT"/tests/shell/test_*.sh "$ROOT"/tests/security/test_*.sh "$ROOT"/tests/netns/test_*.sh; do
     [ -x "$f" ] && run_one "$f" "$BUILD"
 done
 
-echo "$passed passed, $failed failed"
+if [ ${#skip_list[@]} -gt 0 ]; then
+    echo "skipped or failed for a missing dependency:"
+    printf '  %s\n' "${skip_list[@]}"
+fi
+echo "$passed passed, $failed failed, $skipped skipped"
 [ "$failed" -eq 0 ]

@@ -110,7 +110,7 @@ static void handle_register(struct sw_http_request *req, struct sw_http_response
             goto out;
         }
     }
-    if ((rc = td_store_register(&app->store, entries, n, &out, &err))) {
+    if ((rc = td_store_register(&app->store, &caller, entries, n, &out, &err))) {
         reply_store_error(resp, rc, &err);
         goto out;
     }
@@ -275,8 +275,9 @@ void td_write_metrics(void *app, struct sw_buf *out)
                          (double)atomic_load(&a->registered_total));
     sw_metrics_write_one(out, "td_deletions_total", "counter", "Transports deleted by an edge",
                          (double)atomic_load(&a->deleted_total));
-    sw_metrics_write_one(out, "td_expired_total", "counter", "Transports marked down for missing the TTL",
+    sw_metrics_write_one(out, "td_expired_total", "counter",
+                         "Reaper updates marking a transport's edge down for missing the TTL",
                          (double)atomic_load(&a->expired_total));
-    sw_metrics_write_one(out, "td_purged_total", "counter", "Stale transports deleted",
+    sw_metrics_write_one(out, "td_purged_total", "counter", "Transports deleted after both edges went silent",
                          (double)atomic_load(&a->purged_total));
 }

@@ -52,7 +52,8 @@ static int prepare(void *arg, struct sw_db *db)
     struct td_main *m = arg;
     if (td_store_prepare(&m->app.store) || sw_nonce_store_init(&m->app.nonces, db, "td_nonces"))
         return -1;
-    sw_log_info("transports not refreshed within %llds are down; purged after %lds",
+    sw_log_info("an edge's opinion not refreshed within %llds counts as down; transports are purged %lds after "
+                "both edges' last report",
                 (long long)m->app.store.ttl_s, m->purge_s);
     return 0;
 }
@@ -72,7 +73,7 @@ static void reap(void *arg)
     atomic_fetch_add(&m->app.expired_total, (uint64_t)counts.expired_now);
     atomic_fetch_add(&m->app.purged_total, (uint64_t)counts.purged_now);
     if (counts.expired_now || counts.purged_now)
-        sw_log_info("reaper: %lld transport(s) marked down after the TTL, %lld purged",
+        sw_log_info("reaper: %lld transport(s) with an edge marked down after the TTL, %lld purged",
                     (long long)counts.expired_now, (long long)counts.purged_now);
 }
 
@@ -83,9 +84,9 @@ int main(int argc, char **argv)
         .name = "transport-discovery",
         .default_addr = "0.0.0.0:9091",
         .options_help =
-            "  --ttl SECONDS         transports not refreshed within this are down (default 300)\n"
-            "  --purge-after SECONDS delete transports not refreshed within this (default 86400)\n"
-            "  --reap-interval SECS  how often stale transports are marked down (default 10)\n",
+            "  --ttl SECONDS         an edge's opinion not refreshed within this counts as down (default 300)\n"
+            "  --purge-after SECONDS delete transports neither edge refreshed within this (default 86400)\n"
+            "  --reap-interval SECS  how often stale opinions are marked down (default 10)\n",
         .options = td_options,
         .parse_option = parse_option,
         .migrate = migrate,

@@ -1,5 +1,9 @@
 /* api.c — the visor's local REST API (docs/visor.md "Local API"), on api.listen.
  *
+ * Access: the common HTTP layer checks Host against allowed_hosts and, with browser_guard,
+ * Origin on mutations and the body's Content-Type, then calls authorize(), which wants the
+ * bearer token of data_dir/api-token on everything but GET /health (/metrics included).
+ *
  * Handlers run on libmicrohttpd's threads. They validate input, then hand a command to the
  * loop thread (cmdq.c) and wait for its reply with a deadline, so they never touch loop
  * state themselves. GET /api/tpdisc proxies one lookup to the transport discovery from
@@ -14,9 +18,11 @@
 #include "common/metrics.h"
 #include "common/version.h"
 
+#include <sodium.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 
 #define API_MAX_DISCARD (64ull << 30)
 
@@ -414,6 +420,55 @@ static void write_metrics(void *app, struct sw_buf *out)
     router_write_metrics(v, out);
 }
 
+/* ---- access (docs/visor.md "Access to the local API") ------------------------------------ */
+
+/* Loopback names, the listen host when it names one address, then api.allowed_hosts (the
+ * config validated them, so only a lack of memory fails). The caller frees the list. */
+static const char **build_allowed_hosts(const struct visor *v)
+{
+    const char *extras[VISOR_API_HOSTS_MAX];
+
+    for (size_t i = 0; i < v->cfg.n_api_allowed_hosts; i++)
+        extras[i] = v->cfg.api_allowed_hosts[i];
+    return sw_http_loopback_hosts(v->cfg.api_listen, extras, v->cfg.n_api_allowed_hosts);
+}
+
+/* "Bearer <token>" (scheme case-blind, as RFC 7235 has it) holding exactly our token; the
+ * token itself is compared in constant time. */
+static bool bearer_matches(const char *authorization, const char *token)
+{
+    const char *p = authorization;
+
+    if (!p || strncasecmp(p, "Bearer ", 7) != 0)
+        return false;
+    p += 7;
+    while (*p == ' ')
+        p++;
+    return strlen(p) == VISOR_API_TOKEN_HEX && sodium_memcmp(p, token, VISOR_API_TOKEN_HEX) == 0;
+}
+
+/* Every request but GET /health carries the token of data_dir/api-token. */
+static int authorize(void *app, const struct sw_http_request *req, struct sw_http_response *resp)
+{
+    const struct visor *v = app;
+    const char *given = sw_http_header(req, "Authorization");
+    char client[64];
+
+    if (strcmp(req->method, "GET") == 0 && strcmp(req->path, "/health") == 0)
+        return SW_OK;
+    if (bearer_matches(given, v->api_token))
+        return SW_OK;
+    /* who knocked, never what they sent (it may be a near miss of the token) */
+    sw_http_client_ip(req, client, sizeof(client));
+    sw_log_info("API: refused %s %.200s from %s: %s", req->method, req->path, client,
+                given ? "wrong API token" : "no API token");
+    resp->www_authenticate = "Bearer realm=\"skywire-visor\"";
+    sw_http_reply_error(resp, 401, "unauthenticated",
+                        "send the visor's API token (its data_dir/api-token) as Authorization: "
+                        "Bearer TOKEN; skywire-cli --config FILE does");
+    return SW_EPERM;
+}
+
 static const struct sw_http_route routes[] = {
     { "GET", "/api/summary", SW_ROUTE_EXACT, handle_summary, NULL, 0 },
     { "GET", "/api/transports", SW_ROUTE_EXACT, handle_list, NULL, 0 },
@@ -431,6 +486,7 @@ static const struct sw_http_route routes[] = {
 };
 
 static struct sw_http_server_config api_cfg;
+static const char **allowed_hosts; /* owned; freed by api_stop */
 
 int api_start(struct visor *v, struct sw_error *err)
 {
@@ -448,7 +504,12 @@ int api_start(struct visor *v, struct sw_error *err)
         .n_routes = sizeof(routes) / sizeof(routes[0]),
         .app = v,
         .write_metrics = write_metrics,
+        .authorize = authorize,
+        .allowed_hosts = allowed_hosts = build_allowed_hosts(v),
+        .browser_guard = true,
     };
+    if (!allowed_hosts)
+        return sw_error_set(err, SW_ENOMEM, "out of memory");
     return sw_http_server_start(&api_cfg, &v->api, err);
 }
 
@@ -456,4 +517,6 @@ void api_stop(struct visor *v)
 {
     sw_http_server_stop(v->api);
     v->api = NULL;
+    free(allowed_hosts);
+    allowed_hosts = NULL;
 }

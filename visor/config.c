@@ -2,13 +2,18 @@
 #include "visor/config.h"
 #include "common/config.h"
 #include "common/hex.h"
+#include "common/http_server.h"
 #include "common/json.h"
 
 #include <ctype.h>
+#include <errno.h>
+#include <fcntl.h>
 #include <sodium.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
 
 /* Copies a string field that must fit cap; absent leaves dst untouched. */
 static int get_str(const struct sw_config *cfg, const char *path, bool required, char *dst,
@@ -334,6 +339,28 @@ static int load_apps(const struct sw_config *cfg, struct visor_config *c, struct
     return SW_OK;
 }
 
+/* api.allowed_hosts: up to VISOR_API_HOSTS_MAX names (the HTTP layer compares them without
+ * case, IPv6 by value). */
+static int load_api_hosts(const struct sw_config *cfg, struct visor_config *c, struct sw_error *err)
+{
+    struct json_object *arr, *h;
+    char path[64];
+    int rc = get_array(cfg, "api.allowed_hosts", VISOR_API_HOSTS_MAX, &arr, err);
+
+    for (size_t i = 0; rc == SW_OK && arr && i < json_object_array_length(arr); i++) {
+        h = json_object_array_get_idx(arr, i);
+        snprintf(path, sizeof(path), "api.allowed_hosts[%zu]", i);
+        if (!json_object_is_type(h, json_type_string) || json_object_get_string_len(h) >= VISOR_HOST_NAME_MAX ||
+            !sw_http_host_valid(json_object_get_string(h)))
+            return sw_config_field_error(cfg, path, err,
+                                         "must be a host name (letters, digits, '-', '.') or an IP "
+                                         "address, without port or scheme");
+        snprintf(c->api_allowed_hosts[i], VISOR_HOST_NAME_MAX, "%s", json_object_get_string(h));
+        c->n_api_allowed_hosts = i + 1;
+    }
+    return rc;
+}
+
 static int load_misc(const struct sw_config *cfg, struct visor_config *c, struct sw_error *err)
 {
     const char *lvl = NULL;
@@ -344,6 +371,7 @@ static int load_misc(const struct sw_config *cfg, struct visor_config *c, struct
     c->log_level = SW_LOG_INFO;
     if ((rc = check_object(cfg, "api", false, err)) ||
         (rc = get_hostport(cfg, "api.listen", c->api_listen, err)) ||
+        (rc = load_api_hosts(cfg, c, err)) ||
         (rc = sw_config_string(cfg, "log_level", false, &lvl, err)) ||
         (rc = get_str(cfg, "data_dir", false, c->data_dir, sizeof(c->data_dir), err)))
         return rc;
@@ -420,6 +448,116 @@ const char *visor_config_pk_addr(const struct visor_config *c, const struct sw_p
             return c->pk_table[i].addr;
     }
     return NULL;
+}
+
+/* ---- the local API: its URL and its token --------------------------------------------- */
+
+static bool wildcard_host(const char *host)
+{
+    return !*host || strcmp(host, "0.0.0.0") == 0 || strcmp(host, "::") == 0;
+}
+
+void visor_config_api_listen_host(const struct visor_config *c, char *out, size_t cap)
+{
+    char host[VISOR_ADDR_MAX];
+
+    if (sw_hostport_parse(c->api_listen, host, sizeof(host), NULL) || wildcard_host(host))
+        host[0] = '\0';
+    snprintf(out, cap, "%s", host);
+}
+
+int visor_config_api_url(const struct visor_config *c, char *out, size_t cap)
+{
+    char host[VISOR_ADDR_MAX];
+    uint16_t port;
+    int n;
+
+    if (sw_hostport_parse(c->api_listen, host, sizeof(host), &port))
+        return SW_EINVAL; /* cannot happen after visor_config_load */
+    if (wildcard_host(host)) /* listening everywhere: loopback is one of them */
+        snprintf(host, sizeof(host), "%s", strcmp(host, "::") == 0 ? "::1" : "127.0.0.1");
+    n = snprintf(out, cap, strchr(host, ':') ? "http://[%s]:%u" : "http://%s:%u", host, port);
+    return n < 0 || (size_t)n >= cap ? SW_ERANGE : SW_OK;
+}
+
+/* An open token file must be a regular file; with private_only also ours and private. */
+static int check_file(int fd, const char *path, bool private_only, struct sw_error *err)
+{
+    struct stat st;
+
+    if (fstat(fd, &st) != 0)
+        return sw_error_set(err, SW_EIO, "%s: %s", path, strerror(errno));
+    if (!S_ISREG(st.st_mode))
+        return sw_error_set(err, SW_EPERM, "%s is not a regular file", path);
+    if (!private_only)
+        return SW_OK;
+    if (st.st_uid != geteuid())
+        return sw_error_set(err, SW_EPERM, "%s belongs to uid %u, not to this user (uid %u)", path,
+                            (unsigned)st.st_uid, (unsigned)geteuid());
+    if (st.st_mode & 077)
+        return sw_error_set(err, SW_EPERM,
+                            "%s is open to other users (mode %03o), so the token may have leaked: "
+                            "delete it (the visor makes a new one at start) or chmod 600 it",
+                            path, (unsigned)(st.st_mode & 0777));
+    return SW_OK;
+}
+
+/* 64 lowercase hex characters and an optional newline. */
+static bool token_text_ok(const char *buf, size_t n)
+{
+    if (n == VISOR_API_TOKEN_HEX + 1 && buf[VISOR_API_TOKEN_HEX] == '\n')
+        n--;
+    if (n != VISOR_API_TOKEN_HEX)
+        return false;
+    for (size_t i = 0; i < n; i++) {
+        if (!isdigit((unsigned char)buf[i]) && (buf[i] < 'a' || buf[i] > 'f'))
+            return false;
+    }
+    return true;
+}
+
+int visor_api_token_read(const char *path, bool private_only, char out[VISOR_API_TOKEN_HEX + 1],
+                         struct sw_error *err)
+{
+    char buf[VISOR_API_TOKEN_HEX + 2];
+    ssize_t n = 0, got;
+    /* O_NONBLOCK: opening a FIFO put in its place must not hang (it is refused below) */
+    int fd = open(path, O_RDONLY | O_NOFOLLOW | O_CLOEXEC | O_NONBLOCK), rc = SW_OK;
+
+    if (fd < 0) {
+        if (errno == ENOENT)
+            return sw_error_set(err, SW_ENOTFOUND, "%s does not exist", path);
+        if (errno == ELOOP)
+            return sw_error_set(err, SW_EPERM, "%s is a symbolic link; refusing it", path);
+        return sw_error_set(err, errno == EACCES ? SW_EPERM : SW_EIO, "cannot read %s: %s", path,
+                            strerror(errno));
+    }
+    if ((rc = check_file(fd, path, private_only, err)))
+        goto out;
+    while ((size_t)n < sizeof(buf)) {
+        got = read(fd, buf + n, sizeof(buf) - (size_t)n);
+        if (got == 0)
+            break;
+        if (got < 0 && errno == EINTR)
+            continue;
+        if (got < 0) {
+            rc = sw_error_set(err, SW_EIO, "cannot read %s: %s", path, strerror(errno));
+            goto out;
+        }
+        n += got;
+    }
+    if (!token_text_ok(buf, (size_t)n)) {
+        rc = sw_error_set(err, SW_EINVAL,
+                          "%s is not an API token (64 hex characters); delete it and restart the "
+                          "visor to make a new one", path);
+        goto out;
+    }
+    memcpy(out, buf, VISOR_API_TOKEN_HEX);
+    out[VISOR_API_TOKEN_HEX] = '\0';
+out:
+    sodium_memzero(buf, sizeof(buf));
+    close(fd);
+    return rc;
 }
 
 /* ---- generation -------------------------------------------------------------------- */

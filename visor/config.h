@@ -30,6 +30,8 @@
 #define VISOR_APP_NAME_MAX 64
 #define VISOR_APP_ARG_MAX 256
 #define VISOR_HYPERVISORS_MAX 8
+#define VISOR_API_HOSTS_MAX 16
+#define VISOR_HOST_NAME_MAX 254 /* a DNS name (253) or an IP address, plus the NUL */
 
 #define VISOR_DEFAULT_CONFIG "skywire-config.json"
 #define VISOR_DEFAULT_API "127.0.0.1:3435"
@@ -74,6 +76,10 @@ struct visor_config {
     size_t n_apps;
     struct visor_app_config *apps;    /* owned */
     char api_listen[VISOR_ADDR_MAX];
+    /* api.allowed_hosts: Host header names the API accepts besides loopback and the listen
+     * host (no port); docs/visor.md "Access to the local API" */
+    size_t n_api_allowed_hosts;
+    char api_allowed_hosts[VISOR_API_HOSTS_MAX][VISOR_HOST_NAME_MAX];
     enum sw_log_level log_level;
     char data_dir[PATH_MAX];
     size_t n_hypervisors;            /* hypervisors this visor connects out to (hvlink.c) */
@@ -88,6 +94,29 @@ int visor_config_load_string(struct visor_config *c, const char *name, const cha
 void visor_config_free(struct visor_config *c);
 /* The stcp address configured for pk, or NULL (borrowed). */
 const char *visor_config_pk_addr(const struct visor_config *c, const struct sw_pk *pk);
+
+/* The URL that reaches api.listen from this machine: a wildcard or empty listen host
+ * ("0.0.0.0", "::", "") becomes loopback, an IPv6 literal is bracketed. Used by skywire-cli
+ * and the hypervisor link. SW_ERANGE when it does not fit cap. */
+int visor_config_api_url(const struct visor_config *c, char *out, size_t cap);
+/* The host part of api.listen when it names one address or name (not a wildcard), else "". */
+void visor_config_api_listen_host(const struct visor_config *c, char *out, size_t cap);
+
+/* ---- the local API's bearer token: data_dir/api-token (docs/visor.md "Access to the
+ * local API"); reading is here because skywire-cli links this file, creating it is the
+ * visor's (api_token.c) */
+#define VISOR_API_TOKEN_FILE "api-token"
+#define VISOR_API_TOKEN_BYTES 32
+#define VISOR_API_TOKEN_HEX (2 * VISOR_API_TOKEN_BYTES)
+
+/* Reads the token file at path without following a symbolic link: 64 lowercase hex
+ * characters and an optional newline. With private_only the file must also be a regular
+ * file of this user that nobody else may read or write (mode 0600 or narrower). out is
+ * written only on success (wipe it with sodium_memzero when done); err names the file and
+ * the problem, never the content. SW_ENOTFOUND when the file does not exist, SW_EPERM for
+ * wrong ownership or permissions, SW_EINVAL for wrong content, SW_EIO otherwise. */
+int visor_api_token_read(const char *path, bool private_only, char out[VISOR_API_TOKEN_HEX + 1],
+                         struct sw_error *err);
 
 /* Inputs of gen-config; NULL / 0 fields take the defaults above. */
 struct visor_gen_opts {

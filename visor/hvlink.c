@@ -4,7 +4,8 @@
  * Noise XK handshake as initiator (common/hv_chan.h) and then serves requests: each REQ
  * {id, method, path, body} runs on a detached worker thread (at most HVLINK_MAX_INFLIGHT
  * per link, beyond that 503 at once) that performs it against the visor's OWN local API
- * (http://api.listen, so the hypervisor gets exactly what the local API answers) and sends
+ * (api.listen, loopback for a wildcard address, with the API token: so the hypervisor gets
+ * exactly what the local API answers an operator) and sends
  * RESP {id, status, body}. Only paths under /api/ are relayed. The visor pings after
  * HVLINK_PING_MS without traffic and drops a link silent for HVLINK_DEAD_MS; a lost link
  * is redialled after a backoff (1 s doubling to 30 s, +-25 % jitter; reset after a
@@ -176,6 +177,19 @@ static void reply_error(struct hvjob *j, int status, const char *code, const cha
     reply(j, status, body, (size_t)n);
 }
 
+/* The local API's URL for path: loopback when it listens on a wildcard address, so the
+ * Host header is one the API accepts. */
+static int api_url(const struct visor *v, const char *path, char *out, size_t cap)
+{
+    char base[VISOR_ADDR_MAX + 16];
+    int n;
+
+    if (visor_config_api_url(&v->cfg, base, sizeof(base)))
+        return SW_ERANGE;
+    n = snprintf(out, cap, "%s%s", base, path);
+    return n < 0 || (size_t)n >= cap ? SW_ERANGE : SW_OK;
+}
+
 static void run_job(struct hvjob *j)
 {
     struct sw_http_client_opts opts = { .connect_timeout_ms = 3000, .timeout_ms = HVLINK_REQ_TIMEOUT_MS,
@@ -183,19 +197,26 @@ static void run_job(struct hvjob *j)
     struct sw_http_result res = { 0 };
     struct sw_error err = { 0 };
     struct sw_http_client *http;
-    char url[VISOR_ADDR_MAX + SW_HV_MAX_PATH + 16];
+    char url[VISOR_ADDR_MAX + SW_HV_MAX_PATH + 32];
+    char auth[32 + VISOR_API_TOKEN_HEX];
+    const char *headers[] = { auth, NULL };
     bool has_body = strcmp(j->method, "GET") != 0 && strcmp(j->method, "DELETE") != 0;
 
     if (!path_allowed(j->path)) {
         reply_error(j, 403, "forbidden", "only /api/ paths are relayed");
         return;
     }
+    if (api_url(j->l->v, j->path, url, sizeof(url))) {
+        reply_error(j, 500, "internal_error", "the API address and path do not fit");
+        return;
+    }
     if (!(http = sw_http_client_new(&opts))) {
         reply_error(j, 500, "internal_error", "out of memory");
         return;
     }
-    snprintf(url, sizeof(url), "http://%s%s", j->l->v->cfg.api_listen, j->path);
-    if (sw_http_do(http, j->method, url, NULL, has_body ? (j->body ? j->body : "") : NULL,
+    /* the relay acts as the operator: it holds the token the API wants (never logged) */
+    snprintf(auth, sizeof(auth), "Authorization: Bearer %s", j->l->v->api_token);
+    if (sw_http_do(http, j->method, url, headers, has_body ? (j->body ? j->body : "") : NULL,
                    j->body_len, &res, &err))
         reply_error(j, 502, "visor_api_unreachable",
                     "the visor's local API did not answer (or sent more than 1 MiB)");
@@ -203,6 +224,7 @@ static void run_job(struct hvjob *j)
         reply_error(j, 502, "visor_api_error", "the visor's local API sent an invalid status");
     else
         reply(j, (int)res.status, res.body, res.body_len);
+    sodium_memzero(auth, sizeof(auth));
     sw_http_result_free(&res);
     sw_http_client_free(http);
 }

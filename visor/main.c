@@ -16,6 +16,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <signal.h>
+#include <sodium.h>
 #include <event2/thread.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -134,7 +135,8 @@ static int setup(struct visor *v)
     struct sw_error err = { 0 };
 
     v->started_at = visor_unix_now();
-    if (make_dirs(v->cfg.data_dir, &err) || lock_data_dir(v->cfg.data_dir, &err))
+    if (make_dirs(v->cfg.data_dir, &err) || lock_data_dir(v->cfg.data_dir, &err) ||
+        api_token_init(v->cfg.data_dir, v->api_token, &err))
         goto fail;
     if (!(v->base = event_base_new()) || tm_init(v) || cmdq_init(&v->q, v)) {
         sw_error_set(&err, SW_ENOMEM, "cannot create the event loop");
@@ -192,6 +194,7 @@ static void teardown(struct visor *v)
     if (v->base)
         event_base_free(v->base);
     visor_config_free(&v->cfg);
+    sodium_memzero(v->api_token, sizeof(v->api_token));
 }
 
 /* Stops the loop from the main thread: the loop runs the shutdown, then exits. */

@@ -272,8 +272,13 @@ int store_save(struct visor *v);
 
 /* ---- local API (api.c) ------------------------------------------------------------------ */
 struct sw_http_server;
+/* Serves cfg.api_listen; every request but GET /health needs v->api_token as a bearer
+ * token, and Host / Origin / Content-Type pass the browser checks (docs/visor.md). */
 int api_start(struct visor *v, struct sw_error *err);
 void api_stop(struct visor *v);
+/* api_token.c: reads data_dir/api-token into token, making it first when it does not
+ * exist; refuses a file others may read or write. The caller wipes token when done. */
+int api_token_init(const char *data_dir, char token[VISOR_API_TOKEN_HEX + 1], struct sw_error *err);
 
 /* ---- stcp listener (stcp.c) ------------------------------------------------------------- */
 int stcp_listen(struct visor *v, struct sw_error *err);
@@ -300,6 +305,7 @@ struct visor {
     struct tpd *tpd;
     struct dmsg *dmsg;
     struct sw_http_server *api;
+    char api_token[VISOR_API_TOKEN_HEX + 1]; /* secret; set before the API starts, then read-only */
     struct router *router;      /* routing rules and packets (router.c) */
     struct hvlinks *hv;         /* links out to hypervisors (hvlink.c); own threads */
     struct event *tick;

@@ -21,6 +21,7 @@
 #define SC_FRAME_MAX 65536       /* bytes of one frame's JSON */
 #define SC_BODY_MAX 65536        /* bytes of a POST /message body */
 #define SC_RING_DEFAULT 1000
+#define SC_MAX_ALLOWED_HOSTS 16  /* -allowed-host NAME, repeatable */
 
 struct sc_options {
     char addr[128];              /* -addr */
@@ -33,6 +34,10 @@ struct sc_options {
     size_t ring;                 /* -history */
     bool have_self;              /* $SKYWIRE_VISOR_PK parsed */
     struct sw_pk self;
+    /* -allowed-host: Host names the page and API answer to besides the loopback names and
+     * -addr's host (docs/security.md); borrowed from argv */
+    const char *allowed_hosts[SC_MAX_ALLOWED_HOSTS];
+    size_t n_allowed_hosts;
 };
 
 extern struct sc_options sc_opt;

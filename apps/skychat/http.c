@@ -4,7 +4,10 @@
  * callback response whose reader blocks (on the store's condition variable) until a message
  * arrives or the keep-alive interval passes, which common/http_server's buffer-only responses
  * cannot do. Replies and error bodies reuse common/http_server.h's helpers, so errors look
- * like every other service's: {"error":{"code","message"}}. */
+ * like every other service's: {"error":{"code","message"}}, and so do its browser checks
+ * (sw_http_guard_check, docs/security.md): every request needs a Host of the allow-list
+ * (loopback names, -addr's host, -allowed-host), a POST a same-site Origin (when any) and an
+ * application/json body, all decided on the headers before the body is read. */
 #include "apps/skychat/chat.h"
 #include "common/http_server.h"
 #include "common/json.h"
@@ -30,10 +33,12 @@ static uint16_t bound_port;
 static char started_at[32];
 static pthread_mutex_t sse_mu = PTHREAD_MUTEX_INITIALIZER;
 static unsigned sse_count;
+static const char **allowed_hosts; /* sw_http_loopback_hosts: owned, freed at stop */
 
 struct req {
     struct sw_buf body;
     bool too_large;
+    bool refused;   /* the guard answered on the headers; the body is only drained */
     size_t drained;
 };
 
@@ -97,16 +102,38 @@ static bool query_u64(struct MHD_Connection *conn, const char *name, uint64_t ma
     return true;
 }
 
-/* A browser page on another origin may not post messages (CSRF): when an Origin header is
- * present it must be http://<Host>. curl and other non-browser clients send none. */
-static bool same_origin(struct MHD_Connection *conn)
+static const char *header(struct MHD_Connection *conn, const char *name)
 {
-    const char *origin = MHD_lookup_connection_value(conn, MHD_HEADER_KIND, "Origin");
-    const char *host = MHD_lookup_connection_value(conn, MHD_HEADER_KIND, MHD_HTTP_HEADER_HOST);
+    return MHD_lookup_connection_value(conn, MHD_HEADER_KIND, name);
+}
 
-    if (!origin)
-        return true;
-    return host && strncmp(origin, "http://", 7) == 0 && strcmp(origin + 7, host) == 0;
+/* Host allow-list for every request; same-site Origin and a JSON body for POSTs. True when
+ * the request was refused (the answer is queued in *ret). */
+static bool guard_refused(struct MHD_Connection *conn, const char *url, const char *method,
+                          enum MHD_Result *ret)
+{
+    const char *len = header(conn, MHD_HTTP_HEADER_CONTENT_LENGTH);
+    const union MHD_ConnectionInfo *ci = MHD_get_connection_info(conn, MHD_CONNECTION_INFO_CLIENT_ADDRESS);
+    struct sw_http_response r = { 0 };
+    char client[INET6_ADDRSTRLEN] = "?";
+    struct sw_http_guard_input in = {
+        .method = method,
+        .host = header(conn, MHD_HTTP_HEADER_HOST),
+        .origin = header(conn, "Origin"),
+        .content_type = header(conn, MHD_HTTP_HEADER_CONTENT_TYPE),
+        .has_body = header(conn, MHD_HTTP_HEADER_TRANSFER_ENCODING) || (len && len[strspn(len, " 0")]),
+        .target = url,
+        .client = client,
+    };
+
+    if (ci && ci->client_addr && ci->client_addr->sa_family == AF_INET)
+        inet_ntop(AF_INET, &((const struct sockaddr_in *)ci->client_addr)->sin_addr, client, sizeof(client));
+    else if (ci && ci->client_addr && ci->client_addr->sa_family == AF_INET6)
+        inet_ntop(AF_INET6, &((const struct sockaddr_in6 *)ci->client_addr)->sin6_addr, client, sizeof(client));
+    if (sw_http_guard_check(allowed_hosts, true, &in, &r) == SW_OK)
+        return false;
+    *ret = queue(conn, &r, NULL);
+    return true;
 }
 
 /* ---------- handlers ---------- */
@@ -192,8 +219,6 @@ static enum MHD_Result post_message(struct MHD_Connection *conn, struct req *q)
     char hex[SW_PK_HEX_LEN + 1];
     enum MHD_Result ret;
 
-    if (!same_origin(conn))
-        return error(conn, 403, "cross_origin", "requests from another origin are refused");
     if (q->too_large)
         return error(conn, 413, "body_too_large", "the body exceeds 65536 bytes");
     if (sw_json_parse(q->body.data ? q->body.data : "", q->body.len, &o, &err) ||
@@ -404,10 +429,18 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
     (void)version;
 
     if (!q) {
+        enum MHD_Result ret;
         if (!(q = calloc(1, sizeof(*q))))
             return MHD_NO;
         sw_buf_init(&q->body, SC_BODY_MAX);
         *con_cls = q;
+        q->refused = guard_refused(conn, url, method, &ret);
+        return q->refused ? ret : MHD_YES;
+    }
+    if (q->refused) { /* answered already: drop what body still comes, up to the cap */
+        if ((q->drained += *upload_size) > SC_DRAIN_MAX)
+            return MHD_NO;
+        *upload_size = 0;
         return MHD_YES;
     }
     if (*upload_size) {
@@ -484,6 +517,16 @@ static int resolve(const char *addr, struct addrinfo **ai, struct sw_error *err)
     return SW_OK;
 }
 
+static void log_allowed_hosts(void)
+{
+    char list[512] = "";
+    size_t n = 0;
+
+    for (size_t i = 0; allowed_hosts[i] && n < sizeof(list); i++)
+        n += (size_t)snprintf(list + n, sizeof(list) - n, "%s%s", i ? ", " : "", allowed_hosts[i]);
+    sw_log_info("the page and API answer to the host names %s (more with -allowed-host)", list);
+}
+
 int sc_http_start(struct sw_error *err)
 {
     struct addrinfo *ai = NULL;
@@ -495,8 +538,14 @@ int sc_http_start(struct sw_error *err)
 
     gmtime_r(&now, &tm);
     strftime(started_at, sizeof(started_at), "%Y-%m-%dT%H:%M:%SZ", &tm);
-    if (resolve(sc_opt.addr, &ai, err))
+    allowed_hosts = sw_http_loopback_hosts(sc_opt.addr, sc_opt.allowed_hosts, sc_opt.n_allowed_hosts);
+    if (!allowed_hosts)
+        return sw_error_set(err, SW_ENOMEM, "out of memory");
+    if (resolve(sc_opt.addr, &ai, err)) {
+        free(allowed_hosts);
+        allowed_hosts = NULL;
         return SW_EINVAL;
+    }
     if (ai->ai_family == AF_INET6)
         flags |= MHD_USE_IPv6;
     mhd = MHD_start_daemon(flags, 0, NULL, NULL, on_request, NULL,
@@ -507,10 +556,14 @@ int sc_http_start(struct sw_error *err)
                            MHD_OPTION_CONNECTION_TIMEOUT, (unsigned)60,
                            MHD_OPTION_END);
     freeaddrinfo(ai);
-    if (!mhd)
+    if (!mhd) {
+        free(allowed_hosts);
+        allowed_hosts = NULL;
         return sw_error_set(err, SW_EIO, "cannot listen on %s (in use?)", sc_opt.addr);
+    }
     info = MHD_get_daemon_info(mhd, MHD_DAEMON_INFO_BIND_PORT);
     bound_port = info ? info->port : 0;
+    log_allowed_hosts();
     return SW_OK;
 }
 
@@ -526,4 +579,6 @@ void sc_http_stop(void)
     sc_store_wake_all();
     MHD_stop_daemon(mhd);
     mhd = NULL;
+    free(allowed_hosts);
+    allowed_hosts = NULL;
 }

@@ -1,11 +1,12 @@
 /* skychat — chat between visors, with a web page (apps/skychat/README.md).
  *
  *   skychat [-addr HOST:PORT] [-remote-port N] [-dial-timeout S] [-ack-timeout S]
- *           [-sse-keepalive S] [-max-sse N] [-history N]
+ *           [-sse-keepalive S] [-max-sse N] [-history N] [-allowed-host NAME]...
  *
  * A visor app: talks to its visor through $SKYWIRE_APP_SOCKET, listens for chats on
  * $SKYWIRE_APP_PORT (default 1), serves the page and API on -addr (default :8000). */
 #include "apps/skychat/chat.h"
+#include "common/http_server.h"
 #include "common/keys.h"
 #include "common/log.h"
 #include "common/version.h"
@@ -50,9 +51,11 @@ static void usage(FILE *f)
 {
     fprintf(f,
             "usage: skychat [-addr HOST:PORT] [-remote-port N] [-dial-timeout S] [-ack-timeout S]\n"
-            "               [-sse-keepalive S] [-max-sse N] [-history N]\n"
+            "               [-sse-keepalive S] [-max-sse N] [-history N] [-allowed-host NAME]...\n"
             "  -addr           web page and API address (default :8000 = every interface;\n"
             "                  127.0.0.1:8000 for this host only)\n"
+            "  -allowed-host   a host name or address the page may be opened under, besides\n"
+            "                  localhost, 127.0.0.1, [::1] and -addr's host (repeatable)\n"
             "  -remote-port    the recipients' skychat app port (default: own port)\n"
             "  -dial-timeout   seconds to wait for a route to a recipient (default 20)\n"
             "  -ack-timeout    seconds to wait for a recipient's acknowledgement (default 10)\n"
@@ -160,6 +163,10 @@ static int parse_args(int argc, char **argv)
             if (!num(val, 1, 1000000, &v))
                 goto badval;
             sc_opt.ring = v;
+        } else if (strcmp(name, "allowed-host") == 0) {
+            if (!sw_http_host_valid(val) || sc_opt.n_allowed_hosts >= SC_MAX_ALLOWED_HOSTS)
+                goto badval; /* a name or address, no port; at most 16 */
+            sc_opt.allowed_hosts[sc_opt.n_allowed_hosts++] = val;
         } else {
             goto bad;
         }

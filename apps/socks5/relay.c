@@ -140,21 +140,28 @@ fail:
     return -1;
 }
 
-int sx_connect(const char *host, uint16_t port, int timeout_ms, uint8_t *rep)
+int sx_resolve(const char *host, uint16_t port, struct addrinfo **res, uint8_t *rep)
 {
     struct addrinfo hints = { .ai_family = AF_UNSPEC, .ai_socktype = SOCK_STREAM,
-                              .ai_flags = AI_NUMERICSERV }, *res = NULL;
+                              .ai_flags = AI_NUMERICSERV };
     char ps[8];
+
+    *res = NULL;
+    snprintf(ps, sizeof(ps), "%u", port);
+    if (getaddrinfo(host, ps, &hints, res) != 0 || !*res) {
+        *res = NULL;
+        *rep = SW_SOCKS5_REP_HOST_UNREACHABLE;
+        return SW_ENOTFOUND;
+    }
+    return SW_OK;
+}
+
+int sx_connect_addrs(const struct addrinfo *const addrs[], size_t n, int timeout_ms, uint8_t *rep)
+{
     int fd = -1, e = EHOSTUNREACH;
 
-    snprintf(ps, sizeof(ps), "%u", port);
-    if (getaddrinfo(host, ps, &hints, &res) != 0 || !res) {
-        *rep = SW_SOCKS5_REP_HOST_UNREACHABLE;
-        return -1;
-    }
-    for (const struct addrinfo *ai = res; ai && fd < 0; ai = ai->ai_next)
-        fd = connect_one(ai, timeout_ms, &e);
-    freeaddrinfo(res);
+    for (size_t i = 0; i < n && fd < 0; i++)
+        fd = connect_one(addrs[i], timeout_ms, &e);
     if (fd < 0)
         *rep = rep_for_errno(e);
     return fd;

@@ -5,6 +5,7 @@
 #ifndef SW_SOCKS_RELAY_H
 #define SW_SOCKS_RELAY_H
 
+#include <netdb.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -22,10 +23,15 @@ void sx_consume(uint8_t *buf, size_t *have, size_t used);
 /* Writes all of p within timeout_ms. SW_OK, SW_ETIMEDOUT or SW_EIO. */
 int sx_write_all(int fd, const void *p, size_t n, int timeout_ms);
 
-/* Resolves host (getaddrinfo, here) and connects to the first address that answers, each
- * attempt within timeout_ms. Returns a connected blocking fd, or -1 with *rep the SOCKS5
- * reply code for the failure. */
-int sx_connect(const char *host, uint16_t port, int timeout_ms, uint8_t *rep);
+/* Resolves host:port for TCP with getaddrinfo, here (at the exit). SW_OK with *res (owned by
+ * the caller: freeaddrinfo), or SW_ENOTFOUND with *rep = SW_SOCKS5_REP_HOST_UNREACHABLE. */
+int sx_resolve(const char *host, uint16_t port, struct addrinfo **res, uint8_t *rep);
+
+/* Connects to the first of addrs[0..n) that answers, each attempt within timeout_ms, using
+ * exactly these sockaddrs (no second resolution: what the caller checked is what is
+ * connected). Returns a connected blocking fd, or -1 with *rep the SOCKS5 reply code for
+ * the failure (SW_SOCKS5_REP_HOST_UNREACHABLE when n is 0). */
+int sx_connect_addrs(const struct addrinfo *const addrs[], size_t n, int timeout_ms, uint8_t *rep);
 
 /* Relays local (a plain stream: the SOCKS client or the target) and route (the tunnel,
  * framed) until both directions have ended. local_pre / route_pre are bytes already read

@@ -1,17 +1,21 @@
 /* socksproxy — the exit side of the Skywire SOCKS5 proxy (README.md here).
  *
- *   socksproxy [-passcode X]
+ *   socksproxy [-passcode X] [-allow CIDR[,CIDR]]... [-deny CIDR[,CIDR]]...
  *
  * Listens on app port $SKYWIRE_APP_PORT (default 3). Each route connection carries one
  * tunnel header (common/socks5.h): the passcode is checked, the destination resolved here
- * (getaddrinfo: DNS happens at the exit) and connected, the status returned, then bytes are
- * relayed both ways (apps/socks5/relay.c). */
+ * (getaddrinfo: DNS happens at the exit), every resolved address checked against the exit
+ * policy (common/exit_policy.h), one of the allowed ones connected — the very sockaddr that
+ * was checked — the status returned, then bytes are relayed both ways (apps/socks5/relay.c). */
 #include "apps/socks5/relay.h"
 #include "common/err.h"
+#include "common/exit_policy.h"
 #include "common/keys.h"
+#include "common/log.h"
 #include "common/socks5.h"
 #include "visor/app/app.h"
 
+#include <netdb.h>
 #include <pthread.h>
 #include <signal.h>
 #include <sodium.h>
@@ -25,8 +29,10 @@
 #define HDR_TIMEOUT_MS 10000
 #define CONNECT_TIMEOUT_MS 10000
 #define MAX_CONNS 256
+#define MAX_ADDRS 32 /* allowed addresses of one name tried in turn */
 
 static const char *passcode = "";
+static struct sw_exit_policy *policy; /* configured in main, then shared read-only */
 static atomic_int n_conns;
 
 struct conn {
@@ -66,6 +72,67 @@ static void refuse(int fd, uint8_t rep)
         ;
 }
 
+static void addr_text(const struct addrinfo *ai, char *out, size_t cap)
+{
+    if (getnameinfo(ai->ai_addr, ai->ai_addrlen, out, (socklen_t)cap, NULL, 0, NI_NUMERICHOST))
+        snprintf(out, cap, "?");
+}
+
+/* The one line for a refused destination: the rule that refused its first address. */
+static void log_refusal(const struct conn *c, const struct sw_socks5_addr *dst,
+                        const struct addrinfo *first, const char *rule, size_t n_refused)
+{
+    char a[NI_MAXHOST];
+
+    addr_text(first, a, sizeof(a));
+    sw_log_warn("%s: exit policy refused %s port %u: %s matches rule \"%s\" (%zu address%s, "
+                "all refused)", c->remote, dst->host, dst->port, a, rule, n_refused,
+                n_refused == 1 ? "" : "es");
+}
+
+/* Resolves dst, keeps the addresses the exit policy allows and connects to one of them: the
+ * checked sockaddr itself, so nothing can rebind the name between check and connect. A
+ * destination without an allowed address gets reply 2. Logs every failure. Returns the
+ * connected fd, or -1 with *rep. */
+static int connect_allowed(const struct conn *c, const struct sw_socks5_addr *dst, uint8_t *rep)
+{
+    const struct addrinfo *ok[MAX_ADDRS], *first_refused = NULL;
+    const char *refused_by = NULL;
+    struct addrinfo *res;
+    size_t n_ok = 0, n_refused = 0;
+    int fd = -1;
+
+    if (sx_resolve(dst->host, dst->port, &res, rep) != SW_OK) {
+        sw_log_info("%s: %s port %u: the name did not resolve (reply %u)", c->remote, dst->host,
+                    dst->port, *rep);
+        return -1;
+    }
+    sw_exit_policy_refresh_host(policy, NULL); /* this host's addresses as they are now */
+    for (const struct addrinfo *ai = res; ai; ai = ai->ai_next) {
+        struct sw_exit_verdict v;
+        if (sw_exit_policy_check_sa(policy, ai->ai_addr, ai->ai_addrlen, &v)) {
+            if (n_ok < MAX_ADDRS)
+                ok[n_ok++] = ai;
+        } else if (n_refused++ == 0) {
+            first_refused = ai;
+            refused_by = v.rule;
+        }
+    }
+    if (n_ok == 0) {
+        log_refusal(c, dst, first_refused, refused_by, n_refused);
+        *rep = SW_SOCKS5_REP_NOT_ALLOWED;
+    } else {
+        if (n_refused)
+            sw_log_debug("%s: %s port %u: %zu refused address(es) skipped (first: rule \"%s\")",
+                         c->remote, dst->host, dst->port, n_refused, refused_by);
+        if ((fd = sx_connect_addrs(ok, n_ok, CONNECT_TIMEOUT_MS, rep)) < 0)
+            sw_log_info("%s: connect %s port %u failed (reply %u)", c->remote, dst->host,
+                        dst->port, *rep);
+    }
+    freeaddrinfo(res);
+    return fd;
+}
+
 static void *serve(void *arg)
 {
     struct conn *c = arg;
@@ -79,20 +146,18 @@ static void *serve(void *arg)
 
     rc = sx_read_msg(c->fd, buf, sizeof(buf), &have, HDR_TIMEOUT_MS, parse_hdr, ctx, &used);
     if (rc != SW_OK) {
-        fprintf(stderr, "socksproxy: %s: bad tunnel header (%s)\n", c->remote, sw_strerror(rc));
+        sw_log_warn("%s: bad tunnel header (%s)", c->remote, sw_strerror(rc));
         if (rc == SW_EINVAL)
             refuse(c->fd, SW_SOCKS5_REP_FAILURE);
         goto out;
     }
     sx_consume(buf, &have, used);
     if (!passcode_ok(pass)) {
-        fprintf(stderr, "socksproxy: %s: wrong passcode, refused\n", c->remote);
+        sw_log_warn("%s: wrong passcode, refused", c->remote);
         refuse(c->fd, SW_SOCKS5_REP_NOT_ALLOWED);
         goto out;
     }
-    if ((tfd = sx_connect(dst.host, dst.port, CONNECT_TIMEOUT_MS, &rep)) < 0) {
-        fprintf(stderr, "socksproxy: %s: connect %s port %u failed (reply %u)\n", c->remote,
-                dst.host, dst.port, rep);
+    if ((tfd = connect_allowed(c, &dst, &rep)) < 0) {
         refuse(c->fd, rep);
         goto out;
     }
@@ -102,9 +167,7 @@ static void *serve(void *arg)
             goto out;
     }
     rc = sx_splice(tfd, c->fd, NULL, 0, buf, have);
-    printf("socksproxy: %s: %s port %u %s\n", c->remote, dst.host, dst.port,
-           rc == 0 ? "done" : "cut short");
-    fflush(stdout);
+    sw_log_info("%s: %s port %u %s", c->remote, dst.host, dst.port, rc == 0 ? "done" : "cut short");
 out:
     if (tfd >= 0)
         close(tfd);
@@ -116,7 +179,42 @@ out:
 
 static void usage(void)
 {
-    fprintf(stderr, "usage: socksproxy [-passcode X]   (listens on $SKYWIRE_APP_PORT, default 3)\n");
+    fprintf(stderr, "usage: socksproxy [-passcode X] [-allow CIDR[,CIDR]]... [-deny CIDR[,CIDR]]...\n"
+                    "  (listens on $SKYWIRE_APP_PORT, default 3; see apps/socksproxy/README.md)\n");
+}
+
+static bool is_flag(const char *arg, const char *name)
+{
+    return (arg[0] == '-' && strcmp(arg + 1, name) == 0) ||
+           (arg[0] == '-' && arg[1] == '-' && strcmp(arg + 2, name) == 0);
+}
+
+/* Fills passcode and the policy's lists from argv. 0, or 2 (usage) after saying why. */
+static int parse_args(int argc, char **argv)
+{
+    struct sw_error err = { 0 };
+
+    for (int i = 1; i < argc; i++) {
+        bool has_value = i + 1 < argc;
+        if (is_flag(argv[i], "passcode") && has_value) {
+            passcode = argv[++i];
+        } else if ((is_flag(argv[i], "allow") || is_flag(argv[i], "deny")) && has_value) {
+            enum sw_exit_list l = is_flag(argv[i], "allow") ? SW_EXIT_ALLOW : SW_EXIT_DENY;
+            if (sw_exit_policy_add(policy, l, argv[++i], &err)) {
+                sw_log_error("%s %s: %s", argv[i - 1], argv[i], err.msg);
+                return 2;
+            }
+            sw_log_info("exit policy: %s %s", l == SW_EXIT_ALLOW ? "-allow" : "-deny", argv[i]);
+        } else {
+            usage();
+            return 2;
+        }
+    }
+    if (strlen(passcode) > SW_SOCKS_PASSCODE_MAX) {
+        sw_log_error("the passcode is longer than %d bytes", SW_SOCKS_PASSCODE_MAX);
+        return 2;
+    }
+    return 0;
 }
 
 int main(int argc, char **argv)
@@ -124,33 +222,30 @@ int main(int argc, char **argv)
     const char *p = getenv("SKYWIRE_APP_PORT");
     struct sw_error err = { 0 };
     unsigned long port = p ? strtoul(p, NULL, 10) : 3;
-    int lfd;
+    int lfd, rc;
 
     signal(SIGPIPE, SIG_IGN);
+    sw_log_init("socksproxy");
     if (sodium_init() < 0)
         return 1;
-    for (int i = 1; i < argc; i++) {
-        if ((!strcmp(argv[i], "-passcode") || !strcmp(argv[i], "--passcode")) && i + 1 < argc) {
-            passcode = argv[++i];
-        } else {
-            usage();
-            return 2;
-        }
+    if (sw_exit_policy_new(&policy, &err)) {
+        sw_log_error("exit policy: %s", err.msg);
+        return 1;
     }
-    if (strlen(passcode) > SW_SOCKS_PASSCODE_MAX) {
-        fprintf(stderr, "socksproxy: the passcode is longer than %d bytes\n", SW_SOCKS_PASSCODE_MAX);
-        return 2;
-    }
+    if ((rc = parse_args(argc, argv)))
+        return rc;
     if (port == 0 || port > 65535) {
-        fprintf(stderr, "socksproxy: bad SKYWIRE_APP_PORT\n");
+        sw_log_error("bad SKYWIRE_APP_PORT");
         return 2;
     }
     if (sw_app_listen(NULL, (uint16_t)port, &lfd, &err)) {
-        fprintf(stderr, "socksproxy: listen: %s\n", err.msg);
+        sw_log_error("listen: %s", err.msg);
         return 1;
     }
-    printf("socksproxy: listening on app port %lu%s\n", port, *passcode ? " (passcode set)" : "");
-    fflush(stdout);
+    sw_log_info("listening on app port %lu%s; exit policy: defaults (no loopback, private, "
+                "link-local or own addresses) with %zu allow and %zu deny CIDRs", port,
+                *passcode ? " (passcode set)" : "", sw_exit_policy_count(policy, SW_EXIT_ALLOW),
+                sw_exit_policy_count(policy, SW_EXIT_DENY));
     for (;;) {
         struct sw_pk remote;
         uint16_t rport;
@@ -159,11 +254,11 @@ int main(int argc, char **argv)
         int fd;
 
         if (sw_app_accept(lfd, -1, &fd, &remote, &rport, &err)) {
-            fprintf(stderr, "socksproxy: accept: %s\n", err.msg);
+            sw_log_error("accept: %s", err.msg);
             return 1;
         }
         if (atomic_load(&n_conns) >= MAX_CONNS || !(c = calloc(1, sizeof(*c)))) {
-            fprintf(stderr, "socksproxy: too many connections, one refused\n");
+            sw_log_warn("too many connections, one refused");
             close(fd);
             continue;
         }

@@ -317,7 +317,9 @@
     const btn = $('pw-form').querySelector('button[type=submit]');
     btn.disabled = true;
     try {
-      await api('POST', '/api/password', { old_password: oldp, new_password: newp }, { no401: true });
+      const r = await api('POST', '/api/password', { old_password: oldp, new_password: newp }, { no401: true });
+      // every session ended, ours too: the answer brings our new one (the cookie is already set)
+      if (r && typeof r.csrf_token === 'string') state.csrf = r.csrf_token;
       $('pw-form').reset();
       route();
       setStatus('Password changed.', 'ok');

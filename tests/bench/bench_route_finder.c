@@ -179,8 +179,8 @@ static int copy_row(struct sw_buf *out, const struct rf_row *r)
     sw_pk_to_hex(&r->a, ea);
     sw_pk_to_hex(&r->b, eb);
     /* signatures are never checked on reads */
-    return sw_buf_printf(out, "%s\t\\\\x%s\t\\\\x%s\tdmsg\t\t\\\\x00\t\\\\x00\tt\tt\t%" PRId64 "\t%" PRId64 "\n", id,
-                         ea, eb, r->updated, r->updated);
+    return sw_buf_printf(out, "%s\t\\\\x%s\t\\\\x%s\tdmsg\t\t\\\\x00\t\\\\x00\tt\tt\t%" PRId64 "\t%" PRId64 "\t%" PRId64 "\n",
+                         id, ea, eb, r->updated, r->updated, r->updated);
 }
 
 static int exec_ok(PGconn *pg, const char *sql, ExecStatusType want)
@@ -203,7 +203,7 @@ static void populate(const struct bench *b, double *copy_s, double *vacuum_s)
     sw_buf_init(&buf, 0);
     if (PQstatus(pg) != CONNECTION_OK ||
         exec_ok(pg, "COPY td_transports (t_id, edge_a, edge_b, type, label, sig_a, sig_b, up_a,"
-                    " up_b, registered, updated) FROM STDIN", PGRES_COPY_IN))
+                    " up_b, registered, updated_a, updated_b) FROM STDIN", PGRES_COPY_IN))
         goto out;
     for (size_t i = 0; i < b->n_rows; i++) {
         if (copy_row(&buf, &b->rows[i]))

@@ -77,7 +77,7 @@ static long call(const char *base, const char *method, const char *target, const
     if (out)
         *out = NULL;
     snprintf(url, sizeof(url), "%s%s", base, target);
-    if (sw_http_do(http, method, url, NULL, body, body ? strlen(body) : 0, &res, &err))
+    if (sw_http_do(http, method, url, th_api_headers(base), body, body ? strlen(body) : 0, &res, &err))
         return -1;
     st = res.status;
     if (out && sw_json_parse(res.body, res.body_len, out, NULL))

@@ -1,7 +1,8 @@
 /* bench_socks.c — the SOCKS5 proxy apps (apps/socksproxy/README.md) under load, beside a
  * direct download, in one run. Real services (transport discovery, route finder, messaging
  * discovery + server, setup node) and three visors A-B-C (stcp A-B and B-C only).
- * socksproxy runs on B and on C (exits, port 3); A runs two socksproxy-client instances
+ * socksproxy runs on B and on C (exits, port 3, `-allow 127.0.0.1/32` for the loopback
+ * server: the exit policy refuses loopback by default); A runs two socksproxy-client instances
  * (app ports 3 and 4), one with -srv B (1 hop) and one with -srv C (2 hops, A-B-C), on two
  * local SOCKS ports. All apps are launched by their visors from config (auto_start).
  *
@@ -510,13 +511,15 @@ static void setup(void)
         th_net_visor_gen(&net, &vc, "bench-sx-c", NULL, extra))
         bu_die("cannot make the visor configs");
 
-    /* exits on B and C; two clients on A (app ports 3 and 4), 1 hop to B and 2 hops to C */
+    /* exits on B and C; two clients on A (app ports 3 and 4), 1 hop to B and 2 hops to C.
+     * The HTTP server is on loopback, which the exits' default policy refuses: allow it. */
+    const char *exit_args[] = { "-allow", "127.0.0.1/32", NULL };
     apps = json_object_new_array();
-    json_object_array_add(apps, th_app_entry("socksproxy", 3, NULL));
+    json_object_array_add(apps, th_app_entry("socksproxy", 3, exit_args));
     if (th_visor_set_apps(&vb, apps))
         bu_die("cannot configure the apps");
     apps = json_object_new_array();
-    json_object_array_add(apps, th_app_entry("socksproxy", 3, NULL));
+    json_object_array_add(apps, th_app_entry("socksproxy", 3, exit_args));
     if (th_visor_set_apps(&vc, apps))
         bu_die("cannot configure the apps");
     apps = json_object_new_array();

@@ -44,7 +44,8 @@
 
 /* Kept in step with "td_by_edge" in transport-discovery/store.c. */
 #define TD_COLS "t_id::text, encode(edge_a, 'hex'), encode(edge_b, 'hex'), type, label, " \
-                "encode(sig_a, 'hex'), encode(sig_b, 'hex'), up_a, up_b, registered, updated"
+                "encode(sig_a, 'hex'), encode(sig_b, 'hex'), up_a, up_b, registered, updated, " \
+                "updated_a, updated_b"
 #define TD_BY_EDGE_SQL                                                            \
     "SELECT " TD_COLS " FROM td_transports WHERE edge_a = $1::bytea UNION ALL " \
     "SELECT " TD_COLS " FROM td_transports WHERE edge_b = $1::bytea ORDER BY 1"
@@ -331,8 +332,8 @@ static int copy_row(struct sw_buf *out, const struct sw_pk *a, const struct sw_p
     sw_hex_encode(sa, sizeof(sa), sigs[0], SW_SIG_LEN);
     sw_hex_encode(sb, sizeof(sb), sigs[1], SW_SIG_LEN);
     /* COPY text format: a bytea hex literal's backslash is doubled; empty field = '' */
-    return sw_buf_printf(out, "%s\t\\\\x%s\t\\\\x%s\t%s\t\t\\\\x%s\t\\\\x%s\tt\tt\t%ld\t%ld\n", id, ea,
-                         eb, e.type, sa, sb, now, now);
+    return sw_buf_printf(out, "%s\t\\\\x%s\t\\\\x%s\t%s\t\t\\\\x%s\t\\\\x%s\tt\tt\t%ld\t%ld\t%ld\n", id, ea,
+                         eb, e.type, sa, sb, now, now, now);
 }
 
 static int copy_flush(PGconn *pg, struct sw_buf *buf)
@@ -381,7 +382,7 @@ static double populate(const struct bench *b)
 
     if (PQstatus(pg) != CONNECTION_OK ||
         exec_ok(pg, "COPY td_transports (t_id, edge_a, edge_b, type, label, sig_a, sig_b, up_a,"
-                    " up_b, registered, updated) FROM STDIN", PGRES_COPY_IN))
+                    " up_b, registered, updated_a, updated_b) FROM STDIN", PGRES_COPY_IN))
         goto out;
     if (copy_rows(pg, b) || PQputCopyEnd(pg, NULL) != 1)
         goto out;

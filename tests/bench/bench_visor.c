@@ -117,7 +117,7 @@ static long call(const char *base, const char *method, const char *target, const
     long st;
 
     snprintf(url, sizeof(url), "%s%s", base, target);
-    if (sw_http_do(http, method, url, NULL, body, body ? strlen(body) : 0, &res, &err)) {
+    if (sw_http_do(http, method, url, th_api_headers(base), body, body ? strlen(body) : 0, &res, &err)) {
         fprintf(stderr, "bench_visor: %s %s: %s\n", method, url, err.msg);
         exit(1);
     }
@@ -138,7 +138,7 @@ static uint64_t bytes_received(const struct th_visor *v, const char *id)
     uint64_t n = 0;
 
     snprintf(url, sizeof(url), "%s/api/transports/%s", v->api, id);
-    if (sw_http_do(http, "GET", url, NULL, NULL, 0, &res, NULL) == SW_OK &&
+    if (sw_http_do(http, "GET", url, th_api_headers(v->api), NULL, 0, &res, NULL) == SW_OK &&
         sw_json_parse(res.body, res.body_len, &o, NULL) == SW_OK)
         n = json_object_get_uint64(json_object_object_get(o, "bytes_received"));
     json_object_put(o);

@@ -3,9 +3,55 @@
 #include "tests/harness/harness.h"
 
 #include <check.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+
+#define TH_API_TOKENS_MAX 64
+
+struct th_api_token {
+    char base[128];
+    char header[128];       /* "Authorization: Bearer <token>" */
+    const char *headers[2]; /* { header, NULL } */
+};
+
+static struct th_api_token api_tokens[TH_API_TOKENS_MAX];
+static size_t n_api_tokens;
+static pthread_mutex_t api_tokens_mu = PTHREAD_MUTEX_INITIALIZER;
+
+void th_api_set_token(const char *base, const char *token)
+{
+    struct th_api_token *t = NULL;
+
+    pthread_mutex_lock(&api_tokens_mu);
+    for (size_t i = 0; i < n_api_tokens && !t; i++)
+        if (strcmp(api_tokens[i].base, base) == 0)
+            t = &api_tokens[i];
+    if (!t && n_api_tokens < TH_API_TOKENS_MAX)
+        t = &api_tokens[n_api_tokens++];
+    if (t) {
+        snprintf(t->base, sizeof(t->base), "%s", base);
+        snprintf(t->header, sizeof(t->header), "Authorization: Bearer %s", token);
+        t->headers[0] = t->header;
+        t->headers[1] = NULL;
+    }
+    pthread_mutex_unlock(&api_tokens_mu);
+    if (!t)
+        fprintf(stderr, "th_api_set_token: more than %d visor APIs\n", TH_API_TOKENS_MAX);
+}
+
+const char *const *th_api_headers(const char *base)
+{
+    const char *const *h = NULL;
+
+    pthread_mutex_lock(&api_tokens_mu);
+    for (size_t i = 0; i < n_api_tokens && !h; i++)
+        if (strcmp(api_tokens[i].base, base) == 0)
+            h = api_tokens[i].headers;
+    pthread_mutex_unlock(&api_tokens_mu);
+    return h;
+}
 
 long th_call(struct sw_http_client *http, const char *base, const char *method, const char *target,
              const char *body, const struct sw_keypair *signer, struct json_object **out)
@@ -21,7 +67,7 @@ long th_call(struct sw_http_client *http, const char *base, const char *method, 
         rc = sw_http_do_signed(http, signer, base, method, target, body, len, &res, &err);
     } else {
         snprintf(url, sizeof(url), "%s%s", base, target);
-        rc = sw_http_do(http, method, url, NULL, body, len, &res, &err);
+        rc = sw_http_do(http, method, url, th_api_headers(base), body, len, &res, &err);
     }
     ck_assert_msg(rc == SW_OK, "%s %s: %s", method, target, err.msg);
     if (out) {

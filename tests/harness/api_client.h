@@ -8,8 +8,17 @@
 #include "common/http_client.h"
 #include "common/keys.h"
 
+/* Visor APIs want a bearer token (docs/visor.md "Access to the local API"). visor_env
+ * registers the token of every visor it starts under its API base URL; th_call (and
+ * th_api_headers for a test's own requests) then sends it to that base. Thread-safe. */
+void th_api_set_token(const char *base, const char *token);
+/* {"Authorization: Bearer <token>", NULL} when base is a registered visor API, else NULL.
+ * Borrowed: valid for the process (entries are never removed). */
+const char *const *th_api_headers(const char *base);
+
 /* Performs method base+target (signed by signer when non-NULL, body may be NULL); returns
- * the HTTP status and, when out is non-NULL, the parsed JSON reply (caller puts). */
+ * the HTTP status and, when out is non-NULL, the parsed JSON reply (caller puts). A visor
+ * API's token goes along (th_api_headers). */
 long th_call(struct sw_http_client *http, const char *base, const char *method, const char *target,
              const char *body, const struct sw_keypair *signer, struct json_object **out);
 /* Asserts the reply's status and error code. */

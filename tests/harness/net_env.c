@@ -22,7 +22,7 @@ static long net_call(struct th_net *n, const char *base, const char *method, con
     if (out)
         *out = NULL;
     snprintf(url, sizeof(url), "%s%s", base, target);
-    if (sw_http_do(n->http, method, url, NULL, body, body ? strlen(body) : 0, &res, &err))
+    if (sw_http_do(n->http, method, url, th_api_headers(base), body, body ? strlen(body) : 0, &res, &err))
         return -1;
     st = res.status;
     if (out && sw_json_parse(res.body, res.body_len, out, NULL))

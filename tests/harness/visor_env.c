@@ -105,6 +105,7 @@ int th_visor_gen(struct th_visor *v, const char *dir, const char *name, const ch
     snprintf(v->name, sizeof(v->name), "%s", name);
     snprintf(v->config, sizeof(v->config), "%s/%s.json", dir, name);
     snprintf(v->data_dir, sizeof(v->data_dir), "%s/%s-data", dir, name);
+    snprintf(v->token_file, sizeof(v->token_file), "%s/api-token", v->data_dir);
     snprintf(v->log, sizeof(v->log), "%s", th_log_path(name));
     v->api_port = th_free_port();
     v->stcp_port = th_free_port();
@@ -137,6 +138,25 @@ int th_visor_gen(struct th_visor *v, const char *dir, const char *name, const ch
     return 0;
 }
 
+/* The visor writes its token before its API listens: read it once /health answers. */
+static int read_token(struct th_visor *v)
+{
+    FILE *f = fopen(v->token_file, "r");
+    size_t n = 0;
+
+    if (f) {
+        n = fread(v->token, 1, sizeof(v->token) - 1, f);
+        fclose(f);
+    }
+    v->token[n] = '\0';
+    if (n != sizeof(v->token) - 1) {
+        fprintf(stderr, "visor %s: no API token in %s\n", v->name, v->token_file);
+        return -1;
+    }
+    th_api_set_token(v->api, v->token);
+    return 0;
+}
+
 int th_visor_start(struct th_visor *v)
 {
     char url[96];
@@ -147,7 +167,7 @@ int th_visor_start(struct th_visor *v)
     argv[0] = bin;
     v->pid = th_spawn(argv, NULL, v->log);
     snprintf(url, sizeof(url), "%s/health", v->api);
-    if (v->pid < 0 || th_wait_http(url, 10000) != 0) {
+    if (v->pid < 0 || th_wait_http(url, 10000) != 0 || read_token(v) != 0) {
         th_dump_log(v->log);
         return -1;
     }

@@ -24,6 +24,8 @@ struct th_visor {
     uint16_t api_port, stcp_port;
     char api[64];   /* http://127.0.0.1:PORT */
     char stcp[32];  /* 127.0.0.1:PORT */
+    char token_file[560]; /* data_dir/api-token, made by the visor at its first start */
+    char token[65];       /* its content once th_visor_start saw it ("" before) */
     pid_t pid;
 };
 
@@ -41,7 +43,8 @@ const char *th_temp_dir(const char *prefix);
  * Fills v (not started). 0 on success; prints the CLI's stderr otherwise. */
 int th_visor_gen(struct th_visor *v, const char *dir, const char *name, const char *tpd_url,
                  const char *const extra[]);
-/* Spawns the visor (log appended to v->log) and waits for its API. 0 when it answers. */
+/* Spawns the visor (log appended to v->log) and waits for its API. 0 when it answers; the
+ * API token is then in v->token and registered for th_call (th_api_set_token). */
 int th_visor_start(struct th_visor *v);
 /* SIGKILL (kill9) or SIGTERM with a 10 s grace; returns the wait status. */
 int th_visor_stop(struct th_visor *v, bool kill9);

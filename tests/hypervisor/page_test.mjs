@@ -2,7 +2,9 @@
 // through playwright-core: logs in (after one wrong password), waits until both visors are
 // online on the map, opens visor A with a click on its node, adds an stcp transport to B with
 // the form, sees it in A's transport list and as an up edge on the map, stops and starts an
-// app of A, opens its logs, and logs out (after which /api/visors answers 401). Saves
+// app of A, opens its logs, changes the password and back (the second change needs the
+// session and CSRF token the first one rotated), and logs out (after which /api/visors
+// answers 401). Saves
 // screenshots (PNG) into $SW_TEST_LOG_DIR.
 //
 //   node page_test.mjs URL PASSWORD PK_A PK_B ADDR_B [APP]
@@ -247,6 +249,28 @@ async function run() {
   if (/^Could not load/.test(logs)) await fail(`logs: ${logs}`);
   await visible(sel.tpRow(pkB), 'the transport to B on the visor page');
   await shot('hypervisor-page-visor.png');
+
+  // Changing the password ends every session, ours included: the page must take the new
+  // cookie and CSRF token from the answer, or the change back (a mutation) is refused.
+  for (const [from, to] of [[password, `${password}-rotated`], [`${password}-rotated`, password]]) {
+    step = `change the password${to === password ? ' back' : ''}`;
+    log(step);
+    await page.getByTestId('password-open').click();
+    await visible('[data-testid="password-form"]', 'the password form');
+    await page.getByTestId('password-old').fill(from);
+    await page.getByTestId('password-new').fill(to);
+    await page.getByTestId('password-new2').fill(to);
+    await page.getByTestId('password-submit').click();
+    try {
+      await page.getByTestId('password-view').waitFor({ state: 'hidden', timeout: 15000 });
+    } catch (e) {
+      const err = await page.getByTestId('password-error').textContent().catch(() => '');
+      await fail(`the password form stayed open${err ? `: "${err}"` : ''}`);
+    }
+    if (await page.getByTestId('login-form').isVisible()) await fail('the session ended with the password change');
+    const st = (await page.getByTestId('status').textContent()).trim();
+    if (!/password changed/i.test(st)) await fail(`status after the change: "${st}"`);
+  }
 
   step = 'log out';
   log(step);

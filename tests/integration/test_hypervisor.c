@@ -41,6 +41,9 @@ struct hvc {
     char cookie[160]; /* swhv_session=... */
     char set_cookie[512];
     char csrf[96];
+    const char *source;  /* local address to connect from (e.g. "127.0.0.2"); NULL = any */
+    const char *headers; /* extra request headers, '\n'-separated; a Content-Type replaces JSON's */
+    long retry_after;    /* the last Retry-After seen, or -1 */
 };
 
 static size_t hdr_cb(char *d, size_t s, size_t n, void *arg)
@@ -48,6 +51,8 @@ static size_t hdr_cb(char *d, size_t s, size_t n, void *arg)
     struct hvc *c = arg;
     size_t len = s * n;
 
+    if (len > 13 && strncasecmp(d, "Retry-After: ", 13) == 0)
+        c->retry_after = strtol(d + 13, NULL, 10);
     if (len > 12 && strncasecmp(d, "Set-Cookie: ", 12) == 0) {
         snprintf(c->set_cookie, sizeof(c->set_cookie), "%.*s", (int)(len - 12), d + 12);
         c->set_cookie[strcspn(c->set_cookie, "\r\n")] = '\0';
@@ -64,16 +69,39 @@ static size_t body_cb(char *d, size_t s, size_t n, void *arg)
 
 /* method base+target with the client's cookie and (if csrf) its CSRF token; returns the
  * status, *out the parsed JSON (may be NULL). */
+/* The client's extra headers, then JSON's Content-Type unless they name one. */
+static struct curl_slist *base_headers(const struct hvc *c)
+{
+    struct curl_slist *hdrs = NULL;
+    const char *p = c->headers;
+    char line[512];
+
+    while (p && *p) {
+        size_t n = strcspn(p, "\n");
+        snprintf(line, sizeof(line), "%.*s", (int)n, p);
+        hdrs = curl_slist_append(hdrs, line);
+        p += n + (p[n] == '\n');
+    }
+    if (!c->headers || !strcasestr(c->headers, "Content-Type:"))
+        hdrs = curl_slist_append(hdrs, "Content-Type: application/json");
+    return hdrs;
+}
+
 static long call(struct hvc *c, const char *method, const char *target, const char *body, bool csrf,
                  struct json_object **out)
 {
     CURL *h = curl_easy_init();
-    struct curl_slist *hdrs = curl_slist_append(NULL, "Content-Type: application/json");
-    char url[1024], ck[200], cs[160];
+    struct curl_slist *hdrs = base_headers(c);
+    char url[1024], ck[200], cs[160], iface[64];
     struct sw_buf b;
     long status = -1;
 
     sw_buf_init(&b, 4u << 20);
+    c->retry_after = -1;
+    if (c->source) { /* bind the client socket: the hypervisor sees another source address */
+        snprintf(iface, sizeof(iface), "host!%s", c->source);
+        curl_easy_setopt(h, CURLOPT_INTERFACE, iface);
+    }
     snprintf(url, sizeof(url), "%s%s", c->base, target);
     if (c->cookie[0]) {
         snprintf(ck, sizeof(ck), "Cookie: %s", c->cookie);
@@ -209,7 +237,7 @@ static void setup(void)
     add_helloworld(&va);
     snprintf(tpd, sizeof(tpd), "%s", net.td_base);
     const char *extra[] = { "--visor-addr", vaddr, "--visor", va.pk_hex, "--visor", vb.pk_hex, "--visor", fake_hex,
-                            "--tpd", tpd, "--admin-password-file", pwfile, NULL };
+                            "--tpd", tpd, "--admin-password-file", pwfile, "--allowed-host", "hv.example.org", NULL };
     hv_pid = start_hv("hv", net.dir, hv_base, hv_log, extra);
     ck_assert_msg(hv_pid > 0, "the hypervisor did not start");
     snprintf(hv2_dir, sizeof(hv2_dir), "%s", net.dir);
@@ -267,6 +295,7 @@ static struct hvc session(void)
 START_TEST(test_auth)
 {
     struct hvc c1 = { .base = hv2_base }, c2 = { .base = hv2_base }, anon = { .base = hv2_base };
+    struct hvc old_c1, mixed = { .base = hv2_base };
     char path[700], pw[128] = "", body[512], *log = NULL;
     struct json_object *o = NULL;
     struct stat st;
@@ -316,11 +345,29 @@ START_TEST(test_auth)
            true, 401, "invalid_credentials");
     snprintf(body, sizeof(body), "{\"old_password\":\"%s\",\"new_password\":\"new-password-2\"}", pw);
     expect(&c1, "POST", "/api/password", body, false, 403, "csrf");
-    expect(&c1, "POST", "/api/password", body, true, 200, NULL);
+    old_c1 = c1;
+    ck_assert_int_eq(call(&c1, "POST", "/api/password", body, true, &o), 200);
+    ck_assert(json_object_get_boolean(json_object_object_get(o, "changed")));
+    snprintf(c1.csrf, sizeof(c1.csrf), "%s", json_object_get_string(json_object_object_get(o, "csrf_token")));
+    json_object_put(o);
+    o = NULL;
     ck_assert_int_ne(access(path, F_OK), 0); /* the generated password's file is gone */
-    /* the other session ended, this one lives; only the new password works */
+    /* every session ended, the caller's too: it got a new cookie and CSRF token */
+    ck_assert_str_ne(c1.cookie, old_c1.cookie);
+    ck_assert_str_ne(c1.csrf, old_c1.csrf);
+    ck_assert_uint_eq(strlen(c1.csrf), 64);
+    ck_assert_ptr_nonnull(strstr(c1.set_cookie, "HttpOnly"));
     expect(&c2, "GET", "/api/session", NULL, false, 401, "unauthenticated");
-    expect(&c1, "GET", "/api/session", NULL, false, 200, NULL);
+    expect(&old_c1, "GET", "/api/session", NULL, false, 401, "unauthenticated");
+    expect(&old_c1, "POST", "/api/logout", "{}", true, 401, "unauthenticated");
+    snprintf(mixed.cookie, sizeof(mixed.cookie), "%s", c1.cookie); /* new cookie, old CSRF token */
+    snprintf(mixed.csrf, sizeof(mixed.csrf), "%s", old_c1.csrf);
+    expect(&mixed, "POST", "/api/logout", "{}", true, 403, "csrf");
+    ck_assert_int_eq(call(&c1, "GET", "/api/session", NULL, false, &o), 200);
+    ck_assert_str_eq(json_object_get_string(json_object_object_get(o, "csrf_token")), c1.csrf);
+    json_object_put(o);
+    o = NULL;
+    /* only the new password works */
     ck_assert_int_eq(login(&c2, pw), 401);
     ck_assert_int_eq(login(&c2, "new-password-2"), 200);
     /* logout ends the session and clears the cookie */
@@ -331,13 +378,144 @@ START_TEST(test_auth)
     /* a stray cookie of the same name (a parent domain's) ahead of ours does not hide it */
     snprintf(c1.cookie, sizeof(c1.cookie), "swhv_session=stray; %.100s", c2.cookie);
     expect(&c1, "GET", "/api/session", NULL, false, 200, NULL);
-    /* rate limit: 3 failures so far; a few more and even the right password gets 429 */
-    for (i = 0; i < 6 && (s = login(&anon, "wrong-again")) == 401; i++)
+    /* rate limit: the last login's success forgot this address's failures; after 5 new ones
+     * it waits (1 min), even with the right password */
+    for (i = 0; i < 7 && (s = login(&anon, "wrong-again")) == 401; i++)
         ;
     ck_assert_int_eq(s, 429);
-    ck_assert_int_le(i, 3);
+    ck_assert_int_eq(i, 5);
+    ck_assert_int_gt(anon.retry_after, 0);
+    ck_assert_int_le(anon.retry_after, 60);
     ck_assert_int_eq(login(&anon, "new-password-2"), 429);
     ck_assert(th_log_wait(hv2_log, "rate limited", 1000));
+}
+END_TEST
+
+/* Pages in a local browser (docs/security.md): a DNS-rebinding page (foreign Host) reads
+ * nothing, /metrics included; a page of another site (foreign Origin, or a form's or
+ * text/plain body) changes nothing, even holding a session and its CSRF token. */
+START_TEST(test_browser_guard)
+{
+    struct hvc c = session(), alt;
+    char t[256], origin[128];
+
+    snprintf(t, sizeof(t), "/api/visors/%s/apps/helloworld/stop", va.pk_hex);
+    c.headers = "Host: evil.example";
+    expect(&c, "GET", "/api/visors", NULL, false, 403, "forbidden_host");
+    expect(&c, "GET", "/metrics", NULL, false, 403, "forbidden_host");
+    expect(&c, "GET", "/health", NULL, false, 403, "forbidden_host");
+    expect(&c, "GET", "/", NULL, false, 403, "forbidden_host");
+    c.headers = "Host: localhost.evil.example:80";
+    expect(&c, "GET", "/api/session", NULL, false, 403, "forbidden_host");
+    c.headers = "Host: hv.example.org"; /* --allowed-host, as behind a reverse proxy */
+    expect(&c, "GET", "/api/session", NULL, false, 200, NULL);
+    c.headers = "Host: LOCALHOST:9080";
+    expect(&c, "GET", "/api/session", NULL, false, 200, NULL);
+    c.headers = "Origin: http://evil.example";
+    expect(&c, "POST", t, "{}", true, 403, "forbidden_origin");
+    expect(&c, "GET", "/api/session", NULL, false, 200, NULL); /* reads: the Host decides */
+    c.headers = "Origin: null";
+    expect(&c, "POST", "/api/logout", "{}", true, 403, "forbidden_origin");
+    c.headers = "Content-Type: text/plain";
+    expect(&c, "POST", t, "{}", true, 415, "unsupported_media_type");
+    c.headers = "Content-Type: application/x-www-form-urlencoded";
+    expect(&c, "POST", "/api/password", "old_password=a&new_password=bbbbbbbb", true, 415, "unsupported_media_type");
+    /* a login form posted from another site (login CSRF) */
+    alt = (struct hvc){ .base = hv_base, .headers = "Content-Type: text/plain" };
+    ck_assert_int_eq(login(&alt, PASSWORD), 415);
+    alt.headers = "Origin: https://evil.example";
+    ck_assert_int_eq(login(&alt, PASSWORD), 403);
+    /* the page's own origin (any spelling of this host) passes */
+    snprintf(origin, sizeof(origin), "Origin: %s", hv_base);
+    alt.headers = origin;
+    ck_assert_int_eq(login(&alt, PASSWORD), 200);
+    c.headers = "Origin: https://hv.example.org";
+    expect(&c, "GET", "/api/session", NULL, false, 200, NULL);
+    expect(&c, "POST", "/api/logout", "{}", true, 200, NULL);
+    ck_assert(th_log_wait(hv_log, "refused POST", 1000));
+}
+END_TEST
+
+static long login_from(const char *base, const char *source, const char *password, long *retry_after)
+{
+    struct hvc c = { .base = base, .source = source };
+    long st = login(&c, password);
+    if (retry_after)
+        *retry_after = c.retry_after;
+    return st;
+}
+
+/* Wrong passwords from one source address until it is made to wait: how many were checked. */
+static int guess_until_limited(const char *base, const char *source)
+{
+    long st, wait = -1;
+    int n = 0;
+
+    while ((st = login_from(base, source, "guess-guess", &wait)) == 401 && n < 20)
+        n++;
+    ck_assert_msg(st == 429, "%s: HTTP %ld after %d guesses", source, st, n);
+    ck_assert_msg(wait > 0 && wait <= 60, "%s: Retry-After %ld", source, wait);
+    return n;
+}
+
+/* Per-source backoff: six guessers (127.0.0.2-7) are each stopped after 5 guesses, the right
+ * password included, and the admin from another address (127.0.0.8, and 127.0.0.1) still
+ * logs in. Then the local recovery path: --reset-password and a restart. */
+START_TEST(test_login_backoff)
+{
+    char base[64], log[512], src[32], pwfile[700], data[600], out[4096], err[1024], pw[128] = "";
+    const char *const extra[] = { "--admin-password-file", pwfile, "--visor-addr", "127.0.0.1:0", NULL };
+    pid_t pid;
+    FILE *f;
+
+    snprintf(pwfile, sizeof(pwfile), "%s/hv-password", net.dir);
+    ck_assert_msg((pid = start_hv("hv5", net.dir, base, log, extra)) > 0, "hv5 did not start");
+    for (int i = 2; i <= 7; i++) {
+        snprintf(src, sizeof(src), "127.0.0.%d", i);
+        ck_assert_int_eq(guess_until_limited(base, src), 5);
+    }
+    ck_assert_int_eq(login_from(base, "127.0.0.2", PASSWORD, NULL), 429);
+    ck_assert_int_eq(login_from(base, "127.0.0.8", PASSWORD, NULL), 200);
+    ck_assert_int_eq(login_from(base, "127.0.0.1", PASSWORD, NULL), 200);
+    ck_assert(th_log_wait(log, "login from 127.0.0.7: rate limited", 1000));
+    th_stop(pid, 5000);
+
+    /* locked out, or the password forgotten: reset it locally and restart */
+    snprintf(data, sizeof(data), "%s/hv5-data", net.dir);
+    const char *reset[] = { th_bin("hypervisor"), "--reset-password", "--data-dir", data, NULL };
+    ck_assert_int_eq(th_run(reset, out, sizeof(out), err, sizeof(err), 30000), 0);
+    ck_assert_ptr_nonnull(strstr(out, "initial-password"));
+    snprintf(pwfile, sizeof(pwfile), "%s/initial-password", data);
+    ck_assert_ptr_nonnull(f = fopen(pwfile, "r"));
+    ck_assert_ptr_nonnull(fgets(pw, sizeof(pw), f));
+    fclose(f);
+    pw[strcspn(pw, "\n")] = '\0';
+    ck_assert_msg((pid = start_hv("hv5", net.dir, base, log, extra + 2)) > 0, "hv5 did not restart");
+    ck_assert_int_eq(login_from(base, "127.0.0.2", PASSWORD, NULL), 401); /* restarted: no backoff */
+    ck_assert_int_eq(login_from(base, "127.0.0.2", pw, NULL), 200);
+    th_stop(pid, 5000);
+}
+END_TEST
+
+/* The global ceiling (30 x --login-failures per 10 min; here 30): many sources reach it, after
+ * which new sources wait but the admin's known address still logs in. */
+START_TEST(test_login_ceiling)
+{
+    char base[64], log[512], src[32], pwfile[600];
+    const char *const extra[] = { "--admin-password-file", pwfile, "--login-failures", "1",
+                                  "--visor-addr", "127.0.0.1:0", NULL };
+    pid_t pid;
+
+    snprintf(pwfile, sizeof(pwfile), "%s/hv-password", net.dir);
+    ck_assert_msg((pid = start_hv("hv6", net.dir, base, log, extra)) > 0, "hv6 did not start");
+    ck_assert_int_eq(login_from(base, "127.0.0.9", PASSWORD, NULL), 200); /* the admin's address */
+    for (int i = 1; i <= 30; i++) {
+        snprintf(src, sizeof(src), "127.0.1.%d", i);
+        ck_assert_int_eq(login_from(base, src, "guess-guess", NULL), 401);
+    }
+    ck_assert_int_eq(login_from(base, "127.0.2.1", PASSWORD, NULL), 429);
+    ck_assert_int_eq(login_from(base, "127.0.0.9", PASSWORD, NULL), 200);
+    th_stop(pid, 5000);
 }
 END_TEST
 
@@ -537,14 +715,14 @@ START_TEST(test_app_logs_local)
     fprintf(f, "marker-line-1\nmarker-line-2\nmarker-line-3\n");
     fclose(f);
     const char *all[] = { th_bin("skywire-cli"), "node", "app-logs", "helloworld", "--lines", "1000",
-                          "--api", va.api, NULL };
+                          "--config", va.config, NULL };
     ck_assert_int_eq(th_run(all, out, sizeof(out), NULL, 0, 10000), 0);
     ck_assert_ptr_nonnull(m1 = strstr(out, "marker-line-1\n"));
     ck_assert_ptr_nonnull(m2 = strstr(out, "marker-line-2\n"));
     ck_assert_ptr_nonnull(m3 = strstr(out, "marker-line-3\n"));
     ck_assert(m1 < m2 && m2 < m3);
     const char *two[] = { th_bin("skywire-cli"), "--json", "node", "app-logs", "helloworld", "--lines", "2",
-                          "--api", va.api, NULL };
+                          "--config", va.config, NULL };
     ck_assert_int_eq(th_run(two, out, sizeof(out), NULL, 0, 10000), 0);
     ck_assert_ptr_nonnull(o = json_tokener_parse(out));
     ck_assert_uint_eq(json_object_array_length(json_object_object_get(o, "lines")), 2);
@@ -1059,6 +1237,9 @@ int main(void)
     tcase_set_timeout(tc, 120);
     tcase_add_test(tc, test_auth);
     tcase_add_test(tc, test_login_race);
+    tcase_add_test(tc, test_browser_guard);
+    tcase_add_test(tc, test_login_backoff);
+    tcase_add_test(tc, test_login_ceiling);
     tcase_add_test(tc, test_visors_online);
     tcase_add_test(tc, test_summary);
     tcase_add_test(tc, test_refused_key);

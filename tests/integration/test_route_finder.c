@@ -1,12 +1,14 @@
 /* Integration tests of the route finder: a real transport discovery and a real route finder
- * on one fresh database; transports registered through the TD with signed requests; routes
- * asked for over HTTP. Freshness (LISTEN/NOTIFY) is checked by polling for at most 2 s. */
+ * on one fresh database; transports registered through the TD with signed requests, both
+ * edges reporting as visors do (one registers, the other posts its status); routes asked
+ * for over HTTP. Freshness (LISTEN/NOTIFY) is checked by polling for at most 2 s. */
 #include "common/http_client.h"
 #include "common/json.h"
 #include "common/keys.h"
 #include "common/tp_entry.h"
 #include "tests/harness/api_client.h"
 #include "tests/harness/harness.h"
+#include "tests/harness/td_v1.h"
 #include "tests/harness/visor_env.h"
 
 #include <check.h>
@@ -31,7 +33,7 @@ struct who {
     char hex[SW_PK_HEX_LEN + 1];
 };
 
-static struct who people[32];
+static struct who people[64];
 static size_t n_people;
 
 static struct who *person(char name)
@@ -105,7 +107,18 @@ static void teardown(void)
 
 /* ---- the transport discovery ----------------------------------------------------------- */
 
-static struct sw_uuid tp_register(const struct who *a, const struct who *b, const char *type)
+static void tp_status(const struct who *by, const struct sw_uuid *id, bool up)
+{
+    char body[128], ids[SW_UUID_STR_LEN + 1];
+    long st;
+    sw_uuid_format(id, ids);
+    snprintf(body, sizeof(body), "[{\"t_id\":\"%s\",\"is_up\":%s}]", ids, up ? "true" : "false");
+    st = th_call(http, td_base, "POST", "/statuses", body, &by->kp, NULL);
+    ck_assert_int_eq(st, 200);
+}
+
+/* a registers the transport; b's half stays "not reported" (down). */
+static struct sw_uuid tp_register_one(const struct who *a, const struct who *b, const char *type)
 {
     struct sw_tp_signed_entry se;
     struct json_object *arr = json_object_new_array(), *o;
@@ -122,14 +135,12 @@ static struct sw_uuid tp_register(const struct who *a, const struct who *b, cons
     return se.entry.id;
 }
 
-static void tp_status(const struct who *by, const struct sw_uuid *id, bool up)
+/* The transport between a and b as both visors report it: a registers, b says up. */
+static struct sw_uuid tp_register(const struct who *a, const struct who *b, const char *type)
 {
-    char body[128], ids[SW_UUID_STR_LEN + 1];
-    long st;
-    sw_uuid_format(id, ids);
-    snprintf(body, sizeof(body), "[{\"t_id\":\"%s\",\"is_up\":%s}]", ids, up ? "true" : "false");
-    st = th_call(http, td_base, "POST", "/statuses", body, &by->kp, NULL);
-    ck_assert_int_eq(st, 200);
+    struct sw_uuid id = tp_register_one(a, b, type);
+    tp_status(b, &id, true);
+    return id;
 }
 
 static void tp_delete(const struct who *by, const struct sw_uuid *id)
@@ -208,6 +219,23 @@ static int64_t await_route(const struct who *a, const struct who *b, const char 
     ck_abort_msg("%c->%c: after %d ms still status %ld \"%s\", want \"%s\"", a->name, b->name, FRESH_MS, st,
                  fwd, want);
     return -1;
+}
+
+/* Makes a new transport and waits until answers show it. The route finder applies
+ * notifications in commit order, so every earlier change is applied by then too: a check
+ * that something did NOT change can follow this instead of a sleep. */
+static void sync_barrier(void)
+{
+    struct who *x = person('+'), *y = person('+');
+    tp_register(x, y, "stcp");
+    await_route(x, y, NULL, "+-+");
+}
+
+static void expect_no_route(const struct who *a, const struct who *b)
+{
+    char fwd[256], rev[256];
+    long st = route_strs(a, b, NULL, fwd, rev, sizeof(fwd));
+    ck_assert_msg(st == 404, "%c->%c: status %ld \"%s\", want no route", a->name, b->name, st, fwd);
 }
 
 static void uuid_str(const struct sw_uuid *id, char *out)
@@ -439,10 +467,90 @@ START_TEST(test_ttl)
     await_route(a, b, NULL, "M-N");
     sleep(3);
     ck_assert_int_eq(route_strs(a, b, NULL, fwd, rev, sizeof(fwd)), 404);
-    tp_status(a, &id, true); /* a refresh brings it back */
+    tp_status(a, &id, true); /* one edge's refresh is not enough: N's report is still old */
+    sync_barrier();
+    expect_no_route(a, b);
+    tp_status(b, &id, true); /* both edges fresh again */
     await_route(a, b, NULL, "M-N");
     snprintf(rf_base, sizeof(rf_base), "%s", saved);
     th_stop(pid, 5000);
+}
+END_TEST
+
+/* A transport only one edge says is up is never used, whatever that edge posts. */
+START_TEST(test_one_edge_up_is_not_used)
+{
+    struct who *a = person('S'), *b = person('T');
+    struct sw_uuid id = tp_register_one(a, b, "stcp"); /* T has not reported */
+    sync_barrier();
+    expect_no_route(a, b);
+    tp_status(b, &id, true);
+    await_route(a, b, NULL, "S-T");
+
+    /* S says down; T's re-registration and "up" do not bring it back */
+    tp_status(a, &id, false);
+    await_route(a, b, NULL, "");
+    tp_register_one(b, a, "stcp");
+    tp_status(b, &id, true);
+    sync_barrier();
+    expect_no_route(a, b);
+    expect_no_route(b, a);
+    tp_status(a, &id, true);
+    await_route(a, b, NULL, "S-T");
+}
+END_TEST
+
+/* A route finder that loaded a version-1 table keeps answering while a new TD migrates it
+ * at start, and afterwards follows each edge's opinion: its trigger survives the
+ * migration and `updated` (now the older half's time) keeps its meaning. */
+START_TEST(test_old_schema_then_new_td)
+{
+    struct who *a = person('a'), *b = person('b'), *c = person('c');
+    char saved_db[256], saved_td[64], saved_rf[64], td_addr[32], log[512];
+    uint16_t rf_port = th_free_port(), td_port = th_free_port();
+    int64_t now = (int64_t)time(NULL);
+    struct sw_uuid ab, bc;
+    pid_t rf, td;
+
+    snprintf(saved_db, sizeof(saved_db), "%s", db_url);
+    snprintf(saved_td, sizeof(saved_td), "%s", td_base);
+    snprintf(saved_rf, sizeof(saved_rf), "%s", rf_base);
+    snprintf(db_url, sizeof(db_url), "%s", th_fresh_db("rf_v1"));
+    ck_assert_int_eq(th_td_v1_create(db_url), 0);
+    ck_assert_int_eq(th_td_v1_insert(db_url, &a->kp, true, &b->kp, true, now - 5, &ab), 0);
+    ck_assert_int_eq(th_td_v1_insert(db_url, &b->kp, false, &c->kp, true, now - 5, &bc), 0); /* b says down */
+
+    rf = start_rf(rf_port, "300", th_log_path("route-finder-v1.log"), true);
+    ck_assert_int_gt(rf, 0);
+    snprintf(rf_base, sizeof(rf_base), "http://127.0.0.1:%u", rf_port);
+    await_route(a, b, NULL, "a-b");
+    expect_no_route(a, c);
+
+    snprintf(log, sizeof(log), "%s", th_log_path("route-finder-v1-td.log"));
+    snprintf(td_addr, sizeof(td_addr), "127.0.0.1:%u", td_port);
+    const char *td_argv[] = { th_bin("transport-discovery"), "--addr", td_addr, "--db", db_url,
+                              "--threads", "4", NULL };
+    td = th_start_service(td_argv, td_port, log);
+    ck_assert_int_gt(td, 0);
+    ck_assert(th_log_wait(log, "applied migration transport-discovery v2", 1000));
+    snprintf(td_base, sizeof(td_base), "http://127.0.0.1:%u", td_port);
+    await_route(a, b, NULL, "a-b");
+
+    tp_status(b, &bc, true); /* notified through the trigger installed before the migration */
+    await_route(a, c, NULL, "a-b-c");
+    tp_status(a, &ab, false);
+    await_route(a, b, NULL, "");
+    tp_register_one(b, a, "stcp"); /* b's refresh leaves a's "down" alone */
+    sync_barrier();
+    expect_no_route(a, b);
+    tp_status(a, &ab, true);
+    await_route(a, c, NULL, "a-b-c");
+
+    th_stop(rf, 5000);
+    th_stop(td, 5000);
+    snprintf(db_url, sizeof(db_url), "%s", saved_db);
+    snprintf(td_base, sizeof(td_base), "%s", saved_td);
+    snprintf(rf_base, sizeof(rf_base), "%s", saved_rf);
 }
 END_TEST
 
@@ -526,6 +634,8 @@ int main(void)
     tcase_add_test(tc, test_bad_input);
     tcase_add_test(tc, test_metrics);
     tcase_add_test(tc, test_ttl);
+    tcase_add_test(tc, test_one_edge_up_is_not_used);
+    tcase_add_test(tc, test_old_schema_then_new_td);
     tcase_add_test(tc, test_database_outage);
     suite_add_tcase(s, tc);
     sr = srunner_create(s);

@@ -512,7 +512,7 @@ START_TEST(test_forward_both_ways_and_close)
         struct sw_http_result res = { 0 };
         char url[128];
         snprintf(url, sizeof(url), "%s/metrics", va.api);
-        ck_assert_int_eq(sw_http_do(http, "GET", url, NULL, NULL, 0, &res, NULL), SW_OK);
+        ck_assert_int_eq(sw_http_do(http, "GET", url, th_api_headers(va.api), NULL, 0, &res, NULL), SW_OK);
         ck_assert_ptr_nonnull(strstr(res.body, "visor_route_unknown_total 2"));
         ck_assert_ptr_nonnull(strstr(res.body, "visor_route_forwarded_total"));
         sw_http_result_free(&res);
@@ -532,7 +532,7 @@ static double metric(const struct th_visor *v, const char *name)
 
     snprintf(url, sizeof(url), "%s/metrics", v->api);
     snprintf(key, sizeof(key), "\n%s ", name);
-    if (sw_http_do(http, "GET", url, NULL, NULL, 0, &res, NULL) == SW_OK && res.body &&
+    if (sw_http_do(http, "GET", url, th_api_headers(v->api), NULL, 0, &res, NULL) == SW_OK && res.body &&
         (p = strstr(res.body, key)))
         x = strtod(p + strlen(key), NULL);
     sw_http_result_free(&res);
@@ -910,25 +910,25 @@ START_TEST(test_helloworld_app)
     close(fd);
 
     /* the CLI: apps and rules */
-    const char *ls[] = { "node", "ls-apps", "--api", vc.api, NULL };
+    const char *ls[] = { "node", "ls-apps", "--config", vc.config, NULL };
     ck_assert_int_eq(cli(out, sizeof(out), ls), 0);
     ck_assert_ptr_nonnull(strstr(out, "helloworld"));
     ck_assert_ptr_nonnull(strstr(out, "running"));
-    const char *stop[] = { "node", "stop-app", "helloworld", "--api", vc.api, NULL };
+    const char *stop[] = { "node", "stop-app", "helloworld", "--config", vc.config, NULL };
     ck_assert_int_eq(cli(out, sizeof(out), stop), 0);
     ck_assert(wait_app_state(&vc, "stopped", 3000)); /* SIGTERM works: not the 5 s SIGKILL */
     ck_assert_int_eq(cli(out, sizeof(out), stop), 1); /* not running */
-    const char *start[] = { "node", "start-app", "helloworld", "--api", vc.api, NULL };
+    const char *start[] = { "node", "start-app", "helloworld", "--config", vc.config, NULL };
     ck_assert_int_eq(cli(out, sizeof(out), start), 0);
     ck_assert(wait_app_state(&vc, "running", 5000));
     th_expect_error(http, vc.api, "POST", "/api/apps/nope/start", "{}", NULL, 404, "not_found");
     ck_assert_int_eq(api(&vc, "POST", "/api/apps/helloworld/autostart", "{\"auto_start\":false}", NULL), 200);
-    const char *lr[] = { "node", "ls-rules", "--api", vb.api, NULL };
+    const char *lr[] = { "node", "ls-rules", "--config", vb.config, NULL };
     ck_assert_int_eq(cli(out, sizeof(out), lr), 0);
     ck_assert_ptr_nonnull(strstr(out, "RID"));
-    const char *rr[] = { "node", "rm-rule", "4000000000", "--api", vb.api, NULL };
+    const char *rr[] = { "node", "rm-rule", "4000000000", "--config", vb.config, NULL };
     ck_assert_int_eq(cli(out, sizeof(out), rr), 1);
-    const char *bad[] = { "node", "rule", "x", "--api", vb.api, NULL };
+    const char *bad[] = { "node", "rule", "x", "--config", vb.config, NULL };
     ck_assert_int_eq(cli(out, sizeof(out), bad), 2);
 }
 END_TEST

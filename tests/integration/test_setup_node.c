@@ -8,11 +8,18 @@
 #include "common/log.h"
 #include "common/msg_client.h"
 #include "common/setup_proto.h"
+#include "common/signed_request.h"
 #include "tests/harness/api_client.h"
 #include "tests/harness/harness.h"
+#include "tests/harness/visor_env.h"
 
+#include <arpa/inet.h>
 #include <check.h>
 #include <errno.h>
+#include <ifaddrs.h>
+#include <inttypes.h>
+#include <net/if.h>
+#include <netinet/in.h>
 #include <poll.h>
 #include <pthread.h>
 #include <signal.h>
@@ -20,6 +27,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/socket.h>
 #include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
@@ -793,6 +801,224 @@ START_TEST(test_route_groups_listing)
 }
 END_TEST
 
+/* ---- who may read /route-groups ------------------------------------------------------- */
+
+/* A setup node of its own (fresh database and key) with extra flags, listening on host;
+ * waits for its /health there. *base gets its URL. */
+static pid_t sn_start_extra(const char *host, const char *const *extra, size_t n_extra, const char *name,
+                            char *base, size_t cap)
+{
+    char addr[64], db[256], key[512], log[512], url[128];
+    const char *argv[32];
+    size_t n = 0;
+    uint16_t port = th_free_port();
+    pid_t pid;
+    snprintf(addr, sizeof(addr), "%s:%u", host, port);
+    snprintf(db, sizeof(db), "%s", th_fresh_db("sn_acl"));
+    snprintf(key, sizeof(key), "%s", th_log_path(name));
+    strncat(key, ".key", sizeof(key) - strlen(key) - 1);
+    snprintf(log, sizeof(log), "%s", th_log_path(name));
+    strncat(log, ".log", sizeof(log) - strlen(log) - 1);
+    unlink(key);
+    const char *fixed[] = { th_bin("setup-node"), "--addr", addr, "--db", db, "--key-file", key,
+                            "--messaging-discovery", md_base, "--threads", "2" };
+    for (size_t i = 0; i < sizeof(fixed) / sizeof(fixed[0]); i++)
+        argv[n++] = fixed[i];
+    for (size_t i = 0; i < n_extra && n + 1 < sizeof(argv) / sizeof(argv[0]); i++)
+        argv[n++] = extra[i];
+    argv[n] = NULL;
+    snprintf(base, cap, "http://%s", addr);
+    snprintf(url, sizeof(url), "%s/health", base);
+    pid = th_spawn(argv, NULL, log);
+    if (pid > 0 && th_wait_http(url, 15000) != 0) {
+        th_dump_log(log);
+        th_stop(pid, 5000);
+        pid = -1;
+    }
+    return pid;
+}
+
+/* GET target signed by kp over sign_target with an explicit nonce; returns the status and
+ * writes the error code ("" when none). */
+static long signed_get(const char *base, const struct sw_keypair *kp, const char *target,
+                       const char *sign_target, uint64_t nonce, char *code, size_t cap)
+{
+    struct sw_http_client *http = sw_http_client_new(NULL);
+    struct sw_http_result res = { 0 };
+    struct json_object *o = NULL;
+    char url[256], pk[SW_PK_HEX_LEN + 1], sig_hex[SW_SIG_HEX_LEN + 1], h1[96], h2[48], h3[160];
+    const char *headers[] = { h1, h2, h3, NULL };
+    struct sw_sig sig;
+    long st;
+    ck_assert_int_eq(sw_sreq_sign(kp, "GET", sign_target, nonce, "", 0, &sig), SW_OK);
+    sw_pk_to_hex(&kp->pk, pk);
+    sw_sig_to_hex(&sig, sig_hex);
+    snprintf(h1, sizeof(h1), "SW-Public: %s", pk);
+    snprintf(h2, sizeof(h2), "SW-Nonce: %" PRIu64, nonce);
+    snprintf(h3, sizeof(h3), "SW-Sig: %s", sig_hex);
+    snprintf(url, sizeof(url), "%s%s", base, target);
+    ck_assert_int_eq(sw_http_do(http, "GET", url, headers, NULL, 0, &res, NULL), SW_OK);
+    st = res.status;
+    code[0] = '\0';
+    if (st != 200 && sw_json_parse(res.body, res.body_len, &o, NULL) == SW_OK && th_error_code(o))
+        snprintf(code, cap, "%s", th_error_code(o));
+    json_object_put(o);
+    sw_http_result_free(&res);
+    sw_http_client_free(http);
+    return st;
+}
+
+static uint64_t sn_nonce(const char *base, const struct sw_keypair *kp)
+{
+    struct sw_http_client *http = sw_http_client_new(NULL);
+    struct sw_error err = { 0 };
+    uint64_t n = 0;
+    ck_assert_msg(sw_http_get_nonce(http, base, &kp->pk, &n, &err) == SW_OK, "%s", err.msg);
+    sw_http_client_free(http);
+    return n;
+}
+
+/* status of GET base+target, unsigned or signed by kp (fresh nonce); checks the code. */
+static void expect_list(const char *base, const struct sw_keypair *kp, long want, const char *code)
+{
+    struct sw_http_client *http = sw_http_client_new(NULL);
+    struct json_object *o = NULL;
+    long st = th_call(http, base, "GET", "/route-groups?limit=5", NULL, kp, &o);
+    ck_assert_msg(st == want, "%s/route-groups by %s: %ld, want %ld: %s", base, kp ? "signed" : "unsigned", st,
+                  want, json_object_to_json_string(o));
+    if (code)
+        ck_assert_str_eq(th_error_code(o), code);
+    else
+        ck_assert(json_object_is_type(o, json_type_array));
+    json_object_put(o);
+    sw_http_client_free(http);
+}
+
+/* The signed-request rules, seen from a client the policy refuses unsigned. */
+static void expect_admin_signing_rules(const char *base, const struct sw_keypair *admin,
+                                       const struct sw_keypair *stranger)
+{
+    char code[64];
+    uint64_t n;
+    expect_list(base, NULL, 403, "forbidden");
+    expect_list(base, stranger, 403, "forbidden");
+    ck_assert_uint_eq(sn_nonce(base, stranger), 0); /* refused before its nonce is touched */
+    expect_list(base, admin, 200, NULL);
+    n = sn_nonce(base, admin);
+    ck_assert_int_eq(signed_get(base, admin, "/route-groups?limit=2", "/route-groups?limit=2", n, code,
+                                sizeof(code)), 200);
+    /* the same request again: its nonce is used up */
+    ck_assert_int_eq(signed_get(base, admin, "/route-groups?limit=2", "/route-groups?limit=2", n, code,
+                                sizeof(code)), 401);
+    ck_assert_str_eq(code, "nonce_mismatch");
+    /* a signature over another target does not verify */
+    ck_assert_int_eq(signed_get(base, admin, "/route-groups?limit=3", "/route-groups?limit=2", n + 1, code,
+                                sizeof(code)), 401);
+    ck_assert_str_eq(code, "invalid_signature");
+    ck_assert_uint_eq(sn_nonce(base, admin), n + 1);
+    /* only the records are restricted */
+    struct sw_http_client *http = sw_http_client_new(NULL);
+    ck_assert_int_eq(th_call(http, base, "GET", "/health", NULL, NULL, NULL), 200);
+    sw_http_client_free(http);
+}
+
+/* A local IPv4 address that is not loopback (connecting to it from here, the peer address
+ * the server sees is that address too), or false when the machine has none. */
+static bool non_loopback_ipv4(char *out, size_t cap)
+{
+    struct ifaddrs *ifs, *i;
+    bool found = false;
+    if (getifaddrs(&ifs) != 0)
+        return false;
+    for (i = ifs; i && !found; i = i->ifa_next) {
+        const struct sockaddr_in *sa = (const struct sockaddr_in *)i->ifa_addr;
+        if (!sa || sa->sin_family != AF_INET || !(i->ifa_flags & IFF_UP) || (i->ifa_flags & IFF_LOOPBACK) ||
+            (ntohl(sa->sin_addr.s_addr) >> 24) == 127)
+            continue;
+        found = inet_ntop(AF_INET, &sa->sin_addr, out, (socklen_t)cap) != NULL;
+    }
+    freeifaddrs(ifs);
+    return found;
+}
+
+/* --route-groups-access admin: nobody unsigned, not even loopback clients. */
+START_TEST(test_route_groups_admin_only)
+{
+    struct sw_keypair admin, stranger;
+    char admin_hex[SW_PK_HEX_LEN + 1], base[96];
+    sw_keypair_generate(&admin);
+    sw_keypair_generate(&stranger);
+    sw_pk_to_hex(&admin.pk, admin_hex);
+    const char *extra[] = { "--route-groups-access", "admin", "--admin-key", admin_hex };
+    pid_t pid = sn_start_extra("127.0.0.1", extra, 4, "setup-node-admin-only", base, sizeof(base));
+    ck_assert_int_gt(pid, 0);
+    expect_admin_signing_rules(base, &admin, &stranger);
+    th_stop(pid, 5000);
+    sw_keypair_wipe(&admin);
+    sw_keypair_wipe(&stranger);
+}
+END_TEST
+
+/* The default (loopback): a client on another address is refused unless it signs with an
+ * admin key; the same node still serves loopback clients unsigned. */
+START_TEST(test_route_groups_default_refuses_remote)
+{
+    struct sw_keypair admin, stranger;
+    char admin_hex[SW_PK_HEX_LEN + 1], ip[INET_ADDRSTRLEN], base[96];
+    if (!non_loopback_ipv4(ip, sizeof(ip))) {
+        /* the refusal path itself is covered by test_route_groups_admin_only */
+        printf("SKIP: no non-loopback IPv4 address here: the remote-peer check of the default mode is not run\n");
+        return;
+    }
+    sw_keypair_generate(&admin);
+    sw_keypair_generate(&stranger);
+    sw_pk_to_hex(&admin.pk, admin_hex);
+    const char *extra[] = { "--admin-key", admin_hex };
+    pid_t pid = sn_start_extra(ip, extra, 2, "setup-node-remote", base, sizeof(base));
+    ck_assert_int_gt(pid, 0);
+    expect_admin_signing_rules(base, &admin, &stranger);
+    th_stop(pid, 5000);
+    /* loopback clients of a default node, unsigned or signed by any key: served */
+    expect_list(sn_base, NULL, 200, NULL);
+    expect_list(sn_base, &stranger, 200, NULL);
+    sw_keypair_wipe(&admin);
+    sw_keypair_wipe(&stranger);
+}
+END_TEST
+
+/* Flags that cannot work are refused at start. */
+START_TEST(test_route_groups_bad_flags)
+{
+    const char *bad[][4] = {
+        { "--route-groups-access", "admin", NULL, NULL },       /* admin without a key */
+        { "--route-groups-access", "nobody", NULL, NULL },
+        { "--admin-key", "00zz", NULL, NULL },
+    };
+    for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+        char addr[32], log[512], db[256], key[512];
+        snprintf(addr, sizeof(addr), "127.0.0.1:%u", th_free_port());
+        snprintf(key, sizeof(key), "%s", th_log_path("setup-node-flags.key"));
+        snprintf(db, sizeof(db), "%s", th_fresh_db("sn_flags"));
+        snprintf(log, sizeof(log), "%s", th_log_path("setup-node-flags.log"));
+        const char *argv[] = { th_bin("setup-node"), "--addr", addr, "--db", db, "--key-file", key,
+                               "--messaging-discovery", md_base, bad[i][0], bad[i][1], NULL };
+        pid_t pid = th_spawn(argv, NULL, log);
+        siginfo_t info = { 0 };
+        uint64_t end = now_ms() + 15000;
+        ck_assert_int_gt(pid, 0);
+        while (info.si_pid == 0 && now_ms() < end) {
+            ck_assert_int_eq(waitid(P_PID, (id_t)pid, &info, WEXITED | WNOHANG | WNOWAIT), 0);
+            if (info.si_pid == 0)
+                sleep_ms(50);
+        }
+        int status = th_stop(pid, 5000);
+        ck_assert_msg(info.si_pid == pid && WIFEXITED(status) && WEXITSTATUS(status) != 0,
+                      "%s %s: still running or exit 0", bad[i][0], bad[i][1]);
+    }
+    ck_assert(th_log_wait(th_log_path("setup-node-flags.log"), "needs at least one --admin-key", 1000));
+}
+END_TEST
+
 START_TEST(test_concurrent_setups)
 {
     struct json_object *req, *resp;
@@ -957,6 +1183,9 @@ static Suite *setup_node_suite(void)
     tcase_add_test(tc, test_no_listener_rolls_back_everywhere);
     tcase_add_test(tc, test_unreachable_hop);
     tcase_add_test(tc, test_route_groups_listing);
+    tcase_add_test(tc, test_route_groups_admin_only);
+    tcase_add_test(tc, test_route_groups_default_refuses_remote);
+    tcase_add_test(tc, test_route_groups_bad_flags);
     tcase_add_test(tc, test_concurrent_setups);
     tcase_add_test(tc, test_step_timeout_rolls_back);
     tcase_add_test(tc, test_crash_is_rolled_back_at_restart);

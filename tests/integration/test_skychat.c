@@ -4,6 +4,7 @@
  * with its own -addr. The seed's check: three POSTs (libcurl, as `curl -d`) A->C "Hello Mike!",
  * C->A "Hello Joe!", A->C "System is working!" all arrive with the right sender; an SSE client
  * on A sees "Hello Joe!" live (and keep-alive comments); bad key -> 400, oversize -> 413,
+ * browser checks (foreign Host 403, foreign Origin 403, non-JSON POST 415, -allowed-host),
  * unreachable recipient -> 502/504 quickly; one route per recipient is reused, and redialled
  * after the recipient restarts; the page (headless Chromium when installed) renders the
  * received messages. */
@@ -75,7 +76,7 @@ static void setup(void)
     ck_assert_int_eq(th_net_visor_gen(&net, &vb, "skychat-b", NULL, NULL), 0);
     ck_assert_int_eq(th_net_visor_gen(&net, &vc, "skychat-c", NULL, NULL), 0);
     /* both address forms: host:port on A, :port (every interface) on C */
-    snprintf(args, sizeof(args), "[\"-addr\",\"127.0.0.1:%u\",\"-sse-keepalive\",\"1\"]", pa);
+    snprintf(args, sizeof(args), "[\"-addr\",\"127.0.0.1:%u\",\"-sse-keepalive\",\"1\",\"-allowed-host\",\"chat.example\"]", pa);
     add_skychat(&va, args);
     snprintf(args, sizeof(args), "[\"-addr\",\":%u\"]", pc);
     add_skychat(&vc, args);
@@ -133,14 +134,32 @@ static size_t collect(char *p, size_t size, size_t n, void *ud)
     return size * n;
 }
 
-/* Like `curl [-d BODY] [-H HDR] URL`: a POST sends BODY as application/x-www-form-urlencoded
- * unless a Content-Type header is given. */
+#define JSON_CT "Content-Type: application/json"
+
+/* "Name: value" lines separated by '\n' -> a curl header list. */
+static struct curl_slist *header_list(const char *hdrs)
+{
+    struct curl_slist *h = NULL;
+    char line[512];
+
+    while (hdrs && *hdrs) {
+        size_t n = strcspn(hdrs, "\n");
+        snprintf(line, sizeof(line), "%.*s", (int)n, hdrs);
+        h = curl_slist_append(h, line);
+        hdrs += n + (hdrs[n] == '\n');
+    }
+    return h;
+}
+
+/* Like `curl [-d BODY] [-H HDR]... URL` (hdr: lines separated by '\n'): a POST sends BODY as
+ * application/x-www-form-urlencoded unless a Content-Type header is given, which skychat
+ * refuses (415): only application/json is accepted. */
 static void request(const char *base, const char *method, const char *target, const char *body,
                     size_t body_len, const char *hdr, struct reply *r)
 {
     char url[512];
     CURL *c = curl_easy_init();
-    struct curl_slist *h = hdr ? curl_slist_append(NULL, hdr) : NULL;
+    struct curl_slist *h = header_list(hdr);
     char *ct = NULL;
     uint64_t t0 = th_now_ms();
 
@@ -168,7 +187,7 @@ static void request(const char *base, const char *method, const char *target, co
     curl_easy_cleanup(c);
 }
 
-/* POST /message {"recipient","message"} the way the seed's curl did. */
+/* POST /message {"recipient","message"} the way the seed's curl did (-H 'Content-Type: application/json'). */
 static void post_message(const char *base, const char *recipient, const char *text, struct reply *r)
 {
     struct json_object *o = json_object_new_object();
@@ -177,7 +196,7 @@ static void post_message(const char *base, const char *recipient, const char *te
     json_object_object_add(o, "recipient", json_object_new_string(recipient));
     json_object_object_add(o, "message", json_object_new_string(text));
     s = json_object_to_json_string_ext(o, JSON_C_TO_STRING_PLAIN);
-    request(base, "POST", "/message", s, strlen(s), NULL, r);
+    request(base, "POST", "/message", s, strlen(s), JSON_CT, r);
     json_object_put(o);
 }
 
@@ -338,6 +357,45 @@ START_TEST(test_seed_messages_and_sse)
 }
 END_TEST
 
+static void expect_status(const char *base, const char *method, const char *target, const char *body,
+                          const char *hdrs, long status, const char *code)
+{
+    char got[64];
+    struct reply r;
+
+    request(base, method, target, body, body ? strlen(body) : 0, hdrs, &r);
+    ck_assert_msg(r.status == status, "%s %s%s [%s]: %ld %s, expected %ld", method, base, target, hdrs ? hdrs : "",
+                  r.status, r.body, status);
+    if (code)
+        ck_assert_str_eq(error_code(&r, got, sizeof(got)), code);
+}
+
+/* The checks for pages in a local browser (docs/security.md, common/http_guard.c): a page of
+ * another site cannot post (Origin, JSON only), a DNS-rebinding page cannot read (Host). */
+static void browser_checks(void)
+{
+    char body[200], hdrs[256];
+
+    snprintf(body, sizeof(body), "{\"recipient\":\"%s\",\"message\":\"x\"}", vc.pk_hex);
+    expect_status(chat_a, "POST", "/message", body, JSON_CT "\nOrigin: http://evil.example", 403, "forbidden_origin");
+    expect_status(chat_a, "POST", "/message", body, JSON_CT "\nOrigin: null", 403, "forbidden_origin");
+    expect_status(chat_a, "POST", "/message", body, "Content-Type: text/plain", 415, "unsupported_media_type");
+    expect_status(chat_a, "POST", "/message", body, NULL, 415, "unsupported_media_type"); /* curl -d: a form */
+    expect_status(chat_a, "GET", "/messages", NULL, "Host: evil.example", 403, "forbidden_host");
+    expect_status(chat_a, "GET", "/health", NULL, "Host: evil.example:8000", 403, "forbidden_host");
+    expect_status(chat_a, "GET", "/", NULL, "Host: localhost.evil.example", 403, "forbidden_host");
+    expect_status(chat_a, "GET", "/messages", NULL, "Origin: http://evil.example", 200, NULL); /* Host decides reads */
+    /* a same-site page passes the guard (then the handler: its own key is no recipient) */
+    snprintf(body, sizeof(body), "{\"recipient\":\"%s\",\"message\":\"x\"}", va.pk_hex);
+    snprintf(hdrs, sizeof(hdrs), JSON_CT "\nOrigin: http://localhost:%s", strrchr(chat_a, ':') + 1);
+    expect_status(chat_a, "POST", "/message", body, hdrs, 400, "invalid_recipient");
+    /* -allowed-host chat.example on A; C listens on every interface but knows no other name */
+    expect_status(chat_a, "GET", "/info", NULL, "Host: CHAT.example:1234", 200, NULL);
+    expect_status(chat_c, "GET", "/info", NULL, "Host: chat.example", 403, "forbidden_host");
+    expect_status(chat_c, "GET", "/info", NULL, "Host: 192.0.2.1", 403, "forbidden_host");
+    expect_status(chat_c, "GET", "/info", NULL, "Host: [::1]", 200, NULL);
+}
+
 START_TEST(test_bad_requests)
 {
     char code[64], *big;
@@ -349,7 +407,7 @@ START_TEST(test_bad_requests)
     ck_assert_int_eq(r.status, 400);
     ck_assert_str_eq(error_code(&r, code, sizeof(code)), "invalid_recipient");
     ck_assert_ptr_nonnull(strstr(r.body, "recipient"));
-    request(chat_a, "POST", "/message", "{\"message\":\"hi\"}", 16, NULL, &r);
+    request(chat_a, "POST", "/message", "{\"message\":\"hi\"}", 16, JSON_CT, &r);
     ck_assert_int_eq(r.status, 400);
     ck_assert_ptr_nonnull(strstr(r.body, "recipient"));
     post_message(chat_a, va.pk_hex, "to myself", &r);
@@ -358,13 +416,13 @@ START_TEST(test_bad_requests)
     {
         char body[200];
         int len = snprintf(body, sizeof(body), "{\"recipient\":\"%s\"}", vc.pk_hex);
-        request(chat_a, "POST", "/message", body, (size_t)len, NULL, &r);
+        request(chat_a, "POST", "/message", body, (size_t)len, JSON_CT, &r);
         ck_assert_int_eq(r.status, 400);
         ck_assert_str_eq(error_code(&r, code, sizeof(code)), "invalid_message");
     }
     post_message(chat_a, vc.pk_hex, "", &r);
     ck_assert_int_eq(r.status, 400);
-    request(chat_a, "POST", "/message", "{nope", 5, NULL, &r);
+    request(chat_a, "POST", "/message", "{nope", 5, JSON_CT, &r);
     ck_assert_int_eq(r.status, 400);
     ck_assert_str_eq(error_code(&r, code, sizeof(code)), "invalid_json");
 
@@ -378,17 +436,11 @@ START_TEST(test_bad_requests)
     ck_assert_str_eq(error_code(&r, code, sizeof(code)), "message_too_large");
     memset(big, 'x', 99999);
     big[99999] = '\0';
-    request(chat_a, "POST", "/message", big, 99999, NULL, &r);
+    request(chat_a, "POST", "/message", big, 99999, JSON_CT, &r);
     ck_assert_int_eq(r.status, 413);
     free(big);
 
-    /* a browser page on another origin may not post */
-    {
-        char body[200];
-        int len = snprintf(body, sizeof(body), "{\"recipient\":\"%s\",\"message\":\"x\"}", vc.pk_hex);
-        request(chat_a, "POST", "/message", body, (size_t)len, "Origin: http://evil.example", &r);
-        ck_assert_int_eq(r.status, 403);
-    }
+    browser_checks();
     request(chat_a, "GET", "/message", NULL, 0, NULL, &r);
     ck_assert_int_eq(r.status, 405);
     request(chat_a, "GET", "/nope", NULL, 0, NULL, &r);

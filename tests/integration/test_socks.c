@@ -1,12 +1,23 @@
 /* The SOCKS5 proxy apps end to end (apps/socksproxy/README.md): transport discovery, route
  * finder, messaging discovery + server, setup node and three visors A-B-C (stcp A-B and B-C
- * only). C runs socksproxy (with a passcode), A runs socksproxy-client, both launched by
- * their visors from config (auto_start). An HTTP server in this process, bound to 127.0.0.1,
- * serves a page, a 50 MB file and smaller slices of it; a real curl process fetches them
- * with --socks5-hostname (the name "localhost" is resolved at the exit) across the 2-hop
- * route, and the bytes are compared by SHA-256. A client with a wrong passcode is refused
- * (SOCKS reply 2) and a closed port gives reply 5. Keep-alive connections left idle do not
- * starve a later download (the proxies' in-flight budget, apps/socks5/relay.c). */
+ * only). C runs socksproxy, A runs socksproxy-client, both launched by their visors from
+ * config (auto_start). An HTTP server in this process, bound to 127.0.0.1, serves a page, a
+ * 50 MB file and smaller slices of it; a real curl process fetches them with
+ * --socks5-hostname (the name "localhost" is resolved at the exit) across the 2-hop route,
+ * and the bytes are compared by SHA-256. A client with a wrong passcode is refused (SOCKS
+ * reply 2) and a closed port gives reply 5. Keep-alive connections left idle do not starve
+ * a later download (the proxies' in-flight budget, apps/socks5/relay.c).
+ *
+ * The exit policy (common/exit_policy.h): C runs three socksproxy instances, each with its
+ * own socksproxy-client on A:
+ *   app port 3  -passcode P -allow 127.0.0.1/32   the downloads above (the server is on
+ *                                                  loopback, which the defaults refuse)
+ *   app port 4  no arguments (the defaults)       C's API, PostgreSQL, 10.x, 192.168.x,
+ *                                                  "localhost" and [::1] all get reply 2,
+ *                                                  before any connect, with one log line
+ *   app port 5  -allow 127.0.0.0/24,::1/128       inside the range works, an address
+ *               -deny 127.0.0.3/32                 denied or outside it does not
+ * A canary listener on 127.0.0.1 proves that a refused destination is never connected. */
 #include "common/http_client.h"
 #include "common/json.h"
 #include "common/keys.h"
@@ -43,7 +54,10 @@ static char tp_ab[SW_UUID_STR_LEN + 1], tp_bc[SW_UUID_STR_LEN + 1];
 static struct MHD_Daemon *mhd;
 static uint8_t *big;
 static uint16_t http_port, socks_port, bad_port, closed_port;
-static char socks_addr[32], bad_addr[32];
+static uint16_t dflt_port, range_port; /* SOCKS listeners on A for C's app ports 4 and 5 */
+static int canary_fd = -1, range_fd = -1, v6_fd = -1; /* listeners on 127.0.0.1, .2, [::1] */
+static uint16_t canary_port, range_listen_port, v6_listen_port;
+static char socks_addr[32], bad_addr[32], c_log[600];
 
 /* ---- the HTTP server on the exit's side ---------------------------------------------------- */
 
@@ -105,6 +119,60 @@ static void start_http(void)
     ck_assert_ptr_nonnull(mhd);
 }
 
+/* A non-blocking TCP listener on ip (text, IPv4 or IPv6); -1 when ip cannot be bound here. */
+static int listen_on(const char *ip, uint16_t *port)
+{
+    struct sockaddr_storage ss = { 0 };
+    struct sockaddr_in *in = (struct sockaddr_in *)&ss;
+    struct sockaddr_in6 *in6 = (struct sockaddr_in6 *)&ss;
+    bool v6 = strchr(ip, ':') != NULL;
+    socklen_t len = v6 ? sizeof(*in6) : sizeof(*in);
+    int fd = socket(v6 ? AF_INET6 : AF_INET, SOCK_STREAM | SOCK_NONBLOCK, 0);
+
+    *port = th_free_port();
+    if (v6) {
+        in6->sin6_family = AF_INET6;
+        in6->sin6_port = htons(*port);
+        inet_pton(AF_INET6, ip, &in6->sin6_addr);
+    } else {
+        in->sin_family = AF_INET;
+        in->sin_port = htons(*port);
+        inet_pton(AF_INET, ip, &in->sin_addr);
+    }
+    if (fd < 0 || bind(fd, (struct sockaddr *)&ss, len) || listen(fd, 16)) {
+        if (fd >= 0)
+            close(fd);
+        return -1;
+    }
+    return fd;
+}
+
+static void start_listeners(void)
+{
+    canary_fd = listen_on("127.0.0.1", &canary_port);
+    range_fd = listen_on("127.0.0.2", &range_listen_port);
+    v6_fd = listen_on("::1", &v6_listen_port); /* optional: no IPv6 loopback, no [::1] check */
+    ck_assert(canary_fd >= 0 && range_fd >= 0);
+}
+
+static void close_fd(int *fd)
+{
+    if (*fd >= 0)
+        close(*fd);
+    *fd = -1;
+}
+
+/* How many connections wait on a listener (accepting and closing them). */
+static int drain_accepts(int lfd)
+{
+    int n = 0, fd;
+    while ((fd = accept(lfd, NULL, NULL)) >= 0) {
+        close(fd);
+        n++;
+    }
+    return n;
+}
+
 /* ---- setup --------------------------------------------------------------------------------- */
 
 static void setup(void)
@@ -122,17 +190,31 @@ static void setup(void)
     ck_assert_int_eq(th_net_visor_gen(&net, &vc, "socks-c", NULL, NULL), 0);
 
     socks_port = th_free_port();
+    dflt_port = th_free_port();
+    range_port = th_free_port();
     snprintf(socks_addr, sizeof(socks_addr), "127.0.0.1:%u", socks_port);
+    start_listeners();
     apps = json_object_new_array();
     {
-        const char *args[] = { "-passcode", PASSCODE, NULL };
-        json_object_array_add(apps, th_app_entry("socksproxy", 3, args));
+        /* the HTTP server is on 127.0.0.1, which the default exit policy refuses */
+        const char *main_args[] = { "-passcode", PASSCODE, "-allow", "127.0.0.1/32", NULL };
+        const char *range_args[] = { "-allow", "127.0.0.0/24,::1/128", "--deny", "127.0.0.3/32", NULL };
+        json_object_array_add(apps, th_app_entry("socksproxy", 3, main_args));
+        json_object_array_add(apps, th_app_entry("socksproxy", 4, NULL));
+        json_object_array_add(apps, th_app_entry("socksproxy", 5, range_args));
     }
     ck_assert_int_eq(th_visor_set_apps(&vc, apps), 0);
     apps = json_object_new_array();
     {
         const char *args[] = { "-srv", vc.pk_hex, "-addr", socks_addr, "-passcode", PASSCODE, NULL };
+        char dflt_addr[32], range_addr[32];
+        snprintf(dflt_addr, sizeof(dflt_addr), "127.0.0.1:%u", dflt_port);
+        snprintf(range_addr, sizeof(range_addr), "127.0.0.1:%u", range_port);
+        const char *dflt_args[] = { "-srv", vc.pk_hex, "-addr", dflt_addr, "-port", "4", NULL };
+        const char *range_args[] = { "-srv", vc.pk_hex, "-addr", range_addr, "-port", "5", NULL };
         json_object_array_add(apps, th_app_entry("socksproxy-client", 3, args));
+        json_object_array_add(apps, th_app_entry("socksproxy-client", 4, dflt_args));
+        json_object_array_add(apps, th_app_entry("socksproxy-client", 5, range_args));
     }
     ck_assert_int_eq(th_visor_set_apps(&va, apps), 0);
 
@@ -156,10 +238,14 @@ static void setup(void)
     }
     ck_assert_int_eq(st, 200);
 
-    /* both apps run */
-    snprintf(log, sizeof(log), "%s/socksproxy.log", vc.data_dir);
-    ck_assert_msg(th_log_wait(log, "socksproxy: listening on app port 3", 15000), "socksproxy did not start");
+    /* all apps run (the three exits share C's socksproxy.log) */
+    snprintf(c_log, sizeof(c_log), "%s/socksproxy.log", vc.data_dir);
+    for (int port = 3; port <= 5; port++) {
+        snprintf(log, sizeof(log), "socksproxy: listening on app port %d", port);
+        ck_assert_msg(th_log_wait(c_log, log, 15000), "socksproxy on port %d did not start", port);
+    }
     ck_assert_msg(th_tcp_up(socks_port, 15000), "socksproxy-client did not listen on %s", socks_addr);
+    ck_assert(th_tcp_up(dflt_port, 15000) && th_tcp_up(range_port, 15000));
 
     /* a second client with a wrong passcode, run by hand against A's app socket */
     bad_port = th_free_port();
@@ -183,6 +269,9 @@ static void teardown(void)
         th_stop(bad_pid, 5000);
     th_net_stop(&net, (struct th_visor *const[]){ &va, &vb, &vc }, 3);
     http = NULL;
+    close_fd(&canary_fd);
+    close_fd(&range_fd);
+    close_fd(&v6_fd);
     if (mhd)
         MHD_stop_daemon(mhd);
     free(big);
@@ -230,9 +319,9 @@ static bool file_matches(const char *path, const uint8_t *want, size_t want_len)
     return got == want_len && memcmp(a, b, 32) == 0;
 }
 
-/* A raw SOCKS5 CONNECT to host:port through the listener on lport. Returns the connected
- * socket (reply 0) or -1; *rep is the reply code (-1 when the proxy answered nothing
- * sensible). */
+/* A raw SOCKS5 CONNECT to host:port through the listener on lport: host is sent as an IPv4
+ * or IPv6 address when it is one, else as a name. Returns the connected socket (reply 0) or
+ * -1; *rep is the reply code (-1 when the proxy answered nothing sensible). */
 static int socks_open(uint16_t lport, const char *host, uint16_t port, int *rep_code)
 {
     struct sockaddr_in sa = { .sin_family = AF_INET, .sin_port = htons(lport),
@@ -252,10 +341,18 @@ static int socks_open(uint16_t lport, const char *host, uint16_t port, int *rep_
     req[n++] = 5;
     req[n++] = 1;
     req[n++] = 0;
-    req[n++] = 3;
-    req[n++] = (uint8_t)hl;
-    memcpy(req + n, host, hl);
-    n += hl;
+    if (inet_pton(AF_INET, host, req + n + 1) == 1) { /* an address as such (atyp 1 / 4) */
+        req[n] = 1;
+        n += 5;
+    } else if (inet_pton(AF_INET6, host, req + n + 1) == 1) {
+        req[n] = 4;
+        n += 17;
+    } else {
+        req[n++] = 3;
+        req[n++] = (uint8_t)hl;
+        memcpy(req + n, host, hl);
+        n += hl;
+    }
     req[n++] = (uint8_t)(port >> 8);
     req[n++] = (uint8_t)port;
     if (write(fd, req, n) != (ssize_t)n)
@@ -443,6 +540,102 @@ START_TEST(test_idle_connections_hold_no_budget)
 }
 END_TEST
 
+/* ---- exit policy ----------------------------------------------------------------------------- */
+
+/* Lines of path holding needle. */
+static int count_lines(const char *path, const char *needle)
+{
+    char line[2048];
+    int n = 0;
+    FILE *f = fopen(path, "r");
+
+    while (f && fgets(line, sizeof(line), f))
+        n += strstr(line, needle) != NULL;
+    if (f)
+        fclose(f);
+    return n;
+}
+
+/* The port of the test PostgreSQL (SW_TEST_PG_URL: postgresql://postgres@127.0.0.1:PORT/...). */
+static uint16_t pg_port(void)
+{
+    const char *url = getenv("SW_TEST_PG_URL"), *at = url ? strstr(url, "127.0.0.1:") : NULL;
+    ck_assert_msg(at, "SW_TEST_PG_URL has no 127.0.0.1:PORT");
+    return (uint16_t)strtoul(at + strlen("127.0.0.1:"), NULL, 10);
+}
+
+/* Through lport, host:port gets reply 2 and C's log gets exactly one line naming the
+ * destination and a rule containing rule_part. */
+static void expect_refused(uint16_t lport, const char *host, uint16_t port, const char *rule_part)
+{
+    char needle[300], rule[200];
+
+    ck_assert_msg(socks_connect_rep(lport, host, port) == 2, "%s port %u was not refused", host, port);
+    snprintf(needle, sizeof(needle), "exit policy refused %s port %u: ", host, port);
+    ck_assert_msg(th_log_wait(c_log, needle, 5000), "no log line \"%s\"", needle);
+    ck_assert_int_eq(count_lines(c_log, needle), 1);
+    snprintf(rule, sizeof(rule), "matches rule \"%s", rule_part);
+    ck_assert_msg(count_lines(c_log, rule) >= 1, "no line with %s", rule);
+}
+
+/* C's socksproxy with no allow list: the exit's own services, private ranges and loopback by
+ * name or IPv6 are refused with reply 2, before any connect (no packet to 10.x / 192.168.x). */
+START_TEST(test_default_policy_refuses)
+{
+    char needle[300];
+
+    drain_accepts(canary_fd);
+    expect_refused(dflt_port, "127.0.0.1", vc.api_port, "loopback 127.0.0.0/8");
+    expect_refused(dflt_port, "127.0.0.1", pg_port(), "loopback 127.0.0.0/8");
+    expect_refused(dflt_port, "10.11.12.13", 80, "private (RFC 1918) 10.0.0.0/8");
+    expect_refused(dflt_port, "192.168.77.1", 443, "private (RFC 1918) 192.168.0.0/16");
+    expect_refused(dflt_port, "localhost", canary_port, "loopback");
+    expect_refused(dflt_port, "::1", canary_port, "loopback ::1/128");
+    expect_refused(dflt_port, "::ffff:127.0.0.1", canary_port, "loopback 127.0.0.0/8");
+    expect_refused(dflt_port, "127.0.0.1", canary_port, "loopback 127.0.0.0/8");
+    expect_refused(dflt_port, "0.0.0.0", canary_port, "unspecified");
+    /* the name's line says how many addresses it resolved to, all refused */
+    snprintf(needle, sizeof(needle), "exit policy refused localhost port %u: ", canary_port);
+    ck_assert_int_eq(count_lines(c_log, needle), 1);
+    th_sleep_ms(200);
+    ck_assert_msg(drain_accepts(canary_fd) == 0, "a refused destination was connected");
+    /* the exit with -allow 127.0.0.1/32 refuses the rest of loopback */
+    expect_refused(socks_port, "127.0.0.2", range_listen_port, "loopback 127.0.0.0/8");
+    expect_refused(socks_port, "10.11.12.13", 8080, "private");
+}
+END_TEST
+
+/* -allow 127.0.0.0/24,::1/128 -deny 127.0.0.3/32: inside the range works, the deny wins. */
+START_TEST(test_allowed_range)
+{
+    char url[128], path[512], err[2048], proxy[32];
+    int rc;
+
+    snprintf(proxy, sizeof(proxy), "127.0.0.1:%u", range_port);
+    drain_accepts(range_fd);
+    ck_assert_int_eq(socks_connect_rep(range_port, "127.0.0.2", range_listen_port), 0);
+    th_sleep_ms(200);
+    ck_assert_int_eq(drain_accepts(range_fd), 1);
+    ck_assert_int_eq(socks_connect_rep(range_port, "localhost", http_port), 0);
+    snprintf(path, sizeof(path), "%s/range.html", net.dir);
+    snprintf(url, sizeof(url), "http://localhost:%u/page", http_port);
+    rc = curl_get(proxy, true, url, path, err, sizeof(err));
+    ck_assert_msg(rc == 0, "curl page through the range exit: %d %s", rc, err);
+    ck_assert(file_matches(path, (const uint8_t *)page, strlen(page)));
+    expect_refused(range_port, "127.0.0.3", range_listen_port, "-deny 127.0.0.3/32");
+    expect_refused(range_port, "127.0.1.1", range_listen_port, "loopback 127.0.0.0/8");
+    expect_refused(range_port, "192.168.77.2", 443, "private");
+    if (v6_fd >= 0) {
+        drain_accepts(v6_fd);
+        ck_assert_int_eq(socks_connect_rep(range_port, "::1", v6_listen_port), 0);
+        th_sleep_ms(200);
+        ck_assert_int_eq(drain_accepts(v6_fd), 1);
+    } else {
+        fprintf(stderr, "test_allowed_range: no IPv6 loopback here, [::1] not checked\n");
+    }
+}
+END_TEST
+
 int main(void)
 {
     Suite *s = suite_create("socks");
@@ -459,6 +652,8 @@ int main(void)
     tcase_add_test(tc, test_wrong_passcode_refused);
     tcase_add_test(tc, test_closed_port_error);
     tcase_add_test(tc, test_idle_connections_hold_no_budget);
+    tcase_add_test(tc, test_default_policy_refuses);
+    tcase_add_test(tc, test_allowed_range);
     suite_add_tcase(s, tc);
     sr = srunner_create(s);
     srunner_set_fork_status(sr, CK_NOFORK);

@@ -1,5 +1,6 @@
 /* Integration tests of the transport discovery: a real daemon on loopback, a real
- * PostgreSQL cluster, real HTTP through libcurl. */
+ * PostgreSQL cluster, real HTTP through libcurl. Each edge's half of an entry (its opinion
+ * and refresh time) is checked through the API and, where the reaper matters, in the table. */
 #include "common/http_client.h"
 #include "common/json.h"
 #include "common/keys.h"
@@ -7,14 +8,18 @@
 #include "common/tp_entry.h"
 #include "tests/harness/api_client.h"
 #include "tests/harness/harness.h"
+#include "tests/harness/td_v1.h"
+#include "tests/harness/visor_env.h"
 
 #include <arpa/inet.h>
 #include <check.h>
 #include <inttypes.h>
+#include <libpq-fe.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
+#include <time.h>
 #include <unistd.h>
 
 static char base[64];
@@ -24,13 +29,19 @@ static char ttl_log_path[512];
 static struct sw_http_client *http;
 static struct sw_keypair ka, kb, kc; /* kc is never an edge */
 
-static pid_t start_td(const char *db_url, uint16_t port, const char *ttl, const char *log)
+static pid_t start_td_purge(const char *db_url, uint16_t port, const char *ttl, const char *purge,
+                            const char *log)
 {
     char addr[32];
     snprintf(addr, sizeof(addr), "127.0.0.1:%u", port);
-    const char *argv[] = { th_bin("transport-discovery"), "--addr", addr, "--db", db_url,
-                           "--ttl", ttl, "--reap-interval", "1", "--threads", "4", NULL };
+    const char *argv[] = { th_bin("transport-discovery"), "--addr", addr, "--db", db_url, "--ttl", ttl,
+                           "--purge-after", purge, "--reap-interval", "1", "--threads", "4", NULL };
     return th_start_service(argv, port, log);
+}
+
+static pid_t start_td(const char *db_url, uint16_t port, const char *ttl, const char *log)
+{
+    return start_td_purge(db_url, port, ttl, "86400", log);
 }
 
 static void setup(void)
@@ -114,6 +125,72 @@ static uint64_t next_nonce(const struct sw_keypair *kp)
     return n;
 }
 
+/* The entry of id as the TD serves it now (caller puts). */
+static struct json_object *get_entry(const struct sw_uuid *id)
+{
+    char target[128];
+    struct json_object *o;
+    id_target(target, sizeof(target), id);
+    long st = call("GET", target, NULL, NULL, &o);
+    ck_assert_msg(st == 200, "GET %s: %ld", target, st);
+    return o;
+}
+
+/* Which of the entry's edges kp is. */
+static int edge_index(struct json_object *e, const struct sw_keypair *kp)
+{
+    char hex[SW_PK_HEX_LEN + 1];
+    struct json_object *edges = json_object_object_get(json_object_object_get(e, "entry"), "edges");
+    sw_pk_to_hex(&kp->pk, hex);
+    for (int i = 0; i < 2; i++)
+        if (strcmp(json_object_get_string(json_object_array_get_idx(edges, (size_t)i)), hex) == 0)
+            return i;
+    ck_abort_msg("not an edge of %s", json_object_to_json_string(e));
+    return -1;
+}
+
+/* kp's opinion as served (statuses[i]: false once its TTL passed). */
+static bool edge_up(struct json_object *e, const struct sw_keypair *kp)
+{
+    return json_object_get_boolean(json_object_array_get_idx(json_object_object_get(e, "statuses"),
+                                                             (size_t)edge_index(e, kp)));
+}
+
+/* kp's last report (updated_edges[i]), -1 when it never reported. */
+static int64_t edge_updated(struct json_object *e, const struct sw_keypair *kp)
+{
+    struct json_object *t = json_object_array_get_idx(json_object_object_get(e, "updated_edges"),
+                                                      (size_t)edge_index(e, kp));
+    return t ? json_object_get_int64(t) : -1;
+}
+
+static bool entry_is_up(struct json_object *e)
+{
+    return json_object_get_boolean(json_object_object_get(e, "is_up"));
+}
+
+/* Asserts what GET /transports/id:{id} says about both edges' opinions and is_up. */
+static void expect_opinions(const struct sw_uuid *id, const struct sw_keypair *k1, bool up1,
+                            const struct sw_keypair *k2, bool up2)
+{
+    struct json_object *e = get_entry(id);
+    ck_assert_msg(edge_up(e, k1) == up1 && edge_up(e, k2) == up2 && entry_is_up(e) == (up1 && up2),
+                  "want statuses %d/%d: %s", up1, up2, json_object_to_json_string(e));
+    json_object_put(e);
+}
+
+/* Registration by signer (an edge), checking its reply says signer's half is up. */
+static void reregister(const struct sw_keypair *signer, const struct sw_keypair *other, const char *label)
+{
+    char *body = signed_entry_body(signer, other, "stcp", label, NULL);
+    struct json_object *o;
+    long st = call("POST", "/transports/", body, signer, &o);
+    ck_assert_msg(st == 201, "register: %ld %s", st, json_object_to_json_string(o));
+    ck_assert(edge_up(json_object_array_get_idx(o, 0), signer));
+    json_object_put(o);
+    free(body);
+}
+
 START_TEST(test_health_and_metrics)
 {
     struct json_object *o;
@@ -143,7 +220,11 @@ START_TEST(test_register_and_lookup)
     e = json_object_object_get(o, "entry");
     ck_assert_str_eq(json_object_get_string(json_object_object_get(e, "t_id")), ids);
     ck_assert_str_eq(json_object_get_string(json_object_object_get(e, "label")), "link-ab");
-    ck_assert(json_object_get_boolean(json_object_object_get(o, "is_up")));
+    /* only A registered: A's half is up, B's not reported yet, so the transport is down */
+    ck_assert(!entry_is_up(o));
+    ck_assert(edge_up(o, &ka) && !edge_up(o, &kb));
+    ck_assert_int_eq(edge_updated(o, &kb), -1);
+    ck_assert_int_eq(edge_updated(o, &ka), json_object_get_int64(json_object_object_get(o, "updated")));
     ck_assert_int_eq(json_object_array_length(json_object_object_get(o, "signatures")), 2);
     ck_assert_int_gt(json_object_get_int64(json_object_object_get(o, "registered")), 1700000000);
     json_object_put(o);
@@ -163,12 +244,17 @@ START_TEST(test_register_and_lookup)
     ck_assert_int_eq(json_object_array_length(o), 0);
     json_object_put(o);
 
-    /* re-registration refreshes and keeps a single row */
+    /* B's registration of the same entry reports B's half: now both are up; one row */
     register_ok(&kb, &ka, "link-ab-2");
     sw_pk_to_hex(&ka.pk, hex);
     snprintf(target, sizeof(target), "/transports/edge:%s", hex);
     ck_assert_int_eq(call("GET", target, NULL, NULL, &o), 200);
     ck_assert_int_eq(json_object_array_length(o), 1);
+    e = json_object_array_get_idx(o, 0);
+    ck_assert_msg(entry_is_up(e) && edge_up(e, &ka) && edge_up(e, &kb), "%s", json_object_to_json_string(e));
+    ck_assert_int_ge(edge_updated(e, &kb), edge_updated(e, &ka));
+    ck_assert_str_eq(json_object_get_string(json_object_object_get(json_object_object_get(e, "entry"), "label")),
+                     "link-ab-2");
     json_object_put(o);
 }
 END_TEST
@@ -339,10 +425,11 @@ START_TEST(test_statuses)
     o = post_status(&ka, &id, false, 200);
     ck_assert(!status_is_up(o, &s0, &s1));
     ck_assert_int_eq(ia == 0 ? s0 : s1, 0);
-    ck_assert_int_eq(ia == 0 ? s1 : s0, 1);
+    ck_assert_int_eq(ia == 0 ? s1 : s0, 0); /* D has not reported yet */
     json_object_put(o);
     o = post_status(&kd, &id, true, 200); /* one edge up is not enough */
     ck_assert(!status_is_up(o, &s0, &s1));
+    ck_assert_int_eq(ia == 0 ? s1 : s0, 1);
     json_object_put(o);
     o = post_status(&ka, &id, true, 200);
     ck_assert(status_is_up(o, &s0, &s1));
@@ -434,33 +521,218 @@ START_TEST(test_garbage_connection)
 }
 END_TEST
 
-START_TEST(test_ttl_expiry)
+/* ---- each edge's half ------------------------------------------------------------------ */
+
+static PGconn *db_connect(const char *db)
 {
-    char db[256], target[128], url[64];
+    PGconn *pg = PQconnectdb(db);
+    ck_assert_msg(PQstatus(pg) == CONNECTION_OK, "connect %s: %s", db, PQerrorMessage(pg));
+    return pg;
+}
+
+/* kp's opinion as stored in td_transports (what raw readers such as the route finder see). */
+static bool stored_opinion(const char *db, const struct sw_uuid *id, const struct sw_keypair *kp)
+{
+    char ids[SW_UUID_STR_LEN + 1], pk[3 + SW_PK_HEX_LEN];
+    const char *params[2] = { ids, pk };
+    PGconn *pg = db_connect(db);
+    PGresult *r;
+    bool up;
+    sw_uuid_format(id, ids);
+    pk[0] = '\\';
+    pk[1] = 'x';
+    sw_pk_to_hex(&kp->pk, pk + 2);
+    r = PQexecParams(pg, "SELECT CASE WHEN edge_a = $2::bytea THEN up_a ELSE up_b END FROM td_transports"
+                         " WHERE t_id = $1::uuid", 2, NULL, params, NULL, NULL, 0);
+    ck_assert_msg(PQresultStatus(r) == PGRES_TUPLES_OK && PQntuples(r) == 1, "%s", PQerrorMessage(pg));
+    up = PQgetvalue(r, 0, 0)[0] == 't';
+    PQclear(r);
+    PQfinish(pg);
+    return up;
+}
+
+/* Polls until the reaper has written kp's opinion as want (it runs every second here). */
+static void await_stored_opinion(const char *db, const struct sw_uuid *id, const struct sw_keypair *kp, bool want)
+{
+    uint64_t end = th_now_ms() + 3000;
+    while (stored_opinion(db, id, kp) != want && th_now_ms() < end)
+        th_sleep_ms(100);
+    ck_assert_msg(stored_opinion(db, id, kp) == want, "stored opinion never became %d", want);
+}
+
+static void await_gone(const struct sw_uuid *id, int timeout_ms)
+{
+    char target[128];
+    uint64_t end = th_now_ms() + (uint64_t)timeout_ms;
+    long st;
+    id_target(target, sizeof(target), id);
+    while ((st = call("GET", target, NULL, NULL, NULL)) == 200 && th_now_ms() < end)
+        th_sleep_ms(100);
+    ck_assert_msg(st == 404, "%s still there after %d ms (%ld)", target, timeout_ms, st);
+}
+
+/* A reports down; B's re-registrations and status posts change only B's half. */
+START_TEST(test_each_edge_keeps_its_opinion)
+{
+    struct sw_keypair kd;
+    sw_keypair_generate(&kd);
+    struct sw_uuid id = register_ok(&ka, &kd, "");
+    json_object_put(post_status(&kd, &id, true, 200));
+    expect_opinions(&id, &ka, true, &kd, true);
+
+    json_object_put(post_status(&ka, &id, false, 200));
+    for (int i = 0; i < 3; i++)
+        reregister(&kd, &ka, "");
+    json_object_put(post_status(&kd, &id, true, 200));
+    expect_opinions(&id, &ka, false, &kd, true);
+
+    reregister(&ka, &kd, ""); /* A's own registration brings its half back */
+    expect_opinions(&id, &ka, true, &kd, true);
+
+    json_object_put(post_status(&kd, &id, false, 200)); /* and the other way round */
+    reregister(&ka, &kd, "");
+    reregister(&ka, &kd, "");
+    expect_opinions(&id, &ka, true, &kd, false);
+}
+END_TEST
+
+/* An edge alone never makes a transport up, however often it registers or says up. */
+START_TEST(test_one_edge_alone_is_not_up)
+{
+    struct sw_keypair kd;
+    struct json_object *e;
+    sw_keypair_generate(&kd);
+    struct sw_uuid id = register_ok(&kd, &ka, "lonely");
+    reregister(&kd, &ka, "lonely");
+    json_object_put(post_status(&kd, &id, true, 200));
+    e = get_entry(&id);
+    ck_assert_msg(!entry_is_up(e) && edge_up(e, &kd) && !edge_up(e, &ka), "%s", json_object_to_json_string(e));
+    ck_assert_int_eq(edge_updated(e, &ka), -1); /* never reported */
+    ck_assert_int_gt(edge_updated(e, &kd), 1700000000);
+    json_object_put(e);
+    reregister(&ka, &kd, "lonely"); /* the other edge registers: up */
+    expect_opinions(&id, &ka, true, &kd, true);
+}
+END_TEST
+
+/* Short TTL (2 s), purge after 5 s: each half goes stale on its own, the reaper writes it
+ * into the table, and a transport is purged only once both halves are old. */
+START_TEST(test_each_edge_expires_on_its_own)
+{
+    char db[256], saved[64];
+    struct json_object *e;
+    struct sw_keypair kd;
     uint16_t port = th_free_port();
     pid_t pid;
-    struct json_object *o;
     snprintf(db, sizeof(db), "%s", th_fresh_db("td_ttl"));
-    pid = start_td(db, port, "2", ttl_log_path);
+    pid = start_td_purge(db, port, "2", "5", ttl_log_path);
     ck_assert_int_gt(pid, 0);
-    snprintf(url, sizeof(url), "%s", base);
+    snprintf(saved, sizeof(saved), "%s", base);
     snprintf(base, sizeof(base), "http://127.0.0.1:%u", port);
-    struct sw_uuid id = register_ok(&ka, &kb, "short-lived");
-    id_target(target, sizeof(target), &id);
-    ck_assert_int_eq(call("GET", target, NULL, NULL, &o), 200);
-    ck_assert(json_object_get_boolean(json_object_object_get(o, "is_up")));
-    json_object_put(o);
-    sleep(4);
-    ck_assert_int_eq(call("GET", target, NULL, NULL, &o), 200);
-    ck_assert(!json_object_get_boolean(json_object_object_get(o, "is_up")));
-    json_object_put(o);
-    /* a status post refreshes it */
-    o = post_status(&ka, &id, true, 200);
-    json_object_put(o);
-    o = post_status(&kb, &id, true, 200);
-    ck_assert(json_object_get_boolean(json_object_object_get(json_object_array_get_idx(o, 0), "is_up")));
-    json_object_put(o);
-    snprintf(base, sizeof(base), "%s", url);
+    sw_keypair_generate(&kd);
+
+    struct sw_uuid t1 = register_ok(&ka, &kb, "t1");
+    json_object_put(post_status(&kb, &t1, true, 200));
+    expect_opinions(&t1, &ka, true, &kb, true);
+    struct sw_uuid t2 = register_ok(&ka, &kd, "t2"); /* D never reports */
+
+    /* only A refreshes (by registering t1, by status for t2): B's half goes stale */
+    for (uint64_t end = th_now_ms() + 3500; th_now_ms() < end; th_sleep_ms(500)) {
+        reregister(&ka, &kb, "t1");
+        json_object_put(post_status(&ka, &t2, true, 200));
+    }
+    expect_opinions(&t1, &ka, true, &kb, false);
+    await_stored_opinion(db, &t1, &kb, false);
+    ck_assert(stored_opinion(db, &t1, &ka));
+    e = get_entry(&t1);
+    ck_assert_int_lt(edge_updated(e, &kb), edge_updated(e, &ka));
+    ck_assert_int_eq(json_object_get_int64(json_object_object_get(e, "updated")), edge_updated(e, &kb));
+    json_object_put(e);
+
+    /* B reports again and A goes silent: now A's half expires and B's stays */
+    json_object_put(post_status(&kb, &t1, true, 200));
+    expect_opinions(&t1, &ka, true, &kb, true);
+    for (uint64_t end = th_now_ms() + 3500; th_now_ms() < end; th_sleep_ms(500))
+        json_object_put(post_status(&kb, &t1, true, 200));
+    expect_opinions(&t1, &ka, false, &kb, true);
+    await_stored_opinion(db, &t1, &ka, false);
+    ck_assert(stored_opinion(db, &t1, &kb));
+
+    /* t2's only report is ~3.5 s older than B's last one on t1: t2 goes first */
+    await_gone(&t2, 8000);
+    json_object_put(get_entry(&t1)); /* A's half is as old as t2's, but B reported since */
+    await_gone(&t1, 8000);
+
+    snprintf(base, sizeof(base), "%s", saved);
+    th_stop(pid, 5000);
+}
+END_TEST
+
+static void expect_migrated(const struct sw_uuid *id, const struct sw_keypair *x, bool up_x,
+                            const struct sw_keypair *y, bool up_y, int64_t updated)
+{
+    struct json_object *e = get_entry(id);
+    ck_assert_msg(edge_up(e, x) == up_x && edge_up(e, y) == up_y && edge_updated(e, x) == updated &&
+                      edge_updated(e, y) == updated &&
+                      json_object_get_int64(json_object_object_get(e, "updated")) == updated,
+                  "want %d/%d at %" PRId64 ": %s", up_x, up_y, updated, json_object_to_json_string(e));
+    json_object_put(e);
+}
+
+/* A database left by a version-1 daemon, rows in it: the new daemon migrates it at start;
+ * both halves get the old `updated`, opinions are kept, and the per-edge rules apply. */
+START_TEST(test_migration_from_v1)
+{
+    char db[256], saved[64], log[512], version[8] = "";
+    struct sw_keypair kd;
+    struct sw_uuid up, half, stale;
+    uint16_t port = th_free_port();
+    int64_t now = (int64_t)time(NULL);
+    PGconn *pg;
+    PGresult *r;
+    pid_t pid;
+
+    sw_keypair_generate(&kd);
+    snprintf(db, sizeof(db), "%s", th_fresh_db("td_v1"));
+    snprintf(log, sizeof(log), "%s", th_log_path("transport-discovery-v1.log"));
+    ck_assert_int_eq(th_td_v1_create(db), 0);
+    ck_assert_int_eq(th_td_v1_insert(db, &ka, true, &kb, true, now - 10, &up), 0);
+    ck_assert_int_eq(th_td_v1_insert(db, &ka, false, &kd, true, now - 20, &half), 0);
+    ck_assert_int_eq(th_td_v1_insert(db, &kb, true, &kd, true, now - 1000, &stale), 0); /* beyond the TTL */
+
+    pid = start_td(db, port, "300", log);
+    ck_assert_int_gt(pid, 0);
+    ck_assert(th_log_wait(log, "applied migration transport-discovery v2", 1000));
+    pg = db_connect(db);
+    r = PQexec(pg, "SELECT max(version) FROM sw_schema_migrations WHERE component = 'transport-discovery'");
+    ck_assert_int_eq(PQresultStatus(r), PGRES_TUPLES_OK);
+    snprintf(version, sizeof(version), "%s", PQgetvalue(r, 0, 0));
+    PQclear(r);
+    PQfinish(pg);
+    ck_assert_str_eq(version, "2");
+    snprintf(saved, sizeof(saved), "%s", base);
+    snprintf(base, sizeof(base), "http://127.0.0.1:%u", port);
+
+    expect_migrated(&up, &ka, true, &kb, true, now - 10);
+    expect_opinions(&up, &ka, true, &kb, true);
+    expect_migrated(&half, &ka, false, &kd, true, now - 20);
+    expect_migrated(&stale, &kb, false, &kd, false, now - 1000);
+    await_stored_opinion(db, &stale, &kb, false); /* the reaper follows the halves too */
+    await_stored_opinion(db, &stale, &kd, false);
+
+    /* migrated rows follow the per-edge rules */
+    json_object_put(post_status(&ka, &up, false, 200));
+    reregister(&kb, &ka, "v1");
+    expect_opinions(&up, &ka, false, &kb, true);
+    reregister(&ka, &kd, "v1");
+    expect_opinions(&half, &ka, true, &kd, true);
+
+    /* a restart finds the schema current */
+    th_stop(pid, 5000);
+    pid = start_td(db, port, "300", log);
+    ck_assert_int_gt(pid, 0);
+    expect_opinions(&half, &ka, true, &kd, true);
+    snprintf(base, sizeof(base), "%s", saved);
     th_stop(pid, 5000);
 }
 END_TEST
@@ -509,7 +781,10 @@ int main(void)
     tcase_add_test(tc, test_delete);
     tcase_add_test(tc, test_paging);
     tcase_add_test(tc, test_garbage_connection);
-    tcase_add_test(tc, test_ttl_expiry);
+    tcase_add_test(tc, test_each_edge_keeps_its_opinion);
+    tcase_add_test(tc, test_one_edge_alone_is_not_up);
+    tcase_add_test(tc, test_each_edge_expires_on_its_own);
+    tcase_add_test(tc, test_migration_from_v1);
     tcase_add_test(tc, test_database_outage);
     suite_add_tcase(s, tc);
     sr = srunner_create(s);

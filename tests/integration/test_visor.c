@@ -303,6 +303,25 @@ START_TEST(test_gen_config_apps)
     ck_assert(json_object_object_get_ex(doc, "apps", &apps));
     ck_assert_int_eq(json_object_array_length(apps), 0);
     json_object_put(doc);
+    /* socksproxy's exit policy: --socks-allow / --socks-deny become its -allow / -deny args,
+     * checked and in canonical form; a bad CIDR or no socksproxy app is a usage error */
+    const char *policy[] = { "node", "gen-config", "-o", "-", "--socks-allow", "127.0.0.1",
+                             "--socks-allow", "10.0.0.0/8, fd00::/8", "--socks-deny", "10.9.0.0/16", NULL };
+    ck_assert_int_eq(cli(out, sizeof(out), err, sizeof(err), policy), 0);
+    ck_assert_ptr_nonnull(doc = json_tokener_parse(out));
+    ck_assert(json_object_object_get_ex(doc, "apps", &apps));
+    a = json_object_object_get(app_named(apps, "socksproxy"), "args");
+    const char *want_args[] = { "-allow", "127.0.0.1/32,10.0.0.0/8,fd00::/8", "-deny", "10.9.0.0/16" };
+    ck_assert_int_eq(json_object_array_length(a), 4);
+    for (size_t i = 0; i < 4; i++)
+        ck_assert_str_eq(json_object_get_string(json_object_array_get_idx(a, i)), want_args[i]);
+    json_object_put(doc);
+    const char *bad_cidr[] = { "node", "gen-config", "-o", "-", "--socks-allow", "10.0.0.1/8", NULL };
+    ck_assert_int_eq(cli(out, sizeof(out), err, sizeof(err), bad_cidr), 2);
+    ck_assert_msg(strstr(err, "--socks-allow 10.0.0.1/8") && strstr(err, "host bits set"), "%s", err);
+    const char *no_app[] = { "node", "gen-config", "-o", "-", "--no-apps", "--socks-deny", "1.2.3.0/24", NULL };
+    ck_assert_int_eq(cli(out, sizeof(out), err, sizeof(err), no_app), 2);
+    ck_assert_msg(strstr(err, "need the socksproxy app"), "%s", err);
 }
 END_TEST
 
@@ -448,40 +467,41 @@ START_TEST(test_cli)
     struct sw_error e = { 0 };
     struct sw_keypair stranger;
 
-    const char *pk[] = { "node", "pk", "--api", va.api, NULL };
+    const char *pk[] = { "node", "pk", "--config", va.config, NULL };
     ck_assert_int_eq(cli(out, sizeof(out), err, sizeof(err), pk), 0);
     snprintf(want, sizeof(want), "%s\n", va.pk_hex);
     ck_assert_str_eq(out, want);
 
-    const char *summary[] = { "--json", "node", "summary", "--api", va.api, NULL };
+    const char *summary[] = { "--json", "node", "summary", "--config", va.config, NULL };
     ck_assert_int_eq(cli(out, sizeof(out), err, sizeof(err), summary), 0);
     ck_assert_int_eq(sw_json_parse(out, strlen(out), &o, &e), SW_OK);
     ck_assert_int_eq(json_object_get_int(json_object_object_get(o, "transports")), 1);
     ck_assert_int_eq(json_object_get_int(json_object_object_get(o, "transports_up")), 1);
     json_object_put(o);
 
-    const char *ls[] = { "node", "ls-tp", "--api", vb.api, NULL };
+    const char *ls[] = { "node", "ls-tp", "--config", vb.config, NULL };
     ck_assert_int_eq(cli(out, sizeof(out), err, sizeof(err), ls), 0);
     ck_assert_ptr_nonnull(strstr(out, tp_id));
     ck_assert_ptr_nonnull(strstr(out, "  up  "));
     ck_assert_ptr_nonnull(strstr(out, va.pk_hex));
 
-    const char *tp[] = { "--json", "node", "tp", tp_id, "--api", va.api, NULL };
+    const char *tp[] = { "--json", "node", "tp", tp_id, "--config", va.config, NULL };
     ck_assert_int_eq(cli(out, sizeof(out), err, sizeof(err), tp), 0);
     ck_assert_int_eq(sw_json_parse(out, strlen(out), &o, &e), SW_OK);
     ck_assert_str_eq(jstr(o, "state"), "up");
     json_object_put(o);
 
-    const char *disc[] = { "node", "disc-tp", "--id", tp_id, "--api", va.api, NULL };
+    /* --api with the token from a file works as well as --config */
+    const char *disc[] = { "node", "disc-tp", "--id", tp_id, "--api", va.api, "--api-token-file", va.token_file, NULL };
     ck_assert_int_eq(cli(out, sizeof(out), err, sizeof(err), disc), 0);
     ck_assert_ptr_nonnull(strstr(out, tp_id));
-    const char *disc_pk[] = { "--json", "node", "disc-tp", "--pk", vb.pk_hex, "--api", va.api, NULL };
+    const char *disc_pk[] = { "--json", "node", "disc-tp", "--pk", vb.pk_hex, "--config", va.config, NULL };
     ck_assert_int_eq(cli(out, sizeof(out), err, sizeof(err), disc_pk), 0);
     ck_assert_ptr_nonnull(strstr(out, tp_id));
 
-    const char *bad_id[] = { "node", "tp", "nope", "--api", va.api, NULL };
+    const char *bad_id[] = { "node", "tp", "nope", "--config", va.config, NULL };
     ck_assert_int_eq(cli(out, sizeof(out), err, sizeof(err), bad_id), 2);
-    const char *unknown[] = { "node", "tp", "00000000-0000-8000-8000-000000000000", "--api", va.api, NULL };
+    const char *unknown[] = { "node", "tp", "00000000-0000-8000-8000-000000000000", "--config", va.config, NULL };
     ck_assert_int_eq(cli(out, sizeof(out), err, sizeof(err), unknown), 1);
     ck_assert_ptr_nonnull(strstr(err, "not_found"));
 
@@ -601,7 +621,7 @@ static void *add_thread(void *p)
 
     snprintf(url, sizeof(url), "%s/api/transports", a->from->api);
     snprintf(body, sizeof(body), "{\"remote_pk\":\"%s\",\"address\":\"%s\"}", a->to->pk_hex, a->to->stcp);
-    if (sw_http_do(h, "POST", url, NULL, body, strlen(body), &res, NULL) == SW_OK) {
+    if (sw_http_do(h, "POST", url, th_api_headers(a->from->api), body, strlen(body), &res, NULL) == SW_OK) {
         a->status = res.status;
         if (sw_json_parse(res.body, res.body_len, &o, NULL) == SW_OK && jstr(o, "id"))
             snprintf(a->id, sizeof(a->id), "%s", jstr(o, "id"));
@@ -796,7 +816,7 @@ END_TEST
 START_TEST(test_rm_tp)
 {
     char out[1024], err[1024];
-    const char *rm[] = { "node", "rm-tp", tp_id, "--api", va.api, NULL };
+    const char *rm[] = { "node", "rm-tp", tp_id, "--config", va.config, NULL };
 
     ck_assert_int_eq(cli(out, sizeof(out), err, sizeof(err), rm), 0);
     ck_assert_ptr_nonnull(strstr(out, tp_id));
@@ -907,7 +927,7 @@ START_TEST(test_dmsg)
     }
     ck_assert_uint_ge(r1, r0 + 2000000);
 
-    const char *rm[] = { "node", "rm-tp", id, "--api", vb.api, NULL };
+    const char *rm[] = { "node", "rm-tp", id, "--config", vb.config, NULL };
     ck_assert_int_eq(cli(out, sizeof(out), err, sizeof(err), rm), 0);
     ck_assert(wait_tp_state(&va, id, NULL, 3000));
     ck_assert(wait_disc(id, -1, 5000));

@@ -73,25 +73,13 @@ wait_for_line() {
 # check NAME CMD...: runs CMD, prints "ok: NAME" or "FAILED: NAME" and counts it.
 # netns_finish (trap it on EXIT, or call it from the test's own EXIT trap) removes the
 # namespaces, the processes and $WORK, then prints "N passed, N failed".
-NETNS_PASSED=0
-NETNS_FAILED=0
-
-check() {
-    local name=$1
-    shift
-    if "$@"; then
-        echo "ok: $name"
-        NETNS_PASSED=$((NETNS_PASSED + 1))
-    else
-        echo "FAILED: $name"
-        NETNS_FAILED=$((NETNS_FAILED + 1))
-    fi
-}
+# shellcheck source=tests/lib/check.sh
+. "$(dirname "${BASH_SOURCE[0]}")/../lib/check.sh"
 
 netns_finish() {
     netns_cleanup
     [ -z "${WORK:-}" ] || rm -rf "$WORK"
-    echo "$NETNS_PASSED passed, $NETNS_FAILED failed"
+    check_summary
 }
 
 # netns_wait_http NS URL SECONDS: waits until GET URL inside NS answers 2xx.

@@ -154,4 +154,4 @@ check "skywire-cli --hypervisor lists A's transports" cli
 rm_tp() { hv DELETE "/api/visors/$PK_A/transports/$TP" >/dev/null; }
 check "remove the transport through the hypervisor" rm_tp
 
-[ "$NETNS_FAILED" -eq 0 ]
+[ "$CHECK_FAILED" -eq 0 ]

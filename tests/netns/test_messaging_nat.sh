@@ -43,4 +43,4 @@ check "hostA and hostB exchange 2x4 MB through the server, byte exact" dial_thro
 
 server_saw_nat_addresses() { grep -q "10.77.1.2" "$WORK/server.log" && grep -q "10.77.2.2" "$WORK/server.log"; }
 check "the server saw both clients only by their routers' addresses" server_saw_nat_addresses
-[ "$NETNS_FAILED" -eq 0 ]
+[ "$CHECK_FAILED" -eq 0 ]

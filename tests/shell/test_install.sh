@@ -8,19 +8,8 @@ ROOT=$(cd "$(dirname "$0")/../.." && pwd)
 BUILD=$(basename "$(cd "$1" && pwd)")
 WORK=$(mktemp -d "${TMPDIR:-/tmp}/sw-install.XXXXXX")
 trap 'rm -rf "$WORK"' EXIT
-passed=0
-failed=0
-check() { # description command...
-    local what=$1
-    shift
-    if "$@" >/dev/null 2>&1; then
-        echo "ok: $what"
-        passed=$((passed + 1))
-    else
-        echo "FAIL: $what"
-        failed=$((failed + 1))
-    fi
-}
+CHECK_QUIET=1
+source "$ROOT/tests/lib/check.sh"
 install_to() { # PREFIX SYSCONFDIR DESTDIR
     make -s -C "$ROOT" install BUILD="$BUILD" PREFIX="$1" SYSCONFDIR="$2" DESTDIR="$3" \
         >>"$WORK/make.log" 2>&1
@@ -52,6 +41,5 @@ check "a second install keeps the visor's keys" install_to "$WORK/usr" "$WORK/et
 check "same key after the second install" test -n "$key" -a "$(key_of "$cfg")" = "$key"
 check "the generated config runs the default apps" grep -q '"SSH-client"' "$cfg"
 
-[ "$failed" -eq 0 ] || sed 's/^/  make: /' "$WORK/make.log"
-echo "$passed passed, $failed failed"
-[ "$failed" -eq 0 ]
+[ "$CHECK_FAILED" -eq 0 ] || sed 's/^/  make: /' "$WORK/make.log"
+check_summary

@@ -126,6 +126,55 @@ static void teardown(void)
     srv = NULL;
 }
 
+/* ---------- a browser-facing server: Host allow-list, Origin/Content-Type, authorize ---------- */
+
+static const char *const guard_hosts[] = { "localhost", "127.0.0.1", "[::1]", "Example.COM.", NULL };
+static atomic_int authorize_calls;
+
+/* "/secret" needs X-Token: t; everything else passes. Sees only headers (body still unread). */
+static int test_authorize(void *app, const struct sw_http_request *req, struct sw_http_response *resp)
+{
+    const char *tok = sw_http_header(req, "X-Token");
+    atomic_fetch_add(&authorize_calls, 1);
+    ck_assert_uint_eq(req->body_len, 0);
+    if (strncmp(req->path, "/secret", 7) != 0 && strcmp(req->path, "/metrics") != 0)
+        return SW_OK;
+    if (tok && strcmp(tok, "t") == 0)
+        return SW_OK;
+    resp->www_authenticate = "Bearer realm=\"test\"";
+    sw_http_reply_error(resp, 401, "unauthenticated", "X-Token missing");
+    return SW_EPERM;
+}
+
+static const struct sw_http_route guarded_routes[] = {
+    { "GET", "/hello", SW_ROUTE_EXACT, h_hello, NULL, 0 },
+    { "POST", "/echo", SW_ROUTE_EXACT, h_echo_body, NULL, 64 },
+    { "DELETE", "/items/", SW_ROUTE_PREFIX, h_item, "/items/{id}", 0 },
+    { "GET", "/secret", SW_ROUTE_EXACT, h_hello, NULL, 0 },
+    { "POST", "/secret", SW_ROUTE_EXACT, h_echo_body, NULL, 16 },
+};
+
+static struct sw_http_server_config guarded_cfg = {
+    .addr = "127.0.0.1:0",
+    .service = "guarded-svc",
+    .version = "1.2.3",
+    .threads = 2,
+    .max_body = 4096,
+    .routes = guarded_routes,
+    .n_routes = sizeof(guarded_routes) / sizeof(guarded_routes[0]),
+    .allowed_hosts = guard_hosts,
+    .browser_guard = true,
+    .authorize = test_authorize,
+};
+
+static void setup_guarded(void)
+{
+    struct sw_error err = { 0 };
+    atomic_store(&authorize_calls, 0);
+    ck_assert_msg(sw_http_server_start(&guarded_cfg, &srv, &err) == SW_OK, "start: %s", err.msg);
+    port = sw_http_server_port(srv);
+}
+
 /* ---------- client ---------- */
 
 struct reply {
@@ -749,6 +798,202 @@ START_TEST(test_metrics_text)
 }
 END_TEST
 
+/* ---------- guard tests ---------- */
+
+/* method target [body] with extra headers h1, h2 (NULL = none): the status. */
+static long guarded(const char *method, const char *target, const char *body, const char *h1,
+                    const char *h2, struct reply *r)
+{
+    struct curl_slist *hdrs = NULL;
+    if (h1)
+        hdrs = curl_slist_append(hdrs, h1);
+    if (h2)
+        hdrs = curl_slist_append(hdrs, h2);
+    ck_assert_int_eq(request(method, target, body, body ? strlen(body) : 0, 0, hdrs, r), CURLE_OK);
+    return r->status;
+}
+
+static void expect_guard(const char *method, const char *target, const char *body, const char *h1,
+                         const char *h2, long status, const char *code)
+{
+    struct reply r;
+    long st = guarded(method, target, body, h1, h2, &r);
+    ck_assert_msg(st == status, "%s %s [%s] [%s]: %ld, expected %ld: %s", method, target, h1 ? h1 : "",
+                  h2 ? h2 : "", st, status, r.body.data ? r.body.data : "");
+    if (code)
+        assert_error_code(&r, code);
+    reply_free(&r);
+}
+
+START_TEST(test_guard_host)
+{
+    /* curl's own Host is 127.0.0.1:PORT */
+    expect_guard("GET", "/hello", NULL, NULL, NULL, 200, NULL);
+    expect_guard("GET", "/hello", NULL, "Host: evil.example", NULL, 403, "forbidden_host");
+    expect_guard("GET", "/hello", NULL, "Host:", NULL, 403, "forbidden_host"); /* none sent */
+    expect_guard("GET", "/hello", NULL, "Host: localhost.evil.example", NULL, 403, "forbidden_host");
+    expect_guard("GET", "/hello", NULL, "Host: evil.localhost", NULL, 403, "forbidden_host");
+    expect_guard("GET", "/hello", NULL, "Host: localhost:80@evil", NULL, 403, "forbidden_host");
+    expect_guard("GET", "/hello", NULL, "Host: localhost:80:80", NULL, 403, "forbidden_host");
+    expect_guard("GET", "/hello", NULL, "Host: localhost:", NULL, 403, "forbidden_host");
+    expect_guard("GET", "/hello", NULL, "Host: localhost..", NULL, 403, "forbidden_host");
+    expect_guard("GET", "/hello", NULL, "Host: local%68ost", NULL, 403, "forbidden_host");
+    expect_guard("GET", "/hello", NULL, "Host: 127.0.0.2", NULL, 403, "forbidden_host");
+    expect_guard("GET", "/hello", NULL, "Host: 127.1", NULL, 403, "forbidden_host");
+    expect_guard("GET", "/hello", NULL, "Host: ::1", NULL, 403, "forbidden_host"); /* needs brackets */
+    expect_guard("GET", "/hello", NULL, "Host: [::2]", NULL, 403, "forbidden_host");
+    /* case, one trailing dot, any port, IPv6 by value, an entry written "Example.COM." */
+    expect_guard("GET", "/hello", NULL, "Host: LOCALHOST", NULL, 200, NULL);
+    expect_guard("GET", "/hello", NULL, "Host: localhost.:8080", NULL, 200, NULL);
+    expect_guard("GET", "/hello", NULL, "Host: [::1]:1234", NULL, 200, NULL);
+    expect_guard("GET", "/hello", NULL, "Host: [0:0::1]", NULL, 200, NULL);
+    expect_guard("GET", "/hello", NULL, "Host: example.com", NULL, 200, NULL);
+    /* /health and /metrics too: a rebinding page must not read them; unknown paths as well */
+    expect_guard("GET", "/health", NULL, "Host: evil.example", NULL, 403, "forbidden_host");
+    expect_guard("GET", "/metrics", NULL, "Host: evil.example", "X-Token: t", 403, "forbidden_host");
+    expect_guard("GET", "/nope", NULL, "Host: evil.example", NULL, 403, "forbidden_host");
+    expect_guard("GET", "/health", NULL, NULL, NULL, 200, NULL);
+    expect_guard("GET", "/nope", NULL, NULL, NULL, 404, "not_found");
+}
+END_TEST
+
+START_TEST(test_guard_origin)
+{
+    const char *json = "Content-Type: application/json";
+
+    expect_guard("POST", "/echo", "{}", json, "Origin: http://evil.example", 403, "forbidden_origin");
+    expect_guard("POST", "/echo", "{}", json, "Origin: null", 403, "forbidden_origin");
+    expect_guard("POST", "/echo", "{}", json, "Origin: http://localhost.evil.example", 403, "forbidden_origin");
+    expect_guard("POST", "/echo", "{}", json, "Origin: http://localhost/", 403, "forbidden_origin");
+    expect_guard("POST", "/echo", "{}", json, "Origin: http://user@localhost", 403, "forbidden_origin");
+    expect_guard("POST", "/echo", "{}", json, "Origin: ftp://localhost", 403, "forbidden_origin");
+    expect_guard("POST", "/echo", "{}", json, "Origin: localhost", 403, "forbidden_origin");
+    expect_guard("POST", "/echo", "{}", json, "Origin: http://localhost http://evil.example", 403,
+                 "forbidden_origin");
+    expect_guard("DELETE", "/items/1", NULL, "Origin: http://evil.example", NULL, 403, "forbidden_origin");
+    /* allowed: any port, https, case */
+    expect_guard("POST", "/echo", "{}", json, "Origin: http://localhost:5555", 200, NULL);
+    expect_guard("POST", "/echo", "{}", json, "Origin: https://127.0.0.1", 200, NULL);
+    expect_guard("POST", "/echo", "{}", json, "Origin: HTTP://[::1]:8000", 200, NULL);
+    expect_guard("POST", "/echo", "{}", json, NULL, 200, NULL); /* curl, scripts: no Origin */
+    /* reads are guarded by Host only */
+    expect_guard("GET", "/hello", NULL, "Origin: http://evil.example", NULL, 200, NULL);
+    expect_guard("GET", "/hello", NULL, "Origin: null", NULL, 200, NULL);
+}
+END_TEST
+
+START_TEST(test_guard_content_type)
+{
+    struct reply r;
+
+    expect_guard("POST", "/echo", "{}", "Content-Type: text/plain", NULL, 415, "unsupported_media_type");
+    expect_guard("POST", "/echo", "a=b", NULL, NULL, 415, "unsupported_media_type"); /* curl: form type */
+    expect_guard("POST", "/echo", "{}", "Content-Type: multipart/form-data; boundary=x", NULL, 415,
+                 "unsupported_media_type");
+    expect_guard("POST", "/echo", "{}", "Content-Type: application/jsonp", NULL, 415, "unsupported_media_type");
+    expect_guard("POST", "/echo", "{}", "Content-Type:", NULL, 415, "unsupported_media_type"); /* body, no type */
+    /* a declared non-JSON type is refused even without a body (an empty HTML form post) */
+    expect_guard("POST", "/echo", NULL, "Content-Type: application/x-www-form-urlencoded", NULL, 415,
+                 "unsupported_media_type");
+    /* parameters and case are fine; no body needs no type */
+    expect_guard("POST", "/echo", "{}", "Content-Type: application/json; charset=utf-8", NULL, 200, NULL);
+    expect_guard("POST", "/echo", "{}", "Content-Type: Application/JSON", NULL, 200, NULL);
+    expect_guard("POST", "/echo", NULL, NULL, NULL, 200, NULL);
+    expect_guard("DELETE", "/items/1", NULL, NULL, NULL, 200, NULL);
+    /* chunked: a body without a type is refused, with one it passes */
+    ck_assert_int_eq(request("POST", "/echo", "{}", 2, 1, curl_slist_append(NULL, "Content-Type:"), &r), CURLE_OK);
+    ck_assert_int_eq(r.status, 415);
+    reply_free(&r);
+    ck_assert_int_eq(request("POST", "/echo", "{}", 2, 1,
+                             curl_slist_append(NULL, "Content-Type: application/json"), &r), CURLE_OK);
+    ck_assert_int_eq(r.status, 200);
+    reply_free(&r);
+}
+END_TEST
+
+START_TEST(test_authorize_hook)
+{
+    const char *json = "Content-Type: application/json";
+    char big[1000];
+    struct reply r;
+
+    expect_guard("GET", "/secret", NULL, NULL, NULL, 401, "unauthenticated");
+    ck_assert_int_eq(guarded("GET", "/secret", NULL, NULL, NULL, &r), 401);
+    ck_assert_ptr_nonnull(strcasestr(r.headers.data, "www-authenticate: Bearer realm=\"test\""));
+    reply_free(&r);
+    expect_guard("GET", "/secret", NULL, "X-Token: t", NULL, 200, NULL);
+    expect_guard("GET", "/metrics", NULL, NULL, NULL, 401, "unauthenticated");
+    expect_guard("GET", "/metrics", NULL, "X-Token: t", NULL, 200, NULL);
+    /* /health never asks the hook; the guard answers before it */
+    atomic_store(&authorize_calls, 0);
+    expect_guard("GET", "/health", NULL, NULL, NULL, 200, NULL);
+    expect_guard("GET", "/secret", NULL, "Host: evil.example", "X-Token: t", 403, "forbidden_host");
+    ck_assert_int_eq(atomic_load(&authorize_calls), 0);
+    /* before the body: an unauthorized upload over the cap is 401, not 413 */
+    memset(big, '1', sizeof(big) - 1);
+    big[sizeof(big) - 1] = '\0';
+    expect_guard("POST", "/secret", big, json, NULL, 401, "unauthenticated");
+    expect_guard("POST", "/secret", big, json, "X-Token: t", 413, "body_too_large");
+    expect_guard("POST", "/secret", "{}", json, "X-Token: t", 200, NULL);
+}
+END_TEST
+
+START_TEST(test_guard_helpers)
+{
+    const char *const ext[] = { "hv.example.org", "[fe80::1]" }, *const bad[] = { "a:80" };
+    struct sw_http_response resp = { 0 };
+    struct sw_http_guard_input in = { .method = "POST", .host = "evil", .content_type = "text/plain" };
+    const char **l;
+
+    ck_assert(sw_http_host_valid("localhost"));
+    ck_assert(sw_http_host_valid("10.0.0.1"));
+    ck_assert(sw_http_host_valid("::1"));
+    ck_assert(sw_http_host_valid("[2001:db8::1]"));
+    ck_assert(sw_http_host_valid("example.org."));
+    ck_assert(!sw_http_host_valid(""));
+    ck_assert(!sw_http_host_valid("a:80"));
+    ck_assert(!sw_http_host_valid("http://a"));
+    ck_assert(!sw_http_host_valid("a b"));
+    ck_assert(!sw_http_host_valid("[::1"));
+    ck_assert(!sw_http_host_valid("[zz::1]"));
+    ck_assert(!sw_http_host_valid(NULL));
+
+    /* the listen address's host joins when it names one */
+    ck_assert_ptr_nonnull(l = sw_http_loopback_hosts("10.1.2.3:80", ext, 2));
+    ck_assert_str_eq(l[0], "localhost");
+    ck_assert_str_eq(l[1], "127.0.0.1");
+    ck_assert_str_eq(l[2], "::1");
+    ck_assert_str_eq(l[3], "10.1.2.3");
+    ck_assert_str_eq(l[4], "hv.example.org");
+    ck_assert_str_eq(l[5], "[fe80::1]");
+    ck_assert_ptr_null(l[6]);
+    ck_assert(sw_http_host_allowed(l, "[fe80::1]:9080"));
+    ck_assert(sw_http_host_allowed(l, "HV.example.org"));
+    ck_assert(!sw_http_host_allowed(l, "example.org"));
+    free(l);
+    const char *wild[] = { ":8000", "0.0.0.0:8000", "[::]:8000", "junk", NULL };
+    for (size_t i = 0; i < 5; i++) {
+        ck_assert_ptr_nonnull(l = sw_http_loopback_hosts(wild[i], NULL, 0));
+        ck_assert_ptr_null(l[3]);
+        free(l);
+    }
+    ck_assert_ptr_nonnull(l = sw_http_loopback_hosts("[fe80::2]:1", NULL, 0));
+    ck_assert_str_eq(l[3], "fe80::2");
+    ck_assert(sw_http_host_allowed(l, "[fe80::2]"));
+    free(l);
+    ck_assert_ptr_null(sw_http_loopback_hosts(NULL, bad, 1));
+
+    /* no list: no checks at all */
+    ck_assert_int_eq(sw_http_guard_check(NULL, true, &in, &resp), SW_OK);
+    ck_assert_ptr_null(resp.body);
+    ck_assert(!sw_http_origin_allowed(guard_hosts, NULL));
+    ck_assert(!sw_http_host_allowed(NULL, "localhost"));
+    ck_assert_int_eq(sw_http_guard_check(guard_hosts, true, &in, &resp), SW_EPERM);
+    ck_assert_int_eq(resp.status, 403);
+    free(resp.body);
+}
+END_TEST
+
 static Suite *suite(void)
 {
     Suite *s = suite_create("http_server");
@@ -774,6 +1019,15 @@ static Suite *suite(void)
     tcase_add_test(srv_tc, test_port_in_use);
     suite_add_tcase(s, srv_tc);
 
+    TCase *guard_tc = tcase_create("guard");
+    tcase_add_checked_fixture(guard_tc, setup_guarded, teardown);
+    tcase_set_timeout(guard_tc, 60);
+    tcase_add_test(guard_tc, test_guard_host);
+    tcase_add_test(guard_tc, test_guard_origin);
+    tcase_add_test(guard_tc, test_guard_content_type);
+    tcase_add_test(guard_tc, test_authorize_hook);
+    suite_add_tcase(s, guard_tc);
+
     tcase_set_timeout(unit_tc, 30);
     tcase_add_test(unit_tc, test_bad_addresses);
     tcase_add_test(unit_tc, test_listen_variants);
@@ -782,6 +1036,7 @@ static Suite *suite(void)
     tcase_add_test(unit_tc, test_reply_helpers);
     tcase_add_test(unit_tc, test_histogram_buckets);
     tcase_add_test(unit_tc, test_metrics_text);
+    tcase_add_test(unit_tc, test_guard_helpers);
     suite_add_tcase(s, unit_tc);
     return s;
 }

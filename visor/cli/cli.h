@@ -9,10 +9,24 @@
 
 struct cli_hv;
 
+/* Where `make install` puts the visor's config (scripts/install-config.sh). */
+#ifndef SW_SYSCONFDIR
+#define SW_SYSCONFDIR "/etc" /* the Makefile's SYSCONFDIR default */
+#endif
+#define CLI_INSTALLED_CONFIG SW_SYSCONFDIR "/skywire/skywire-config.json"
+
+/* The local visor's API, found on first use (visor_api.c). */
+struct cli_visor {
+    bool ready;
+    char url[320];
+    char auth[96]; /* "Authorization: Bearer <token>": secret, wiped by cli_visor_wipe */
+};
+
 struct cli_ctx {
     bool json;                  /* --json: print raw JSON instead of tables */
     struct sw_http_client *http;
     struct cli_hv *hv;          /* --hypervisor: node commands go through it (hv.c) */
+    struct cli_visor visor;
 };
 
 /* Exit codes: 0 ok, 1 the service said no / failed, 2 usage error. */
@@ -37,6 +51,18 @@ int cli_hv(struct cli_ctx *ctx, int argc, char **argv);
 /* GET/POST/DELETE base+target without signing and prints the reply (cli_print_reply). */
 int cli_request(struct cli_ctx *ctx, const char *base, const char *method, const char *target,
                 const char *body, void (*table)(struct json_object *));
+/* The same with extra headers (NULL-terminated "Name: value" list, may be NULL). */
+int cli_request_with(struct cli_ctx *ctx, const char *base, const char *method, const char *target,
+                     const char *const *headers, const char *body, void (*table)(struct json_object *));
+
+/* visor_api.c: a request to the local visor's API: through the hypervisor with --hypervisor,
+ * else to api (--api; NULL: $SKYWIRE_API_URL or the config's api.listen) with the bearer
+ * token of --api-token-file / $SKYWIRE_API_TOKEN_FILE or of the config (--config /
+ * $SKYWIRE_CONFIG / ./skywire-config.json / the installed one). CLI_FAIL, saying where it
+ * looked, when there is no token. */
+int cli_visor_request(struct cli_ctx *ctx, const char *api, const char *method, const char *target,
+                      const char *body, void (*table)(struct json_object *));
+void cli_visor_wipe(struct cli_ctx *ctx);
 
 /* Prints a service reply: JSON as is with --json, else via table(). Non-2xx replies print
  * the service's error message and return CLI_FAIL. */

@@ -34,17 +34,24 @@ static void usage(FILE *f)
             "options:\n"
             "  --json            print JSON instead of tables\n"
             "  --tpd URL         transport discovery (default $SKYWIRE_TPD_URL or http://127.0.0.1:9091)\n"
-            "  --api URL         visor API for node commands (default $SKYWIRE_API_URL or http://127.0.0.1:3435)\n"
+            "  --config FILE     the visor's config: node commands take its API address and token\n"
+            "                    (data_dir/api-token) from it (default $SKYWIRE_CONFIG, else\n"
+            "                    ./skywire-config.json when it exists, else %s)\n"
+            "  --api URL         visor API for node commands (default $SKYWIRE_API_URL, else the config's)\n"
+            "  --api-token-file FILE  the visor's API token (default $SKYWIRE_API_TOKEN_FILE, else the config's)\n"
             "  --hypervisor URL  send node commands through a hypervisor (default $SKYWIRE_HYPERVISOR_URL);\n"
             "                    add --visor PK to them; password from $SKYWIRE_HYPERVISOR_PASSWORD or asked\n"
             "  --mdisc URL       messaging discovery (default $SKYWIRE_MDISC_URL or http://127.0.0.1:9090)\n"
-            "  --version, --help\n");
+            "  --version, --help\n", CLI_INSTALLED_CONFIG);
 }
 
-/* --api/--mdisc/--tpd URL before the command: the same as the environment variable. */
+/* --api/--mdisc/--tpd URL, --config/--api-token-file FILE before the command: the same as
+ * the environment variable. */
 static bool global_url(const char *opt, const char *val)
 {
     static const char *const map[][2] = { { "--api", "SKYWIRE_API_URL" },
+                                          { "--config", "SKYWIRE_CONFIG" },
+                                          { "--api-token-file", "SKYWIRE_API_TOKEN_FILE" },
                                           { "--mdisc", "SKYWIRE_MDISC_URL" },
                                           { "--tpd", "SKYWIRE_TPD_URL" } };
     for (size_t k = 0; k < sizeof(map) / sizeof(map[0]); k++) {
@@ -113,6 +120,7 @@ int main(int argc, char **argv)
         rc = CLI_USAGE;
     }
     cli_hv_logout(&ctx);
+    cli_visor_wipe(&ctx);
     sw_http_client_free(ctx.http);
     return rc;
 }

@@ -3,6 +3,7 @@
 #include "common/keys.h"
 #include "common/uuid.h"
 #include "visor/cli/cli.h"
+#include "visor/cli/gen_socks_policy.h"
 #include "visor/config.h"
 
 #include <errno.h>
@@ -23,6 +24,8 @@ struct node_args {
     struct visor_gen_opts gen;
     const char *setup_nodes[NODE_MAX_LIST], *pk_table[NODE_MAX_LIST], *msg_servers[NODE_MAX_LIST];
     const char *ssh_allow[NODE_MAX_LIST];
+    const char *socks_allow[NODE_MAX_LIST], *socks_deny[NODE_MAX_LIST]; /* gen-config */
+    size_t n_socks_allow, n_socks_deny;
     const char *hypervisors[NODE_MAX_LIST];
     const char *visor;  /* --visor PK: the managed visor with --hypervisor */
     const char *lines;  /* app-logs --lines N */
@@ -54,8 +57,10 @@ static int parse(int argc, char **argv, struct node_args *a)
         { "no-apps", no_argument, NULL, 'x' },         { "skychat-addr", required_argument, NULL, 'c' },
         { "socks-srv", required_argument, NULL, 'v' }, { "socks-addr", required_argument, NULL, 'k' },
         { "ssh-allow", required_argument, NULL, 'h' },
+        { "socks-allow", required_argument, NULL, 'w' }, { "socks-deny", required_argument, NULL, 'y' },
         { "hypervisor", required_argument, NULL, 'H' }, { "visor", required_argument, NULL, 'V' },
         { "lines", required_argument, NULL, 'z' },
+        { "config", required_argument, NULL, 'C' },   { "api-token-file", required_argument, NULL, 'K' },
         { NULL, 0, NULL, 0 },
     };
     const char *env = getenv("SKYWIRE_API_URL");
@@ -63,7 +68,7 @@ static int parse(int argc, char **argv, struct node_args *a)
     long n;
 
     memset(a, 0, sizeof(*a));
-    a->api = env && *env ? env : "http://127.0.0.1:3435";
+    a->api = env && *env ? env : NULL; /* NULL: the config's api.listen (visor_api.c) */
     a->type = "stcp";
     a->gen.setup_nodes = a->setup_nodes;
     a->gen.pk_table = a->pk_table;
@@ -103,9 +108,14 @@ static int parse(int argc, char **argv, struct node_args *a)
         case 'v': a->gen.socks_srv = optarg; break;
         case 'k': a->gen.socks_addr = optarg; break;
         case 'h': rc = add_list(a->ssh_allow, &a->gen.n_ssh_allow, optarg, "--ssh-allow"); break;
+        case 'w': rc = add_list(a->socks_allow, &a->n_socks_allow, optarg, "--socks-allow"); break;
+        case 'y': rc = add_list(a->socks_deny, &a->n_socks_deny, optarg, "--socks-deny"); break;
         case 'H': rc = add_list(a->hypervisors, &a->gen.n_hypervisors, optarg, "--hypervisor"); break;
         case 'V': a->visor = optarg; break;
         case 'z': a->lines = optarg; break;
+        /* the visor's config and token file: like the global options, for visor_api.c */
+        case 'C': setenv("SKYWIRE_CONFIG", optarg, 1); break;
+        case 'K': setenv("SKYWIRE_API_TOKEN_FILE", optarg, 1); break;
         default: rc = CLI_USAGE;
         }
     }
@@ -162,8 +172,10 @@ static int cmd_gen_config(struct cli_ctx *ctx, const struct node_args *a)
     }
     if (sw_keypair_generate(&kp))
         return CLI_FAIL;
-    if (visor_config_generate(&a->gen, &kp, &doc, &err)) {
+    if (visor_config_generate(&a->gen, &kp, &doc, &err) ||
+        cli_gen_socks_policy(doc, a->socks_allow, a->n_socks_allow, a->socks_deny, a->n_socks_deny, &err)) {
         fprintf(stderr, "skywire-cli: %s\n", err.msg);
+        json_object_put(doc);
         sw_keypair_wipe(&kp);
         return CLI_USAGE;
     }
@@ -251,6 +263,12 @@ static void print_removed(struct json_object *v)
 int cli_request(struct cli_ctx *ctx, const char *base, const char *method, const char *target,
                 const char *body, void (*table)(struct json_object *))
 {
+    return cli_request_with(ctx, base, method, target, NULL, body, table);
+}
+
+int cli_request_with(struct cli_ctx *ctx, const char *base, const char *method, const char *target,
+                     const char *const *headers, const char *body, void (*table)(struct json_object *))
+{
     struct sw_http_result res = { 0 };
     struct sw_error err = { 0 };
     char url[2048];
@@ -259,7 +277,7 @@ int cli_request(struct cli_ctx *ctx, const char *base, const char *method, const
     if (ctx->hv && strncmp(target, "/api/", 5) == 0)
         return cli_hv_request(ctx, method, target, body, table);
     snprintf(url, sizeof(url), "%s%s", base, target);
-    if (sw_http_do(ctx->http, method, url, NULL, body, body ? strlen(body) : 0, &res, &err)) {
+    if (sw_http_do(ctx->http, method, url, headers, body, body ? strlen(body) : 0, &res, &err)) {
         fprintf(stderr, "skywire-cli: %s\n", err.msg);
         return CLI_FAIL;
     }
@@ -308,7 +326,7 @@ static int cmd_add_tp(struct cli_ctx *ctx, const struct node_args *a)
     json_object_object_add(body, "type", json_object_new_string(a->type));
     if (a->addr)
         json_object_object_add(body, "address", json_object_new_string(a->addr));
-    rc = cli_request(ctx, a->api, "POST", "/api/transports", sw_json_compact(body, NULL),
+    rc = cli_visor_request(ctx, a->api, "POST", "/api/transports", sw_json_compact(body, NULL),
                      print_visor_transports);
     json_object_put(body);
     return rc;
@@ -322,7 +340,7 @@ static int cmd_disc_tp(struct cli_ctx *ctx, const struct node_args *a)
         return CLI_USAGE;
     }
     snprintf(target, sizeof(target), "/api/tpdisc?%s=%.100s", a->id ? "id" : "pk", a->id ? a->id : a->pk);
-    return cli_request(ctx, a->api, "GET", target, NULL, cli_print_transports_table);
+    return cli_visor_request(ctx, a->api, "GET", target, NULL, cli_print_transports_table);
 }
 
 static void print_log_lines(struct json_object *v)
@@ -344,25 +362,30 @@ static int cmd_app_logs(struct cli_ctx *ctx, const struct node_args *a)
         return CLI_USAGE;
     }
     snprintf(target, sizeof(target), "/api/apps/%s/logs?lines=%ld", a->pos[0], n);
-    return cli_request(ctx, a->api, "GET", target, NULL, print_log_lines);
+    return cli_visor_request(ctx, a->api, "GET", target, NULL, print_log_lines);
 }
 
 static void node_usage(FILE *f)
 {
     fprintf(f,
-            "usage: skywire-cli [--json] node COMMAND [--api URL]\n"
+            "usage: skywire-cli [--json] node COMMAND [--config FILE] [--api URL] [--api-token-file FILE]\n"
             "  gen-config [-o FILE] [-r] [--tpd URL] [--mdisc URL] [--rf URL] [--stcp ADDR]\n"
             "             [--api-addr ADDR] [--data-dir DIR] [--log-level L] [--sessions N]\n"
             "             [--setup-node PK]... [--pk-table PK=HOST:PORT]... [--msg-server PK@HOST:PORT]...\n"
             "             [--no-apps] [--skychat-addr ADDR] [--ssh-allow PK]...\n"
             "             [--socks-srv PK] [--socks-addr ADDR]\n"
+            "             [--socks-allow CIDR[,CIDR]]... [--socks-deny CIDR[,CIDR]]...  (socksproxy's exit policy)\n"
             "  pk | summary | ls-tp | tp ID | rm-tp ID | ls-rules | rule ID | rm-rule ID\n"
             "  ls-apps | start-app NAME | stop-app NAME | app-logs NAME [--lines N]\n"
             "  add-tp PK [--type stcp|dmsg] [--addr HOST:PORT]\n"
             "  disc-tp --id ID | --pk PK\n"
             "  gen-config --hypervisor PK@HOST:PORT (repeatable): hypervisors this visor connects to\n"
             "  with skywire-cli --hypervisor URL: --visor PK names the managed visor\n"
-            "  --api URL: the visor's API (default $SKYWIRE_API_URL or http://127.0.0.1:3435)\n");
+            "  --config FILE: the visor's config, for its API address and token (default $SKYWIRE_CONFIG,\n"
+            "                 else ./skywire-config.json when it exists, else the installed one)\n"
+            "  --api URL: the visor's API (default $SKYWIRE_API_URL, else the config's api.listen)\n"
+            "  --api-token-file FILE: the API token (default $SKYWIRE_API_TOKEN_FILE, else the\n"
+            "                 config's data_dir/api-token)\n");
 }
 
 int cli_node(struct cli_ctx *ctx, int argc, char **argv)
@@ -382,11 +405,11 @@ int cli_node(struct cli_ctx *ctx, int argc, char **argv)
     if (strcmp(sub, "gen-config") == 0)
         return cmd_gen_config(ctx, &a);
     if (strcmp(sub, "pk") == 0)
-        return cli_request(ctx, a.api, "GET", "/api/summary", NULL, print_pk);
+        return cli_visor_request(ctx, a.api, "GET", "/api/summary", NULL, print_pk);
     if (strcmp(sub, "summary") == 0)
-        return cli_request(ctx, a.api, "GET", "/api/summary", NULL, print_summary);
+        return cli_visor_request(ctx, a.api, "GET", "/api/summary", NULL, print_summary);
     if (strcmp(sub, "ls-tp") == 0)
-        return cli_request(ctx, a.api, "GET", "/api/transports", NULL, print_visor_transports);
+        return cli_visor_request(ctx, a.api, "GET", "/api/transports", NULL, print_visor_transports);
     if (strcmp(sub, "add-tp") == 0)
         return cmd_add_tp(ctx, &a);
     if (strcmp(sub, "disc-tp") == 0)
@@ -396,8 +419,8 @@ int cli_node(struct cli_ctx *ctx, int argc, char **argv)
             return rc;
         snprintf(target, sizeof(target), "/api/transports/%s", id);
         if (sub[0] == 't')
-            return cli_request(ctx, a.api, "GET", target, NULL, print_visor_transports);
-        return cli_request(ctx, a.api, "DELETE", target, NULL, print_removed);
+            return cli_visor_request(ctx, a.api, "GET", target, NULL, print_visor_transports);
+        return cli_visor_request(ctx, a.api, "DELETE", target, NULL, print_removed);
     }
     if (strcmp(sub, "app-logs") == 0)
         return cmd_app_logs(ctx, &a);

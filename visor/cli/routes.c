@@ -80,7 +80,7 @@ int cli_node_routes(struct cli_ctx *ctx, const char *sub, const char *api, int n
             fprintf(stderr, "usage: skywire-cli node ls-apps\n");
             return CLI_USAGE;
         }
-        return cli_request(ctx, api, "GET", "/api/apps", NULL, print_apps);
+        return cli_visor_request(ctx, api, "GET", "/api/apps", NULL, print_apps);
     }
     if (strcmp(sub, "start-app") == 0 || strcmp(sub, "stop-app") == 0) {
         if (npos != 1 || strlen(pos[0]) > 63 || strpbrk(pos[0], "/?#% ")) {
@@ -88,7 +88,7 @@ int cli_node_routes(struct cli_ctx *ctx, const char *sub, const char *api, int n
             return CLI_USAGE;
         }
         snprintf(target, sizeof(target), "/api/apps/%s/%s", pos[0], sub[2] == 'a' ? "start" : "stop");
-        return cli_request(ctx, api, "POST", target, "{}", print_apps);
+        return cli_visor_request(ctx, api, "POST", target, "{}", print_apps);
     }
 
     if (strcmp(sub, "ls-rules") == 0) {
@@ -96,7 +96,7 @@ int cli_node_routes(struct cli_ctx *ctx, const char *sub, const char *api, int n
             fprintf(stderr, "usage: skywire-cli node ls-rules\n");
             return CLI_USAGE;
         }
-        return cli_request(ctx, api, "GET", "/api/routes", NULL, print_rules);
+        return cli_visor_request(ctx, api, "GET", "/api/routes", NULL, print_rules);
     }
     if (strcmp(sub, "rule") != 0 && strcmp(sub, "rm-rule") != 0)
         return -1;
@@ -107,8 +107,8 @@ int cli_node_routes(struct cli_ctx *ctx, const char *sub, const char *api, int n
     }
     snprintf(target, sizeof(target), "/api/routes/%llu", rid);
     if (sub[0] == 'r' && sub[1] == 'u')
-        return cli_request(ctx, api, "GET", target, NULL, print_rules);
-    return cli_request(ctx, api, "DELETE", target, NULL, print_removed_rule);
+        return cli_visor_request(ctx, api, "GET", target, NULL, print_rules);
+    return cli_visor_request(ctx, api, "DELETE", target, NULL, print_removed_rule);
 }
 
 static void print_path(struct json_object *path)
