@@ -5,6 +5,16 @@
 #   make fuzz            build libFuzzer targets with clang and run each for FUZZ_SECONDS
 #   make install PREFIX=/usr/local DESTDIR=
 #   make run             bring up a local network (embedded PostgreSQL + services)
+#
+# What a build holds (build/$(BUILD): release by default; a name ending in asan builds with
+# ASan+UBSan; make fuzz builds BUILD=fuzz with clang):
+#   libskywire-common.a      common/ and visor/app/ (the app library); everything links it
+#   lib/libsw-<folder>.a     each program folder's objects but main.o (LIB_DIRS below), e.g.
+#                            lib/libsw-visor.a, lib/libsw-route-finder.a, lib/libsw-ssh.a
+#   bin/<program>            its folder's main.o + the libraries in <program>_LIBS + common
+#   test-bin/, bench-bin/, test-tools/, and build/fuzz/ for fuzz targets: the file's object
+#                            (tests: + the one check main, tests/harness/check_main.c) + the
+#                            libraries in <name>_LIBS + common
 BUILD ?= release
 O := build/$(BUILD)
 PREFIX ?= /usr/local
@@ -22,6 +32,10 @@ CFLAGS_COMMON := -std=gnu11 $(WARN) -I. -D_GNU_SOURCE -pthread -MMD -MP $(PKG_CF
 ifneq ($(filter %asan,$(BUILD)),) # BUILD=asan, or any name ending in asan
   CFLAGS_MODE := -O1 -g -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=all
   LDFLAGS_MODE := -fsanitize=address,undefined
+else ifeq ($(BUILD),fuzz) # make fuzz: clang, libFuzzer instrumentation; clang's warnings not fatal
+  CC := clang
+  CFLAGS_MODE := -O1 -g -Wno-error -fsanitize=fuzzer-no-link,address,undefined -fno-sanitize-recover=all
+  LDFLAGS_MODE := -fsanitize=address,undefined
 else
   CFLAGS_MODE := -O2 -g -fstack-protector-strong -D_FORTIFY_SOURCE=2
   LDFLAGS_MODE :=
@@ -32,36 +46,44 @@ ALL_LDFLAGS := -pthread $(LDFLAGS_MODE) $(LDFLAGS)
 COMMON_SRCS := $(wildcard common/*.c) $(wildcard visor/app/*.c) # visor/app: the app library
 COMMON_LIB := $(O)/libskywire-common.a
 
-# Binaries: name -> sources
-BINS := transport-discovery messaging-discovery skywire-cli skywire-visor messaging-server setup-node
-BINS += route-finder
-transport-discovery_SRCS := $(wildcard transport-discovery/*.c)
-messaging-discovery_SRCS := $(wildcard messaging-discovery/*.c)
-skywire-cli_SRCS := $(wildcard visor/cli/*.c) visor/config.c
-skywire-visor_SRCS := $(wildcard visor/*.c)
-messaging-server_SRCS := $(wildcard messaging-server/*.c)
-BINS += helloworld
-helloworld_SRCS := $(wildcard apps/helloworld/*.c)
-BINS += skychat
-skychat_SRCS := $(wildcard apps/skychat/*.c)
-BINS += socksproxy socksproxy-client
-socksproxy_SRCS := $(wildcard apps/socksproxy/*.c) apps/socks5/relay.c
-socksproxy-client_SRCS := $(wildcard apps/socksproxy-client/*.c) apps/socks5/relay.c
-# SSH apps (apps/ssh/README.md): server SSH, dialer SSH-client, command line SSH-cli
-BINS += SSH SSH-client SSH-cli
-SSH_SHARED_SRCS := apps/ssh/proto.c apps/ssh/frame_io.c apps/ssh/local.c
-SSH_SRCS := apps/ssh/main.c apps/ssh/session.c apps/ssh/spawn.c apps/ssh/auth.c $(SSH_SHARED_SRCS)
-SSH-client_SRCS := $(wildcard apps/ssh-client/*.c) $(SSH_SHARED_SRCS)
-SSH-cli_SRCS := $(wildcard apps/ssh-cli/*.c) $(SSH_SHARED_SRCS)
-$(O)/bin/SSH: PKG_LIBS += -lutil
-TEST_EXTRA_OBJS_test_ssh_proto := $(O)/apps/ssh/proto.o $(O)/apps/ssh/auth.o
-FUZZ_SRCS_fuzz_ssh_proto := apps/ssh/proto.c
-route-finder_SRCS := $(wildcard route-finder/*.c)
-BINS += hypervisor
-hypervisor_SRCS := $(wildcard hypervisor/*.c)
-setup-node_SRCS := $(wildcard setup-node/*.c)
+# Daemon and app libraries: each folder in LIB_DIRS becomes $(O)/lib/libsw-<last part of its
+# path>.a, made of its .c files but main.c. Programs, tests, benches and fuzz targets name the
+# libraries they link in <name>_LIBS (library names, in link order); common comes last.
+LIB_DIRS := transport-discovery messaging-discovery messaging-server route-finder setup-node \
+            hypervisor visor visor/cli apps/skychat apps/socks5 apps/ssh apps/ssh-cli
+lib_files = $(patsubst %,$(O)/lib/libsw-%.a,$(1))
 
-HARNESS_SRCS := $(wildcard tests/harness/*.c)
+# Programs: <program>_DIR holds its main.c.
+BINS := transport-discovery messaging-discovery messaging-server route-finder setup-node hypervisor
+# The services' folders are named as their programs, each linking its own library.
+$(foreach b,$(BINS),$(eval $(b)_DIR := $(b))$(eval $(b)_LIBS := $(b)))
+BINS += skywire-visor skywire-cli
+skywire-visor_DIR := visor
+skywire-visor_LIBS := visor
+skywire-cli_DIR := visor/cli
+skywire-cli_LIBS := cli visor # the visor's config.c: the CLI generates and reads visor configs
+BINS += helloworld skychat socksproxy socksproxy-client
+helloworld_DIR := apps/helloworld
+skychat_DIR := apps/skychat
+skychat_LIBS := skychat
+socksproxy_DIR := apps/socksproxy
+socksproxy_LIBS := socks5
+socksproxy-client_DIR := apps/socksproxy-client
+socksproxy-client_LIBS := socks5
+# SSH apps (apps/ssh/README.md): server SSH, dialer SSH-client, command line SSH-cli; the
+# three share apps/ssh's proto, frame_io and local (the server alone uses session, spawn, auth)
+BINS += SSH SSH-client SSH-cli
+SSH_DIR := apps/ssh
+SSH_LIBS := ssh
+SSH-client_DIR := apps/ssh-client
+SSH-client_LIBS := ssh
+SSH-cli_DIR := apps/ssh-cli
+SSH-cli_LIBS := ssh-cli ssh
+$(O)/bin/SSH: PKG_LIBS += -lutil
+
+# check_main.c is the main() of the check tests alone (benches and tools have their own)
+CHECK_MAIN_OBJ := $(O)/tests/harness/check_main.o
+HARNESS_SRCS := $(filter-out tests/harness/check_main.c,$(wildcard tests/harness/*.c))
 UNIT_TESTS := $(patsubst tests/unit/%.c,$(O)/test-bin/%,$(wildcard tests/unit/test_*.c))
 INTEG_TESTS := $(patsubst tests/integration/%.c,$(O)/test-bin/%,$(wildcard tests/integration/test_*.c))
 # adversarial tests of the trust boundaries (docs/security.md), built and run like integration tests
@@ -80,53 +102,56 @@ $(O)/%.o: %.c
 	@mkdir -p $(dir $@)
 	$(CC) $(ALL_CFLAGS) -c $< -o $@
 
+# Archives are made afresh so that a removed or renamed source leaves no stale member behind.
 $(COMMON_LIB): $(patsubst %.c,$(O)/%.o,$(COMMON_SRCS))
 	@mkdir -p $(dir $@)
-	$(AR) rcs $@ $^
+	rm -f $@ && $(AR) rcs $@ $^
 
-define BIN_RULE
-$(O)/bin/$(1): $(patsubst %.c,$(O)/%.o,$($(1)_SRCS)) $(COMMON_LIB)
+define LIB_RULE
+$(call lib_files,$(notdir $(1))): $(patsubst %.c,$(O)/%.o,$(filter-out $(1)/main.c,$(wildcard $(1)/*.c)))
 	@mkdir -p $$(dir $$@)
-	$$(CC) $$(ALL_LDFLAGS) -o $$@ $$^ $$(PKG_LIBS) -lm
+	rm -f $$@ && $$(AR) rcs $$@ $$^
 endef
-$(foreach b,$(BINS),$(eval $(call BIN_RULE,$(b))))
+$(foreach d,$(LIB_DIRS),$(eval $(call LIB_RULE,$(d))))
 
+# Tests, benches, tools and fuzz targets of daemon or app modules (parsers, tables, the route
+# finder's in-process search) name the libraries they link in <name>_LIBS, as programs do;
+# $(call link_with,LIBRARIES,NAMES) sets it for several names.
+link_with = $(foreach n,$(2),$(eval $(n)_LIBS := $(1)))
+$(call link_with,visor,test_visor_packet test_visor_rules test_visor_hvconfig \
+    test_visor_apiconfig test_visor_proto fuzz_visor_packet fuzz_visor_store \
+    fuzz_route_packet fuzz_setup_messages)
+$(call link_with,visor ssh,fuzz_local_files)
+$(call link_with,cli,test_cli_tty)
+$(call link_with,route-finder,test_route_graph bench_route_finder)
+$(call link_with,hypervisor,test_hv_web)
+$(call link_with,ssh,test_ssh_proto fuzz_ssh_proto)
+
+# Link rules. Second expansion lets one pattern rule read the variables of the target it
+# builds: in a prerequisite list $$* is the target's name, so $(libs_of_target) becomes the
+# libraries its <name>_LIBS names, linked after its own objects and before common.
+.SECONDEXPANSION:
+libs_of_target = $$(call lib_files,$$($$*_LIBS))
+link = $(CC) $(ALL_LDFLAGS) -o $@ $^ $(1) $(PKG_LIBS) -lm
+$(O)/bin/%: $(O)/$$($$*_DIR)/main.o $(libs_of_target) $(COMMON_LIB)
+	@mkdir -p $(dir $@)
+	$(call link)
 HARNESS_OBJS := $(patsubst %.c,$(O)/%.o,$(HARNESS_SRCS))
-# A unit test links its object, the harness and common/. One that tests daemon modules with
-# no daemon state lists their objects in TEST_EXTRA_OBJS_<test> (set before the foreach
-# below, which makes them prerequisites); they are linked before the common library.
-$(O)/test-bin/%: $(O)/tests/unit/%.o $(HARNESS_OBJS) $(COMMON_LIB)
+$(O)/test-bin/%: $(O)/tests/unit/%.o $(CHECK_MAIN_OBJ) $(HARNESS_OBJS) $(libs_of_target) $(COMMON_LIB)
 	@mkdir -p $(dir $@)
-	$(CC) $(ALL_LDFLAGS) -o $@ $(filter-out $(COMMON_LIB),$^) $(COMMON_LIB) $(CHECK_LIBS) $(PKG_LIBS) -lm
-TEST_EXTRA_OBJS_test_visor_packet := $(O)/visor/packet.o $(O)/visor/parse.o
-TEST_EXTRA_OBJS_test_visor_rules := $(O)/visor/rules.o
-TEST_EXTRA_OBJS_test_visor_hvconfig := $(O)/visor/config.o
-TEST_EXTRA_OBJS_test_visor_apiconfig := $(O)/visor/config.o
-TEST_EXTRA_OBJS_test_cli_tty := $(O)/visor/cli/tty_out.o
-TEST_EXTRA_OBJS_test_visor_proto := $(O)/visor/router_proto.o $(O)/visor/appsrv_proto.o
-# route-finder's modules but main.c (graph, search, ...) for its unit tests test_route_*
-RF_LIB_OBJS := $(patsubst %.c,$(O)/%.o,$(filter-out route-finder/main.c,$(route-finder_SRCS)))
-$(foreach t,$(filter test_route_%,$(notdir $(UNIT_TESTS))),$(eval TEST_EXTRA_OBJS_$(t) := $(RF_LIB_OBJS)))
-$(foreach t,$(UNIT_TESTS),$(eval $(t): $(TEST_EXTRA_OBJS_$(notdir $(t)))))
-$(O)/test-bin/%: $(O)/tests/integration/%.o $(HARNESS_OBJS) $(COMMON_LIB)
+	$(call link,$(CHECK_LIBS))
+$(O)/test-bin/%: $(O)/tests/integration/%.o $(CHECK_MAIN_OBJ) $(HARNESS_OBJS) $(libs_of_target) $(COMMON_LIB)
 	@mkdir -p $(dir $@)
-	$(CC) $(ALL_LDFLAGS) -o $@ $^ $(CHECK_LIBS) $(PKG_LIBS) -lm
-$(O)/test-bin/%: $(O)/tests/security/%.o $(HARNESS_OBJS) $(COMMON_LIB)
+	$(call link,$(CHECK_LIBS))
+$(O)/test-bin/%: $(O)/tests/security/%.o $(CHECK_MAIN_OBJ) $(HARNESS_OBJS) $(libs_of_target) $(COMMON_LIB)
 	@mkdir -p $(dir $@)
-	$(CC) $(ALL_LDFLAGS) -o $@ $^ $(CHECK_LIBS) $(PKG_LIBS) -lm
-$(O)/bench-bin/%: $(O)/tests/bench/%.o $(HARNESS_OBJS) $(COMMON_LIB)
+	$(call link,$(CHECK_LIBS))
+$(O)/bench-bin/%: $(O)/tests/bench/%.o $(HARNESS_OBJS) $(libs_of_target) $(COMMON_LIB)
 	@mkdir -p $(dir $@)
-	$(CC) $(ALL_LDFLAGS) -o $@ $^ $(CHECK_LIBS) $(PKG_LIBS) -lm
-
-# benches named bench_route_* link route-finder's modules as well (in-process search rate)
-RF_BENCHES := $(filter $(O)/bench-bin/bench_route_%,$(BENCHES))
-$(RF_BENCHES): $(O)/bench-bin/%: $(O)/tests/bench/%.o $(RF_LIB_OBJS) $(HARNESS_OBJS) $(COMMON_LIB)
+	$(call link,$(CHECK_LIBS))
+$(O)/test-tools/%: $(O)/tests/tools/%.o $(libs_of_target) $(COMMON_LIB)
 	@mkdir -p $(dir $@)
-	$(CC) $(ALL_LDFLAGS) -o $@ $^ $(CHECK_LIBS) $(PKG_LIBS) -lm
-
-$(O)/test-tools/%: $(O)/tests/tools/%.o $(COMMON_LIB)
-	@mkdir -p $(dir $@)
-	$(CC) $(ALL_LDFLAGS) -o $@ $^ $(PKG_LIBS) -lm
+	$(call link)
 
 test-build: $(BIN_PATHS) $(UNIT_TESTS) $(INTEG_TESTS) $(TOOLS)
 
@@ -156,20 +181,17 @@ bench: $(BIN_PATHS) $(BENCHES) $(TOOLS)
 
 FUZZ_SECONDS ?= 20
 FUZZ_TARGETS := $(patsubst tests/fuzz/%.c,build/fuzz/%,$(wildcard tests/fuzz/fuzz_*.c))
-FUZZ_CFLAGS := -std=gnu11 -g -O1 -I. -D_GNU_SOURCE -pthread $(PKG_CFLAGS) \
-               -fsanitize=fuzzer,address,undefined -fno-sanitize-recover=all
-# A fuzz target is built from its file and common/, plus the daemon sources listed in
-# FUZZ_SRCS_<target>: only files of pure parsers that need no daemon state (no main.c).
-FUZZ_SRCS_fuzz_visor_packet := visor/packet.c visor/rules.c
-FUZZ_SRCS_fuzz_visor_store := visor/parse.c visor/config.c
-FUZZ_SRCS_fuzz_route_packet := visor/rules.c
-FUZZ_SRCS_fuzz_setup_messages := visor/router_proto.c visor/appsrv_proto.c visor/rules.c
-build/fuzz/%: tests/fuzz/%.c $(COMMON_SRCS)
-	@mkdir -p $(dir $@)
-	clang $(FUZZ_CFLAGS) -o $@ $< $(FUZZ_SRCS_$*) $(COMMON_SRCS) $(PKG_LIBS) -lm
-$(foreach t,$(FUZZ_TARGETS),$(eval $(t): $(FUZZ_SRCS_$(notdir $(t)))))
-fuzz: $(FUZZ_TARGETS)
+# Fuzz targets are a build of their own (BUILD=fuzz: clang, instrumented common/ and daemon
+# libraries in build/fuzz); each links like a test, with libFuzzer's main().
+fuzz:
+	$(MAKE) BUILD=fuzz fuzz-targets
 	tests/run-fuzz.sh $(FUZZ_SECONDS) $(FUZZ_TARGETS)
+ifeq ($(BUILD),fuzz)
+.PHONY: fuzz-targets
+fuzz-targets: $(FUZZ_TARGETS)
+$(FUZZ_TARGETS): build/fuzz/%: $(O)/tests/fuzz/%.o $(libs_of_target) $(COMMON_LIB)
+	$(call link,-fsanitize=fuzzer)
+endif
 
 # Binaries, systemd units (pointing at $(PREFIX)/bin), example environment files in
 # $(SYSCONFDIR)/skywire (an existing one is kept) and docs. On a real install (no DESTDIR) it
@@ -190,15 +212,13 @@ clean:
 	rm -rf build
 
 # The hypervisor's web page: hypervisor/web/* become byte arrays (scripts/embed.sh) in
-# $(O)/gen/hv_web_data.c, linked into the hypervisor (and the unit test of its lookup, web.c).
+# $(O)/gen/hv_web_data.c, a member of the hypervisor's library (used by web.c's lookup).
 HV_WEB_FILES := $(sort $(wildcard hypervisor/web/*))
-hypervisor_EXTRA_OBJS += $(O)/gen/hv_web_data.o
+$(call lib_files,hypervisor): $(O)/gen/hv_web_data.o
 $(O)/gen/hv_web_data.c: $(HV_WEB_FILES) scripts/embed.sh
 	@mkdir -p $(dir $@)
 	scripts/embed.sh $(HV_WEB_FILES) >$@.tmp && mv $@.tmp $@
 $(O)/gen/hv_web_data.o: $(O)/gen/hv_web_data.c
 	$(CC) $(ALL_CFLAGS) -c $< -o $@
-$(O)/bin/hypervisor: $(hypervisor_EXTRA_OBJS)
-$(O)/test-bin/test_hv_web: $(O)/hypervisor/web.o $(O)/gen/hv_web_data.o
 
 -include $(shell find build -name '*.d' 2>/dev/null)

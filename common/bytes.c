@@ -51,19 +51,16 @@ int sw_read_u32(struct sw_reader *r, uint32_t *out)
     const uint8_t *p;
     if (!take(r, 4, &p))
         return SW_ERANGE;
-    *out = ((uint32_t)p[0] << 24) | ((uint32_t)p[1] << 16) | ((uint32_t)p[2] << 8) | p[3];
+    *out = sw_get_u32(p);
     return SW_OK;
 }
 
 int sw_read_u64(struct sw_reader *r, uint64_t *out)
 {
     const uint8_t *p;
-    uint64_t v = 0;
     if (!take(r, 8, &p))
         return SW_ERANGE;
-    for (int i = 0; i < 8; i++)
-        v = (v << 8) | p[i];
-    *out = v;
+    *out = sw_get_u64(p);
     return SW_OK;
 }
 
@@ -125,15 +122,15 @@ int sw_write_u16(struct sw_writer *w, uint16_t v)
 
 int sw_write_u32(struct sw_writer *w, uint32_t v)
 {
-    uint8_t b[4] = { (uint8_t)(v >> 24), (uint8_t)(v >> 16), (uint8_t)(v >> 8), (uint8_t)v };
+    uint8_t b[4];
+    sw_put_u32(b, v);
     return sw_write_bytes(w, b, 4);
 }
 
 int sw_write_u64(struct sw_writer *w, uint64_t v)
 {
     uint8_t b[8];
-    for (int i = 7; i >= 0; i--, v >>= 8)
-        b[i] = (uint8_t)v;
+    sw_put_u64(b, v);
     return sw_write_bytes(w, b, 8);
 }
 

@@ -50,8 +50,21 @@ int sw_write_u32(struct sw_writer *w, uint32_t v);
 int sw_write_u64(struct sw_writer *w, uint64_t v);
 int sw_write_bytes(struct sw_writer *w, const void *src, size_t n);
 
-/* Plain big-endian helpers for fixed layouts. */
+/* Plain big-endian helpers for fixed layouts whose size the caller has already checked
+ * (headers, packet fields); anything of untrusted length goes through the reader above. */
 static inline void sw_put_u16(uint8_t *p, uint16_t v) { p[0] = (uint8_t)(v >> 8); p[1] = (uint8_t)v; }
 static inline uint16_t sw_get_u16(const uint8_t *p) { return (uint16_t)((p[0] << 8) | p[1]); }
+static inline void sw_put_u32(uint8_t *p, uint32_t v)
+{
+    sw_put_u16(p, (uint16_t)(v >> 16));
+    sw_put_u16(p + 2, (uint16_t)v);
+}
+static inline uint32_t sw_get_u32(const uint8_t *p) { return (uint32_t)sw_get_u16(p) << 16 | sw_get_u16(p + 2); }
+static inline void sw_put_u64(uint8_t *p, uint64_t v)
+{
+    sw_put_u32(p, (uint32_t)(v >> 32));
+    sw_put_u32(p + 4, (uint32_t)v);
+}
+static inline uint64_t sw_get_u64(const uint8_t *p) { return (uint64_t)sw_get_u32(p) << 32 | sw_get_u32(p + 4); }
 
 #endif

@@ -1,6 +1,8 @@
 /* cond.c — monotonic timed waits (cond.h). */
 #include "common/cond.h"
 
+#include "common/clock.h"
+
 int sw_cond_init(pthread_cond_t *cond)
 {
     pthread_condattr_t ca;
@@ -26,6 +28,9 @@ void sw_timespec_add_ms(struct timespec *ts, int64_t ms)
 
 void sw_cond_deadline(int64_t ms, struct timespec *out)
 {
-    clock_gettime(CLOCK_MONOTONIC, out);
+    int64_t now = sw_mono_ns();
+
+    out->tv_sec = (time_t)(now / 1000000000);
+    out->tv_nsec = (long)(now % 1000000000);
     sw_timespec_add_ms(out, ms);
 }

@@ -1,6 +1,7 @@
-/* cond.h — condition variables whose timed waits run on the monotonic clock, so a change of
- * the wall clock neither cuts a wait short nor stretches it. Use sw_cond_init on the
- * condition and sw_cond_deadline (or sw_timespec_add_ms) for pthread_cond_timedwait. */
+/* cond.h — condition variables whose timed waits run on the monotonic clock (the clock of
+ * common/clock.h), so a change of the wall clock neither cuts a wait short nor stretches it.
+ * Every timed wait in the tree uses this: sw_cond_init on the condition and sw_cond_deadline
+ * (or sw_timespec_add_ms) for pthread_cond_timedwait. */
 #ifndef SW_COND_H
 #define SW_COND_H
 

@@ -157,52 +157,14 @@ int sw_config_pk(const struct sw_config *cfg, const char *path, bool required, s
     return SW_OK;
 }
 
-int sw_hostport_parse(const char *s, char *host, size_t host_cap, uint16_t *port)
-{
-    const char *colon, *h = s;
-    size_t hlen;
-    char *end;
-    long p;
-    if (!s || !*s)
-        return SW_EINVAL;
-    if (s[0] == '[') {
-        const char *close = strchr(s, ']');
-        if (!close || close[1] != ':')
-            return SW_EINVAL;
-        h = s + 1;
-        hlen = (size_t)(close - h);
-        colon = close + 1;
-    } else {
-        colon = strrchr(s, ':');
-        if (!colon || memchr(s, ':', (size_t)(colon - s)))
-            return SW_EINVAL;
-        hlen = (size_t)(colon - s);
-    }
-    if (!colon[1] || strspn(colon + 1, "0123456789") != strlen(colon + 1))
-        return SW_EINVAL;
-    errno = 0;
-    p = strtol(colon + 1, &end, 10);
-    if (errno || p < 0 || p > 65535 || strlen(colon + 1) > 5)
-        return SW_EINVAL;
-    if (host) {
-        if (hlen >= host_cap)
-            return SW_EINVAL;
-        memcpy(host, h, hlen);
-        host[hlen] = '\0';
-    }
-    if (port)
-        *port = (uint16_t)p;
-    return SW_OK;
-}
-
 int sw_config_hostport(const struct sw_config *cfg, const char *path, bool required,
-                       const char **out, struct sw_error *err)
+                       unsigned flags, const char **out, struct sw_error *err)
 {
     const char *s = NULL;
     int rc = sw_config_string(cfg, path, required, &s, err);
     if (rc || !s)
         return rc;
-    if (sw_hostport_parse(s, NULL, 0, NULL))
+    if (sw_hostport_parse(s, flags, NULL, 0, NULL))
         return sw_config_field_error(cfg, path, err, "must be host:port with a port 0-65535");
     *out = s;
     return SW_OK;

@@ -14,6 +14,7 @@
 #include <stdint.h>
 
 #include "common/err.h"
+#include "common/hostport.h"
 #include "common/keys.h"
 
 #define SW_CONFIG_MAX_BYTES (1u << 20)
@@ -39,17 +40,15 @@ int sw_config_uint(const struct sw_config *cfg, const char *path, bool required,
                    uint64_t max, uint64_t *out, struct sw_error *err);
 int sw_config_pk(const struct sw_config *cfg, const char *path, bool required, struct sw_pk *out,
                  struct sw_error *err);
-/* "host:port" with a port 0..65535 (IPv6 as "[addr]:port"). */
+/* "host:port" as sw_hostport_parse (common/hostport.h) with flags (SW_HOSTPORT_LISTEN for a
+ * listen address); *out borrowed from cfg. */
 int sw_config_hostport(const struct sw_config *cfg, const char *path, bool required,
-                       const char **out, struct sw_error *err);
+                       unsigned flags, const char **out, struct sw_error *err);
 /* http:// or https:// URL. */
 int sw_config_url(const struct sw_config *cfg, const char *path, bool required, const char **out,
                   struct sw_error *err);
 /* Reports an error about a field found by the caller's own checks. Returns SW_EINVAL. */
 int sw_config_field_error(const struct sw_config *cfg, const char *path, struct sw_error *err,
                           const char *fmt, ...) __attribute__((format(printf, 4, 5)));
-
-/* Validates "host:port" text; SW_OK or SW_EINVAL. Splits into host/port when non-NULL. */
-int sw_hostport_parse(const char *s, char *host, size_t host_cap, uint16_t *port);
 
 #endif

@@ -1,4 +1,6 @@
 #include "common/db.h"
+#include "common/clock.h"
+#include "common/cond.h"
 #include "common/log.h"
 
 #include <ctype.h>
@@ -51,15 +53,9 @@ struct sw_db {
     struct db_stmt *stmts;
     size_t nstmts, capstmts;
     int acquire_timeout_ms;
-    int64_t retry_at_ms;  /* guarded by mu */
+    int64_t retry_at_ms;  /* monotonic; guarded by mu */
 };
 
-static int64_t now_ms(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
 
 /* Copies a libpq message onto one line: whitespace runs become one space, ends trimmed. */
 static void flatten(char *dst, size_t cap, const char *src)
@@ -165,21 +161,12 @@ out:
 
 static int init_sync(struct sw_db *db)
 {
-    pthread_condattr_t ca;
     if (pthread_mutex_init(&db->mu, NULL))
         return SW_ENOMEM;
-    if (pthread_condattr_init(&ca)) {
+    if (sw_cond_init(&db->cv)) {
         pthread_mutex_destroy(&db->mu);
         return SW_ENOMEM;
     }
-    /* Pool waits must not jump with the wall clock. */
-    pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
-    if (pthread_cond_init(&db->cv, &ca)) {
-        pthread_condattr_destroy(&ca);
-        pthread_mutex_destroy(&db->mu);
-        return SW_ENOMEM;
-    }
-    pthread_condattr_destroy(&ca);
     db->sync_ready = true;
     return SW_OK;
 }
@@ -291,11 +278,9 @@ static int take_slot(struct sw_db *db, struct sw_db_conn **out, struct sw_error 
 {
     struct timespec dl;
     struct sw_db_conn *c;
-    int64_t end = now_ms() + db->acquire_timeout_ms;
     int rc = SW_OK;
 
-    dl.tv_sec = (time_t)(end / 1000);
-    dl.tv_nsec = (long)(end % 1000) * 1000000L;
+    sw_cond_deadline(db->acquire_timeout_ms, &dl);
     pthread_mutex_lock(&db->mu);
     while (!(c = idle_slot(db))) {
         if (pthread_cond_timedwait(&db->cv, &db->mu, &dl) == ETIMEDOUT && !(c = idle_slot(db))) {
@@ -337,7 +322,7 @@ static bool retry_allowed(struct sw_db *db, int64_t set_until)
 {
     bool ok;
     pthread_mutex_lock(&db->mu);
-    ok = now_ms() >= db->retry_at_ms;
+    ok = sw_mono_ms() >= db->retry_at_ms;
     if (set_until >= 0)
         db->retry_at_ms = set_until;
     pthread_mutex_unlock(&db->mu);
@@ -348,7 +333,7 @@ static int connect_failed(struct sw_db *db, struct sw_db_conn *c, struct sw_erro
 {
     char msg[SW_ERROR_MSG_MAX];
     c->broken = true;
-    retry_allowed(db, now_ms() + DB_RETRY_AFTER_MS);
+    retry_allowed(db, sw_deadline_ms(DB_RETRY_AFTER_MS));
     flatten(msg, sizeof(msg), c->pg ? PQerrorMessage(c->pg) : "out of memory");
     sw_log_warn("database %s: connect failed: %s", db->target, msg);
     return sw_error_set(err, SW_EDB, "database unavailable: %s", msg);

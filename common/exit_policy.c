@@ -3,6 +3,8 @@
  * Addresses and rules are held as 128-bit keys (two uint64 in host order; IPv4 in the low 32
  * bits of lo) so that one check is a handful of mask compares per rule. */
 #include "common/exit_policy.h"
+#include "common/bytes.h"
+#include "common/clock.h"
 
 #include <arpa/inet.h>
 #include <errno.h>
@@ -14,7 +16,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
 
 #define DEFAULT_HOST_MAX_AGE_MS 1000
 #define RULE_NAME_MAX (SW_CIDR_TEXT_MAX + 64)
@@ -97,26 +98,18 @@ struct sw_exit_policy {
 
 /* ---- keys, masks, CIDRs ------------------------------------------------------------------ */
 
-static uint64_t load_be64(const uint8_t *b)
-{
-    uint64_t v = 0;
-    for (int i = 0; i < 8; i++)
-        v = v << 8 | b[i];
-    return v;
-}
-
 static void key_v4(const uint8_t b[4], struct ep_key *k)
 {
     k->family = AF_INET;
     k->hi = 0;
-    k->lo = (uint64_t)b[0] << 24 | (uint64_t)b[1] << 16 | (uint64_t)b[2] << 8 | b[3];
+    k->lo = sw_get_u32(b);
 }
 
 static void key_v6(const uint8_t b[16], struct ep_key *k)
 {
     k->family = AF_INET6;
-    k->hi = load_be64(b);
-    k->lo = load_be64(b + 8);
+    k->hi = sw_get_u64(b);
+    k->lo = sw_get_u64(b + 8);
 }
 
 static unsigned family_bits(int family)
@@ -394,12 +387,6 @@ size_t sw_exit_policy_count(const struct sw_exit_policy *p, enum sw_exit_list li
 
 /* ---- the host's own addresses ------------------------------------------------------------- */
 
-static int64_t mono_ms(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC_COARSE, &ts);
-    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
 
 /* Loopback addresses are left to the loopback default rules (so `-allow 127.0.0.0/8` opens
  * 127.0.0.1 as well). */
@@ -467,7 +454,7 @@ int sw_exit_policy_refresh_host(struct sw_exit_policy *p, struct sw_error *err)
     old = p->host;
     p->host = h;
     pthread_rwlock_unlock(&p->host_lock);
-    atomic_store(&p->host_read_ms, mono_ms());
+    atomic_store(&p->host_read_ms, sw_mono_ms());
     free(old); /* no reader holds it: they read under the lock */
     return SW_OK;
 }
@@ -480,7 +467,7 @@ void sw_exit_policy_set_host_max_age(struct sw_exit_policy *p, int64_t max_age_m
 /* A stale copy is reread by one checker; the others keep using the old one meanwhile. */
 static void refresh_if_stale(struct sw_exit_policy *p)
 {
-    bool fresh = mono_ms() - atomic_load(&p->host_read_ms) < p->host_max_age_ms;
+    bool fresh = sw_ms_since(atomic_load(&p->host_read_ms)) < p->host_max_age_ms;
 
     if (fresh)
         return;

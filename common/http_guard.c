@@ -9,6 +9,7 @@
  * application/json to another origin without a CORS preflight, which these servers never
  * grant). Host names are compared exactly after lower-casing and dropping one trailing dot;
  * IPv6 addresses by value; ports never. */
+#include "common/hostport.h"
 #include "common/http_server.h"
 #include "common/log.h"
 
@@ -179,31 +180,17 @@ int sw_http_guard_check(const char *const *allowed_hosts, bool browser_guard,
     return SW_OK;
 }
 
-/* The host of a listen address when it names one; 0 for ":port", 0.0.0.0, [::] and junk. */
-static size_t listen_host(const char *addr, const char **host)
+/* The host of a listen address when it names one, copied into host[NORM_CAP]; 0 for ":port",
+ * 0.0.0.0, [::] and junk. */
+static size_t listen_host(const char *addr, char *host)
 {
     char norm[NORM_CAP];
-    const char *colon;
-    size_t n;
 
-    if (!addr)
-        return 0;
-    if (addr[0] == '[') {
-        const char *end = strchr(addr, ']');
-        if (!end)
-            return 0;
-        *host = addr + 1;
-        n = (size_t)(end - *host);
-    } else {
-        if (!(colon = strrchr(addr, ':')))
-            return 0;
-        *host = addr;
-        n = (size_t)(colon - addr);
-    }
-    if (!normalize_name(*host, n, norm, sizeof(norm)) || strcmp(norm, "0.0.0.0") == 0 ||
+    if (!addr || sw_hostport_parse(addr, SW_HOSTPORT_LISTEN, host, NORM_CAP, NULL) ||
+        !normalize_name(host, strlen(host), norm, sizeof(norm)) || strcmp(norm, "0.0.0.0") == 0 ||
         strcmp(norm, "::") == 0)
         return 0;
-    return n;
+    return strlen(host);
 }
 
 const char **sw_http_loopback_hosts(const char *listen_addr, const char *const *extras,
@@ -211,8 +198,8 @@ const char **sw_http_loopback_hosts(const char *listen_addr, const char *const *
 {
     static const char *const loopback[] = { "localhost", "127.0.0.1", "::1" };
     const size_t n_lo = sizeof(loopback) / sizeof(loopback[0]);
-    const char *lh = NULL;
-    size_t lh_len = listen_host(listen_addr, &lh), count = n_lo + (lh_len ? 1 : 0) + n_extras;
+    char lh[NORM_CAP];
+    size_t lh_len = listen_host(listen_addr, lh), count = n_lo + (lh_len ? 1 : 0) + n_extras;
     size_t bytes = (count + 1) * sizeof(char *) + lh_len + 1, k = 0;
     const char **list;
     char *p;

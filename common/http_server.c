@@ -1,7 +1,10 @@
 #include "common/http_server.h"
+#include "common/clock.h"
+#include "common/hostport.h"
 #include "common/json.h"
 #include "common/log.h"
 #include "common/metrics.h"
+#include "common/num.h"
 
 #include <errno.h>
 #include <arpa/inet.h>
@@ -47,8 +50,8 @@ struct sw_http_server {
     struct MHD_Daemon *mhd;
     uint16_t port;
     size_t max_body;
-    uint64_t start_ns;
-    double start_wall;
+    int64_t start_ns;    /* monotonic */
+    double start_wall;   /* Unix seconds */
     char started_at[32];
     struct sw_http_route builtin[N_BUILTIN];
     /* cfg routes, then builtins, then the "unmatched" pseudo-route (404/405) */
@@ -68,7 +71,7 @@ struct req_state {
     const char *param;
     size_t limit;
     size_t drained;
-    uint64_t start_ns;
+    int64_t start_ns;    /* monotonic */
     bool routed, too_large, responded;
     struct sw_buf body;
     char *target; /* both point into strings[] */
@@ -213,7 +216,7 @@ static void handle_health(struct sw_http_request *req, struct sw_http_response *
     add_str(obj, "version", cfg->version);
     add_str(obj, "started_at", st->srv->started_at);
     if (rc == SW_OK) {
-        uint64_t up = (sw_now_ns() - st->srv->start_ns) / 1000000000ULL;
+        uint64_t up = (uint64_t)(sw_mono_ns() - st->srv->start_ns) / 1000000000ULL;
         json_object_object_add(obj, "uptime_s", json_object_new_int64((int64_t)up));
         sw_http_reply_json(resp, 200, obj);
         return;
@@ -342,7 +345,7 @@ static enum MHD_Result send_response(struct req_state *st, const char *method,
     MHD_destroy_response(mr);
     st->responded = true;
 
-    ns = sw_now_ns() - st->start_ns;
+    ns = (uint64_t)(sw_mono_ns() - st->start_ns);
     count_status(rs, (unsigned)resp->status);
     sw_histogram_observe_ns(&rs->hist, ns);
     log_request(st, method, resp->status, ns, handler_ran);
@@ -377,7 +380,7 @@ static void *on_uri(void *cls, const char *uri, struct MHD_Connection *conn)
         return NULL;
     st->srv = cls;
     st->conn = conn;
-    st->start_ns = sw_now_ns();
+    st->start_ns = sw_mono_ns();
     st->target = st->strings;
     memcpy(st->target, uri, len + 1);
     st->path = st->strings + len + 1;
@@ -600,30 +603,13 @@ static void on_mhd_log(void *cls, const char *fmt, va_list ap)
 static int split_addr(const char *addr, char *host, size_t hcap, char *port, size_t pcap,
                       struct sw_error *err)
 {
-    const char *colon, *h = addr;
-    size_t hlen;
+    uint16_t p;
     if (!addr)
         return sw_error_set(err, SW_EINVAL, "listen address is missing");
-    if (addr[0] == '[') {
-        const char *end = strchr(addr, ']');
-        if (!end || end[1] != ':')
-            return sw_error_set(err, SW_EINVAL, "listen address '%s': expected [ipv6]:port", addr);
-        h = addr + 1;
-        hlen = (size_t)(end - h);
-        colon = end + 1;
-    } else {
-        colon = strrchr(addr, ':');
-        if (!colon || memchr(addr, ':', (size_t)(colon - addr)))
-            return sw_error_set(err, SW_EINVAL,
-                                "listen address '%s': expected host:port or [ipv6]:port", addr);
-        hlen = (size_t)(colon - addr);
-    }
-    if (hlen >= hcap || strlen(colon + 1) >= pcap || !colon[1] ||
-        strspn(colon + 1, "0123456789") != strlen(colon + 1) || atol(colon + 1) > 65535)
-        return sw_error_set(err, SW_EINVAL, "listen address '%s': bad host or port", addr);
-    memcpy(host, h, hlen);
-    host[hlen] = '\0';
-    snprintf(port, pcap, "%s", colon + 1);
+    if (sw_hostport_parse(addr, SW_HOSTPORT_LISTEN, host, hcap, &p))
+        return sw_error_set(err, SW_EINVAL,
+                            "listen address '%s': expected host:port, :port or [ipv6]:port", addr);
+    snprintf(port, pcap, "%u", p);
     return SW_OK;
 }
 
@@ -700,13 +686,13 @@ static void init_stats(struct sw_http_server *srv)
 
 static void init_clock(struct sw_http_server *srv)
 {
-    struct timespec ts;
+    int64_t unix_ms = sw_unix_ms();
+    time_t secs = (time_t)(unix_ms / 1000);
     struct tm tm;
-    clock_gettime(CLOCK_REALTIME, &ts);
-    gmtime_r(&ts.tv_sec, &tm);
+    gmtime_r(&secs, &tm);
     strftime(srv->started_at, sizeof(srv->started_at), "%Y-%m-%dT%H:%M:%SZ", &tm);
-    srv->start_wall = (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
-    srv->start_ns = sw_now_ns();
+    srv->start_wall = (double)unix_ms / 1e3;
+    srv->start_ns = sw_mono_ns();
 }
 
 static int check_routes(const struct sw_http_server_config *cfg, struct sw_error *err)
@@ -929,6 +915,12 @@ void sw_http_reply_error(struct sw_http_response *resp, int status, const char *
     resp->status = status;
 }
 
+void sw_http_reply_store_error(struct sw_http_response *resp, const struct sw_error *err)
+{
+    sw_log_warn("database: %s", err && err->msg[0] ? err->msg : "unavailable");
+    sw_http_reply_error(resp, 503, "database_unavailable", "the database is unavailable; retry later");
+}
+
 void sw_http_reply_text(struct sw_http_response *resp, int status, const char *content_type,
                         const char *text, size_t len)
 {
@@ -947,19 +939,15 @@ void sw_http_reply_text(struct sw_http_response *resp, int status, const char *c
 int sw_http_query_uint(const struct sw_http_request *req, const char *name, unsigned long min,
                        unsigned long max, unsigned long dflt, unsigned long *out)
 {
-    char buf[32], *end;
-    unsigned long v;
+    char buf[32];
+    uint64_t v;
     int rc = sw_http_query(req, name, buf, sizeof(buf));
     if (rc == SW_ENOTFOUND) {
         *out = dflt;
         return SW_OK;
     }
-    if (rc || buf[0] < '0' || buf[0] > '9')
+    if (rc || sw_parse_u64(buf, min, max, &v))
         return SW_EINVAL;
-    errno = 0;
-    v = strtoul(buf, &end, 10);
-    if (errno || *end || v < min || v > max)
-        return SW_EINVAL;
-    *out = v;
+    *out = (unsigned long)v;
     return SW_OK;
 }

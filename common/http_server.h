@@ -164,6 +164,9 @@ const char **sw_http_loopback_hosts(const char *listen_addr, const char *const *
 void sw_http_reply_json(struct sw_http_response *resp, int status, struct json_object *obj);
 void sw_http_reply_error(struct sw_http_response *resp, int status, const char *code,
                          const char *fmt, ...) __attribute__((format(printf, 4, 5)));
+/* A store (database) call failed: logs "database: <err>" at warn and replies 503
+ * database_unavailable; the database's own words stay in the log. err may be NULL. */
+void sw_http_reply_store_error(struct sw_http_response *resp, const struct sw_error *err);
 /* Copies text. */
 void sw_http_reply_text(struct sw_http_response *resp, int status, const char *content_type,
                         const char *text, size_t len);

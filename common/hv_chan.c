@@ -1,20 +1,11 @@
 /* hv_chan.c — the Noise channel of the hypervisor link on a blocking socket (hv_chan.h). */
 #include "common/hv_chan.h"
+#include "common/clock.h"
+#include "common/stream_io.h"
 
-#include <errno.h>
-#include <poll.h>
 #include <string.h>
 #include <sys/socket.h>
-#include <sys/time.h>
-#include <time.h>
 #include <unistd.h>
-
-static int64_t now_ms(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
 
 int sw_hv_chan_init(struct sw_hv_chan *c, int fd)
 {
@@ -31,39 +22,11 @@ int sw_hv_chan_init(struct sw_hv_chan *c, int fd)
     return SW_OK;
 }
 
-/* Writes all of p by the deadline: a peer that reads a byte now and then cannot hold the
- * writer (and the send mutex) for longer (SO_SNDTIMEO would restart on every byte). */
-static int write_all(int fd, const uint8_t *p, size_t n, int64_t deadline)
-{
-    struct pollfd pfd = { .fd = fd, .events = POLLOUT };
-    int wait;
-
-    while (n) {
-        ssize_t w = send(fd, p, n, MSG_NOSIGNAL | MSG_DONTWAIT);
-        if (w < 0 && errno == EINTR)
-            continue;
-        if (w < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)) {
-            if ((wait = (int)(deadline - now_ms())) <= 0)
-                return SW_ETIMEDOUT;
-            if (poll(&pfd, 1, wait) < 0 && errno != EINTR)
-                return SW_EIO;
-            continue;
-        }
-        if (w <= 0)
-            return SW_EIO;
-        p += w;
-        n -= (size_t)w;
-    }
-    return SW_OK;
-}
-
 /* Next frame body (borrowed from c->fr) within the deadline. */
 static int read_frame(struct sw_hv_chan *c, int64_t deadline, const uint8_t **frame, size_t *len)
 {
-    struct pollfd pfd = { .fd = c->fd, .events = POLLIN };
     size_t used;
-    ssize_t n;
-    int wait, rc;
+    int rc;
 
     for (;;) {
         while (c->raw_off < c->raw_len) {
@@ -76,22 +39,10 @@ static int read_frame(struct sw_hv_chan *c, int64_t deadline, const uint8_t **fr
                 return SW_OK;
         }
         c->raw_off = c->raw_len = 0;
-        wait = (int)(deadline - now_ms());
-        if (wait <= 0)
-            return SW_ETIMEDOUT;
-        rc = poll(&pfd, 1, wait);
-        if (rc < 0 && errno == EINTR)
-            continue;
-        if (rc < 0)
-            return SW_EIO;
-        if (rc == 0)
-            return SW_ETIMEDOUT;
-        n = recv(c->fd, c->raw, sizeof(c->raw), 0);
-        if (n < 0 && (errno == EINTR || errno == EAGAIN))
-            continue;
-        if (n <= 0)
-            return SW_EIO;
-        c->raw_len = (size_t)n;
+        rc = sw_io_read_some(c->fd, c->raw, sizeof(c->raw), (struct sw_io_limit){ .deadline = deadline },
+                             &c->raw_len);
+        if (rc)
+            return rc == SW_ENOTFOUND ? SW_EIO : rc;
     }
 }
 
@@ -104,7 +55,9 @@ static int send_hs(struct sw_hv_chan *c, struct sw_noise_hs *hs, const uint8_t *
                                        SW_HV_HS_FRAME_MAX, &n);
     if (rc == SW_OK)
         rc = sw_frame_header(buf, n);
-    return rc == SW_OK ? write_all(c->fd, buf, n + SW_FRAME_HDR_LEN, deadline) : rc;
+    if (rc)
+        return rc;
+    return sw_io_write_all(c->fd, buf, n + SW_FRAME_HDR_LEN, (struct sw_io_limit){ .deadline = deadline });
 }
 
 static int recv_hs(struct sw_hv_chan *c, struct sw_noise_hs *hs, int64_t deadline,
@@ -152,7 +105,7 @@ int sw_hv_chan_handshake(struct sw_hv_chan *c, bool initiator, const struct sw_k
         sw_error_set(err, rc, "handshake init failed (the key does not convert to X25519)");
         goto out;
     }
-    rc = hs_steps(c, &hs, initiator, kp, now_ms() + timeout_ms);
+    rc = hs_steps(c, &hs, initiator, kp, sw_deadline_ms(timeout_ms));
     if (rc == SW_OK && (!sw_noise_hs_finished(&hs) || sw_noise_hs_split(&hs, &c->tx, &c->rx)))
         rc = SW_EPROTO;
     if (rc == SW_ETIMEDOUT)
@@ -167,10 +120,12 @@ out:
     return rc;
 }
 
+/* One deadline for the whole record: a peer that reads a byte now and then cannot hold the
+ * writer (and the send mutex) for longer (SO_SNDTIMEO would restart on every byte). */
 static int send_record(struct sw_hv_chan *c, const uint8_t *p, size_t n)
 {
     uint8_t frame[SW_FRAME_HDR_LEN + SW_FRAME_MAX];
-    int64_t deadline = now_ms() + c->send_timeout_ms;
+    struct sw_io_limit lim = sw_io_within(c->send_timeout_ms, NULL);
     int rc = SW_OK;
 
     while (n && rc == SW_OK) {
@@ -178,7 +133,7 @@ static int send_record(struct sw_hv_chan *c, const uint8_t *p, size_t n)
         if ((rc = sw_noise_encrypt(&c->tx, NULL, 0, p, chunk, frame + SW_FRAME_HDR_LEN)) ||
             (rc = sw_frame_header(frame, chunk + SW_NOISE_TAG)))
             break;
-        rc = write_all(c->fd, frame, SW_FRAME_HDR_LEN + chunk + SW_NOISE_TAG, deadline);
+        rc = sw_io_write_all(c->fd, frame, SW_FRAME_HDR_LEN + chunk + SW_NOISE_TAG, lim);
         p += chunk;
         n -= chunk;
     }
@@ -220,7 +175,7 @@ static int take_record(struct sw_hv_chan *c, struct sw_hv_msg *m, bool *got)
 
 int sw_hv_chan_recv(struct sw_hv_chan *c, int timeout_ms, struct sw_hv_msg *m)
 {
-    int64_t deadline = now_ms() + timeout_ms;
+    int64_t deadline = sw_deadline_ms(timeout_ms);
     uint8_t pt[SW_FRAME_MAX];
     const uint8_t *f;
     size_t n;

@@ -2,6 +2,7 @@
 #include "common/hv_proto.h"
 #include "common/bytes.h"
 #include "common/err.h"
+#include "common/stream_io.h"
 
 #include <stdbool.h>
 #include <string.h>
@@ -81,14 +82,6 @@ int sw_hv_msg_decode(const uint8_t *data, size_t len, struct sw_hv_msg *m)
     return sw_reader_done(&r) ? SW_OK : SW_EPROTO;
 }
 
-static void put_u32(uint8_t *p, uint32_t v)
-{
-    p[0] = (uint8_t)(v >> 24);
-    p[1] = (uint8_t)(v >> 16);
-    p[2] = (uint8_t)(v >> 8);
-    p[3] = (uint8_t)v;
-}
-
 static int check_fields(const struct sw_hv_msg *m, size_t *mlen, size_t *plen)
 {
     *mlen = strnlen(m->method, sizeof(m->method));
@@ -117,9 +110,9 @@ int sw_hv_msg_encode(const struct sw_hv_msg *m, struct sw_buf *out)
         total += 1 + mlen + 2 + plen + 4 + m->body_len;
     else if (m->type == SW_HV_RESP)
         total += 2 + 4 + m->body_len;
-    put_u32(hdr, (uint32_t)total);
+    sw_put_u32(hdr, (uint32_t)total);
     hdr[4] = m->type;
-    put_u32(hdr + 5, m->id);
+    sw_put_u32(hdr + 5, m->id);
     if ((rc = sw_buf_append(out, hdr, sizeof(hdr))))
         return rc;
     if (m->type == SW_HV_REQ) {
@@ -135,7 +128,7 @@ int sw_hv_msg_encode(const struct sw_hv_msg *m, struct sw_buf *out)
             return rc;
     }
     if (m->type == SW_HV_REQ || m->type == SW_HV_RESP) {
-        put_u32(mid, (uint32_t)m->body_len);
+        sw_put_u32(mid, (uint32_t)m->body_len);
         if ((rc = sw_buf_append(out, mid, 4)) ||
             (m->body_len && (rc = sw_buf_append(out, m->body, m->body_len))))
             return rc;
@@ -146,18 +139,7 @@ int sw_hv_msg_encode(const struct sw_hv_msg *m, struct sw_buf *out)
 int sw_hv_record_peek(const uint8_t *buf, size_t len, const uint8_t **msg, size_t *msg_len,
                       size_t *used)
 {
-    uint32_t l;
+    int rc = sw_record_peek(buf, len, SW_HV_MAX_RECORD, msg, msg_len, used);
 
-    *used = 0;
-    if (len < SW_HV_RECORD_HDR)
-        return SW_OK;
-    l = (uint32_t)buf[0] << 24 | (uint32_t)buf[1] << 16 | (uint32_t)buf[2] << 8 | buf[3];
-    if (l == 0 || l > SW_HV_MAX_RECORD)
-        return SW_EPROTO;
-    if (len - SW_HV_RECORD_HDR < l)
-        return SW_OK;
-    *msg = buf + SW_HV_RECORD_HDR;
-    *msg_len = l;
-    *used = SW_HV_RECORD_HDR + l;
-    return SW_OK;
+    return rc == SW_ERANGE ? SW_EPROTO : rc;
 }

@@ -50,8 +50,9 @@ int sw_hv_msg_decode(const uint8_t *data, size_t len, struct sw_hv_msg *m);
  * ranges above, SW_ENOMEM/SW_ERANGE from the buffer. */
 int sw_hv_msg_encode(const struct sw_hv_msg *m, struct sw_buf *out);
 
-/* Record framing: if buf[0..len) starts with a whole record, sets *msg and *msg_len to its
- * message and *used to the record's size; *used = 0 when more bytes are needed.
+/* Record framing (sw_record_peek of common/stream_io.h with this limit): if buf[0..len)
+ * starts with a whole record, sets *msg and *msg_len to its message and *used to the
+ * record's size; *used = 0 when more bytes are needed.
  * SW_EPROTO when the length is 0 or above SW_HV_MAX_RECORD. */
 int sw_hv_record_peek(const uint8_t *buf, size_t len, const uint8_t **msg, size_t *msg_len,
                       size_t *used);

@@ -1,4 +1,5 @@
 #include "common/log.h"
+#include "common/clock.h"
 #include "common/err.h"
 
 #include <stdarg.h>
@@ -65,7 +66,8 @@ static void escape_line(char *dst, size_t cap, const char *src)
 void sw_log(enum sw_log_level level, const char *fmt, ...)
 {
     char raw[2048], msg[4096], stamp[40];
-    struct timespec ts;
+    int64_t unix_ms;
+    time_t secs;
     struct tm tm;
     va_list ap;
 
@@ -76,10 +78,11 @@ void sw_log(enum sw_log_level level, const char *fmt, ...)
     va_end(ap);
     escape_line(msg, sizeof(msg), raw);
 
-    clock_gettime(CLOCK_REALTIME, &ts);
-    gmtime_r(&ts.tv_sec, &tm);
+    unix_ms = sw_unix_ms();
+    secs = (time_t)(unix_ms / 1000);
+    gmtime_r(&secs, &tm);
     strftime(stamp, sizeof(stamp), "%Y-%m-%dT%H:%M:%S", &tm);
     /* One fprintf per line: stdio locks the stream, so lines never interleave. */
-    fprintf(stderr, "%s.%03ldZ %-5s %s: %s\n", stamp, ts.tv_nsec / 1000000L,
+    fprintf(stderr, "%s.%03dZ %-5s %s: %s\n", stamp, (int)(unix_ms % 1000),
             level_names[level], log_component, msg);
 }

@@ -113,13 +113,6 @@ void sw_metrics_escape(char *out, size_t cap, const char *value)
     out[o] = '\0';
 }
 
-uint64_t sw_now_ns(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (uint64_t)ts.tv_sec * 1000000000ULL + (uint64_t)ts.tv_nsec;
-}
-
 void sw_metrics_write_one(struct sw_buf *out, const char *name, const char *type, const char *help,
                           double value)
 {

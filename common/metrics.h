@@ -39,7 +39,4 @@ void sw_metrics_write_histogram(struct sw_buf *out, const char *name, const char
 /* Escapes \ " and newline for a label value into out (cap bytes, NUL-terminated). */
 void sw_metrics_escape(char *out, size_t cap, const char *value);
 
-/* Monotonic clock in nanoseconds. */
-uint64_t sw_now_ns(void);
-
 #endif

@@ -2,6 +2,7 @@
  * threads and the loop thread, and the small public calls (listen, accept, stats).
  * See msg_client_internal.h for the threading model. */
 #include "common/msg_client_internal.h"
+#include "common/cond.h"
 #include "common/http_client.h"
 #include "common/log.h"
 
@@ -24,19 +25,6 @@ static void mc_global_init(void)
         mc_once_rc = SW_EIO;
 }
 
-uint64_t mc_now_ms(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (uint64_t)ts.tv_sec * 1000u + (uint64_t)ts.tv_nsec / 1000000u;
-}
-
-uint64_t mc_unix_ms(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_REALTIME, &ts);
-    return (uint64_t)ts.tv_sec * 1000u + (uint64_t)ts.tv_nsec / 1000000u;
-}
 
 void mc_timer_arm(struct event *ev, uint64_t ms)
 {
@@ -223,7 +211,7 @@ int sw_msg_client_start(const struct sw_msg_client_config *cfg, struct sw_msg_cl
     if (!(c = calloc(1, sizeof(*c))))
         return sw_error_set(err, SW_ENOMEM, "out of memory");
     pthread_mutex_init(&c->mu, NULL);
-    pthread_cond_init(&c->cond, NULL);
+    sw_cond_init(&c->cond); /* wait_ready waits on it with a monotonic deadline */
     pthread_cond_init(&c->wk_cond, NULL);
     c->next_src_port = MC_SRC_PORT_MIN;
     if ((rc = copy_config(c, cfg, err)) || (rc = make_events(c, err)) || (rc = mc_sessions_start(c, err)))
@@ -269,13 +257,7 @@ int sw_msg_client_wait_ready(struct sw_msg_client *c, int timeout_ms)
     struct timespec ts;
     int rc = SW_OK;
 
-    clock_gettime(CLOCK_REALTIME, &ts);
-    ts.tv_sec += timeout_ms / 1000;
-    ts.tv_nsec += (long)(timeout_ms % 1000) * 1000000L;
-    if (ts.tv_nsec >= 1000000000L) {
-        ts.tv_sec++;
-        ts.tv_nsec -= 1000000000L;
-    }
+    sw_cond_deadline(timeout_ms < 0 ? 0 : timeout_ms, &ts); /* unused when timeout_ms < 0 */
     pthread_mutex_lock(&c->mu);
     while (!c->stopping && !(c->snap_n > 0 && (!c->discovery || c->snap_published))) {
         if (timeout_ms < 0) {
@@ -364,17 +346,15 @@ static int recv_stream(int listener_fd, int *conn_fd, struct sw_pk *remote, uint
 int sw_msg_accept(int listener_fd, int timeout_ms, int *conn_fd, struct sw_pk *remote,
                   uint16_t *remote_port, struct sw_error *err)
 {
-    uint64_t deadline = mc_now_ms() + (uint64_t)(timeout_ms < 0 ? 0 : timeout_ms);
+    int64_t deadline = sw_deadline_ms(timeout_ms < 0 ? 0 : timeout_ms);
     struct pollfd p = { .fd = listener_fd, .events = POLLIN };
 
     if (listener_fd < 0 || !conn_fd)
         return sw_error_set(err, SW_EINVAL, "missing argument");
     for (;;) {
         int wait = -1, rc;
-        if (timeout_ms >= 0) {
-            uint64_t now = mc_now_ms();
-            wait = now >= deadline ? 0 : (int)(deadline - now);
-        }
+        if (timeout_ms >= 0)
+            wait = sw_ms_left(deadline);
         rc = poll(&p, 1, wait);
         if (rc < 0 && errno != EINTR)
             return sw_error_set(err, SW_EIO, "poll: %s", strerror(errno));
@@ -385,7 +365,7 @@ int sw_msg_accept(int listener_fd, int timeout_ms, int *conn_fd, struct sw_pk *r
             if (rc == 1)
                 return SW_OK;
         }
-        if (timeout_ms >= 0 && mc_now_ms() >= deadline)
+        if (timeout_ms >= 0 && sw_ms_left(deadline) == 0)
             return sw_error_set(err, SW_ETIMEDOUT, "no stream arrived within %d ms", timeout_ms);
     }
 }

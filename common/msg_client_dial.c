@@ -89,7 +89,7 @@ void mc_dial_begin(struct sw_msg_client *c, struct mc_cmd *cmd)
 {
     struct mc_sess *ss = mc_sess_find(c, &cmd->server);
     struct mc_dial *d;
-    uint64_t now = mc_now_ms();
+    int64_t now = sw_mono_ms();
 
     if (!ss) {
         const struct mc_known *k = mc_known_find(c, &cmd->server);
@@ -134,7 +134,7 @@ struct dial_ctx {
     struct sw_msg_client *c;
     const struct sw_pk *pk;
     uint16_t port;
-    uint64_t deadline;
+    int64_t deadline;          /* monotonic */
     struct sw_pk servers[SW_MSG_DELEGATES_MAX];
     size_t n;
     int last_refusal;
@@ -274,7 +274,7 @@ int sw_msg_dial(struct sw_msg_client *c, const struct sw_pk *pk, uint16_t port, 
 
     if (!c || !pk || !conn_fd)
         return sw_error_set(err, SW_EINVAL, "missing argument");
-    x.deadline = mc_now_ms() + (uint64_t)(timeout_ms > 0 ? timeout_ms : c->dial_timeout_ms);
+    x.deadline = sw_deadline_ms(timeout_ms > 0 ? timeout_ms : c->dial_timeout_ms);
     mc_call_enter(c);
     if ((rc = candidates(&x, err)) == SW_OK) {
         order_candidates(&x);

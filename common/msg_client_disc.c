@@ -41,13 +41,13 @@ out:
     return rc;
 }
 
-int mc_disc_lookup(const char *discovery, const struct sw_pk *pk, uint64_t deadline_ms,
+int mc_disc_lookup(const char *discovery, const struct sw_pk *pk, int64_t deadline_ms,
                    struct sw_msg_entry *e, struct sw_error *err)
 {
     struct sw_http_result res = { 0 };
     struct sw_http_client *http;
     char url[512], hex[SW_PK_HEX_LEN + 1];
-    uint64_t now = mc_now_ms();
+    int64_t now = sw_mono_ms();
     int rc;
 
     if (now >= deadline_ms)
@@ -254,7 +254,7 @@ void mc_worker_stop(struct sw_msg_client *c)
 
 void mc_request_fetch(struct sw_msg_client *c)
 {
-    uint64_t now = mc_now_ms();
+    int64_t now = sw_mono_ms();
     if (!c->discovery || c->n_fixed || c->fetch_in_flight || c->shutting_down ||
         (c->last_fetch_ms && now - c->last_fetch_ms < MC_FETCH_MIN_GAP_MS))
         return;
@@ -297,7 +297,7 @@ void mc_publish(struct sw_msg_client *c, bool force)
     struct json_object *o;
     struct sw_pk set[SW_MSG_DELEGATES_MAX];
     size_t n;
-    uint64_t now_ms = mc_unix_ms();
+    uint64_t unix_ms = (uint64_t)sw_unix_ms();
     char *body;
 
     if (!c->discovery || c->shutting_down)
@@ -307,8 +307,8 @@ void mc_publish(struct sw_msg_client *c, bool force)
         return;
     memset(&e, 0, sizeof(e));
     snprintf(e.version, sizeof(e.version), "%s", SW_MSG_VERSION);
-    e.sequence = now_ms > c->last_seq ? now_ms : c->last_seq + 1;
-    e.timestamp = now_ms / 1000;
+    e.sequence = unix_ms > c->last_seq ? unix_ms : c->last_seq + 1;
+    e.timestamp = unix_ms / 1000;
     e.static_pk = c->kp.pk;
     e.has_client = true;
     e.n_delegated = n;

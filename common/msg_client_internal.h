@@ -13,7 +13,7 @@
  * caller side and loop side), msg_client_sess.c (sessions, slots, server pool),
  * msg_client_disc.c (discovery: worker thread, entry publishing, lookups),
  * msg_client_listen.c (listening ports), msg_stream.c (one stream's state machine and I/O), msg_flow.c
- * (pure logic: backoff, credit, ring buffer — unit tested). */
+ * (pure logic: credit, ring buffer — unit tested). */
 #ifndef SW_MSG_CLIENT_INTERNAL_H
 #define SW_MSG_CLIENT_INTERNAL_H
 
@@ -24,7 +24,9 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "common/backoff.h"
 #include "common/bytes.h"
+#include "common/clock.h"
 #include "common/msg_client.h"
 #include "common/msg_entry.h"
 #include "common/msg_proto.h"
@@ -53,11 +55,6 @@
 #define MC_LISTEN_HDR_LEN (SW_PK_LEN + 2) /* what sw_msg_accept receives with the fd */
 
 /* ---- pure logic (msg_flow.c) --------------------------------------------------------- */
-
-/* Reconnect backoff: 0 -> 500 ms, then doubling up to 30 s. */
-unsigned mc_backoff_next(unsigned cur_ms);
-/* base_ms scaled into [0.75, 1.25] * base_ms by a uniform 32-bit random value. */
-unsigned mc_backoff_jitter(unsigned base_ms, uint32_t rnd);
 
 /* Receive-side credit of one stream (counts DATA body bytes, docs/messaging.md §3). */
 struct mc_credit {
@@ -116,7 +113,7 @@ struct mc_cmd {
     struct sw_pk peer, server;
     bool has_addr;
     char addr[SW_MSG_ADDR_MAX + 1];
-    uint64_t deadline_ms;      /* CLOCK_MONOTONIC */
+    int64_t deadline_ms;       /* monotonic (common/clock.h) */
     /* outputs */
     int rc;
     int fd;
@@ -202,7 +199,8 @@ struct mc_slot {
     struct mc_sess *sess;
     struct sw_pk last;        /* server of the previous session */
     bool has_last, avoid_last;
-    unsigned backoff_ms, fails;
+    struct sw_backoff backoff; /* reconnects: 500 ms doubling to 30 s, jittered */
+    unsigned fails;
     struct event *timer;
 };
 
@@ -224,7 +222,7 @@ struct mc_known {
     struct sw_pk pk;
     char addr[SW_MSG_ADDR_MAX + 1];
     bool in_pool;                /* from cfg.servers or available_servers */
-    uint64_t full_until_ms;
+    int64_t full_until_ms;       /* monotonic */
 };
 
 /* Worker thread mailbox (all fields under c->mu). */
@@ -281,7 +279,7 @@ struct sw_msg_client {
     struct mc_listener *listeners;
     struct mc_dial *dials;
     bool fetch_in_flight;
-    uint64_t last_fetch_ms;
+    int64_t last_fetch_ms;       /* monotonic */
     uint64_t last_seq;
     struct sw_pk pub_set[SW_MSG_DELEGATES_MAX];
     size_t pub_n;
@@ -296,8 +294,6 @@ struct sw_msg_client {
 };
 
 /* ---- msg_client.c -------------------------------------------------------------------- */
-uint64_t mc_now_ms(void);   /* CLOCK_MONOTONIC */
-uint64_t mc_unix_ms(void);
 /* Queues cmd for the loop and waits for its completion; SW_EIO when stopping. */
 int mc_submit(struct sw_msg_client *c, struct mc_cmd *cmd);
 /* Loop side: fills nothing, marks cmd done and wakes its caller (takes mu). */
@@ -337,7 +333,7 @@ void mc_publish(struct sw_msg_client *c, bool force);
 /* Loop: asks the worker for GET available_servers (at most one in flight, rate limited). */
 void mc_request_fetch(struct sw_msg_client *c);
 /* Any thread: GET entry/{pk}, verified and checked to be pk's. SW_ENOTFOUND on 404. */
-int mc_disc_lookup(const char *discovery, const struct sw_pk *pk, uint64_t deadline_ms,
+int mc_disc_lookup(const char *discovery, const struct sw_pk *pk, int64_t deadline_ms,
                    struct sw_msg_entry *e, struct sw_error *err);
 
 /* ---- msg_stream.c -------------------------------------------------------------------- */

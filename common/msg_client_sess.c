@@ -4,7 +4,6 @@
 #include "common/msg_client_internal.h"
 #include "common/log.h"
 
-#include <sodium.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -85,7 +84,7 @@ static void on_ready(struct sw_msg_session *s, void *ctx)
     sw_pk_to_hex(&ss->server, hex);
     sw_log_info("messaging session to %s (%s) is up%s", hex, ss->addr, ss->slot ? "" : " (on demand)");
     if (ss->slot) {
-        ss->slot->backoff_ms = 0;
+        sw_backoff_reset(&ss->slot->backoff);
         ss->slot->fails = 0;
     }
     d = ss->waiting;
@@ -126,7 +125,7 @@ static void slot_lost(struct mc_slot *sl, int goaway_code)
     if (goaway_code == SW_GOAWAY_SERVER_FULL) {
         struct mc_known *k = (struct mc_known *)mc_known_find(c, &sl->last);
         if (k)
-            k->full_until_ms = mc_now_ms() + MC_FULL_AVOID_MS;
+            k->full_until_ms = sw_deadline_ms(MC_FULL_AVOID_MS);
         sl->avoid_last = true;
     } else if (sl->fails >= MC_SLOT_RETARGET_FAILS) {
         sl->avoid_last = true;
@@ -135,8 +134,7 @@ static void slot_lost(struct mc_slot *sl, int goaway_code)
         mc_request_fetch(c); /* the pool may be stale: refresh it before the retry */
     if (c->shutting_down)
         return;
-    sl->backoff_ms = mc_backoff_next(sl->backoff_ms);
-    delay = mc_backoff_jitter(sl->backoff_ms, randombytes_random());
+    delay = sw_backoff_next(&sl->backoff);
     sl->state = MC_SLOT_BACKOFF;
     mc_timer_arm(sl->timer, delay);
     sw_log_debug("reconnecting in %llu ms", (unsigned long long)delay);
@@ -241,9 +239,10 @@ static const struct mc_known *slot_pick(struct sw_msg_client *c, struct mc_slot 
 {
     const struct mc_known *best = NULL;
     int best_rank = 99;
-    uint64_t now = mc_now_ms();
+    int64_t now = sw_mono_ms();
 
-    if (sl->has_last && !sl->avoid_last) {
+    if (sl->has_last
+ && !sl->avoid_last) {
         const struct mc_known *k = mc_known_find(c, &sl->last);
         if (k && !used_by_other_slot(c, sl, &k->pk))
             return k;
@@ -266,8 +265,7 @@ static void slot_wait_servers(struct mc_slot *sl)
 {
     mc_request_fetch(sl->c);
     sl->state = MC_SLOT_WAIT_SERVERS;
-    sl->backoff_ms = mc_backoff_next(sl->backoff_ms);
-    mc_timer_arm(sl->timer, mc_backoff_jitter(sl->backoff_ms, randombytes_random()));
+    mc_timer_arm(sl->timer, sw_backoff_next(&sl->backoff));
 }
 
 static void slot_connect(struct mc_slot *sl)
@@ -286,16 +284,17 @@ static void slot_connect(struct mc_slot *sl)
     ss = mc_sess_find(c, &k->pk);
     if (ss && !ss->slot) {
         ss->slot = sl; /* adopt a session a dial opened */
-        if (ss->state == MC_SESS_READY)
-            sl->backoff_ms = sl->fails = 0;
+        if (ss->state == MC_SESS_READY) {
+            sw_backoff_reset(&sl->backoff);
+            sl->fails = 0;
+        }
     } else if (ss) {
         slot_wait_servers(sl);
         return;
     } else if (!(ss = mc_sess_open(c, &k->pk, k->addr, sl))) {
         sl->fails++;
         sl->state = MC_SLOT_BACKOFF;
-        sl->backoff_ms = mc_backoff_next(sl->backoff_ms);
-        mc_timer_arm(sl->timer, mc_backoff_jitter(sl->backoff_ms, randombytes_random()));
+        mc_timer_arm(sl->timer, sw_backoff_next(&sl->backoff));
         return;
     }
     sl->sess = ss;
@@ -399,6 +398,7 @@ int mc_sessions_start(struct sw_msg_client *c, struct sw_error *err)
         return sw_error_set(err, SW_ENOMEM, "out of memory");
     for (unsigned i = 0; i < c->n_slots; i++) {
         c->slots[i].c = c;
+        sw_backoff_init(&c->slots[i].backoff, MC_BACKOFF_MIN_MS, MC_BACKOFF_MAX_MS, true);
         if (!(c->slots[i].timer = evtimer_new(c->base, on_slot_timer, &c->slots[i])))
             return sw_error_set(err, SW_ENOMEM, "out of memory");
     }

@@ -1,6 +1,6 @@
 #include "common/msg_entry.h"
 #include "common/bytes.h"
-#include "common/config.h"
+#include "common/hostport.h"
 #include "common/json.h"
 
 #include <stdio.h>
@@ -51,7 +51,7 @@ int sw_msg_entry_verify(const struct sw_msg_entry *e, struct sw_error *err)
     size_t n;
     if (!e->has_client && !e->has_server)
         return sw_error_set(err, SW_EINVAL, "an entry needs a client or a server part");
-    if (e->has_server && sw_hostport_parse(e->address, NULL, 0, NULL))
+    if (e->has_server && sw_hostport_parse(e->address, 0, NULL, 0, NULL))
         return sw_error_set(err, SW_EINVAL, "server.address must be host:port");
     n = sw_msg_entry_canonical(e, buf, sizeof(buf));
     if (n == 0)
@@ -94,7 +94,7 @@ static int parse_server(struct json_object *s, struct sw_msg_entry *e, struct sw
         return rc;
     if (sessions > UINT32_MAX)
         return sw_error_set(err, SW_EINVAL, "field 'server.available_sessions' is too large");
-    if (sw_hostport_parse(addr, NULL, 0, NULL))
+    if (sw_hostport_parse(addr, 0, NULL, 0, NULL))
         return sw_error_set(err, SW_EINVAL, "field 'server.address' must be host:port");
     memcpy(e->address, addr, strlen(addr) + 1);
     e->available_sessions = (uint32_t)sessions;

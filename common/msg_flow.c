@@ -1,27 +1,10 @@
-/* msg_flow.c — pure logic of the messaging client: reconnect backoff, stream credit and
+/* msg_flow.c — pure logic of the messaging client: stream credit and
  * the bounded receive buffer. No I/O, no globals; unit tested in
  * tests/unit/test_msg_client_stream.c. */
 #include "common/msg_client_internal.h"
 
 #include <stdlib.h>
 #include <string.h>
-
-unsigned mc_backoff_next(unsigned cur_ms)
-{
-    if (cur_ms < MC_BACKOFF_MIN_MS)
-        return MC_BACKOFF_MIN_MS;
-    if (cur_ms >= MC_BACKOFF_MAX_MS / 2)
-        return MC_BACKOFF_MAX_MS;
-    return cur_ms * 2;
-}
-
-unsigned mc_backoff_jitter(unsigned base_ms, uint32_t rnd)
-{
-    /* base * (0.75 + 0.5 * rnd / 2^32), in integers: base*3/4 + base/2 * rnd / 2^32 */
-    uint64_t lo = (uint64_t)base_ms * 3 / 4;
-    uint64_t span = (uint64_t)base_ms / 2;
-    return (unsigned)(lo + ((span * rnd) >> 32));
-}
 
 void mc_credit_init(struct mc_credit *cr, uint32_t window)
 {

@@ -10,8 +10,9 @@
  * until the handshake completes. Output is sealed straight into the output evbuffer. */
 #include "common/msg_session.h"
 #include "common/bytes.h"
+#include "common/clock.h"
 #include "common/frame.h"
-#include "common/metrics.h"
+#include "common/hostport.h"
 #include "common/noise.h"
 
 #include <arpa/inet.h>
@@ -65,7 +66,7 @@ struct sw_msg_session {
     struct connect_state *conn;
     struct sw_noise_cipher tx, rx;
     struct sw_pk local_pk, peer;
-    uint64_t last_rx_ms;
+    int64_t last_rx_ms;       /* monotonic */
     uint64_t ping_token;
     enum sw_msg_close_reason reason;
     int goaway_code;
@@ -78,10 +79,6 @@ static void readcb(struct bufferevent *bev, void *arg);
 static void writecb(struct bufferevent *bev, void *arg);
 static void eventcb(struct bufferevent *bev, short what, void *arg);
 
-static uint64_t now_ms(void)
-{
-    return sw_now_ns() / 1000000u;
-}
 
 static void arm_timer(struct sw_msg_session *s, uint64_t ms)
 {
@@ -272,7 +269,7 @@ static int hs_write(struct sw_msg_session *s, const uint8_t *payload, size_t len
 
 static void schedule_ping(struct sw_msg_session *s)
 {
-    uint64_t idle = now_ms() - s->last_rx_ms;
+    uint64_t idle = (uint64_t)sw_ms_since(s->last_rx_ms);
     uint64_t ping = (uint64_t)s->opts.ping_interval_ms, limit = (uint64_t)s->opts.idle_timeout_ms;
     if (idle < ping && ping < limit)
         arm_timer(s, ping - idle);
@@ -291,7 +288,7 @@ static void hs_finish(struct sw_msg_session *s)
     free(s->hs);
     s->hs = NULL;
     s->state = S_READY;
-    s->last_rx_ms = now_ms();
+    s->last_rx_ms = sw_mono_ms();
     bufferevent_setwatermark(s->bev, EV_WRITE, s->opts.max_output / 2, 0);
     evtimer_del(s->timer);
     schedule_ping(s);
@@ -436,7 +433,7 @@ static void readcb(struct bufferevent *bev, void *arg)
         evbuffer_drain(in, evbuffer_get_length(in));
         return;
     }
-    s->last_rx_ms = now_ms();
+    s->last_rx_ms = sw_mono_ms();
     s->ping_out = false;
     process_input(s, in);
     if (s->state == S_DRAINING)
@@ -575,7 +572,7 @@ static void timer_cb(evutil_socket_t fd, short what, void *arg)
     default:
         return;
     }
-    idle = now_ms() - s->last_rx_ms;
+    idle = (uint64_t)sw_ms_since(s->last_rx_ms);
     if (idle >= (uint64_t)s->opts.idle_timeout_ms) {
         set_reason(s, SW_MSG_CLOSED_IDLE, -1, "nothing received for %llu ms", (unsigned long long)idle);
         start_goaway(s, SW_GOAWAY_IDLE_TIMEOUT);
@@ -727,34 +724,6 @@ int sw_msg_session_connect_fd(struct event_base *base, evutil_socket_t fd,
     return SW_OK;
 }
 
-/* "host:port" or "[v6]:port" into host and port strings. */
-static int split_hostport(const char *hp, char *host, size_t hcap, char *port, size_t pcap)
-{
-    const char *colon, *h = hp;
-    size_t hlen;
-    if (!hp || !*hp)
-        return SW_EINVAL;
-    if (*hp == '[') {
-        const char *end = strchr(hp, ']');
-        if (!end || end[1] != ':')
-            return SW_EINVAL;
-        h = hp + 1;
-        hlen = (size_t)(end - h);
-        colon = end + 1;
-    } else {
-        if (!(colon = strrchr(hp, ':')))
-            return SW_EINVAL;
-        hlen = (size_t)(colon - hp);
-    }
-    if (hlen == 0 || hlen >= hcap || !colon[1] || strlen(colon + 1) >= pcap ||
-        strspn(colon + 1, "0123456789") != strlen(colon + 1))
-        return SW_EINVAL;
-    memcpy(host, h, hlen);
-    host[hlen] = '\0';
-    snprintf(port, pcap, "%s", colon + 1);
-    return SW_OK;
-}
-
 /* Resolves into s->conn; a failure is remembered and reported through on_closed. */
 static void resolve(struct sw_msg_session *s, const char *host, const char *port)
 {
@@ -814,12 +783,14 @@ int sw_msg_session_connect(struct event_base *base, const char *hostport, const 
 {
     struct sw_msg_session *s;
     char host[256], port[8];
+    uint16_t port_num;
     int rc;
 
     if (!base || !local || !remote || !out)
         return sw_error_set(err, SW_EINVAL, "session: missing argument");
-    if (split_hostport(hostport, host, sizeof(host), port, sizeof(port)))
+    if (sw_hostport_parse(hostport, 0, host, sizeof(host), &port_num))
         return sw_error_set(err, SW_EINVAL, "server address '%s' is not host:port", hostport ? hostport : "");
+    snprintf(port, sizeof(port), "%u", port_num);
     if (!(s = session_new(base, opts, cb, ctx)) || !(s->conn = calloc(1, sizeof(*s->conn)))) {
         if (s)
             session_free(s);

@@ -1,5 +1,8 @@
 #include "common/service.h"
+#include "common/backoff.h"
+#include "common/cond.h"
 #include "common/daemon.h"
+#include "common/daemon_main.h"
 #include "common/keys.h"
 #include "common/log.h"
 #include "common/version.h"
@@ -10,106 +13,55 @@
 #include <string.h>
 #include <time.h>
 
-enum { OPT_ADDR = 1000, OPT_DB, OPT_THREADS, OPT_POOL, OPT_HELP, OPT_VERSION };
 #define MAX_OPTIONS 32
 
-struct common_opts {
-    const char *addr;
-    const char *db_url;
-    long threads;
-    long pool;
+/* A running service: the daemon core's app (common/daemon_main.h). */
+struct service {
+    struct sw_db *db; /* first member: health_check reads it through a struct sw_db ** */
+    const struct sw_service_def *def;
+    void *app;
+    const char *addr, *db_url;
+    long threads, pool;
+    struct sw_http_server_config http; /* the server keeps a pointer to it */
+    struct sw_http_server *srv;
+    struct periodic *per;
+    bool app_started;
+    char addr_help[96], footer[512];
+    struct sw_opt opts[MAX_OPTIONS];
 };
 
-static void usage(const struct sw_service_def *def, FILE *f)
+/* The common options followed by the service's. */
+static int build_options(struct service *s)
 {
-    fprintf(f,
-            "usage: %s [options]\n"
-            "  --addr HOST:PORT   listen address (default %s)\n"
-            "  --db URL           PostgreSQL URL (default: $DATABASE_URL)\n"
-            "  --threads N        HTTP worker threads (default 8)\n"
-            "  --db-pool N        PostgreSQL connections (default: threads)\n"
-            "%s"
-            "  --version          print the version\n"
-            "  --help             this text\n"
-            "environment: DATABASE_URL, SKYWIRE_LOG_LEVEL=debug|info|warn|error\n",
-            def->name, def->default_addr, def->options_help ? def->options_help : "");
-}
-
-int sw_service_parse_long(const char *service, const char *opt, const char *arg, long min,
-                          long max, long *out)
-{
-    char *end;
-    long v = strtol(arg, &end, 10);
-    if (!*arg || *end || v < min || v > max) {
-        fprintf(stderr, "%s: --%s: '%s' is not a number from %ld to %ld\n", service, opt, arg, min, max);
-        return -1;
-    }
-    *out = v;
-    return 0;
-}
-
-/* Builds the getopt table: common options followed by the service's. */
-static int build_options(const struct sw_service_def *def, struct option *all)
-{
-    static const struct option common[] = {
-        { "addr", required_argument, NULL, OPT_ADDR },
-        { "db", required_argument, NULL, OPT_DB },
-        { "threads", required_argument, NULL, OPT_THREADS },
-        { "db-pool", required_argument, NULL, OPT_POOL },
-        { "help", no_argument, NULL, OPT_HELP },
-        { "version", no_argument, NULL, OPT_VERSION },
+    const struct sw_opt common[] = {
+        SW_OPT_STR("addr", "HOST:PORT", s->addr_help, &s->addr),
+        SW_OPT_STR("db", "URL", "PostgreSQL URL (default: $DATABASE_URL)", &s->db_url),
+        SW_OPT_NUM("threads", "N", "HTTP worker threads (default 8)", &s->threads, 1, 256),
+        SW_OPT_NUM("db-pool", "N", "PostgreSQL connections (default: threads)", &s->pool, 1, 256),
     };
     size_t n = sizeof(common) / sizeof(common[0]);
-    memcpy(all, common, sizeof(common));
-    for (const struct option *o = def->options; o && o->name; o++) {
+
+    snprintf(s->addr_help, sizeof(s->addr_help), "listen address (default %s)", s->def->default_addr);
+    snprintf(s->footer, sizeof(s->footer), "%senvironment: DATABASE_URL, SKYWIRE_LOG_LEVEL=debug|info|warn|error\n",
+             s->def->usage_note ? s->def->usage_note : "");
+    memcpy(s->opts, common, sizeof(common));
+    for (const struct sw_opt *o = s->def->options; o && o->name; o++) {
         if (n + 1 >= MAX_OPTIONS)
             return -1;
-        all[n++] = *o;
+        s->opts[n++] = *o;
     }
-    memset(&all[n], 0, sizeof(all[n]));
+    s->opts[n] = (struct sw_opt)SW_OPT_END;
     return 0;
 }
 
-/* Returns 0 to run, 1 to exit 0 (help/version), -1 on a usage error. */
-static int parse_args(const struct sw_service_def *def, void *app, int argc, char **argv,
-                      struct common_opts *o)
+static int configure(void *arg, int argc, char **argv, struct sw_error *err)
 {
-    struct option all[MAX_OPTIONS];
-    int c;
-    *o = (struct common_opts){ def->default_addr, getenv("DATABASE_URL"), 8, 0 };
-    if (build_options(def, all))
-        return -1;
-    while ((c = getopt_long(argc, argv, "", all, NULL)) != -1) {
-        switch (c) {
-        case OPT_ADDR: o->addr = optarg; break;
-        case OPT_DB: o->db_url = optarg; break;
-        case OPT_THREADS:
-            if (sw_service_parse_long(def->name, "threads", optarg, 1, 256, &o->threads))
-                return -1;
-            break;
-        case OPT_POOL:
-            if (sw_service_parse_long(def->name, "db-pool", optarg, 1, 256, &o->pool))
-                return -1;
-            break;
-        case OPT_HELP: usage(def, stdout); return 1;
-        case OPT_VERSION: printf("%s %s\n", def->name, SW_VERSION); return 1;
-        case '?': usage(def, stderr); return -1;
-        default:
-            if (!def->parse_option || def->parse_option(app, c, optarg))
-                return -1;
-        }
-    }
-    if (optind < argc) {
-        fprintf(stderr, "%s: unexpected argument '%s'\n", def->name, argv[optind]);
-        return -1;
-    }
-    if (!o->db_url || !*o->db_url) {
-        fprintf(stderr, "%s: no database: pass --db URL or set DATABASE_URL\n", def->name);
-        return -1;
-    }
-    if (!o->pool)
-        o->pool = o->threads;
-    return 0;
+    struct service *s = arg;
+    if (!s->db_url || !*s->db_url)
+        return sw_error_set(err, SW_EINVAL, "no database: pass --db URL or set DATABASE_URL");
+    if (!s->pool)
+        s->pool = s->threads;
+    return SW_OK;
 }
 
 struct periodic {
@@ -118,6 +70,7 @@ struct periodic {
     pthread_mutex_t mu;
     pthread_cond_t cv;
     int stop;
+    pthread_t thread;
 };
 
 static void *periodic_main(void *arg)
@@ -129,8 +82,7 @@ static void *periodic_main(void *arg)
         pthread_mutex_unlock(&p->mu);
         p->def->periodic(p->app);
         pthread_mutex_lock(&p->mu);
-        clock_gettime(CLOCK_REALTIME, &until);
-        until.tv_sec += *p->def->periodic_interval_s;
+        sw_cond_deadline((int64_t)*p->def->periodic_interval_s * 1000, &until);
         while (!p->stop && pthread_cond_timedwait(&p->cv, &p->mu, &until) == 0)
             ;
     }
@@ -141,20 +93,21 @@ static void *periodic_main(void *arg)
 /* Applies migrations, retrying while the database is unreachable. */
 static int migrate_with_retry(const struct sw_service_def *def, void *app, struct sw_db *db)
 {
-    long delay_ms = 500;
+    struct sw_backoff backoff = SW_BACKOFF_INIT(500, 5000, false);
     for (;;) {
         struct sw_error err = { 0 };
         int rc = def->migrate(app, db, &err);
+        long delay_ms;
         if (rc == SW_OK)
             return SW_OK;
         if (rc != SW_EDB) {
             sw_log_error("schema migration failed: %s", err.msg);
             return rc;
         }
+        delay_ms = (long)sw_backoff_next(&backoff);
         sw_log_warn("database not reachable (%s); retrying in %ld ms", err.msg, delay_ms);
         if (sw_daemon_sleep(delay_ms))
             return SW_EIO;
-        delay_ms = delay_ms * 2 > 5000 ? 5000 : delay_ms * 2;
     }
 }
 
@@ -164,89 +117,98 @@ static int health_check(void *app, struct sw_error *err)
     return sw_db_ping(*db, err);
 }
 
-struct health_ctx {
-    struct sw_db *db; /* first member: health_check reads it through a struct sw_db ** */
-    const struct sw_service_def *def;
-    void *app;
-};
-
 static void write_metrics(void *arg, struct sw_buf *out)
 {
-    struct health_ctx *h = arg;
-    if (h->def->write_metrics)
-        h->def->write_metrics(h->app, out);
+    struct service *s = arg;
+    if (s->def->write_metrics)
+        s->def->write_metrics(s->app, out);
+}
+
+static int start_periodic(struct service *s, struct sw_error *err)
+{
+    if (!(s->per = calloc(1, sizeof(*s->per))))
+        return sw_error_set(err, SW_ENOMEM, "cannot start the periodic task");
+    *s->per = (struct periodic){ .def = s->def, .app = s->app };
+    pthread_mutex_init(&s->per->mu, NULL);
+    sw_cond_init(&s->per->cv);
+    if (pthread_create(&s->per->thread, NULL, periodic_main, s->per) != 0) {
+        free(s->per);
+        s->per = NULL;
+        return sw_error_set(err, SW_EIO, "cannot start the periodic task");
+    }
+    return SW_OK;
+}
+
+static void stop_periodic(struct service *s)
+{
+    if (!s->per)
+        return;
+    pthread_mutex_lock(&s->per->mu);
+    s->per->stop = 1;
+    pthread_cond_signal(&s->per->cv);
+    pthread_mutex_unlock(&s->per->mu);
+    pthread_join(s->per->thread, NULL);
+    free(s->per);
+    s->per = NULL;
+}
+
+/* The pool, migrations, statements, HTTP, the periodic task, then the service's start(). */
+static int start(void *arg, struct sw_error *err)
+{
+    struct service *s = arg;
+    const struct sw_service_def *def = s->def;
+    struct sw_error why = { 0 };
+    int rc;
+
+    if ((rc = sw_db_open(s->db_url, (unsigned)s->pool, &s->db, &why)))
+        return sw_error_set(err, rc, "database: %s", why.msg);
+    if ((rc = migrate_with_retry(def, s->app, s->db)))
+        return sw_error_set(err, rc, "the schema was not applied");
+    if (def->prepare && def->prepare(s->app, s->db))
+        return sw_error_set(err, SW_EDB, "preparing statements failed");
+    s->http = (struct sw_http_server_config){
+        .addr = s->addr, .service = def->name, .version = SW_VERSION,
+        .threads = (unsigned)s->threads, .routes = def->routes, .n_routes = def->n_routes,
+        .app = s->app, .hook_app = s, .health_check = health_check,
+        .write_metrics = write_metrics,
+    };
+    if ((rc = sw_http_server_start(&s->http, &s->srv, &why)))
+        return sw_error_set(err, rc, "http: %s", why.msg);
+    if (def->periodic && (rc = start_periodic(s, err)))
+        return rc;
+    if (def->start && def->start(s->app))
+        return sw_error_set(err, SW_EIO, "start-up failed");
+    s->app_started = def->start != NULL;
+    sw_log_info("%s %s listening on %s (port %u)", def->name, SW_VERSION, s->addr,
+                sw_http_server_port(s->srv));
+    return SW_OK;
+}
+
+static void stop(void *arg)
+{
+    struct service *s = arg;
+    sw_http_server_stop(s->srv);
+    if (s->app_started && s->def->stop)
+        s->def->stop(s->app);
+    stop_periodic(s);
+    sw_db_close(s->db);
 }
 
 int sw_service_main(const struct sw_service_def *def, void *app, int argc, char **argv)
 {
-    struct common_opts opt;
-    struct sw_error err = { 0 };
-    struct sw_http_server *srv = NULL;
-    struct sw_db *db = NULL;
-    struct periodic per = { .def = def, .app = app };
-    struct health_ctx hctx = { .def = def, .app = app };
-    pthread_t per_thread;
-    bool per_started = false, app_started = false;
-    int rc;
-
-    sw_log_init(def->name);
-    if ((rc = parse_args(def, app, argc, argv, &opt)))
-        return rc > 0 ? 0 : 2;
-    if (sw_daemon_init() || sw_crypto_init()) {
-        sw_log_error("initialisation failed");
-        return 1;
-    }
-    if (sw_db_open(opt.db_url, (unsigned)opt.pool, &db, &err)) {
-        sw_log_error("database: %s", err.msg);
-        return 1;
-    }
-    hctx.db = db;
-    rc = 1;
-    if (migrate_with_retry(def, app, db) || (def->prepare && def->prepare(app, db)))
-        goto out;
-
-    struct sw_http_server_config cfg = {
-        .addr = opt.addr, .service = def->name, .version = SW_VERSION,
-        .threads = (unsigned)opt.threads, .routes = def->routes, .n_routes = def->n_routes,
-        .app = app, .hook_app = &hctx, .health_check = health_check,
-        .write_metrics = write_metrics,
+    static struct service s; /* one per process; its options point into it */
+    struct sw_daemon_def d = {
+        .cli = { .prog = def->name, .opts = s.opts, .footer = s.footer },
+        .configure = configure,
+        .start = start,
+        .stop = stop,
     };
-    if (sw_http_server_start(&cfg, &srv, &err)) {
-        sw_log_error("http: %s", err.msg);
-        goto out;
+
+    s = (struct service){ .def = def, .app = app, .addr = def->default_addr,
+                          .db_url = getenv("DATABASE_URL"), .threads = 8 };
+    if (build_options(&s)) {
+        fprintf(stderr, "%s: too many options\n", def->name);
+        return 2;
     }
-    if (def->periodic) {
-        pthread_mutex_init(&per.mu, NULL);
-        pthread_cond_init(&per.cv, NULL);
-        if (pthread_create(&per_thread, NULL, periodic_main, &per) != 0) {
-            sw_log_error("cannot start the periodic task");
-            goto out;
-        }
-        per_started = true;
-    }
-    if (def->start) {
-        if (def->start(app)) {
-            sw_log_error("start-up failed");
-            goto out;
-        }
-        app_started = true;
-    }
-    sw_log_info("%s %s listening on %s (port %u)", def->name, SW_VERSION, opt.addr,
-                sw_http_server_port(srv));
-    sw_log_info("stopping on signal %d", sw_daemon_wait());
-    rc = 0;
-out:
-    sw_http_server_stop(srv);
-    if (app_started && def->stop)
-        def->stop(app);
-    if (per_started) {
-        pthread_mutex_lock(&per.mu);
-        per.stop = 1;
-        pthread_cond_signal(&per.cv);
-        pthread_mutex_unlock(&per.mu);
-        pthread_join(per_thread, NULL);
-    }
-    sw_db_close(db);
-    sw_log_info("stopped");
-    return rc;
+    return sw_daemon_main(&d, &s, argc, argv);
 }

@@ -1,26 +1,25 @@
 /* service.h — the life of a PostgreSQL-backed REST daemon, shared by every such service.
  *
- * sw_service_main() parses the common flags (--addr, --db / DATABASE_URL, --threads,
- * --db-pool, --help, --version) plus the service's own, opens the pool, applies the
- * service's migrations (retrying with backoff while the database is unreachable), prepares
+ * sw_service_main() is the PostgreSQL layer over the daemon core (common/daemon_main.h): it
+ * adds the common flags (--addr, --db / DATABASE_URL, --threads, --db-pool; the core gives
+ * --help and --version) before the service's own, opens the pool, applies the service's
+ * migrations (retrying with backoff while the database is unreachable), prepares
  * statements, serves HTTP, runs the optional periodic task on its own thread, and stops
  * cleanly on SIGTERM/SIGINT. It returns the process exit code. */
 #ifndef SW_SERVICE_H
 #define SW_SERVICE_H
 
-#include <getopt.h>
-
 #include "common/db.h"
 #include "common/http_server.h"
+#include "common/opts.h"
 
 struct sw_service_def {
     const char *name;         /* e.g. "transport-discovery"; log component and metrics label */
     const char *default_addr; /* e.g. "0.0.0.0:9091" */
-    const char *options_help; /* help lines for the service's own options, or NULL */
-    /* Service-specific long options (NULL-terminated array, or NULL) and their parser:
-     * returns 0, or -1 after printing why the value is bad. */
-    const struct option *options;
-    int (*parse_option)(void *app, int id, const char *arg);
+    /* The service's own options (common/opts.h; ended by SW_OPT_END, or NULL): their help
+     * lines follow the common ones in --help. */
+    const struct sw_opt *options;
+    const char *usage_note; /* lines printed after the options in --help, or NULL */
     /* Called after flags are parsed, with the pool open: migrations, then statements. */
     int (*migrate)(void *app, struct sw_db *db, struct sw_error *err);
     int (*prepare)(void *app, struct sw_db *db);
@@ -41,9 +40,5 @@ struct sw_service_def {
 /* app: the service's state, handed to every callback and to handlers as req->app; the
  * service keeps the pool it is given in migrate(). */
 int sw_service_main(const struct sw_service_def *def, void *app, int argc, char **argv);
-
-/* Parses a decimal long in [min,max] for an option; prints an error naming the option. */
-int sw_service_parse_long(const char *service, const char *opt, const char *arg, long min,
-                          long max, long *out);
 
 #endif

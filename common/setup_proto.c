@@ -1,129 +1,30 @@
 #include "common/setup_proto.h"
 #include "common/json.h"
+#include "common/stream_io.h"
 
-#include <errno.h>
-#include <poll.h>
 #include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/socket.h>
-#include <time.h>
-#include <unistd.h>
-
-static int64_t mono_ms(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
-
-/* Waits for events on fd until deadline (-1: none). SW_OK, SW_ETIMEDOUT or SW_EIO. */
-static int wait_fd(int fd, short events, int64_t deadline)
-{
-    for (;;) {
-        struct pollfd p = { .fd = fd, .events = events };
-        int t = deadline < 0 ? -1 : (int)(deadline - mono_ms());
-        int n;
-        if (deadline >= 0 && t <= 0)
-            return SW_ETIMEDOUT;
-        n = poll(&p, 1, t);
-        if (n > 0)
-            return SW_OK;
-        if (n < 0 && errno != EINTR)
-            return SW_EIO;
-    }
-}
-
-static int64_t deadline_of(int timeout_ms)
-{
-    return timeout_ms < 0 ? -1 : mono_ms() + timeout_ms;
-}
-
-static int write_all(int fd, const uint8_t *p, size_t len, int64_t deadline)
-{
-    while (len > 0) {
-        ssize_t n;
-        int rc = wait_fd(fd, POLLOUT, deadline);
-        if (rc)
-            return rc;
-        n = send(fd, p, len, MSG_NOSIGNAL | MSG_DONTWAIT);
-        if (n < 0 && (errno == EINTR || errno == EAGAIN || errno == EWOULDBLOCK))
-            continue;
-        if (n <= 0)
-            return SW_EIO;
-        p += n;
-        len -= (size_t)n;
-    }
-    return SW_OK;
-}
-
-/* got: bytes read so far into p (so EOF before anything is told apart). */
-static int read_all(int fd, uint8_t *p, size_t len, int64_t deadline, size_t *got)
-{
-    while (*got < len) {
-        ssize_t n;
-        int rc = wait_fd(fd, POLLIN, deadline);
-        if (rc)
-            return rc;
-        n = recv(fd, p + *got, len - *got, MSG_DONTWAIT);
-        if (n < 0 && (errno == EINTR || errno == EAGAIN || errno == EWOULDBLOCK))
-            continue;
-        if (n <= 0)
-            return SW_EIO;
-        *got += (size_t)n;
-    }
-    return SW_OK;
-}
 
 int sw_setup_frame_write(int fd, const char *json, size_t len, int timeout_ms)
 {
-    int64_t deadline = deadline_of(timeout_ms);
-    uint8_t hdr[4];
-    int rc;
-    if (len > SW_SETUP_MAX_FRAME)
-        return SW_ERANGE;
-    hdr[0] = (uint8_t)(len >> 24);
-    hdr[1] = (uint8_t)(len >> 16);
-    hdr[2] = (uint8_t)(len >> 8);
-    hdr[3] = (uint8_t)len;
-    if ((rc = write_all(fd, hdr, sizeof(hdr), deadline)))
-        return rc;
-    return write_all(fd, (const uint8_t *)json, len, deadline);
+    return sw_record_write(fd, json, len, SW_SETUP_MAX_FRAME, sw_io_within(timeout_ms, NULL));
 }
 
 int sw_setup_send(int fd, struct json_object *obj, int timeout_ms)
 {
-    size_t len;
-    const char *s = sw_json_compact(obj, &len);
-    if (!s)
-        return SW_ENOMEM;
-    return sw_setup_frame_write(fd, s, len, timeout_ms);
+    return sw_json_record_send(fd, obj, SW_SETUP_MAX_FRAME, sw_io_within(timeout_ms, NULL));
 }
 
 int sw_setup_frame_read(int fd, int timeout_ms, char **out, size_t *len)
 {
-    int64_t deadline = deadline_of(timeout_ms);
-    uint8_t hdr[4];
-    size_t got = 0, n;
-    char *buf;
-    int rc = read_all(fd, hdr, sizeof(hdr), deadline, &got);
-    if (rc)
-        return rc == SW_EIO && got == 0 ? SW_ENOTFOUND : rc;
-    n = (size_t)hdr[0] << 24 | (size_t)hdr[1] << 16 | (size_t)hdr[2] << 8 | hdr[3];
-    if (n == 0 || n > SW_SETUP_MAX_FRAME)
-        return SW_ERANGE;
-    if (!(buf = malloc(n + 1)))
-        return SW_ENOMEM;
-    got = 0;
-    if ((rc = read_all(fd, (uint8_t *)buf, n, deadline, &got))) {
-        free(buf);
-        return rc;
-    }
-    buf[n] = '\0';
-    *out = buf;
-    *len = n;
-    return SW_OK;
+    size_t n;
+    int rc = sw_record_read(fd, SW_SETUP_MAX_FRAME, sw_io_within(timeout_ms, NULL), -1, out, &n);
+
+    if (rc == SW_OK)
+        *len = n;
+    return rc;
 }
 
 static int get_port(struct json_object *o, const char *where, uint16_t *out, struct sw_error *err)

@@ -2,9 +2,10 @@
  *
  * Messages on the setup streams (visor -> setup node on messaging port 2, setup node ->
  * visor on port 3) are JSON objects framed as u32 big-endian length || JSON, at most
- * SW_SETUP_MAX_FRAME bytes. This module reads/writes such frames on a blocking stream fd
- * with a deadline, and parses a "route_group" request into a fixed-size struct (bounded:
- * at most SW_SETUP_MAX_HOPS hops per path). Used by setup-node and usable by the visor. */
+ * SW_SETUP_MAX_FRAME bytes: the records of common/stream_io.h, with this protocol's limit
+ * and one deadline per frame. This module reads/writes such frames on a stream fd, and
+ * parses a "route_group" request into a fixed-size struct (bounded: at most
+ * SW_SETUP_MAX_HOPS hops per path). Used by setup-node and the visor. */
 #ifndef SW_SETUP_PROTO_H
 #define SW_SETUP_PROTO_H
 
@@ -40,15 +41,15 @@ struct sw_route_group_req {
     struct sw_setup_hop fwd[SW_SETUP_MAX_HOPS], rev[SW_SETUP_MAX_HOPS];
 };
 
-/* Writes one frame (len <= SW_SETUP_MAX_FRAME) before timeout_ms passes (< 0: no limit).
- * SW_ERANGE too long, SW_ETIMEDOUT, SW_EIO when the stream is closed or fails. */
+/* Writes one frame (1 <= len <= SW_SETUP_MAX_FRAME) before timeout_ms passes (< 0: no
+ * limit). SW_ERANGE empty or too long, SW_ETIMEDOUT, SW_EIO when the stream is closed or fails. */
 int sw_setup_frame_write(int fd, const char *json, size_t len, int timeout_ms);
 /* Writes obj compactly as one frame. */
 int sw_setup_send(int fd, struct json_object *obj, int timeout_ms);
 
 /* Reads one frame within timeout_ms (< 0: no limit). On success *out is a malloc'd
  * NUL-terminated copy of the payload the caller frees, *len its length. SW_ETIMEDOUT,
- * SW_EIO on EOF or a socket error (EOF before any byte: SW_ENOTFOUND, a clean end),
+ * SW_EIO on EOF or a socket error (EOF before the first byte: SW_ENOTFOUND, a clean end),
  * SW_ERANGE when the announced length is 0 or above SW_SETUP_MAX_FRAME (the stream is
  * then out of sync: close it). */
 int sw_setup_frame_read(int fd, int timeout_ms, char **out, size_t *len);

@@ -148,8 +148,7 @@ int sw_sreq_verify(struct sw_nonce_store *ns, const struct sw_http_request *req,
         return rc;
     }
     if (rc) {
-        sw_log_warn("nonce store: %s", err.msg);
-        sw_http_reply_error(resp, 503, "database_unavailable", "the database is unavailable; retry later");
+        sw_http_reply_store_error(resp, &err);
         return rc;
     }
     *caller = pk;
@@ -177,7 +176,7 @@ void sw_sreq_reply_nonce(struct sw_nonce_store *ns, const struct sw_http_request
         sw_db_exec_prepared(c, ns->stmt_get, 1, params, &res, &err)) {
         if (c)
             sw_db_release(ns->db, c);
-        sw_http_reply_error(resp, 503, "database_unavailable", "the database is unavailable; retry later");
+        sw_http_reply_store_error(resp, &err);
         return;
     }
     if (PQntuples(res) == 1)

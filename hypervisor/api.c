@@ -44,7 +44,7 @@ static void handle_visors(struct sw_http_request *req, struct sw_http_response *
     struct hv *hv = req->app;
     struct hv_pending **p;
     struct json_object *arr, *summary;
-    int64_t deadline = hv_mono_ms() + HV_SUMMARY_TIMEOUT_MS, left;
+    int64_t deadline = sw_deadline_ms(HV_SUMMARY_TIMEOUT_MS);
     char *body;
     size_t len;
     int status;
@@ -62,8 +62,8 @@ static void handle_visors(struct sw_http_request *req, struct sw_http_response *
     for (size_t i = 0; i < hv->n_visors; i++) {
         summary = NULL;
         body = NULL;
-        left = deadline - hv_mono_ms(); /* one deadline for all: the visors answer in parallel */
-        if (p[i] && hv_relay_wait(hv, p[i], left > 0 ? (int)left : 0, &status, &body, &len) == SW_OK &&
+        /* one deadline for all: the visors answer in parallel */
+        if (p[i] && hv_relay_wait(hv, p[i], sw_ms_left(deadline), &status, &body, &len) == SW_OK &&
             status == 200)
             sw_json_parse(body, len, &summary, NULL);
         free(body);

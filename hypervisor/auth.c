@@ -32,7 +32,6 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
-#include <time.h>
 #include <unistd.h>
 
 #define HV_MAX_SESSIONS 64
@@ -56,7 +55,7 @@ struct hv_session {
     bool used;
     char token[HV_TOKEN_HEX + 1];
     char csrf[HV_TOKEN_HEX + 1];
-    int64_t created, last_seen;
+    int64_t created, last_seen; /* Unix seconds: expires_at is shown to the page */
 };
 
 struct hv_source {             /* failed logins of one source */
@@ -80,9 +79,6 @@ struct hv_auth {
     unsigned global_count[HV_GLOBAL_BUCKETS];
     int64_t global_minute[HV_GLOBAL_BUCKETS];
 };
-
-static int64_t now_s(void) { return (int64_t)time(NULL); }
-static int64_t mono_s(void) { return hv_mono_ms() / 1000; }
 
 /* ---- the password file -------------------------------------------------------------------- */
 
@@ -274,7 +270,7 @@ static struct hv_session *find_session(struct hv_auth *a, const struct sw_http_r
 {
     const char *cookie = sw_http_header(req, "Cookie"), *p;
     struct hv_session *s;
-    int64_t now = now_s();
+    int64_t now = sw_unix_ms() / 1000;
 
     for (p = cookie; p && (p = strstr(p, HV_COOKIE "=")); p++) {
         if (p != cookie && p[-1] != ' ' && p[-1] != ';')
@@ -298,7 +294,7 @@ static void random_hex(char out[HV_TOKEN_HEX + 1])
 static struct hv_session *new_session(struct hv_auth *a)
 {
     struct hv_session *pick = NULL;
-    int64_t now = now_s();
+    int64_t now = sw_unix_ms() / 1000;
 
     for (size_t i = 0; i < HV_MAX_SESSIONS; i++) {
         struct hv_session *s = &a->s[i];
@@ -327,7 +323,7 @@ static int64_t expires_at(const struct hv_session *s)
 size_t hv_auth_sessions(struct hv *hv)
 {
     size_t n = 0;
-    int64_t now = now_s();
+    int64_t now = sw_unix_ms() / 1000;
 
     pthread_mutex_lock(&hv->auth->mu);
     for (size_t i = 0; i < HV_MAX_SESSIONS; i++)
@@ -400,7 +396,7 @@ static unsigned global_failures(const struct hv_auth *a, int64_t now)
 /* Seconds key must wait before its next password check; 0 = now. */
 static unsigned wait_s(struct hv_auth *a, const char *key)
 {
-    int64_t now = mono_s();
+    int64_t now = sw_mono_ms() / 1000;
     struct hv_source *s;
     unsigned wait = 0;
 
@@ -416,7 +412,7 @@ static unsigned wait_s(struct hv_auth *a, const char *key)
 
 static void count_failure(struct hv_auth *a, const char *key)
 {
-    int64_t now = mono_s(), minute = now / 60;
+    int64_t now = sw_mono_ms() / 1000, minute = now / 60;
     size_t b = (size_t)(minute % HV_GLOBAL_BUCKETS);
     struct hv_source *s;
 
@@ -445,7 +441,7 @@ static void count_success(struct hv_auth *a, const char *key)
     struct hv_source *s;
 
     pthread_mutex_lock(&a->mu);
-    if ((s = source_slot(a, key, false, mono_s())))
+    if ((s = source_slot(a, key, false, sw_mono_ms() / 1000)))
         memset(s, 0, sizeof(*s));
     if (!known_source(a, key)) {
         snprintf(a->known[a->known_next], HV_SOURCE_MAX, "%s", key);

@@ -8,35 +8,9 @@
 #include "hypervisor/hv.h"
 #include "common/config.h"
 
-#include <getopt.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-
-void hv_config_usage(void)
-{
-    printf("usage: hypervisor [-c hypervisor-config.json] [options]\n"
-           "  --addr HOST:PORT            web page and REST API (default %s)\n"
-           "  --visor-addr HOST:PORT      where visors connect (default %s)\n"
-           "  --key-file FILE             identity, created (0600) if missing (default %s)\n"
-           "  --visor PK                  allow this visor (repeatable; or \"visors\" in the file)\n"
-           "  --tpd URL                   transport discovery for the network map\n"
-           "  --data-dir DIR              admin password hash (default %s)\n"
-           "  --admin-password-file FILE  first start: the admin password (else one is generated\n"
-           "                              into DATA_DIR/initial-password)\n"
-           "  --cookie-secure             mark the session cookie Secure (served over https)\n"
-           "  --login-failures N          failed logins per client address before it must wait\n"
-           "                              (1 min, doubling to 1 h; default 5)\n"
-           "  --allowed-host NAME         a host name the page is reached under besides localhost,\n"
-           "                              127.0.0.1, [::1] and --addr's host, e.g. a reverse\n"
-           "                              proxy's (repeatable)\n"
-           "  --reset-password            set a new admin password (from --admin-password-file,\n"
-           "                              else generated into DATA_DIR/initial-password) and exit;\n"
-           "                              restart the hypervisor afterwards\n"
-           "  --help\n"
-           "environment: SKYWIRE_LOG_LEVEL=debug|info|warn|error\n",
-           HV_DEFAULT_ADDR, HV_DEFAULT_VISOR_ADDR, HV_DEFAULT_KEY_FILE, HV_DEFAULT_DATA_DIR);
-}
 
 static int copy(char *dst, size_t cap, const char *src, const char *what, struct sw_error *err)
 {
@@ -131,11 +105,11 @@ static int load_file(struct hv_config *c, const char *path, struct sw_error *err
 
     if ((rc = sw_config_load_file(&f, path, err)))
         return rc;
-    if ((rc = sw_config_hostport(&f, "addr", false, &s, err)) ||
+    if ((rc = sw_config_hostport(&f, "addr", false, SW_HOSTPORT_LISTEN, &s, err)) ||
         (s && (rc = copy(c->addr, sizeof(c->addr), s, "addr", err))))
         goto out;
     s = NULL;
-    if ((rc = sw_config_hostport(&f, "visor_addr", false, &s, err)) ||
+    if ((rc = sw_config_hostport(&f, "visor_addr", false, SW_HOSTPORT_LISTEN, &s, err)) ||
         (s && (rc = copy(c->visor_addr, sizeof(c->visor_addr), s, "visor_addr", err))))
         goto out;
     s = NULL;
@@ -148,13 +122,13 @@ static int load_file(struct hv_config *c, const char *path, struct sw_error *err
         (rc = sw_config_uint(&f, "login_failures", false, 1, 1000, &n, err)) ||
         (rc = file_visors(&f, c, err)) || (rc = file_allowed_hosts(&f, c, err)))
         goto out;
-    c->login_failures = (unsigned)n;
+    c->login_failures = (long)n;
 out:
     sw_config_free(&f);
     return rc;
 }
 
-static void defaults(struct hv_config *c)
+void hv_config_defaults(struct hv_config *c)
 {
     memset(c, 0, sizeof(*c));
     snprintf(c->addr, sizeof(c->addr), "%s", HV_DEFAULT_ADDR);
@@ -164,70 +138,92 @@ static void defaults(struct hv_config *c)
     c->login_failures = 5;
 }
 
-static int apply(struct hv_config *c, int opt, const char *arg, struct sw_error *err)
-{
-    long n;
+/* ---- one callback per option with a value to check (common/opts.h) ---- */
 
-    switch (opt) {
-    case 'a':
-        if (sw_hostport_parse(arg, NULL, 0, NULL))
-            return sw_error_set(err, SW_EINVAL, "--addr '%s': must be host:port", arg);
-        return copy(c->addr, sizeof(c->addr), arg, "--addr", err);
-    case 'v':
-        if (sw_hostport_parse(arg, NULL, 0, NULL))
-            return sw_error_set(err, SW_EINVAL, "--visor-addr '%s': must be host:port", arg);
-        return copy(c->visor_addr, sizeof(c->visor_addr), arg, "--visor-addr", err);
-    case 'k': return copy(c->key_file, sizeof(c->key_file), arg, "--key-file", err);
-    case 'd': return copy(c->data_dir, sizeof(c->data_dir), arg, "--data-dir", err);
-    case 'p': return copy(c->admin_password_file, sizeof(c->admin_password_file), arg, "--admin-password-file", err);
-    case 'V': return add_visor(c, arg, "--visor", err);
-    case 's': c->cookie_secure = true; return SW_OK;
-    case 'H': return add_allowed_host(c, arg, "--allowed-host", err);
-    case 'R': c->reset_password = true; return SW_OK;
-    case 't':
-        if (strncmp(arg, "http://", 7) != 0 && strncmp(arg, "https://", 8) != 0)
-            return sw_error_set(err, SW_EINVAL, "--tpd '%s': must be an http:// or https:// URL", arg);
-        return copy(c->tpd, sizeof(c->tpd), arg, "--tpd", err);
-    case 'f':
-        n = strtol(arg, NULL, 10);
-        if (n < 1 || n > 1000)
-            return sw_error_set(err, SW_EINVAL, "--login-failures must be 1..1000");
-        c->login_failures = (unsigned)n;
-        return SW_OK;
-    default: return sw_error_set(err, SW_EINVAL, "unknown option (see --help)");
-    }
+static int opt_file(void *c, const char *v, struct sw_error *err) { return load_file(c, v, err); }
+
+static int opt_addr(void *arg, const char *v, struct sw_error *err)
+{
+    struct hv_config *c = arg;
+    if (sw_hostport_parse(v, SW_HOSTPORT_LISTEN, NULL, 0, NULL))
+        return sw_error_set(err, SW_EINVAL, "--addr '%s': must be host:port", v);
+    return copy(c->addr, sizeof(c->addr), v, "--addr", err);
 }
 
-int hv_config_parse(struct hv_config *c, int argc, char **argv, struct sw_error *err)
+static int opt_visor_addr(void *arg, const char *v, struct sw_error *err)
 {
-    static const struct option opts[] = {
-        { "addr", required_argument, NULL, 'a' },      { "visor-addr", required_argument, NULL, 'v' },
-        { "key-file", required_argument, NULL, 'k' },  { "data-dir", required_argument, NULL, 'd' },
-        { "visor", required_argument, NULL, 'V' },     { "tpd", required_argument, NULL, 't' },
-        { "admin-password-file", required_argument, NULL, 'p' },
-        { "cookie-secure", no_argument, NULL, 's' },   { "login-failures", required_argument, NULL, 'f' },
-        { "allowed-host", required_argument, NULL, 'H' }, { "reset-password", no_argument, NULL, 'R' },
-        { "help", no_argument, NULL, 'h' },            { NULL, 0, NULL, 0 },
-    };
-    int opt, rc;
+    struct hv_config *c = arg;
+    if (sw_hostport_parse(v, SW_HOSTPORT_LISTEN, NULL, 0, NULL))
+        return sw_error_set(err, SW_EINVAL, "--visor-addr '%s': must be host:port", v);
+    return copy(c->visor_addr, sizeof(c->visor_addr), v, "--visor-addr", err);
+}
 
-    defaults(c);
-    opterr = 0;
-    optind = 1;
-    while ((opt = getopt_long(argc, argv, "c:h", opts, NULL)) != -1) { /* the file first */
-        if (opt == 'h')
-            return SW_EEXIST;
-        if (opt == 'c' && (rc = load_file(c, optarg, err)))
-            return rc;
-        if (opt == '?')
-            return sw_error_set(err, SW_EINVAL, "unknown option or missing value: %s (see --help)", argv[optind - 1]);
-    }
-    optind = 1;
-    while ((opt = getopt_long(argc, argv, "c:h", opts, NULL)) != -1)
-        if (opt != 'c' && (rc = apply(c, opt, optarg, err)))
-            return rc;
-    if (optind < argc)
-        return sw_error_set(err, SW_EINVAL, "unexpected argument '%s' (see --help)", argv[optind]);
+static int opt_key_file(void *arg, const char *v, struct sw_error *err)
+{
+    struct hv_config *c = arg;
+    return copy(c->key_file, sizeof(c->key_file), v, "--key-file", err);
+}
+
+static int opt_data_dir(void *arg, const char *v, struct sw_error *err)
+{
+    struct hv_config *c = arg;
+    return copy(c->data_dir, sizeof(c->data_dir), v, "--data-dir", err);
+}
+
+static int opt_password_file(void *arg, const char *v, struct sw_error *err)
+{
+    struct hv_config *c = arg;
+    return copy(c->admin_password_file, sizeof(c->admin_password_file), v, "--admin-password-file", err);
+}
+
+static int opt_visor(void *c, const char *v, struct sw_error *err) { return add_visor(c, v, "--visor", err); }
+
+static int opt_allowed_host(void *c, const char *v, struct sw_error *err)
+{
+    return add_allowed_host(c, v, "--allowed-host", err);
+}
+
+static int opt_tpd(void *arg, const char *v, struct sw_error *err)
+{
+    struct hv_config *c = arg;
+    if (strncmp(v, "http://", 7) != 0 && strncmp(v, "https://", 8) != 0)
+        return sw_error_set(err, SW_EINVAL, "--tpd '%s': must be an http:// or https:// URL", v);
+    return copy(c->tpd, sizeof(c->tpd), v, "--tpd", err);
+}
+
+const struct sw_opt *hv_config_options(struct hv_config *c)
+{
+    static struct sw_opt table[16];
+    const struct sw_opt opts[] = {
+        { "c", "FILE", NULL, SW_OPT_FUNC, c, 0, 0, opt_file, true }, /* in the usage line */
+        SW_OPT_CALL("addr", "HOST:PORT", "web page and REST API (default " HV_DEFAULT_ADDR ")", opt_addr, c),
+        SW_OPT_CALL("visor-addr", "HOST:PORT", "where visors connect (default " HV_DEFAULT_VISOR_ADDR ")",
+                    opt_visor_addr, c),
+        SW_OPT_CALL("key-file", "FILE", "identity, created (0600) if missing (default " HV_DEFAULT_KEY_FILE ")",
+                    opt_key_file, c),
+        SW_OPT_CALL("visor", "PK", "allow this visor (repeatable; or \"visors\" in the file)", opt_visor, c),
+        SW_OPT_CALL("tpd", "URL", "transport discovery for the network map", opt_tpd, c),
+        SW_OPT_CALL("data-dir", "DIR", "admin password hash (default " HV_DEFAULT_DATA_DIR ")", opt_data_dir, c),
+        SW_OPT_CALL("admin-password-file", "FILE", "first start: the admin password (else one is generated\n"
+                    "into DATA_DIR/initial-password)", opt_password_file, c),
+        SW_OPT_FLAG("cookie-secure", "mark the session cookie Secure (served over https)", &c->cookie_secure),
+        SW_OPT_NUM("login-failures", "N", "failed logins per client address before it must wait\n"
+                   "(1 min, doubling to 1 h; default 5)", &c->login_failures, 1, 1000),
+        SW_OPT_CALL("allowed-host", "NAME", "a host name the page is reached under besides localhost,\n"
+                    "127.0.0.1, [::1] and --addr's host, e.g. a reverse\nproxy's (repeatable)",
+                    opt_allowed_host, c),
+        SW_OPT_FLAG("reset-password", "set a new admin password (from --admin-password-file,\n"
+                    "else generated into DATA_DIR/initial-password) and exit;\n"
+                    "restart the hypervisor afterwards", &c->reset_password),
+        SW_OPT_END,
+    };
+    _Static_assert(sizeof(opts) <= sizeof(table), "hv_config_options: table too small");
+    memcpy(table, opts, sizeof(opts));
+    return table;
+}
+
+int hv_config_finish(struct hv_config *c, struct sw_error *err)
+{
     size_t n = strlen(c->tpd);
     if (n && c->tpd[n - 1] == '/')
         c->tpd[n - 1] = '\0';

@@ -17,9 +17,11 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "common/clock.h"
 #include "common/err.h"
 #include "common/hv_chan.h"
 #include "common/keys.h"
+#include "common/opts.h"
 
 #define HV_MAX_VISORS 256
 #define HV_ADDR_MAX 256
@@ -50,7 +52,7 @@ struct hv_config {
     char tpd[HV_URL_MAX];          /* "" = no network map */
     char admin_password_file[PATH_MAX];
     bool cookie_secure;            /* add Secure to the session cookie (served over https) */
-    unsigned login_failures;       /* failed logins per source before its backoff starts */
+    long login_failures;           /* failed logins per source before its backoff starts */
     bool reset_password;           /* --reset-password: set a new admin password and exit */
     size_t n_visors;
     struct sw_pk visors[HV_MAX_VISORS]; /* the allow-list */
@@ -60,11 +62,12 @@ struct hv_config {
     char allowed_hosts[HV_MAX_ALLOWED_HOSTS][HV_HOST_MAX];
 };
 
-/* Parses argv (and the -c JSON file, whose fields the flags override). Returns SW_OK,
- * SW_EEXIST after printing --help (exit 0), or SW_EINVAL with err naming the option or
- * field. */
-int hv_config_parse(struct hv_config *c, int argc, char **argv, struct sw_error *err);
-void hv_config_usage(void);
+/* The command line (common/opts.h) over the -c JSON file, whose fields the flags override:
+ * defaults, then the options table writing into c (a table of its own, one per process;
+ * main thread), then hv_config_finish once parsed. Errors name the option or field. */
+void hv_config_defaults(struct hv_config *c);
+const struct sw_opt *hv_config_options(struct hv_config *c);
+int hv_config_finish(struct hv_config *c, struct sw_error *err);
 
 /* ---- links (link.c) ------------------------------------------------------------------------ */
 struct hv_pending;
@@ -149,7 +152,5 @@ size_t hv_auth_sessions(struct hv *hv);
 int hv_api_start(struct hv *hv, struct sw_error *err);
 void hv_api_stop(struct hv *hv);
 void hv_network_handle(struct sw_http_request *req, struct sw_http_response *resp);
-
-int64_t hv_mono_ms(void);
 
 #endif

@@ -12,7 +12,7 @@
  * request on it (refs under hv->mu); the last reference destroys the channel. */
 #include "hypervisor/hv.h"
 #include "common/cond.h"
-#include "common/config.h"
+#include "common/hostport.h"
 #include "common/log.h"
 
 #include <arpa/inet.h>
@@ -50,13 +50,6 @@ struct hv_conn {
     size_t n_pending;
     struct hv_pending *pending;
 };
-
-int64_t hv_mono_ms(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
 
 int hv_visor_find(const struct hv *hv, const struct sw_pk *pk)
 {
@@ -242,7 +235,7 @@ static bool attach(struct hv *hv, struct hv_conn *c, int idx)
     if (old)
         sw_hv_chan_shutdown(&old->ch);
     c->idx = idx;
-    c->since = (int64_t)time(NULL);
+    c->since = sw_unix_ms() / 1000;
     hv->visors[idx].conn = c;
     pthread_mutex_unlock(&hv->mu);
     atomic_fetch_add(&hv->m_links_opened, 1);
@@ -270,7 +263,7 @@ static void detach(struct hv *hv, struct hv_conn *c, const char *why)
 
 static void serve(struct hv *hv, struct hv_conn *c, char *why, size_t cap)
 {
-    int64_t last_rx = hv_mono_ms(), last_ping = last_rx;
+    int64_t last_rx = sw_mono_ms(), last_ping = last_rx; /* monotonic */
     struct sw_hv_msg m, out = { .type = SW_HV_PING };
     int rc;
 
@@ -284,12 +277,12 @@ static void serve(struct hv *hv, struct hv_conn *c, char *why, size_t cap)
                 snprintf(why, cap, "stopping");
                 return;
             }
-            if (hv_mono_ms() - last_rx > HV_DEAD_MS) {
+            if (sw_ms_since(last_rx) > HV_DEAD_MS) {
                 snprintf(why, cap, "no traffic for %d s", HV_DEAD_MS / 1000);
                 return;
             }
-            if (hv_mono_ms() - last_rx >= HV_PING_MS && hv_mono_ms() - last_ping >= HV_PING_MS) {
-                last_ping = hv_mono_ms();
+            if (sw_ms_since(last_rx) >= HV_PING_MS && sw_ms_since(last_ping) >= HV_PING_MS) {
+                last_ping = sw_mono_ms();
                 out = (struct sw_hv_msg){ .type = SW_HV_PING, .id = (uint32_t)last_ping };
                 if (sw_hv_chan_send(&c->ch, &out)) { /* maybe half sent: the stream is broken */
                     snprintf(why, cap, "sending a ping failed");
@@ -302,7 +295,7 @@ static void serve(struct hv *hv, struct hv_conn *c, char *why, size_t cap)
             snprintf(why, cap, "%s", rc == SW_EIO ? "connection closed" : "protocol error");
             return;
         }
-        last_rx = hv_mono_ms();
+        last_rx = sw_mono_ms();
         if (m.type == SW_HV_RESP) {
             complete(c, &m);
         } else if (m.type == SW_HV_PING) {
@@ -496,7 +489,7 @@ static int listen_on(struct hv *hv, struct sw_error *err)
     uint16_t p;
     int one = 1, e;
 
-    if (sw_hostport_parse(hv->cfg.visor_addr, host, sizeof(host), &p))
+    if (sw_hostport_parse(hv->cfg.visor_addr, SW_HOSTPORT_LISTEN, host, sizeof(host), &p))
         return sw_error_set(err, SW_EINVAL, "--visor-addr '%s' is not host:port", hv->cfg.visor_addr);
     snprintf(port, sizeof(port), "%u", p);
     if ((e = getaddrinfo(host[0] ? host : NULL, port, &hints, &res)))

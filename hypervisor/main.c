@@ -8,46 +8,22 @@
  * `hypervisor --reset-password [--data-dir DIR] [--admin-password-file F]` only replaces the
  * admin password (the operator's local recovery path) and exits. */
 #include "hypervisor/hv.h"
-#include "common/daemon.h"
-#include "common/http_client.h"
+#include "common/daemon_main.h"
+#include "common/fs.h"
 #include "common/log.h"
-#include "common/version.h"
 
 #include <errno.h>
-#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
-#include <time.h>
-
-static int make_dirs(const char *path, struct sw_error *err)
-{
-    char buf[PATH_MAX];
-    size_t n = strlen(path);
-
-    if (n >= sizeof(buf))
-        return sw_error_set(err, SW_ERANGE, "--data-dir is too long");
-    memcpy(buf, path, n + 1);
-    for (char *p = buf + 1; *p; p++) {
-        if (*p != '/')
-            continue;
-        *p = '\0';
-        if (mkdir(buf, 0700) && errno != EEXIST)
-            return sw_error_set(err, SW_EIO, "--data-dir %s: %s", buf, strerror(errno));
-        *p = '/';
-    }
-    if (mkdir(buf, 0700) && errno != EEXIST)
-        return sw_error_set(err, SW_EIO, "--data-dir %s: %s", buf, strerror(errno));
-    return SW_OK;
-}
 
 static int setup(struct hv *hv, struct sw_error *err)
 {
     bool created = false;
     int rc;
 
-    hv->started_at = (int64_t)time(NULL);
+    hv->started_at = sw_unix_ms() / 1000;
     hv->lfd = -1;
     pthread_mutex_init(&hv->mu, NULL);
     pthread_cond_init(&hv->cond, NULL);
@@ -56,7 +32,7 @@ static int setup(struct hv *hv, struct sw_error *err)
         hv->visors[i].pk = hv->cfg.visors[i];
         sw_pk_to_hex(&hv->visors[i].pk, hv->visors[i].pk_hex);
     }
-    if ((rc = make_dirs(hv->cfg.data_dir, err)) ||
+    if ((rc = sw_make_dirs(hv->cfg.data_dir, 0700, "--data-dir", err)) ||
         (rc = sw_keyfile_load_or_create(hv->cfg.key_file, &hv->kp, &created, err)) ||
         (rc = hv_auth_init(hv, err)) || (rc = hv_link_start(hv, err)) || (rc = hv_api_start(hv, err)))
         return rc;
@@ -82,7 +58,7 @@ static int reset_password(struct hv *hv)
     struct sw_error err = { 0 };
     char where[PATH_MAX + 32];
 
-    if (make_dirs(hv->cfg.data_dir, &err) ||
+    if (sw_make_dirs(hv->cfg.data_dir, 0700, "--data-dir", &err) ||
         hv_auth_reset_password(&hv->cfg, where, sizeof(where), &err)) {
         fprintf(stderr, "hypervisor: %s\n", err.msg);
         return 1;
@@ -92,55 +68,56 @@ static int reset_password(struct hv *hv)
     return 0;
 }
 
-int main(int argc, char **argv)
+static int oneshot(void *arg)
 {
-    struct sw_error err = { 0 };
-    char pk[SW_PK_HEX_LEN + 1];
-    struct hv *hv;
-    int rc = 1, sig;
+    struct hv *hv = arg;
+    return hv->cfg.reset_password ? reset_password(hv) : -1;
+}
 
-    for (int i = 1; i < argc; i++) {
-        if (strcmp(argv[i], "--version") == 0) {
-            printf("hypervisor %s\n", SW_VERSION);
-            return 0;
-        }
-    }
-    sw_log_init("hypervisor");
-    if (!(hv = calloc(1, sizeof(*hv))))
-        return 1;
-    if ((rc = hv_config_parse(&hv->cfg, argc, argv, &err))) {
-        if (rc == SW_EEXIST)
-            hv_config_usage();
-        else
-            fprintf(stderr, "hypervisor: %s\n", err.msg);
-        free(hv);
-        return rc == SW_EEXIST ? 0 : 2;
-    }
-    if (hv->cfg.reset_password) {
-        rc = sw_crypto_init() ? 1 : reset_password(hv);
-        free(hv);
+static int configure(void *arg, int argc, char **argv, struct sw_error *err)
+{
+    struct hv *hv = arg;
+    return hv_config_finish(&hv->cfg, err);
+}
+
+static int start(void *arg, struct sw_error *err)
+{
+    struct hv *hv = arg;
+    char pk[SW_PK_HEX_LEN + 1];
+    int rc;
+
+    if ((rc = setup(hv, err)))
         return rc;
-    }
-    rc = 1;
-    if (sw_daemon_init() || sw_crypto_init() || sw_http_global_init()) {
-        fprintf(stderr, "hypervisor: initialisation failed\n");
-        free(hv);
-        return 1;
-    }
-    if (setup(hv, &err)) {
-        sw_log_error("%s", err.msg);
-        goto out;
-    }
     sw_pk_to_hex(&hv->kp.pk, pk);
     sw_log_info("started: public key %s, web http://%s, visor links on %s, %zu visors allowed, tpd %s", pk,
                 hv->cfg.addr, hv->visor_bound, hv->n_visors, hv->cfg.tpd[0] ? hv->cfg.tpd : "none");
-    sig = sw_daemon_wait();
-    sw_log_info("%s received, stopping", sig == SIGTERM ? "SIGTERM" : "SIGINT");
-    rc = 0;
-out:
-    teardown(hv);
+    return SW_OK;
+}
+
+static void stop(void *arg)
+{
+    teardown(arg);
+}
+
+int main(int argc, char **argv)
+{
+    struct hv *hv = calloc(1, sizeof(*hv));
+    int rc;
+
+    if (!hv)
+        return 1;
+    hv_config_defaults(&hv->cfg);
+    const struct sw_daemon_def def = {
+        .cli = { .prog = "hypervisor", .synopsis = "[-c hypervisor-config.json] [options]",
+                 .opts = hv_config_options(&hv->cfg),
+                 .footer = "environment: SKYWIRE_LOG_LEVEL=debug|info|warn|error\n" },
+        .libs = SW_DAEMON_CURL,
+        .configure = configure,
+        .oneshot = oneshot,
+        .start = start,
+        .stop = stop,
+    };
+    rc = sw_daemon_main(&def, hv, argc, argv);
     free(hv);
-    if (rc == 0)
-        sw_log_info("stopped");
     return rc;
 }

@@ -1,4 +1,5 @@
 #include "messaging-discovery/api.h"
+#include "common/clock.h"
 #include "common/json.h"
 #include "common/log.h"
 #include "common/metrics.h"
@@ -7,13 +8,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
-
-static void reply_db_error(struct sw_http_response *resp, const struct sw_error *err)
-{
-    sw_log_warn("database: %s", err->msg);
-    sw_http_reply_error(resp, 503, "database_unavailable", "the database is unavailable; retry later");
-}
 
 static void reject(struct md_app *app, struct sw_http_response *resp, int status, const char *code,
                    const char *msg)
@@ -25,7 +19,7 @@ static void reject(struct md_app *app, struct sw_http_response *resp, int status
 /* Checks the parts a signature cannot: freshness and bounds. */
 static int check_entry_policy(const struct md_app *app, const struct sw_msg_entry *e, char *why, size_t cap)
 {
-    int64_t now = (int64_t)time(NULL);
+    int64_t now = sw_unix_ms() / 1000;
     if (e->sequence > INT64_MAX) {
         snprintf(why, cap, "sequence is larger than 2^63-1");
         return -1;
@@ -74,7 +68,7 @@ static void handle_post_entry(struct sw_http_request *req, struct sw_http_respon
         goto out;
     }
     if (rc) {
-        reply_db_error(resp, &err);
+        sw_http_reply_store_error(resp, &err);
         goto out;
     }
     atomic_fetch_add(&app->accepted_total, 1);
@@ -100,7 +94,7 @@ static void handle_get_entry(struct sw_http_request *req, struct sw_http_respons
     if (rc == SW_ENOTFOUND)
         sw_http_reply_error(resp, 404, "not_found", "no entry for %s", req->param);
     else if (rc)
-        reply_db_error(resp, &err);
+        sw_http_reply_store_error(resp, &err);
     else
         sw_http_reply_json(resp, 200, out);
 }
@@ -129,7 +123,7 @@ static void handle_delete_entry(struct sw_http_request *req, struct sw_http_resp
         return;
     }
     if (rc) {
-        reply_db_error(resp, &err);
+        sw_http_reply_store_error(resp, &err);
         return;
     }
     sw_log_info("entry %s deleted by its key", req->param);
@@ -152,7 +146,7 @@ static void reply_servers(struct sw_http_request *req, struct sw_http_response *
         return;
     }
     if ((rc = md_store_servers(&app->store, available, (unsigned)limit, &out, &err))) {
-        reply_db_error(resp, &err);
+        sw_http_reply_store_error(resp, &err);
         return;
     }
     sw_http_reply_json(resp, 200, out);

@@ -3,43 +3,19 @@
 #include "common/service.h"
 #include "messaging-discovery/api.h"
 
-enum { OPT_TTL = 1, OPT_MAX_AGE, OPT_MAX_FUTURE, OPT_EXPIRE_INTERVAL };
-
 struct md_main {
     struct md_app app; /* first: handlers receive it as req->app */
+    long ttl_s, max_age_s, max_future_s; /* the options, copied into app at start */
     long expire_interval_s;
 };
-
-static const struct option md_options[] = {
-    { "entry-ttl", required_argument, NULL, OPT_TTL },
-    { "max-entry-age", required_argument, NULL, OPT_MAX_AGE },
-    { "max-clock-skew", required_argument, NULL, OPT_MAX_FUTURE },
-    { "expire-interval", required_argument, NULL, OPT_EXPIRE_INTERVAL },
-    { NULL, 0, NULL, 0 },
-};
-
-static int parse_option(void *arg, int id, const char *val)
-{
-    struct md_main *m = arg;
-    long v;
-    const char *name = id == OPT_TTL ? "entry-ttl" : id == OPT_MAX_AGE ? "max-entry-age"
-                     : id == OPT_MAX_FUTURE ? "max-clock-skew" : "expire-interval";
-    if (sw_service_parse_long("messaging-discovery", name, val, 1, 86400, &v))
-        return -1;
-    switch (id) {
-    case OPT_TTL: m->app.store.ttl_s = v; break;
-    case OPT_MAX_AGE: m->app.max_age_s = v; break;
-    case OPT_MAX_FUTURE: m->app.max_future_s = v; break;
-    case OPT_EXPIRE_INTERVAL: m->expire_interval_s = v; break;
-    default: return -1;
-    }
-    return 0;
-}
 
 static int migrate(void *arg, struct sw_db *db, struct sw_error *err)
 {
     struct md_main *m = arg;
     m->app.store.db = db;
+    m->app.store.ttl_s = m->ttl_s;
+    m->app.max_age_s = m->max_age_s;
+    m->app.max_future_s = m->max_future_s;
     return md_store_migrate(&m->app.store, err);
 }
 
@@ -72,16 +48,21 @@ static void expire(void *arg)
 int main(int argc, char **argv)
 {
     static struct md_main m;
+    const struct sw_opt options[] = {
+        SW_OPT_NUM("entry-ttl", "SECONDS", "entries not refreshed within this expire (default 180)",
+                   &m.ttl_s, 1, 86400),
+        SW_OPT_NUM("max-entry-age", "SECONDS", "reject entries whose timestamp is older (default 120)",
+                   &m.max_age_s, 1, 86400),
+        SW_OPT_NUM("max-clock-skew", "SECONDS", "reject timestamps further ahead (default 30)",
+                   &m.max_future_s, 1, 86400),
+        SW_OPT_NUM("expire-interval", "SECONDS", "how often expired entries are removed (default 10)",
+                   &m.expire_interval_s, 1, 86400),
+        SW_OPT_END,
+    };
     const struct sw_service_def def = {
         .name = "messaging-discovery",
         .default_addr = "0.0.0.0:9090",
-        .options_help =
-            "  --entry-ttl SECONDS       entries not refreshed within this expire (default 180)\n"
-            "  --max-entry-age SECONDS   reject entries whose timestamp is older (default 120)\n"
-            "  --max-clock-skew SECONDS  reject timestamps further ahead (default 30)\n"
-            "  --expire-interval SECONDS how often expired entries are removed (default 10)\n",
-        .options = md_options,
-        .parse_option = parse_option,
+        .options = options,
         .migrate = migrate,
         .prepare = prepare,
         .routes = md_routes,
@@ -90,9 +71,9 @@ int main(int argc, char **argv)
         .periodic = expire,
         .periodic_interval_s = &m.expire_interval_s,
     };
-    m.app.store.ttl_s = 180;
-    m.app.max_age_s = 120;
-    m.app.max_future_s = 30;
+    m.ttl_s = 180;
+    m.max_age_s = 120;
+    m.max_future_s = 30;
     m.expire_interval_s = 10;
     return sw_service_main(&def, &m, argc, argv);
 }

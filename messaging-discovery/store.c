@@ -1,11 +1,11 @@
 #include "messaging-discovery/store.h"
+#include "common/clock.h"
 #include "common/json.h"
 
 #include <inttypes.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
 
 static const struct sw_db_migration migrations[] = {
     { 1,
@@ -60,8 +60,6 @@ int md_store_prepare(struct md_store *st)
     return SW_OK;
 }
 
-static int64_t now_s(void) { return (int64_t)time(NULL); }
-
 static void pk_param(const struct sw_pk *pk, char out[2 + SW_PK_HEX_LEN + 1])
 {
     out[0] = '\\';
@@ -94,7 +92,7 @@ int md_store_put(struct md_store *st, const struct sw_msg_entry *e, struct sw_er
     pk_param(&e->static_pk, pk);
     snprintf(seq, sizeof(seq), "%" PRIu64, e->sequence);
     snprintf(sessions, sizeof(sessions), "%" PRIu32, e->has_server ? e->available_sessions : 0);
-    snprintf(now, sizeof(now), "%" PRId64, now_s());
+    snprintf(now, sizeof(now), "%" PRId64, sw_unix_ms() / 1000);
     rc = run(st, "md_put", 6, params, &res, err);
     if (rc == SW_OK && PQntuples(res) == 0)
         rc = sw_error_set(err, SW_ECONFLICT, "sequence %" PRIu64 " is not above the last accepted sequence of this key",
@@ -112,7 +110,7 @@ int md_store_get(struct md_store *st, const struct sw_pk *pk, struct json_object
     PGresult *res = NULL;
     int rc;
     pk_param(pk, pkp);
-    snprintf(cutoff, sizeof(cutoff), "%" PRId64, now_s() - st->ttl_s);
+    snprintf(cutoff, sizeof(cutoff), "%" PRId64, sw_unix_ms() / 1000 - st->ttl_s);
     if ((rc = run(st, "md_get", 2, params, &res, err)))
         return rc;
     if (PQntuples(res) == 0)
@@ -146,7 +144,7 @@ int md_store_servers(struct md_store *st, bool available, unsigned limit, struct
     PGresult *res = NULL;
     struct json_object *arr;
     int rc;
-    snprintf(cutoff, sizeof(cutoff), "%" PRId64, now_s() - st->ttl_s);
+    snprintf(cutoff, sizeof(cutoff), "%" PRId64, sw_unix_ms() / 1000 - st->ttl_s);
     snprintf(lim, sizeof(lim), "%u", limit);
     if ((rc = run(st, available ? "md_available_servers" : "md_all_servers", 2, params, &res, err)))
         return rc;
@@ -168,7 +166,7 @@ int md_store_expire(struct md_store *st, struct md_counts *out, struct sw_error 
     PGresult *res = NULL;
     int rc;
     memset(out, 0, sizeof(*out));
-    snprintf(cutoff, sizeof(cutoff), "%" PRId64, now_s() - st->ttl_s);
+    snprintf(cutoff, sizeof(cutoff), "%" PRId64, sw_unix_ms() / 1000 - st->ttl_s);
     if ((rc = run(st, "md_expire", 1, params, &res, err)))
         return rc;
     out->expired_now = strtoll(PQcmdTuples(res), NULL, 10);

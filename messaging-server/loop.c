@@ -6,6 +6,7 @@
  * handshakes; the loop breaks when the last session is freed, or FORCE_MS later closes
  * whatever still lingers. */
 #include "messaging-server/ms.h"
+#include "common/hostport.h"
 #include "common/log.h"
 
 #include <errno.h>
@@ -78,7 +79,9 @@ static int listen_on(struct ms_server *srv, struct sw_error *err)
     int len = sizeof(ss);
 
     memset(&ss, 0, sizeof(ss));
-    if (evutil_parse_sockaddr_port(srv->cfg.addr, (struct sockaddr *)&ss, &len) != 0)
+    /* the host:port rules of every address; libevent only turns the numeric text into a sockaddr */
+    if (sw_hostport_parse(srv->cfg.addr, 0, NULL, 0, NULL) ||
+        evutil_parse_sockaddr_port(srv->cfg.addr, (struct sockaddr *)&ss, &len) != 0)
         return sw_error_set(err, SW_EINVAL, "--addr '%s' is not IP:PORT", srv->cfg.addr);
     srv->listener = evconnlistener_new_bind(srv->base, accept_cb, srv,
                                             LEV_OPT_CLOSE_ON_FREE | LEV_OPT_REUSEABLE | LEV_OPT_CLOSE_ON_EXEC,

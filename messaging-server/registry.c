@@ -5,17 +5,17 @@
  * the discovery is unreachable. At stop it DELETEs the entry with a signed request.
  * sequence = unix time in ms, forced strictly above the previous post's. */
 #include "messaging-server/ms.h"
+#include "common/clock.h"
+#include "common/cond.h"
 #include "common/http_client.h"
 #include "common/json.h"
 #include "common/log.h"
 #include "common/msg_entry.h"
-#include "common/metrics.h"
 
 #include <inttypes.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
 
 #define RETRY_S 5
 #define URL_MAX 512
@@ -34,13 +34,6 @@ struct ms_registry {
     bool registered, failing;
 };
 
-static uint64_t wall_ms(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_REALTIME, &ts);
-    return (uint64_t)ts.tv_sec * 1000u + (uint64_t)ts.tv_nsec / 1000000u;
-}
-
 static long free_sessions(const struct ms_server *srv)
 {
     long n = srv->cfg.max_sessions - (long)atomic_load(&srv->m.sessions);
@@ -49,14 +42,14 @@ static long free_sessions(const struct ms_server *srv)
 
 static void build_entry(struct ms_registry *r, struct sw_msg_entry *e, long avail)
 {
-    uint64_t seq = wall_ms();
+    uint64_t unix_ms = (uint64_t)sw_unix_ms(), seq = unix_ms;
     if (seq <= r->last_seq)
         seq = r->last_seq + 1;
     r->last_seq = seq;
     memset(e, 0, sizeof(*e));
     snprintf(e->version, sizeof(e->version), "%s", SW_MSG_VERSION);
     e->sequence = seq;
-    e->timestamp = (uint64_t)time(NULL);
+    e->timestamp = unix_ms / 1000;
     e->static_pk = r->srv->kp.pk;
     e->has_server = true;
     snprintf(e->address, sizeof(e->address), "%s", r->srv->cfg.public_addr);
@@ -139,21 +132,20 @@ static bool capacity_moved(const struct ms_registry *r, long avail)
 static void *registry_main(void *arg)
 {
     struct ms_registry *r = arg;
-    uint64_t next = 0;
+    int64_t next = 0; /* monotonic: when to post the entry again */
     struct timespec until;
 
     pthread_mutex_lock(&r->mu);
     while (!r->stop) {
         long avail = free_sessions(r->srv);
-        uint64_t now = sw_now_ns() / 1000000u;
+        int64_t now = sw_mono_ms();
         pthread_mutex_unlock(&r->mu);
         if (now >= next || capacity_moved(r, avail)) {
             bool ok = post_entry(r, avail);
-            next = now + (uint64_t)(ok ? r->srv->cfg.register_interval_s : RETRY_S) * 1000u;
+            next = now + (int64_t)(ok ? r->srv->cfg.register_interval_s : RETRY_S) * 1000;
         }
         pthread_mutex_lock(&r->mu);
-        clock_gettime(CLOCK_REALTIME, &until);
-        until.tv_sec += 1;
+        sw_cond_deadline(1000, &until);
         while (!r->stop && pthread_cond_timedwait(&r->cv, &r->mu, &until) == 0)
             ;
     }
@@ -186,7 +178,7 @@ int ms_registry_start(struct ms_server *srv, struct ms_registry **out, struct sw
         return sw_error_set(err, SW_ENOMEM, "cannot create an HTTP client");
     }
     pthread_mutex_init(&r->mu, NULL);
-    pthread_cond_init(&r->cv, NULL);
+    sw_cond_init(&r->cv);
     if (pthread_create(&r->thread, NULL, registry_main, r) != 0) {
         sw_http_client_free(r->http);
         pthread_mutex_destroy(&r->mu);

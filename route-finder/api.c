@@ -1,4 +1,5 @@
 #include "route-finder/api.h"
+#include "common/clock.h"
 #include "common/json.h"
 #include "common/log.h"
 
@@ -6,7 +7,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
 
 struct rf_pair {
     struct sw_pk src, dst;
@@ -306,7 +306,7 @@ static int write_routes(struct rf_app *app, const struct rf_graph *g, struct rf_
 {
     const struct rf_request *r = &job->req;
     struct rf_query q = { .min_hops = r->min_hops, .max_hops = r->max_hops, .count = r->count,
-                          .cutoff = (int64_t)time(NULL) - app->ttl_s, .budget = pair_budget(g, r->n) };
+                          .cutoff = sw_unix_ms() / 1000 - app->ttl_s, .budget = pair_budget(g, r->n) };
     int rc = sw_buf_append(&job->out, "{", 1);
     for (size_t i = 0; rc == SW_OK && i < r->n; i++) {
         size_t n = 0;
@@ -324,11 +324,11 @@ static void answer(struct rf_app *app, struct rf_job *job, struct sw_http_respon
 {
     struct rf_graph *g = rf_sync_graph(&app->sync);
     struct rf_scratch *s = pool_get(&app->pool);
-    uint64_t t0 = sw_now_ns();
+    int64_t t0 = sw_mono_ns();
     size_t paths = 0;
     int rc = s ? write_routes(app, g, s, job, &paths) : SW_ENOMEM;
 
-    sw_histogram_observe_ns(&app->search_seconds, sw_now_ns() - t0);
+    sw_histogram_observe_ns(&app->search_seconds, sw_mono_ns() - t0);
     pool_put(&app->pool, s);
     rf_graph_unref(g);
     atomic_fetch_add(&app->pairs_total, job->req.n);
@@ -394,16 +394,14 @@ static void counter(struct sw_buf *out, const char *name, const char *help, uint
 static void write_graph_metrics(struct rf_app *a, struct sw_buf *out)
 {
     struct rf_graph *g = rf_sync_graph(&a->sync);
-    int64_t cutoff = (int64_t)time(NULL) - a->ttl_s, published = atomic_load(&a->sync.published_ms);
-    struct timespec now;
+    int64_t cutoff = sw_unix_ms() / 1000 - a->ttl_s, published = atomic_load(&a->sync.published_ms);
 
-    clock_gettime(CLOCK_REALTIME, &now);
     gauge(out, "rf_graph_keys", "Keys (nodes) in the transport graph", g ? g->n_nodes : 0);
     gauge(out, "rf_graph_transports", "Transports (edges) in the graph, up or not", g ? g->n_edges : 0);
     gauge(out, "rf_graph_transports_usable", "Transports up on both edges and refreshed within the TTL",
           g ? rf_graph_usable_edges(g, cutoff) : 0);
     gauge(out, "rf_graph_age_seconds", "Seconds since the graph last changed (load or update)",
-          published ? ((double)now.tv_sec * 1e3 + (double)now.tv_nsec / 1e6 - (double)published) / 1e3 : 0);
+          published ? (double)sw_ms_since(published) / 1e3 : 0);
     gauge(out, "rf_graph_load_seconds", "Duration of the last full load (query and build)",
           (double)atomic_load(&a->sync.last_load_us) / 1e6);
     gauge(out, "rf_sync_connected", "1 while the LISTEN session to the database is up",

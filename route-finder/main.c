@@ -7,30 +7,15 @@
 
 #define LOAD_POLL_MS 50
 
-enum { OPT_TTL = 1 };
-
 struct rf_main {
     struct rf_app app; /* first: handlers receive it as req->app */
+    long ttl_s;        /* --ttl, copied into app at start */
 };
-
-static const struct option rf_options[] = {
-    { "ttl", required_argument, NULL, OPT_TTL },
-    { NULL, 0, NULL, 0 },
-};
-
-static int parse_option(void *arg, int id, const char *val)
-{
-    struct rf_main *m = arg;
-    long v;
-    if (id != OPT_TTL || sw_service_parse_long("route-finder", "ttl", val, 1, 86400L * 365, &v))
-        return -1;
-    m->app.ttl_s = v;
-    return 0;
-}
 
 static int migrate(void *arg, struct sw_db *db, struct sw_error *err)
 {
-    (void)arg;
+    struct rf_main *m = arg;
+    m->app.ttl_s = m->ttl_s;
     return rf_store_migrate(db, err);
 }
 
@@ -71,15 +56,16 @@ static void stop(void *arg)
 int main(int argc, char **argv)
 {
     static struct rf_main m;
+    const struct sw_opt options[] = {
+        SW_OPT_NUM("ttl", "SECONDS", "transports not refreshed by both edges within this are not used (default 300;\n"
+                   "give it the transport discovery's --ttl)", &m.ttl_s, 1, 86400L * 365),
+        SW_OPT_END,
+    };
     const struct sw_service_def def = {
         .name = "route-finder",
         .default_addr = "0.0.0.0:9092",
-        .options_help =
-            "  --ttl SECONDS      transports not refreshed by both edges within this are not used (default 300;\n"
-            "                     give it the transport discovery's --ttl)\n"
-            "  (--db is the transport discovery's database: td_transports is read, never written)\n",
-        .options = rf_options,
-        .parse_option = parse_option,
+        .options = options,
+        .usage_note = "  (--db is the transport discovery's database: td_transports is read, never written)\n",
         .migrate = migrate,
         .prepare = prepare,
         .routes = rf_routes,
@@ -88,7 +74,7 @@ int main(int argc, char **argv)
         .start = start,
         .stop = stop,
     };
-    m.app.ttl_s = 300;
+    m.ttl_s = 300;
     rf_app_init(&m.app);
     return sw_service_main(&def, &m, argc, argv);
 }

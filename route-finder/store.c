@@ -1,4 +1,5 @@
 #include "route-finder/store.h"
+#include "common/bytes.h"
 #include "common/daemon.h"
 #include "common/log.h"
 #include "common/uuid.h"
@@ -239,14 +240,6 @@ int rf_store_command(PGconn *pg, const char *sql, struct sw_error *err)
 
 /* ---- rows ------------------------------------------------------------------------------ */
 
-static int64_t be64(const char *p)
-{
-    uint64_t v = 0;
-    for (int i = 0; i < 8; i++)
-        v = v << 8 | (uint8_t)p[i];
-    return (int64_t)v;
-}
-
 /* Binary row (ROW_COLS order) -> r; false when a value is NULL or of an unexpected size. */
 static bool parse_row(const PGresult *res, int i, struct rf_row *r)
 {
@@ -258,7 +251,7 @@ static bool parse_row(const PGresult *res, int i, struct rf_row *r)
     memcpy(r->a.b, PQgetvalue(res, i, 1), SW_PK_LEN);
     memcpy(r->b.b, PQgetvalue(res, i, 2), SW_PK_LEN);
     r->up = PQgetvalue(res, i, 3)[0] != 0;
-    r->updated = be64(PQgetvalue(res, i, 4));
+    r->updated = (int64_t)sw_get_u64((const uint8_t *)PQgetvalue(res, i, 4));
     return true;
 }
 

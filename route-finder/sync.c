@@ -1,4 +1,6 @@
 #include "route-finder/sync.h"
+#include "common/backoff.h"
+#include "common/clock.h"
 #include "common/log.h"
 
 #include <errno.h>
@@ -6,22 +8,7 @@
 #include <poll.h>
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
 #include <unistd.h>
-
-static int64_t mono_ms(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
-
-static int64_t wall_ms(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_REALTIME, &ts);
-    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
 
 /* ---- publishing ---------------------------------------------------------------------- */
 
@@ -33,7 +20,7 @@ static void publish(struct rf_sync *s, struct rf_graph *g)
     s->graph = g;
     pthread_mutex_unlock(&s->mu);
     rf_graph_unref(old);
-    atomic_store(&s->published_ms, wall_ms());
+    atomic_store(&s->published_ms, sw_mono_ms());
 }
 
 struct rf_graph *rf_sync_graph(struct rf_sync *s)
@@ -54,7 +41,7 @@ bool rf_sync_loaded(struct rf_sync *s)
 static int install(struct rf_sync *s, struct rf_row *rows, size_t n, struct sw_error *err)
 {
     struct rf_graph *g;
-    int64_t t0 = mono_ms(), gap;
+    int64_t t0 = sw_mono_ms(), gap;
     int rc = rf_graph_build(rows, n, &g);
     if (rc) {
         free(rows);
@@ -64,8 +51,8 @@ static int install(struct rf_sync *s, struct rf_row *rows, size_t n, struct sw_e
     s->rows = rows;
     s->n_rows = n;
     publish(s, g);
-    gap = (mono_ms() - t0) * RF_SYNC_GAP_FACTOR;
-    s->next_apply_ms = mono_ms() + (gap > RF_SYNC_GAP_MAX_MS ? RF_SYNC_GAP_MAX_MS : gap);
+    gap = sw_ms_since(t0) * RF_SYNC_GAP_FACTOR;
+    s->next_apply_ms = sw_deadline_ms(gap > RF_SYNC_GAP_MAX_MS ? RF_SYNC_GAP_MAX_MS : gap);
     return SW_OK;
 }
 
@@ -73,7 +60,7 @@ static int install(struct rf_sync *s, struct rf_row *rows, size_t n, struct sw_e
 
 static int full_load(struct rf_sync *s, const char *why, struct sw_error *err)
 {
-    int64_t t0 = mono_ms();
+    int64_t t0 = sw_mono_ms();
     struct rf_row *rows = NULL;
     struct rf_graph *g;
     size_t n = 0;
@@ -84,12 +71,12 @@ static int full_load(struct rf_sync *s, const char *why, struct sw_error *err)
     rf_rows_sort(rows, n);
     if ((rc = install(s, rows, n, err)))
         return rc;
-    atomic_store(&s->last_load_us, (uint64_t)(mono_ms() - t0) * 1000);
+    atomic_store(&s->last_load_us, (uint64_t)sw_ms_since(t0) * 1000);
     atomic_fetch_add(&s->full_loads, 1);
     atomic_store(&s->loaded, true);
     g = rf_sync_graph(s);
     sw_log_info("graph loaded (%s): %u keys, %u transports (%u up) in %lld ms", why, g->n_nodes,
-                g->n_edges, rf_graph_usable_edges(g, 0), (long long)(mono_ms() - t0));
+                g->n_edges, rf_graph_usable_edges(g, 0), (long long)sw_ms_since(t0));
     rf_graph_unref(g);
     return SW_OK;
 }
@@ -155,7 +142,7 @@ static struct rf_row *merge_rows(const struct merge *m, size_t *n, bool *changed
 
 static int reread(struct rf_sync *s, struct sw_error *err)
 {
-    int64_t t0 = mono_ms();
+    int64_t t0 = sw_mono_ms();
     struct rf_row *found = NULL, *rows;
     size_t n_ids = sort_unique(s->pending, s->n_pending), n_found = 0, n = 0;
     bool changed = false;
@@ -179,7 +166,7 @@ static int reread(struct rf_sync *s, struct sw_error *err)
         return rc;
     atomic_fetch_add(&s->updates, 1);
     sw_log_debug("graph updated: %zu transport(s) re-read, %zu in the table, in %lld ms", n_ids, n,
-                 (long long)(mono_ms() - t0));
+                 (long long)sw_ms_since(t0));
     return SW_OK;
 }
 
@@ -197,7 +184,7 @@ static void note(struct rf_sync *s, const char *payload)
 {
     struct sw_uuid id;
     if (s->n_pending == 0 && !s->pending_overflow)
-        s->pending_since_ms = mono_ms();
+        s->pending_since_ms = sw_mono_ms();
     if (sw_uuid_parse(&id, payload, "notification", NULL) != SW_OK || s->n_pending == RF_SYNC_REREAD_MAX) {
         s->pending_overflow = true;
         return;
@@ -226,7 +213,7 @@ static bool has_pending(const struct rf_sync *s)
  * or the batch is old enough, but not before the rebuild spacing allows. */
 static int wait_ms(const struct rf_sync *s)
 {
-    int64_t now = mono_ms(), until;
+    int64_t now = sw_mono_ms(), until;
     if (!has_pending(s))
         return -1;
     until = s->pending_since_ms + RF_SYNC_BATCH_MS;
@@ -240,7 +227,7 @@ static int wait_ms(const struct rf_sync *s)
 /* Whether to apply the pending changes now: quiet (or old) enough, and spaced enough. */
 static bool due(const struct rf_sync *s, bool quiet)
 {
-    int64_t now = mono_ms();
+    int64_t now = sw_mono_ms();
     return has_pending(s) && now >= s->next_apply_ms &&
            (quiet || now >= s->pending_since_ms + RF_SYNC_BATCH_MS);
 }
@@ -326,18 +313,17 @@ static void session_failed(struct rf_sync *s, const struct sw_error *err)
 static void *sync_main(void *arg)
 {
     struct rf_sync *s = arg;
-    long backoff = RF_SYNC_BACKOFF_MIN_MS;
+    struct sw_backoff backoff = SW_BACKOFF_INIT(RF_SYNC_BACKOFF_MIN_MS, RF_SYNC_BACKOFF_MAX_MS, false);
     while (!atomic_load(&s->stop)) {
         struct sw_error err = { 0 };
         if (open_session(s, &err) != SW_OK) {
             session_failed(s, &err);
-            if (pause_or_stop(s, backoff))
+            if (pause_or_stop(s, (long)sw_backoff_next(&backoff)))
                 break;
-            backoff = backoff * 2 > RF_SYNC_BACKOFF_MAX_MS ? RF_SYNC_BACKOFF_MAX_MS : backoff * 2;
             continue;
         }
         s->failed_attempts = 0;
-        backoff = RF_SYNC_BACKOFF_MIN_MS;
+        sw_backoff_reset(&backoff);
         if (listen_loop(s, &err) != SW_OK) {
             sw_log_warn("transport graph sync: %s; serving the last graph while reconnecting", err.msg);
             atomic_fetch_add(&s->reconnects, 1);

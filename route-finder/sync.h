@@ -44,7 +44,7 @@ struct rf_sync {
 
     /* counters and gauges, for /metrics */
     _Atomic uint64_t full_loads, updates, notifications, reconnects;
-    _Atomic int64_t published_ms;  /* wall clock of the last published snapshot */
+    _Atomic int64_t published_ms;  /* monotonic time of the last published snapshot (0: none) */
     _Atomic uint64_t last_load_us; /* last full load: query + build */
     _Atomic bool connected, loaded;
 
@@ -60,7 +60,7 @@ struct rf_sync {
     struct sw_uuid *pending; /* notified t_ids not applied yet */
     size_t n_pending;
     bool pending_overflow; /* too many, or one unreadable: reload everything */
-    int64_t pending_since_ms;
+    int64_t pending_since_ms; /* monotonic */
     int64_t next_apply_ms; /* rebuild spacing (monotonic) */
     unsigned failed_attempts;
 };

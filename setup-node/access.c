@@ -15,31 +15,26 @@ static const char *const mode_names[] = {
     [SN_ACCESS_LOOPBACK] = "loopback", [SN_ACCESS_ADMIN] = "admin", [SN_ACCESS_ANY] = "any"
 };
 
-int sn_access_parse_mode(const char *val, enum sn_access_mode *out)
+int sn_access_parse_mode(const char *val, enum sn_access_mode *out, struct sw_error *err)
 {
     for (size_t i = 0; i < sizeof(mode_names) / sizeof(mode_names[0]); i++) {
         if (strcmp(val, mode_names[i]) == 0) {
             *out = (enum sn_access_mode)i;
-            return 0;
+            return SW_OK;
         }
     }
-    fprintf(stderr, "setup-node: --route-groups-access: '%s' is not loopback, admin or any\n", val);
-    return -1;
+    return sw_error_set(err, SW_EINVAL, "--route-groups-access: '%s' is not loopback, admin or any", val);
 }
 
-int sn_access_add_admin_key(struct sn_app *app, const char *hex)
+int sn_access_add_admin_key(struct sn_app *app, const char *hex, struct sw_error *err)
 {
-    struct sw_error err = { 0 };
-    if (app->n_admin_keys == SN_MAX_ADMIN_KEYS) {
-        fprintf(stderr, "setup-node: at most %d --admin-key\n", SN_MAX_ADMIN_KEYS);
-        return -1;
-    }
-    if (sw_pk_from_hex(&app->admin_keys[app->n_admin_keys], hex, "--admin-key", &err)) {
-        fprintf(stderr, "setup-node: %s\n", err.msg);
-        return -1;
-    }
+    int rc;
+    if (app->n_admin_keys == SN_MAX_ADMIN_KEYS)
+        return sw_error_set(err, SW_EINVAL, "at most %d --admin-key", SN_MAX_ADMIN_KEYS);
+    if ((rc = sw_pk_from_hex(&app->admin_keys[app->n_admin_keys], hex, "--admin-key", err)))
+        return rc;
     app->n_admin_keys++;
-    return 0;
+    return SW_OK;
 }
 
 int sn_access_check_config(const struct sn_app *app)

@@ -15,24 +15,15 @@ static void handle_list(struct sw_http_request *req, struct sw_http_response *re
     struct sn_app *app = req->app;
     struct json_object *out = NULL;
     struct sw_error err = { 0 };
-    char buf[32], *end;
-    unsigned long limit = SN_LIST_DEFAULT;
-    int rc;
+    unsigned long limit;
     if (!sn_access_allowed(app, req, resp))
         return;
-    rc = sw_http_query(req, "limit", buf, sizeof(buf));
-    if (rc == SW_OK) {
-        limit = strtoul(buf, &end, 10);
-        if (!buf[0] || *end || buf[0] == '-' || limit < 1 || limit > SN_LIST_MAX)
-            rc = SW_EINVAL;
-    }
-    if (rc != SW_OK && rc != SW_ENOTFOUND) {
+    if (sw_http_query_uint(req, "limit", 1, SN_LIST_MAX, SN_LIST_DEFAULT, &limit)) {
         sw_http_reply_error(resp, 400, "invalid_limit", "limit must be 1 to %d", SN_LIST_MAX);
         return;
     }
     if (sn_store_list(app->db, (unsigned)limit, &out, &err)) {
-        sw_log_warn("database: %s", err.msg);
-        sw_http_reply_error(resp, 503, "database_unavailable", "the database is unavailable; retry later");
+        sw_http_reply_store_error(resp, &err);
         return;
     }
     sw_http_reply_json(resp, 200, out);

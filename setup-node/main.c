@@ -1,4 +1,5 @@
 /* setup-node — installs route groups on visors over messaging streams (docs/setup-node.md). */
+#include "common/hostport.h"
 #include "common/log.h"
 #include "common/service.h"
 #include "setup-node/sn.h"
@@ -7,59 +8,37 @@
 #include <stdlib.h>
 #include <string.h>
 
-enum { OPT_KEY_FILE = 1, OPT_DISCOVERY, OPT_SERVER, OPT_SESSIONS, OPT_STEP_TIMEOUT, OPT_ADMIN_KEY, OPT_RG_ACCESS };
-
-static const struct option sn_options[] = {
-    { "key-file", required_argument, NULL, OPT_KEY_FILE },
-    { "messaging-discovery", required_argument, NULL, OPT_DISCOVERY },
-    { "messaging-server", required_argument, NULL, OPT_SERVER },
-    { "messaging-sessions", required_argument, NULL, OPT_SESSIONS },
-    { "step-timeout-ms", required_argument, NULL, OPT_STEP_TIMEOUT },
-    { "admin-key", required_argument, NULL, OPT_ADMIN_KEY },
-    { "route-groups-access", required_argument, NULL, OPT_RG_ACCESS },
-    { NULL, 0, NULL, 0 },
-};
-
-/* PK@HOST:PORT */
-static int parse_server(struct sn_app *app, const char *arg)
-{
-    const char *at = strchr(arg, '@');
-    struct sw_msg_server_addr *s = &app->servers[app->n_servers];
-    char hex[SW_PK_HEX_LEN + 1];
-    struct sw_error err = { 0 };
-    if (app->n_servers == SN_MAX_FIXED_SERVERS) {
-        fprintf(stderr, "setup-node: at most %d --messaging-server\n", SN_MAX_FIXED_SERVERS);
-        return -1;
-    }
-    if (!at || at - arg != SW_PK_HEX_LEN || !strchr(at + 1, ':') || strlen(at + 1) >= sizeof(s->address)) {
-        fprintf(stderr, "setup-node: --messaging-server: '%s' is not PK@HOST:PORT\n", arg);
-        return -1;
-    }
-    memcpy(hex, arg, SW_PK_HEX_LEN);
-    hex[SW_PK_HEX_LEN] = '\0';
-    if (sw_pk_from_hex(&s->pk, hex, "--messaging-server", &err)) {
-        fprintf(stderr, "setup-node: %s\n", err.msg);
-        return -1;
-    }
-    snprintf(s->address, sizeof(s->address), "%s", at + 1);
-    app->n_servers++;
-    return 0;
-}
-
-static int parse_option(void *arg, int id, const char *val)
+/* --messaging-server PK@HOST:PORT (repeatable) */
+static int parse_server(void *arg, const char *val, struct sw_error *err)
 {
     struct sn_app *app = arg;
-    switch (id) {
-    case OPT_KEY_FILE: app->key_file = val; return 0;
-    case OPT_DISCOVERY: app->discovery_url = val; return 0;
-    case OPT_SERVER: return parse_server(app, val);
-    case OPT_SESSIONS: return sw_service_parse_long("setup-node", "messaging-sessions", val, 1, 8, &app->sessions);
-    case OPT_STEP_TIMEOUT:
-        return sw_service_parse_long("setup-node", "step-timeout-ms", val, 100, 600000, &app->step_timeout_ms);
-    case OPT_ADMIN_KEY: return sn_access_add_admin_key(app, val);
-    case OPT_RG_ACCESS: return sn_access_parse_mode(val, &app->rg_access);
-    default: return -1;
-    }
+    const char *at = strchr(val, '@');
+    struct sw_msg_server_addr *s = &app->servers[app->n_servers];
+    char hex[SW_PK_HEX_LEN + 1];
+    int rc;
+    if (app->n_servers == SN_MAX_FIXED_SERVERS)
+        return sw_error_set(err, SW_EINVAL, "at most %d --messaging-server", SN_MAX_FIXED_SERVERS);
+    if (!at || at - val != SW_PK_HEX_LEN || sw_hostport_parse(at + 1, 0, NULL, 0, NULL) ||
+        strlen(at + 1) >= sizeof(s->address))
+        return sw_error_set(err, SW_EINVAL, "--messaging-server: '%s' is not PK@HOST:PORT", val);
+    memcpy(hex, val, SW_PK_HEX_LEN);
+    hex[SW_PK_HEX_LEN] = '\0';
+    if ((rc = sw_pk_from_hex(&s->pk, hex, "--messaging-server", err)))
+        return rc;
+    snprintf(s->address, sizeof(s->address), "%s", at + 1);
+    app->n_servers++;
+    return SW_OK;
+}
+
+static int parse_admin_key(void *arg, const char *val, struct sw_error *err)
+{
+    return sn_access_add_admin_key(arg, val, err);
+}
+
+static int parse_access(void *arg, const char *val, struct sw_error *err)
+{
+    struct sn_app *app = arg;
+    return sn_access_parse_mode(val, &app->rg_access, err);
 }
 
 static int migrate(void *arg, struct sw_db *db, struct sw_error *err)
@@ -132,21 +111,24 @@ static void stop(void *arg)
 int main(int argc, char **argv)
 {
     static struct sn_app app;
+    const struct sw_opt options[] = {
+        SW_OPT_STR("key-file", "FILE", "identity key (created 0600 when missing; default setup-node.key)", &app.key_file),
+        SW_OPT_STR("messaging-discovery", "URL", "messaging discovery base URL", &app.discovery_url),
+        SW_OPT_CALL("messaging-server", "PK@HOST:PORT", "fixed messaging server (repeatable)", parse_server, &app),
+        SW_OPT_NUM("messaging-sessions", "N", "messaging server sessions to keep (default 2)", &app.sessions, 1, 8),
+        SW_OPT_NUM("step-timeout-ms", "MS", "deadline of each setup step with one visor (default 5000)",
+                   &app.step_timeout_ms, 100, 600000),
+        SW_OPT_CALL("admin-key", "PK", "key whose signed requests may read GET /route-groups (repeatable)",
+                    parse_admin_key, &app),
+        SW_OPT_CALL("route-groups-access", "loopback|admin|any",
+                    "who may read GET /route-groups: loopback clients and admin keys\n"
+                    "(default), admin keys only, or everyone", parse_access, &app),
+        SW_OPT_END,
+    };
     const struct sw_service_def def = {
         .name = "setup-node",
         .default_addr = "0.0.0.0:9093",
-        .options_help =
-            "  --key-file FILE           identity key (created 0600 when missing; default setup-node.key)\n"
-            "  --messaging-discovery URL messaging discovery base URL\n"
-            "  --messaging-server PK@HOST:PORT  fixed messaging server (repeatable)\n"
-            "  --messaging-sessions N    messaging server sessions to keep (default 2)\n"
-            "  --step-timeout-ms MS      deadline of each setup step with one visor (default 5000)\n"
-            "  --admin-key PK            key whose signed requests may read GET /route-groups (repeatable)\n"
-            "  --route-groups-access loopback|admin|any\n"
-            "                            who may read GET /route-groups: loopback clients and admin keys\n"
-            "                            (default), admin keys only, or everyone\n",
-        .options = sn_options,
-        .parse_option = parse_option,
+        .options = options,
         .migrate = migrate,
         .prepare = prepare,
         .routes = sn_routes,

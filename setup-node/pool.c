@@ -8,17 +8,10 @@
  * visor closed anyway (restart) reads EOF: rpc.c checks that before using a pooled stream, and
  * retries on a fresh dial only a request the visor cannot have run (rpc.c, sn_rpc). */
 #include "setup-node/sn.h"
+#include "common/clock.h"
 
 #include <string.h>
-#include <time.h>
 #include <unistd.h>
-
-static int64_t now_ms(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
 
 /* Under mu: closes streams idle too long. */
 static void sweep(struct sn_pool *p, int64_t now)
@@ -44,7 +37,7 @@ bool sn_pool_take(struct sn_pool *p, const struct sw_pk *pk, int *fd, uint64_t *
     bool found = false;
 
     pthread_mutex_lock(&p->mu);
-    sweep(p, now_ms());
+    sweep(p, sw_mono_ms());
     for (size_t i = p->n; i-- > 0;) { /* the most recently used first */
         if (!sw_pk_equal(&p->idle[i].pk, pk))
             continue;
@@ -61,7 +54,7 @@ bool sn_pool_take(struct sn_pool *p, const struct sw_pk *pk, int *fd, uint64_t *
 void sn_pool_put(struct sn_pool *p, const struct sw_pk *pk, int fd, uint64_t next_id)
 {
     size_t same = 0;
-    int64_t now = now_ms();
+    int64_t now = sw_mono_ms();
 
     pthread_mutex_lock(&p->mu);
     sweep(p, now);

@@ -1,5 +1,6 @@
 /* rpc.c — request/response exchanges with a visor's rule server (messaging port 3). */
 #include "setup-node/sn.h"
+#include "common/clock.h"
 #include "common/json.h"
 #include "common/log.h"
 
@@ -135,7 +136,8 @@ int sn_rpc(struct sn_app *app, struct sn_peer *p, enum sn_step step, struct json
            struct json_object **resp, struct sn_fail *fail)
 {
     struct json_object *r = NULL;
-    uint64_t t0 = sw_now_ns(), id;
+    int64_t t0 = sw_mono_ns();
+    uint64_t id;
     bool pooled, sent, fresh = false;
     int rc;
 again:
@@ -157,7 +159,7 @@ again:
         fresh = true;
         goto again;
     }
-    sw_histogram_observe_ns(&app->step_latency[step], sw_now_ns() - t0);
+    sw_histogram_observe_ns(&app->step_latency[step], sw_mono_ns() - t0);
     if (rc) {
         if (fail->code == SN_TIMEOUT || fail->code == SN_UNREACHABLE)
             sn_peer_close(p); /* out of sync or dead */

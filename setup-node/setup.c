@@ -1,5 +1,6 @@
 /* setup.c — the steps of a route group setup (docs/routing.md §3) and their rollback. */
 #include "setup-node/sn.h"
+#include "common/clock.h"
 #include "common/json.h"
 #include "common/log.h"
 
@@ -9,7 +10,7 @@
 #include <string.h>
 
 #define SN_MAX_PEERS (2 * SW_SETUP_MAX_HOPS)
-#define SN_RECOVER_BUDGET_NS (30ull * 1000000000ull)
+#define SN_RECOVER_BUDGET_MS 30000
 
 const char *const sn_result_names[SN_N_RESULTS] = {
     "established", "forbidden", "invalid_request", "invalid_path", "visor_unreachable",
@@ -297,7 +298,7 @@ void sn_setup_run(struct sn_app *app, const struct sw_pk *caller, const struct s
 {
     struct sn_setup *s = calloc(1, sizeof(*s));
     struct sw_error err = { 0 };
-    uint64_t t0 = sw_now_ns();
+    int64_t t0 = sw_mono_ns();
     bool ok = false;
     size_t rolled = 0;
     if (!s) {
@@ -330,18 +331,18 @@ out:
                     s->fail.msg);
     *resp = ok ? ok_response(s) : sw_setup_error(req->id, sn_result_names[s->fail.code], s->fail.msg);
     atomic_fetch_add(&app->results[ok ? SN_ESTABLISHED : s->fail.code], 1);
-    sw_histogram_observe_ns(&app->setup_latency, sw_now_ns() - t0);
+    sw_histogram_observe_ns(&app->setup_latency, sw_mono_ns() - t0);
     free(s);
 }
 
 /* Undoes one interrupted setup: del_rules on each recorded visor. */
-static void recover_row(struct sn_app *app, struct json_object *row, uint64_t started)
+static void recover_row(struct sn_app *app, struct json_object *row, int64_t started_ms)
 {
     struct json_object *inst = json_object_object_get(row, "installed");
     int64_t id = json_object_get_int64(json_object_object_get(row, "id"));
     size_t n = json_object_is_type(inst, json_type_array) ? json_object_array_length(inst) : 0, done = 0;
     struct sw_error err = { 0 };
-    for (size_t i = 0; i < n && sw_now_ns() - started < SN_RECOVER_BUDGET_NS; i++) {
+    for (size_t i = 0; i < n && sw_ms_since(started_ms) < SN_RECOVER_BUDGET_MS; i++) {
         struct json_object *e = json_object_array_get_idx(inst, i), *rids = NULL;
         struct sn_peer p = { .fd = -1 };
         if (sw_json_get_pk(e, "pk", "installed", &p.pk, NULL) || sw_json_get_array(e, "rids", "installed", &rids, NULL))
@@ -361,7 +362,7 @@ void sn_setup_recover(struct sn_app *app)
 {
     struct json_object *rows = NULL;
     struct sw_error err = { 0 };
-    uint64_t started = sw_now_ns();
+    int64_t started_ms = sw_mono_ms();
     size_t n;
     if (sn_store_in_progress(app->db, &rows, &err)) {
         sw_log_warn("cannot read interrupted setups: %s", err.msg);
@@ -369,6 +370,6 @@ void sn_setup_recover(struct sn_app *app)
     }
     n = json_object_is_type(rows, json_type_array) ? json_object_array_length(rows) : 0;
     for (size_t i = 0; i < n && !atomic_load(&app->stopping); i++)
-        recover_row(app, json_object_array_get_idx(rows, i), started);
+        recover_row(app, json_object_array_get_idx(rows, i), started_ms);
     json_object_put(rows);
 }

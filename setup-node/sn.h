@@ -141,11 +141,11 @@ void sn_peer_release(struct sn_app *app, struct sn_peer *p);
 int sn_server_start(struct sn_app *app);
 void sn_server_stop(struct sn_app *app);
 
-/* access.c: flags (print to stderr and return -1 when bad), the start-up check (logs;
+/* access.c: flags (SW_OK, or SW_EINVAL with err naming the flag), the start-up check (logs;
  * -1 when the flags cannot work together), and the check of one request: true = serve it;
  * false = the 401/403/503 reply is already in resp. */
-int sn_access_parse_mode(const char *val, enum sn_access_mode *out);
-int sn_access_add_admin_key(struct sn_app *app, const char *hex);
+int sn_access_parse_mode(const char *val, enum sn_access_mode *out, struct sw_error *err);
+int sn_access_add_admin_key(struct sn_app *app, const char *hex, struct sw_error *err);
 int sn_access_check_config(const struct sn_app *app);
 bool sn_access_allowed(struct sn_app *app, const struct sw_http_request *req, struct sw_http_response *resp);
 

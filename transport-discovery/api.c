@@ -28,8 +28,7 @@ static void reply_store_error(struct sw_http_response *resp, int rc, const struc
         sw_http_reply_error(resp, 422, "invalid_entry", "%s", err->msg);
         break;
     default:
-        sw_log_warn("database: %s", err->msg);
-        sw_http_reply_error(resp, 503, "database_unavailable", "the database is unavailable; retry later");
+        sw_http_reply_store_error(resp, err);
     }
 }
 

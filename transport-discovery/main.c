@@ -6,44 +6,18 @@
 #include <stdio.h>
 #include <string.h>
 
-enum { OPT_TTL = 1, OPT_PURGE, OPT_REAP };
-
 struct td_main {
     struct td_app app; /* first: handlers receive it as req->app */
+    long ttl_s;        /* --ttl, copied into the store at start */
     long purge_s;
     long reap_interval_s;
 };
-
-static const struct option td_options[] = {
-    { "ttl", required_argument, NULL, OPT_TTL },
-    { "purge-after", required_argument, NULL, OPT_PURGE },
-    { "reap-interval", required_argument, NULL, OPT_REAP },
-    { NULL, 0, NULL, 0 },
-};
-
-static int parse_option(void *arg, int id, const char *val)
-{
-    struct td_main *m = arg;
-    long v;
-    switch (id) {
-    case OPT_TTL:
-        if (sw_service_parse_long("transport-discovery", "ttl", val, 1, 86400L * 365, &v))
-            return -1;
-        m->app.store.ttl_s = v;
-        return 0;
-    case OPT_PURGE:
-        return sw_service_parse_long("transport-discovery", "purge-after", val, 1, 86400L * 3650, &m->purge_s);
-    case OPT_REAP:
-        return sw_service_parse_long("transport-discovery", "reap-interval", val, 1, 3600, &m->reap_interval_s);
-    default:
-        return -1;
-    }
-}
 
 static int migrate(void *arg, struct sw_db *db, struct sw_error *err)
 {
     struct td_main *m = arg;
     m->app.store.db = db;
+    m->app.store.ttl_s = m->ttl_s;
     return td_store_migrate(&m->app.store, err);
 }
 
@@ -80,15 +54,19 @@ static void reap(void *arg)
 int main(int argc, char **argv)
 {
     static struct td_main m;
+    const struct sw_opt options[] = {
+        SW_OPT_NUM("ttl", "SECONDS", "an edge's opinion not refreshed within this counts as down (default 300)",
+                   &m.ttl_s, 1, 86400L * 365),
+        SW_OPT_NUM("purge-after", "SECONDS", "delete transports neither edge refreshed within this (default 86400)",
+                   &m.purge_s, 1, 86400L * 3650),
+        SW_OPT_NUM("reap-interval", "SECS", "how often stale opinions are marked down (default 10)",
+                   &m.reap_interval_s, 1, 3600),
+        SW_OPT_END,
+    };
     const struct sw_service_def def = {
         .name = "transport-discovery",
         .default_addr = "0.0.0.0:9091",
-        .options_help =
-            "  --ttl SECONDS         an edge's opinion not refreshed within this counts as down (default 300)\n"
-            "  --purge-after SECONDS delete transports neither edge refreshed within this (default 86400)\n"
-            "  --reap-interval SECS  how often stale opinions are marked down (default 10)\n",
-        .options = td_options,
-        .parse_option = parse_option,
+        .options = options,
         .migrate = migrate,
         .prepare = prepare,
         .routes = td_routes,
@@ -97,7 +75,7 @@ int main(int argc, char **argv)
         .periodic = reap,
         .periodic_interval_s = &m.reap_interval_s,
     };
-    m.app.store.ttl_s = 300;
+    m.ttl_s = 300;
     m.purge_s = 86400;
     m.reap_interval_s = 10;
     return sw_service_main(&def, &m, argc, argv);

@@ -1,4 +1,5 @@
 #include "transport-discovery/store.h"
+#include "common/clock.h"
 #include "common/json.h"
 #include "common/log.h"
 
@@ -6,7 +7,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
 
 static const struct sw_db_migration migrations[] = {
     { 1,
@@ -119,8 +119,6 @@ int td_store_prepare(struct td_store *st)
     return SW_OK;
 }
 
-static int64_t now_s(void) { return (int64_t)time(NULL); }
-
 static void bytea_param(char *out, size_t cap, const uint8_t *b, size_t n)
 {
     out[0] = '\\';
@@ -183,7 +181,7 @@ static int append_row(const struct td_store *st, PGresult *res, int row, int64_t
 /* Appends the rows as elements of a JSON array being written (commas included). */
 static int append_rows(const struct td_store *st, PGresult *res, struct sw_buf *b, size_t *count)
 {
-    int64_t now = now_s();
+    int64_t now = sw_unix_ms() / 1000;
     int rc = SW_OK;
     for (int i = 0; rc == SW_OK && i < PQntuples(res); i++) {
         if (*count && (rc = sw_buf_append(b, ",", 1)))
@@ -212,7 +210,7 @@ int td_store_register(struct td_store *st, const struct sw_pk *caller, const str
     bool in_tx = false;
     int rc;
 
-    snprintf(now, sizeof(now), "%" PRId64, now_s());
+    snprintf(now, sizeof(now), "%" PRId64, sw_unix_ms() / 1000);
     bytea_param(pkp, sizeof(pkp), caller->b, SW_PK_LEN);
     if ((rc = sw_buf_append(out, "[", 1)) || (rc = sw_db_acquire(st->db, &c, err)))
         goto fail;
@@ -285,7 +283,7 @@ int td_store_get(struct td_store *st, const struct sw_uuid *id, struct sw_buf *o
         return rc;
     if (PQntuples(res) == 0)
         rc = sw_error_set(err, SW_ENOTFOUND, "no transport with ID %s", ids);
-    else if (append_row(st, res, 0, now_s(), out))
+    else if (append_row(st, res, 0, sw_unix_ms() / 1000, out))
         rc = sw_error_set(err, SW_ENOMEM, "out of memory");
     PQclear(res);
     return rc;
@@ -333,7 +331,7 @@ int td_store_set_statuses(struct td_store *st, const struct sw_pk *caller,
     int rc;
 
     bytea_param(pkp, sizeof(pkp), caller->b, SW_PK_LEN);
-    snprintf(now, sizeof(now), "%" PRId64, now_s());
+    snprintf(now, sizeof(now), "%" PRId64, sw_unix_ms() / 1000);
     if ((rc = sw_buf_append(out, "[", 1)) || (rc = sw_db_acquire(st->db, &c, err)))
         goto fail;
     if ((rc = tx(c, "BEGIN", err)))
@@ -435,7 +433,7 @@ int td_store_reap(struct td_store *st, int64_t purge_s, struct td_counts *out, s
 {
     struct sw_db_conn *c = NULL;
     PGresult *res = NULL;
-    int64_t now = now_s();
+    int64_t now = sw_unix_ms() / 1000;
     int rc;
 
     memset(out, 0, sizeof(*out));

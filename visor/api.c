@@ -16,6 +16,7 @@
 #include "common/json.h"
 #include "common/log.h"
 #include "common/metrics.h"
+#include "common/num.h"
 #include "common/version.h"
 
 #include <sodium.h>
@@ -224,11 +225,9 @@ static void handle_routes(struct sw_http_request *req, struct sw_http_response *
 
 static int parse_rid(const struct sw_http_request *req, struct sw_http_response *resp, uint64_t *rid)
 {
-    char *end = NULL;
-    unsigned long long x;
+    uint64_t x;
 
-    if (req->param[0] < '0' || req->param[0] > '9' || strlen(req->param) > 10 ||
-        (x = strtoull(req->param, &end, 10), *end) || x == 0 || x > UINT32_MAX) {
+    if (sw_parse_u64(req->param, 1, UINT32_MAX, &x)) {
         sw_http_reply_error(resp, 400, "invalid_route_id", "'%.32s' is not a route ID (1..4294967295)",
                             req->param);
         return SW_EINVAL;

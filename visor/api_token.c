@@ -11,6 +11,7 @@
 #include "visor/visor.h"
 #include "common/hex.h"
 #include "common/log.h"
+#include "common/stream_io.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -19,20 +20,6 @@
 #include <string.h>
 #include <sys/stat.h>
 #include <unistd.h>
-
-static int write_all(int fd, const char *s, size_t n)
-{
-    while (n > 0) {
-        ssize_t w = write(fd, s, n);
-        if (w < 0 && errno == EINTR)
-            continue;
-        if (w <= 0)
-            return -1;
-        s += w;
-        n -= (size_t)w;
-    }
-    return 0;
-}
 
 /* Writes a fresh token to tmp (created exclusively, mode 0600) and links it to path.
  * SW_EEXIST when path appeared meanwhile. */
@@ -49,7 +36,7 @@ static int create_token(const char *path, const char *tmp, struct sw_error *err)
     randombytes_buf(raw, sizeof(raw));
     sw_hex_encode(text, sizeof(text), raw, sizeof(raw));
     text[VISOR_API_TOKEN_HEX] = '\n';
-    if (write_all(fd, text, VISOR_API_TOKEN_HEX + 1) || fsync(fd) != 0)
+    if (sw_io_write_all(fd, text, VISOR_API_TOKEN_HEX + 1, SW_IO_NO_LIMIT) || fsync(fd) != 0)
         rc = sw_error_set(err, SW_EIO, "cannot write %s: %s", tmp, strerror(errno));
     close(fd);
     if (rc == SW_OK && link(tmp, path) != 0)

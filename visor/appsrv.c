@@ -24,6 +24,7 @@
 #include "common/log.h"
 #include "common/msg_client.h"
 #include "common/setup_proto.h"
+#include "common/stream_io.h"
 
 #include <errno.h>
 #include <json-c/json.h>
@@ -259,17 +260,6 @@ static int find_routes_avoiding(struct visor *v, const struct sw_pk *dst, int co
 }
 
 /* route_group to the first setup node; *group = the response's "group" (new reference). */
-/* Waits until fd is readable, for at most ms, giving up early when the visor stops. */
-static bool wait_readable(struct appsrv *s, int fd, int ms)
-{
-    for (int waited = 0; waited < ms && !s->stopping; waited += APPSRV_POLL_MS) {
-        struct pollfd pfd = { .fd = fd, .events = POLLIN };
-        if (poll(&pfd, 1, APPSRV_POLL_MS) > 0)
-            return true;
-    }
-    return false;
-}
-
 static int ask_setup_node(struct appsrv *s, size_t idx, bool rebind, const struct sw_pk *dst, uint16_t dst_port,
                           uint16_t src_port, struct json_object *fwd, struct json_object *rev,
                           struct json_object **group, const char **code, struct sw_error *err)
@@ -305,7 +295,8 @@ static int ask_setup_node(struct appsrv *s, size_t idx, bool rebind, const struc
         json_object_object_add(req, "rebind", json_object_new_boolean(1));
     rc = sw_setup_send(fd, req, 5000);
     json_object_put(req);
-    if (rc == SW_OK && !wait_readable(s, fd, APPSRV_SETUP_MS))
+    /* the setup node may take long (it sets up every hop); give up early when we stop */
+    if (rc == SW_OK && sw_io_wait(fd, POLLIN, sw_io_within(APPSRV_SETUP_MS, &s->stopping)))
         rc = sw_error_set(err, SW_ETIMEDOUT, "the setup node did not answer within %d ms", APPSRV_SETUP_MS);
     else if (rc == SW_OK && (rc = sw_setup_frame_read(fd, 5000, &out, &len)))
         sw_error_set(err, rc, "the setup node did not answer: %s", sw_strerror(rc));

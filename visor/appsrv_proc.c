@@ -35,7 +35,7 @@ struct app_proc {
     pid_t pid;
     int exit_code;        /* >= 0 exit status; < 0: -signal */
     int64_t started_at, stopped_at;
-    int64_t kill_at_ms;   /* SIGKILL deadline while stopping (0: none) */
+    int64_t kill_at_ms;   /* monotonic SIGKILL deadline while stopping (0: none) */
 };
 
 struct app_procs {
@@ -114,7 +114,7 @@ static int app_spawn(struct visor *v, struct app_proc *p, struct sw_error *err)
     if (rc)
         return sw_error_set(err, SW_EIO, "cannot start %s: %s", exe, strerror(rc));
     p->state = APP_RUNNING;
-    p->started_at = visor_unix_now();
+    p->started_at = sw_unix_ms() / 1000;
     p->kill_at_ms = 0;
     sw_log_info("app %s started (pid %d, port %u, log %s)", p->cfg->name, (int)p->pid, p->cfg->port, log);
     return SW_OK;
@@ -130,13 +130,13 @@ static void reap(struct visor *v, struct app_procs *ap)
         if (waitpid(p->pid, &st, WNOHANG) == p->pid) {
             p->exit_code = WIFEXITED(st) ? WEXITSTATUS(st) : -WTERMSIG(st);
             p->state = p->kill_at_ms ? APP_STOPPED : APP_EXITED;
-            p->stopped_at = visor_unix_now();
+            p->stopped_at = sw_unix_ms() / 1000;
             sw_log_info("app %s (pid %d) %s: %s %d", p->cfg->name, (int)p->pid,
                         p->kill_at_ms ? "stopped" : "exited", p->exit_code >= 0 ? "code" : "signal",
                         p->exit_code >= 0 ? p->exit_code : -p->exit_code);
             p->pid = 0;
             p->kill_at_ms = 0;
-        } else if (p->kill_at_ms && visor_now_ms() >= p->kill_at_ms) {
+        } else if (p->kill_at_ms && sw_ms_left(p->kill_at_ms) == 0) {
             kill(p->pid, SIGKILL);
         }
     }
@@ -176,7 +176,7 @@ int apps_start(struct visor *v, struct sw_error *err)
 void apps_stop(struct visor *v)
 {
     struct app_procs *ap = v->router ? v->router->procs : NULL;
-    int64_t until = visor_now_ms() + 3000;
+    int64_t until = sw_deadline_ms(3000);
     bool any;
 
     if (!ap)
@@ -193,7 +193,7 @@ void apps_stop(struct visor *v)
             any |= ap->a[i].state == APP_RUNNING;
         if (any)
             usleep(20000);
-    } while (any && visor_now_ms() < until + 1000);
+    } while (any && sw_ms_left(until + 1000) > 0);
     if (ap->tick)
         event_free(ap->tick);
     free(ap->a);
@@ -260,7 +260,7 @@ void apps_cmd_action(struct visor *v, struct vcmd *c)
         }
         kill(p->pid, SIGTERM);
         if (!p->kill_at_ms)
-            p->kill_at_ms = visor_now_ms() + APP_KILL_AFTER_MS;
+            p->kill_at_ms = sw_deadline_ms(APP_KILL_AFTER_MS);
     } else {
         p->auto_start = c->type != 0;
     }

@@ -43,11 +43,11 @@ static int get_url(const struct sw_config *cfg, const char *path, bool required,
     return SW_OK;
 }
 
-static int get_hostport(const struct sw_config *cfg, const char *path, char *dst,
+static int get_hostport(const struct sw_config *cfg, const char *path, unsigned flags, char *dst,
                         struct sw_error *err)
 {
     const char *s = NULL;
-    int rc = sw_config_hostport(cfg, path, false, &s, err);
+    int rc = sw_config_hostport(cfg, path, false, flags, &s, err);
     if (rc || !s)
         return rc;
     if (strlen(s) >= VISOR_ADDR_MAX)
@@ -130,7 +130,7 @@ static int load_pk_addr(const struct sw_config *cfg, struct json_object *o, cons
     snprintf(path, sizeof(path), "%s[%zu].%s", array_path, i, addr_key);
     if (!json_object_is_type(addr, json_type_string) ||
         json_object_get_string_len(addr) >= VISOR_ADDR_MAX ||
-        sw_hostport_parse(json_object_get_string(addr), NULL, 0, NULL))
+        sw_hostport_parse(json_object_get_string(addr), 0, NULL, 0, NULL))
         return sw_config_field_error(cfg, path, err, "must be host:port");
     snprintf(out->addr, sizeof(out->addr), "%s", json_object_get_string(addr));
     return SW_OK;
@@ -218,7 +218,7 @@ static int load_pk_table(const struct sw_config *cfg, struct visor_config *c, st
         snprintf(path, sizeof(path), "stcp.pk_table.%.64s", key);
         if (sw_pk_from_hex(&c->pk_table[n].pk, key, "key", &kerr))
             return sw_config_field_error(cfg, path, err, "the key is not a valid public key");
-        if ((rc = get_hostport(cfg, path, c->pk_table[n].addr, err)))
+        if ((rc = get_hostport(cfg, path, 0, c->pk_table[n].addr, err)))
             return rc;
         if (!c->pk_table[n].addr[0])
             return sw_config_field_error(cfg, path, err, "must be host:port");
@@ -238,7 +238,7 @@ static int load_stcp(const struct sw_config *cfg, struct visor_config *c, struct
         return rc;
     if (listen && !*listen)
         c->stcp_listen[0] = '\0'; /* "" turns the listener off */
-    else if ((rc = get_hostport(cfg, "stcp.listen", c->stcp_listen, err)))
+    else if ((rc = get_hostport(cfg, "stcp.listen", SW_HOSTPORT_LISTEN, c->stcp_listen, err)))
         return rc;
     return load_pk_table(cfg, c, err);
 }
@@ -370,7 +370,7 @@ static int load_misc(const struct sw_config *cfg, struct visor_config *c, struct
     snprintf(c->data_dir, sizeof(c->data_dir), "%s", VISOR_DEFAULT_DATA_DIR);
     c->log_level = SW_LOG_INFO;
     if ((rc = check_object(cfg, "api", false, err)) ||
-        (rc = get_hostport(cfg, "api.listen", c->api_listen, err)) ||
+        (rc = get_hostport(cfg, "api.listen", SW_HOSTPORT_LISTEN, c->api_listen, err)) ||
         (rc = load_api_hosts(cfg, c, err)) ||
         (rc = sw_config_string(cfg, "log_level", false, &lvl, err)) ||
         (rc = get_str(cfg, "data_dir", false, c->data_dir, sizeof(c->data_dir), err)))
@@ -461,7 +461,7 @@ void visor_config_api_listen_host(const struct visor_config *c, char *out, size_
 {
     char host[VISOR_ADDR_MAX];
 
-    if (sw_hostport_parse(c->api_listen, host, sizeof(host), NULL) || wildcard_host(host))
+    if (sw_hostport_parse(c->api_listen, SW_HOSTPORT_LISTEN, host, sizeof(host), NULL) || wildcard_host(host))
         host[0] = '\0';
     snprintf(out, cap, "%s", host);
 }
@@ -472,7 +472,7 @@ int visor_config_api_url(const struct visor_config *c, char *out, size_t cap)
     uint16_t port;
     int n;
 
-    if (sw_hostport_parse(c->api_listen, host, sizeof(host), &port))
+    if (sw_hostport_parse(c->api_listen, SW_HOSTPORT_LISTEN, host, sizeof(host), &port))
         return SW_EINVAL; /* cannot happen after visor_config_load */
     if (wildcard_host(host)) /* listening everywhere: loopback is one of them */
         snprintf(host, sizeof(host), "%s", strcmp(host, "::") == 0 ? "::1" : "127.0.0.1");
@@ -578,7 +578,7 @@ static int split_pk_addr(const char *s, char sep, const char *opt, char pk_hex[S
     pk_hex[SW_PK_HEX_LEN] = '\0';
     if (sw_pk_from_hex(&pk, pk_hex, opt, &kerr))
         return sw_error_set(err, SW_EINVAL, "%s '%s': not a valid public key", opt, s);
-    if (sw_hostport_parse(p + 1, NULL, 0, NULL) || strlen(p + 1) >= VISOR_ADDR_MAX)
+    if (sw_hostport_parse(p + 1, 0, NULL, 0, NULL) || strlen(p + 1) >= VISOR_ADDR_MAX)
         return sw_error_set(err, SW_EINVAL, "%s '%s': the address must be host:port", opt, s);
     *addr = p + 1;
     return SW_OK;

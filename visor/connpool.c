@@ -33,9 +33,9 @@ int connpool_acquire(struct connpool *p, int wait_ms, const atomic_bool *stoppin
 {
     int slot;
 
-    for (int64_t until = visor_now_ms() + wait_ms;;) {
+    for (int64_t until = sw_deadline_ms(wait_ms);;) {
         slot = find_free(p);
-        if (slot >= 0 || (stopping && *stopping) || visor_now_ms() >= until)
+        if (slot >= 0 || (stopping && *stopping) || sw_ms_left(until) == 0)
             return slot;
         poll(NULL, 0, 20);
         connpool_reap(p, false);

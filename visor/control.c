@@ -47,7 +47,7 @@ static void cmd_summary(struct visor *v, struct vcmd *c)
         up += t->state == TP_UP;
     json_object_object_add(o, "public_key", sw_json_pk(&v->cfg.kp.pk));
     json_object_object_add(o, "version", json_object_new_string(SW_VERSION));
-    json_object_object_add(o, "uptime_s", json_object_new_int64(visor_unix_now() - v->started_at));
+    json_object_object_add(o, "uptime_s", json_object_new_int64(sw_unix_ms() / 1000 - v->started_at));
     json_object_object_add(o, "transports", json_object_new_int64((int64_t)v->n_transports));
     json_object_object_add(o, "transports_up", json_object_new_int(up));
     json_object_object_add(o, "stcp_listen", json_object_new_string(v->stcp_addr));
@@ -95,7 +95,7 @@ static void add_existing(struct visor *v, struct vcmd *c, struct transport *t)
         return;
     }
     t->waiter = c;
-    t->backoff_ms = VISOR_REDIAL_MIN_MS;
+    sw_backoff_reset(&t->redial_backoff);
     evtimer_del(t->redial);
     tp_dial(v, t);
 }
@@ -283,7 +283,7 @@ out:
 void tm_tick(struct visor *v)
 {
     struct transport *t;
-    int64_t now = visor_now_ms();
+    int64_t now = sw_mono_ms();
     uint64_t up = 0, sent = 0, recv = 0;
 
     TAILQ_FOREACH(t, &v->transports, next) {

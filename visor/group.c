@@ -20,6 +20,7 @@
  * Noise session; after GROUP_REROUTE_S without success the group is closed with an error. */
 #include "visor/router.h"
 #include "visor/transport.h"
+#include "common/bytes.h"
 #include "common/json.h"
 #include "common/log.h"
 
@@ -54,13 +55,13 @@ struct group {
     struct bufferevent *bev;   /* our end of the socketpair */
     struct vcmd *waiter;       /* dial waiting for the handshake */
     struct event *timer;       /* handshake deadline, keepalive, read resume */
-    int64_t deadline_ms, last_tx_s, last_rx_s;
+    int64_t deadline_ms, last_tx_s, last_rx_s; /* monotonic: ms, s, s */
     bool paused;
     bool app_eof;              /* the app closed its side: end once its input is sent */
     const char *close_why;     /* G_CLOSING: why the peer closed */
     /* failover (docs/routing.md §7) */
     uint64_t serial;           /* identifies the group to its re-establishment thread */
-    int64_t broken_ms, reroute_deadline_ms, retry_at_ms;
+    int64_t broken_ms, reroute_deadline_ms, retry_at_ms; /* monotonic */
     bool job;                  /* a re-establishment thread is running for it */
     bool tp_down;              /* the first hop's transport went down (avoid it) */
     struct sw_uuid failed_tp;
@@ -140,30 +141,23 @@ static int send_routed(struct group *g, uint8_t type, const uint8_t *body, size_
 
     if (!l)
         return full ? SW_ERANGE : SW_EIO;
-    pktbuf[0] = (uint8_t)(g->send_rid >> 24);
-    pktbuf[1] = (uint8_t)(g->send_rid >> 16);
-    pktbuf[2] = (uint8_t)(g->send_rid >> 8);
-    pktbuf[3] = (uint8_t)g->send_rid;
+    sw_put_u32(pktbuf, g->send_rid);
     if (len)
         memmove(pktbuf + 4, body, len);
-    g->last_tx_s = visor_unix_now();
+    g->last_tx_s = sw_mono_ms() / 1000;
     return link_send(l, type, pktbuf, 4 + len) ? SW_EIO : SW_OK;
 }
 
 /* DATA carrying msg (a Noise message): built in place in pktbuf + 6. */
 static int send_data(struct group *g, size_t msg_len)
 {
-    pktbuf[4] = (uint8_t)(msg_len >> 8);
-    pktbuf[5] = (uint8_t)msg_len;
+    sw_put_u16(pktbuf + 4, (uint16_t)msg_len);
     bool full;
     struct link *l = out_link(g, &full);
     if (!l)
         return full ? SW_ERANGE : SW_EIO;
-    pktbuf[0] = (uint8_t)(g->send_rid >> 24);
-    pktbuf[1] = (uint8_t)(g->send_rid >> 16);
-    pktbuf[2] = (uint8_t)(g->send_rid >> 8);
-    pktbuf[3] = (uint8_t)g->send_rid;
-    g->last_tx_s = visor_unix_now();
+    sw_put_u32(pktbuf, g->send_rid);
+    g->last_tx_s = sw_mono_ms() / 1000;
     return link_send(l, RPKT_DATA, pktbuf, 6 + msg_len) ? SW_EIO : SW_OK;
 }
 
@@ -235,7 +229,7 @@ static void group_close_flush(struct group *g, const char *why)
     g->state = G_CLOSING;
     g->close_why = why;
     g->paused = false;
-    g->deadline_ms = visor_now_ms() + GROUP_FLUSH_MS;
+    g->deadline_ms = sw_deadline_ms(GROUP_FLUSH_MS);
     bufferevent_disable(g->bev, EV_READ);
     bufferevent_setcb(g->bev, NULL, flush_write_cb, flush_event_cb, g);
     bufferevent_setwatermark(g->bev, EV_WRITE, 0, 0);
@@ -256,7 +250,7 @@ static void start_reroute(struct group *g)
     if (appsrv_reroute(g->v, &r) == SW_OK)
         g->job = true;
     else
-        g->retry_at_ms = visor_now_ms() + GROUP_RETRY_MS;
+        g->retry_at_ms = sw_deadline_ms(GROUP_RETRY_MS);
 }
 
 /* The route of an open group broke: the initiator re-establishes it, the responder waits for
@@ -268,7 +262,7 @@ static void route_broken(struct group *g, const char *why, bool tp_down)
     sw_log_warn("route group %u: the route broke (%s): %s", g->recv_rid, why,
                 g->initiator ? "re-establishing it" : "waiting for the initiator to re-establish it");
     g->state = g->initiator ? G_REROUTE : G_WAIT;
-    g->broken_ms = visor_now_ms();
+    g->broken_ms = sw_mono_ms();
     g->reroute_deadline_ms = g->broken_ms + GROUP_REROUTE_S * 1000;
     g->tp_down = tp_down;
     g->failed_tp = g->send_tp;
@@ -295,10 +289,10 @@ static void rebound(struct group *g, const struct sw_uuid *tp, uint32_t send_rid
     g->send_rid = send_rid;
     g->recv_rid = recv_rid;
     g->state = G_OPEN;
-    g->last_rx_s = g->last_tx_s = visor_unix_now();
+    g->last_rx_s = g->last_tx_s = sw_mono_ms() / 1000;
     g->v->router->m_group_reroutes++;
     sw_log_info("route group %u: re-established as group %u (%s) %lld ms after the failure", old_recv, recv_rid,
-                g->initiator ? "initiator" : "responder", (long long)(visor_now_ms() - g->broken_ms));
+                g->initiator ? "initiator" : "responder", (long long)sw_ms_since(g->broken_ms));
     if (!g->app_eof)
         bufferevent_enable(g->bev, EV_READ);
 }
@@ -306,7 +300,7 @@ static void rebound(struct group *g, const struct sw_uuid *tp, uint32_t send_rid
 static void timer_cb(evutil_socket_t fd, short what, void *arg)
 {
     struct group *g = arg;
-    int64_t now = visor_unix_now(), now_ms = visor_now_ms();
+    int64_t now_ms = sw_mono_ms(), now = now_ms / 1000;
     bool full;
 
     if (g->state == G_CLOSING) {
@@ -447,8 +441,8 @@ static struct group *group_new(struct visor *v, uint32_t recv_rid, struct sw_err
         return NULL;
     }
     bufferevent_setcb(g->bev, app_read_cb, NULL, app_event_cb, g);
-    g->deadline_ms = visor_now_ms() + GROUP_HS_TIMEOUT_MS;
-    g->last_tx_s = g->last_rx_s = visor_unix_now();
+    g->deadline_ms = sw_deadline_ms(GROUP_HS_TIMEOUT_MS);
+    g->last_tx_s = g->last_rx_s = sw_mono_ms() / 1000;
     g->serial = ++ro->group_serial;
     event_add(g->timer, &one);
     LIST_INSERT_HEAD(&ro->groups, g, next);
@@ -483,8 +477,7 @@ static void established(struct group *g)
 
         memset(cbuf, 0, sizeof(cbuf));
         memcpy(msg, g->remote.b, SW_PK_LEN);
-        msg[SW_PK_LEN] = (uint8_t)(g->remote_port >> 8);
-        msg[SW_PK_LEN + 1] = (uint8_t)g->remote_port;
+        sw_put_u16(msg + SW_PK_LEN, g->remote_port);
         cm = CMSG_FIRSTHDR(&mh);
         cm->cmsg_level = SOL_SOCKET;
         cm->cmsg_type = SCM_RIGHTS;
@@ -536,7 +529,7 @@ void group_packet(struct visor *v, struct rule *r, const struct rpkt *p)
     }
     if (!g)
         return;
-    g->last_rx_s = visor_unix_now();
+    g->last_rx_s = sw_mono_ms() / 1000;
     if (p->type == RPKT_CLOSE && g->state == G_REROUTE && !new_route) {
         sw_log_debug("route group %u: CLOSE on the old route ignored while re-establishing", g->recv_rid);
         return;
@@ -684,7 +677,7 @@ struct json_object *group_ready(struct visor *v, struct json_object *req, uint64
                 sw_error_set(&err, SW_ENOTFOUND, "send_tp is not a transport here");
             } else {
                 if (g->state == G_OPEN)
-                    g->broken_ms = visor_now_ms();
+                    g->broken_ms = sw_mono_ms();
                 rebound(g, &gp.send_tp, gp.send_rid, gp.recv_rid);
                 pump_app(g);
                 o = json_object_new_object();
@@ -761,7 +754,7 @@ void group_cmd_rebind(struct visor *v, struct vcmd *c)
         return;
     }
     g->job = false;
-    g->retry_at_ms = visor_now_ms() + GROUP_RETRY_MS;
+    g->retry_at_ms = sw_deadline_ms(GROUP_RETRY_MS);
     if ((msg = json_object_get_string(json_object_object_get(c->body, "error")))) {
         sw_log_info("route group %u: re-establishing failed: %s (retrying)", g->recv_rid, msg);
         vcmd_reply(&v->q, c, 200, json_object_new_object());

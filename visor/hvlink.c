@@ -14,8 +14,9 @@
  * Ownership: a struct hvsess (one connection) is shared by the link thread and its workers
  * through a reference count under l->mu; the last reference destroys the channel. */
 #include "visor/visor.h"
+#include "common/backoff.h"
 #include "common/cond.h"
-#include "common/config.h"
+#include "common/hostport.h"
 #include "common/hv_chan.h"
 #include "common/http_client.h"
 #include "common/log.h"
@@ -74,13 +75,6 @@ struct hvjob {
     size_t body_len;
 };
 
-static int64_t mono_ms(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
-
 static void sess_put(struct hvlink *l, struct hvsess *s)
 {
     bool last;
@@ -127,7 +121,7 @@ static int dial(const char *hostport, struct sw_error *err)
     uint16_t p;
     int fd = -1, e;
 
-    if (sw_hostport_parse(hostport, host, sizeof(host), &p) || p == 0)
+    if (sw_hostport_parse(hostport, 0, host, sizeof(host), &p) || p == 0)
         return sw_error_set(err, SW_EINVAL, "'%s' is not host:port", hostport);
     snprintf(port, sizeof(port), "%u", p);
     if ((e = getaddrinfo(host, port, &hints, &res)))
@@ -304,19 +298,19 @@ static bool stopping(struct hvlink *l)
 /* Serves requests until the link fails; why says how. */
 static void serve(struct hvlink *l, struct hvsess *s, char *why, size_t cap)
 {
-    int64_t last_rx = mono_ms(), last_tx = last_rx;
+    int64_t last_rx = sw_mono_ms(), last_tx = last_rx; /* monotonic */
     struct sw_hv_msg m, ping = { .type = SW_HV_PING };
     int rc;
 
     while (!stopping(l)) {
         rc = sw_hv_chan_recv(&s->ch, 1000, &m);
         if (rc == SW_ETIMEDOUT) {
-            if (mono_ms() - last_rx > HVLINK_DEAD_MS) {
+            if (sw_ms_since(last_rx) > HVLINK_DEAD_MS) {
                 snprintf(why, cap, "no traffic for %d s", HVLINK_DEAD_MS / 1000);
                 return;
             }
-            if (mono_ms() - last_tx >= HVLINK_PING_MS) {
-                last_tx = mono_ms();
+            if (sw_ms_since(last_tx) >= HVLINK_PING_MS) {
+                last_tx = sw_mono_ms();
                 ping.id++;
                 if (sw_hv_chan_send(&s->ch, &ping)) {
                     snprintf(why, cap, "sending a ping failed");
@@ -329,7 +323,7 @@ static void serve(struct hvlink *l, struct hvsess *s, char *why, size_t cap)
             snprintf(why, cap, "%s", rc == SW_EIO ? "connection closed" : "protocol error");
             return;
         }
-        last_rx = mono_ms();
+        last_rx = sw_mono_ms();
         if (m.type == SW_HV_PING) {
             struct sw_hv_msg pong = { .type = SW_HV_PONG, .id = m.id };
             last_tx = last_rx;
@@ -404,16 +398,14 @@ static bool pause_ms(struct hvlink *l, unsigned ms)
 static void *link_main(void *arg)
 {
     struct hvlink *l = arg;
-    unsigned backoff = HVLINK_BACKOFF_MIN_MS, wait;
+    /* jittered so that many visors do not reconnect in lockstep */
+    struct sw_backoff backoff = SW_BACKOFF_INIT(HVLINK_BACKOFF_MIN_MS, HVLINK_BACKOFF_MAX_MS, true);
 
     while (!stopping(l)) {
         if (session(l))
-            backoff = HVLINK_BACKOFF_MIN_MS;
-        /* +-25 % jitter so that many visors do not reconnect in lockstep */
-        wait = backoff - backoff / 4 + randombytes_uniform(backoff / 2 + 1);
-        if (pause_ms(l, wait))
+            sw_backoff_reset(&backoff);
+        if (pause_ms(l, sw_backoff_next(&backoff)))
             break;
-        backoff = backoff * 2 > HVLINK_BACKOFF_MAX_MS ? HVLINK_BACKOFF_MAX_MS : backoff * 2;
     }
     return NULL;
 }

@@ -11,8 +11,8 @@
  * tm_link_closed() never runs inside another callback of the same link. */
 #include "visor/packet.h"
 #include "common/bytes.h"
-#include "common/config.h"
 #include "common/frame.h"
+#include "common/hostport.h"
 #include "common/log.h"
 
 #include <errno.h>
@@ -125,7 +125,7 @@ static struct link *link_alloc(struct visor *v, struct bufferevent *bev, enum tp
     l->kind = kind;
     l->role = role;
     l->serial = ++v->next_serial;
-    l->last_rx_ms = visor_now_ms();
+    l->last_rx_ms = sw_mono_ms();
     snprintf(l->peer_addr, sizeof(l->peer_addr), "%s", peer_addr ? peer_addr : "?");
     set_label(l);
     l->deadline = evtimer_new(v->base, deadline_cb, l);
@@ -266,7 +266,7 @@ static void link_read_cb(struct bufferevent *bev, void *arg)
             break;
         }
         l->bytes_in += SW_FRAME_HDR_LEN + n;
-        l->last_rx_ms = visor_now_ms();
+        l->last_rx_ms = sw_mono_ms();
         if (l->state == LINK_HANDSHAKE)
             hs_read(l, p + SW_FRAME_HDR_LEN, n);
         else
@@ -409,7 +409,7 @@ int link_dial_stcp(struct visor *v, const char *hostport, const struct sw_pk *re
     struct bufferevent *bev;
     struct link *l;
 
-    if (sw_hostport_parse(hostport, host, sizeof(host), &port) || port == 0)
+    if (sw_hostport_parse(hostport, 0, host, sizeof(host), &port) || port == 0)
         return sw_error_set(err, SW_EINVAL, "'%s' is not host:port", hostport);
     if (!(bev = bufferevent_socket_new(v->base, -1, BEV_OPT_CLOSE_ON_FREE)))
         return sw_error_set(err, SW_ENOMEM, "out of memory");

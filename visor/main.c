@@ -8,67 +8,22 @@
  * posts status down for every transport that is up, closes them, persists the store,
  * drains the discovery queue for at most 5 s and exits 0. */
 #include "visor/router.h"
-#include "common/daemon.h"
-#include "common/http_client.h"
+#include "common/daemon_main.h"
+#include "common/fs.h"
 #include "common/log.h"
-#include "common/version.h"
 
 #include <errno.h>
 #include <fcntl.h>
-#include <signal.h>
 #include <sodium.h>
-#include <event2/thread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/file.h>
 #include <sys/resource.h>
 #include <sys/stat.h>
-#include <time.h>
 #include <unistd.h>
 
 #define DRAIN_MS 5000
-
-int64_t visor_now_ms(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
-
-int64_t visor_unix_now(void) { return (int64_t)time(NULL); }
-
-static void usage(FILE *f)
-{
-    fprintf(f, "usage: skywire-visor [CONFIG]\n"
-               "  CONFIG   the visor's config file (default ./%s);\n"
-               "           create one with: skywire-cli node gen-config -o FILE\n"
-               "  --help, --version\n"
-               "environment: SKYWIRE_LOG_LEVEL=debug|info|warn|error overrides log_level\n",
-            VISOR_DEFAULT_CONFIG);
-}
-
-/* mkdir -p with mode 0700 for the parts we create. */
-static int make_dirs(const char *path, struct sw_error *err)
-{
-    char buf[PATH_MAX];
-    size_t n = strlen(path);
-
-    if (n >= sizeof(buf))
-        return sw_error_set(err, SW_ERANGE, "data_dir is too long");
-    memcpy(buf, path, n + 1);
-    for (char *p = buf + 1; *p; p++) {
-        if (*p != '/')
-            continue;
-        *p = '\0';
-        if (mkdir(buf, 0700) && errno != EEXIST)
-            return sw_error_set(err, SW_EIO, "data_dir %s: %s", buf, strerror(errno));
-        *p = '/';
-    }
-    if (mkdir(buf, 0700) && errno != EEXIST)
-        return sw_error_set(err, SW_EIO, "data_dir %s: %s", buf, strerror(errno));
-    return SW_OK;
-}
 
 /* One visor per data directory: a second one would overwrite the first one's store. The
  * lock lives as long as the process (the descriptor is never closed). */
@@ -110,22 +65,20 @@ static void *loop_main(void *arg)
     return NULL;
 }
 
-static int load_config(struct visor *v, const char *path)
+static int load_config(struct visor *v, const char *path, struct sw_error *err)
 {
-    struct sw_error err = { 0 };
     struct stat st;
     const char *env = getenv("SKYWIRE_LOG_LEVEL");
+    int rc;
 
-    if (visor_config_load(&v->cfg, path, &err)) {
-        fprintf(stderr, "skywire-visor: %s\n", err.msg);
-        return -1;
-    }
+    if ((rc = visor_config_load(&v->cfg, path, err)))
+        return rc;
     if (!env || !*env)
         sw_log_set_level(v->cfg.log_level);
     if (stat(path, &st) == 0 && (st.st_mode & 077))
         sw_log_warn("config %s holds the secret key and is readable by others (mode %03o); chmod 600 it",
                     path, (unsigned)(st.st_mode & 0777));
-    return 0;
+    return SW_OK;
 }
 
 /* Everything up to (not including) the loop thread. */
@@ -134,8 +87,8 @@ static int setup(struct visor *v)
     struct timeval one = { 1, 0 };
     struct sw_error err = { 0 };
 
-    v->started_at = visor_unix_now();
-    if (make_dirs(v->cfg.data_dir, &err) || lock_data_dir(v->cfg.data_dir, &err) ||
+    v->started_at = sw_unix_ms() / 1000;
+    if (sw_make_dirs(v->cfg.data_dir, 0700, "data_dir", &err) || lock_data_dir(v->cfg.data_dir, &err) ||
         api_token_init(v->cfg.data_dir, v->api_token, &err))
         goto fail;
     if (!(v->base = event_base_new()) || tm_init(v) || cmdq_init(&v->q, v)) {
@@ -161,7 +114,7 @@ static int setup(struct visor *v)
         sw_error_set(&err, SW_ENOMEM, "cannot create the tick timer");
         goto fail;
     }
-    v->last_save_ms = v->last_refresh_ms = visor_now_ms();
+    v->last_save_ms = v->last_refresh_ms = sw_mono_ms();
     if (api_start(v, &err) || hvlink_start(v, &err))
         goto fail;
     return 0;
@@ -206,59 +159,67 @@ static void stop_loop(struct visor *v, pthread_t th)
     pthread_join(th, NULL);
 }
 
-int main(int argc, char **argv)
-{
-    const char *path = VISOR_DEFAULT_CONFIG;
+/* The daemon core's app: the visor and its loop thread. */
+struct visor_daemon {
     struct visor *v;
-    pthread_t th;
-    char pk[SW_PK_HEX_LEN + 1];
-    int sig, rc = 1;
+    pthread_t loop;
+    bool loop_running;
+};
 
-    for (int i = 1; i < argc; i++) {
-        if (strcmp(argv[i], "--help") == 0 || strcmp(argv[i], "-h") == 0) {
-            usage(stdout);
-            return 0;
-        } else if (strcmp(argv[i], "--version") == 0) {
-            printf("skywire-visor %s\n", SW_VERSION);
-            return 0;
-        } else if (argv[i][0] == '-' || i != argc - 1) {
-            usage(stderr);
-            return 2;
-        }
-        path = argv[i];
-    }
-    sw_log_init("skywire-visor");
-    if (sw_daemon_init() || sw_crypto_init() || sw_http_global_init() || evthread_use_pthreads()) {
-        fprintf(stderr, "skywire-visor: initialisation failed\n");
-        return 1;
-    }
-    if (!(v = calloc(1, sizeof(*v))))
-        return 1;
-    if (load_config(v, path)) {
-        free(v);
-        return 2;
-    }
+static int configure(void *arg, int argc, char **argv, struct sw_error *err)
+{
+    struct visor_daemon *d = arg;
+    return load_config(d->v, argc ? argv[0] : VISOR_DEFAULT_CONFIG, err);
+}
+
+static int start(void *arg, struct sw_error *err)
+{
+    struct visor_daemon *d = arg;
+    struct visor *v = d->v;
+    char pk[SW_PK_HEX_LEN + 1];
+
     raise_nofile();
     if (setup(v))
-        goto out;
+        return SW_EIO; /* setup logged why */
     sw_pk_to_hex(&v->cfg.kp.pk, pk);
     sw_log_info("started: public key %s, stcp %s, api http://%s, data %s, %zu transports", pk,
                 v->stcp_addr[0] ? v->stcp_addr : "off", v->cfg.api_listen, v->cfg.data_dir,
                 v->n_transports);
-    if (pthread_create(&th, NULL, loop_main, v)) {
-        sw_log_error("cannot start the loop thread");
-        goto out;
+    if (pthread_create(&d->loop, NULL, loop_main, v))
+        return sw_error_set(err, SW_EIO, "cannot start the loop thread");
+    d->loop_running = true;
+    return SW_OK;
+}
+
+static void stop(void *arg)
+{
+    struct visor_daemon *d = arg;
+    if (d->loop_running) {
+        hvlink_stop(d->v);
+        api_stop(d->v);
+        stop_loop(d->v, d->loop);
     }
-    sig = sw_daemon_wait();
-    sw_log_info("%s received, stopping", sig == SIGTERM ? "SIGTERM" : "SIGINT");
-    hvlink_stop(v);
-    api_stop(v);
-    stop_loop(v, th);
-    rc = 0;
-out:
-    teardown(v);
-    free(v);
-    if (rc == 0)
-        sw_log_info("stopped");
+    teardown(d->v);
+}
+
+int main(int argc, char **argv)
+{
+    static struct visor_daemon d;
+    const struct sw_daemon_def def = {
+        .cli = { .prog = "skywire-visor", .synopsis = "[CONFIG]", .max_args = 1,
+                 .args_help = "  CONFIG   the visor's config file (default ./" VISOR_DEFAULT_CONFIG ");\n"
+                              "           create one with: skywire-cli node gen-config -o FILE\n",
+                 .footer = "environment: SKYWIRE_LOG_LEVEL=debug|info|warn|error overrides log_level\n" },
+        .libs = SW_DAEMON_CURL | SW_DAEMON_EVENT_THREADS,
+        .configure = configure,
+        .start = start,
+        .stop = stop,
+    };
+    int rc;
+
+    if (!(d.v = calloc(1, sizeof(*d.v))))
+        return 1;
+    rc = sw_daemon_main(&def, &d, argc, argv);
+    free(d.v);
     return rc;
 }

@@ -1,6 +1,6 @@
 /* parse.c — transports.json and the local API's request bodies (see parse.h). */
 #include "visor/parse.h"
-#include "common/config.h"
+#include "common/hostport.h"
 #include "common/json.h"
 
 #include <json-c/json.h>
@@ -41,7 +41,7 @@ static int parse_record(struct json_object *o, const char *where, struct vs_stor
     if (json_object_object_get(o, "address") &&
         (rc = sw_json_get_string(o, "address", where, VISOR_ADDR_MAX - 1, &addr, err)))
         return rc;
-    if (*addr && sw_hostport_parse(addr, NULL, 0, NULL))
+    if (*addr && sw_hostport_parse(addr, 0, NULL, 0, NULL))
         return sw_error_set(err, SW_EINVAL, "field '%s.address': must be host:port", where);
     memcpy(r.addr, addr, strlen(addr) + 1);
     *out = r;
@@ -123,7 +123,7 @@ int vs_api_parse_add(const char *body, size_t len, struct vs_add_request *out,
                   sw_error_set(err, SW_EINVAL, "field 'type' must be \"stcp\" or \"dmsg\""));
     } else if (json_object_object_get(root, "address") &&
                ((rc = sw_json_get_string(root, "address", "", VISOR_ADDR_MAX - 1, &addr, err)) ||
-                (*addr && (rc = sw_hostport_parse(addr, NULL, 0, NULL))))) {
+                (*addr && (rc = sw_hostport_parse(addr, 0, NULL, 0, NULL))))) {
         rc = fail(code, "invalid_address", sw_error_set(err, SW_EINVAL, "field 'address' must be host:port"));
     } else {
         memcpy(r.addr, addr, strlen(addr) + 1);

@@ -9,6 +9,7 @@
 #include "visor/router.h"
 #include "visor/transport.h"
 #include "common/buf.h"
+#include "common/bytes.h"
 #include "common/json.h"
 #include "common/log.h"
 #include "common/metrics.h"
@@ -28,7 +29,7 @@ static void expired_one(void *arg, const struct rule *r)
 static void expire_cb(evutil_socket_t fd, short what, void *arg)
 {
     struct router *ro = arg;
-    size_t n = rt_expire(&ro->rt, visor_unix_now(), expired_one, ro->v);
+    size_t n = rt_expire(&ro->rt, sw_unix_ms() / 1000, expired_one, ro->v);
     ro->m_expired += n;
     ro->m_rules = ro->rt.n;
 }
@@ -83,10 +84,7 @@ static bool forward(struct router *ro, const struct sw_uuid *id, uint32_t rid, c
         return false;
     }
     memcpy(ro->buf, pkt + 1, len - 1);
-    ro->buf[0] = (uint8_t)(rid >> 24);
-    ro->buf[1] = (uint8_t)(rid >> 16);
-    ro->buf[2] = (uint8_t)(rid >> 8);
-    ro->buf[3] = (uint8_t)rid;
+    sw_put_u32(ro->buf, rid);
     if (link_send(l, pkt[0], ro->buf, len - 1)) {
         ro->m_dropped_down++;
         return false;
@@ -112,7 +110,7 @@ void router_packet(struct visor *v, struct transport *t, const uint8_t *pkt, siz
         ro->m_unknown++;
         return;
     }
-    rt_touch(&ro->rt, r, len, visor_unix_now());
+    rt_touch(&ro->rt, r, len, sw_unix_ms() / 1000);
     if (r->type == RULE_FORWARD) {
         forward(ro, &r->next_tp, r->next_rid, pkt, len);
     } else {

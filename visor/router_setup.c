@@ -4,23 +4,23 @@
  * An acceptor thread waits on the port-3 listener. A stream from a key outside
  * routing.setup_nodes is closed at once and logged. Each accepted stream is served by its
  * own thread (at most ROUTER_SETUP_STREAMS; when all are busy a new stream waits up to
- * SETUP_BODY_MS for one to end, then is closed): it reads one framed request
- * (u32 BE length, 1..64 KiB, body within 5 s), runs it on the loop through a VCMD_CALL
- * command and writes the framed response. Blocking reads never happen on the loop. */
+ * SETUP_BODY_MS for one to end, then is closed): it reads one request (a record of
+ * common/stream_io.h: u32 BE length, 1..64 KiB, all of it within 5 s of its first byte),
+ * runs it on the loop through a VCMD_CALL command and writes the framed response.
+ * Blocking reads never happen on the loop. */
 #include "visor/router.h"
 #include "visor/router_proto.h"
 #include "visor/connpool.h"
 #include "common/json.h"
 #include "common/log.h"
 #include "common/msg_client.h"
+#include "common/setup_proto.h"
+#include "common/stream_io.h"
 
-#include <errno.h>
 #include <json-c/json.h>
-#include <poll.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/socket.h>
 #include <unistd.h>
 
 #define SETUP_BODY_MS 5000
@@ -51,142 +51,85 @@ static bool trusted(const struct visor *v, const struct sw_pk *pk)
     return false;
 }
 
-/* Reads exactly n bytes. idle: wait up to ROUTER_SETUP_IDLE_MS (checking stopping) for the
- * first byte; the whole read must finish within SETUP_BODY_MS of it. */
-static int read_full(struct router_setup *s, int fd, uint8_t *p, size_t n, bool idle)
+/* The next request on the stream: *req (caller's) on success, SW_EINVAL with err when the
+ * body is not a JSON object (answered; the stream stays usable), anything else ends the
+ * stream. Waits up to ROUTER_SETUP_IDLE_MS for a request to begin, then SETUP_BODY_MS for
+ * the rest of it, and gives up when the visor stops. */
+static int read_request(struct router_setup *s, int fd, const char *pk, struct json_object **req,
+                        struct sw_error *err)
 {
-    int64_t deadline = visor_now_ms() + (idle ? ROUTER_SETUP_IDLE_MS : SETUP_BODY_MS);
-    size_t got = 0;
-
-    while (got < n) {
-        struct pollfd pfd = { .fd = fd, .events = POLLIN };
-        int r;
-        if (s->stopping)
-            return SW_EIO;
-        if (visor_now_ms() > deadline)
-            return SW_ETIMEDOUT;
-        r = poll(&pfd, 1, SETUP_POLL_MS);
-        if (r < 0 && errno != EINTR)
-            return SW_EIO;
-        if (r <= 0)
-            continue;
-        ssize_t k = read(fd, p + got, n - got);
-        if (k == 0)
-            return SW_ENOTFOUND; /* EOF */
-        if (k < 0) {
-            if (errno == EINTR || errno == EAGAIN)
-                continue;
-            return SW_EIO;
-        }
-        if (idle && got == 0)
-            deadline = visor_now_ms() + SETUP_BODY_MS;
-        got += (size_t)k;
-    }
-    return SW_OK;
-}
-
-static int write_msg(int fd, struct json_object *o)
-{
+    struct sw_io_limit idle = sw_io_within(ROUTER_SETUP_IDLE_MS, &s->stopping);
+    char *body = NULL;
     size_t len;
-    const char *js = sw_json_compact(o, &len);
-    uint8_t hdr[4] = { (uint8_t)(len >> 24), (uint8_t)(len >> 16), (uint8_t)(len >> 8), (uint8_t)len };
-    struct iovec iov[2] = { { hdr, 4 }, { (void *)js, len } };
-    struct msghdr mh = { .msg_iov = iov, .msg_iovlen = 2 };
-    size_t total = 4 + len, sent = 0;
+    int rc = sw_record_read(fd, ROUTER_MSG_MAX, idle, SETUP_BODY_MS, &body, &len);
 
-    while (sent < total) {
-        ssize_t k = sendmsg(fd, &mh, MSG_NOSIGNAL);
-        if (k < 0) {
-            if (errno == EINTR)
-                continue;
-            return SW_EIO;
-        }
-        sent += (size_t)k;
-        while (k > 0 && mh.msg_iovlen > 0) {
-            if ((size_t)k >= mh.msg_iov[0].iov_len) {
-                k -= (ssize_t)mh.msg_iov[0].iov_len;
-                mh.msg_iov++;
-                mh.msg_iovlen--;
-            } else {
-                mh.msg_iov[0].iov_base = (char *)mh.msg_iov[0].iov_base + k;
-                mh.msg_iov[0].iov_len -= (size_t)k;
-                k = 0;
-            }
-        }
+    if (rc == SW_ERANGE)
+        sw_log_warn("setup node %.16s…: message of %zu bytes (allowed 1..%u); closing", pk, len,
+                    ROUTER_MSG_MAX);
+    else if (rc && len > 0)
+        sw_log_warn("setup node %.16s…: incomplete message; closing", pk);
+    if (rc)
+        return rc;
+    rc = sw_json_parse(body, len, req, err);
+    free(body);
+    if (rc == SW_OK && !json_object_is_type(*req, json_type_object)) {
+        json_object_put(*req);
+        *req = NULL;
+        rc = SW_EINVAL;
     }
-    return SW_OK;
+    return rc ? SW_EINVAL : SW_OK;
 }
 
-static struct json_object *error_resp(uint64_t id, const char *code, const char *msg)
+/* Runs req (taken) on the loop; the response, NULL when the stream must end. */
+static struct json_object *run_request(struct router_setup *s, struct setup_stream *ss,
+                                       struct json_object *req)
 {
-    struct json_object *o = json_object_new_object(), *e = json_object_new_object();
-    json_object_object_add(o, "id", json_object_new_uint64(id));
-    json_object_object_add(o, "ok", json_object_new_boolean(false));
-    json_object_object_add(e, "code", json_object_new_string(code));
-    json_object_object_add(e, "message", json_object_new_string(msg));
-    json_object_object_add(o, "error", e);
-    return o;
+    uint64_t id = json_object_get_uint64(json_object_object_get(req, "id"));
+    struct json_object *resp;
+    struct vcmd *c;
+    int rc;
+
+    if (!(c = vcmd_new(VCMD_CALL))) {
+        json_object_put(req);
+        return NULL;
+    }
+    c->fn = router_setup_exec;
+    c->pk = ss->remote;
+    c->body = req;
+    rc = cmdq_call(&s->v->q, c, SETUP_BODY_MS);
+    if (rc == SW_OK && c->body) {
+        resp = c->body;
+        c->body = NULL;
+    } else {
+        resp = sw_setup_error(id, rc == SW_ETIMEDOUT ? "timeout" : "shutting_down",
+                              rc == SW_ETIMEDOUT ? "the visor did not answer in time"
+                                                 : "the visor is shutting down");
+    }
+    vcmd_release(&s->v->q, c);
+    return resp;
 }
 
 static void stream_main(void *arg)
 {
     struct setup_stream *ss = arg;
-    struct router_setup *s = ss->s;
-    struct visor *v = s->v;
     char pk[SW_PK_HEX_LEN + 1];
-    uint8_t hdr[4], *body = NULL;
-    int rc;
 
     sw_pk_to_hex(&ss->remote, pk);
     sw_log_info("setup node %.16s…: rule stream opened", pk);
     for (;;) {
-        struct json_object *req = NULL, *resp = NULL;
+        struct json_object *req = NULL, *resp;
         struct sw_error err = { 0 };
-        struct vcmd *c;
-        uint32_t len;
+        int rc = read_request(ss->s, ss->fd, pk, &req, &err);
 
-        if ((rc = read_full(s, ss->fd, hdr, 4, true)))
+        if (rc == SW_EINVAL)
+            resp = sw_setup_error(0, "invalid_json", err.msg[0] ? err.msg : "not a JSON object");
+        else if (rc || !(resp = run_request(ss->s, ss, req)))
             break;
-        len = (uint32_t)hdr[0] << 24 | (uint32_t)hdr[1] << 16 | (uint32_t)hdr[2] << 8 | hdr[3];
-        if (len == 0 || len > ROUTER_MSG_MAX) {
-            sw_log_warn("setup node %.16s…: message of %u bytes (allowed 1..%u); closing", pk, len,
-                        ROUTER_MSG_MAX);
-            break;
-        }
-        if (!(body = malloc(len)) || (rc = read_full(s, ss->fd, body, len, false))) {
-            sw_log_warn("setup node %.16s…: incomplete message; closing", pk);
-            break;
-        }
-        if (sw_json_parse((const char *)body, len, &req, &err) || !json_object_is_type(req, json_type_object)) {
-            json_object_put(req);
-            resp = error_resp(0, "invalid_json", err.msg[0] ? err.msg : "not a JSON object");
-        } else if (!(c = vcmd_new(VCMD_CALL))) {
-            json_object_put(req);
-            break;
-        } else {
-            uint64_t id = json_object_get_uint64(json_object_object_get(req, "id"));
-            c->fn = router_setup_exec;
-            c->pk = ss->remote;
-            c->body = req;
-            rc = cmdq_call(&v->q, c, SETUP_BODY_MS);
-            if (rc == SW_OK && c->body) {
-                resp = c->body;
-                c->body = NULL;
-            } else {
-                resp = error_resp(id, rc == SW_ETIMEDOUT ? "timeout" : "shutting_down",
-                                  rc == SW_ETIMEDOUT ? "the visor did not answer in time"
-                                                     : "the visor is shutting down");
-            }
-            vcmd_release(&v->q, c);
-        }
-        free(body);
-        body = NULL;
-        rc = write_msg(ss->fd, resp);
+        rc = sw_json_record_send(ss->fd, resp, ROUTER_MSG_MAX, sw_io_within(SW_IO_FOREVER, NULL));
         json_object_put(resp);
         if (rc)
             break;
     }
-    free(body);
     sw_log_info("setup node %.16s…: rule stream closed", pk);
 }
 
@@ -283,29 +226,21 @@ void router_setup_stop(struct visor *v)
 
 /* ---- requests, on the loop ----------------------------------------------------------------- */
 
-static struct json_object *ok_resp(uint64_t id)
-{
-    struct json_object *o = json_object_new_object();
-    json_object_object_add(o, "id", json_object_new_uint64(id));
-    json_object_object_add(o, "ok", json_object_new_boolean(true));
-    return o;
-}
-
 static struct json_object *do_reserve(struct router *ro, const struct rproto_req *rq,
                                       const struct sw_pk *owner)
 {
     struct json_object *o, *arr;
     uint32_t rids[RPROTO_RESERVE_MAX];
-    int64_t now = visor_unix_now();
+    int64_t now = sw_unix_ms() / 1000; /* rule times are Unix seconds (shown by the API) */
 
     for (uint32_t i = 0; i < rq->n; i++) {
         if (rt_reserve(&ro->rt, owner, now, &rids[i])) {
             for (uint32_t j = 0; j < i; j++)
                 rt_del(&ro->rt, rids[j]);
-            return error_resp(rq->id, "table_full", "the rule table is full");
+            return sw_setup_error(rq->id, "table_full", "the rule table is full");
         }
     }
-    o = ok_resp(rq->id);
+    o = sw_setup_ok(rq->id);
     arr = json_object_new_array();
     for (uint32_t i = 0; i < rq->n; i++)
         json_object_array_add(arr, json_object_new_int64(rids[i]));
@@ -343,11 +278,11 @@ static struct json_object *do_add_rules(struct router *ro, const struct rproto_r
 {
     struct sw_error err = { 0 };
     const char *code = "invalid_request";
-    int64_t now = visor_unix_now();
+    int64_t now = sw_unix_ms() / 1000; /* rule times are Unix seconds (shown by the API) */
 
     for (size_t i = 0; i < rq->n_rules; i++)
         if (check_rule(ro, &rq->rules[i], i, owner, &code, &err))
-            return error_resp(rq->id, code, err.msg);
+            return sw_setup_error(rq->id, code, err.msg);
     for (size_t i = 0; i < rq->n_rules; i++) {
         const struct rule *r = &rq->rules[i];
         rt_install(&ro->rt, r, owner, now); /* checked above */
@@ -359,7 +294,7 @@ static struct json_object *do_add_rules(struct router *ro, const struct rproto_r
             sw_log_info("route %u: consume on port %u", r->rid, r->local_port);
         }
     }
-    return ok_resp(rq->id);
+    return sw_setup_ok(rq->id);
 }
 
 static struct json_object *do_del_rules(struct router *ro, const struct rproto_req *rq,
@@ -373,7 +308,7 @@ static struct json_object *do_del_rules(struct router *ro, const struct rproto_r
         if (r && sw_pk_equal(&r->owner, owner) && rt_del(&ro->rt, rq->rids[i]) == SW_OK)
             removed++;
     }
-    o = ok_resp(rq->id);
+    o = sw_setup_ok(rq->id);
     json_object_object_add(o, "removed", json_object_new_int(removed));
     return o;
 }
@@ -387,7 +322,7 @@ void router_setup_exec(struct visor *v, struct vcmd *c)
     const char *code;
 
     if (rproto_parse(req, &rq, &code, &err))
-        resp = error_resp(rq.id, code, err.msg);
+        resp = sw_setup_error(rq.id, code, err.msg);
     else if (rq.type == RPROTO_RESERVE)
         resp = do_reserve(ro, &rq, &c->pk);
     else if (rq.type == RPROTO_ADD_RULES)

@@ -4,7 +4,7 @@
  * connections are closed at once, so a flood of idle sockets cannot exhaust the visor.
  * Dialing lives in link.c (link_dial_stcp). */
 #include "visor/visor.h"
-#include "common/config.h"
+#include "common/hostport.h"
 #include "common/log.h"
 
 #include <event2/listener.h>
@@ -73,7 +73,7 @@ int stcp_listen(struct visor *v, struct sw_error *err)
 
     if (!v->cfg.stcp_listen[0])
         return SW_OK;
-    if (sw_hostport_parse(v->cfg.stcp_listen, host, sizeof(host), &port))
+    if (sw_hostport_parse(v->cfg.stcp_listen, SW_HOSTPORT_LISTEN, host, sizeof(host), &port))
         return sw_error_set(err, SW_EINVAL, "stcp.listen '%s' is not host:port", v->cfg.stcp_listen);
     /* evutil wants IPv6 in brackets and an empty host means every address */
     snprintf(spec, sizeof(spec), strchr(host, ':') ? "[%s]:%u" : "%s:%u", host[0] ? host : "0.0.0.0", port);

@@ -10,6 +10,7 @@
 #include "visor/parse.h"
 #include "common/json.h"
 #include "common/log.h"
+#include "common/stream_io.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -114,21 +115,6 @@ static struct json_object *store_json(struct visor *v)
     return root;
 }
 
-static int write_all(int fd, const char *s, size_t len)
-{
-    ssize_t n;
-    while (len) {
-        n = write(fd, s, len);
-        if (n < 0 && errno == EINTR)
-            continue;
-        if (n <= 0)
-            return SW_EIO;
-        s += n;
-        len -= (size_t)n;
-    }
-    return SW_OK;
-}
-
 int store_save(struct visor *v)
 {
     char path[PATH_MAX + 32], tmp[PATH_MAX + 32];
@@ -140,7 +126,8 @@ int store_save(struct visor *v)
     store_path(v, path, sizeof(path), "");
     store_path(v, tmp, sizeof(tmp), ".tmp");
     fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
-    if (fd < 0 || write_all(fd, text, strlen(text)) || write_all(fd, "\n", 1) || fsync(fd)) {
+    if (fd < 0 || sw_io_write_all(fd, text, strlen(text), SW_IO_NO_LIMIT) ||
+        sw_io_write_all(fd, "\n", 1, SW_IO_NO_LIMIT) || fsync(fd)) {
         sw_log_error("store: cannot write %s: %s", tmp, strerror(errno));
         rc = SW_EIO;
     }
@@ -153,7 +140,7 @@ int store_save(struct visor *v)
     if (rc)
         unlink(tmp);
     json_object_put(root);
-    v->last_save_ms = visor_now_ms();
+    v->last_save_ms = sw_mono_ms();
     if (rc == SW_OK)
         v->store_dirty = v->store_urgent = false;
     return rc;

@@ -6,6 +6,7 @@
  * same transport supersedes queued ones, so a stale "up" never lands after a "down".
  * At stop the queue is drained for a bounded time, one attempt per job. */
 #include "visor/visor.h"
+#include "common/backoff.h"
 #include "common/cond.h"
 #include "common/http_client.h"
 #include "common/json.h"
@@ -20,7 +21,9 @@
 
 #define TPD_MAX_ATTEMPTS 10
 #define TPD_MAX_404 5
+#define TPD_BACKOFF_MIN_MS 1000
 #define TPD_BACKOFF_MAX_MS 30000
+#define TPD_RETRY_404_MS 1000
 /* Queued batches (refresh: up to 256 transports each, every 60 s). Single jobs are bounded by
  * the transports (one per transport), batches are not: with the discovery unreachable a big
  * visor would queue them faster than they time out. Beyond this the oldest is dropped. */
@@ -36,7 +39,8 @@ struct job {
     bool canceled;    /* superseded while running */
     bool up;
     unsigned attempts;
-    int64_t due_ms;
+    struct sw_backoff backoff; /* no jitter: one visor's own queue */
+    int64_t due_ms;       /* monotonic */
     size_t n;
     struct sw_uuid *ids;                 /* n */
     struct sw_tp_signed_entry *entries;  /* n, JOB_REGISTER */
@@ -51,7 +55,7 @@ struct tpd {
     struct job *running;
     bool stopping;
     bool dropping;    /* batches are being dropped (logged once per episode) */
-    int64_t drain_until;
+    int64_t drain_until;  /* monotonic */
     struct sw_keypair kp;
     char url[VISOR_URL_MAX];
     struct sw_http_client *http;
@@ -75,6 +79,7 @@ static struct job *job_new(enum job_kind kind, size_t n, bool batch)
     j->n = n;
     j->batch = batch;
     j->retry = !batch;
+    sw_backoff_init(&j->backoff, TPD_BACKOFF_MIN_MS, TPD_BACKOFF_MAX_MS, false);
     j->ids = calloc(n, sizeof(*j->ids));
     if (kind == JOB_REGISTER)
         j->entries = calloc(n, sizeof(*j->entries));
@@ -143,7 +148,7 @@ static void enqueue(struct tpd *t, struct job *j)
         job_free(j);
         return;
     }
-    j->due_ms = visor_now_ms();
+    j->due_ms = sw_mono_ms();
     pthread_mutex_lock(&t->mu);
     if (!j->batch)
         supersede_locked(t, &j->ids[0]);
@@ -309,7 +314,7 @@ static void split_locked(struct tpd *t, const struct job *b)
         j->ids[0] = b->ids[i];
         if (b->kind == JOB_REGISTER)
             j->entries[0] = b->entries[i];
-        j->due_ms = visor_now_ms();
+        j->due_ms = sw_mono_ms();
         insert_locked(t, j);
     }
 }
@@ -325,10 +330,11 @@ static void settle_locked(struct tpd *t, struct job *j, enum job_outcome out)
         split_locked(t, j);
     } else if ((out == JOB_RETRY || out == JOB_RETRY_404) && j->retry && !j->canceled &&
                !t->stopping && j->attempts < limit) {
-        delay = out == JOB_RETRY_404 ? 1000 : (int64_t)1000 << (j->attempts - 1);
-        if (delay > TPD_BACKOFF_MAX_MS)
-            delay = TPD_BACKOFF_MAX_MS;
-        j->due_ms = visor_now_ms() + delay;
+        /* the backoff steps on every retry, a 404 one too, as the attempts count */
+        delay = sw_backoff_next(&j->backoff);
+        if (out == JOB_RETRY_404)
+            delay = TPD_RETRY_404_MS;
+        j->due_ms = sw_deadline_ms(delay);
         sw_log_debug("discovery: %s: attempt %u, retry in %lld ms", job_what(j, what, sizeof(what)),
                      j->attempts + 1, (long long)delay);
         insert_locked(t, j);
@@ -343,11 +349,9 @@ static void settle_locked(struct tpd *t, struct job *j, enum job_outcome out)
 static void wait_until_locked(struct tpd *t, int64_t due_ms)
 {
     struct timespec ts;
-    int64_t ms;
-    ms = due_ms - visor_now_ms();
-    if (ms > 1000)
-        ms = 1000;
-    sw_cond_deadline(ms > 0 ? ms : 0, &ts);
+    int ms = sw_ms_left(due_ms);
+
+    sw_cond_deadline(ms > 1000 ? 1000 : ms, &ts);
     pthread_cond_timedwait(&t->cond, &t->mu, &ts);
 }
 
@@ -360,13 +364,13 @@ static void *worker(void *arg)
     pthread_mutex_lock(&t->mu);
     for (;;) {
         j = t->head;
-        if (t->stopping && (!j || visor_now_ms() >= t->drain_until))
+        if (t->stopping && (!j || sw_ms_left(t->drain_until) == 0))
             break;
         if (!j) {
             pthread_cond_wait(&t->cond, &t->mu);
             continue;
         }
-        if (!t->stopping && j->due_ms > visor_now_ms()) {
+        if (!t->stopping && sw_ms_left(j->due_ms) > 0) {
             wait_until_locked(t, j->due_ms);
             continue;
         }
@@ -418,7 +422,7 @@ void tpd_stop(struct tpd *t, int drain_ms)
         return;
     pthread_mutex_lock(&t->mu);
     t->stopping = true;
-    t->drain_until = visor_now_ms() + drain_ms;
+    t->drain_until = sw_deadline_ms(drain_ms);
     pthread_cond_signal(&t->cond);
     pthread_mutex_unlock(&t->mu);
     pthread_join(t->th, NULL);

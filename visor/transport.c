@@ -156,8 +156,8 @@ struct transport *tp_new(struct visor *v, const struct sw_pk *remote, enum tp_ki
     t->remote = *remote;
     t->kind = kind;
     t->state = TP_DOWN;
-    t->since = visor_unix_now();
-    t->backoff_ms = VISOR_REDIAL_MIN_MS;
+    t->since = sw_unix_ms() / 1000;
+    sw_backoff_init(&t->redial_backoff, VISOR_REDIAL_MIN_MS, VISOR_REDIAL_MAX_MS, true);
     sw_tp_entry_sign(&t->entry, &v->cfg.kp, &t->local_sig);
     TAILQ_INSERT_TAIL(&v->transports, t, next);
     v->n_transports++;
@@ -217,7 +217,7 @@ static void on_up(struct visor *v, struct transport *t)
     struct vcmd *c = t->waiter;
     bool was_provisional = t->provisional;
 
-    t->backoff_ms = VISOR_REDIAL_MIN_MS;
+    sw_backoff_reset(&t->redial_backoff);
     evtimer_del(t->redial);
     if (tp_local_is_lower(v, t)) {
         tp_signed_entry(v, t, &se);
@@ -241,7 +241,7 @@ void tp_set_state(struct visor *v, struct transport *t, enum tp_state s, const c
     if (old == s)
         return;
     t->state = s;
-    t->since = visor_unix_now();
+    t->since = sw_unix_ms() / 1000;
     sw_log_info("transport %s %s %s: %s -> %s%s%s", tp_id_str(t), tp_kind_name(t->kind),
                 pk_str(&t->remote), tp_state_name(old), tp_state_name(s), why ? ": " : "",
                 why ? why : "");
@@ -254,15 +254,12 @@ void tp_set_state(struct visor *v, struct transport *t, enum tp_state s, const c
 /* Arms the redial timer of a remembered transport; writes what happens into note. */
 static void schedule_redial(struct visor *v, struct transport *t, char *note, size_t cap)
 {
-    double jitter;
-    unsigned delay;
+    uint32_t delay;
 
     note[0] = '\0';
     if (!t->remembered || v->stopping)
         return;
-    jitter = 0.75 + 0.5 * ((double)randombytes_uniform(10001) / 10000.0);
-    delay = (unsigned)(t->backoff_ms * jitter);
-    t->backoff_ms = t->backoff_ms * 2 > VISOR_REDIAL_MAX_MS ? VISOR_REDIAL_MAX_MS : t->backoff_ms * 2;
+    delay = sw_backoff_next(&t->redial_backoff);
     struct timeval tv = { delay / 1000, (delay % 1000) * 1000 };
     evtimer_add(t->redial, &tv);
     snprintf(note, cap, "; redial in %.1f s", delay / 1000.0);

@@ -19,6 +19,8 @@
 #include <stdint.h>
 #include <sys/queue.h>
 
+#include "common/backoff.h"
+#include "common/clock.h"
 #include "common/err.h"
 #include "common/keys.h"
 #include "common/noise.h"
@@ -105,7 +107,7 @@ struct link {
     struct json_object *addrs; /* a resolved name's addresses ("ip:port"), tried in order */
     size_t next_addr;          /* the next of addrs to try */
     uint64_t bytes_in, bytes_out;
-    int64_t last_rx_ms;
+    int64_t last_rx_ms;        /* monotonic */
     char why[160];             /* why it closed */
     LIST_ENTRY(link) all;
 };
@@ -161,13 +163,13 @@ struct transport {
     bool have_remote_sig;
     uint64_t base_sent, base_received; /* bytes of earlier links (and earlier runs) */
     int64_t since;         /* unix seconds of the last state change */
-    unsigned backoff_ms;
+    struct sw_backoff redial_backoff; /* VISOR_REDIAL_MIN_MS doubling to _MAX_MS, jittered */
     struct event *redial;
     struct event *grace;   /* our dial lost a simultaneous-dial race: wait for theirs */
     char grace_why[512];
     struct vcmd *waiter;   /* add-tp waiting for the first outcome */
     uint64_t discard_left;
-    int64_t last_ping_ms;
+    int64_t last_ping_ms;  /* monotonic */
     uint64_t ping_token;
     TAILQ_ENTRY(transport) next;
 };
@@ -315,7 +317,7 @@ struct visor {
     size_t n_handshakes;        /* inbound links not yet open */
     uint64_t next_serial;
     int64_t started_at;         /* unix seconds */
-    int64_t last_save_ms, last_refresh_ms;
+    int64_t last_save_ms, last_refresh_ms; /* monotonic */
     bool store_dirty;
     bool store_urgent;          /* a new transport: save on the next tick */
     bool stopping;
@@ -329,8 +331,5 @@ struct hvlinks;
 int hvlink_start(struct visor *v, struct sw_error *err);
 /* Closes the links, waits for their threads and in-flight requests. Idempotent. */
 void hvlink_stop(struct visor *v);
-
-int64_t visor_now_ms(void);   /* monotonic */
-int64_t visor_unix_now(void);
 
 #endif

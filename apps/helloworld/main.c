@@ -6,6 +6,9 @@
  *
  * Both talk to the visor through $SKYWIRE_APP_SOCKET (set by the visor for its apps). */
 #include "common/keys.h"
+#include "common/num.h"
+#include "common/opts.h"
+#include "common/stream_io.h"
 #include "visor/app/app.h"
 
 #include <pthread.h>
@@ -16,20 +19,21 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
+static const struct sw_opts cli = {
+    .prog = "helloworld", .dash = "-", .synopsis = "[PK [PORT]]", .max_args = 2,
+    .args_help = "  (none)     answer \"pong\" to \"ping\" on $SKYWIRE_APP_PORT (default 1)\n"
+                 "  PK [PORT]  dial PK's app PORT (default 1), send \"ping\", print the reply\n",
+};
+
 static void *serve(void *arg)
 {
     int fd = (int)(intptr_t)arg;
     char buf[4];
-    size_t have = 0;
-    ssize_t n;
+    size_t got;
 
-    while ((n = read(fd, buf + have, sizeof(buf) - have)) > 0) {
-        have += (size_t)n;
-        if (have < sizeof(buf))
-            continue;
-        if (memcmp(buf, "ping", 4) != 0 || send(fd, "pong", 4, MSG_NOSIGNAL) != 4)
+    while (sw_io_read_full(fd, buf, sizeof(buf), SW_IO_NO_LIMIT, &got) == SW_OK) {
+        if (memcmp(buf, "ping", 4) != 0 || sw_io_write_all(fd, "pong", 4, SW_IO_NO_LIMIT))
             break;
-        have = 0;
     }
     close(fd);
     return NULL;
@@ -37,20 +41,19 @@ static void *serve(void *arg)
 
 static int server(void)
 {
-    const char *p = getenv("SKYWIRE_APP_PORT");
     struct sw_error err = { 0 };
-    unsigned long port = p ? strtoul(p, NULL, 10) : 1;
+    uint16_t port;
     int lfd, fd;
 
-    if (port == 0 || port > 65535) {
-        fprintf(stderr, "helloworld: bad SKYWIRE_APP_PORT\n");
+    if (sw_app_own_port(1, &port, &err)) {
+        fprintf(stderr, "helloworld: %s\n", err.msg);
         return 2;
     }
-    if (sw_app_listen(NULL, (uint16_t)port, &lfd, &err)) {
+    if (sw_app_listen(NULL, port, &lfd, &err)) {
         fprintf(stderr, "helloworld: listen: %s\n", err.msg);
         return 1;
     }
-    printf("helloworld: listening on port %lu\n", port);
+    printf("helloworld: listening on port %u\n", port);
     fflush(stdout);
     for (;;) {
         struct sw_pk remote;
@@ -77,28 +80,26 @@ static int client(const char *pkhex, const char *portstr)
 {
     struct sw_error err = { 0 };
     struct sw_pk pk;
-    unsigned long port = portstr ? strtoul(portstr, NULL, 10) : 1;
+    long port = 1;
     char buf[5] = { 0 };
-    size_t have = 0;
-    ssize_t n;
-    int fd;
+    size_t got;
+    int fd, rc;
 
-    if (sw_pk_from_hex(&pk, pkhex, "PK", &err) || port == 0 || port > 65535) {
-        fprintf(stderr, "usage: helloworld [PK [PORT]]\n");
+    if (sw_pk_from_hex(&pk, pkhex, "PK", &err) || (portstr && sw_parse_long(portstr, 1, 65535, &port))) {
+        sw_opts_usage(&cli, stderr);
         return 2;
     }
     if (sw_app_dial(NULL, &pk, (uint16_t)port, &fd, &err)) {
         fprintf(stderr, "helloworld: dial: %s\n", err.msg);
         return 1;
     }
-    if (send(fd, "ping", 4, MSG_NOSIGNAL) != 4) {
+    if (sw_io_write_all(fd, "ping", 4, SW_IO_NO_LIMIT)) {
         fprintf(stderr, "helloworld: send failed\n");
         return 1;
     }
-    while (have < 4 && (n = read(fd, buf + have, 4 - have)) > 0)
-        have += (size_t)n;
+    rc = sw_io_read_full(fd, buf, 4, SW_IO_NO_LIMIT, &got);
     close(fd);
-    if (have < 4) {
+    if (rc) {
         fprintf(stderr, "helloworld: no reply\n");
         return 1;
     }
@@ -108,11 +109,12 @@ static int client(const char *pkhex, const char *portstr)
 
 int main(int argc, char **argv)
 {
+    int first, rc;
+
     signal(SIGPIPE, SIG_IGN);
-    if (argc == 1)
+    if ((rc = sw_opts_main(&cli, argc, argv, &first)) != SW_OPTS_CONTINUE)
+        return rc;
+    if (first == argc)
         return server();
-    if (argc == 2 || argc == 3)
-        return client(argv[1], argc == 3 ? argv[2] : NULL);
-    fprintf(stderr, "usage: helloworld [PK [PORT]]\n");
-    return 2;
+    return client(argv[first], first + 1 < argc ? argv[first + 1] : NULL);
 }

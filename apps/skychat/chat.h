@@ -9,11 +9,14 @@
 #ifndef SKYCHAT_CHAT_H
 #define SKYCHAT_CHAT_H
 
+#include <json-c/json.h>
+#include <stdatomic.h>
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
 #include "common/buf.h"
+#include "common/clock.h" /* message times are Unix ms (sw_unix_ms) */
 #include "common/err.h"
 #include "common/keys.h"
 
@@ -42,10 +45,9 @@ struct sc_options {
 
 extern struct sc_options sc_opt;
 
-uint64_t sc_now_ms(void);   /* monotonic clock, for deadlines */
-uint64_t sc_wall_ms(void);  /* Unix time in ms, for message timestamps */
 /* Set once at shutdown; every blocking loop polls it. */
 bool sc_stopping(void);
+const atomic_bool *sc_stop_flag(void); /* the same, for common/stream_io.h waits */
 void sc_stop(void);
 
 /* ---- store.c ---- */
@@ -67,12 +69,14 @@ int sc_store_wait(uint64_t after, int timeout_ms);
 void sc_store_wake_all(void);
 
 /* ---- wire.c ---- */
-/* Writes one frame (len bytes of JSON). SW_EIO when the connection is gone. */
+/* Writes one frame (1..SC_FRAME_MAX bytes of JSON): SW_OK, SW_ERANGE, SW_EIO when the
+ * connection is gone. */
 int sc_frame_write(int fd, const char *json, size_t len);
-/* Reads one frame into *out (malloc'd, NUL-terminated). Waits up to first_ms for its first
- * byte (< 0: forever, polling sc_stopping) and 5 s for the rest. SW_ETIMEDOUT, SW_EIO (closed
- * or stopping), SW_EPROTO (bad length). */
-int sc_frame_read(int fd, int first_ms, char **out, size_t *len);
+/* Reads one frame and parses its JSON into *out (the caller's). Waits up to first_ms for its
+ * first byte (< 0: forever; either way until sc_stopping) and 5 s for the rest.
+ * SW_EINVAL: not JSON (the frame was consumed); SW_ERANGE: bad length (out of sync);
+ * SW_ETIMEDOUT; SW_ENOTFOUND / SW_EIO: closed or stopping. */
+int sc_frame_recv(int fd, int first_ms, struct json_object **out);
 
 /* ---- peer.c ---- */
 enum sc_send_status {

@@ -9,9 +9,11 @@
  * (loopback names, -addr's host, -allowed-host), a POST a same-site Origin (when any) and an
  * application/json body, all decided on the headers before the body is read. */
 #include "apps/skychat/chat.h"
+#include "common/hostport.h"
 #include "common/http_server.h"
 #include "common/json.h"
 #include "common/log.h"
+#include "common/num.h"
 #include "common/version.h"
 
 #include <arpa/inet.h>
@@ -85,21 +87,12 @@ static bool query_u64(struct MHD_Connection *conn, const char *name, uint64_t ma
                       uint64_t *out)
 {
     const char *v = MHD_lookup_connection_value(conn, MHD_GET_ARGUMENT_KIND, name);
-    char *end;
-    unsigned long long n;
 
     if (!v) {
         *out = dflt;
         return true;
     }
-    if (*v < '0' || *v > '9')
-        return false;
-    errno = 0;
-    n = strtoull(v, &end, 10);
-    if (errno || *end || n > max)
-        return false;
-    *out = n;
-    return true;
+    return sw_parse_u64(v, 0, max, out) == SW_OK;
 }
 
 static const char *header(struct MHD_Connection *conn, const char *name)
@@ -250,7 +243,7 @@ static enum MHD_Result post_message(struct MHD_Connection *conn, struct req *q)
         ret = error(conn, 400, "invalid_message", "field 'message': must be non-empty text without NUL");
         goto out;
     }
-    sent_at = sc_wall_ms();
+    sent_at = (uint64_t)sw_unix_ms();
     randombytes_buf(&nonce, sizeof(nonce));
     nonce |= 1; /* never 0 (0 = no nonce) */
     sw_pk_to_hex(&pk, hex);
@@ -278,7 +271,7 @@ out:
 
 struct sse {
     uint64_t after;      /* last id sent */
-    uint64_t next_ka;    /* when the next keep-alive comment is due (ms) */
+    int64_t next_ka;     /* when the next keep-alive comment is due (monotonic ms) */
     struct sw_buf buf;
     size_t off;
     bool hello;
@@ -290,7 +283,7 @@ static ssize_t sse_read(void *cls, uint64_t pos, char *out, size_t max)
     (void)pos;
 
     for (;;) {
-        uint64_t now;
+        int64_t now;
         int w;
 
         if (s->off < s->buf.len) {
@@ -303,7 +296,7 @@ static ssize_t sse_read(void *cls, uint64_t pos, char *out, size_t max)
         s->off = 0;
         if (sc_stopping())
             return MHD_CONTENT_READER_END_OF_STREAM;
-        now = sc_now_ms();
+        now = sw_mono_ms();
         if (!s->hello) {
             s->hello = true;
             sw_buf_printf(&s->buf, "retry: 3000\n: connected\n\n");
@@ -311,7 +304,7 @@ static ssize_t sse_read(void *cls, uint64_t pos, char *out, size_t max)
             sw_buf_printf(&s->buf, ": keep-alive\n\n");
         }
         if (s->buf.len) {
-            s->next_ka = now + (uint64_t)sc_opt.sse_keepalive_ms;
+            s->next_ka = now + sc_opt.sse_keepalive_ms;
             continue;
         }
         w = sc_store_wait(s->after, (int)(s->next_ka - now));
@@ -345,9 +338,8 @@ static enum MHD_Result get_sse(struct MHD_Connection *conn)
     bool full;
 
     /* resume after Last-Event-ID (EventSource reconnects) or ?since=; else only new ones */
-    if (last && *last >= '0' && *last <= '9')
-        after = strtoull(last, NULL, 10);
-    else if (!query_u64(conn, "since", UINT64_MAX, newest, &after))
+    if (!(last && sw_parse_u64(last, 0, UINT64_MAX, &after) == SW_OK) &&
+        !query_u64(conn, "since", UINT64_MAX, newest, &after))
         return error(conn, 400, "invalid_query", "'since' must be a message id (decimal)");
     if (after > newest) /* ids from before a restart */
         after = newest;
@@ -486,33 +478,16 @@ static void on_mhd_log(void *cls, const char *fmt, va_list ap)
 static int resolve(const char *addr, struct addrinfo **ai, struct sw_error *err)
 {
     char host[128], port[8];
-    const char *colon, *h = addr;
-    size_t hlen;
+    uint16_t p;
     struct addrinfo hints = { .ai_socktype = SOCK_STREAM, .ai_flags = AI_PASSIVE };
     int rc;
 
-    if (addr[0] == '[') {
-        const char *end = strchr(addr, ']');
-        if (!end || end[1] != ':')
-            return sw_error_set(err, SW_EINVAL, "-addr '%s': expected [ipv6]:port", addr);
-        h = addr + 1;
-        hlen = (size_t)(end - h);
-        colon = end + 1;
-    } else {
-        colon = strrchr(addr, ':');
-        if (!colon || memchr(addr, ':', (size_t)(colon - addr)))
-            return sw_error_set(err, SW_EINVAL, "-addr '%s': expected host:port, :port or [ipv6]:port", addr);
-        hlen = (size_t)(colon - addr);
-    }
-    if (hlen >= sizeof(host) || !colon[1] || strlen(colon + 1) >= sizeof(port) ||
-        strspn(colon + 1, "0123456789") != strlen(colon + 1) || atol(colon + 1) > 65535)
-        return sw_error_set(err, SW_EINVAL, "-addr '%s': bad host or port", addr);
-    memcpy(host, h, hlen);
-    host[hlen] = '\0';
-    snprintf(port, sizeof(port), "%s", colon + 1);
-    if (!hlen)
+    if (sw_hostport_parse(addr, SW_HOSTPORT_LISTEN, host, sizeof(host), &p))
+        return sw_error_set(err, SW_EINVAL, "-addr '%s': expected host:port, :port or [ipv6]:port", addr);
+    snprintf(port, sizeof(port), "%u", p);
+    if (!host[0])
         hints.ai_family = AF_INET; /* ":8000" = every IPv4 interface */
-    if ((rc = getaddrinfo(hlen ? host : NULL, port, &hints, ai)))
+    if ((rc = getaddrinfo(host[0] ? host : NULL, port, &hints, ai)))
         return sw_error_set(err, SW_EINVAL, "-addr '%s': %s", addr, gai_strerror(rc));
     return SW_OK;
 }
@@ -533,7 +508,7 @@ int sc_http_start(struct sw_error *err)
     const union MHD_DaemonInfo *info;
     unsigned flags = MHD_USE_THREAD_PER_CONNECTION | MHD_USE_INTERNAL_POLLING_THREAD |
                      MHD_USE_POLL | MHD_USE_ERROR_LOG;
-    time_t now = time(NULL);
+    time_t now = (time_t)(sw_unix_ms() / 1000);
     struct tm tm;
 
     gmtime_r(&now, &tm);

@@ -2,6 +2,7 @@
  * "nonce"?} is stored with the remote key the visor authenticated, then acknowledged with
  * {"ok":true} (or {"ok":false,"error":CODE} and the connection stays usable). */
 #include "apps/skychat/chat.h"
+#include "common/cond.h"
 #include "common/json.h"
 #include "common/log.h"
 #include "visor/app/app.h"
@@ -11,7 +12,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
 #include <unistd.h>
 
 #define SC_MAX_INCOMING 64
@@ -20,7 +20,7 @@ static int listener = -1;
 static pthread_t acceptor;
 static bool acceptor_running;
 static pthread_mutex_t mu = PTHREAD_MUTEX_INITIALIZER;
-static pthread_cond_t cv = PTHREAD_COND_INITIALIZER;
+static pthread_cond_t cv; /* sw_cond_init in sc_inbox_start */
 static unsigned active;
 
 struct conn {
@@ -36,15 +36,14 @@ static void answer(int fd, const char *code)
     sc_frame_write(fd, buf, (size_t)n);
 }
 
-/* Stores one message frame; returns NULL or the error code to answer. */
-static const char *take(const struct sw_pk *from, const char *frame, size_t len)
+/* Stores one message frame (borrowed); returns NULL or the error code to answer. */
+static const char *take(const struct sw_pk *from, struct json_object *o)
 {
-    struct json_object *o = NULL, *v;
-    struct sw_error err = { 0 };
+    struct json_object *v;
     const char *text, *code = NULL;
     uint64_t sent_at = 0, nonce = 0;
 
-    if (sw_json_parse(frame, len, &o, &err) || !json_object_is_type(o, json_type_object)) {
+    if (!json_object_is_type(o, json_type_object)) {
         code = "invalid_json";
     } else if (!json_object_object_get_ex(o, "message", &v) || !json_object_is_type(v, json_type_string)) {
         code = "invalid_message";
@@ -62,7 +61,6 @@ static const char *take(const struct sw_pk *from, const char *frame, size_t len)
         if (!sc_store_add(from, false, text, (size_t)json_object_get_string_len(v), sent_at, nonce))
             code = "out_of_memory";
     }
-    json_object_put(o);
     return code;
 }
 
@@ -73,19 +71,18 @@ static void *serve(void *arg)
 
     sw_pk_to_hex(&c->remote, hex);
     for (;;) {
-        char *frame = NULL;
-        size_t len = 0;
+        struct json_object *msg = NULL;
         const char *code;
-        int rc = sc_frame_read(c->fd, -1, &frame, &len);
+        int rc = sc_frame_recv(c->fd, -1, &msg);
 
-        if (rc == SW_EPROTO) {
+        if (rc == SW_ERANGE) {
             answer(c->fd, "frame_too_large");
             break;
         }
-        if (rc)
+        if (rc && rc != SW_EINVAL)
             break;
-        code = take(&c->remote, frame, len);
-        free(frame);
+        code = rc ? "invalid_json" : take(&c->remote, msg);
+        json_object_put(msg);
         if (code)
             sw_log_info("refused a message from %s: %s", hex, code);
         else
@@ -157,6 +154,7 @@ static void *accept_loop(void *arg)
 
 int sc_inbox_start(struct sw_error *err)
 {
+    sw_cond_init(&cv);
     if (sw_app_listen(NULL, sc_opt.port, &listener, err))
         return err ? err->code : SW_EIO;
     if (pthread_create(&acceptor, NULL, accept_loop, NULL)) {
@@ -180,8 +178,7 @@ bool sc_inbox_stop(void)
         close(listener);
     listener = -1;
     /* connection threads notice sc_stopping within half a second */
-    clock_gettime(CLOCK_REALTIME, &dl);
-    dl.tv_sec += 3;
+    sw_cond_deadline(3000, &dl);
     pthread_mutex_lock(&mu);
     while (active && pthread_cond_timedwait(&cv, &mu, &dl) == 0)
         ;

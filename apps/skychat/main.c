@@ -6,40 +6,29 @@
  * A visor app: talks to its visor through $SKYWIRE_APP_SOCKET, listens for chats on
  * $SKYWIRE_APP_PORT (default 1), serves the page and API on -addr (default :8000). */
 #include "apps/skychat/chat.h"
+#include "common/daemon.h"
 #include "common/http_server.h"
 #include "common/keys.h"
 #include "common/log.h"
-#include "common/version.h"
+#include "common/opts.h"
+#include "visor/app/app.h"
 
-#include <errno.h>
-#include <pthread.h>
-#include <signal.h>
 #include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
 
 struct sc_options sc_opt;
 static atomic_bool stopping;
 
-uint64_t sc_now_ms(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (uint64_t)ts.tv_sec * 1000u + (uint64_t)ts.tv_nsec / 1000000u;
-}
-
-uint64_t sc_wall_ms(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_REALTIME, &ts);
-    return (uint64_t)ts.tv_sec * 1000u + (uint64_t)ts.tv_nsec / 1000000u;
-}
-
 bool sc_stopping(void)
 {
     return atomic_load(&stopping);
+}
+
+const atomic_bool *sc_stop_flag(void)
+{
+    return &stopping;
 }
 
 void sc_stop(void)
@@ -47,59 +36,31 @@ void sc_stop(void)
     atomic_store(&stopping, true);
 }
 
-static void usage(FILE *f)
+static int opt_addr(void *arg, const char *v, struct sw_error *err)
 {
-    fprintf(f,
-            "usage: skychat [-addr HOST:PORT] [-remote-port N] [-dial-timeout S] [-ack-timeout S]\n"
-            "               [-sse-keepalive S] [-max-sse N] [-history N] [-allowed-host NAME]...\n"
-            "  -addr           web page and API address (default :8000 = every interface;\n"
-            "                  127.0.0.1:8000 for this host only)\n"
-            "  -allowed-host   a host name or address the page may be opened under, besides\n"
-            "                  localhost, 127.0.0.1, [::1] and -addr's host (repeatable)\n"
-            "  -remote-port    the recipients' skychat app port (default: own port)\n"
-            "  -dial-timeout   seconds to wait for a route to a recipient (default 20)\n"
-            "  -ack-timeout    seconds to wait for a recipient's acknowledgement (default 10)\n"
-            "  -sse-keepalive  seconds between keep-alive comments on /sse (default 15)\n"
-            "  -max-sse        open /sse streams at most (default 32)\n"
-            "  -history        messages kept in memory (default 1000)\n"
-            "Run by a visor (config apps: {\"app\":\"skychat\",\"port\":1,\"args\":[\"-addr\",\":8000\"]}):\n"
-            "it reads SKYWIRE_APP_SOCKET, SKYWIRE_APP_PORT and SKYWIRE_VISOR_PK.\n");
+    if (!*v || strlen(v) >= sizeof(sc_opt.addr))
+        return SW_EINVAL;
+    snprintf(sc_opt.addr, sizeof(sc_opt.addr), "%s", v);
+    return SW_OK;
 }
 
-static bool num(const char *s, unsigned long min, unsigned long max, unsigned long *out)
+static int opt_allowed_host(void *arg, const char *v, struct sw_error *err)
 {
-    char *end;
-    unsigned long v;
-    if (!s || *s < '0' || *s > '9')
-        return false;
-    errno = 0;
-    v = strtoul(s, &end, 10);
-    if (errno || *end || v < min || v > max)
-        return false;
-    *out = v;
-    return true;
+    if (!sw_http_host_valid(v) || sc_opt.n_allowed_hosts >= SC_MAX_ALLOWED_HOSTS)
+        return SW_EINVAL; /* a name or address, no port; at most 16 */
+    sc_opt.allowed_hosts[sc_opt.n_allowed_hosts++] = v;
+    return SW_OK;
 }
 
-/* 0 ok, 1 exit 0 (help/version), 2 usage error */
-static int parse_args(int argc, char **argv)
+/* The environment the visor sets: own app port and key. 0, or 2 after saying why. */
+static int read_env(void)
 {
-    unsigned long v, remote = 0;
-    const char *p = getenv("SKYWIRE_APP_PORT"), *self = getenv("SKYWIRE_VISOR_PK");
+    const char *self = getenv("SKYWIRE_VISOR_PK");
     struct sw_error err = { 0 };
 
-    snprintf(sc_opt.addr, sizeof(sc_opt.addr), ":8000");
-    sc_opt.port = 1;
-    sc_opt.dial_timeout_ms = 20000;
-    sc_opt.ack_timeout_ms = 10000;
-    sc_opt.sse_keepalive_ms = 15000;
-    sc_opt.max_sse = 32;
-    sc_opt.ring = SC_RING_DEFAULT;
-    if (p && *p) {
-        if (!num(p, 1, 65535, &v)) {
-            fprintf(stderr, "skychat: SKYWIRE_APP_PORT '%s' is not a port\n", p);
-            return 2;
-        }
-        sc_opt.port = (uint16_t)v;
+    if (sw_app_own_port(1, &sc_opt.port, &err)) {
+        fprintf(stderr, "skychat: %s\n", err.msg);
+        return 2;
     }
     if (self && *self) {
         if (sw_pk_from_hex(&sc_opt.self, self, "SKYWIRE_VISOR_PK", &err)) {
@@ -108,101 +69,66 @@ static int parse_args(int argc, char **argv)
         }
         sc_opt.have_self = true;
     }
-    for (int i = 1; i < argc; i++) {
-        char name[32];
-        const char *arg = argv[i], *a = arg, *val, *eq;
-
-        if (strcmp(a, "-h") == 0 || strcmp(a, "-help") == 0 || strcmp(a, "--help") == 0) {
-            usage(stdout);
-            return 1;
-        }
-        if (strcmp(a, "-version") == 0 || strcmp(a, "--version") == 0) {
-            printf("skychat %s\n", SW_VERSION);
-            return 1;
-        }
-        if (a[0] != '-' || !a[1])
-            goto bad;
-        a += a[1] == '-' ? 2 : 1; /* -flag and --flag */
-        eq = strchr(a, '=');
-        if (eq && (size_t)(eq - a) < sizeof(name)) {
-            memcpy(name, a, (size_t)(eq - a));
-            name[eq - a] = '\0';
-            val = eq + 1;
-        } else {
-            snprintf(name, sizeof(name), "%s", a);
-            if (i + 1 >= argc) {
-                fprintf(stderr, "skychat: %s needs a value\n", argv[i]);
-                return 2;
-            }
-            val = argv[++i];
-        }
-        if (strcmp(name, "addr") == 0) {
-            if (!*val || strlen(val) >= sizeof(sc_opt.addr))
-                goto badval;
-            snprintf(sc_opt.addr, sizeof(sc_opt.addr), "%s", val);
-        } else if (strcmp(name, "remote-port") == 0) {
-            if (!num(val, 1, 65535, &remote))
-                goto badval;
-        } else if (strcmp(name, "dial-timeout") == 0) {
-            if (!num(val, 1, 300, &v))
-                goto badval;
-            sc_opt.dial_timeout_ms = (int)v * 1000;
-        } else if (strcmp(name, "ack-timeout") == 0) {
-            if (!num(val, 1, 300, &v))
-                goto badval;
-            sc_opt.ack_timeout_ms = (int)v * 1000;
-        } else if (strcmp(name, "sse-keepalive") == 0) {
-            if (!num(val, 1, 3600, &v))
-                goto badval;
-            sc_opt.sse_keepalive_ms = (int)v * 1000;
-        } else if (strcmp(name, "max-sse") == 0) {
-            if (!num(val, 1, 100, &v))
-                goto badval;
-            sc_opt.max_sse = (unsigned)v;
-        } else if (strcmp(name, "history") == 0) {
-            if (!num(val, 1, 1000000, &v))
-                goto badval;
-            sc_opt.ring = v;
-        } else if (strcmp(name, "allowed-host") == 0) {
-            if (!sw_http_host_valid(val) || sc_opt.n_allowed_hosts >= SC_MAX_ALLOWED_HOSTS)
-                goto badval; /* a name or address, no port; at most 16 */
-            sc_opt.allowed_hosts[sc_opt.n_allowed_hosts++] = val;
-        } else {
-            goto bad;
-        }
-        continue;
-bad:
-        fprintf(stderr, "skychat: unknown argument '%s'\n", arg);
-        usage(stderr);
-        return 2;
-badval:
-        fprintf(stderr, "skychat: bad value '%s' for -%s\n", val, name);
-        return 2;
-    }
-    sc_opt.remote_port = remote ? (uint16_t)remote : sc_opt.port;
     return 0;
+}
+
+/* SW_OPTS_CONTINUE, or the exit status (0 after -help, 2 after a bad flag). */
+static int parse_args(int argc, char **argv)
+{
+    long remote = 0, dial_s = 20, ack_s = 10, keepalive_s = 15, max_sse = 32, history = SC_RING_DEFAULT;
+    const struct sw_opt options[] = {
+        SW_OPT_CALL("addr", "HOST:PORT", "web page and API address (default :8000 = every interface;\n"
+                    "127.0.0.1:8000 for this host only)", opt_addr, NULL),
+        SW_OPT_CALL("allowed-host", "NAME", "a host name or address the page may be opened under, besides\n"
+                    "localhost, 127.0.0.1, [::1] and -addr's host (repeatable)", opt_allowed_host, NULL),
+        SW_OPT_NUM("remote-port", "N", "the recipients' skychat app port (default: own port)", &remote, 1, 65535),
+        SW_OPT_NUM("dial-timeout", "S", "seconds to wait for a route to a recipient (default 20)", &dial_s, 1, 300),
+        SW_OPT_NUM("ack-timeout", "S", "seconds to wait for a recipient's acknowledgement (default 10)", &ack_s, 1, 300),
+        SW_OPT_NUM("sse-keepalive", "S", "seconds between keep-alive comments on /sse (default 15)", &keepalive_s,
+                   1, 3600),
+        SW_OPT_NUM("max-sse", "N", "open /sse streams at most (default 32)", &max_sse, 1, 100),
+        SW_OPT_NUM("history", "N", "messages kept in memory (default 1000)", &history, 1, 1000000),
+        SW_OPT_END,
+    };
+    const struct sw_opts cli = {
+        .prog = "skychat", .dash = "-", .opts = options,
+        .synopsis = "[-addr HOST:PORT] [-remote-port N] [-dial-timeout S] [-ack-timeout S]\n"
+                    "               [-sse-keepalive S] [-max-sse N] [-history N] [-allowed-host NAME]...",
+        .footer = "Run by a visor (config apps: {\"app\":\"skychat\",\"port\":1,\"args\":[\"-addr\",\":8000\"]}):\n"
+                  "it reads SKYWIRE_APP_SOCKET, SKYWIRE_APP_PORT and SKYWIRE_VISOR_PK.\n",
+    };
+    int rc;
+
+    snprintf(sc_opt.addr, sizeof(sc_opt.addr), ":8000");
+    if ((rc = read_env()) || (rc = sw_opts_main(&cli, argc, argv, NULL)) != SW_OPTS_CONTINUE)
+        return rc;
+    sc_opt.remote_port = remote ? (uint16_t)remote : sc_opt.port;
+    sc_opt.dial_timeout_ms = (int)dial_s * 1000;
+    sc_opt.ack_timeout_ms = (int)ack_s * 1000;
+    sc_opt.sse_keepalive_ms = (int)keepalive_s * 1000;
+    sc_opt.max_sse = (unsigned)max_sse;
+    sc_opt.ring = (size_t)history;
+    return SW_OPTS_CONTINUE;
 }
 
 int main(int argc, char **argv)
 {
     struct sw_error err = { 0 };
-    sigset_t set;
-    int rc, sig = 0;
+    int rc;
     bool drained;
 
     sw_log_init("skychat");
-    if ((rc = parse_args(argc, argv)))
-        return rc == 1 ? 0 : 2;
+    if ((rc = parse_args(argc, argv)) != SW_OPTS_CONTINUE)
+        return rc;
     if (sw_crypto_init()) {
         fprintf(stderr, "skychat: libsodium failed to initialise\n");
         return 1;
     }
-    signal(SIGPIPE, SIG_IGN);
-    /* every thread inherits the blocked set; main takes the signals with sigwait */
-    sigemptyset(&set);
-    sigaddset(&set, SIGTERM);
-    sigaddset(&set, SIGINT);
-    pthread_sigmask(SIG_BLOCK, &set, NULL);
+    /* before any thread: every thread inherits the blocked set; main takes the signals */
+    if (sw_daemon_init()) {
+        fprintf(stderr, "skychat: cannot block the stop signals\n");
+        return 1;
+    }
     if (sc_store_init(sc_opt.ring)) {
         fprintf(stderr, "skychat: out of memory\n");
         return 1;
@@ -222,9 +148,7 @@ int main(int argc, char **argv)
     }
     sw_log_info("listening on app port %u; web page on %s (port %u)", sc_opt.port, sc_opt.addr,
                 sc_http_port());
-    while (sigwait(&set, &sig) != 0)
-        ;
-    sw_log_info("signal %d: shutting down", sig);
+    sw_log_info("signal %d: shutting down", sw_daemon_wait());
     sc_stop();
     sc_store_wake_all();
     sc_http_stop();

@@ -16,7 +16,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
 #include <unistd.h>
 
 #define SC_MAX_PEERS 64
@@ -26,7 +25,7 @@ struct peer {
     struct sw_pk pk;
     int fd;                 /* -1 when not connected */
     unsigned busy;          /* senders holding or waiting for lock (table_mu) */
-    uint64_t last_used;
+    int64_t last_used;   /* monotonic ms */
     pthread_mutex_t lock;   /* one message at a time per recipient */
 };
 
@@ -87,7 +86,7 @@ static void peer_put(struct peer *p)
 {
     pthread_mutex_lock(&table_mu);
     p->busy--;
-    p->last_used = sc_now_ms();
+    p->last_used = sw_mono_ms();
     pthread_mutex_unlock(&table_mu);
 }
 
@@ -166,7 +165,7 @@ static int dial(const struct sw_pk *pk, int *fd, struct sc_send_result *res)
         snprintf(res->msg, sizeof(res->msg), "cannot start a dial: %s", strerror(rc));
         return -1;
     }
-    clock_gettime(CLOCK_MONOTONIC, &dl);
+    sw_cond_deadline(0, &dl);
     pthread_mutex_lock(&j->mu);
     for (int waited = 0; !j->done && waited < sc_opt.dial_timeout_ms && !sc_stopping(); waited += 250) {
         sw_timespec_add_ms(&dl, 250);
@@ -203,18 +202,16 @@ enum xfer { XF_OK, XF_CLOSED, XF_TIMEOUT, XF_REJECTED };
 
 static enum xfer exchange(int fd, const char *frame, size_t len, char *why, size_t why_cap)
 {
-    char *ans = NULL;
-    size_t alen;
     struct json_object *o = NULL;
     enum xfer x;
     int rc;
 
     if (sc_frame_write(fd, frame, len))
         return XF_CLOSED;
-    rc = sc_frame_read(fd, sc_opt.ack_timeout_ms, &ans, &alen);
-    if (rc)
+    rc = sc_frame_recv(fd, sc_opt.ack_timeout_ms, &o);
+    if (rc && rc != SW_EINVAL)
         return rc == SW_ETIMEDOUT ? XF_TIMEOUT : XF_CLOSED;
-    if (sw_json_parse(ans, alen, &o, NULL) || !json_object_is_type(o, json_type_object)) {
+    if (rc || !json_object_is_type(o, json_type_object)) {
         snprintf(why, why_cap, "unreadable acknowledgement");
         x = XF_REJECTED;
     } else if (json_object_get_boolean(json_object_object_get(o, "ok"))) {
@@ -225,7 +222,6 @@ static enum xfer exchange(int fd, const char *frame, size_t len, char *why, size
         x = XF_REJECTED;
     }
     json_object_put(o);
-    free(ans);
     return x;
 }
 

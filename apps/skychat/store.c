@@ -79,7 +79,7 @@ uint64_t sc_store_add(const struct sw_pk *peer, bool outgoing, const char *text,
     e = slot(id);
     free(e->text);
     *e = (struct entry){ .id = id, .peer = *peer, .outgoing = outgoing, .text = copy, .len = len,
-                         .sent_at = sent_at, .received_at = sc_wall_ms(), .nonce = nonce };
+                         .sent_at = sent_at, .received_at = (uint64_t)sw_unix_ms(), .nonce = nonce };
     pthread_cond_broadcast(&cv);
     pthread_mutex_unlock(&mu);
     return id;

@@ -1,7 +1,10 @@
 #include "apps/socks5/relay.h"
 
+#include "common/bytes.h"
+#include "common/clock.h"
 #include "common/err.h"
 #include "common/socks5.h"
+#include "common/stream_io.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -13,55 +16,23 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
-#include <time.h>
 #include <unistd.h>
-
-static int64_t now_ms(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
-
-static int wait_fd(int fd, short events, int64_t deadline)
-{
-    struct pollfd p = { .fd = fd, .events = events };
-    for (;;) {
-        int64_t left = deadline - now_ms();
-        int rc;
-        if (left <= 0)
-            return SW_ETIMEDOUT;
-        rc = poll(&p, 1, (int)(left > 60000 ? 60000 : left));
-        if (rc > 0)
-            return SW_OK;
-        if (rc < 0 && errno != EINTR)
-            return SW_EIO;
-    }
-}
 
 int sx_read_msg(int fd, uint8_t *buf, size_t cap, size_t *have, int timeout_ms,
                 sx_parse_fn parse, void *ctx, size_t *used)
 {
-    int64_t deadline = now_ms() + timeout_ms;
+    struct sw_io_limit lim = sw_io_within(timeout_ms, NULL);
 
     for (;;) {
-        ssize_t n;
+        size_t n;
         int rc = parse(buf, *have, used, ctx);
         if (rc != SW_SOCKS5_MORE)
             return rc;
         if (*have >= cap)
             return SW_ERANGE;
-        if ((rc = wait_fd(fd, POLLIN, deadline)))
-            return rc;
-        n = recv(fd, buf + *have, cap - *have, MSG_DONTWAIT);
-        if (n == 0)
-            return SW_EIO;
-        if (n < 0) {
-            if (errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR)
-                continue;
-            return SW_EIO;
-        }
-        *have += (size_t)n;
+        if ((rc = sw_io_read_some(fd, buf + *have, cap - *have, lim, &n)))
+            return rc == SW_ENOTFOUND ? SW_EIO : rc;
+        *have += n;
     }
 }
 
@@ -69,27 +40,6 @@ void sx_consume(uint8_t *buf, size_t *have, size_t used)
 {
     memmove(buf, buf + used, *have - used);
     *have -= used;
-}
-
-int sx_write_all(int fd, const void *p, size_t n, int timeout_ms)
-{
-    const uint8_t *b = p;
-    int64_t deadline = now_ms() + timeout_ms;
-
-    while (n > 0) {
-        ssize_t w = send(fd, b, n, MSG_DONTWAIT | MSG_NOSIGNAL);
-        int rc;
-        if (w > 0) {
-            b += w;
-            n -= (size_t)w;
-            continue;
-        }
-        if (w < 0 && errno != EAGAIN && errno != EWOULDBLOCK && errno != EINTR)
-            return SW_EIO;
-        if ((rc = wait_fd(fd, POLLOUT, deadline)))
-            return rc;
-    }
-    return SW_OK;
 }
 
 static uint8_t rep_for_errno(int e)
@@ -124,7 +74,7 @@ static int connect_one(const struct addrinfo *ai, int timeout_ms, int *err)
             *err = errno;
             goto fail;
         }
-        if (wait_fd(fd, POLLOUT, now_ms() + timeout_ms)) {
+        if (sw_io_wait(fd, POLLOUT, sw_io_within(timeout_ms, NULL))) {
             *err = ETIMEDOUT;
             goto fail;
         }
@@ -167,36 +117,6 @@ int sx_connect_addrs(const struct addrinfo *const addrs[], size_t n, int timeout
     return fd;
 }
 
-int sx_split_hostport(const char *s, char *host, size_t host_cap, uint16_t *port)
-{
-    const char *colon, *h = s;
-    size_t hl;
-    char *end;
-    unsigned long p;
-
-    if (s[0] == '[') {
-        const char *rb = strchr(s, ']');
-        if (!rb || rb[1] != ':')
-            return -1;
-        h = s + 1;
-        hl = (size_t)(rb - h);
-        colon = rb + 1;
-    } else {
-        if (!(colon = strrchr(s, ':')))
-            return -1;
-        hl = (size_t)(colon - s);
-    }
-    if (hl >= host_cap)
-        return -1;
-    errno = 0;
-    p = strtoul(colon + 1, &end, 10);
-    if (errno || *end || colon[1] == '\0' || p == 0 || p > 65535)
-        return -1;
-    memcpy(host, h, hl);
-    host[hl] = '\0';
-    *port = (uint16_t)p;
-    return 0;
-}
 
 /* ---- splice ----------------------------------------------------------------------------- */
 
@@ -249,15 +169,16 @@ static void sb_put(struct sbuf *b, const void *p, size_t n)
 
 static void put_data(struct sbuf *b, const uint8_t *p, size_t n)
 {
-    uint8_t h[3] = { SW_SOCKS_F_DATA, (uint8_t)(n >> 8), (uint8_t)n };
+    uint8_t h[3] = { SW_SOCKS_F_DATA };
+    sw_put_u16(h + 1, (uint16_t)n);
     sb_put(b, h, 3);
     sb_put(b, p, n);
 }
 
 static void put_credit(struct sbuf *b, uint32_t v)
 {
-    uint8_t c[5] = { SW_SOCKS_F_CREDIT, (uint8_t)(v >> 24), (uint8_t)(v >> 16), (uint8_t)(v >> 8),
-                     (uint8_t)v };
+    uint8_t c[5] = { SW_SOCKS_F_CREDIT };
+    sw_put_u32(c + 1, v);
     sb_put(b, c, 5);
 }
 
@@ -342,7 +263,7 @@ static int take_frames(struct splice *s, int local)
 
 static int splice_loop(struct splice *s, int local, int route)
 {
-    int64_t last = now_ms();
+    int64_t last = sw_mono_ms(); /* the last time anything moved */
 
     for (;;) {
         struct pollfd pf[2];
@@ -394,11 +315,11 @@ static int splice_loop(struct splice *s, int local, int route)
         if (rc < 0 && errno != EINTR)
             return -1;
         if (rc <= 0) {
-            if (now_ms() - last > SX_IDLE_MS)
+            if (sw_ms_since(last) > SX_IDLE_MS)
                 return -1;
             continue;
         }
-        last = now_ms();
+        last = sw_mono_ms();
         if (l_rd && pf[0].revents) {
             size_t want = SX_CONN_WINDOW - (size_t)s->inflight;
             size_t grant = budget_take(want < SX_CHUNK ? want : SX_CHUNK);
@@ -406,8 +327,7 @@ static int splice_loop(struct splice *s, int local, int route)
             if (n > 0) {
                 uint8_t *h = sb_tail(&s->rout);
                 h[0] = SW_SOCKS_F_DATA;
-                h[1] = (uint8_t)(n >> 8);
-                h[2] = (uint8_t)n;
+                sw_put_u16(h + 1, (uint16_t)n);
                 s->rout.len += 3 + (size_t)n;
                 s->inflight += (uint64_t)n;
                 budget_give(grant - (size_t)n);

@@ -1,7 +1,8 @@
 /* relay.h — I/O shared by socksproxy and socksproxy-client: a bounded message reader with a
  * deadline, the exit's outgoing connect, and the tunnel splice (framing, flow control and
  * half-close of common/socks5.h). All functions work on blocking sockets (they use poll and
- * MSG_DONTWAIT) and never close the fds they are given. */
+ * MSG_DONTWAIT) and never close the fds they are given. Whole writes with a deadline are
+ * common/stream_io.h's sw_io_write_all. */
 #ifndef SW_SOCKS_RELAY_H
 #define SW_SOCKS_RELAY_H
 
@@ -20,9 +21,6 @@ int sx_read_msg(int fd, uint8_t *buf, size_t cap, size_t *have, int timeout_ms,
                 sx_parse_fn parse, void *ctx, size_t *used);
 void sx_consume(uint8_t *buf, size_t *have, size_t used);
 
-/* Writes all of p within timeout_ms. SW_OK, SW_ETIMEDOUT or SW_EIO. */
-int sx_write_all(int fd, const void *p, size_t n, int timeout_ms);
-
 /* Resolves host:port for TCP with getaddrinfo, here (at the exit). SW_OK with *res (owned by
  * the caller: freeaddrinfo), or SW_ENOTFOUND with *rep = SW_SOCKS5_REP_HOST_UNREACHABLE. */
 int sx_resolve(const char *host, uint16_t port, struct addrinfo **res, uint8_t *rep);
@@ -38,8 +36,5 @@ int sx_connect_addrs(const struct addrinfo *const addrs[], size_t n, int timeout
  * from each side. 0 when both sides ended cleanly, -1 when the relay was cut short. */
 int sx_splice(int local, int route, const uint8_t *local_pre, size_t local_pre_len,
               const uint8_t *route_pre, size_t route_pre_len);
-
-/* Parses "host:port", "[v6]:port" or ":port" (host "" = any). 0 on success. */
-int sx_split_hostport(const char *s, char *host, size_t host_cap, uint16_t *port);
 
 #endif

@@ -6,9 +6,13 @@
  * the name is resolved by the exit). Each SOCKS connection dials its own route connection
  * to PK's socksproxy, sends the tunnel header and maps the exit's status to the reply. */
 #include "apps/socks5/relay.h"
+#include "common/backoff.h"
 #include "common/err.h"
+#include "common/hostport.h"
 #include "common/keys.h"
+#include "common/opts.h"
 #include "common/socks5.h"
+#include "common/stream_io.h"
 #include "visor/app/app.h"
 
 #include <errno.h>
@@ -27,6 +31,7 @@
 #define MAX_CONNS 256
 #define MAX_DIALS 4     /* route setups at once (each one is a setup-node round) */
 #define DIAL_TRIES 3
+#define DIAL_RETRY_MS 300 /* first pause between tries, doubling */
 
 static struct sw_pk srv;
 static uint16_t srv_port = 3;
@@ -40,6 +45,7 @@ static int n_dials;
  * transiently, e.g. while the setup node's streams to the hops come up). */
 static int dial(int *fd, struct sw_error *err)
 {
+    struct sw_backoff backoff = SW_BACKOFF_INIT(DIAL_RETRY_MS, DIAL_RETRY_MS * 4, false);
     int rc = SW_EIO;
 
     pthread_mutex_lock(&dial_mu);
@@ -50,7 +56,7 @@ static int dial(int *fd, struct sw_error *err)
     for (int i = 0; i < DIAL_TRIES; i++) {
         if (i > 0) {
             fprintf(stderr, "socksproxy-client: dial: %s (retrying)\n", err->msg);
-            usleep(300000u * (unsigned)i);
+            usleep(sw_backoff_next(&backoff) * 1000u);
         }
         if ((rc = sw_app_dial(NULL, &srv, srv_port, fd, err)) == SW_OK || rc == SW_EPERM)
             break;
@@ -86,7 +92,7 @@ static int parse_status(const uint8_t *buf, size_t len, size_t *used, void *ctx)
 static void reply(int fd, uint8_t rep)
 {
     uint8_t r[10];
-    sx_write_all(fd, r, sw_socks5_encode_reply(rep, r), SOCKS_TIMEOUT_MS);
+    sw_io_write_all(fd, r, sw_socks5_encode_reply(rep, r), sw_io_within(SOCKS_TIMEOUT_MS, NULL));
 }
 
 static void *serve(void *arg)
@@ -105,12 +111,12 @@ static void *serve(void *arg)
     sx_consume(buf, &have, used);
     if (!no_auth) {
         static const uint8_t none[2] = { 5, 0xff };
-        sx_write_all(cfd, none, 2, SOCKS_TIMEOUT_MS);
+        sw_io_write_all(cfd, none, 2, sw_io_within(SOCKS_TIMEOUT_MS, NULL));
         goto out;
     }
     {
         static const uint8_t ok[2] = { 5, 0 };
-        if (sx_write_all(cfd, ok, 2, SOCKS_TIMEOUT_MS) != SW_OK)
+        if (sw_io_write_all(cfd, ok, 2, sw_io_within(SOCKS_TIMEOUT_MS, NULL)) != SW_OK)
             goto out;
     }
     rc = sx_read_msg(cfd, buf, sizeof(buf), &have, SOCKS_TIMEOUT_MS, parse_request, &rq, &used);
@@ -133,7 +139,7 @@ static void *serve(void *arg)
         reply(cfd, SW_SOCKS5_REP_NET_UNREACHABLE);
         goto out;
     }
-    if (sx_write_all(rfd, hdr, hlen, SOCKS_TIMEOUT_MS) != SW_OK ||
+    if (sw_io_write_all(rfd, hdr, hlen, sw_io_within(SOCKS_TIMEOUT_MS, NULL)) != SW_OK ||
         sx_read_msg(rfd, rbuf, sizeof(rbuf), &rhave, STATUS_TIMEOUT_MS, parse_status, &rep, &used) != SW_OK) {
         fprintf(stderr, "socksproxy-client: no status from the exit for %s port %u\n",
                 rq.req.dst.host, rq.req.dst.port);
@@ -149,7 +155,8 @@ static void *serve(void *arg)
     }
     {
         uint8_t r[10];
-        if (sx_write_all(cfd, r, sw_socks5_encode_reply(SW_SOCKS5_REP_OK, r), SOCKS_TIMEOUT_MS))
+        if (sw_io_write_all(cfd, r, sw_socks5_encode_reply(SW_SOCKS5_REP_OK, r),
+                            sw_io_within(SOCKS_TIMEOUT_MS, NULL)))
             goto out;
     }
     sx_splice(cfd, rfd, buf, have, rbuf, rhave);
@@ -170,7 +177,7 @@ static int listen_on(const char *addr)
                               .ai_flags = AI_PASSIVE | AI_NUMERICSERV }, *res = NULL;
     int fd = -1, one = 1;
 
-    if (sx_split_hostport(addr, host, sizeof(host), &port)) {
+    if (sw_hostport_parse(addr, SW_HOSTPORT_LISTEN, host, sizeof(host), &port) || port == 0) {
         fprintf(stderr, "socksproxy-client: bad -addr %s (want host:port)\n", addr);
         return -1;
     }
@@ -195,46 +202,31 @@ static int listen_on(const char *addr)
     return fd;
 }
 
-static void usage(void)
+/* The command line into srv (*srv_hex its text), srv_port, passcode and *addr:
+ * SW_OPTS_CONTINUE, or the exit status. */
+static int parse_args(int argc, char **argv, const char **addr, const char **srv_hex)
 {
-    fprintf(stderr, "usage: socksproxy-client -srv PK [-addr HOST:PORT (127.0.0.1:1080)] "
-                    "[-passcode X] [-port APP_PORT (3)]\n");
-}
-
-int main(int argc, char **argv)
-{
-    const char *addr = "127.0.0.1:1080", *srv_hex = NULL;
+    long port = srv_port;
+    const struct sw_opt options[] = {
+        SW_OPT_STR("srv", "PK", "the exit: the visor whose socksproxy connects (required)", srv_hex),
+        SW_OPT_STR("addr", "HOST:PORT", "the local SOCKS5 listener (default 127.0.0.1:1080)", addr),
+        SW_OPT_STR("passcode", "X", "the exit's -passcode (default: nothing)", &passcode),
+        SW_OPT_NUM("port", "APP_PORT", "the exit's app port (default 3)", &port, 1, 65535),
+        SW_OPT_END,
+    };
+    const struct sw_opts cli = {
+        .prog = "socksproxy-client", .dash = "-", .opts = options,
+        .synopsis = "-srv PK [-addr HOST:PORT (127.0.0.1:1080)] [-passcode X] [-port APP_PORT (3)]",
+    };
     struct sw_error err = { 0 };
-    int lfd;
+    int rc;
 
-    signal(SIGPIPE, SIG_IGN);
-    for (int i = 1; i < argc; i++) {
-        const char *a = argv[i][0] == '-' && argv[i][1] == '-' ? argv[i] + 1 : argv[i];
-        if (i + 1 >= argc) {
-            usage();
-            return 2;
-        }
-        if (!strcmp(a, "-addr")) {
-            addr = argv[++i];
-        } else if (!strcmp(a, "-srv")) {
-            srv_hex = argv[++i];
-        } else if (!strcmp(a, "-passcode")) {
-            passcode = argv[++i];
-        } else if (!strcmp(a, "-port")) {
-            unsigned long p = strtoul(argv[++i], NULL, 10);
-            if (p == 0 || p > 65535) {
-                usage();
-                return 2;
-            }
-            srv_port = (uint16_t)p;
-        } else {
-            usage();
-            return 2;
-        }
-    }
-    if (!srv_hex || sw_pk_from_hex(&srv, srv_hex, "-srv", &err)) {
-        fprintf(stderr, "socksproxy-client: %s\n", srv_hex ? err.msg : "-srv PK is required");
-        usage();
+    if ((rc = sw_opts_main(&cli, argc, argv, NULL)) != SW_OPTS_CONTINUE)
+        return rc;
+    srv_port = (uint16_t)port;
+    if (!*srv_hex || sw_pk_from_hex(&srv, *srv_hex, "-srv", &err)) {
+        fprintf(stderr, "socksproxy-client: %s\n", *srv_hex ? err.msg : "-srv PK is required");
+        sw_opts_usage(&cli, stderr);
         return 2;
     }
     if (strlen(passcode) > SW_SOCKS_PASSCODE_MAX) {
@@ -242,6 +234,17 @@ int main(int argc, char **argv)
                 SW_SOCKS_PASSCODE_MAX);
         return 2;
     }
+    return SW_OPTS_CONTINUE;
+}
+
+int main(int argc, char **argv)
+{
+    const char *addr = "127.0.0.1:1080", *srv_hex = NULL;
+    int lfd, rc;
+
+    signal(SIGPIPE, SIG_IGN);
+    if ((rc = parse_args(argc, argv, &addr, &srv_hex)) != SW_OPTS_CONTINUE)
+        return rc;
     if ((lfd = listen_on(addr)) < 0)
         return 1;
     printf("socksproxy-client: SOCKS5 on %s via %s port %u\n", addr, srv_hex, srv_port);

@@ -12,7 +12,9 @@
 #include "common/exit_policy.h"
 #include "common/keys.h"
 #include "common/log.h"
+#include "common/opts.h"
 #include "common/socks5.h"
+#include "common/stream_io.h"
 #include "visor/app/app.h"
 
 #include <netdb.h>
@@ -65,7 +67,7 @@ static void refuse(int fd, uint8_t rep)
     uint8_t st[2] = { SW_SOCKS_TUNNEL_VERSION, rep }, junk[256];
     struct timeval tv = { 5, 0 };
 
-    if (sx_write_all(fd, st, sizeof(st), HDR_TIMEOUT_MS) != SW_OK)
+    if (sw_io_write_all(fd, st, sizeof(st), sw_io_within(HDR_TIMEOUT_MS, NULL)) != SW_OK)
         return;
     setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv));
     while (read(fd, junk, sizeof(junk)) > 0)
@@ -163,7 +165,7 @@ static void *serve(void *arg)
     }
     {
         uint8_t st[2] = { SW_SOCKS_TUNNEL_VERSION, SW_SOCKS5_REP_OK };
-        if (sx_write_all(c->fd, st, sizeof(st), HDR_TIMEOUT_MS) != SW_OK)
+        if (sw_io_write_all(c->fd, st, sizeof(st), sw_io_within(HDR_TIMEOUT_MS, NULL)) != SW_OK)
             goto out;
     }
     rc = sx_splice(tfd, c->fd, NULL, 0, buf, have);
@@ -177,51 +179,52 @@ out:
     return NULL;
 }
 
-static void usage(void)
+/* -allow / -deny CIDR[,CIDR]: onto the exit policy's lists. */
+static int add_cidrs(enum sw_exit_list l, const char *v, struct sw_error *err)
 {
-    fprintf(stderr, "usage: socksproxy [-passcode X] [-allow CIDR[,CIDR]]... [-deny CIDR[,CIDR]]...\n"
-                    "  (listens on $SKYWIRE_APP_PORT, default 3; see apps/socksproxy/README.md)\n");
+    const char *flag = l == SW_EXIT_ALLOW ? "-allow" : "-deny";
+    struct sw_error why = { 0 };
+    int rc;
+
+    if ((rc = sw_exit_policy_add(policy, l, v, &why)))
+        return sw_error_set(err, rc, "%s %s: %s", flag, v, why.msg);
+    sw_log_info("exit policy: %s %s", flag, v);
+    return SW_OK;
 }
 
-static bool is_flag(const char *arg, const char *name)
-{
-    return (arg[0] == '-' && strcmp(arg + 1, name) == 0) ||
-           (arg[0] == '-' && arg[1] == '-' && strcmp(arg + 2, name) == 0);
-}
+static int opt_allow(void *arg, const char *v, struct sw_error *err) { return add_cidrs(SW_EXIT_ALLOW, v, err); }
+static int opt_deny(void *arg, const char *v, struct sw_error *err) { return add_cidrs(SW_EXIT_DENY, v, err); }
 
-/* Fills passcode and the policy's lists from argv. 0, or 2 (usage) after saying why. */
+/* Fills passcode and the policy's lists from argv: SW_OPTS_CONTINUE, or the exit status. */
 static int parse_args(int argc, char **argv)
 {
-    struct sw_error err = { 0 };
+    const struct sw_opt options[] = {
+        SW_OPT_STR("passcode", "X", "what clients must send (default: nothing)", &passcode),
+        SW_OPT_CALL("allow", "CIDR[,CIDR]", "destinations the default policy refuses that may be\n"
+                    "reached after all (repeatable)", opt_allow, NULL),
+        SW_OPT_CALL("deny", "CIDR[,CIDR]", "destinations refused whatever allows them (repeatable)", opt_deny, NULL),
+        SW_OPT_END,
+    };
+    const struct sw_opts cli = {
+        .prog = "socksproxy", .dash = "-", .opts = options,
+        .synopsis = "[-passcode X] [-allow CIDR[,CIDR]]... [-deny CIDR[,CIDR]]...",
+        .footer = "  (listens on $SKYWIRE_APP_PORT, default 3; see apps/socksproxy/README.md)\n",
+    };
+    int rc;
 
-    for (int i = 1; i < argc; i++) {
-        bool has_value = i + 1 < argc;
-        if (is_flag(argv[i], "passcode") && has_value) {
-            passcode = argv[++i];
-        } else if ((is_flag(argv[i], "allow") || is_flag(argv[i], "deny")) && has_value) {
-            enum sw_exit_list l = is_flag(argv[i], "allow") ? SW_EXIT_ALLOW : SW_EXIT_DENY;
-            if (sw_exit_policy_add(policy, l, argv[++i], &err)) {
-                sw_log_error("%s %s: %s", argv[i - 1], argv[i], err.msg);
-                return 2;
-            }
-            sw_log_info("exit policy: %s %s", l == SW_EXIT_ALLOW ? "-allow" : "-deny", argv[i]);
-        } else {
-            usage();
-            return 2;
-        }
-    }
+    if ((rc = sw_opts_main(&cli, argc, argv, NULL)) != SW_OPTS_CONTINUE)
+        return rc;
     if (strlen(passcode) > SW_SOCKS_PASSCODE_MAX) {
         sw_log_error("the passcode is longer than %d bytes", SW_SOCKS_PASSCODE_MAX);
         return 2;
     }
-    return 0;
+    return SW_OPTS_CONTINUE;
 }
 
 int main(int argc, char **argv)
 {
-    const char *p = getenv("SKYWIRE_APP_PORT");
     struct sw_error err = { 0 };
-    unsigned long port = p ? strtoul(p, NULL, 10) : 3;
+    uint16_t port;
     int lfd, rc;
 
     signal(SIGPIPE, SIG_IGN);
@@ -232,17 +235,17 @@ int main(int argc, char **argv)
         sw_log_error("exit policy: %s", err.msg);
         return 1;
     }
-    if ((rc = parse_args(argc, argv)))
+    if ((rc = parse_args(argc, argv)) != SW_OPTS_CONTINUE)
         return rc;
-    if (port == 0 || port > 65535) {
-        sw_log_error("bad SKYWIRE_APP_PORT");
+    if (sw_app_own_port(3, &port, &err)) {
+        sw_log_error("%s", err.msg);
         return 2;
     }
-    if (sw_app_listen(NULL, (uint16_t)port, &lfd, &err)) {
+    if (sw_app_listen(NULL, port, &lfd, &err)) {
         sw_log_error("listen: %s", err.msg);
         return 1;
     }
-    sw_log_info("listening on app port %lu%s; exit policy: defaults (no loopback, private, "
+    sw_log_info("listening on app port %u%s; exit policy: defaults (no loopback, private, "
                 "link-local or own addresses) with %zu allow and %zu deny CIDRs", port,
                 *passcode ? " (passcode set)" : "", sw_exit_policy_count(policy, SW_EXIT_ALLOW),
                 sw_exit_policy_count(policy, SW_EXIT_DENY));

@@ -15,6 +15,8 @@
 #include "apps/ssh/proto.h"
 #include "common/err.h"
 #include "common/keys.h"
+#include "common/opts.h"
+#include "common/stream_io.h"
 
 #include <errno.h>
 #include <poll.h>
@@ -144,7 +146,7 @@ static int send_request(int rfd, bool shell, const char *cmd)
         if (ssh_request_encode(buf, sizeof(buf), &len, &r) != SW_OK)
             return SW_EINVAL;
     }
-    return ssh_write_all(rfd, buf, len);
+    return sw_io_write_all(rfd, buf, len, SW_IO_NO_LIMIT);
 }
 
 /* One frame from the server. GO_ON to go on, else the exit status (>= 0) to end with
@@ -158,7 +160,8 @@ static int on_frame(struct cli *c, const struct ssh_frame *f)
     switch (f->type) {
     case SSH_F_STDOUT:
     case SSH_F_STDERR:
-        if (ssh_write_all(f->type == SSH_F_STDOUT ? STDOUT_FILENO : STDERR_FILENO, f->data, f->len))
+        if (sw_io_write_all(f->type == SSH_F_STDOUT ? STDOUT_FILENO : STDERR_FILENO, f->data, f->len,
+                            SW_IO_NO_LIMIT))
             return fail("cannot write the output: %s", strerror(errno));
         return ssh_send_u32(c->rfd, SSH_F_ACK, (uint32_t)f->len) ? fail("connection lost") : GO_ON;
     case SSH_F_ACK:
@@ -267,39 +270,46 @@ static char *join(int argc, char **argv)
     return cmd;
 }
 
-static void usage(void)
+/* The flags, then PK: SW_OPTS_CONTINUE with *pk and *first (PK's index in argv), or the exit
+ * status. */
+static int parse_args(int argc, char **argv, const char **sock, unsigned long *port, struct sw_pk *pk,
+                      int *first)
 {
-    fprintf(stderr, "usage: SSH-cli [-sock PATH] [-port N] PK [command...]\n"
-                    "  -sock  SSH-client's socket (default $" SOCK_ENV ", else " DEFAULT_SOCK ")\n"
-                    "  -port  the SSH app's port on PK's visor (default 2)\n");
+    long p = (long)*port;
+    const struct sw_opt options[] = {
+        SW_OPT_STR("sock", "PATH", "SSH-client's socket (default $" SOCK_ENV ", else " DEFAULT_SOCK ")", sock),
+        SW_OPT_NUM("port", "N", "the SSH app's port on PK's visor (default 2)", &p, 1, 65535),
+        SW_OPT_END,
+    };
+    const struct sw_opts cli = {
+        .prog = "SSH-cli", .dash = "-", .opts = options, .synopsis = "[-sock PATH] [-port N] PK [command...]",
+        .max_args = SW_OPTS_ANY_ARGS,
+    };
+    struct sw_error err = { 0 };
+    int rc;
+
+    if ((rc = sw_opts_main(&cli, argc, argv, first)) != SW_OPTS_CONTINUE)
+        return rc ? EXIT_FAIL : 0;
+    *port = (unsigned long)p;
+    if (*first >= argc || sw_pk_from_hex(pk, argv[*first], "PK", &err)) {
+        if (*first < argc)
+            fprintf(stderr, "SSH-cli: %s\n", err.msg);
+        sw_opts_usage(&cli, stderr);
+        return EXIT_FAIL;
+    }
+    return SW_OPTS_CONTINUE;
 }
 
 int main(int argc, char **argv)
 {
     const char *sock = getenv(SOCK_ENV), *cmd = NULL;
     struct cli c = { .rfd = -1, .stdin_open = true };
-    struct sw_error err = { 0 };
     unsigned long port = 2;
     struct sw_pk pk;
-    int i = 1, rc;
+    int i, rc;
 
-    for (; i < argc && argv[i][0] == '-'; i += 2) {
-        const char *a = argv[i][1] == '-' ? argv[i] + 1 : argv[i];
-        if (i + 1 >= argc || (strcmp(a, "-sock") && strcmp(a, "-port"))) {
-            usage();
-            return EXIT_FAIL;
-        }
-        if (!strcmp(a, "-sock"))
-            sock = argv[i + 1];
-        else if ((port = strtoul(argv[i + 1], NULL, 10)) == 0 || port > 65535)
-            return usage(), EXIT_FAIL;
-    }
-    if (i >= argc || sw_pk_from_hex(&pk, argv[i], "PK", &err)) {
-        if (i < argc)
-            fprintf(stderr, "SSH-cli: %s\n", err.msg);
-        usage();
-        return EXIT_FAIL;
-    }
+    if ((rc = parse_args(argc, argv, &sock, &port, &pk, &i)) != SW_OPTS_CONTINUE)
+        return rc;
     if (i + 1 < argc && !(cmd = join(argc - i - 1, argv + i + 1)))
         return fail("the command is longer than %d bytes", SSH_CMD_MAX);
     if (!cmd && !isatty(STDIN_FILENO)) { /* as ssh -T: the shell reads the commands from stdin */

@@ -10,6 +10,8 @@
  * this visor's identity: keep its directory private. */
 #include "apps/ssh/local.h"
 #include "apps/ssh/proto.h"
+#include "common/backoff.h"
+#include "common/opts.h"
 #include "common/err.h"
 #include "common/keys.h"
 #include "common/log.h"
@@ -30,6 +32,7 @@
 #define MAX_CONNS 16
 #define REQ_TIMEOUT_S 10
 #define DIAL_TRIES 3
+#define DIAL_RETRY_MS 300 /* first pause between tries, doubling */
 
 static atomic_int n_conns;
 
@@ -37,12 +40,13 @@ static atomic_int n_conns;
  * (SW_EPERM) is final. */
 static int dial(const struct sw_pk *pk, uint16_t port, int *fd, struct sw_error *err)
 {
+    struct sw_backoff backoff = SW_BACKOFF_INIT(DIAL_RETRY_MS, DIAL_RETRY_MS * 4, false);
     int rc = SW_EIO;
 
     for (int i = 0; i < DIAL_TRIES; i++) {
         if (i > 0) {
             sw_log_warn("dial: %s (retrying)", err->msg);
-            usleep(300000u * (unsigned)i);
+            usleep(sw_backoff_next(&backoff) * 1000u);
         }
         if ((rc = sw_app_dial(NULL, pk, port, fd, err)) == SW_OK || rc == SW_EPERM)
             break;
@@ -156,29 +160,42 @@ static int listen_on(const char *path)
     return fd;
 }
 
-static void usage(void)
+/* SW_OPTS_CONTINUE with path (cap bytes, holding the default) set, or the exit status. */
+static int parse_args(int argc, char **argv, char *path, size_t cap)
 {
-    fprintf(stderr, "usage: SSH-client [-sock PATH]   (default: ssh-client.sock in the visor's data_dir)\n");
+    const char *sock = NULL;
+    const struct sw_opt options[] = {
+        SW_OPT_STR("sock", "PATH", "the unix socket SSH-cli connects to", &sock),
+        SW_OPT_END,
+    };
+    const struct sw_opts cli = {
+        .prog = "SSH-client", .dash = "-", .opts = options,
+        .synopsis = "[-sock PATH]   (default: ssh-client.sock in the visor's data_dir)",
+    };
+    int rc;
+
+    if ((rc = sw_opts_main(&cli, argc, argv, NULL)) != SW_OPTS_CONTINUE)
+        return rc;
+    if (sock && strlen(sock) >= cap) {
+        fprintf(stderr, "SSH-client: -sock: longer than %zu bytes\n", cap - 1);
+        return 2;
+    }
+    if (sock)
+        snprintf(path, cap, "%s", sock);
+    return SW_OPTS_CONTINUE;
 }
 
 int main(int argc, char **argv)
 {
     char path[256];
-    int lfd;
+    int lfd, rc;
 
     signal(SIGPIPE, SIG_IGN);
     sw_log_init("SSH-client");
     if (default_path(path, sizeof(path)) != 0)
         path[0] = '\0';
-    for (int i = 1; i < argc; i++) {
-        const char *a = argv[i][0] == '-' && argv[i][1] == '-' ? argv[i] + 1 : argv[i];
-        if (!strcmp(a, "-sock") && i + 1 < argc && strlen(argv[i + 1]) < sizeof(path)) {
-            snprintf(path, sizeof(path), "%s", argv[++i]);
-        } else {
-            usage();
-            return 2;
-        }
-    }
+    if ((rc = parse_args(argc, argv, path, sizeof(path))) != SW_OPTS_CONTINUE)
+        return rc;
     if (!path[0]) {
         fprintf(stderr, "SSH-client: no -sock and no $%s\n", SW_APP_SOCKET_ENV);
         return 2;

@@ -1,14 +1,14 @@
 /* frame_io.c — SSH frames over a blocking stream fd (frame_io.h). */
 #include "apps/ssh/frame_io.h"
 
+#include "common/bytes.h"
 #include "common/err.h"
+#include "common/stream_io.h"
 
 #include <errno.h>
-#include <poll.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <string.h>
-#include <sys/socket.h>
 #include <unistd.h>
 
 int ssh_rbuf_fill(struct ssh_rbuf *rb, int fd)
@@ -48,30 +48,6 @@ int ssh_rbuf_next(struct ssh_rbuf *rb, struct ssh_frame *f)
     return rc;
 }
 
-int ssh_write_all(int fd, const void *data, size_t n)
-{
-    const uint8_t *p = data;
-
-    while (n > 0) {
-        ssize_t w = send(fd, p, n, MSG_NOSIGNAL);
-        if (w < 0 && errno == ENOTSOCK)
-            w = write(fd, p, n);
-        if (w < 0 && errno == EINTR)
-            continue;
-        if (w < 0 && errno == EAGAIN) { /* an inherited non-blocking fd: wait for room */
-            struct pollfd pf = { .fd = fd, .events = POLLOUT };
-            if (poll(&pf, 1, -1) < 0 && errno != EINTR)
-                return SW_EIO;
-            continue;
-        }
-        if (w <= 0)
-            return SW_EIO;
-        p += w;
-        n -= (size_t)w;
-    }
-    return SW_OK;
-}
-
 int ssh_send(int fd, uint8_t type, const void *data, size_t n)
 {
     uint8_t buf[SSH_HDR_LEN + SSH_FRAME_MAX];
@@ -79,7 +55,7 @@ int ssh_send(int fd, uint8_t type, const void *data, size_t n)
 
     if (ssh_frame_encode(buf, sizeof(buf), &len, type, data, n))
         return SW_ERANGE;
-    return ssh_write_all(fd, buf, len);
+    return sw_io_write_all(fd, buf, len, SW_IO_NO_LIMIT);
 }
 
 int ssh_send_data(int fd, uint8_t type, const void *data, size_t n)
@@ -99,7 +75,7 @@ int ssh_send_data(int fd, uint8_t type, const void *data, size_t n)
 int ssh_send_u32(int fd, uint8_t type, uint32_t v)
 {
     uint8_t b[4];
-    ssh_u32_put(b, v);
+    sw_put_u32(b, v);
     return ssh_send(fd, type, b, sizeof(b));
 }
 

@@ -23,15 +23,13 @@ int ssh_rbuf_fill(struct ssh_rbuf *rb, int fd);
 /* The next complete frame: SW_OK, SSH_MORE (fill first), or the parser's error. */
 int ssh_rbuf_next(struct ssh_rbuf *rb, struct ssh_frame *f);
 
-/* Writes one frame (n <= SSH_FRAME_MAX) completely: SW_OK or SW_EIO. */
+/* Writes one frame (n <= SSH_FRAME_MAX) completely, however long it takes
+ * (sw_io_write_all of common/stream_io.h): SW_OK or SW_EIO. */
 int ssh_send(int fd, uint8_t type, const void *data, size_t n);
 /* Data of any length as frames of at most SSH_FRAME_MAX bytes (n may be 0: nothing sent). */
 int ssh_send_data(int fd, uint8_t type, const void *data, size_t n);
 int ssh_send_u32(int fd, uint8_t type, uint32_t v);
 /* printf-style ERROR frame (text cut to SSH_ERRTEXT_MAX). */
 int ssh_send_error(int fd, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
-/* write(2) until done, retrying EINTR; SW_OK or SW_EIO (uses send() on sockets so a closed
- * peer gives EPIPE rather than SIGPIPE). */
-int ssh_write_all(int fd, const void *data, size_t n);
 
 #endif

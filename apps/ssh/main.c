@@ -12,6 +12,7 @@
 #include "common/err.h"
 #include "common/keys.h"
 #include "common/log.h"
+#include "common/opts.h"
 #include "visor/app/app.h"
 
 #include <pthread.h>
@@ -97,61 +98,52 @@ static void start(int fd, const struct sw_pk *remote)
     pthread_detach(th);
 }
 
-static void usage(void)
+static int opt_allow(void *arg, const char *v, struct sw_error *err)
 {
-    fprintf(stderr, "usage: SSH [-auth FILE] [-allow PK]... [-shell PATH]   "
-                    "(listens on $SKYWIRE_APP_PORT, default 2)\n");
+    int rc;
+    if (n_allow == MAX_ALLOW)
+        return sw_error_set(err, SW_EINVAL, "too many -allow");
+    if ((rc = sw_pk_from_hex(&allow[n_allow], v, "-allow", err)))
+        return rc;
+    n_allow++;
+    return SW_OK;
 }
 
-/* 0, or 2 after printing why. */
+/* SW_OPTS_CONTINUE, or the exit status after printing why. */
 static int parse_args(int argc, char **argv)
 {
-    struct sw_error err = { 0 };
-
-    for (int i = 1; i < argc; i++) {
-        const char *a = argv[i][0] == '-' && argv[i][1] == '-' ? argv[i] + 1 : argv[i];
-        if (i + 1 >= argc)
-            goto bad;
-        if (!strcmp(a, "-auth")) {
-            auth_path = argv[++i];
-        } else if (!strcmp(a, "-shell")) {
-            shell_path = argv[++i];
-        } else if (!strcmp(a, "-allow")) {
-            if (n_allow == MAX_ALLOW || sw_pk_from_hex(&allow[n_allow], argv[++i], "-allow", &err)) {
-                fprintf(stderr, "SSH: %s\n", n_allow == MAX_ALLOW ? "too many -allow" : err.msg);
-                return 2;
-            }
-            n_allow++;
-        } else {
-            goto bad;
-        }
-    }
-    return 0;
-bad:
-    usage();
-    return 2;
+    const struct sw_opt options[] = {
+        SW_OPT_STR("auth", "FILE", "authorized visor keys, one per line (re-read for every connection)", &auth_path),
+        SW_OPT_CALL("allow", "PK", "one more authorized key (repeatable, at most 64)", opt_allow, NULL),
+        SW_OPT_STR("shell", "PATH", "the shell sessions run (default: the user's login shell, else /bin/sh)", &shell_path),
+        SW_OPT_END,
+    };
+    const struct sw_opts cli = {
+        .prog = "SSH", .dash = "-", .opts = options, .synopsis = "[-auth FILE] [-allow PK]... [-shell PATH]",
+        .footer = "  (listens on $SKYWIRE_APP_PORT, default 2)\n",
+    };
+    return sw_opts_main(&cli, argc, argv, NULL);
 }
 
 int main(int argc, char **argv)
 {
-    const char *p = getenv("SKYWIRE_APP_PORT");
-    unsigned long port = p && *p ? strtoul(p, NULL, 10) : 2;
+    uint16_t port;
     struct sw_error err = { 0 };
     int lfd, rc;
 
     signal(SIGPIPE, SIG_IGN);
     sw_log_init("SSH");
-    if ((rc = parse_args(argc, argv)) != 0)
+    if ((rc = parse_args(argc, argv)) != SW_OPTS_CONTINUE)
         return rc;
-    if (port == 0 || port > 65535) {
-        fprintf(stderr, "SSH: bad SKYWIRE_APP_PORT\n");
+    if (sw_app_own_port(2, &port, &err)) {
+        fprintf(stderr, "SSH: %s\n", err.msg);
         return 2;
     }
-    if (sw_app_listen(NULL, (uint16_t)port, &lfd, &err)) {
-        sw_log_error("listen on app port %lu: %s", port, err.msg);
+    if (sw_app_listen(NULL, port, &lfd, &err)) {
+        sw_log_error("listen on app port %u: %s", port, err.msg);
         return 1;
     }
-    sw_log_info("listening on app port %lu (%zu keys from -allow, authorized keys file %s)",
+    sw_log_info("listening on app port %u (%zu keys from -allow, authorized keys file %s)",
                 port, n_allow, auth_path ? auth_path : "none");
     for (;;) {
         struct sw_pk remote;

@@ -236,14 +236,6 @@ void ssh_u16pair_put(uint8_t out[4], uint16_t a, uint16_t b)
     sw_put_u16(out + 2, b);
 }
 
-void ssh_u32_put(uint8_t out[4], uint32_t v)
-{
-    out[0] = (uint8_t)(v >> 24);
-    out[1] = (uint8_t)(v >> 16);
-    out[2] = (uint8_t)(v >> 8);
-    out[3] = (uint8_t)v;
-}
-
 int ssh_local_req_parse(const uint8_t *buf, size_t len, struct sw_pk *pk, uint16_t *port)
 {
     struct sw_reader r;

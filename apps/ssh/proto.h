@@ -74,9 +74,8 @@ int ssh_exit_parse(const struct ssh_frame *f, uint8_t *kind, uint8_t *value);
 /* Copies the text with bytes outside printable ASCII replaced by '?' (NUL-terminated). */
 int ssh_error_parse(const struct ssh_frame *f, char text[SSH_ERRTEXT_MAX + 1]);
 
-/* Payload helpers for the fixed-size frames (out: 4 or 2 bytes). */
+/* Payload of a resize frame (a u32 payload is common/bytes.h's sw_put_u32). */
 void ssh_u16pair_put(uint8_t out[4], uint16_t a, uint16_t b);
-void ssh_u32_put(uint8_t out[4], uint32_t v);
 
 /* Local socket. Request: u8 version | pk[32] | u16 port BE (35 bytes exactly).
  * Answer: u8 status (0 ok: the route fd rides along via SCM_RIGHTS; 1 error) | text

@@ -8,6 +8,7 @@
 
 #include "apps/ssh/frame_io.h"
 #include "apps/ssh/spawn.h"
+#include "common/clock.h"
 #include "common/err.h"
 #include "common/log.h"
 
@@ -19,7 +20,6 @@
 #include <sys/ioctl.h>
 #include <sys/syscall.h>
 #include <sys/wait.h>
-#include <time.h>
 #include <unistd.h>
 
 #define DRAIN_MS 2000   /* after the child exits: output idle this long (window open) ends it */
@@ -33,20 +33,13 @@ struct sess {
     bool exited;   /* the child exited; it stays a zombie (its group ID pinned) until kill_child */
     bool drained_late;
     int status;
-    long long quiet_since; /* after the exit: last output read, or window full */
+    int64_t quiet_since; /* monotonic ms after the exit: last output read, or window full */
     uint8_t *pend; /* stdin bytes for the child (at most SSH_WINDOW) */
     size_t pend_len;
     bool in_eof;   /* the client sent STDIN_EOF */
     size_t out_unacked;
     struct ssh_rbuf *rb;
 };
-
-long long ssh_now_ms(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (long long)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
 
 static void close_fd(int *fd)
 {
@@ -60,9 +53,10 @@ static void linger(int fd)
 {
     char junk[512];
     struct pollfd pf = { .fd = fd, .events = POLLIN };
-    long long end = ssh_now_ms() + SSH_LINGER_MS, left;
+    int64_t end = sw_deadline_ms(SSH_LINGER_MS);
+    int left;
 
-    while ((left = end - ssh_now_ms()) > 0 && poll(&pf, 1, (int)left) > 0)
+    while ((left = sw_ms_left(end)) > 0 && poll(&pf, 1, left) > 0)
         if (read(fd, junk, sizeof(junk)) <= 0)
             break;
 }
@@ -83,14 +77,14 @@ void ssh_refuse_now(int fd, const char *text)
 /* The first frame, within SSH_REQUEST_TIMEOUT_MS. */
 static int read_request(struct sess *s, struct ssh_request *req)
 {
-    long long end = ssh_now_ms() + SSH_REQUEST_TIMEOUT_MS;
+    int64_t end = sw_deadline_ms(SSH_REQUEST_TIMEOUT_MS);
     struct ssh_frame f;
     int rc;
 
     while ((rc = ssh_rbuf_next(s->rb, &f)) == SSH_MORE) {
         struct pollfd pf = { .fd = s->rfd, .events = POLLIN };
-        long long left = end - ssh_now_ms();
-        if (left <= 0 || poll(&pf, 1, (int)left) <= 0)
+        int left = sw_ms_left(end);
+        if (left == 0 || poll(&pf, 1, left) <= 0)
             return SW_ETIMEDOUT;
         if ((rc = ssh_rbuf_fill(s->rb, s->rfd)) != SW_OK)
             return rc;
@@ -213,7 +207,7 @@ static int on_output(struct sess *s, int *fd, uint8_t type)
         return SW_OK;
     }
     s->out_unacked += (size_t)n;
-    s->quiet_since = ssh_now_ms();
+    s->quiet_since = sw_mono_ms();
     return ssh_send(s->rfd, type, buf, (size_t)n) ? SW_ENOTFOUND : SW_OK;
 }
 
@@ -228,7 +222,7 @@ static bool child_exited(struct sess *s)
     memset(&si, 0, sizeof(si));
     if (waitid(P_PID, (id_t)s->ch.pid, &si, WEXITED | WNOHANG | WNOWAIT) == 0 && si.si_pid == s->ch.pid) {
         s->exited = true;
-        s->quiet_since = ssh_now_ms();
+        s->quiet_since = sw_mono_ms();
     }
     return s->exited;
 }
@@ -266,8 +260,8 @@ static int step(struct sess *s)
     if (s->exited && s->ch.out_fd < 0 && s->ch.err_fd < 0)
         return 1;
     if (s->out_unacked >= SSH_WINDOW) /* a slow reader is not an idle output */
-        s->quiet_since = ssh_now_ms();
-    if (s->exited && ssh_now_ms() - s->quiet_since > DRAIN_MS) {
+        s->quiet_since = sw_mono_ms();
+    if (s->exited && sw_ms_since(s->quiet_since) > DRAIN_MS) {
         s->drained_late = true; /* something the child left behind holds its output */
         return 1;
     }
@@ -279,13 +273,13 @@ static int step(struct sess *s)
  * was held open). Then reaps it (s->status). */
 static void kill_child(struct sess *s, bool all)
 {
-    long long end = ssh_now_ms() + KILL_GRACE_MS;
+    int64_t end = sw_deadline_ms(KILL_GRACE_MS);
 
     if (s->ch.pid <= 0)
         return;
     if (!child_exited(s)) {
         kill(-s->ch.pid, SIGHUP);
-        while (ssh_now_ms() < end && !child_exited(s))
+        while (sw_ms_left(end) > 0 && !child_exited(s))
             usleep(10000);
         all = true;
     }

@@ -17,7 +17,4 @@ void ssh_refuse(int fd, const char *text);
 /* The same without waiting: for refusals beyond the ones a server lets linger. */
 void ssh_refuse_now(int fd, const char *text);
 
-/* Milliseconds on the monotonic clock. */
-long long ssh_now_ms(void);
-
 #endif

@@ -335,7 +335,7 @@ static void *pump_main(void *arg)
         if (p->flows[i].to_send == 0)
             flow_shut(&p->flows[i]);
     for (;;) {
-        int64_t now = bu_now_ns();
+        int64_t now = sw_mono_ns();
         size_t k = 0;
         for (size_t i = 0; i < p->n; i++) {
             struct flow *f = &p->flows[i];
@@ -368,7 +368,7 @@ static void *pump_main(void *arg)
                 flow_write(p, f);
         }
     }
-    p->end_ns = bu_now_ns();
+    p->end_ns = sw_mono_ns();
     p->cpu_s = thread_cpu_s() - cpu0;
     free(pfd);
     free(idx);
@@ -431,7 +431,7 @@ static void run_flows(struct bench *b, const char *name, int *fa, int *fb, size_
     pb.flows = flows + n;
     pa.n = pb.n = n;
     bu_cpu_snapshot(&snaps[0], &b->procs);
-    t0 = bu_now_ns();
+    t0 = sw_mono_ns();
     pa.send_deadline = pb.send_deadline = t0 + (int64_t)(max_s * 1e9);
     pa.hard_deadline = pb.hard_deadline = pa.send_deadline + 15 * (int64_t)1000000000;
     if (pthread_create(&ta, NULL, pump_main, &pa) || pthread_create(&tb, NULL, pump_main, &pb))
@@ -479,7 +479,7 @@ static double aead_mib_per_s(void)
     static uint8_t in[REC], out[REC + 16];
     uint8_t key[crypto_aead_chacha20poly1305_IETF_KEYBYTES] = { 1 };
     uint8_t nonce[crypto_aead_chacha20poly1305_IETF_NPUBBYTES] = { 0 };
-    int64_t t0 = bu_now_ns(), t;
+    int64_t t0 = sw_mono_ns(), t;
     uint64_t n = 0;
 
     randombytes_buf(in, sizeof(in));
@@ -488,7 +488,7 @@ static double aead_mib_per_s(void)
             memcpy(nonce + 4, &n, sizeof(n));
             crypto_aead_chacha20poly1305_ietf_encrypt(out, NULL, in, REC, NULL, 0, NULL, nonce, key);
         }
-        t = bu_now_ns();
+        t = sw_mono_ns();
     } while (t - t0 < 1000000000);
     return (double)n * REC / MIB / ((double)(t - t0) / 1e9);
 }
@@ -586,19 +586,18 @@ static int request_dial(struct bu_worker *bw, size_t i, char *why)
 /* A client entry of a fresh key delegating to the bench's server, as a client publishes. */
 static char *build_entry(const struct bench *b, struct sw_pk *pk_out)
 {
-    struct timespec ts;
+    uint64_t unix_ms = (uint64_t)sw_unix_ms();
     struct sw_keypair kp;
     struct sw_msg_entry e;
     struct json_object *o;
     char *body = NULL;
 
-    clock_gettime(CLOCK_REALTIME, &ts);
     if (sw_keypair_generate(&kp))
         return NULL;
     memset(&e, 0, sizeof(e));
     snprintf(e.version, sizeof(e.version), "%s", SW_MSG_VERSION);
-    e.sequence = (uint64_t)ts.tv_sec * 1000u + (uint64_t)ts.tv_nsec / 1000000u;
-    e.timestamp = (uint64_t)ts.tv_sec;
+    e.sequence = unix_ms;
+    e.timestamp = unix_ms / 1000;
     e.static_pk = kp.pk;
     e.has_client = true;
     e.n_delegated = 1;
@@ -664,7 +663,7 @@ static int prepare_verify(struct bu_worker *bw, char *why)
     }
     snprintf(e.version, sizeof(e.version), "%s", SW_MSG_VERSION);
     e.sequence = 1;
-    e.timestamp = (uint64_t)time(NULL);
+    e.timestamp = (uint64_t)(sw_unix_ms() / 1000);
     e.static_pk = w->kp.pk;
     e.has_client = true;
     e.n_delegated = 1;
@@ -846,9 +845,9 @@ static void idle_loop_for(struct idle *I, int ms)
  * last (-1 when /metrics did not answer). */
 static double idle_wait_server(struct idle *I, const struct th_msg_server *s, double want)
 {
-    int64_t deadline = bu_now_ns() + 10 * (int64_t)1000000000;
+    int64_t deadline = sw_mono_ns() + 10 * (int64_t)1000000000;
     double v = -1;
-    while ((v = metric(s, "ms_sessions")) != want && bu_now_ns() < deadline)
+    while ((v = metric(s, "ms_sessions")) != want && sw_mono_ns() < deadline)
         idle_loop_for(I, 20);
     return v;
 }
@@ -880,7 +879,7 @@ static void section_idle(struct bench *b, size_t n)
     bu_proc_mem(b->ms_idle.pid, &hwm, &rss0);
 
     bu_cpu_snapshot(&snaps[0], &b->procs);
-    t0 = bu_now_ns();
+    t0 = sw_mono_ns();
     for (size_t start = 0; start < n && !I.failed && !I.why[0]; start += IDLE_IN_FLIGHT) {
         size_t end = start + IDLE_IN_FLIGHT < n ? start + IDLE_IN_FLIGHT : n;
         for (size_t i = start; i < end; i++) {
@@ -890,13 +889,13 @@ static void section_idle(struct bench *b, size_t n)
                                        &I.slots[i], &I.slots[i].s, &err))
                 bu_die("session connect: %s", err.msg);
         }
-        while (I.ready + I.failed < end && bu_now_ns() - t0 < 60 * (int64_t)1000000000)
+        while (I.ready + I.failed < end && sw_mono_ns() - t0 < 60 * (int64_t)1000000000)
             idle_loop_for(&I, 5);
         if (I.ready + I.failed < end && !I.why[0])
             snprintf(I.why, sizeof(I.why), "handshakes timed out (%zu ready)", I.ready);
     }
     seen = idle_wait_server(&I, &b->ms_idle, (double)n);
-    secs = (double)(bu_now_ns() - t0) / 1e9;
+    secs = (double)(sw_mono_ns() - t0) / 1e9;
     bu_cpu_snapshot(&snaps[1], &b->procs);
     bu_cores_between(&snaps[0], &snaps[1], b->procs.n, secs, &c);
     th_sleep_ms(200);

@@ -151,7 +151,7 @@ static void make_graph(struct bench *b)
     size_t want = 2 * (size_t)n;
     struct idset *ids = calloc(1, sizeof(*ids));
     uint32_t *perm = malloc(n * sizeof(*perm));
-    int64_t now = (int64_t)time(NULL);
+    int64_t now = sw_unix_ms() / 1000;
 
     b->n_rows = 0;
     b->rows = calloc(want, sizeof(*b->rows));
@@ -194,7 +194,7 @@ static int exec_ok(PGconn *pg, const char *sql, ExecStatusType want)
 /* COPY into td_transports (timed into *copy_s), then VACUUM ANALYZE (into *vacuum_s). */
 static void populate(const struct bench *b, double *copy_s, double *vacuum_s)
 {
-    int64_t t0 = bu_now_ns(), t1;
+    int64_t t0 = sw_mono_ns(), t1;
     PGconn *pg = PQconnectdb(b->db_url);
     struct sw_buf buf;
     PGresult *r = NULL;
@@ -219,10 +219,10 @@ static void populate(const struct bench *b, double *copy_s, double *vacuum_s)
     r = PQgetResult(pg);
     if (PQresultStatus(r) != PGRES_COMMAND_OK)
         goto out;
-    t1 = bu_now_ns();
+    t1 = sw_mono_ns();
     *copy_s = (double)(t1 - t0) / 1e9;
     ok = exec_ok(pg, "VACUUM ANALYZE td_transports", PGRES_COMMAND_OK) == 0;
-    *vacuum_s = (double)(bu_now_ns() - t1) / 1e9;
+    *vacuum_s = (double)(sw_mono_ns() - t1) / 1e9;
 out:
     if (!ok)
         bu_die("populating td_transports failed: %s", PQerrorMessage(pg));
@@ -259,7 +259,7 @@ static void create_schema(struct bench *b)
 static double start_route_finder(struct bench *b)
 {
     char addr[32], threads[16];
-    int64_t t0 = bu_now_ns();
+    int64_t t0 = sw_mono_ns();
     uint16_t port = th_free_port();
     snprintf(addr, sizeof(addr), "127.0.0.1:%u", port);
     snprintf(threads, sizeof(threads), "%d", DAEMON_THREADS);
@@ -267,7 +267,7 @@ static double start_route_finder(struct bench *b)
     snprintf(b->routes_url, sizeof(b->routes_url), "%s/routes", b->base_url);
     const char *argv[] = { th_bin("route-finder"), "--addr", addr, "--db", b->db_url, "--threads", threads, NULL };
     b->daemon = spawn_and_wait(argv, b->base_url, b->rf_log);
-    return (double)(bu_now_ns() - t0) / 1e9;
+    return (double)(sw_mono_ns() - t0) / 1e9;
 }
 
 /* A sample line's value from the daemon's /metrics; -1 when absent. */
@@ -366,7 +366,7 @@ static int request_search(struct bu_worker *w, size_t i, char *why)
     size_t k = (w->index * 997 + i) % PAIRS, n = 0;
     struct rf_path paths[RF_MAX_COUNT];
     struct rf_query q = { rf_graph_find(b->graph, &b->keys[b->pair_src[k]]), rf_graph_find(b->graph, &b->keys[b->pair_dst[k]]),
-                          1, MAX_HOPS, ph->count, (int64_t)time(NULL) - 300, 0 };
+                          1, MAX_HOPS, ph->count, sw_unix_ms() / 1000 - 300, 0 };
     if (rf_search(b->graph, &q, *(struct rf_scratch **)w->state, paths, &n, NULL) || n != ph->count) {
         snprintf(why, BU_WHY_MAX, "search found %zu paths, want %u", n, ph->count);
         return -1;
@@ -458,12 +458,12 @@ static void freshness(struct bench *b)
         first_hop(c, b, k, tid, sizeof(tid));
         if (!tid[0])
             bu_die("freshness: no route for pair %zu", k);
-        t0 = bu_now_ns();
+        t0 = sw_mono_ns();
         set_up(pg, tid, false);
         do
             first_hop(c, b, k, now_tid, sizeof(now_tid));
-        while (strcmp(tid, now_tid) == 0 && bu_now_ns() - t0 < 5000000000LL);
-        ms[k] = (double)(bu_now_ns() - t0) / 1e6;
+        while (strcmp(tid, now_tid) == 0 && sw_mono_ns() - t0 < 5000000000LL);
+        ms[k] = (double)(sw_mono_ns() - t0) / 1e6;
         if (strcmp(tid, now_tid) == 0)
             bu_die("freshness: the change did not show within 5 s");
         set_up(pg, tid, true);
@@ -480,10 +480,10 @@ static void freshness(struct bench *b)
 
 static double build_in_process(struct bench *b)
 {
-    int64_t t0 = bu_now_ns();
+    int64_t t0 = sw_mono_ns();
     if (rf_graph_build(b->rows, b->n_rows, &b->graph))
         bu_die("building the graph failed");
-    return (double)(bu_now_ns() - t0) / 1e9;
+    return (double)(sw_mono_ns() - t0) / 1e9;
 }
 
 static size_t total_errors(const struct bench *b)
@@ -507,7 +507,7 @@ static void hop_stats(const struct bench *b, size_t samples, double *mean, unsig
         size_t got = 0;
         struct rf_query q = { rf_graph_find(b->graph, &b->keys[b->pair_src[k]]),
                               rf_graph_find(b->graph, &b->keys[b->pair_dst[k]]), 1, MAX_HOPS, 1,
-                              (int64_t)time(NULL) - 300, 0 };
+                              sw_unix_ms() / 1000 - 300, 0 };
         if (rf_search(b->graph, &q, s, &path, &got, NULL) || got != 1)
             continue;
         sum += path.len;
@@ -605,7 +605,7 @@ int main(void)
 {
     static struct bench b;
     const char *log_dir = getenv("SW_TEST_LOG_DIR");
-    double t0 = bu_now_s();
+    double t0 = (sw_mono_ns() / 1e9);
 
     setvbuf(stdout, NULL, _IOLBF, 0);
     if (sw_crypto_init() || sw_http_global_init())
@@ -615,10 +615,10 @@ int main(void)
     printf("route-finder benchmark (%ld CPUs): random graphs, 2 transports per key, %s\n",
            sysconf(_SC_NPROCESSORS_ONLN), th_bin("route-finder"));
     make_keys(&b);
-    printf("generated %d keys in %.2f s\n\n", MAX_KEYS, bu_now_s() - t0);
+    printf("generated %d keys in %.2f s\n\n", MAX_KEYS, (sw_mono_ns() / 1e9) - t0);
     for (size_t i = 0; i < N_SIZES; i++)
         run_size(&b, i, i == N_SIZES - 1);
     print_summary(&b);
-    printf("errors: %zu; total %.1f s\n", total_errors(&b), bu_now_s() - t0);
+    printf("errors: %zu; total %.1f s\n", total_errors(&b), (sw_mono_ns() / 1e9) - t0);
     return total_errors(&b) ? 1 : 0;
 }

@@ -293,10 +293,10 @@ static double rf_p50_ms(int hops, int n)
     snprintf(body, sizeof(body), "{\"edges\":[[\"%s\",\"%s\"]],\"opts\":{\"min_hops\":1,\"max_hops\":16,\"count\":1}}",
              vs[0].pk_hex, vs[hops].pk_hex);
     for (int i = 0; i < n; i++) {
-        double t0 = bu_now_s();
+        double t0 = (sw_mono_ns() / 1e9);
         if (call(net.rf_base, "POST", "/routes", body, NULL) != 200)
             bu_die("route finder: POST /routes V0 -> V%d failed", hops);
-        lat[i] = (bu_now_s() - t0) * 1e3;
+        lat[i] = ((sw_mono_ns() / 1e9) - t0) * 1e3;
     }
     bu_sort(lat, (size_t)n);
     return bu_percentile(lat, (size_t)n, 0.5);
@@ -384,7 +384,7 @@ static double send_mbps(int hops, uint64_t bytes, double *secs, char *why)
     for (int i = 0; i < 8; i++)
         hdr[i] = (uint8_t)(bytes >> (56 - 8 * i));
     errno = 0;
-    t0 = bu_now_s();
+    t0 = (sw_mono_ns() / 1e9);
     if (write_full(fd, hdr, 8))
         goto fail;
     while (!done) {
@@ -409,7 +409,7 @@ static double send_mbps(int hops, uint64_t bytes, double *secs, char *why)
                 goto fail;
         }
     }
-    *secs = bu_now_s() - t0;
+    *secs = (sw_mono_ns() / 1e9) - t0;
     close(fd);
     return (double)bytes / *secs / 1e6;
 fail:
@@ -483,7 +483,7 @@ int main(void)
 {
     char name[32];
     const int hop_counts[] = { 1, 2, 4 };
-    double t_start = bu_now_s();
+    double t_start = (sw_mono_ns() / 1e9);
 
     sw_crypto_init();
     sw_http_global_init();
@@ -511,7 +511,7 @@ int main(void)
     }
     printf("routes through visors in a line V0-V1-V2-V3-V4 (stcp on loopback), real route finder,\n"
            "setup node and messaging; %d CPUs; set up in %.1f s\n",
-           (int)sysconf(_SC_NPROCESSORS_ONLN), bu_now_s() - t_start);
+           (int)sysconf(_SC_NPROCESSORS_ONLN), (sw_mono_ns() / 1e9) - t_start);
 
     /* 1. route setup */
     printf("\nroute setup: app on V0 dials Vh until it holds a connected fd (route finder +\n"
@@ -575,7 +575,7 @@ int main(void)
         throughput(2, &procs, "route, 2 hops (V0 -> V1 -> V2)");
         throughput(0, &procs, "plain loopback TCP");
     }
-    printf("\ntotal %.1f s\n", bu_now_s() - t_start);
+    printf("\ntotal %.1f s\n", (sw_mono_ns() / 1e9) - t_start);
     fflush(stdout);
 
     {

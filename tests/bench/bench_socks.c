@@ -342,7 +342,7 @@ static void bulk(int path)
         bu_die("%s, checked run: %s", path_name[path], why);
     curl_easy_cleanup(c);
     cpu_snap(a, path);
-    t0 = bu_now_s();
+    t0 = (sw_mono_ns() / 1e9);
     for (int r = 0; r < REPS; r++) {
         c = curl_new(path); /* a new connection (and, through SOCKS, a new route) each time */
         if (fetch(c, "/big", big, big_size, false, &secs, &ttfb[r], why))
@@ -350,7 +350,7 @@ static void bulk(int path)
         curl_easy_cleanup(c);
         rate[r] = mib / secs;
     }
-    secs = bu_now_s() - t0;
+    secs = (sw_mono_ns() / 1e9) - t0;
     cpu_snap(b, path);
     bu_sort(rate, REPS);
     bu_sort(ttfb, REPS);
@@ -390,7 +390,7 @@ static void parallel(int path)
     char name[64];
 
     cpu_snap(a, path);
-    t0 = bu_now_s();
+    t0 = (sw_mono_ns() / 1e9);
     for (int i = 0; i < N_PAR; i++) {
         jobs[i] = (struct par_job){ .path = path, .n = i };
         if (pthread_create(&th[i], NULL, par_main, &jobs[i]))
@@ -398,7 +398,7 @@ static void parallel(int path)
     }
     for (int i = 0; i < N_PAR; i++)
         pthread_join(th[i], NULL);
-    secs = bu_now_s() - t0;
+    secs = (sw_mono_ns() / 1e9) - t0;
     cpu_snap(b, path);
     for (int i = 0; i < N_PAR; i++) {
         if (jobs[i].rc)
@@ -595,7 +595,7 @@ int main(void)
 {
     const char *mib_env = getenv("SW_BENCH_SOCKS_MIB");
     long mib = mib_env ? strtol(mib_env, NULL, 10) : DEFAULT_MIB;
-    double t_start = bu_now_s();
+    double t_start = (sw_mono_ns() / 1e9);
 
     if (mib < 4 || mib > 4096)
         bu_die("SW_BENCH_SOCKS_MIB must be 4..4096");
@@ -609,7 +609,7 @@ int main(void)
     printf("SOCKS5 through socksproxy-client on A and socksproxy on B (1 hop) or C (2 hops), visors\n"
            "A-B-C (stcp on loopback), real route finder, setup node and messaging; HTTP server and\n"
            "libcurl in this process (127.0.0.1, socks5h://); %d CPUs; set up in %.1f s\n",
-           (int)sysconf(_SC_NPROCESSORS_ONLN), bu_now_s() - t_start);
+           (int)sysconf(_SC_NPROCESSORS_ONLN), (sw_mono_ns() / 1e9) - t_start);
 
     /* 3. small requests first, on quiet transports */
     printf("\nGET of a %d-byte object, one at a time: on a new connection each (SOCKS handshake, route\n"
@@ -645,7 +645,7 @@ int main(void)
         bulk(p);
     parallel(P_HOP2);
 
-    printf("\ntotal %.1f s\n", bu_now_s() - t_start);
+    printf("\ntotal %.1f s\n", (sw_mono_ns() / 1e9) - t_start);
     fflush(stdout);
     teardown();
     return 0;

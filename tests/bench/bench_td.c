@@ -346,7 +346,7 @@ static int copy_flush(PGconn *pg, struct sw_buf *buf)
 static int copy_rows(PGconn *pg, const struct bench *b)
 {
     struct sw_buf buf;
-    long now = (long)time(NULL);
+    long now = (long)(sw_unix_ms() / 1000);
     int rc = 0;
 
     sw_buf_init(&buf, 0);
@@ -375,7 +375,7 @@ static int exec_ok(PGconn *pg, const char *sql, ExecStatusType want)
 /* Loads the table straight into PostgreSQL with COPY; returns the seconds it took. */
 static double populate(const struct bench *b)
 {
-    int64_t t0 = bu_now_ns();
+    int64_t t0 = sw_mono_ns();
     PGconn *pg = PQconnectdb(b->db_url);
     PGresult *r = NULL;
     int ok = 0;
@@ -393,7 +393,7 @@ out:
         bu_die("populating td_transports failed: %s", PQerrorMessage(pg));
     PQclear(r);
     PQfinish(pg);
-    return (double)(bu_now_ns() - t0) / 1e9;
+    return (double)(sw_mono_ns() - t0) / 1e9;
 }
 
 static char *edge_url(const struct bench *b, const struct sw_pk *pk)

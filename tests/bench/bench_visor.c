@@ -70,12 +70,12 @@ struct tp_row {
 static void row_start(double *t0)
 {
     bu_cpu_snapshot(snap0, &procs);
-    *t0 = bu_now_s();
+    *t0 = (sw_mono_ns() / 1e9);
 }
 
 static void row_stop(struct tp_row *r, double t0, uint64_t bytes)
 {
-    r->seconds = bu_now_s() - t0;
+    r->seconds = (sw_mono_ns() / 1e9) - t0;
     bu_cpu_snapshot(snap1, &procs);
     bu_cores_between(snap0, snap1, procs.n, r->seconds, &r->cores);
     r->bytes = bytes;
@@ -303,7 +303,7 @@ static void visor_row(struct tp_row *r, const struct th_visor *a, const struct t
     do {
         usleep(2000);
         got = bytes_received(b, id) - base;
-        dt = bu_now_s() - t0;
+        dt = (sw_mono_ns() / 1e9) - t0;
     } while (got < bytes && dt < TP_MAX_SECONDS);
     row_stop(r, t0, got);
     if (got == 0)
@@ -358,7 +358,7 @@ static void idle_transports(const struct th_visor *a)
     static int fds[IDLE_PEERS];
     struct sw_keypair kp;
     long before = rss_kib(a->pid), after;
-    double t0 = bu_now_s(), dt;
+    double t0 = (sw_mono_ns() / 1e9), dt;
     int up = 0;
 
     for (int i = 0; i < IDLE_PEERS; i++) {
@@ -369,7 +369,7 @@ static void idle_transports(const struct th_visor *a)
         if ((fds[i] = peer_connect(a->stcp_port, &kp, &a->pk)) < 0)
             bu_die("a fake peer's handshake failed");
     }
-    dt = bu_now_s() - t0;
+    dt = (sw_mono_ns() / 1e9) - t0;
     for (int i = 0; i < 50 && (up = count_up(a)) < IDLE_PEERS + 1; i++)
         usleep(100000);
     usleep(500000);
@@ -418,7 +418,7 @@ int main(void)
     sw_http_global_init();
     bu_raise_fd_limit();
     http = sw_http_client_new(NULL);
-    t_start = bu_now_s();
+    t_start = (sw_mono_ns() / 1e9);
     if ((td = start_service("transport-discovery", "bench_visor", td_base, sizeof(td_base),
                             "bench-visor-td.log")) < 0)
         bu_die("transport discovery did not start");
@@ -458,7 +458,7 @@ int main(void)
     th_stop(ms.pid, 5000);
     th_stop(md, 5000);
     th_stop(td, 5000);
-    printf("bench_visor: %.1f s in all\n", bu_now_s() - t_start);
+    printf("bench_visor: %.1f s in all\n", (sw_mono_ns() / 1e9) - t_start);
     free(snap0);
     free(snap1);
     sw_http_client_free(http);

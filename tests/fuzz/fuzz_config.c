@@ -5,6 +5,7 @@
 #include "common/config.h"
 #include "common/err.h"
 #include "common/keys.h"
+#include "tests/fuzz/fuzz.h"
 
 #include <stdbool.h>
 #include <stdint.h>
@@ -12,14 +13,6 @@
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
-
-int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
-
-#define CHECK(c)              \
-    do {                      \
-        if (!(c))             \
-            __builtin_trap(); \
-    } while (0)
 
 static void check_err(int rc, const struct sw_error *err, const char *path)
 {
@@ -73,15 +66,19 @@ static void probe(const struct sw_config *cfg, const char *path)
             CHECK(sw_pk_from_hex(&again, hex, NULL, NULL) == SW_OK && sw_pk_equal(&again, &pk));
         }
 
-        s = "dflt";
-        rc = sw_config_hostport(cfg, path, req, &s, &err);
-        check_err(rc, &err, path);
-        if (rc == SW_OK && present) {
-            char host[256];
-            uint16_t port;
-            CHECK(sw_hostport_parse(s, NULL, 0, NULL) == SW_OK);
-            if (strlen(s) < sizeof(host))
-                CHECK(sw_hostport_parse(s, host, sizeof(host), &port) == SW_OK);
+        for (unsigned flags = 0; flags <= SW_HOSTPORT_LISTEN; flags += SW_HOSTPORT_LISTEN) {
+            s = "dflt";
+            rc = sw_config_hostport(cfg, path, req, flags, &s, &err);
+            check_err(rc, &err, path);
+            if (rc == SW_OK && present) {
+                char host[256];
+                uint16_t port;
+                CHECK(sw_hostport_parse(s, flags, NULL, 0, NULL) == SW_OK);
+                if (strlen(s) < sizeof(host)) {
+                    CHECK(sw_hostport_parse(s, flags, host, sizeof(host), &port) == SW_OK);
+                    CHECK(host[0] || flags == SW_HOSTPORT_LISTEN);
+                }
+            }
         }
 
         s = "dflt";

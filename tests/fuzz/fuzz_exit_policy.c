@@ -7,20 +7,13 @@
  *      address in ::ffff:0:0/96 gets the same verdict as its IPv4 address. */
 #include "common/err.h"
 #include "common/exit_policy.h"
+#include "tests/fuzz/fuzz.h"
 
 #include <stdbool.h>
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
-
-int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
-
-#define CHECK(c)              \
-    do {                      \
-        if (!(c))             \
-            __builtin_trap(); \
-    } while (0)
 
 static struct sw_exit_policy *shared; /* defaults only, for the address mode */
 

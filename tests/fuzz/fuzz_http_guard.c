@@ -8,20 +8,13 @@
  * - the loopback list holds the entry when it is valid, and is NULL when it is not. */
 #include "common/http_server.h"
 #include "common/log.h"
+#include "tests/fuzz/fuzz.h"
 
 #include <stdbool.h>
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
-
-int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
-
-#define CHECK(c)              \
-    do {                      \
-        if (!(c))             \
-            __builtin_trap(); \
-    } while (0)
 
 static bool host_charset(const char *s)
 {

@@ -5,17 +5,10 @@
  * very same bytes (the format has one encoding), and fields must respect their bounds. */
 #include "common/hv_proto.h"
 #include "common/err.h"
+#include "tests/fuzz/fuzz.h"
 
 #include <stdint.h>
 #include <string.h>
-
-int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
-
-#define CHECK(c)              \
-    do {                      \
-        if (!(c))             \
-            __builtin_trap(); \
-    } while (0)
 
 static void one(const uint8_t *msg, size_t len)
 {

@@ -3,20 +3,13 @@
 #include "common/err.h"
 #include "common/json.h"
 #include "common/keys.h"
+#include "tests/fuzz/fuzz.h"
 
 #include <stdbool.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-
-int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
-
-#define CHECK(c)              \
-    do {                      \
-        if (!(c))             \
-            __builtin_trap(); \
-    } while (0)
 
 /* Error messages must be filled in, NUL-terminated and bounded. */
 static void check_err(int rc, const struct sw_error *err)

@@ -7,19 +7,12 @@
  * must fail without writing past it. Any disagreement traps. */
 #include "common/err.h"
 #include "common/msg_proto.h"
+#include "tests/fuzz/fuzz.h"
 
 #include <stdbool.h>
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
-
-int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
-
-#define CHECK(c)              \
-    do {                      \
-        if (!(c))             \
-            __builtin_trap(); \
-    } while (0)
 
 static bool inside(const void *p, size_t n, const uint8_t *buf, size_t len)
 {

@@ -11,14 +11,13 @@
 #include "common/frame.h"
 #include "common/keys.h"
 #include "common/noise.h"
+#include "tests/fuzz/fuzz.h"
 
 #include <sodium.h>
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 #include <string.h>
-
-int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
 static struct sw_keypair g_init, g_resp;
 static uint8_t g_eph_i[32], g_eph_r[32];

@@ -9,19 +9,12 @@
 #include "common/bytes.h"
 #include "common/err.h"
 #include "common/keys.h"
+#include "tests/fuzz/fuzz.h"
 
 #include <stdbool.h>
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
-
-int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
-
-#define CHECK(c)              \
-    do {                      \
-        if (!(c))             \
-            __builtin_trap(); \
-    } while (0)
 
 struct shadow {
     const uint8_t *buf;

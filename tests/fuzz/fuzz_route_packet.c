@@ -10,22 +10,16 @@
  *      (a small array of the live IDs): after every step the two agree on every ID, the
  *      count, types, owners and expiry, and reserved IDs are never 0 nor reused while live.
  * Nothing may crash, leak or read out of bounds; a disagreement traps. */
+#include "common/bytes.h"
 #include "common/err.h"
 #include "common/keys.h"
 #include "visor/rules.h"
+#include "tests/fuzz/fuzz.h"
 
 #include <stdbool.h>
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
-
-int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
-
-#define CHECK(c)              \
-    do {                      \
-        if (!(c))             \
-            __builtin_trap(); \
-    } while (0)
 
 /* ---- mode 0 ------------------------------------------------------------------------------ */
 
@@ -35,7 +29,7 @@ static bool valid_packet(const uint8_t *p, size_t n)
     uint32_t rid;
     if (n < RPKT_HDR_LEN)
         return false;
-    rid = (uint32_t)p[1] << 24 | (uint32_t)p[2] << 16 | (uint32_t)p[3] << 8 | p[4];
+    rid = sw_get_u32(p + 1);
     if (rid == 0)
         return false;
     switch (p[0]) {
@@ -43,7 +37,7 @@ static bool valid_packet(const uint8_t *p, size_t n)
         size_t len;
         if (n < RPKT_HDR_LEN + 2)
             return false;
-        len = (size_t)p[5] << 8 | p[6];
+        len = sw_get_u16(p + 5);
         return len != 0 && n == RPKT_HDR_LEN + 2 + len;
     }
     case RPKT_CLOSE:

@@ -17,23 +17,17 @@
 #include "common/json.h"
 #include "common/keys.h"
 #include "common/setup_proto.h"
+#include "common/stream_io.h"
 #include "common/uuid.h"
 #include "visor/appsrv_proto.h"
 #include "visor/router_proto.h"
 #include "visor/rules.h"
+#include "tests/fuzz/fuzz.h"
 
 #include <stdbool.h>
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
-
-int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
-
-#define CHECK(c)              \
-    do {                      \
-        if (!(c))             \
-            __builtin_trap(); \
-    } while (0)
 
 static bool msg_ok(const struct sw_error *err)
 {
@@ -198,22 +192,22 @@ static void rule_request(const char *text, size_t len)
     json_object_put(o);
 }
 
-/* router_setup.c's framing: u32 BE length (1..SW_SETUP_MAX_FRAME) || body, repeated. */
+/* router_setup.c's framing: records of common/stream_io.h (u32 BE length 1..64 KiB || body). */
 static void rule_stream(const uint8_t *p, size_t n)
 {
     size_t off = 0;
-    for (int frames = 0; frames < 64 && n - off >= 4; frames++) {
-        uint32_t len = (uint32_t)p[off] << 24 | (uint32_t)p[off + 1] << 16 | (uint32_t)p[off + 2] << 8 | p[off + 3];
+    for (int frames = 0; frames < 64; frames++) {
+        const uint8_t *payload;
+        size_t len, used;
         char *body;
-        off += 4;
-        if (len == 0 || len > SW_SETUP_MAX_FRAME || len > n - off)
-            return; /* closes the stream (too long) or waits for more (incomplete) */
+        if (sw_record_peek(p + off, n - off, SW_SETUP_MAX_FRAME, &payload, &len, &used) || !used)
+            return; /* closes the stream (bad length) or waits for more (incomplete) */
         body = malloc(len); /* exact size: a read past the frame is caught */
         CHECK(body != NULL);
-        memcpy(body, p + off, len);
+        memcpy(body, payload, len);
         rule_request(body, len);
         free(body);
-        off += len;
+        off += used;
     }
 }
 

@@ -5,19 +5,12 @@
 #include "common/json.h"
 #include "common/keys.h"
 #include "common/setup_proto.h"
+#include "tests/fuzz/fuzz.h"
 
 #include <stdbool.h>
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
-
-int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
-
-#define CHECK(c)              \
-    do {                      \
-        if (!(c))             \
-            __builtin_trap(); \
-    } while (0)
 
 static void check_path(const struct sw_setup_hop *h, size_t n, const struct sw_pk *from, const struct sw_pk *to)
 {

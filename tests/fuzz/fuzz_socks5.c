@@ -6,19 +6,12 @@
  * or stops at a consistent point. */
 #include "common/err.h"
 #include "common/socks5.h"
+#include "tests/fuzz/fuzz.h"
 
 #include <stdbool.h>
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
-
-int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
-
-#define CHECK(c)              \
-    do {                      \
-        if (!(c))             \
-            __builtin_trap(); \
-    } while (0)
 
 static void fuzz_request(const uint8_t *d, size_t n)
 {

@@ -1,36 +1,32 @@
-/* fuzz_sreq.c — the text parsers a signed request's peer controls: sw_hostport_parse and
- * hex decoding on a NUL-terminated copy of the input, plus sw_sreq_message framing with the
- * input as the body. */
+/* fuzz_sreq.c — the text parsers a signed request's peer controls: sw_hostport_parse, the
+ * decimal number parser (common/num.h) and hex decoding on a NUL-terminated copy of the
+ * input, plus sw_sreq_message framing with the input as the body. */
 #include "common/buf.h"
-#include "common/config.h"
 #include "common/err.h"
 #include "common/hex.h"
+#include "common/hostport.h"
 #include "common/keys.h"
+#include "common/num.h"
 #include "common/signed_request.h"
+#include "tests/fuzz/fuzz.h"
 
 #include <ctype.h>
+#include <errno.h>
 #include <inttypes.h>
+#include <limits.h>
 #include <stdbool.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
-int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
-
-#define CHECK(c)              \
-    do {                      \
-        if (!(c))             \
-            __builtin_trap(); \
-    } while (0)
-
-static void fuzz_hostport(const char *s)
+static void fuzz_hostport_flags(const char *s, unsigned flags)
 {
     char host[64], tiny[4];
     uint16_t port = 0, port2 = 0;
-    int rc = sw_hostport_parse(s, NULL, 0, NULL);
-    int rc_full = sw_hostport_parse(s, host, sizeof(host), &port);
-    int rc_tiny = sw_hostport_parse(s, tiny, sizeof(tiny), &port2);
+    int rc = sw_hostport_parse(s, flags, NULL, 0, NULL);
+    int rc_full = sw_hostport_parse(s, flags, host, sizeof(host), &port);
+    int rc_tiny = sw_hostport_parse(s, flags, tiny, sizeof(tiny), &port2);
 
     CHECK(rc == SW_OK || rc == SW_EINVAL);
     if (rc != SW_OK) {
@@ -40,16 +36,25 @@ static void fuzz_hostport(const char *s)
     /* valid text: the split succeeds whenever the host fits */
     if (rc_full == SW_OK) {
         const char *colon = strrchr(s, ':');
+        size_t digits;
         CHECK(strlen(host) < sizeof(host));
         CHECK(colon != NULL);
-        /* the port text is the decimal port, possibly with leading zeros */
+        /* the port text is 1-5 decimal digits to the end, possibly with leading zeros */
+        digits = strspn(colon + 1, "0123456789");
+        CHECK(digits >= 1 && digits <= 5 && colon[1 + digits] == '\0');
         CHECK(strtoul(colon + 1, NULL, 10) == port);
-        if (s[0] == '[') /* "[" host "]:" port */
+        if (s[0] == '[') { /* "[" host "]:" port, host non-empty */
+            CHECK(host[0] != '\0');
             CHECK(strlen(host) + 3 + strlen(colon + 1) == strlen(s) &&
                   strncmp(host, s + 1, strlen(host)) == 0);
-        else
+        } else { /* host ":" port, one colon only, no brackets */
+            CHECK(strchr(s, ':') == colon);
+            CHECK(strpbrk(host, "[]") == NULL);
             CHECK(strlen(host) + 1 + strlen(colon + 1) == strlen(s) &&
                   strncmp(host, s, strlen(host)) == 0);
+        }
+        /* an empty host only for a listen address */
+        CHECK(host[0] != '\0' || (flags & SW_HOSTPORT_LISTEN));
     } else {
         CHECK(strlen(s) >= sizeof(host)); /* only a too-long host can fail here */
     }
@@ -57,6 +62,40 @@ static void fuzz_hostport(const char *s)
         CHECK(strlen(tiny) < sizeof(tiny));
         CHECK(port2 == port || rc_full != SW_OK);
     }
+}
+
+static void fuzz_hostport(const char *s)
+{
+    int dial = sw_hostport_parse(s, 0, NULL, 0, NULL);
+    int listen = sw_hostport_parse(s, SW_HOSTPORT_LISTEN, NULL, 0, NULL);
+    CHECK(dial != SW_OK || listen == SW_OK); /* a listen address may be anything a dial one is */
+    fuzz_hostport_flags(s, 0);
+    fuzz_hostport_flags(s, SW_HOSTPORT_LISTEN);
+}
+
+/* sw_parse_long / sw_parse_u64 (query parameters, headers): success exactly for an optional
+ * '-' (long only) and digits, nothing else, whose value strtol/strtoull reach without overflow. */
+static void fuzz_number(const char *s)
+{
+    size_t sign = s[0] == '-', digits = strspn(s + sign, "0123456789");
+    bool shaped = digits > 0 && s[sign + digits] == '\0';
+    long l = 7, l_ref;
+    uint64_t u = 7;
+    unsigned long long u_ref;
+    int rc;
+
+    errno = 0;
+    l_ref = strtol(s, NULL, 10);
+    rc = sw_parse_long(s, LONG_MIN, LONG_MAX, &l);
+    CHECK(rc == ((shaped && errno == 0) ? SW_OK : SW_EINVAL));
+    CHECK(rc == SW_OK ? l == l_ref : l == 7);
+    if (rc == SW_OK)
+        CHECK(sw_parse_long(s, l + (l < LONG_MAX), LONG_MAX, &l_ref) == (l < LONG_MAX ? SW_EINVAL : SW_OK));
+    errno = 0;
+    u_ref = strtoull(s, NULL, 10);
+    rc = sw_parse_u64(s, 0, UINT64_MAX, &u);
+    CHECK(rc == ((shaped && !sign && errno == 0) ? SW_OK : SW_EINVAL));
+    CHECK(rc == SW_OK ? u == u_ref : u == 7);
 }
 
 static void fuzz_hex(const char *s, size_t slen)
@@ -121,6 +160,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     copy[size] = '\0';
 
     fuzz_hostport(copy);
+    fuzz_number(copy);
     fuzz_hex(copy, strlen(copy));
     fuzz_hex(copy, size); /* embedded NULs must be rejected */
 

@@ -6,19 +6,12 @@
  * printable and NUL-terminated. */
 #include "apps/ssh/proto.h"
 #include "common/err.h"
+#include "tests/fuzz/fuzz.h"
 
 #include <stdbool.h>
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
-
-int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
-
-#define CHECK(c)              \
-    do {                      \
-        if (!(c))             \
-            __builtin_trap(); \
-    } while (0)
 
 static uint8_t enc[SSH_HDR_LEN + SSH_FRAME_MAX];
 static struct ssh_request req, req2;

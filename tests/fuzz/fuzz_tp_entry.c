@@ -8,20 +8,13 @@
 #include "common/keys.h"
 #include "common/tp_entry.h"
 #include "common/uuid.h"
+#include "tests/fuzz/fuzz.h"
 
 #include <ctype.h>
 #include <stdbool.h>
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
-
-int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
-
-#define CHECK(c)              \
-    do {                      \
-        if (!(c))             \
-            __builtin_trap(); \
-    } while (0)
 
 static void check_err(int rc, const struct sw_error *err)
 {

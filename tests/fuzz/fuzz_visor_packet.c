@@ -18,20 +18,13 @@
 #include "common/noise.h"
 #include "visor/packet.h"
 #include "visor/rules.h"
+#include "tests/fuzz/fuzz.h"
 
 #include <sodium.h>
 #include <stdbool.h>
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
-
-int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
-
-#define CHECK(c)              \
-    do {                      \
-        if (!(c))             \
-            __builtin_trap(); \
-    } while (0)
 
 static struct sw_keypair g_dialer, g_listener;
 static uint8_t g_eph_d[32], g_eph_l[32];

@@ -11,12 +11,13 @@
  *   - bodies: success gives valid values, failure names a documented error code and leaves
  *     the output untouched.
  * Any disagreement traps. */
-#include "common/config.h"
 #include "common/err.h"
+#include "common/hostport.h"
 #include "common/json.h"
 #include "common/keys.h"
 #include "visor/config.h"
 #include "visor/parse.h"
+#include "tests/fuzz/fuzz.h"
 
 #include <json-c/json.h>
 #include <sodium.h>
@@ -24,14 +25,6 @@
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
-
-int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
-
-#define CHECK(c)              \
-    do {                      \
-        if (!(c))             \
-            __builtin_trap(); \
-    } while (0)
 
 #define MAX_KEEP 64
 
@@ -50,7 +43,7 @@ static int each(void *ctx, const struct vs_store_record *r, const char *where, s
 
     CHECK(r->kind == TP_STCP || r->kind == TP_DMSG);
     CHECK(str_ok(r->addr, sizeof(r->addr)));
-    CHECK(r->addr[0] == '\0' || sw_hostport_parse(r->addr, NULL, 0, NULL) == SW_OK);
+    CHECK(r->addr[0] == '\0' || sw_hostport_parse(r->addr, 0, NULL, 0, NULL) == SW_OK);
     CHECK(crypto_core_ed25519_is_valid_point(r->remote.b));
     CHECK(strncmp(where, "transports[", 11) == 0);
     if (s->fail && s->n == s->fail_at)
@@ -180,15 +173,15 @@ static void fuzz_config(const char *text, size_t len)
     CHECK(c.msg_sessions >= 1 && c.msg_sessions <= 16);
     CHECK(c.n_msg_servers <= VISOR_MSG_SERVERS_MAX && c.n_setup_nodes <= VISOR_SETUP_NODES_MAX);
     CHECK(c.n_pk_table <= VISOR_PK_TABLE_MAX && c.n_apps <= VISOR_APPS_MAX);
-    CHECK(c.stcp_listen[0] == '\0' || sw_hostport_parse(c.stcp_listen, NULL, 0, NULL) == SW_OK);
-    CHECK(sw_hostport_parse(c.api_listen, NULL, 0, NULL) == SW_OK);
+    CHECK(c.stcp_listen[0] == '\0' || sw_hostport_parse(c.stcp_listen, SW_HOSTPORT_LISTEN, NULL, 0, NULL) == SW_OK);
+    CHECK(sw_hostport_parse(c.api_listen, SW_HOSTPORT_LISTEN, NULL, 0, NULL) == SW_OK);
     CHECK(c.data_dir[0] != '\0' && str_ok(c.data_dir, sizeof(c.data_dir)));
     for (size_t i = 0; i < c.n_pk_table; i++) {
-        CHECK(sw_hostport_parse(c.pk_table[i].addr, NULL, 0, NULL) == SW_OK);
+        CHECK(sw_hostport_parse(c.pk_table[i].addr, 0, NULL, 0, NULL) == SW_OK);
         CHECK(visor_config_pk_addr(&c, &c.pk_table[i].pk) != NULL);
     }
     for (size_t i = 0; i < c.n_msg_servers; i++)
-        CHECK(sw_hostport_parse(c.msg_servers[i].addr, NULL, 0, NULL) == SW_OK);
+        CHECK(sw_hostport_parse(c.msg_servers[i].addr, 0, NULL, 0, NULL) == SW_OK);
     for (size_t i = 0; i < c.n_apps; i++) {
         CHECK(c.apps[i].port >= 1 && c.apps[i].name[0] && c.apps[i].n_args <= VISOR_APP_ARGS_MAX);
         for (size_t j = 0; j < i; j++)
@@ -217,7 +210,7 @@ static void fuzz_add(const char *text, size_t len)
         CHECK(code == NULL);
         CHECK(r.kind == TP_STCP || r.kind == TP_DMSG);
         CHECK(str_ok(r.addr, sizeof(r.addr)));
-        CHECK(r.addr[0] == '\0' || sw_hostport_parse(r.addr, NULL, 0, NULL) == SW_OK);
+        CHECK(r.addr[0] == '\0' || sw_hostport_parse(r.addr, 0, NULL, 0, NULL) == SW_OK);
         return;
     }
     CHECK(err.code == rc && err.msg[0] && code != NULL);

@@ -114,7 +114,7 @@ bool th_md_wait_entry(const char *md_base, const struct sw_pk *pk, int timeout_m
 {
     struct sw_http_client *http = sw_http_client_new(NULL);
     char hex[SW_PK_HEX_LEN + 1], url[256];
-    uint64_t end = th_now_ms() + (uint64_t)(timeout_ms > 0 ? timeout_ms : 0);
+    int64_t end = sw_deadline_ms(timeout_ms > 0 ? timeout_ms : 0);
     long st = 0;
 
     sw_pk_to_hex(pk, hex);
@@ -122,7 +122,7 @@ bool th_md_wait_entry(const char *md_base, const struct sw_pk *pk, int timeout_m
     for (int k = 0; http && st != 200; k++) {
         struct sw_http_result res = { 0 };
         if (k) {
-            if (th_now_ms() >= end)
+            if (sw_mono_ms() >= end)
                 break;
             th_sleep_ms(25);
         }

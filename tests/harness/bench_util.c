@@ -15,20 +15,6 @@
 
 /* ---- small helpers ------------------------------------------------------------------ */
 
-int64_t bu_now_ns(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (int64_t)ts.tv_sec * 1000000000 + ts.tv_nsec;
-}
-
-double bu_now_s(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
-}
-
 void bu_die(const char *fmt, ...)
 {
     va_list ap;
@@ -254,14 +240,14 @@ static void run_requests(struct bu_worker *w)
     char why[BU_WHY_MAX];
 
     for (size_t i = 0; i < w->quota; i++) {
-        int64_t t0 = bu_now_ns();
+        int64_t t0 = sw_mono_ns();
         if (t0 >= deadline)
             break;
         if (ph->request(w, i, why)) {
             if (w->errors++ == 0)
                 snprintf(w->why, sizeof(w->why), "%s", why);
         }
-        w->lat_ms[w->done++] = (double)(bu_now_ns() - t0) / 1e6;
+        w->lat_ms[w->done++] = (double)(sw_mono_ns() - t0) / 1e6;
     }
 }
 
@@ -280,7 +266,7 @@ static void *worker_main(void *arg)
         run_requests(w);
     else
         w->errors = 1;
-    w->end_ns = bu_now_ns();
+    w->end_ns = sw_mono_ns();
     return NULL;
 }
 
@@ -339,7 +325,7 @@ void bu_run_phase(struct bu_phase *ph, struct bu_result *res)
     start_workers(ph, ws, states, tids);
     pthread_barrier_wait(&ph->go);
     bu_cpu_snapshot(&snaps[0], procs);
-    ph->start_ns = bu_now_ns();
+    ph->start_ns = sw_mono_ns();
     pthread_barrier_wait(&ph->go);
     for (unsigned i = 0; i < ph->threads; i++) {
         pthread_join(tids[i], NULL);

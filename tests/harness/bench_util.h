@@ -11,6 +11,7 @@
 #ifndef SW_TEST_BENCH_UTIL_H
 #define SW_TEST_BENCH_UTIL_H
 
+#include "common/clock.h"
 #include "common/err.h"
 #include "common/http_client.h"
 
@@ -26,8 +27,6 @@
 
 /* ---- small helpers ------------------------------------------------------------------ */
 
-int64_t bu_now_ns(void); /* CLOCK_MONOTONIC */
-double bu_now_s(void);
 /* Prints "<program>: <message>" to stderr and exits 1. */
 void bu_die(const char *fmt, ...) __attribute__((format(printf, 1, 2), noreturn));
 /* Sorts v[0..n) ascending. */

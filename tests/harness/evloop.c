@@ -12,7 +12,7 @@ static void tick(evutil_socket_t fd, short what, void *arg)
 bool th_loop_until2(struct event_base *b1, struct event_base *b2, bool (*done)(void *), void *arg,
                     int ms)
 {
-    uint64_t end = th_now_ms() + (uint64_t)ms;
+    int64_t end = sw_deadline_ms(ms);
     struct timeval tv = { 0, 2000 };
     struct event *t1 = event_new(b1, -1, EV_PERSIST, tick, NULL), *t2 = NULL;
     bool ok;
@@ -22,7 +22,7 @@ bool th_loop_until2(struct event_base *b1, struct event_base *b2, bool (*done)(v
         t2 = event_new(b2, -1, EV_PERSIST, tick, NULL);
         event_add(t2, &tv);
     }
-    while (!(ok = done(arg)) && th_now_ms() < end) {
+    while (!(ok = done(arg)) && sw_mono_ms() < end) {
         event_base_loop(b1, EVLOOP_ONCE);
         if (b2)
             event_base_loop(b2, EVLOOP_NONBLOCK);

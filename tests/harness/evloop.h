@@ -7,7 +7,7 @@
 #include <stdbool.h>
 #include <stdint.h>
 
-#include "tests/harness/harness.h" /* th_now_ms */
+#include "tests/harness/harness.h" /* th_sleep_ms, common/clock.h */
 
 /* Runs b1 (and b2 when non-NULL, round robin) until done(arg) is true or ms pass; returns
  * done's last value. A 2 ms timer keeps the loops turning while nothing else happens. */

@@ -49,18 +49,6 @@ static void th_die(const char *fmt, ...)
     abort();
 }
 
-uint64_t th_now_ms(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (uint64_t)ts.tv_sec * 1000u + (uint64_t)ts.tv_nsec / 1000000u;
-}
-
-static int64_t now_ms(void)
-{
-    return (int64_t)th_now_ms();
-}
-
 void th_sleep_ms(int ms)
 {
     struct timespec ts = { ms / 1000, (long)(ms % 1000) * 1000000L };
@@ -301,7 +289,7 @@ out:
  * -1 not our child. */
 static int reap_group(pid_t pid, int *status, int timeout_ms)
 {
-    int64_t end = now_ms() + timeout_ms;
+    int64_t end = sw_deadline_ms(timeout_ms);
     siginfo_t si;
 
     for (;;) {
@@ -313,7 +301,7 @@ static int reap_group(pid_t pid, int *status, int timeout_ms)
         }
         if (si.si_pid == pid)
             break;
-        if (now_ms() >= end)
+        if (sw_ms_left(end) == 0)
             return 0;
         th_sleep_ms(10);
     }
@@ -346,7 +334,7 @@ void th_cleanup(void)
 {
     pid_t pids[TH_MAX_CHILDREN];
     size_t n;
-    int64_t end = now_ms() + TH_CLEANUP_GRACE_MS;
+    int64_t end = sw_deadline_ms(TH_CLEANUP_GRACE_MS);
     int st;
 
     pthread_mutex_lock(&th_mu);
@@ -357,8 +345,7 @@ void th_cleanup(void)
     for (size_t i = 0; i < n; i++)
         kill(pids[i], SIGTERM);
     for (size_t i = 0; i < n; i++) {
-        int64_t left = end - now_ms();
-        if (reap_group(pids[i], &st, left > 0 ? (int)left : 0) == 0) {
+        if (reap_group(pids[i], &st, sw_ms_left(end)) == 0) {
             kill(-pids[i], SIGKILL);
             reap_group(pids[i], &st, 10000);
         }
@@ -371,7 +358,7 @@ static size_t discard(char *p, size_t size, size_t n, void *user) { return size 
 
 int th_wait_http(const char *url, int timeout_ms)
 {
-    int64_t end = now_ms() + timeout_ms;
+    int64_t end = sw_deadline_ms(timeout_ms);
     CURL *h;
     int rc = -1;
 
@@ -389,7 +376,7 @@ int th_wait_http(const char *url, int timeout_ms)
             rc = 0;
             break;
         }
-        if (now_ms() >= end)
+        if (sw_ms_left(end) == 0)
             break;
         th_sleep_ms(25);
     }

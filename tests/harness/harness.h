@@ -11,6 +11,8 @@
 #include <stdint.h>
 #include <sys/types.h>
 
+#include "common/clock.h" /* tests time their waits with sw_deadline_ms / sw_mono_ms */
+
 /* Creates a fresh database named prefix_<pid>_<n> in the test cluster; returns its URL
  * (static storage per call: copy it). Aborts the test program when PostgreSQL is absent. */
 const char *th_fresh_db(const char *prefix);
@@ -30,8 +32,6 @@ pid_t th_spawn(const char *const argv[], const char *const env[], const char *lo
 int th_wait_http(const char *url, int timeout_ms);
 /* SIGTERM, wait up to timeout_ms, then SIGKILL. Returns the wait status, -1 on error. */
 int th_stop(pid_t pid, int timeout_ms);
-/* Milliseconds on the monotonic clock. */
-uint64_t th_now_ms(void);
 /* Sleeps ms milliseconds (resumed after signals). */
 void th_sleep_ms(int ms);
 

@@ -6,6 +6,7 @@
 #include "common/json.h"
 #include "common/keys.h"
 #include "tests/harness/api_client.h"
+#include "tests/harness/check_main.h"
 #include "tests/harness/harness.h"
 #include "tests/harness/net_env.h"
 #include "tests/harness/visor_env.h"
@@ -261,7 +262,7 @@ static void teardown(void)
 /* Polls GET /api/visors until visor pk_hex has online == want. */
 static bool wait_online(struct hvc *c, const char *pk_hex, bool want, int timeout_ms)
 {
-    uint64_t end = th_now_ms() + (uint64_t)timeout_ms;
+    int64_t end = sw_deadline_ms(timeout_ms);
 
     do {
         struct json_object *o = NULL;
@@ -278,7 +279,7 @@ static bool wait_online(struct hvc *c, const char *pk_hex, bool want, int timeou
         if (hit)
             return true;
         th_sleep_ms(100);
-    } while (th_now_ms() < end);
+    } while (sw_mono_ms() < end);
     return false;
 }
 
@@ -582,7 +583,7 @@ END_TEST
 static bool tp_up_on(struct hvc *c, const struct th_visor *v, int timeout_ms)
 {
     char t[256];
-    uint64_t end = th_now_ms() + (uint64_t)timeout_ms;
+    int64_t end = sw_deadline_ms(timeout_ms);
 
     snprintf(t, sizeof(t), "/api/visors/%s/transports/%s", v->pk_hex, tp_id);
     do {
@@ -593,7 +594,7 @@ static bool tp_up_on(struct hvc *c, const struct th_visor *v, int timeout_ms)
         if (up)
             return true;
         th_sleep_ms(100);
-    } while (th_now_ms() < end);
+    } while (sw_mono_ms() < end);
     return false;
 }
 
@@ -622,7 +623,7 @@ END_TEST
 START_TEST(test_network)
 {
     struct hvc c = session();
-    uint64_t end = th_now_ms() + 15000;
+    int64_t end = sw_deadline_ms(15000);
     bool found = false;
 
     ck_assert(tp_id[0]);
@@ -642,7 +643,7 @@ START_TEST(test_network)
         json_object_put(o);
         if (!found)
             th_sleep_ms(200);
-    } while (!found && th_now_ms() < end);
+    } while (!found && sw_mono_ms() < end);
     ck_assert_msg(found, "the A-B transport is not on the map");
 }
 END_TEST
@@ -669,22 +670,22 @@ START_TEST(test_apps)
     struct hvc c = session();
     struct json_object *o = NULL;
     char t[256], st[32];
-    uint64_t end = th_now_ms() + 10000;
+    int64_t end = sw_deadline_ms(10000);
 
-    while (strcmp(app_state(&c, "helloworld", st, sizeof(st)), "running") != 0 && th_now_ms() < end)
+    while (strcmp(app_state(&c, "helloworld", st, sizeof(st)), "running") != 0 && sw_mono_ms() < end)
         th_sleep_ms(100);
     ck_assert_str_eq(st, "running");
     snprintf(t, sizeof(t), "/api/visors/%s/apps/helloworld/stop", va.pk_hex);
     expect(&c, "POST", t, "{}", false, 403, "csrf");
     expect(&c, "POST", t, "{}", true, 200, NULL);
-    end = th_now_ms() + 10000;
-    while (strcmp(app_state(&c, "helloworld", st, sizeof(st)), "running") == 0 && th_now_ms() < end)
+    end = sw_deadline_ms(10000);
+    while (strcmp(app_state(&c, "helloworld", st, sizeof(st)), "running") == 0 && sw_mono_ms() < end)
         th_sleep_ms(100);
     ck_assert_str_ne(st, "running");
     snprintf(t, sizeof(t), "/api/visors/%s/apps/helloworld/start", va.pk_hex);
     expect(&c, "POST", t, "{}", true, 200, NULL);
-    end = th_now_ms() + 10000;
-    while (strcmp(app_state(&c, "helloworld", st, sizeof(st)), "running") != 0 && th_now_ms() < end)
+    end = sw_deadline_ms(10000);
+    while (strcmp(app_state(&c, "helloworld", st, sizeof(st)), "running") != 0 && sw_mono_ms() < end)
         th_sleep_ms(100);
     ck_assert_str_eq(st, "running");
     snprintf(t, sizeof(t), "/api/visors/%s/apps/helloworld/autostart", va.pk_hex);
@@ -826,7 +827,7 @@ END_TEST
 struct stuck {
     struct hvc c;
     long status;
-    uint64_t ms;
+    int64_t ms; /* monotonic start, then elapsed */
 };
 
 static void *stuck_main(void *arg)
@@ -835,9 +836,9 @@ static void *stuck_main(void *arg)
     char t[256];
 
     snprintf(t, sizeof(t), "/api/visors/%s/transports", vb.pk_hex);
-    s->ms = th_now_ms();
+    s->ms = sw_mono_ms();
     s->status = call(&s->c, "GET", t, NULL, false, NULL);
-    s->ms = th_now_ms() - s->ms;
+    s->ms = sw_ms_since(s->ms);
     return NULL;
 }
 
@@ -850,7 +851,7 @@ START_TEST(test_timeout)
     struct json_object *o = NULL;
     struct stuck ss[12];
     pthread_t th[12];
-    uint64_t t0;
+    int64_t t0;
     char t[256];
 
     snprintf(t, sizeof(t), "/api/visors/%s", vb.pk_hex);
@@ -860,24 +861,24 @@ START_TEST(test_timeout)
         pthread_create(&th[i], NULL, stuck_main, &ss[i]);
     }
     th_sleep_ms(500);
-    t0 = th_now_ms();
+    t0 = sw_mono_ms();
     expect(&c, "GET", "/api/session", NULL, false, 200, NULL);
     expect(&c, "GET", "/health", NULL, false, 200, NULL);
-    ck_assert_msg(th_now_ms() - t0 < 2000, "requests to a silent visor held others up for %llu ms",
-                  (unsigned long long)(th_now_ms() - t0));
-    t0 = th_now_ms();
+    ck_assert_msg(sw_ms_since(t0) < 2000, "requests to a silent visor held others up for %llu ms",
+                  (unsigned long long)sw_ms_since(t0));
+    t0 = sw_mono_ms();
     expect(&c, "GET", t, NULL, false, 504, "visor_timeout");
-    ck_assert_uint_ge(th_now_ms() - t0, 9000);
+    ck_assert_uint_ge(sw_ms_since(t0), 9000);
     for (int i = 0; i < 12; i++) {
         pthread_join(th[i], NULL);
         ck_assert_int_eq(ss[i].status, 504);
         ck_assert_msg(ss[i].ms < 13000, "a request waited %llu ms (others held it up)", (unsigned long long)ss[i].ms);
     }
     ck_assert_int_eq(kill(va.pid, SIGSTOP), 0);
-    t0 = th_now_ms();
+    t0 = sw_mono_ms();
     ck_assert_int_eq(call(&c, "GET", "/api/visors", NULL, false, &o), 200); /* summaries null, 3 s */
-    ck_assert_msg(th_now_ms() - t0 < 5000, "GET /api/visors took %llu ms with two silent visors",
-                  (unsigned long long)(th_now_ms() - t0));
+    ck_assert_msg(sw_ms_since(t0) < 5000, "GET /api/visors took %llu ms with two silent visors",
+                  (unsigned long long)sw_ms_since(t0));
     ck_assert_int_eq(kill(va.pid, SIGCONT), 0);
     for (size_t i = 0; i < json_object_array_length(o); i++) {
         struct json_object *e = json_object_array_get_idx(o, i);
@@ -1226,12 +1227,10 @@ START_TEST(test_fake_hypervisor)
 }
 END_TEST
 
-int main(void)
+static Suite *hypervisor_suite(void)
 {
     Suite *s = suite_create("hypervisor");
     TCase *tc = tcase_create("hypervisor");
-    SRunner *sr;
-    int failed;
 
     tcase_add_unchecked_fixture(tc, setup, teardown);
     tcase_set_timeout(tc, 120);
@@ -1258,10 +1257,10 @@ int main(void)
     tcase_add_test(tc, test_network_bad_tpd);
     tcase_add_test(tc, test_offline_online);
     suite_add_tcase(s, tc);
-    sr = srunner_create(s);
-    srunner_set_fork_status(sr, CK_NOFORK); /* the daemons belong to this process */
-    srunner_run_all(sr, CK_NORMAL);
-    failed = srunner_ntests_failed(sr);
-    srunner_free(sr);
-    return failed ? 1 : 0;
+    return s;
 }
+
+const struct th_check_main th_check_main = {
+    .suite = hypervisor_suite,
+    .fork = CK_NOFORK, /* the daemons belong to this process */
+};

@@ -8,6 +8,7 @@
 #include "common/msg_entry.h"
 #include "common/msg_proto.h"
 #include "tests/harness/api_client.h"
+#include "tests/harness/check_main.h"
 #include "tests/harness/harness.h"
 #include "tests/harness/msg_server.h"
 
@@ -267,7 +268,8 @@ START_TEST(test_transfer_10mb_both_ways)
     pthread_t t[4];
     struct sw_msg_client_stats st;
     int lfd, fa, fb;
-    uint64_t t0, dt;
+    int64_t t0;
+    uint64_t dt;
 
     client_ready(a);
     client_ready(b);
@@ -277,14 +279,14 @@ START_TEST(test_transfer_10mb_both_ways)
     ck_assert(sw_pk_equal(&remote, &pa));
     aw.fd = ar.fd = fa;
     bw.fd = br.fd = fb;
-    t0 = th_now_ms();
+    t0 = sw_mono_ms();
     pthread_create(&t[0], NULL, writer_main, &aw);
     pthread_create(&t[1], NULL, reader_main, &ar);
     pthread_create(&t[2], NULL, writer_main, &bw);
     pthread_create(&t[3], NULL, reader_main, &br);
     for (int i = 0; i < 4; i++)
         pthread_join(t[i], NULL);
-    dt = th_now_ms() - t0;
+    dt = sw_ms_since(t0);
     fprintf(stderr, "10 MB each way through one server: %llu ms, %.1f MB/s per direction\n",
             (unsigned long long)dt, dt ? 10.0 * 1000.0 / (double)dt : 0.0);
     ck_assert_int_eq(aw.err, 0);
@@ -346,7 +348,7 @@ START_TEST(test_fifty_clients_dial_each_other)
 {
     static struct many m[N_MANY];
     pthread_t te[N_MANY], td[N_MANY];
-    uint64_t t0;
+    int64_t t0;
 
     for (int i = 0; i < N_MANY; i++)
         m[i].c = client_new(NULL, 1, &m[i].pk); /* servers from the discovery: spread over s1..s3 */
@@ -355,7 +357,7 @@ START_TEST(test_fifty_clients_dial_each_other)
         m[i].lfd = listen_on(m[i].c, 1);
         m[i].next = &m[(i + 1) % N_MANY].pk;
     }
-    t0 = th_now_ms();
+    t0 = sw_mono_ms();
     for (int i = 0; i < N_MANY; i++)
         pthread_create(&te[i], NULL, many_echo, &m[i]);
     for (int i = 0; i < N_MANY; i++)
@@ -364,7 +366,7 @@ START_TEST(test_fifty_clients_dial_each_other)
         pthread_join(td[i], NULL);
     for (int i = 0; i < N_MANY; i++)
         pthread_join(te[i], NULL);
-    fprintf(stderr, "%d concurrent dials + echoes: %llu ms\n", N_MANY, (unsigned long long)(th_now_ms() - t0));
+    fprintf(stderr, "%d concurrent dials + echoes: %llu ms\n", N_MANY, (unsigned long long)sw_ms_since(t0));
     for (int i = 0; i < N_MANY; i++) {
         ck_assert_msg(m[i].dial_ok, "client %d's dial failed: %s", i, m[i].why);
         ck_assert_msg(m[i].echo_ok, "client %d accepted nothing", i);
@@ -382,13 +384,13 @@ START_TEST(test_no_listener_refused_fast)
     struct sw_msg_client *a = client_new(&s1, 1, NULL), *b = client_new(&s1, 1, &pb);
     struct sw_error err = { 0 };
     int fd = -1, refusal = 0, lfd;
-    uint64_t t0;
+    int64_t t0;
 
     client_ready(a);
     client_ready(b);
-    t0 = th_now_ms();
+    t0 = sw_mono_ms();
     ck_assert_int_eq(sw_msg_dial(a, &pb, 999, 5000, &fd, &refusal, &err), SW_EPERM);
-    ck_assert_uint_lt(th_now_ms() - t0, 1000);
+    ck_assert_uint_lt(sw_ms_since(t0), 1000);
     ck_assert_int_eq(refusal, SW_REFUSE_NO_LISTENER);
     ck_assert_ptr_nonnull(strstr(err.msg, "no_listener"));
 
@@ -427,7 +429,7 @@ START_TEST(test_offline_key_refused)
     memset(&e, 0, sizeof(e));
     snprintf(e.version, sizeof(e.version), "%s", SW_MSG_VERSION);
     e.sequence = 1;
-    e.timestamp = (uint64_t)time(NULL);
+    e.timestamp = (uint64_t)(sw_unix_ms() / 1000);
     e.static_pk = k.pk;
     e.has_client = true;
     e.n_delegated = 1;
@@ -452,13 +454,13 @@ END_TEST
 static void wait_sessions(struct sw_msg_client *c, unsigned want, int timeout_ms)
 {
     struct sw_msg_client_stats st;
-    uint64_t end = th_now_ms() + (uint64_t)timeout_ms;
+    int64_t end = sw_deadline_ms(timeout_ms);
     do {
         sw_msg_client_stats(c, &st);
         if (st.sessions == want)
             return;
         th_sleep_ms(20);
-    } while (th_now_ms() < end);
+    } while (sw_mono_ms() < end);
     ck_abort_msg("sessions stayed at %u, wanted %u", st.sessions, want);
 }
 
@@ -468,7 +470,7 @@ START_TEST(test_server_restart_reconnects)
     struct sw_msg_client *a = client_new(&s3, 1, NULL), *b = client_new(&s3, 1, &pb);
     struct sw_msg_client_stats st;
     int lfd, fd, conn;
-    uint64_t t0;
+    int64_t t0;
 
     client_ready(a);
     client_ready(b);
@@ -487,13 +489,13 @@ START_TEST(test_server_restart_reconnects)
     close(fd);
     close(conn);
     th_sleep_ms(1500); /* a few failed reconnects: the backoff grows */
-    t0 = th_now_ms();
+    t0 = sw_mono_ms();
     ck_assert_msg(server_start(&s3), "messaging-server s3 did not restart");
     client_ready(a);
     client_ready(b);
     wait_sessions(a, 1, 10000);
     wait_sessions(b, 1, 10000);
-    fprintf(stderr, "clients reconnected %llu ms after the restart\n", (unsigned long long)(th_now_ms() - t0));
+    fprintf(stderr, "clients reconnected %llu ms after the restart\n", (unsigned long long)sw_ms_since(t0));
     sw_msg_client_stats(a, &st);
     ck_assert_uint_ge(st.reconnects, 1);
 
@@ -572,7 +574,7 @@ START_TEST(test_slow_reader_does_not_stall_others)
     pthread_t t[4];
     int lfd, s_a, s_b, f_a, f_b;
     size_t stalled_at;
-    uint64_t t0;
+    int64_t t0;
 
     client_ready(a);
     client_ready(b);
@@ -587,15 +589,15 @@ START_TEST(test_slow_reader_does_not_stall_others)
     th_sleep_ms(300);
     fast_w.fd = f_a;
     fast_r.fd = f_b;
-    t0 = th_now_ms();
+    t0 = sw_mono_ms();
     pthread_create(&t[1], NULL, writer_main, &fast_w);
     pthread_create(&t[2], NULL, reader_main, &fast_r);
     pthread_join(t[1], NULL);
     pthread_join(t[2], NULL);
     stalled_at = atomic_load(&slow_w.done);
     fprintf(stderr, "4 MB beside a stalled stream: %llu ms (stalled writer at %zu bytes)\n",
-            (unsigned long long)(th_now_ms() - t0), stalled_at);
-    ck_assert_uint_lt(th_now_ms() - t0, 15000);
+            (unsigned long long)sw_ms_since(t0), stalled_at);
+    ck_assert_uint_lt(sw_ms_since(t0), 15000);
     ck_assert_uint_eq(atomic_load(&fast_r.done), 4 * MB);
     ck_assert_mem_eq(fast_w.hash, fast_r.hash, sizeof(fast_w.hash));
     ck_assert_uint_lt(stalled_at, 8 * MB); /* flow control held the slow stream back */
@@ -680,13 +682,13 @@ END_TEST
 static bool entry_lists_only(const struct sw_pk *c, const struct sw_pk *want, int timeout_ms)
 {
     struct sw_http_client *http = sw_http_client_new(NULL);
-    uint64_t end = th_now_ms() + (uint64_t)timeout_ms;
+    int64_t end = sw_deadline_ms(timeout_ms);
     char url[192], hex[SW_PK_HEX_LEN + 1];
     bool ok = false;
 
     sw_pk_to_hex(c, hex);
     snprintf(url, sizeof(url), "%s/messaging-discovery/entry/%s", md_base, hex);
-    while (!ok && th_now_ms() < end) {
+    while (!ok && sw_mono_ms() < end) {
         struct sw_http_result res = { 0 };
         struct json_object *o = NULL;
         struct sw_msg_entry e;
@@ -742,21 +744,20 @@ static Suite *messaging_suite(void)
     return s;
 }
 
-int main(void)
+/* Everything the tests share: the network (start_network) and this process's setup. */
+static int start_all(void)
 {
-    SRunner *sr;
-    int failed;
-
     signal(SIGPIPE, SIG_IGN);
     sw_log_init("test-messaging");
-    if (sw_crypto_init() != SW_OK || sw_http_global_init() != SW_OK)
-        return EXIT_FAILURE;
+    if (th_check_init_crypto_http() != 0)
+        return -1;
     start_network();
-    sr = srunner_create(messaging_suite());
-    srunner_set_fork_status(sr, CK_NOFORK);
-    srunner_run_all(sr, CK_NORMAL);
-    failed = srunner_ntests_failed(sr);
-    srunner_free(sr);
-    th_cleanup();
-    return failed ? EXIT_FAILURE : EXIT_SUCCESS;
+    return 0;
 }
+
+const struct th_check_main th_check_main = {
+    .suite = messaging_suite,
+    .fork = CK_NOFORK,
+    .before = start_all,
+    .after = th_cleanup,
+};

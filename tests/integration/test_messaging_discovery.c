@@ -4,6 +4,7 @@
 #include "common/keys.h"
 #include "common/msg_entry.h"
 #include "tests/harness/api_client.h"
+#include "tests/harness/check_main.h"
 #include "tests/harness/harness.h"
 
 #include <check.h>
@@ -52,7 +53,7 @@ static void client_entry(struct sw_msg_entry *e, const struct sw_keypair *kp, ui
     memset(e, 0, sizeof(*e));
     snprintf(e->version, sizeof(e->version), "%s", SW_MSG_VERSION);
     e->sequence = seq;
-    e->timestamp = (uint64_t)((int64_t)time(NULL) + ts_offset);
+    e->timestamp = (uint64_t)(sw_unix_ms() / 1000 + ts_offset);
     e->static_pk = kp->pk;
     e->has_client = true;
     e->n_delegated = 1;
@@ -65,7 +66,7 @@ static void server_entry(struct sw_msg_entry *e, const struct sw_keypair *kp, ui
     memset(e, 0, sizeof(*e));
     snprintf(e->version, sizeof(e->version), "%s", SW_MSG_VERSION);
     e->sequence = seq;
-    e->timestamp = (uint64_t)time(NULL);
+    e->timestamp = (uint64_t)(sw_unix_ms() / 1000);
     e->static_pk = kp->pk;
     e->has_server = true;
     snprintf(e->address, sizeof(e->address), "127.0.0.1:%u", 8000 + (unsigned)free_sessions % 1000);
@@ -287,15 +288,11 @@ START_TEST(test_expiry)
 }
 END_TEST
 
-int main(void)
+static Suite *md_suite(void)
 {
     Suite *s = suite_create("messaging-discovery");
     TCase *tc = tcase_create("api");
-    SRunner *sr;
-    int failed;
 
-    sw_crypto_init();
-    sw_http_global_init();
     tcase_add_unchecked_fixture(tc, setup, teardown);
     tcase_set_timeout(tc, 120);
     tcase_add_test(tc, test_post_and_get);
@@ -305,10 +302,11 @@ int main(void)
     tcase_add_test(tc, test_servers_spread);
     tcase_add_test(tc, test_expiry);
     suite_add_tcase(s, tc);
-    sr = srunner_create(s);
-    srunner_set_fork_status(sr, CK_NOFORK); /* the daemon belongs to this process */
-    srunner_run_all(sr, CK_NORMAL);
-    failed = srunner_ntests_failed(sr);
-    srunner_free(sr);
-    return failed ? 1 : 0;
+    return s;
 }
+
+const struct th_check_main th_check_main = {
+    .suite = md_suite,
+    .fork = CK_NOFORK, /* the daemon belongs to this process */
+    .before = th_check_init_crypto_http,
+};

@@ -9,6 +9,7 @@
 #include "common/msg_proto.h"
 #include "common/msg_session.h"
 #include "tests/harness/api_client.h"
+#include "tests/harness/check_main.h"
 #include "tests/harness/evloop.h"
 #include "tests/harness/harness.h"
 
@@ -191,9 +192,9 @@ static void pump(int ms) { th_loop_for(base, ms); }
 
 static void wait_metric(const char *sample, double want, int ms)
 {
-    uint64_t end = th_now_ms() + (uint64_t)ms;
+    int64_t end = sw_deadline_ms(ms);
     double v;
-    while ((v = metric(sample)) != want && th_now_ms() < end)
+    while ((v = metric(sample)) != want && sw_mono_ms() < end)
         pump(20);
     ck_assert_msg(v == want, "%s = %g, want %g", sample, v, want);
 }
@@ -399,16 +400,16 @@ START_TEST(test_refusals)
     struct tc a, b;
     struct sw_keypair nobody;
     struct rx *r;
-    uint64_t t0;
+    int64_t t0;
 
     start_ms(NULL);
     two_clients(&a, &b, 2);
     ck_assert_int_eq(sw_keypair_generate(&nobody), SW_OK);
 
-    t0 = th_now_ms();
+    t0 = sw_mono_ms();
     tc_open(&a, 1, &nobody.pk, 4096);
     r = tc_expect(&a, SW_MSG_REFUSE, 3000);
-    ck_assert_uint_lt(th_now_ms() - t0, 1000); /* fast: no waiting for a timeout */
+    ck_assert_uint_lt(sw_ms_since(t0), 1000); /* fast: no waiting for a timeout */
     ck_assert_uint_eq(r->f.stream, 1);
     ck_assert_uint_eq(r->f.code, SW_REFUSE_PEER_OFFLINE);
 
@@ -470,17 +471,17 @@ START_TEST(test_open_timeout)
     static const char *const extra[] = { "--open-timeout-ms", "1000", NULL };
     struct tc a, b;
     struct rx *r;
-    uint64_t t0;
+    int64_t t0;
     uint32_t bid;
 
     start_ms(extra);
     two_clients(&a, &b, 2);
-    t0 = th_now_ms();
+    t0 = sw_mono_ms();
     tc_open(&a, 7, &b.kp.pk, 4096);
     bid = tc_expect(&b, SW_MSG_OPEN, 3000)->f.stream; /* B never answers */
     r = tc_expect(&a, SW_MSG_REFUSE, 4000);
-    ck_assert_uint_ge(th_now_ms() - t0, 900);
-    ck_assert_uint_lt(th_now_ms() - t0, 3000);
+    ck_assert_uint_ge(sw_ms_since(t0), 900);
+    ck_assert_uint_lt(sw_ms_since(t0), 3000);
     ck_assert_uint_eq(r->f.stream, 7);
     ck_assert_uint_eq(r->f.code, SW_REFUSE_TIMEOUT);
     r = tc_expect(&b, SW_MSG_CLOSE, 3000);
@@ -554,8 +555,8 @@ static bool hung_up(int fd, int ms)
 {
     struct pollfd p = { .fd = fd, .events = POLLIN };
     char buf[256];
-    uint64_t end = th_now_ms() + (uint64_t)ms;
-    while (th_now_ms() < end) {
+    int64_t end = sw_deadline_ms(ms);
+    while (sw_mono_ms() < end) {
         if (poll(&p, 1, 50) == 1) {
             ssize_t n = read(fd, buf, sizeof(buf));
             if (n <= 0)
@@ -721,7 +722,7 @@ START_TEST(test_discovery_registration)
     uint16_t md_port = th_free_port();
     struct json_object *o = NULL;
     struct tc a;
-    uint64_t end;
+    int64_t end;
     pid_t md;
     long v = -1;
     int st;
@@ -741,14 +742,14 @@ START_TEST(test_discovery_registration)
         const char *extra[] = { "--discovery", disc_arg, "--public-addr", pub, "--max-sessions", "10", NULL };
         start_ms(extra);
     }
-    for (end = th_now_ms() + 5000; th_now_ms() < end && (v = entry_sessions(md_base, addr, sizeof(addr))) != 10;)
+    for (end = sw_deadline_ms(5000); sw_mono_ms() < end && (v = entry_sessions(md_base, addr, sizeof(addr))) != 10;)
         pump(50);
     ck_assert_int_eq(v, 10);
     ck_assert_str_eq(addr, pub);
 
     tc_init(&a);
     tc_connect(&a); /* 10% of capacity: re-registered within about a second */
-    for (end = th_now_ms() + 5000; th_now_ms() < end && (v = entry_sessions(md_base, addr, sizeof(addr))) != 9;)
+    for (end = sw_deadline_ms(5000); sw_mono_ms() < end && (v = entry_sessions(md_base, addr, sizeof(addr))) != 9;)
         pump(50);
     ck_assert_int_eq(v, 9);
     ck_assert(metric("ms_registrations_total{result=\"ok\"}") >= 2);
@@ -786,14 +787,14 @@ static Suite *ms_suite(void)
     return s;
 }
 
-int main(void)
+static int ignore_sigpipe(void)
 {
-    SRunner *sr = srunner_create(ms_suite());
-    int failed;
     signal(SIGPIPE, SIG_IGN);
-    srunner_set_fork_status(sr, CK_NOFORK);
-    srunner_run_all(sr, CK_NORMAL);
-    failed = srunner_ntests_failed(sr);
-    srunner_free(sr);
-    return failed ? EXIT_FAILURE : EXIT_SUCCESS;
+    return 0;
 }
+
+const struct th_check_main th_check_main = {
+    .suite = ms_suite,
+    .fork = CK_NOFORK,
+    .before = ignore_sigpipe,
+};

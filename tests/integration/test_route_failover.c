@@ -17,6 +17,7 @@
 #include "common/keys.h"
 #include "common/uuid.h"
 #include "tests/harness/api_client.h"
+#include "tests/harness/check_main.h"
 #include "tests/harness/harness.h"
 #include "tests/harness/net_env.h"
 #include "tests/harness/visor_env.h"
@@ -49,14 +50,6 @@ static const char *jstr(struct json_object *o, const char *key)
 {
     return json_object_get_string(json_object_object_get(o, key));
 }
-
-static int64_t now_ms(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
-
 
 /* "rid:type:next_tp," for every forward/consume rule (reserved IDs are not rules). */
 static void rules_sig(const struct th_visor *v, char *out, size_t cap)
@@ -210,12 +203,12 @@ static void write_pattern(int fd, size_t off, size_t len)
 static bool read_pattern(int fd, size_t off, size_t len, int timeout_ms, size_t *got)
 {
     static uint8_t buf[65536];
-    int64_t end = now_ms() + timeout_ms;
+    int64_t end = sw_deadline_ms(timeout_ms);
     *got = 0;
     while (*got < len) {
         struct pollfd p = { .fd = fd, .events = POLLIN };
-        int64_t left = end - now_ms();
-        if (left <= 0 || poll(&p, 1, (int)left) != 1)
+        int left = sw_ms_left(end);
+        if (left == 0 || poll(&p, 1, left) != 1)
             return false;
         size_t want = len - *got < sizeof(buf) ? len - *got : sizeof(buf);
         ssize_t n = read(fd, buf, want);
@@ -280,17 +273,17 @@ START_TEST(test_failover_moves_traffic_to_d)
     ck_assert_int_eq(count_forward_to(&vd, tp_dc) + count_forward_to(&vd, tp_ad), 0);
 
     /* B dies */
-    t_kill = now_ms();
+    t_kill = sw_mono_ms();
     th_visor_stop(&vb, true);
     /* bytes written once A knows its first hop is gone are held and sent on the new route */
-    while (th_net_tp_up(&net, &va, tp_ab) && now_ms() - t_kill < 10000)
+    while (th_net_tp_up(&net, &va, tp_ab) && sw_ms_since(t_kill) < 10000)
         th_sleep_ms(5);
-    t_down = now_ms();
+    t_down = sw_mono_ms();
     write_pattern(fa, off, 100000);
     ck_assert_msg(read_pattern(fc, off, 100000, 30000, &got), "only %zu bytes after the failover", got);
     write_pattern(fc, off, 100000);
     ck_assert(read_pattern(fa, off, 100000, 30000, &got));
-    t_ok = now_ms();
+    t_ok = sw_mono_ms();
     off += 100000;
     fprintf(stderr, "failover: A saw its transport to B down %lld ms after the kill; the echo "
                     "through D completed %lld ms after the kill\n",
@@ -371,11 +364,11 @@ START_TEST(test_silent_route_is_reestablished)
     ck_assert_int_gt((rid = forward_rid_to(&vd, tp_ad)), 0);
     snprintf(target, sizeof(target), "/api/routes/%lld", (long long)rid);
     ck_assert_int_eq(api(&vd, "DELETE", target, NULL, NULL), 200);
-    t0 = now_ms();
+    t0 = sw_mono_ms();
     /* a new reverse rule appears on D once A has noticed the silence */
-    while (forward_rid_to(&vd, tp_ad) == 0 && now_ms() - t0 < 40000)
+    while (forward_rid_to(&vd, tp_ad) == 0 && sw_ms_since(t0) < 40000)
         th_sleep_ms(50);
-    t1 = now_ms();
+    t1 = sw_mono_ms();
     ck_assert_int_ne(forward_rid_to(&vd, tp_ad), 0);
     fprintf(stderr, "silent route: re-established %lld ms after the reverse rule was removed\n",
             (long long)(t1 - t0));
@@ -395,8 +388,8 @@ static bool eof_within(int fd, int ms)
 {
     struct pollfd p = { .fd = fd, .events = POLLIN };
     char buf[256];
-    int64_t end = now_ms() + ms;
-    while (now_ms() < end) {
+    int64_t end = sw_deadline_ms(ms);
+    while (sw_mono_ms() < end) {
         if (poll(&p, 1, 100) == 1) {
             ssize_t n = read(fd, buf, sizeof(buf));
             if (n <= 0)
@@ -427,13 +420,13 @@ START_TEST(test_no_path_left_closes_after_deadline)
     ck_assert_msg(sw_app_dial_path(sock, &vc.pk, 10, fwd, rev, &fa, &err) == SW_OK, "dial: %s", err.msg);
     ck_assert_int_eq(sw_app_accept(lfd, 10000, &fc, &remote, &rport, &err), SW_OK);
     ck_assert(echo(fa, fc, 0, 1000, 10000));
-    t0 = now_ms();
+    t0 = sw_mono_ms();
     th_visor_stop(&vd, true);
     ck_assert(!eof_within(fa, 25000)); /* still trying */
     ck_assert(eof_within(fa, 15000));
-    ta = now_ms();
+    ta = sw_mono_ms();
     ck_assert(eof_within(fc, 10000));
-    tc = now_ms();
+    tc = sw_mono_ms();
     fprintf(stderr, "no path: A's connection closed %lld ms, C's %lld ms after D was killed\n",
             (long long)(ta - t0), (long long)(tc - t0));
     close(fa);
@@ -442,15 +435,11 @@ START_TEST(test_no_path_left_closes_after_deadline)
 }
 END_TEST
 
-int main(void)
+static Suite *failover_suite(void)
 {
     Suite *s = suite_create("route_failover");
     TCase *tc = tcase_create("failover");
-    SRunner *sr;
-    int failed;
 
-    sw_crypto_init();
-    sw_http_global_init();
     tcase_add_unchecked_fixture(tc, setup, teardown);
     tcase_set_timeout(tc, 300);
     tcase_add_test(tc, test_refusing_hop_leaves_no_rule);
@@ -458,10 +447,11 @@ int main(void)
     tcase_add_test(tc, test_silent_route_is_reestablished);
     tcase_add_test(tc, test_no_path_left_closes_after_deadline);
     suite_add_tcase(s, tc);
-    sr = srunner_create(s);
-    srunner_set_fork_status(sr, CK_NOFORK);
-    srunner_run_all(sr, CK_NORMAL);
-    failed = srunner_ntests_failed(sr);
-    srunner_free(sr);
-    return failed ? 1 : 0;
+    return s;
 }
+
+const struct th_check_main th_check_main = {
+    .suite = failover_suite,
+    .fork = CK_NOFORK,
+    .before = th_check_init_crypto_http,
+};

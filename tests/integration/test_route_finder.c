@@ -7,6 +7,7 @@
 #include "common/keys.h"
 #include "common/tp_entry.h"
 #include "tests/harness/api_client.h"
+#include "tests/harness/check_main.h"
 #include "tests/harness/harness.h"
 #include "tests/harness/td_v1.h"
 #include "tests/harness/visor_env.h"
@@ -52,13 +53,6 @@ static char name_of(const char *hex)
         if (strcmp(people[i].hex, hex) == 0)
             return people[i].name;
     return '?';
-}
-
-static int64_t now_ms(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
 }
 
 static pid_t start_rf(uint16_t port, const char *ttl, const char *log, bool wait)
@@ -206,13 +200,13 @@ static long route_strs(const struct who *a, const struct who *b, const char *opt
 static int64_t await_route(const struct who *a, const struct who *b, const char *opts, const char *want)
 {
     char fwd[1024], rev[1024];
-    int64_t t0 = now_ms();
+    int64_t t0 = sw_mono_ms();
     long st = 0;
     for (;;) {
         st = route_strs(a, b, opts, fwd, rev, sizeof(fwd));
         if ((*want && st == 200 && strcmp(fwd, want) == 0) || (!*want && st == 404))
-            return now_ms() - t0;
-        if (now_ms() - t0 > FRESH_MS)
+            return sw_ms_since(t0);
+        if (sw_ms_since(t0) > FRESH_MS)
             break;
         usleep(20 * 1000);
     }
@@ -508,7 +502,7 @@ START_TEST(test_old_schema_then_new_td)
     struct who *a = person('a'), *b = person('b'), *c = person('c');
     char saved_db[256], saved_td[64], saved_rf[64], td_addr[32], log[512];
     uint16_t rf_port = th_free_port(), td_port = th_free_port();
-    int64_t now = (int64_t)time(NULL);
+    int64_t now = sw_unix_ms() / 1000;
     struct sw_uuid ab, bc;
     pid_t rf, td;
 
@@ -573,9 +567,9 @@ static double metric(const char *name)
 
 static long await_health(const char *base, long want, int timeout_ms)
 {
-    int64_t t0 = now_ms();
+    int64_t t0 = sw_mono_ms();
     long st;
-    while ((st = th_call(http, base, "GET", "/health", NULL, NULL, NULL)) != want && now_ms() - t0 < timeout_ms)
+    while ((st = th_call(http, base, "GET", "/health", NULL, NULL, NULL)) != want && sw_ms_since(t0) < timeout_ms)
         usleep(100 * 1000);
     return st;
 }
@@ -602,8 +596,8 @@ START_TEST(test_database_outage)
     tp_register(b, c, "stcp");
     {
         /* reconnection backs off up to 2 s before the reload; then the usual freshness */
-        int64_t t0 = now_ms();
-        while (route_strs(a, c, NULL, fwd, rev, sizeof(fwd)) != 200 && now_ms() - t0 < 6000)
+        int64_t t0 = sw_mono_ms();
+        while (route_strs(a, c, NULL, fwd, rev, sizeof(fwd)) != 200 && sw_ms_since(t0) < 6000)
             usleep(50 * 1000);
         ck_assert_str_eq(fwd, "P-Q-R");
     }
@@ -615,16 +609,11 @@ START_TEST(test_database_outage)
 }
 END_TEST
 
-int main(void)
+static Suite *rf_suite(void)
 {
     Suite *s = suite_create("route-finder");
     TCase *tc = tcase_create("api");
-    SRunner *sr;
-    int failed;
 
-    setvbuf(stdout, NULL, _IOLBF, 0);
-    sw_crypto_init();
-    sw_http_global_init();
     tcase_add_unchecked_fixture(tc, setup, teardown);
     tcase_set_timeout(tc, 120);
     tcase_add_test(tc, test_waits_for_td_table);
@@ -638,10 +627,17 @@ int main(void)
     tcase_add_test(tc, test_old_schema_then_new_td);
     tcase_add_test(tc, test_database_outage);
     suite_add_tcase(s, tc);
-    sr = srunner_create(s);
-    srunner_set_fork_status(sr, CK_NOFORK); /* the daemons belong to this process */
-    srunner_run_all(sr, CK_NORMAL);
-    failed = srunner_ntests_failed(sr);
-    srunner_free(sr);
-    return failed ? 1 : 0;
+    return s;
 }
+
+static int init_stdout_crypto_http(void)
+{
+    setvbuf(stdout, NULL, _IOLBF, 0);
+    return th_check_init_crypto_http();
+}
+
+const struct th_check_main th_check_main = {
+    .suite = rf_suite,
+    .fork = CK_NOFORK, /* the daemons belong to this process */
+    .before = init_stdout_crypto_http,
+};

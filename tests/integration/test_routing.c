@@ -10,13 +10,16 @@
  * Checked: multi-hop forwarding with route ID rewriting, bytes unchanged through B, B's
  * rules name only its neighbours' transports, CLOSE removes the rules hop by hop, rules from
  * an untrusted key are refused, add_rules is all-or-nothing, the REST views of rules. */
+#include "common/bytes.h"
 #include "common/http_client.h"
 #include "common/json.h"
 #include "common/keys.h"
 #include "common/msg_client.h"
 #include "common/setup_proto.h"
+#include "common/stream_io.h"
 #include "common/tp_entry.h"
 #include "tests/harness/api_client.h"
+#include "tests/harness/check_main.h"
 #include "tests/harness/harness.h"
 #include "tests/harness/net_env.h"
 #include "tests/harness/visor_env.h"
@@ -75,25 +78,16 @@ static struct sw_msg_client *client(const struct sw_keypair *kp)
 
 static void send_packet(int fd, const uint8_t *pkt, size_t len)
 {
-    uint8_t hdr[2] = { (uint8_t)(len >> 8), (uint8_t)len };
+    uint8_t hdr[2];
+    sw_put_u16(hdr, (uint16_t)len);
     ck_assert_int_eq(send(fd, hdr, 2, MSG_NOSIGNAL), 2);
     ck_assert_int_eq(send(fd, pkt, len, MSG_NOSIGNAL), (ssize_t)len);
 }
 
 static bool read_exact(int fd, uint8_t *p, size_t n, int timeout_ms)
 {
-    size_t got = 0;
-    while (got < n) {
-        struct pollfd pfd = { .fd = fd, .events = POLLIN };
-        ssize_t k;
-        if (poll(&pfd, 1, timeout_ms) <= 0)
-            return false;
-        k = read(fd, p + got, n - got);
-        if (k <= 0)
-            return false;
-        got += (size_t)k;
-    }
-    return true;
+    size_t got;
+    return sw_io_read_full(fd, p, n, sw_io_within(timeout_ms, NULL), &got) == SW_OK;
 }
 
 /* Next packet of a type other than PING/PONG (answers PINGs); 0 length on timeout. */
@@ -104,7 +98,7 @@ static size_t recv_packet(int fd, uint8_t *buf, size_t cap, int timeout_ms)
         size_t n;
         if (!read_exact(fd, hdr, 2, timeout_ms))
             return 0;
-        n = (size_t)hdr[0] << 8 | hdr[1];
+        n = sw_get_u16(hdr);
         ck_assert_uint_le(n, cap);
         if (!read_exact(fd, buf, n, 5000))
             return 0;
@@ -396,19 +390,15 @@ static struct route install_route(int sa, int sb, int sc, const char *ab, const 
 static size_t data_packet(uint8_t *out, uint32_t rid, const uint8_t *msg, size_t n)
 {
     out[0] = 0x10;
-    out[1] = (uint8_t)(rid >> 24);
-    out[2] = (uint8_t)(rid >> 16);
-    out[3] = (uint8_t)(rid >> 8);
-    out[4] = (uint8_t)rid;
-    out[5] = (uint8_t)(n >> 8);
-    out[6] = (uint8_t)n;
+    sw_put_u32(out + 1, rid);
+    sw_put_u16(out + 5, (uint16_t)n);
     memcpy(out + 7, msg, n);
     return 7 + n;
 }
 
 static uint32_t rid_of(const uint8_t *p)
 {
-    return (uint32_t)p[1] << 24 | (uint32_t)p[2] << 16 | (uint32_t)p[3] << 8 | p[4];
+    return sw_get_u32(p + 1);
 }
 
 START_TEST(test_forward_both_ways_and_close)
@@ -459,8 +449,7 @@ START_TEST(test_forward_both_ways_and_close)
     }
     /* keepalive travels too and counts on the rule */
     pkt[0] = 0x12;
-    pkt[1] = (uint8_t)(fw.a >> 24); pkt[2] = (uint8_t)(fw.a >> 16);
-    pkt[3] = (uint8_t)(fw.a >> 8); pkt[4] = (uint8_t)fw.a;
+    sw_put_u32(pkt + 1, fw.a);
     send_packet(fd_ta, pkt, 5);
     m = recv_packet(fd_tc, in, sizeof(in), 5000);
     ck_assert_uint_eq(m, 5);
@@ -479,8 +468,7 @@ START_TEST(test_forward_both_ways_and_close)
 
     /* CLOSE removes the forward route's rules hop by hop and reaches T */
     pkt[0] = 0x11;
-    pkt[1] = (uint8_t)(fw.a >> 24); pkt[2] = (uint8_t)(fw.a >> 16);
-    pkt[3] = (uint8_t)(fw.a >> 8); pkt[4] = (uint8_t)fw.a;
+    sw_put_u32(pkt + 1, fw.a);
     pkt[5] = 0;
     send_packet(fd_ta, pkt, 6);
     m = recv_packet(fd_tc, in, sizeof(in), 5000);
@@ -495,8 +483,7 @@ START_TEST(test_forward_both_ways_and_close)
     send_packet(fd_tc, pkt, n);
     ck_assert_uint_eq(recv_packet(fd_ta, in, sizeof(in), 5000), n);
     pkt[0] = 0x11;
-    pkt[1] = (uint8_t)(rv.c >> 24); pkt[2] = (uint8_t)(rv.c >> 16);
-    pkt[3] = (uint8_t)(rv.c >> 8); pkt[4] = (uint8_t)rv.c;
+    sw_put_u32(pkt + 1, rv.c);
     pkt[5] = 0;
     send_packet(fd_tc, pkt, 6);
     ck_assert_uint_eq(recv_packet(fd_ta, in, sizeof(in), 5000), 6);
@@ -582,11 +569,9 @@ START_TEST(test_full_output_drops_not_blocks)
     drain(fd_tc, 500);
     pkt[0] = 0x11;
     pkt[5] = 0;
-    pkt[1] = (uint8_t)(fw.a >> 24); pkt[2] = (uint8_t)(fw.a >> 16);
-    pkt[3] = (uint8_t)(fw.a >> 8); pkt[4] = (uint8_t)fw.a;
+    sw_put_u32(pkt + 1, fw.a);
     send_packet(fd_ta, pkt, 6);
-    pkt[1] = (uint8_t)(rv.c >> 24); pkt[2] = (uint8_t)(rv.c >> 16);
-    pkt[3] = (uint8_t)(rv.c >> 8); pkt[4] = (uint8_t)rv.c;
+    sw_put_u32(pkt + 1, rv.c);
     send_packet(fd_tc, pkt, 6);
     drain(fd_tc, 300);
     drain(fd_ta, 300);
@@ -765,13 +750,7 @@ static void paths_abc(char *fwd, char *rev, size_t cap)
 
 static void write_all(int fd, const void *p, size_t n)
 {
-    const uint8_t *b = p;
-    while (n) {
-        ssize_t k = send(fd, b, n, MSG_NOSIGNAL);
-        ck_assert_int_gt(k, 0);
-        b += k;
-        n -= (size_t)k;
-    }
+    ck_assert_int_eq(sw_io_write_all(fd, p, n, SW_IO_NO_LIMIT), SW_OK);
 }
 
 START_TEST(test_app_dial_through_b)
@@ -1004,10 +983,7 @@ static void *t_relay_main(void *arg)
             for (int i = 0; i < t_nrules && i < 16; i++) {
                 if (t_rules[i].rid != rid)
                     continue;
-                pkt[1] = (uint8_t)(t_rules[i].next_rid >> 24);
-                pkt[2] = (uint8_t)(t_rules[i].next_rid >> 16);
-                pkt[3] = (uint8_t)(t_rules[i].next_rid >> 8);
-                pkt[4] = (uint8_t)t_rules[i].next_rid;
+                sw_put_u32(pkt + 1, t_rules[i].next_rid);
                 if (t_captured + n <= (8u << 20)) {
                     memcpy(t_capture + t_captured, pkt, n);
                     t_captured += n;
@@ -1156,15 +1132,11 @@ START_TEST(test_close_delivers_queued_bytes)
 }
 END_TEST
 
-int main(void)
+static Suite *routing_suite(void)
 {
     Suite *s = suite_create("routing");
     TCase *tc = tcase_create("routing");
-    SRunner *sr;
-    int failed;
 
-    sw_crypto_init();
-    sw_http_global_init();
     tcase_add_unchecked_fixture(tc, setup, teardown);
     tcase_set_timeout(tc, 120);
     tcase_add_test(tc, test_untrusted_refused);
@@ -1177,10 +1149,11 @@ int main(void)
     tcase_add_test(tc, test_helloworld_app);
     tcase_add_test(tc, test_hop_sees_only_ciphertext);
     suite_add_tcase(s, tc);
-    sr = srunner_create(s);
-    srunner_set_fork_status(sr, CK_NOFORK);
-    srunner_run_all(sr, CK_NORMAL);
-    failed = srunner_ntests_failed(sr);
-    srunner_free(sr);
-    return failed ? 1 : 0;
+    return s;
 }
+
+const struct th_check_main th_check_main = {
+    .suite = routing_suite,
+    .fork = CK_NOFORK,
+    .before = th_check_init_crypto_http,
+};

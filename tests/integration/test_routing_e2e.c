@@ -9,6 +9,7 @@
 #include "common/keys.h"
 #include "common/uuid.h"
 #include "tests/harness/api_client.h"
+#include "tests/harness/check_main.h"
 #include "tests/harness/harness.h"
 #include "tests/harness/net_env.h"
 #include "tests/harness/visor_env.h"
@@ -167,24 +168,21 @@ START_TEST(test_20_concurrent_route_setups)
 }
 END_TEST
 
-int main(void)
+static Suite *routing_e2e_suite(void)
 {
     Suite *s = suite_create("routing_e2e");
     TCase *tc = tcase_create("e2e");
-    SRunner *sr;
-    int failed;
 
-    sw_crypto_init();
-    sw_http_global_init();
     tcase_add_unchecked_fixture(tc, setup, teardown);
     tcase_set_timeout(tc, 120);
     tcase_add_test(tc, test_helloworld_via_route_finder_and_setup_node);
     tcase_add_test(tc, test_20_concurrent_route_setups);
     suite_add_tcase(s, tc);
-    sr = srunner_create(s);
-    srunner_set_fork_status(sr, CK_NOFORK);
-    srunner_run_all(sr, CK_NORMAL);
-    failed = srunner_ntests_failed(sr);
-    srunner_free(sr);
-    return failed ? 1 : 0;
+    return s;
 }
+
+const struct th_check_main th_check_main = {
+    .suite = routing_e2e_suite,
+    .fork = CK_NOFORK,
+    .before = th_check_init_crypto_http,
+};

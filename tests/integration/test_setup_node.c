@@ -10,6 +10,7 @@
 #include "common/setup_proto.h"
 #include "common/signed_request.h"
 #include "tests/harness/api_client.h"
+#include "tests/harness/check_main.h"
 #include "tests/harness/harness.h"
 #include "tests/harness/visor_env.h"
 
@@ -42,13 +43,6 @@
 static char md_base[64], sn_base[64], sn_addr[32], sn_db[256], sn_keyfile[512], sn_log[512];
 static struct sw_keypair sn_kp;
 static pid_t sn_pid = -1;
-
-static uint64_t now_ms(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (uint64_t)ts.tv_sec * 1000u + (uint64_t)ts.tv_nsec / 1000000u;
-}
 
 static void sleep_ms(unsigned ms)
 {
@@ -276,9 +270,9 @@ static size_t count(struct tvisor *v, const char *type)
 /* Waits up to ms for v to have received a request of type. */
 static struct json_object *wait_got(struct tvisor *v, const char *type, int ms)
 {
-    uint64_t end = now_ms() + (uint64_t)ms;
+    int64_t end = sw_deadline_ms(ms);
     struct json_object *o;
-    while (!(o = got(v, type, 0)) && now_ms() < end)
+    while (!(o = got(v, type, 0)) && sw_mono_ms() < end)
         sleep_ms(20);
     return o;
 }
@@ -452,10 +446,10 @@ static void release_stall(struct tvisor *v)
 
 static bool wait_stalled(struct tvisor *v, int ms)
 {
-    uint64_t end = now_ms() + (uint64_t)ms;
+    int64_t end = sw_deadline_ms(ms);
     bool stalled;
     pthread_mutex_lock(&v->mu);
-    while (!v->stalled && now_ms() < end) {
+    while (!v->stalled && sw_mono_ms() < end) {
         pthread_mutex_unlock(&v->mu);
         sleep_ms(10);
         pthread_mutex_lock(&v->mu);
@@ -732,7 +726,7 @@ START_TEST(test_unreachable_hop)
     struct json_object *req, *resp;
     struct sw_keypair ghost;
     char ghost_hex[SW_PK_HEX_LEN + 1];
-    uint64_t t0;
+    int64_t t0;
     int fd;
     visors_reset();
     ck_assert_int_eq(sw_keypair_generate(&ghost), SW_OK);
@@ -740,10 +734,10 @@ START_TEST(test_unreachable_hop)
     sw_keypair_wipe(&ghost);
     fd = dial_sn(&va);
     req = request_2hop(13, &va, ghost_hex, TP_AU, TP_UB);
-    t0 = now_ms();
+    t0 = sw_mono_ms();
     resp = roundtrip(fd, req);
     ck_assert_str_eq(error_code(resp), "visor_unreachable");
-    ck_assert_uint_lt(now_ms() - t0, STEP_TIMEOUT_MS + 2000);
+    ck_assert_uint_lt(sw_ms_since(t0), STEP_TIMEOUT_MS + 2000);
     json_object_put(resp);
     json_object_put(req);
     close(fd);
@@ -1004,9 +998,9 @@ START_TEST(test_route_groups_bad_flags)
                                "--messaging-discovery", md_base, bad[i][0], bad[i][1], NULL };
         pid_t pid = th_spawn(argv, NULL, log);
         siginfo_t info = { 0 };
-        uint64_t end = now_ms() + 15000;
+        int64_t end = sw_deadline_ms(15000);
         ck_assert_int_gt(pid, 0);
-        while (info.si_pid == 0 && now_ms() < end) {
+        while (info.si_pid == 0 && sw_mono_ms() < end) {
             ck_assert_int_eq(waitid(P_PID, (id_t)pid, &info, WEXITED | WNOHANG | WNOWAIT), 0);
             if (info.si_pid == 0)
                 sleep_ms(50);
@@ -1057,15 +1051,16 @@ END_TEST
 START_TEST(test_step_timeout_rolls_back)
 {
     struct json_object *req, *resp, *o;
-    uint64_t t0, dt;
+    int64_t t0;
+    uint64_t dt;
     int fd;
     visors_reset();
     fd = dial_sn(&va);
     vb.stall_ready = true;
     req = request_2hop(22, &va, vh.hex, TP_AH, TP_HB);
-    t0 = now_ms();
+    t0 = sw_mono_ms();
     resp = roundtrip(fd, req);
-    dt = now_ms() - t0;
+    dt = sw_ms_since(t0);
     ck_assert_str_eq(error_code(resp), "timeout");
     ck_assert_uint_ge(dt, STEP_TIMEOUT_MS - 100);
     ck_assert_uint_lt(dt, 2 * STEP_TIMEOUT_MS + 2000);
@@ -1085,7 +1080,7 @@ END_TEST
 START_TEST(test_crash_is_rolled_back_at_restart)
 {
     struct json_object *req, *l, *g, *o;
-    uint64_t end;
+    int64_t end;
     int fd, status;
     bool stalled = false;
     visors_reset();
@@ -1103,11 +1098,11 @@ START_TEST(test_crash_is_rolled_back_at_restart)
     ck_assert_uint_eq(count(&va, "del_rules") + count(&vh, "del_rules") + count(&vb, "del_rules"), 0);
 
     sn_start();
-    end = now_ms() + 20000;
+    end = sw_deadline_ms(20000);
     for (;;) {
         l = list_groups("?limit=1");
         g = json_object_array_get_idx(l, 0);
-        if (strcmp(gets(g, "status"), "in_progress") != 0 || now_ms() > end)
+        if (strcmp(gets(g, "status"), "in_progress") != 0 || sw_mono_ms() > end)
             break;
         json_object_put(l);
         sleep_ms(100);
@@ -1196,23 +1191,28 @@ static Suite *setup_node_suite(void)
     return s;
 }
 
-int main(void)
+/* Everything the tests share: the network (start_network) and this process's setup. */
+static int start_all(void)
 {
-    SRunner *sr;
-    int failed;
     signal(SIGPIPE, SIG_IGN);
     sw_log_init("test-setup-node");
-    if (sw_crypto_init() != SW_OK || sw_http_global_init() != SW_OK)
-        return EXIT_FAILURE;
+    if (th_check_init_crypto_http() != 0)
+        return -1;
     start_network();
-    sr = srunner_create(setup_node_suite());
-    srunner_set_fork_status(sr, CK_NOFORK);
-    srunner_run_all(sr, CK_NORMAL);
-    failed = srunner_ntests_failed(sr);
-    srunner_free(sr);
+    return 0;
+}
+
+static void stop_all(void)
+{
     for (size_t i = 0; i < sizeof(visors) / sizeof(visors[0]); i++)
         visor_stop(visors[i]);
     sw_keypair_wipe(&sn_kp);
     th_cleanup();
-    return failed ? EXIT_FAILURE : EXIT_SUCCESS;
 }
+
+const struct th_check_main th_check_main = {
+    .suite = setup_node_suite,
+    .fork = CK_NOFORK,
+    .before = start_all,
+    .after = stop_all,
+};

@@ -13,6 +13,7 @@
 #include "common/keys.h"
 #include "common/uuid.h"
 #include "tests/harness/api_client.h"
+#include "tests/harness/check_main.h"
 #include "tests/harness/harness.h"
 #include "tests/harness/net_env.h"
 #include "tests/harness/visor_env.h"
@@ -161,7 +162,7 @@ static void request(const char *base, const char *method, const char *target, co
     CURL *c = curl_easy_init();
     struct curl_slist *h = header_list(hdr);
     char *ct = NULL;
-    uint64_t t0 = th_now_ms();
+    int64_t t0 = sw_mono_ms();
 
     memset(r, 0, sizeof(*r));
     ck_assert_ptr_nonnull(c);
@@ -182,7 +183,7 @@ static void request(const char *base, const char *method, const char *target, co
     curl_easy_getinfo(c, CURLINFO_RESPONSE_CODE, &r->status);
     if (curl_easy_getinfo(c, CURLINFO_CONTENT_TYPE, &ct) == CURLE_OK && ct)
         snprintf(r->content_type, sizeof(r->content_type), "%s", ct);
-    r->ms = th_now_ms() - t0;
+    r->ms = sw_ms_since(t0);
     curl_slist_free_all(h);
     curl_easy_cleanup(c);
 }
@@ -528,15 +529,11 @@ START_TEST(test_page_renders_messages)
 }
 END_TEST
 
-int main(void)
+static Suite *skychat_suite(void)
 {
     Suite *s = suite_create("skychat");
     TCase *tc = tcase_create("skychat");
-    SRunner *sr;
-    int failed;
 
-    sw_crypto_init();
-    sw_http_global_init();
     tcase_add_unchecked_fixture(tc, setup, teardown);
     tcase_set_timeout(tc, 240);
     tcase_add_test(tc, test_seed_messages_and_sse);
@@ -545,10 +542,11 @@ int main(void)
     tcase_add_test(tc, test_redial_after_recipient_restart);
     tcase_add_test(tc, test_page_renders_messages);
     suite_add_tcase(s, tc);
-    sr = srunner_create(s);
-    srunner_set_fork_status(sr, CK_NOFORK);
-    srunner_run_all(sr, CK_NORMAL);
-    failed = srunner_ntests_failed(sr);
-    srunner_free(sr);
-    return failed ? 1 : 0;
+    return s;
 }
+
+const struct th_check_main th_check_main = {
+    .suite = skychat_suite,
+    .fork = CK_NOFORK,
+    .before = th_check_init_crypto_http,
+};

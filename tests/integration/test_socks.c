@@ -18,11 +18,13 @@
  *   app port 5  -allow 127.0.0.0/24,::1/128       inside the range works, an address
  *               -deny 127.0.0.3/32                 denied or outside it does not
  * A canary listener on 127.0.0.1 proves that a refused destination is never connected. */
+#include "common/bytes.h"
 #include "common/http_client.h"
 #include "common/json.h"
 #include "common/keys.h"
 #include "common/uuid.h"
 #include "tests/harness/api_client.h"
+#include "tests/harness/check_main.h"
 #include "tests/harness/harness.h"
 #include "tests/harness/net_env.h"
 #include "tests/harness/visor_env.h"
@@ -353,8 +355,8 @@ static int socks_open(uint16_t lport, const char *host, uint16_t port, int *rep_
         memcpy(req + n, host, hl);
         n += hl;
     }
-    req[n++] = (uint8_t)(port >> 8);
-    req[n++] = (uint8_t)port;
+    sw_put_u16(req + n, port);
+    n += 2;
     if (write(fd, req, n) != (ssize_t)n)
         goto fail;
     for (n = 0; n < 10 && (r = read(fd, rep + n, 10 - n)) > 0;)
@@ -415,7 +417,8 @@ static bool http_get(int fd, const char *path, const uint8_t *expect, size_t wan
 START_TEST(test_page_and_50mb)
 {
     char url[128], path[512], err[2048];
-    uint64_t t0, ms;
+    int64_t t0;
+    uint64_t ms;
     int rc;
 
     snprintf(path, sizeof(path), "%s/page.html", net.dir);
@@ -432,9 +435,9 @@ START_TEST(test_page_and_50mb)
 
     snprintf(path, sizeof(path), "%s/big.bin", net.dir);
     snprintf(url, sizeof(url), "http://localhost:%u/big", http_port);
-    t0 = th_now_ms();
+    t0 = sw_mono_ms();
     rc = curl_get(socks_addr, true, url, path, err, sizeof(err));
-    ms = th_now_ms() - t0;
+    ms = sw_ms_since(t0);
     ck_assert_msg(rc == 0, "curl big: %d %s", rc, err);
     ck_assert(file_matches(path, big, BIG_SIZE));
     printf("socks: 50 MB over 2 hops (A-B-C) in %llu ms (%.1f MB/s)\n", (unsigned long long)ms,
@@ -466,7 +469,7 @@ START_TEST(test_parallel_20)
 {
     static struct job jobs[N_PARALLEL];
     pthread_t th[N_PARALLEL];
-    uint64_t t0 = th_now_ms();
+    int64_t t0 = sw_mono_ms();
 
     for (int i = 0; i < N_PARALLEL; i++) {
         jobs[i] = (struct job){ .n = i };
@@ -477,7 +480,7 @@ START_TEST(test_parallel_20)
     for (int i = 0; i < N_PARALLEL; i++)
         ck_assert_msg(jobs[i].ok, "parallel fetch %d: curl %d %s", i, jobs[i].rc, jobs[i].err);
     printf("socks: %d parallel SOCKS connections of ~1 MiB each in %llu ms\n", N_PARALLEL,
-           (unsigned long long)(th_now_ms() - t0));
+           (unsigned long long)sw_ms_since(t0));
     fflush(stdout);
 }
 END_TEST
@@ -636,15 +639,11 @@ START_TEST(test_allowed_range)
 }
 END_TEST
 
-int main(void)
+static Suite *socks_suite(void)
 {
     Suite *s = suite_create("socks");
     TCase *tc = tcase_create("socks");
-    SRunner *sr;
-    int failed;
 
-    sw_crypto_init();
-    sw_http_global_init();
     tcase_add_unchecked_fixture(tc, setup, teardown);
     tcase_set_timeout(tc, 240);
     tcase_add_test(tc, test_page_and_50mb);
@@ -655,10 +654,11 @@ int main(void)
     tcase_add_test(tc, test_default_policy_refuses);
     tcase_add_test(tc, test_allowed_range);
     suite_add_tcase(s, tc);
-    sr = srunner_create(s);
-    srunner_set_fork_status(sr, CK_NOFORK);
-    srunner_run_all(sr, CK_NORMAL);
-    failed = srunner_ntests_failed(sr);
-    srunner_free(sr);
-    return failed ? 1 : 0;
+    return s;
 }
+
+const struct th_check_main th_check_main = {
+    .suite = socks_suite,
+    .fork = CK_NOFORK,
+    .before = th_check_init_crypto_http,
+};

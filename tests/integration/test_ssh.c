@@ -15,6 +15,7 @@
 #include "common/keys.h"
 #include "common/uuid.h"
 #include "tests/harness/api_client.h"
+#include "tests/harness/check_main.h"
 #include "tests/harness/harness.h"
 #include "tests/harness/net_env.h"
 #include "tests/harness/visor_env.h"
@@ -205,7 +206,7 @@ START_TEST(test_exec_1mib_and_exit_status)
 {
     static char want[MIB];
     size_t got;
-    uint64_t t0 = th_now_ms();
+    int64_t t0 = sw_mono_ms();
     int rc;
 
     for (size_t i = 0; i < MIB; i += sizeof(LINE) - 1)
@@ -217,7 +218,7 @@ START_TEST(test_exec_1mib_and_exit_status)
     ck_assert_msg(sha_equal(out_buf, got, want, MIB), "stdout: %zu bytes, want 1 MiB of known content", got);
     ck_assert_str_eq(err_buf, "to-stderr\n");
     printf("ssh: 1 MiB over 2 hops (A-B-C) in %llu ms, with route setup\n",
-           (unsigned long long)(th_now_ms() - t0));
+           (unsigned long long)sw_ms_since(t0));
     fflush(stdout);
 }
 END_TEST
@@ -503,14 +504,14 @@ END_TEST
 /* Waits up to ms for pid to exit: its wait status, or -1 (it is killed then). */
 static int wait_exit(pid_t pid, int ms)
 {
-    uint64_t end = th_now_ms() + (uint64_t)ms;
+    int64_t end = sw_deadline_ms(ms);
     int st;
 
     do {
         if (waitpid(pid, &st, WNOHANG) == pid)
             return st;
         th_sleep_ms(50);
-    } while (th_now_ms() < end);
+    } while (sw_mono_ms() < end);
     kill(pid, SIGKILL);
     waitpid(pid, NULL, 0);
     return -1;
@@ -606,15 +607,11 @@ START_TEST(test_client_socket_in_use)
 }
 END_TEST
 
-int main(void)
+static Suite *ssh_suite(void)
 {
     Suite *s = suite_create("ssh");
     TCase *tc = tcase_create("ssh");
-    SRunner *sr;
-    int failed;
 
-    sw_crypto_init();
-    sw_http_global_init();
     tcase_add_unchecked_fixture(tc, setup, teardown);
     tcase_set_timeout(tc, 240);
     tcase_add_test(tc, test_exec_1mib_and_exit_status);
@@ -634,10 +631,11 @@ int main(void)
     tcase_add_test(tc, test_cli_interrupt_while_dialing);
     tcase_add_test(tc, test_client_socket_in_use);
     suite_add_tcase(s, tc);
-    sr = srunner_create(s);
-    srunner_set_fork_status(sr, CK_NOFORK);
-    srunner_run_all(sr, CK_NORMAL);
-    failed = srunner_ntests_failed(sr);
-    srunner_free(sr);
-    return failed ? 1 : 0;
+    return s;
 }
+
+const struct th_check_main th_check_main = {
+    .suite = ssh_suite,
+    .fork = CK_NOFORK,
+    .before = th_check_init_crypto_http,
+};

@@ -7,6 +7,7 @@
 #include "common/signed_request.h"
 #include "common/tp_entry.h"
 #include "tests/harness/api_client.h"
+#include "tests/harness/check_main.h"
 #include "tests/harness/harness.h"
 #include "tests/harness/td_v1.h"
 #include "tests/harness/visor_env.h"
@@ -554,8 +555,8 @@ static bool stored_opinion(const char *db, const struct sw_uuid *id, const struc
 /* Polls until the reaper has written kp's opinion as want (it runs every second here). */
 static void await_stored_opinion(const char *db, const struct sw_uuid *id, const struct sw_keypair *kp, bool want)
 {
-    uint64_t end = th_now_ms() + 3000;
-    while (stored_opinion(db, id, kp) != want && th_now_ms() < end)
+    int64_t end = sw_deadline_ms(3000);
+    while (stored_opinion(db, id, kp) != want && sw_mono_ms() < end)
         th_sleep_ms(100);
     ck_assert_msg(stored_opinion(db, id, kp) == want, "stored opinion never became %d", want);
 }
@@ -563,10 +564,10 @@ static void await_stored_opinion(const char *db, const struct sw_uuid *id, const
 static void await_gone(const struct sw_uuid *id, int timeout_ms)
 {
     char target[128];
-    uint64_t end = th_now_ms() + (uint64_t)timeout_ms;
+    int64_t end = sw_deadline_ms(timeout_ms);
     long st;
     id_target(target, sizeof(target), id);
-    while ((st = call("GET", target, NULL, NULL, NULL)) == 200 && th_now_ms() < end)
+    while ((st = call("GET", target, NULL, NULL, NULL)) == 200 && sw_mono_ms() < end)
         th_sleep_ms(100);
     ck_assert_msg(st == 404, "%s still there after %d ms (%ld)", target, timeout_ms, st);
 }
@@ -637,7 +638,7 @@ START_TEST(test_each_edge_expires_on_its_own)
     struct sw_uuid t2 = register_ok(&ka, &kd, "t2"); /* D never reports */
 
     /* only A refreshes (by registering t1, by status for t2): B's half goes stale */
-    for (uint64_t end = th_now_ms() + 3500; th_now_ms() < end; th_sleep_ms(500)) {
+    for (int64_t end = sw_deadline_ms(3500); sw_mono_ms() < end; th_sleep_ms(500)) {
         reregister(&ka, &kb, "t1");
         json_object_put(post_status(&ka, &t2, true, 200));
     }
@@ -652,7 +653,7 @@ START_TEST(test_each_edge_expires_on_its_own)
     /* B reports again and A goes silent: now A's half expires and B's stays */
     json_object_put(post_status(&kb, &t1, true, 200));
     expect_opinions(&t1, &ka, true, &kb, true);
-    for (uint64_t end = th_now_ms() + 3500; th_now_ms() < end; th_sleep_ms(500))
+    for (int64_t end = sw_deadline_ms(3500); sw_mono_ms() < end; th_sleep_ms(500))
         json_object_put(post_status(&kb, &t1, true, 200));
     expect_opinions(&t1, &ka, false, &kb, true);
     await_stored_opinion(db, &t1, &ka, false);
@@ -687,7 +688,7 @@ START_TEST(test_migration_from_v1)
     struct sw_keypair kd;
     struct sw_uuid up, half, stale;
     uint16_t port = th_free_port();
-    int64_t now = (int64_t)time(NULL);
+    int64_t now = sw_unix_ms() / 1000;
     PGconn *pg;
     PGresult *r;
     pid_t pid;
@@ -760,15 +761,11 @@ START_TEST(test_database_outage)
 }
 END_TEST
 
-int main(void)
+static Suite *td_suite(void)
 {
     Suite *s = suite_create("transport-discovery");
     TCase *tc = tcase_create("api");
-    SRunner *sr;
-    int failed;
 
-    sw_crypto_init();
-    sw_http_global_init();
     tcase_add_unchecked_fixture(tc, setup, teardown);
     tcase_set_timeout(tc, 120);
     tcase_add_test(tc, test_health_and_metrics);
@@ -787,10 +784,11 @@ int main(void)
     tcase_add_test(tc, test_migration_from_v1);
     tcase_add_test(tc, test_database_outage);
     suite_add_tcase(s, tc);
-    sr = srunner_create(s);
-    srunner_set_fork_status(sr, CK_NOFORK); /* the daemon belongs to this process */
-    srunner_run_all(sr, CK_NORMAL);
-    failed = srunner_ntests_failed(sr);
-    srunner_free(sr);
-    return failed ? 1 : 0;
+    return s;
 }
+
+const struct th_check_main th_check_main = {
+    .suite = td_suite,
+    .fork = CK_NOFORK, /* the daemon belongs to this process */
+    .before = th_check_init_crypto_http,
+};

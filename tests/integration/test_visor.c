@@ -9,6 +9,7 @@
 #include "common/noise.h"
 #include "common/tp_entry.h"
 #include "tests/harness/api_client.h"
+#include "tests/harness/check_main.h"
 #include "tests/harness/harness.h"
 #include "tests/harness/visor_env.h"
 
@@ -934,15 +935,11 @@ START_TEST(test_dmsg)
 }
 END_TEST
 
-int main(void)
+static Suite *visor_suite(void)
 {
     Suite *s = suite_create("visor");
     TCase *tc = tcase_create("stcp");
-    SRunner *sr;
-    int failed;
 
-    sw_crypto_init();
-    sw_http_global_init();
     tcase_add_unchecked_fixture(tc, setup, teardown);
     tcase_set_timeout(tc, 90);
     tcase_add_test(tc, test_gen_config);
@@ -959,10 +956,11 @@ int main(void)
     tcase_add_test(tc, test_rm_tp);
     tcase_add_test(tc, test_host_names);
     suite_add_tcase(s, tc);
-    sr = srunner_create(s);
-    srunner_set_fork_status(sr, CK_NOFORK); /* the daemons belong to this process */
-    srunner_run_all(sr, CK_NORMAL);
-    failed = srunner_ntests_failed(sr);
-    srunner_free(sr);
-    return failed ? 1 : 0;
+    return s;
 }
+
+const struct th_check_main th_check_main = {
+    .suite = visor_suite,
+    .fork = CK_NOFORK, /* the daemons belong to this process */
+    .before = th_check_init_crypto_http,
+};

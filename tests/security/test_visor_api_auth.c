@@ -11,6 +11,7 @@
 #include "common/json.h"
 #include "common/keys.h"
 #include "tests/harness/api_client.h"
+#include "tests/harness/check_main.h"
 #include "tests/harness/harness.h"
 #include "tests/harness/visor_env.h"
 
@@ -537,15 +538,35 @@ START_TEST(test_cli_relative_data_dir)
 }
 END_TEST
 
-int main(void)
+/* The global options work before or after the command word (visor/cli/globals.c). */
+START_TEST(test_cli_global_options_anywhere)
+{
+    char first[4096], out[4096], err[2048], want[80];
+    const char *before[] = { "--json", "node", "ls-tp", "--config", va.config, NULL };
+    const char *after[] = { "node", "ls-tp", "--json", "--config", va.config, NULL };
+    const char *between[] = { "node", "--json", "--config", va.config, "ls-tp", NULL };
+    const char *api_after[] = { "node", "pk", "--api", va.api, "--api-token-file", va.token_file, NULL };
+    const char *table[] = { "node", "ls-tp", "--config", va.config, NULL };
+
+    ck_assert_int_eq(cli_in(NULL, before, first, sizeof(first), err, sizeof(err)), 0);
+    ck_assert_msg(first[0] == '[', "not JSON: %s", first);
+    ck_assert_int_eq(cli_in(NULL, after, out, sizeof(out), err, sizeof(err)), 0);
+    ck_assert_str_eq(out, first);
+    ck_assert_int_eq(cli_in(NULL, between, out, sizeof(out), err, sizeof(err)), 0);
+    ck_assert_str_eq(out, first);
+    ck_assert_int_eq(cli_in(NULL, table, out, sizeof(out), err, sizeof(err)), 0);
+    ck_assert_msg(strncmp(out, "ID ", 3) == 0, "not a table: %s", out);
+    snprintf(want, sizeof(want), "%s\n", va.pk_hex);
+    ck_assert_int_eq(cli_in("/", api_after, out, sizeof(out), err, sizeof(err)), 0);
+    ck_assert_str_eq(out, want);
+}
+END_TEST
+
+static Suite *api_auth_suite(void)
 {
     Suite *s = suite_create("visor_api_auth");
     TCase *tc = tcase_create("access");
-    SRunner *sr;
-    int failed;
 
-    sw_crypto_init();
-    sw_http_global_init();
     tcase_add_unchecked_fixture(tc, setup, teardown);
     tcase_set_timeout(tc, 60);
     tcase_add_test(tc, test_without_token_401);
@@ -559,11 +580,13 @@ int main(void)
     tcase_add_test(tc, test_cli_config);
     tcase_add_test(tc, test_cli_without_token);
     tcase_add_test(tc, test_cli_relative_data_dir);
+    tcase_add_test(tc, test_cli_global_options_anywhere);
     suite_add_tcase(s, tc);
-    sr = srunner_create(s);
-    srunner_set_fork_status(sr, CK_NOFORK); /* the daemons belong to this process */
-    srunner_run_all(sr, CK_NORMAL);
-    failed = srunner_ntests_failed(sr);
-    srunner_free(sr);
-    return failed ? 1 : 0;
+    return s;
 }
+
+const struct th_check_main th_check_main = {
+    .suite = api_auth_suite,
+    .fork = CK_NOFORK, /* the daemons belong to this process */
+    .before = th_check_init_crypto_http,
+};

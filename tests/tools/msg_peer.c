@@ -6,9 +6,9 @@
  *       opens K streams to PK:PORT, sends N random bytes on each, reads the echo, checks it
  *       byte for byte, prints one line of figures and exits 0 on success
  * Prints "ready <pk>" on stdout once connected. */
+#include "common/clock.h"
 #include "common/keys.h"
 #include "common/log.h"
-#include "common/metrics.h"
 #include "common/msg_client.h"
 
 #include <errno.h>
@@ -131,7 +131,7 @@ static void *dial_main(void *arg)
     pthread_t reader;
     uint8_t *data = malloc(j->bytes ? j->bytes : 1);
     int fd = -1, refusal = 0;
-    uint64_t t0 = sw_now_ns();
+    int64_t t0 = sw_mono_ns();
 
     j->ok = 0;
     if (!data)
@@ -142,7 +142,7 @@ static void *dial_main(void *arg)
         free(data);
         return NULL;
     }
-    j->open_ms = (double)(sw_now_ns() - t0) / 1e6;
+    j->open_ms = (double)(sw_mono_ns() - t0) / 1e6;
     r = (struct reader_arg){ fd, data, j->bytes, 0 };
     pthread_create(&reader, NULL, reader_main, &r);
     for (size_t off = 0; off < j->bytes; off += CHUNK)
@@ -162,7 +162,7 @@ static int run_dial(struct sw_msg_client *c, const char *pk_hex, uint16_t port, 
     pthread_t th[MAX_STREAMS];
     struct sw_pk pk;
     struct sw_error err = { 0 };
-    uint64_t t0;
+    int64_t t0;
     double secs, open_max = 0;
     int ok = 0;
 
@@ -170,7 +170,7 @@ static int run_dial(struct sw_msg_client *c, const char *pk_hex, uint16_t port, 
         fprintf(stderr, "msg-peer: %s\n", err.msg);
         return 2;
     }
-    t0 = sw_now_ns();
+    t0 = sw_mono_ns();
     for (int i = 0; i < streams; i++) {
         jobs[i] = (struct dial_job){ c, pk, port, bytes, 0, 0 };
         pthread_create(&th[i], NULL, dial_main, &jobs[i]);
@@ -181,7 +181,7 @@ static int run_dial(struct sw_msg_client *c, const char *pk_hex, uint16_t port, 
         if (jobs[i].open_ms > open_max)
             open_max = jobs[i].open_ms;
     }
-    secs = (double)(sw_now_ns() - t0) / 1e9;
+    secs = (double)(sw_mono_ns() - t0) / 1e9;
     printf("%s streams=%d ok=%d bytes_each=%zu seconds=%.3f MBps=%.1f open_ms_max=%.2f\n",
            ok == streams ? "ok" : "FAILED", streams, ok, bytes, secs,
            (double)bytes * streams * 2 / secs / 1e6, open_max);

@@ -1,6 +1,7 @@
 /* Unit tests for common/buf.c: growth, limit, printf, reset and steal. */
 #include "common/buf.h"
 #include "common/err.h"
+#include "tests/harness/check_main.h"
 
 #include <check.h>
 #include <stdint.h>
@@ -189,12 +190,4 @@ static Suite *buf_suite(void)
     return s;
 }
 
-int main(void)
-{
-    SRunner *sr = srunner_create(buf_suite());
-    int failed;
-    srunner_run_all(sr, CK_NORMAL);
-    failed = srunner_ntests_failed(sr);
-    srunner_free(sr);
-    return failed ? EXIT_FAILURE : EXIT_SUCCESS;
-}
+const struct th_check_main th_check_main = { .suite = buf_suite };

@@ -1,6 +1,7 @@
 /* Unit tests for common/bytes.c: bounds, sticky failure, big-endian layout, writer overflow. */
 #include "common/bytes.h"
 #include "common/err.h"
+#include "tests/harness/check_main.h"
 
 #include <check.h>
 #include <stdlib.h>
@@ -309,6 +310,24 @@ START_TEST(test_put_get_u16)
 }
 END_TEST
 
+START_TEST(test_put_get_u32_u64)
+{
+    static const uint8_t want32[4] = { 0xde, 0xad, 0xbe, 0xef };
+    static const uint8_t want64[8] = { 0x01, 0x02, 0x03, 0x04, 0xf5, 0xf6, 0xf7, 0xf8 };
+    uint8_t p[8];
+    sw_put_u32(p, 0xdeadbeefu);
+    ck_assert_mem_eq(p, want32, 4);
+    ck_assert_uint_eq(sw_get_u32(p), 0xdeadbeefu);
+    sw_put_u32(p, UINT32_MAX); /* high bits must not sign-extend */
+    ck_assert(sw_get_u32(p) == UINT32_MAX);
+    sw_put_u64(p, 0x01020304f5f6f7f8ull);
+    ck_assert_mem_eq(p, want64, 8);
+    ck_assert(sw_get_u64(p) == 0x01020304f5f6f7f8ull);
+    sw_put_u64(p, UINT64_MAX);
+    ck_assert(sw_get_u64(p) == UINT64_MAX);
+}
+END_TEST
+
 static Suite *bytes_suite(void)
 {
     Suite *s = suite_create("bytes");
@@ -327,16 +346,9 @@ static Suite *bytes_suite(void)
     tcase_add_test(tc, test_write_exact_fill_and_u64_overflow);
     tcase_add_test(tc, test_writer_null_buffer);
     tcase_add_test(tc, test_put_get_u16);
+    tcase_add_test(tc, test_put_get_u32_u64);
     suite_add_tcase(s, tc);
     return s;
 }
 
-int main(void)
-{
-    SRunner *sr = srunner_create(bytes_suite());
-    int failed;
-    srunner_run_all(sr, CK_NORMAL);
-    failed = srunner_ntests_failed(sr);
-    srunner_free(sr);
-    return failed ? EXIT_FAILURE : EXIT_SUCCESS;
-}
+const struct th_check_main th_check_main = { .suite = bytes_suite };

@@ -1,4 +1,5 @@
 /* cli_tty_clean (visor/cli/tty_out.c): what a remote peer says cannot steer the terminal. */
+#include "tests/harness/check_main.h"
 #include "visor/cli/cli.h"
 
 #include <check.h>
@@ -48,20 +49,16 @@ START_TEST(test_c2_across_calls)
 }
 END_TEST
 
-int main(void)
+static Suite *cli_tty_suite(void)
 {
     Suite *s = suite_create("cli_tty");
     TCase *tc = tcase_create("clean");
-    SRunner *sr;
-    int failed;
 
     tcase_add_test(tc, test_plain_text_and_utf8_kept);
     tcase_add_test(tc, test_controls_replaced);
     tcase_add_test(tc, test_c2_across_calls);
     suite_add_tcase(s, tc);
-    sr = srunner_create(s);
-    srunner_run_all(sr, CK_NORMAL);
-    failed = srunner_ntests_failed(sr);
-    srunner_free(sr);
-    return failed ? EXIT_FAILURE : EXIT_SUCCESS;
+    return s;
 }
+
+const struct th_check_main th_check_main = { .suite = cli_tty_suite };

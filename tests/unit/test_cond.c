@@ -1,5 +1,7 @@
 /* common/cond.h: monotonic deadlines for timed waits. */
 #include "common/cond.h"
+#include "common/clock.h"
+#include "tests/harness/check_main.h"
 
 #include <check.h>
 #include <errno.h>
@@ -17,41 +19,52 @@ START_TEST(test_add_ms_carries)
 }
 END_TEST
 
+/* The deadline is on the clock of common/clock.h. */
+START_TEST(test_deadline_is_on_the_clock_of_clock_h)
+{
+    struct timespec dl;
+    int64_t before = sw_mono_ns(), at, after;
+
+    sw_cond_deadline(0, &dl);
+    after = sw_mono_ns();
+    at = (int64_t)dl.tv_sec * 1000000000 + dl.tv_nsec;
+    ck_assert_int_le(before, at);
+    ck_assert_int_le(at, after);
+}
+END_TEST
+
 START_TEST(test_timed_wait_times_out_on_monotonic_deadline)
 {
     pthread_mutex_t mu = PTHREAD_MUTEX_INITIALIZER;
     pthread_cond_t cv;
-    struct timespec dl, before, after;
+    struct timespec dl;
+    int64_t before;
     int rc;
 
     ck_assert_int_eq(sw_cond_init(&cv), 0);
-    clock_gettime(CLOCK_MONOTONIC, &before);
+    before = sw_mono_ms();
     sw_cond_deadline(50, &dl);
     pthread_mutex_lock(&mu);
     do
         rc = pthread_cond_timedwait(&cv, &mu, &dl);
     while (rc == 0);
     pthread_mutex_unlock(&mu);
-    clock_gettime(CLOCK_MONOTONIC, &after);
     ck_assert_int_eq(rc, ETIMEDOUT);
-    ck_assert_int_ge((after.tv_sec - before.tv_sec) * 1000 + (after.tv_nsec - before.tv_nsec) / 1000000, 49);
+    ck_assert_int_ge(sw_ms_since(before), 49);
     pthread_cond_destroy(&cv);
 }
 END_TEST
 
-int main(void)
+static Suite *cond_suite(void)
 {
     Suite *s = suite_create("cond");
     TCase *tc = tcase_create("cond");
-    SRunner *sr;
-    int failed;
 
     tcase_add_test(tc, test_add_ms_carries);
+    tcase_add_test(tc, test_deadline_is_on_the_clock_of_clock_h);
     tcase_add_test(tc, test_timed_wait_times_out_on_monotonic_deadline);
     suite_add_tcase(s, tc);
-    sr = srunner_create(s);
-    srunner_run_all(sr, CK_NORMAL);
-    failed = srunner_ntests_failed(sr);
-    srunner_free(sr);
-    return failed ? EXIT_FAILURE : EXIT_SUCCESS;
+    return s;
 }
+
+const struct th_check_main th_check_main = { .suite = cond_suite };

@@ -2,6 +2,7 @@
 #include "common/config.h"
 #include "common/err.h"
 #include "common/keys.h"
+#include "tests/harness/check_main.h"
 
 #include <check.h>
 #include <stdio.h>
@@ -248,36 +249,62 @@ START_TEST(test_hostport_parse)
 {
     static const char *const good[] = { "localhost:8080", "1.2.3.4:0", "example.com:65535",
                                         "[::1]:443", "[2001:db8::1]:80", "host:00080",
-                                        "[fe80::1%eth0]:1" };
+                                        "[fe80::1%eth0]:1", "[1.2.3.4]:5" };
     static const char *const bad[] = { "", "localhost", "localhost:", "localhost:65536",
                                        "localhost:-1", "localhost:+80", "localhost: 80",
                                        "localhost:80 ", "localhost:8o", "host:123456",
                                        "host:000080", "::1:80", "[::1]", "[::1]80", "[::1]:",
                                        "[::1:80", "a:b:80", "host:99999999999999999999",
-                                       "[::1]:65536" };
-    char host[64];
-    uint16_t port = 0;
-    for (size_t i = 0; i < sizeof(good) / sizeof(good[0]); i++)
-        ck_assert_msg(sw_hostport_parse(good[i], NULL, 0, NULL) == SW_OK, "rejected '%s'",
-                      good[i]);
-    for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++)
-        ck_assert_msg(sw_hostport_parse(bad[i], host, sizeof(host), &port) == SW_EINVAL,
+                                       "[::1]:65536", ":", "::80", "[]:80", "[]:", "]:80",
+                                       "[::1]:80:1", "[::1]::80", "h:0x50", "h:٣" };
+    char host[64] = "untouched";
+    uint16_t port = 7;
+    for (size_t i = 0; i < sizeof(good) / sizeof(good[0]); i++) {
+        ck_assert_msg(sw_hostport_parse(good[i], 0, NULL, 0, NULL) == SW_OK, "rejected '%s'", good[i]);
+        ck_assert_msg(sw_hostport_parse(good[i], SW_HOSTPORT_LISTEN, NULL, 0, NULL) == SW_OK,
+                      "rejected '%s' as a listen address", good[i]);
+    }
+    for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+        ck_assert_msg(sw_hostport_parse(bad[i], 0, host, sizeof(host), &port) == SW_EINVAL,
                       "accepted '%s'", bad[i]);
-    ck_assert_int_eq(sw_hostport_parse(NULL, NULL, 0, NULL), SW_EINVAL);
+        ck_assert_msg(sw_hostport_parse(bad[i], SW_HOSTPORT_LISTEN, host, sizeof(host), &port) == SW_EINVAL,
+                      "accepted '%s' as a listen address", bad[i]);
+    }
+    ck_assert_str_eq(host, "untouched"); /* outputs only on success */
+    ck_assert_uint_eq(port, 7);
+    ck_assert_int_eq(sw_hostport_parse(NULL, SW_HOSTPORT_LISTEN, NULL, 0, NULL), SW_EINVAL);
 
-    ck_assert_int_eq(sw_hostport_parse("example.com:65535", host, sizeof(host), &port), SW_OK);
+    ck_assert_int_eq(sw_hostport_parse("example.com:65535", 0, host, sizeof(host), &port), SW_OK);
     ck_assert_str_eq(host, "example.com");
     ck_assert_uint_eq(port, 65535);
-    ck_assert_int_eq(sw_hostport_parse("[2001:db8::1]:443", host, sizeof(host), &port), SW_OK);
+    ck_assert_int_eq(sw_hostport_parse("[2001:db8::1]:443", 0, host, sizeof(host), &port), SW_OK);
     ck_assert_str_eq(host, "2001:db8::1");
     ck_assert_uint_eq(port, 443);
-    ck_assert_int_eq(sw_hostport_parse("h:0", host, sizeof(host), &port), SW_OK);
+    ck_assert_int_eq(sw_hostport_parse("h:0", 0, host, sizeof(host), &port), SW_OK);
     ck_assert_str_eq(host, "h");
     ck_assert_uint_eq(port, 0);
     /* host buffer too small: "abcd" needs 5 */
-    ck_assert_int_eq(sw_hostport_parse("abcd:1", host, 4, &port), SW_EINVAL);
-    ck_assert_int_eq(sw_hostport_parse("abcd:1", host, 5, &port), SW_OK);
+    ck_assert_int_eq(sw_hostport_parse("abcd:1", 0, host, 4, &port), SW_EINVAL);
+    ck_assert_int_eq(sw_hostport_parse("abcd:1", 0, host, 5, &port), SW_OK);
     ck_assert_str_eq(host, "abcd");
+}
+END_TEST
+
+/* ":port" is a listen address on every interface, never something to dial. */
+START_TEST(test_hostport_listen_flag)
+{
+    char host[16] = "x";
+    uint16_t port = 0;
+    ck_assert_int_eq(sw_hostport_parse(":8080", 0, host, sizeof(host), &port), SW_EINVAL);
+    ck_assert_str_eq(host, "x");
+    ck_assert_int_eq(sw_hostport_parse(":8080", SW_HOSTPORT_LISTEN, host, sizeof(host), &port), SW_OK);
+    ck_assert_str_eq(host, "");
+    ck_assert_uint_eq(port, 8080);
+    ck_assert_int_eq(sw_hostport_parse(":0", SW_HOSTPORT_LISTEN, host, 1, &port), SW_OK);
+    ck_assert_uint_eq(port, 0);
+    ck_assert_int_eq(sw_hostport_parse(":0", SW_HOSTPORT_LISTEN, host, 0, &port), SW_EINVAL);
+    ck_assert_int_eq(sw_hostport_parse("0.0.0.0:1", SW_HOSTPORT_LISTEN, host, sizeof(host), &port), SW_OK);
+    ck_assert_str_eq(host, "0.0.0.0");
 }
 END_TEST
 
@@ -286,27 +313,32 @@ START_TEST(test_hostport_config)
     const char *s = "dflt";
     struct sw_error err = { 0 };
     struct sw_config c;
-    static const char text[] = "{\"a\":\"[::1]:5000\",\"b\":\"[::1]\",\"c\":\"h:70000\",\"d\":3}";
+    static const char text[] = "{\"a\":\"[::1]:5000\",\"b\":\"[::1]\",\"c\":\"h:70000\",\"d\":3,"
+                               "\"e\":\":9000\"}";
 
-    ck_assert_int_eq(sw_config_hostport(&cfg, "transport.listen", true, &s, &err), SW_OK);
+    ck_assert_int_eq(sw_config_hostport(&cfg, "transport.listen", true, 0, &s, &err), SW_OK);
     ck_assert_str_eq(s, "0.0.0.0:7777");
     s = "dflt";
-    ck_assert_int_eq(sw_config_hostport(&cfg, "transport.none", false, &s, &err), SW_OK);
+    ck_assert_int_eq(sw_config_hostport(&cfg, "transport.none", false, 0, &s, &err), SW_OK);
     ck_assert_str_eq(s, "dflt");
-    ck_assert_int_eq(sw_config_hostport(&cfg, "name", true, &s, &err), SW_EINVAL);
+    ck_assert_int_eq(sw_config_hostport(&cfg, "name", true, 0, &s, &err), SW_EINVAL);
     ck_assert_str_eq(err.msg,
                      "config test.json: field 'name': must be host:port with a port 0-65535");
     ck_assert_str_eq(s, "dflt");
 
     ck_assert_int_eq(sw_config_load_string(&c, "h.json", text, sizeof(text) - 1, &err), SW_OK);
-    ck_assert_int_eq(sw_config_hostport(&c, "a", true, &s, &err), SW_OK);
+    ck_assert_int_eq(sw_config_hostport(&c, "a", true, 0, &s, &err), SW_OK);
     ck_assert_str_eq(s, "[::1]:5000");
-    ck_assert_int_eq(sw_config_hostport(&c, "b", true, &s, &err), SW_EINVAL);
+    ck_assert_int_eq(sw_config_hostport(&c, "b", true, 0, &s, &err), SW_EINVAL);
     ASSERT_MSG_HAS(err, "config h.json: field 'b'");
-    ck_assert_int_eq(sw_config_hostport(&c, "c", true, &s, &err), SW_EINVAL);
+    ck_assert_int_eq(sw_config_hostport(&c, "c", true, 0, &s, &err), SW_EINVAL);
     ASSERT_MSG_HAS(err, "field 'c'");
-    ck_assert_int_eq(sw_config_hostport(&c, "d", true, &s, &err), SW_EINVAL);
+    ck_assert_int_eq(sw_config_hostport(&c, "d", true, 0, &s, &err), SW_EINVAL);
     ASSERT_MSG_HAS(err, "must be a string");
+    ck_assert_int_eq(sw_config_hostport(&c, "e", true, 0, &s, &err), SW_EINVAL);
+    ASSERT_MSG_HAS(err, "field 'e'");
+    ck_assert_int_eq(sw_config_hostport(&c, "e", true, SW_HOSTPORT_LISTEN, &s, &err), SW_OK);
+    ck_assert_str_eq(s, ":9000");
     sw_config_free(&c);
 }
 END_TEST
@@ -389,6 +421,7 @@ static Suite *config_suite(void)
     tcase_add_test(tc, test_uint_above_int64);
     tcase_add_test(tc, test_pk);
     tcase_add_test(tc, test_hostport_parse);
+    tcase_add_test(tc, test_hostport_listen_flag);
     tcase_add_test(tc, test_hostport_config);
     tcase_add_test(tc, test_url);
     tcase_add_test(tc, test_field_error);
@@ -396,12 +429,4 @@ static Suite *config_suite(void)
     return s;
 }
 
-int main(void)
-{
-    SRunner *sr = srunner_create(config_suite());
-    int failed;
-    srunner_run_all(sr, CK_NORMAL);
-    failed = srunner_ntests_failed(sr);
-    srunner_free(sr);
-    return failed ? EXIT_FAILURE : EXIT_SUCCESS;
-}
+const struct th_check_main th_check_main = { .suite = config_suite };

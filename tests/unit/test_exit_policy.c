@@ -4,6 +4,7 @@
  * and their limits, sockaddr checks, and checks racing a reread of the host's addresses. */
 #include "common/err.h"
 #include "common/exit_policy.h"
+#include "tests/harness/check_main.h"
 
 #include <arpa/inet.h>
 #include <check.h>
@@ -457,12 +458,10 @@ START_TEST(test_concurrent_refresh)
 }
 END_TEST
 
-int main(void)
+static Suite *exit_policy_suite(void)
 {
     Suite *s = suite_create("exit_policy");
     TCase *tc = tcase_create("exit_policy");
-    SRunner *sr;
-    int failed;
 
     tcase_add_test(tc, test_cidr_parse_valid);
     tcase_add_test(tc, test_cidr_parse_malformed);
@@ -475,9 +474,7 @@ int main(void)
     tcase_add_test(tc, test_check_sockaddr);
     tcase_add_test(tc, test_concurrent_refresh);
     suite_add_tcase(s, tc);
-    sr = srunner_create(s);
-    srunner_run_all(sr, CK_NORMAL);
-    failed = srunner_ntests_failed(sr);
-    srunner_free(sr);
-    return failed ? EXIT_FAILURE : EXIT_SUCCESS;
+    return s;
 }
+
+const struct th_check_main th_check_main = { .suite = exit_policy_suite };

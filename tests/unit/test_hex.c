@@ -1,6 +1,7 @@
 /* Unit tests for common/hex.c. */
 #include "common/err.h"
 #include "common/hex.h"
+#include "tests/harness/check_main.h"
 
 #include <check.h>
 #include <stdlib.h>
@@ -137,12 +138,4 @@ static Suite *hex_suite(void)
     return s;
 }
 
-int main(void)
-{
-    SRunner *sr = srunner_create(hex_suite());
-    int failed;
-    srunner_run_all(sr, CK_NORMAL);
-    failed = srunner_ntests_failed(sr);
-    srunner_free(sr);
-    return failed ? EXIT_FAILURE : EXIT_SUCCESS;
-}
+const struct th_check_main th_check_main = { .suite = hex_suite };

@@ -1,8 +1,11 @@
 /* Unit tests for common/hv_proto.c (hypervisor link messages, malformed input included) and
  * common/hv_chan.c (the Noise XK link over a socketpair: handshake, identity, big records,
  * wrong keys, timeouts). */
+#include "common/bytes.h"
+#include "common/clock.h"
 #include "common/hv_chan.h"
 #include "common/hv_proto.h"
+#include "tests/harness/check_main.h"
 
 #include <check.h>
 #include <pthread.h>
@@ -12,14 +15,6 @@
 #include <sys/socket.h>
 #include <time.h>
 #include <unistd.h>
-
-static void put32(uint8_t *p, uint32_t v)
-{
-    p[0] = (uint8_t)(v >> 24);
-    p[1] = (uint8_t)(v >> 16);
-    p[2] = (uint8_t)(v >> 8);
-    p[3] = (uint8_t)v;
-}
 
 /* Encodes m and returns the message part (after the record header) in b. */
 static const uint8_t *encode(const struct sw_hv_msg *m, struct sw_buf *b, size_t *len)
@@ -127,9 +122,9 @@ START_TEST(test_decode_malformed)
     ck_assert_int_eq(sw_hv_msg_decode(buf, len, &d), SW_EPROTO);
     /* a body length beyond the record, and beyond SW_HV_MAX_BODY */
     memcpy(buf, p, len);
-    put32(buf + len - 3 - 4, 4);
+    sw_put_u32(buf + len - 3 - 4, 4);
     ck_assert_int_eq(sw_hv_msg_decode(buf, len, &d), SW_EPROTO);
-    put32(buf + len - 3 - 4, SW_HV_MAX_BODY + 1);
+    sw_put_u32(buf + len - 3 - 4, SW_HV_MAX_BODY + 1);
     ck_assert_int_eq(sw_hv_msg_decode(buf, len, &d), SW_EPROTO);
     sw_buf_free(&b);
     /* a response with status 600 */
@@ -152,12 +147,12 @@ START_TEST(test_record_peek)
     ck_assert_int_eq(sw_hv_record_peek(buf, 3, &msg, &len, &used), SW_OK);
     ck_assert_uint_eq(used, 0);
     ck_assert_int_eq(sw_hv_record_peek(buf, 4, &msg, &len, &used), SW_EPROTO); /* length 0 */
-    put32(buf, SW_HV_MAX_RECORD + 1);
+    sw_put_u32(buf, SW_HV_MAX_RECORD + 1);
     ck_assert_int_eq(sw_hv_record_peek(buf, 8, &msg, &len, &used), SW_EPROTO);
-    put32(buf, 5);
+    sw_put_u32(buf, 5);
     ck_assert_int_eq(sw_hv_record_peek(buf, 8, &msg, &len, &used), SW_OK);
     ck_assert_uint_eq(used, 0); /* needs 9 bytes */
-    put32(buf, 4);
+    sw_put_u32(buf, 4);
     ck_assert_int_eq(sw_hv_record_peek(buf, 8, &msg, &len, &used), SW_OK);
     ck_assert_uint_eq(used, 8);
     ck_assert_uint_eq(len, 4);
@@ -338,8 +333,8 @@ START_TEST(test_chan_slow_reader)
     struct sw_hv_msg m = { .type = SW_HV_RESP, .id = 7, .status = 200, .body = body, .body_len = 256 * 1024 };
     int small = 4096, rrc;
     pthread_t th;
-    struct timespec t0, t1;
-    long ms;
+    int64_t t0;
+    int64_t ms;
 
     sw_keypair_generate(&visor);
     sw_keypair_generate(&hv);
@@ -350,12 +345,11 @@ START_TEST(test_chan_slow_reader)
     a->send_timeout_ms = 500;
     t.fd = b->fd;
     pthread_create(&th, NULL, trickle_main, &t);
-    clock_gettime(CLOCK_MONOTONIC, &t0);
+    t0 = sw_mono_ms();
     ck_assert_int_eq(sw_hv_chan_send(a, &m), SW_ETIMEDOUT);
-    clock_gettime(CLOCK_MONOTONIC, &t1);
+    ms = sw_ms_since(t0);
     t.stop = true;
     pthread_join(th, NULL);
-    ms = (t1.tv_sec - t0.tv_sec) * 1000 + (t1.tv_nsec - t0.tv_nsec) / 1000000;
     ck_assert_int_ge(ms, 400);
     ck_assert_int_lt(ms, 3000);
     sw_hv_chan_destroy(a);
@@ -366,14 +360,11 @@ START_TEST(test_chan_slow_reader)
 }
 END_TEST
 
-int main(void)
+static Suite *hv_proto_suite(void)
 {
     Suite *s = suite_create("hv_proto");
     TCase *tc = tcase_create("core");
-    SRunner *sr;
-    int failed;
 
-    sw_crypto_init();
     tcase_set_timeout(tc, 30);
     tcase_add_test(tc, test_roundtrip);
     tcase_add_test(tc, test_encode_rejects);
@@ -384,9 +375,7 @@ int main(void)
     tcase_add_test(tc, test_chan_garbage);
     tcase_add_test(tc, test_chan_slow_reader);
     suite_add_tcase(s, tc);
-    sr = srunner_create(s);
-    srunner_run_all(sr, CK_NORMAL);
-    failed = srunner_ntests_failed(sr);
-    srunner_free(sr);
-    return failed ? 1 : 0;
+    return s;
 }
+
+const struct th_check_main th_check_main = { .suite = hv_proto_suite, .before = sw_crypto_init };

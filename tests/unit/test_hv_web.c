@@ -1,6 +1,7 @@
 /* Unit tests for hypervisor/web.c: the embedded page (hypervisor/web/, turned into byte
  * arrays by scripts/embed.sh) is found by URL path, byte for byte, with its content type. */
 #include "hypervisor/web.h"
+#include "tests/harness/check_main.h"
 
 #include <check.h>
 #include <dirent.h>
@@ -132,12 +133,4 @@ static Suite *web_suite(void)
     return s;
 }
 
-int main(void)
-{
-    SRunner *sr = srunner_create(web_suite());
-    int failed;
-    srunner_run_all(sr, CK_NORMAL);
-    failed = srunner_ntests_failed(sr);
-    srunner_free(sr);
-    return failed ? EXIT_FAILURE : EXIT_SUCCESS;
-}
+const struct th_check_main th_check_main = { .suite = web_suite };

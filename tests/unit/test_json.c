@@ -2,6 +2,7 @@
 #include "common/err.h"
 #include "common/json.h"
 #include "common/keys.h"
+#include "tests/harness/check_main.h"
 
 #include <check.h>
 #include <stdio.h>
@@ -403,12 +404,4 @@ static Suite *json_suite(void)
     return s;
 }
 
-int main(void)
-{
-    SRunner *sr = srunner_create(json_suite());
-    int failed;
-    srunner_run_all(sr, CK_NORMAL);
-    failed = srunner_ntests_failed(sr);
-    srunner_free(sr);
-    return failed ? EXIT_FAILURE : EXIT_SUCCESS;
-}
+const struct th_check_main th_check_main = { .suite = json_suite };

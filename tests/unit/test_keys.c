@@ -2,6 +2,7 @@
 #include "common/err.h"
 #include "common/hex.h"
 #include "common/keys.h"
+#include "tests/harness/check_main.h"
 
 #include <check.h>
 #include <errno.h>
@@ -457,12 +458,4 @@ static Suite *keys_suite(void)
     return s;
 }
 
-int main(void)
-{
-    SRunner *sr = srunner_create(keys_suite());
-    int failed;
-    srunner_run_all(sr, CK_NORMAL);
-    failed = srunner_ntests_failed(sr);
-    srunner_free(sr);
-    return failed ? EXIT_FAILURE : EXIT_SUCCESS;
-}
+const struct th_check_main th_check_main = { .suite = keys_suite };

@@ -1,8 +1,9 @@
-/* Unit tests for the messaging client's pure logic (common/msg_flow.c): reconnect backoff
- * and its jitter bounds, stream credit accounting, record sizing, the bounded receive ring;
+/* Unit tests for the messaging client's pure logic (common/msg_flow.c): stream credit
+ * accounting, record sizing, the bounded receive ring;
  * and sw_msg_accept's parsing of listener messages (fd passing over a SEQPACKET pair). */
 #include "common/msg_client.h"
 #include "common/msg_client_internal.h"
+#include "tests/harness/check_main.h"
 
 #include <check.h>
 #include <errno.h>
@@ -13,41 +14,6 @@
 #include <string.h>
 #include <sys/socket.h>
 #include <unistd.h>
-
-START_TEST(test_backoff_sequence)
-{
-    unsigned b = 0, expect[] = { 500, 1000, 2000, 4000, 8000, 16000, 30000, 30000 };
-    for (size_t i = 0; i < sizeof(expect) / sizeof(expect[0]); i++) {
-        b = mc_backoff_next(b);
-        ck_assert_uint_eq(b, expect[i]);
-    }
-    ck_assert_uint_eq(mc_backoff_next(1), 500);        /* below the minimum */
-    ck_assert_uint_eq(mc_backoff_next(20000), 30000);  /* capped, not 40000 */
-    ck_assert_uint_eq(mc_backoff_next(UINT32_MAX), 30000);
-}
-END_TEST
-
-START_TEST(test_backoff_jitter_bounds)
-{
-    unsigned bases[] = { 500, 1000, 30000 };
-    ck_assert_uint_eq(mc_backoff_jitter(1000, 0), 750);
-    ck_assert_uint_eq(mc_backoff_jitter(1000, UINT32_MAX), 1249);
-    ck_assert_uint_eq(mc_backoff_jitter(1000, 1u << 31), 1000);
-    for (size_t b = 0; b < 3; b++) {
-        unsigned lo = UINT32_MAX, hi = 0;
-        for (int i = 0; i < 20000; i++) {
-            unsigned j = mc_backoff_jitter(bases[b], randombytes_random());
-            ck_assert_uint_ge(j, bases[b] * 3 / 4);
-            ck_assert_uint_le(j, bases[b] * 5 / 4);
-            lo = j < lo ? j : lo;
-            hi = j > hi ? j : hi;
-        }
-        /* the spread really covers the ±25% band */
-        ck_assert_uint_lt(lo, bases[b] * 80 / 100);
-        ck_assert_uint_gt(hi, bases[b] * 120 / 100);
-    }
-}
-END_TEST
 
 START_TEST(test_credit_receive_limit)
 {
@@ -324,8 +290,6 @@ static Suite *suite(void)
 {
     Suite *s = suite_create("msg_client_stream");
     TCase *tc = tcase_create("core");
-    tcase_add_test(tc, test_backoff_sequence);
-    tcase_add_test(tc, test_backoff_jitter_bounds);
     tcase_add_test(tc, test_credit_receive_limit);
     tcase_add_test(tc, test_credit_grants_at_half);
     tcase_add_test(tc, test_credit_invariant);
@@ -339,14 +303,9 @@ static Suite *suite(void)
     return s;
 }
 
-int main(void)
+static int init_sodium(void)
 {
-    SRunner *sr = srunner_create(suite());
-    int failed;
-    if (sodium_init() < 0)
-        return EXIT_FAILURE;
-    srunner_run_all(sr, CK_NORMAL);
-    failed = srunner_ntests_failed(sr);
-    srunner_free(sr);
-    return failed ? EXIT_FAILURE : EXIT_SUCCESS;
+    return sodium_init() < 0 ? -1 : 0;
 }
+
+const struct th_check_main th_check_main = { .suite = suite, .before = init_sodium };

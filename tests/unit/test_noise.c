@@ -5,6 +5,7 @@
 #include "common/hex.h"
 #include "common/keys.h"
 #include "common/noise.h"
+#include "tests/harness/check_main.h"
 
 #include <check.h>
 #include <sodium.h>
@@ -868,15 +869,4 @@ static Suite *noise_suite(void)
     return s;
 }
 
-int main(void)
-{
-    SRunner *sr;
-    int failed;
-    if (sw_crypto_init() != SW_OK)
-        return EXIT_FAILURE;
-    sr = srunner_create(noise_suite());
-    srunner_run_all(sr, CK_NORMAL);
-    failed = srunner_ntests_failed(sr);
-    srunner_free(sr);
-    return failed ? EXIT_FAILURE : EXIT_SUCCESS;
-}
+const struct th_check_main th_check_main = { .suite = noise_suite, .before = sw_crypto_init };

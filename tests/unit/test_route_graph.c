@@ -3,6 +3,7 @@
 #include "common/keys.h"
 #include "route-finder/graph.h"
 #include "route-finder/search.h"
+#include "tests/harness/check_main.h"
 
 #include <check.h>
 #include <stdio.h>
@@ -560,15 +561,4 @@ static Suite *route_suite(void)
     return s;
 }
 
-int main(void)
-{
-    SRunner *sr;
-    int failed;
-    if (sw_crypto_init() != SW_OK)
-        return EXIT_FAILURE;
-    sr = srunner_create(route_suite());
-    srunner_run_all(sr, CK_NORMAL);
-    failed = srunner_ntests_failed(sr);
-    srunner_free(sr);
-    return failed ? EXIT_FAILURE : EXIT_SUCCESS;
-}
+const struct th_check_main th_check_main = { .suite = route_suite, .before = sw_crypto_init };

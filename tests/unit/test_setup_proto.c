@@ -4,6 +4,7 @@
 #include "common/json.h"
 #include "common/keys.h"
 #include "common/setup_proto.h"
+#include "tests/harness/check_main.h"
 
 #include <check.h>
 #include <stdio.h>
@@ -16,7 +17,7 @@ static char ka[65], kh[65], kb[65];
 #define T1 "0a1b2c3d-0000-4000-8000-000000000001"
 #define T2 "0a1b2c3d-0000-4000-8000-000000000002"
 
-static void keys_init(void)
+static int keys_init(void)
 {
     struct sw_keypair kp;
     char *out[3] = { ka, kh, kb };
@@ -27,6 +28,7 @@ static void keys_init(void)
         sw_pk_to_hex(&kp.pk, out[i]);
         sw_keypair_wipe(&kp);
     }
+    return 0;
 }
 
 /* Builds a request text; fwd/rev are JSON arrays given verbatim. */
@@ -241,22 +243,18 @@ START_TEST(test_responses)
 }
 END_TEST
 
-int main(void)
+static Suite *setup_proto_suite(void)
 {
     Suite *s = suite_create("setup_proto");
     TCase *tc = tcase_create("core");
-    SRunner *sr;
-    int failed;
-    keys_init();
+
     tcase_add_test(tc, test_valid_two_hop);
     tcase_add_test(tc, test_malformed_requests);
     tcase_add_test(tc, test_invalid_paths);
     tcase_add_test(tc, test_frames);
     tcase_add_test(tc, test_responses);
     suite_add_tcase(s, tc);
-    sr = srunner_create(s);
-    srunner_run_all(sr, CK_NORMAL);
-    failed = srunner_ntests_failed(sr);
-    srunner_free(sr);
-    return failed ? EXIT_FAILURE : EXIT_SUCCESS;
+    return s;
 }
+
+const struct th_check_main th_check_main = { .suite = setup_proto_suite, .before = keys_init };

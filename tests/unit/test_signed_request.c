@@ -4,6 +4,7 @@
 #include "common/err.h"
 #include "common/keys.h"
 #include "common/signed_request.h"
+#include "tests/harness/check_main.h"
 
 #include <check.h>
 #include <stdlib.h>
@@ -101,12 +102,4 @@ static Suite *sreq_suite(void)
     return s;
 }
 
-int main(void)
-{
-    SRunner *sr = srunner_create(sreq_suite());
-    int failed;
-    srunner_run_all(sr, CK_NORMAL);
-    failed = srunner_ntests_failed(sr);
-    srunner_free(sr);
-    return failed ? EXIT_FAILURE : EXIT_SUCCESS;
-}
+const struct th_check_main th_check_main = { .suite = sreq_suite };

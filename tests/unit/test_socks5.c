@@ -2,6 +2,7 @@
  * and frames — valid input, every proper prefix (incomplete), and malformed input. */
 #include "common/err.h"
 #include "common/socks5.h"
+#include "tests/harness/check_main.h"
 
 #include <check.h>
 #include <stdlib.h>
@@ -253,12 +254,10 @@ START_TEST(test_random_input)
 }
 END_TEST
 
-int main(void)
+static Suite *socks5_suite(void)
 {
     Suite *s = suite_create("socks5");
     TCase *tc = tcase_create("parse");
-    SRunner *sr;
-    int failed;
 
     tcase_add_test(tc, test_greeting);
     tcase_add_test(tc, test_request_domain);
@@ -271,9 +270,7 @@ int main(void)
     tcase_add_test(tc, test_status_and_frames);
     tcase_add_test(tc, test_random_input);
     suite_add_tcase(s, tc);
-    sr = srunner_create(s);
-    srunner_run_all(sr, CK_NORMAL);
-    failed = srunner_ntests_failed(sr);
-    srunner_free(sr);
-    return failed ? EXIT_FAILURE : EXIT_SUCCESS;
+    return s;
 }
+
+const struct th_check_main th_check_main = { .suite = socks5_suite };

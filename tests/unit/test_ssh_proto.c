@@ -3,8 +3,10 @@
  * and malformed input — truncated, oversize, unknown types, bad lengths and fields. */
 #include "apps/ssh/auth.h"
 #include "apps/ssh/proto.h"
+#include "common/bytes.h"
 #include "common/err.h"
 #include "common/keys.h"
+#include "tests/harness/check_main.h"
 
 #include <check.h>
 #include <stdio.h>
@@ -27,10 +29,7 @@ static const uint8_t *hdr(uint8_t type, uint32_t len)
 {
     static uint8_t h[SSH_HDR_LEN];
     h[0] = type;
-    h[1] = (uint8_t)(len >> 24);
-    h[2] = (uint8_t)(len >> 16);
-    h[3] = (uint8_t)(len >> 8);
-    h[4] = (uint8_t)len;
+    sw_put_u32(h + 1, len);
     return h;
 }
 
@@ -215,13 +214,13 @@ START_TEST(test_small_frames)
     f = mk(SSH_F_RESIZE, b, 3);
     ck_assert_int_eq(ssh_resize_parse(&f, &rows, &cols), SW_EINVAL);
 
-    ssh_u32_put(b, 4096);
+    sw_put_u32(b, 4096);
     f = mk(SSH_F_ACK, b, 4);
     ck_assert_int_eq(ssh_ack_parse(&f, &n), SW_OK);
     ck_assert_uint_eq(n, 4096);
-    ssh_u32_put(b, 0);
+    sw_put_u32(b, 0);
     ck_assert_int_eq(ssh_ack_parse(&f, &n), SW_EINVAL);
-    ssh_u32_put(b, 0x80000000u);
+    sw_put_u32(b, 0x80000000u);
     ck_assert_int_eq(ssh_ack_parse(&f, &n), SW_EINVAL);
     f.type = SSH_F_RESIZE;
     ck_assert_int_eq(ssh_ack_parse(&f, &n), SW_EPROTO);
@@ -313,12 +312,10 @@ START_TEST(test_auth_text)
 }
 END_TEST
 
-int main(void)
+static Suite *ssh_proto_suite(void)
 {
     Suite *s = suite_create("ssh_proto");
     TCase *tc = tcase_create("ssh_proto");
-    SRunner *sr;
-    int failed;
 
     tcase_add_test(tc, test_frame_round_trip);
     tcase_add_test(tc, test_frame_malformed);
@@ -328,9 +325,7 @@ int main(void)
     tcase_add_test(tc, test_local_messages);
     tcase_add_test(tc, test_auth_text);
     suite_add_tcase(s, tc);
-    sr = srunner_create(s);
-    srunner_run_all(sr, CK_NORMAL);
-    failed = srunner_ntests_failed(sr);
-    srunner_free(sr);
-    return failed ? 1 : 0;
+    return s;
 }
+
+const struct th_check_main th_check_main = { .suite = ssh_proto_suite };

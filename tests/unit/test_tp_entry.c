@@ -4,6 +4,7 @@
 #include "common/keys.h"
 #include "common/tp_entry.h"
 #include "common/uuid.h"
+#include "tests/harness/check_main.h"
 
 #include <check.h>
 #include <sodium.h>
@@ -604,12 +605,4 @@ static Suite *tp_entry_suite(void)
     return s;
 }
 
-int main(void)
-{
-    SRunner *sr = srunner_create(tp_entry_suite());
-    int failed;
-    srunner_run_all(sr, CK_NORMAL);
-    failed = srunner_ntests_failed(sr);
-    srunner_free(sr);
-    return failed ? EXIT_FAILURE : EXIT_SUCCESS;
-}
+const struct th_check_main th_check_main = { .suite = tp_entry_suite };

@@ -1,6 +1,7 @@
 /* Unit tests for common/uuid.c. */
 #include "common/err.h"
 #include "common/uuid.h"
+#include "tests/harness/check_main.h"
 
 #include <check.h>
 #include <stdlib.h>
@@ -114,12 +115,4 @@ static Suite *uuid_suite(void)
     return s;
 }
 
-int main(void)
-{
-    SRunner *sr = srunner_create(uuid_suite());
-    int failed;
-    srunner_run_all(sr, CK_NORMAL);
-    failed = srunner_ntests_failed(sr);
-    srunner_free(sr);
-    return failed ? EXIT_FAILURE : EXIT_SUCCESS;
-}
+const struct th_check_main th_check_main = { .suite = uuid_suite };

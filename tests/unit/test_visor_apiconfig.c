@@ -3,6 +3,7 @@
  * link use to reach api.listen, and the reader of the API token file with malformed or
  * misplaced files. */
 #include "common/keys.h"
+#include "tests/harness/check_main.h"
 #include "visor/config.h"
 
 #include <check.h>
@@ -193,33 +194,39 @@ START_TEST(test_token_placement)
 }
 END_TEST
 
-int main(void)
+static Suite *visor_apiconfig_suite(void)
 {
     Suite *s = suite_create("visor_apiconfig");
     TCase *tc = tcase_create("api");
-    SRunner *sr;
-    int failed;
 
-    sw_crypto_init();
-    sw_keypair_generate(&kp);
-    snprintf(dir, sizeof(dir), "/tmp/sw-apiconfig.XXXXXX");
-    if (!mkdtemp(dir))
-        return 1;
     tcase_add_test(tc, test_allowed_hosts);
     tcase_add_test(tc, test_allowed_hosts_errors);
     tcase_add_test(tc, test_api_url);
     tcase_add_test(tc, test_token_content);
     tcase_add_test(tc, test_token_placement);
     suite_add_tcase(s, tc);
-    sr = srunner_create(s);
-    srunner_run_all(sr, CK_NORMAL);
-    failed = srunner_ntests_failed(sr);
-    srunner_free(sr);
-    {
-        char cmd[96];
-        snprintf(cmd, sizeof(cmd), "rm -rf '%s'", dir);
-        if (system(cmd) != 0)
-            fprintf(stderr, "could not remove %s\n", dir);
-    }
-    return failed ? 1 : 0;
+    return s;
 }
+
+/* The visor's key and the scratch directory the token tests write in. */
+static int make_key_and_dir(void)
+{
+    sw_crypto_init();
+    sw_keypair_generate(&kp);
+    snprintf(dir, sizeof(dir), "/tmp/sw-apiconfig.XXXXXX");
+    return mkdtemp(dir) ? 0 : -1;
+}
+
+static void remove_dir(void)
+{
+    char cmd[96];
+    snprintf(cmd, sizeof(cmd), "rm -rf '%s'", dir);
+    if (system(cmd) != 0)
+        fprintf(stderr, "could not remove %s\n", dir);
+}
+
+const struct th_check_main th_check_main = {
+    .suite = visor_apiconfig_suite,
+    .before = make_key_and_dir,
+    .after = remove_dir,
+};

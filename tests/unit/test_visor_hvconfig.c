@@ -1,6 +1,7 @@
 /* Unit tests for the visor config's "hypervisors" field (visor/config.c): generation with
  * --hypervisor, loading, and errors naming the field. */
 #include "common/keys.h"
+#include "tests/harness/check_main.h"
 #include "visor/config.h"
 
 #include <check.h>
@@ -110,24 +111,26 @@ START_TEST(test_load_errors)
 }
 END_TEST
 
-int main(void)
+static Suite *visor_hvconfig_suite(void)
 {
     Suite *s = suite_create("visor_hvconfig");
     TCase *tc = tcase_create("core");
-    SRunner *sr;
-    int failed;
 
-    sw_crypto_init();
-    sw_keypair_generate(&kp);
-    sw_keypair_generate(&hv);
-    sw_pk_to_hex(&hv.pk, hv_hex);
     tcase_add_test(tc, test_generate_and_load);
     tcase_add_test(tc, test_generate_rejects);
     tcase_add_test(tc, test_load_errors);
     suite_add_tcase(s, tc);
-    sr = srunner_create(s);
-    srunner_run_all(sr, CK_NORMAL);
-    failed = srunner_ntests_failed(sr);
-    srunner_free(sr);
-    return failed ? 1 : 0;
+    return s;
 }
+
+/* The visor's key and a hypervisor's key, shared by every test. */
+static int make_keys(void)
+{
+    sw_crypto_init();
+    sw_keypair_generate(&kp);
+    sw_keypair_generate(&hv);
+    sw_pk_to_hex(&hv.pk, hv_hex);
+    return 0;
+}
+
+const struct th_check_main th_check_main = { .suite = visor_hvconfig_suite, .before = make_keys };

@@ -10,6 +10,7 @@
 #include "common/frame.h"
 #include "common/keys.h"
 #include "common/noise.h"
+#include "tests/harness/check_main.h"
 
 #include <check.h>
 #include <sodium.h>
@@ -700,12 +701,4 @@ static Suite *visor_packet_suite(void)
     return s;
 }
 
-int main(void)
-{
-    SRunner *sr = srunner_create(visor_packet_suite());
-    int failed;
-    srunner_run_all(sr, CK_NORMAL);
-    failed = srunner_ntests_failed(sr);
-    srunner_free(sr);
-    return failed ? EXIT_FAILURE : EXIT_SUCCESS;
-}
+const struct th_check_main th_check_main = { .suite = visor_packet_suite };

@@ -5,6 +5,7 @@
 #include "visor/router_proto.h"
 #include "common/err.h"
 #include "common/json.h"
+#include "tests/harness/check_main.h"
 
 #include <check.h>
 #include <stdio.h>
@@ -197,21 +198,17 @@ START_TEST(test_appsrv_parse)
 }
 END_TEST
 
-int main(void)
+static Suite *visor_proto_suite(void)
 {
     Suite *s = suite_create("visor_proto");
     TCase *tc = tcase_create("parse");
-    SRunner *sr;
-    int failed;
 
     tcase_add_test(tc, test_rproto_reserve);
     tcase_add_test(tc, test_rproto_add_rules);
     tcase_add_test(tc, test_rproto_del_rules_group_ready);
     tcase_add_test(tc, test_appsrv_parse);
     suite_add_tcase(s, tc);
-    sr = srunner_create(s);
-    srunner_run_all(sr, CK_NORMAL);
-    failed = srunner_ntests_failed(sr);
-    srunner_free(sr);
-    return failed ? 1 : 0;
+    return s;
 }
+
+const struct th_check_main th_check_main = { .suite = visor_proto_suite };

@@ -2,6 +2,7 @@
  * keep-alive) and the routing packet parser (valid and malformed packets). */
 #include "visor/rules.h"
 #include "common/err.h"
+#include "tests/harness/check_main.h"
 
 #include <check.h>
 #include <stdlib.h>
@@ -224,12 +225,10 @@ START_TEST(test_parse_random)
 }
 END_TEST
 
-int main(void)
+static Suite *visor_rules_suite(void)
 {
     Suite *s = suite_create("visor_rules");
     TCase *tc = tcase_create("rules");
-    SRunner *sr;
-    int failed;
 
     tcase_add_test(tc, test_reserve_install);
     tcase_add_test(tc, test_expiry_and_keepalive);
@@ -238,9 +237,7 @@ int main(void)
     tcase_add_test(tc, test_parse_malformed);
     tcase_add_test(tc, test_parse_random);
     suite_add_tcase(s, tc);
-    sr = srunner_create(s);
-    srunner_run_all(sr, CK_NORMAL);
-    failed = srunner_ntests_failed(sr);
-    srunner_free(sr);
-    return failed ? 1 : 0;
+    return s;
 }
+
+const struct th_check_main th_check_main = { .suite = visor_rules_suite };

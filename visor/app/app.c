@@ -1,6 +1,8 @@
 /* app.c — the app side of the visor's app socket (app.h; the server is visor/appsrv.c). */
 #include "visor/app/app.h"
+#include "common/bytes.h"
 #include "common/json.h"
+#include "common/num.h"
 
 #include <errno.h>
 #include <json-c/json.h>
@@ -128,6 +130,17 @@ int sw_app_dial(const char *sock, const struct sw_pk *pk, uint16_t port, int *fd
     return sw_app_dial_path(sock, pk, port, NULL, NULL, fd, err);
 }
 
+int sw_app_own_port(uint16_t dflt, uint16_t *port, struct sw_error *err)
+{
+    const char *s = getenv(SW_APP_PORT_ENV);
+    long v = dflt;
+
+    if (s && *s && sw_parse_long(s, 1, 65535, &v))
+        return sw_error_set(err, SW_EINVAL, SW_APP_PORT_ENV " '%.16s' is not a port (1-65535)", s);
+    *port = (uint16_t)v;
+    return SW_OK;
+}
+
 int sw_app_listen(const char *sock, uint16_t port, int *listener_fd, struct sw_error *err)
 {
     char req[64];
@@ -157,7 +170,7 @@ int sw_app_accept(int listener_fd, int timeout_ms, int *fd, struct sw_pk *remote
     if (remote)
         memcpy(remote->b, buf, SW_PK_LEN);
     if (remote_port)
-        *remote_port = (uint16_t)((uint8_t)buf[SW_PK_LEN] << 8 | (uint8_t)buf[SW_PK_LEN + 1]);
+        *remote_port = sw_get_u16((const uint8_t *)buf + SW_PK_LEN);
     *fd = got;
     return SW_OK;
 }

@@ -15,6 +15,11 @@
 #include "common/keys.h"
 
 #define SW_APP_SOCKET_ENV "SKYWIRE_APP_SOCKET"
+#define SW_APP_PORT_ENV "SKYWIRE_APP_PORT"
+
+/* The app's own port from $SKYWIRE_APP_PORT (set by the visor), dflt when unset or empty.
+ * SW_EINVAL with err when it is not a port 1..65535. */
+int sw_app_own_port(uint16_t dflt, uint16_t *port, struct sw_error *err);
 
 /* Dials pk:port through routes the visor finds (route finder) and sets up (setup node).
  * SW_EPERM / SW_ENOTFOUND / SW_EIO with err naming the visor's reason. Up to ~40 s. */

@@ -2,6 +2,7 @@
 #ifndef SW_CLI_H
 #define SW_CLI_H
 
+#include <getopt.h>
 #include <json-c/json.h>
 #include <stdbool.h>
 
@@ -31,6 +32,24 @@ struct cli_ctx {
 
 /* Exit codes: 0 ok, 1 the service said no / failed, 2 usage error. */
 enum { CLI_OK = 0, CLI_FAIL = 1, CLI_USAGE = 2 };
+
+/* globals.c: --json, --hypervisor URL, --api URL, --config FILE, --api-token-file FILE,
+ * --tpd URL, --mdisc URL, --rf URL are taken before or after the command word. The URL and
+ * file ones set their environment variable ($SKYWIRE_API_URL, ...), which the commands read
+ * once their options are parsed. A command builds its getopt table with cli_options (its
+ * own options first: one of the same name keeps the command's meaning) and hands the ids it
+ * does not know to cli_global_option. */
+enum {
+    CLI_OPT_JSON = 0x1000, CLI_OPT_HYPERVISOR, CLI_OPT_API, CLI_OPT_CONFIG, CLI_OPT_TOKEN_FILE,
+    CLI_OPT_TPD, CLI_OPT_MDISC, CLI_OPT_RF,
+};
+#define CLI_MAX_OPTIONS 64
+/* own (NULL-terminated, may be NULL) then the global options into out (cap entries, ended
+ * by a zero entry), and rewinds getopt for a new scan. CLI_OK, or CLI_FAIL when out is too
+ * small. */
+int cli_options(const struct option *own, struct option *out, size_t cap);
+/* Applies global option id; false when id is not one. */
+bool cli_global_option(struct cli_ctx *ctx, int id, const char *val);
 
 int cli_tpdisc(struct cli_ctx *ctx, int argc, char **argv);
 int cli_keygen(struct cli_ctx *ctx, int argc, char **argv);

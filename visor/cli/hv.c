@@ -243,14 +243,24 @@ static void print_visors(struct json_object *v)
 
 int cli_hv(struct cli_ctx *ctx, int argc, char **argv)
 {
+    struct option opts[CLI_MAX_OPTIONS];
+    const char *sub;
+    int c;
+
+    cli_options(NULL, opts, CLI_MAX_OPTIONS); /* --hypervisor URL may follow "hv" too */
+    while ((c = getopt_long(argc, argv, "", opts, NULL)) != -1)
+        if (!cli_global_option(ctx, c, optarg))
+            goto usage;
     if (!ctx->hv) {
         fprintf(stderr, "skywire-cli hv: give --hypervisor URL (or set SKYWIRE_HYPERVISOR_URL)\n");
         return CLI_USAGE;
     }
-    if (argc == 2 && strcmp(argv[1], "visors") == 0)
+    sub = optind == argc - 1 ? argv[optind] : "";
+    if (strcmp(sub, "visors") == 0)
         return cli_hv_request(ctx, "GET", "/api/visors", NULL, print_visors);
-    if (argc == 2 && strcmp(argv[1], "network") == 0)
+    if (strcmp(sub, "network") == 0)
         return cli_hv_request(ctx, "GET", "/api/network", NULL, NULL);
+usage:
     fprintf(stderr, "usage: skywire-cli --hypervisor URL hv visors | network\n");
     return CLI_USAGE;
 }

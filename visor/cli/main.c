@@ -31,7 +31,7 @@ static void usage(FILE *f)
             "  hv visors | network                 (with --hypervisor) the hypervisor's visors, its map\n"
             "  node app-logs NAME [--lines N]      the tail of an app's log\n"
             "  rtfind PK1 PK2 [--min-hops N] [--max-hops N] [--count N] [--rf URL]\n"
-            "options:\n"
+            "options (before or after the command):\n"
             "  --json            print JSON instead of tables\n"
             "  --tpd URL         transport discovery (default $SKYWIRE_TPD_URL or http://127.0.0.1:9091)\n"
             "  --config FILE     the visor's config: node commands take its API address and token\n"
@@ -42,52 +42,56 @@ static void usage(FILE *f)
             "  --hypervisor URL  send node commands through a hypervisor (default $SKYWIRE_HYPERVISOR_URL);\n"
             "                    add --visor PK to them; password from $SKYWIRE_HYPERVISOR_PASSWORD or asked\n"
             "  --mdisc URL       messaging discovery (default $SKYWIRE_MDISC_URL or http://127.0.0.1:9090)\n"
+            "  --rf URL          route finder (default $SKYWIRE_RF_URL or http://127.0.0.1:9092)\n"
+            "  (after node gen-config, --tpd, --mdisc, --rf and --hypervisor are what the config gets)\n"
             "  --version, --help\n", CLI_INSTALLED_CONFIG);
 }
 
-/* --api/--mdisc/--tpd URL, --config/--api-token-file FILE before the command: the same as
- * the environment variable. */
-static bool global_url(const char *opt, const char *val)
+enum { OPT_HELP = 1, OPT_VERSION };
+
+/* The global options before the command word (the command takes the ones after it).
+ * Returns the command's index in argv, or -1 with *rc the exit status. */
+static int parse_globals(struct cli_ctx *ctx, int argc, char **argv, int *rc)
 {
-    static const char *const map[][2] = { { "--api", "SKYWIRE_API_URL" },
-                                          { "--config", "SKYWIRE_CONFIG" },
-                                          { "--api-token-file", "SKYWIRE_API_TOKEN_FILE" },
-                                          { "--mdisc", "SKYWIRE_MDISC_URL" },
-                                          { "--tpd", "SKYWIRE_TPD_URL" } };
-    for (size_t k = 0; k < sizeof(map) / sizeof(map[0]); k++) {
-        if (strcmp(opt, map[k][0]) == 0) {
-            setenv(map[k][1], val, 1);
-            return true;
+    static const struct option own[] = {
+        { "help", no_argument, NULL, OPT_HELP }, { "version", no_argument, NULL, OPT_VERSION }, { NULL, 0, NULL, 0 },
+    };
+    struct option opts[CLI_MAX_OPTIONS];
+    int c;
+
+    cli_options(own, opts, CLI_MAX_OPTIONS);
+    while ((c = getopt_long(argc, argv, "+h", opts, NULL)) != -1) { /* '+': stop at the command */
+        if (c == 'h' || c == OPT_HELP) {
+            usage(stdout);
+            *rc = CLI_OK;
+            return -1;
+        }
+        if (c == OPT_VERSION) {
+            printf("skywire-cli %s\n", SW_VERSION);
+            *rc = CLI_OK;
+            return -1;
+        }
+        if (!cli_global_option(ctx, c, optarg)) {
+            usage(stderr);
+            *rc = CLI_USAGE;
+            return -1;
         }
     }
-    return false;
+    return optind;
 }
 
 int main(int argc, char **argv)
 {
     struct cli_ctx ctx = { 0 };
     const char *hv_url = getenv("SKYWIRE_HYPERVISOR_URL");
-    int i = 1, rc;
+    int i, rc = CLI_USAGE;
 
     sw_log_init("skywire-cli");
     cli_tty_sanitize();
-    for (; i < argc && argv[i][0] == '-'; i++) {
-        if (strcmp(argv[i], "--json") == 0) {
-            ctx.json = true;
-        } else if (strcmp(argv[i], "--help") == 0 || strcmp(argv[i], "-h") == 0) {
-            usage(stdout);
-            return CLI_OK;
-        } else if (strcmp(argv[i], "--version") == 0) {
-            printf("skywire-cli %s\n", SW_VERSION);
-            return CLI_OK;
-        } else if (i + 1 < argc && strcmp(argv[i], "--hypervisor") == 0) {
-            hv_url = argv[++i];
-        } else if (i + 1 < argc && global_url(argv[i], argv[i + 1])) {
-            i++;
-        } else {
-            break; /* a command's own option, e.g. --tpd before the command is allowed below */
-        }
-    }
+    if (hv_url && *hv_url)
+        cli_hv_set_url(&ctx, hv_url);
+    if ((i = parse_globals(&ctx, argc, argv, &rc)) < 0)
+        return rc;
     if (i >= argc) {
         usage(stderr);
         return CLI_USAGE;
@@ -100,8 +104,6 @@ int main(int argc, char **argv)
     ctx.http = sw_http_client_new(&(struct sw_http_client_opts){ .timeout_ms = 30000 });
     if (!ctx.http)
         return CLI_FAIL;
-    if (hv_url && *hv_url)
-        cli_hv_set_url(&ctx, hv_url);
     if (strcmp(argv[i], "tpdisc") == 0) {
         rc = cli_tpdisc(&ctx, argc - i, argv + i);
     } else if (strcmp(argv[i], "keygen") == 0) {

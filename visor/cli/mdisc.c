@@ -44,31 +44,31 @@ static void print_servers(struct json_object *v)
 
 int cli_mdisc(struct cli_ctx *ctx, int argc, char **argv)
 {
-    static const struct option opts[] = { { "mdisc", required_argument, NULL, 'u' }, { NULL, 0, NULL, 0 } };
-    const char *env = getenv("SKYWIRE_MDISC_URL");
-    const char *url = env && *env ? env : "http://127.0.0.1:9090";
-    const char *sub = argc > 1 ? argv[1] : NULL;
+    struct option opts[CLI_MAX_OPTIONS];
+    const char *env, *url, *sub;
     struct sw_pk pk;
     struct sw_error err = { 0 };
     char target[160];
-    int c;
+    int c, npos;
+    char **pos;
 
-    if (!sub || sub[0] == '-')
-        goto usage;
-    optind = 1;
-    while ((c = getopt_long(argc - 1, argv + 1, "", opts, NULL)) != -1) {
-        if (c != 'u')
+    cli_options(NULL, opts, CLI_MAX_OPTIONS); /* --mdisc URL is a global option */
+    while ((c = getopt_long(argc, argv, "", opts, NULL)) != -1)
+        if (!cli_global_option(ctx, c, optarg))
             goto usage;
-        url = optarg;
-    }
-    if (strcmp(sub, "available-servers") == 0 && optind == argc - 1)
+    env = getenv("SKYWIRE_MDISC_URL");
+    url = env && *env ? env : "http://127.0.0.1:9090";
+    pos = argv + optind; /* the subcommand and its arguments */
+    npos = argc - optind;
+    sub = npos ? pos[0] : "";
+    if (strcmp(sub, "available-servers") == 0 && npos == 1)
         return cli_request(ctx, url, "GET", "/messaging-discovery/available_servers", NULL, print_servers);
-    if (strcmp(sub, "entry") == 0 && optind == argc - 2) {
-        if (sw_pk_from_hex(&pk, argv[1 + optind], "PK", &err)) {
+    if (strcmp(sub, "entry") == 0 && npos == 2) {
+        if (sw_pk_from_hex(&pk, pos[1], "PK", &err)) {
             fprintf(stderr, "skywire-cli: %s\n", err.msg);
             return CLI_USAGE;
         }
-        snprintf(target, sizeof(target), "/messaging-discovery/entry/%s", argv[1 + optind]);
+        snprintf(target, sizeof(target), "/messaging-discovery/entry/%s", pos[1]);
         return cli_request(ctx, url, "GET", target, NULL, print_entry);
     }
 usage:

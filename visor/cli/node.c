@@ -1,6 +1,7 @@
 /* node: a visor from the command line — its config (gen-config) and its local API. */
 #include "common/json.h"
 #include "common/keys.h"
+#include "common/num.h"
 #include "common/uuid.h"
 #include "visor/cli/cli.h"
 #include "visor/cli/gen_socks_policy.h"
@@ -29,6 +30,7 @@ struct node_args {
     const char *hypervisors[NODE_MAX_LIST];
     const char *visor;  /* --visor PK: the managed visor with --hypervisor */
     const char *lines;  /* app-logs --lines N */
+    const char *sub;    /* the subcommand: the first word after "node" that is no option's */
     int npos;
     char **pos; /* positional arguments after the subcommand */
 };
@@ -43,10 +45,12 @@ static int add_list(const char **list, size_t *n, const char *v, const char *opt
     return CLI_OK;
 }
 
-static int parse(int argc, char **argv, struct node_args *a)
+/* The subcommand and the options wherever they stand (getopt moves the words after them):
+ * a->sub, then a->pos. --tpd, --mdisc, --rf and --hypervisor are gen-config's here. */
+static int parse(struct cli_ctx *ctx, int argc, char **argv, struct node_args *a)
 {
-    static const struct option opts[] = {
-        { "api", required_argument, NULL, 'A' },       { "type", required_argument, NULL, 't' },
+    static const struct option own[] = {
+        { "type", required_argument, NULL, 't' },
         { "addr", required_argument, NULL, 'a' },      { "id", required_argument, NULL, 'i' },
         { "pk", required_argument, NULL, 'p' },        { "tpd", required_argument, NULL, 'T' },
         { "mdisc", required_argument, NULL, 'M' },     { "rf", required_argument, NULL, 'R' },
@@ -60,25 +64,23 @@ static int parse(int argc, char **argv, struct node_args *a)
         { "socks-allow", required_argument, NULL, 'w' }, { "socks-deny", required_argument, NULL, 'y' },
         { "hypervisor", required_argument, NULL, 'H' }, { "visor", required_argument, NULL, 'V' },
         { "lines", required_argument, NULL, 'z' },
-        { "config", required_argument, NULL, 'C' },   { "api-token-file", required_argument, NULL, 'K' },
         { NULL, 0, NULL, 0 },
     };
-    const char *env = getenv("SKYWIRE_API_URL");
+    struct option opts[CLI_MAX_OPTIONS];
+    const char *env;
     int c, rc = CLI_OK;
     long n;
 
     memset(a, 0, sizeof(*a));
-    a->api = env && *env ? env : NULL; /* NULL: the config's api.listen (visor_api.c) */
+    cli_options(own, opts, CLI_MAX_OPTIONS);
     a->type = "stcp";
     a->gen.setup_nodes = a->setup_nodes;
     a->gen.pk_table = a->pk_table;
     a->gen.msg_servers = a->msg_servers;
     a->gen.ssh_allow = a->ssh_allow;
     a->gen.hypervisors = a->hypervisors;
-    optind = 1;
     while (rc == CLI_OK && (c = getopt_long(argc, argv, "o:r", opts, NULL)) != -1) {
         switch (c) {
-        case 'A': a->api = optarg; break;
         case 't': a->type = optarg; break;
         case 'a': a->addr = optarg; break;
         case 'i': a->id = optarg; break;
@@ -93,12 +95,12 @@ static int parse(int argc, char **argv, struct node_args *a)
         case 'D': a->gen.data_dir = optarg; break;
         case 'l': a->gen.log_level = optarg; break;
         case 'n':
-            n = strtol(optarg, NULL, 10);
-            if (n < 1 || n > 16) {
+            if (sw_parse_long(optarg, 1, 16, &n)) {
                 fprintf(stderr, "skywire-cli node: --sessions must be 1..16\n");
                 rc = CLI_USAGE;
+            } else {
+                a->gen.sessions = (unsigned)n;
             }
-            a->gen.sessions = (unsigned)n;
             break;
         case 'N': rc = add_list(a->setup_nodes, &a->gen.n_setup_nodes, optarg, "--setup-node"); break;
         case 'P': rc = add_list(a->pk_table, &a->gen.n_pk_table, optarg, "--pk-table"); break;
@@ -113,12 +115,14 @@ static int parse(int argc, char **argv, struct node_args *a)
         case 'H': rc = add_list(a->hypervisors, &a->gen.n_hypervisors, optarg, "--hypervisor"); break;
         case 'V': a->visor = optarg; break;
         case 'z': a->lines = optarg; break;
-        /* the visor's config and token file: like the global options, for visor_api.c */
-        case 'C': setenv("SKYWIRE_CONFIG", optarg, 1); break;
-        case 'K': setenv("SKYWIRE_API_TOKEN_FILE", optarg, 1); break;
-        default: rc = CLI_USAGE;
+        default:
+            if (!cli_global_option(ctx, c, optarg))
+                rc = CLI_USAGE;
         }
     }
+    env = getenv("SKYWIRE_API_URL"); /* --api sets it */
+    a->api = env && *env ? env : NULL; /* NULL: the config's api.listen (visor_api.c) */
+    a->sub = optind < argc ? argv[optind++] : NULL;
     a->npos = argc - optind;
     a->pos = argv + optind;
     return rc;
@@ -354,10 +358,10 @@ static void print_log_lines(struct json_object *v)
 static int cmd_app_logs(struct cli_ctx *ctx, const struct node_args *a)
 {
     char target[160];
-    char *end = NULL;
-    long n = a->lines ? strtol(a->lines, &end, 10) : 100;
+    long n = 100;
 
-    if (a->npos != 1 || strlen(a->pos[0]) > 63 || strpbrk(a->pos[0], "/?#% ") || (end && *end) || n < 1 || n > 1000) {
+    if (a->npos != 1 || strlen(a->pos[0]) > 63 || strpbrk(a->pos[0], "/?#% ") ||
+        (a->lines && sw_parse_long(a->lines, 1, 1000, &n))) {
         fprintf(stderr, "usage: skywire-cli node app-logs NAME [--lines 1..1000]\n");
         return CLI_USAGE;
     }
@@ -368,7 +372,7 @@ static int cmd_app_logs(struct cli_ctx *ctx, const struct node_args *a)
 static void node_usage(FILE *f)
 {
     fprintf(f,
-            "usage: skywire-cli [--json] node COMMAND [--config FILE] [--api URL] [--api-token-file FILE]\n"
+            "usage: skywire-cli node COMMAND [--json] [--config FILE] [--api URL] [--api-token-file FILE]\n"
             "  gen-config [-o FILE] [-r] [--tpd URL] [--mdisc URL] [--rf URL] [--stcp ADDR]\n"
             "             [--api-addr ADDR] [--data-dir DIR] [--log-level L] [--sessions N]\n"
             "             [--setup-node PK]... [--pk-table PK=HOST:PORT]... [--msg-server PK@HOST:PORT]...\n"
@@ -388,19 +392,33 @@ static void node_usage(FILE *f)
             "                 config's data_dir/api-token)\n");
 }
 
+/* Outside gen-config, --tpd, --mdisc, --rf and --hypervisor URL are the global options. */
+static void apply_globals(struct cli_ctx *ctx, const struct node_args *a)
+{
+    if (a->gen.tpd)
+        cli_global_option(ctx, CLI_OPT_TPD, a->gen.tpd);
+    if (a->gen.mdisc)
+        cli_global_option(ctx, CLI_OPT_MDISC, a->gen.mdisc);
+    if (a->gen.route_finder)
+        cli_global_option(ctx, CLI_OPT_RF, a->gen.route_finder);
+    if (a->gen.n_hypervisors) /* the last one, as for any repeated global option */
+        cli_global_option(ctx, CLI_OPT_HYPERVISOR, a->hypervisors[a->gen.n_hypervisors - 1]);
+}
+
 int cli_node(struct cli_ctx *ctx, int argc, char **argv)
 {
     struct node_args a;
-    const char *sub = argc > 1 ? argv[1] : NULL;
+    const char *sub;
     char id[SW_UUID_STR_LEN + 1], target[128];
     int rc;
 
-    if (!sub || sub[0] == '-') {
+    if ((rc = parse(ctx, argc, argv, &a)) || !a.sub) {
         node_usage(stderr);
-        return CLI_USAGE;
+        return rc ? rc : CLI_USAGE;
     }
-    if ((rc = parse(argc - 1, argv + 1, &a)))
-        return rc;
+    sub = a.sub;
+    if (strcmp(sub, "gen-config") != 0)
+        apply_globals(ctx, &a);
     cli_hv_set_visor(ctx, a.visor);
     if (strcmp(sub, "gen-config") == 0)
         return cmd_gen_config(ctx, &a);

@@ -3,6 +3,7 @@
 #include "visor/cli/cli.h"
 #include "common/json.h"
 #include "common/keys.h"
+#include "common/num.h"
 
 #include <getopt.h>
 #include <inttypes.h>
@@ -72,8 +73,8 @@ static void print_apps(struct json_object *v)
 
 int cli_node_routes(struct cli_ctx *ctx, const char *sub, const char *api, int npos, char **pos)
 {
-    char target[160], *end = NULL;
-    unsigned long long rid;
+    char target[160];
+    uint64_t rid;
 
     if (strcmp(sub, "ls-apps") == 0) {
         if (npos != 0) {
@@ -100,12 +101,11 @@ int cli_node_routes(struct cli_ctx *ctx, const char *sub, const char *api, int n
     }
     if (strcmp(sub, "rule") != 0 && strcmp(sub, "rm-rule") != 0)
         return -1;
-    if (npos != 1 || (rid = strtoull(pos[0], &end, 10), *end) || pos[0][0] < '0' || pos[0][0] > '9' ||
-        rid == 0 || rid > UINT32_MAX) {
+    if (npos != 1 || sw_parse_u64(pos[0], 1, UINT32_MAX, &rid)) {
         fprintf(stderr, "usage: skywire-cli node %s ID   (a route ID, 1..4294967295)\n", sub);
         return CLI_USAGE;
     }
-    snprintf(target, sizeof(target), "/api/routes/%llu", rid);
+    snprintf(target, sizeof(target), "/api/routes/%" PRIu64, rid);
     if (sub[0] == 'r' && sub[1] == 'u')
         return cli_visor_request(ctx, api, "GET", target, NULL, print_rules);
     return cli_visor_request(ctx, api, "DELETE", target, NULL, print_removed_rule);
@@ -139,34 +139,33 @@ static void print_routes(struct json_object *v)
 
 int cli_rtfind(struct cli_ctx *ctx, int argc, char **argv)
 {
-    static const struct option opts[] = {
-        { "rf", required_argument, NULL, 'r' },       { "min-hops", required_argument, NULL, 'm' },
-        { "max-hops", required_argument, NULL, 'M' }, { "count", required_argument, NULL, 'c' },
-        { NULL, 0, NULL, 0 },
+    static const struct option own[] = {
+        { "min-hops", required_argument, NULL, 'm' }, { "max-hops", required_argument, NULL, 'M' },
+        { "count", required_argument, NULL, 'c' },    { NULL, 0, NULL, 0 },
     };
-    const char *rf = getenv("SKYWIRE_RF_URL");
+    struct option opts[CLI_MAX_OPTIONS];
+    const char *rf;
     long min_hops = 1, max_hops = 16, count = 1;
     struct sw_pk a, b;
-    char body[400], *end;
+    char body[400];
     int c;
 
-    if (!rf || !*rf)
-        rf = "http://127.0.0.1:9092";
-    optind = 1;
+    cli_options(own, opts, CLI_MAX_OPTIONS); /* --rf URL is a global option */
     while ((c = getopt_long(argc, argv, "", opts, NULL)) != -1) {
         long *dst = c == 'm' ? &min_hops : c == 'M' ? &max_hops : c == 'c' ? &count : NULL;
-        if (c == 'r') {
-            rf = optarg;
-        } else if (dst) {
-            *dst = strtol(optarg, &end, 10);
-            if (*end || *dst < 1 || *dst > 64) {
-                fprintf(stderr, "skywire-cli rtfind: --%s must be 1..64\n", opts[c == 'm' ? 1 : c == 'M' ? 2 : 3].name);
+        if (dst) {
+            if (sw_parse_long(optarg, 1, 64, dst)) {
+                fprintf(stderr, "skywire-cli rtfind: --%s must be 1..64\n",
+                        c == 'm' ? "min-hops" : c == 'M' ? "max-hops" : "count");
                 return CLI_USAGE;
             }
-        } else {
+        } else if (!cli_global_option(ctx, c, optarg)) {
             goto usage;
         }
     }
+    rf = getenv("SKYWIRE_RF_URL");
+    if (!rf || !*rf)
+        rf = "http://127.0.0.1:9092";
     if (argc - optind != 2 || sw_pk_from_hex(&a, argv[optind], "PK1", NULL) ||
         sw_pk_from_hex(&b, argv[optind + 1], "PK2", NULL) || min_hops > max_hops)
         goto usage;

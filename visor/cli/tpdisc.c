@@ -1,10 +1,12 @@
 /* tpdisc: the transport discovery from the command line (lookups and signed mutations). */
 #include "common/json.h"
 #include "common/keys.h"
+#include "common/num.h"
 #include "common/tp_entry.h"
 #include "visor/cli/cli.h"
 
 #include <getopt.h>
+#include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -15,10 +17,12 @@ struct tpdisc_args {
     int up; /* -1 unset, 0 down, 1 up */
 };
 
-static int parse(int argc, char **argv, struct tpdisc_args *a)
+/* The options wherever they stand (getopt moves the words after them); the global ones
+ * (--tpd, --json, ...) too. */
+static int parse(struct cli_ctx *ctx, int argc, char **argv, struct tpdisc_args *a)
 {
-    static const struct option opts[] = {
-        { "tpd", required_argument, NULL, 'u' },      { "id", required_argument, NULL, 'i' },
+    static const struct option own[] = {
+        { "id", required_argument, NULL, 'i' },
         { "pk", required_argument, NULL, 'p' },       { "key-file", required_argument, NULL, 'k' },
         { "peer-key-file", required_argument, NULL, 'K' },
         { "type", required_argument, NULL, 't' },     { "label", required_argument, NULL, 'l' },
@@ -26,14 +30,14 @@ static int parse(int argc, char **argv, struct tpdisc_args *a)
         { "up", no_argument, NULL, 'U' },             { "down", no_argument, NULL, 'D' },
         { NULL, 0, NULL, 0 },
     };
+    struct option opts[CLI_MAX_OPTIONS];
+    const char *env;
     int c;
-    const char *env = getenv("SKYWIRE_TPD_URL");
-    *a = (struct tpdisc_args){ .url = env && *env ? env : "http://127.0.0.1:9091", .type = "stcp",
-                               .label = "", .limit = 0, .up = -1 };
-    optind = 1;
+
+    *a = (struct tpdisc_args){ .type = "stcp", .label = "", .limit = 0, .up = -1 };
+    cli_options(own, opts, CLI_MAX_OPTIONS);
     while ((c = getopt_long(argc, argv, "", opts, NULL)) != -1) {
         switch (c) {
-        case 'u': a->url = optarg; break;
         case 'i': a->id = optarg; break;
         case 'p': a->pk = optarg; break;
         case 'k': a->key_file = optarg; break;
@@ -41,12 +45,22 @@ static int parse(int argc, char **argv, struct tpdisc_args *a)
         case 't': a->type = optarg; break;
         case 'l': a->label = optarg; break;
         case 'a': a->after = optarg; break;
-        case 'n': a->limit = strtol(optarg, NULL, 10); break;
+        case 'n':
+            /* the range is the discovery's to check */
+            if (sw_parse_long(optarg, LONG_MIN, LONG_MAX, &a->limit)) {
+                fprintf(stderr, "skywire-cli tpdisc: --limit '%s' is not a number\n", optarg);
+                return CLI_USAGE;
+            }
+            break;
         case 'U': a->up = 1; break;
         case 'D': a->up = 0; break;
-        default: return CLI_USAGE;
+        default:
+            if (!cli_global_option(ctx, c, optarg))
+                return CLI_USAGE;
         }
     }
+    env = getenv("SKYWIRE_TPD_URL"); /* --tpd sets it */
+    a->url = env && *env ? env : "http://127.0.0.1:9091";
     return CLI_OK;
 }
 
@@ -195,39 +209,25 @@ static int cmd_delete(struct cli_ctx *ctx, const struct tpdisc_args *a)
     return rc;
 }
 
-/* Moves the subcommand word (wherever it stands among the options) to argv[1]; returns it
- * or NULL for a plain lookup. Option values never count: "--label list" stays a label. */
+/* The subcommand: the first word after the options when it is one, else NULL (a lookup). */
 static const char *take_subcommand(int argc, char **argv)
 {
     static const char *const subs[] = { "list", "register", "status", "delete", "nonce" };
-    for (int i = 1; i < argc; i++) {
-        if (argv[i][0] == '-') {
-            if (strcmp(argv[i], "--up") && strcmp(argv[i], "--down") && !strchr(argv[i], '='))
-                i++; /* skip the option's value */
-            continue;
-        }
-        for (size_t k = 0; k < sizeof(subs) / sizeof(subs[0]); k++) {
-            if (strcmp(argv[i], subs[k]) == 0) {
-                char *word = argv[i];
-                memmove(&argv[2], &argv[1], (size_t)(i - 1) * sizeof(*argv));
-                argv[1] = word;
-                return word;
-            }
-        }
-        return NULL;
-    }
+    for (size_t k = 0; optind < argc && k < sizeof(subs) / sizeof(subs[0]); k++)
+        if (strcmp(argv[optind], subs[k]) == 0)
+            return argv[optind++];
     return NULL;
 }
 
 int cli_tpdisc(struct cli_ctx *ctx, int argc, char **argv)
 {
     struct tpdisc_args a;
-    const char *sub = take_subcommand(argc, argv);
-    int shift = sub ? 1 : 0;
+    const char *sub;
     char target[128];
 
-    if (parse(argc - shift, argv + shift, &a))
+    if (parse(ctx, argc, argv, &a))
         return CLI_USAGE;
+    sub = take_subcommand(argc, argv);
     if (!sub)
         return cmd_lookup(ctx, &a);
     if (strcmp(sub, "list") == 0)
@@ -238,8 +238,8 @@ int cli_tpdisc(struct cli_ctx *ctx, int argc, char **argv)
         return cmd_status(ctx, &a);
     if (strcmp(sub, "delete") == 0)
         return cmd_delete(ctx, &a);
-    if (strcmp(sub, "nonce") == 0 && optind + shift < argc) {
-        snprintf(target, sizeof(target), "/security/nonces/%.64s", argv[optind + shift]);
+    if (strcmp(sub, "nonce") == 0 && optind < argc) {
+        snprintf(target, sizeof(target), "/security/nonces/%.64s", argv[optind]);
         return do_request(ctx, NULL, a.url, "GET", target, NULL, NULL);
     }
     fprintf(stderr, "skywire-cli tpdisc: unknown subcommand '%s'\n", sub);
@@ -248,11 +248,22 @@ int cli_tpdisc(struct cli_ctx *ctx, int argc, char **argv)
 
 int cli_keygen(struct cli_ctx *ctx, int argc, char **argv)
 {
+    struct option opts[CLI_MAX_OPTIONS];
     struct sw_keypair kp;
     struct sw_error err;
     char hex[SW_PK_HEX_LEN + 1];
-    const char *out = argc == 3 && strcmp(argv[1], "-o") == 0 ? argv[2] : NULL;
-    if (!out) {
+    const char *out = NULL;
+    bool bad = false;
+    int c;
+
+    cli_options(NULL, opts, CLI_MAX_OPTIONS);
+    while ((c = getopt_long(argc, argv, "o:", opts, NULL)) != -1) {
+        if (c == 'o')
+            out = optarg;
+        else if (!cli_global_option(ctx, c, optarg))
+            bad = true;
+    }
+    if (bad || !out || optind != argc) {
         fprintf(stderr, "usage: skywire-cli keygen -o FILE\n");
         return CLI_USAGE;
     }
