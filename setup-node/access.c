@@ -37,18 +37,16 @@ int sn_access_add_admin_key(struct sn_app *app, const char *hex, struct sw_error
     return SW_OK;
 }
 
-int sn_access_check_config(const struct sn_app *app)
+int sn_access_check_config(const struct sn_app *app, struct sw_error *err)
 {
-    if (app->rg_access == SN_ACCESS_ADMIN && app->n_admin_keys == 0) {
-        sw_log_error("--route-groups-access admin needs at least one --admin-key");
-        return -1;
-    }
+    if (app->rg_access == SN_ACCESS_ADMIN && app->n_admin_keys == 0)
+        return sw_error_set(err, SW_EINVAL, "--route-groups-access admin needs at least one --admin-key");
     if (app->rg_access == SN_ACCESS_ANY)
         sw_log_warn("GET /route-groups is served to anyone who can reach this port (--route-groups-access any)");
     else
         sw_log_info("GET /route-groups is served to %s%zu admin key(s) (signed requests)",
                     app->rg_access == SN_ACCESS_LOOPBACK ? "loopback clients and " : "", app->n_admin_keys);
-    return 0;
+    return SW_OK;
 }
 
 /* 127.0.0.0/8, ::1, and 127.0.0.0/8 mapped into IPv6 (a dual-stack listener). */

@@ -48,31 +48,35 @@ static int migrate(void *arg, struct sw_db *db, struct sw_error *err)
     return sn_store_migrate(db, err);
 }
 
-static int load_key(struct sn_app *app)
+static int load_key(struct sn_app *app, struct sw_error *err)
 {
-    struct sw_error err = { 0 };
+    struct sw_error why = { 0 };
     char hex[SW_PK_HEX_LEN + 1];
     bool created = false;
-    if (sw_keyfile_load_or_create(app->key_file, &app->kp, &created, &err)) {
-        sw_log_error("key file: %s", err.msg);
-        return -1;
-    }
+    int rc;
+    if ((rc = sw_keyfile_load_or_create(app->key_file, &app->kp, &created, &why)))
+        return sw_error_set(err, rc, "key file: %s", why.msg);
     sw_pk_to_hex(&app->kp.pk, hex);
     sw_log_info("public key %s (%s %s)", hex, created ? "created" : "loaded from", app->key_file);
-    return 0;
+    return SW_OK;
 }
 
+/* Checks the flags together, prepares the statements and the nonce table, loads the key.
+ * The service layer only logs that this step failed: the reason, when there is one, is here. */
 static int prepare(void *arg, struct sw_db *db)
 {
     struct sn_app *app = arg;
-    if (!app->discovery_url && app->n_servers == 0) {
-        sw_log_error("no messaging: pass --messaging-discovery URL and/or --messaging-server PK@HOST:PORT");
-        return -1;
-    }
-    if (sn_access_check_config(app) || sn_store_prepare(db) || sw_nonce_store_init(&app->nonces, db, "sn_nonces") ||
-        load_key(app))
-        return -1;
-    return 0;
+    struct sw_error err = { 0 };
+    int rc;
+    if (!app->discovery_url && app->n_servers == 0)
+        rc = sw_error_set(&err, SW_EINVAL,
+                          "no messaging: pass --messaging-discovery URL and/or --messaging-server PK@HOST:PORT");
+    else if ((rc = sn_access_check_config(app, &err)) == SW_OK && (rc = sn_store_prepare(db)) == SW_OK &&
+             (rc = sw_nonce_store_init(&app->nonces, db, "sn_nonces")) == SW_OK)
+        rc = load_key(app, &err);
+    if (rc && err.msg[0])
+        sw_log_error("%s", err.msg);
+    return rc;
 }
 
 static int start(void *arg)
@@ -88,15 +92,16 @@ static int start(void *arg)
     sw_keypair_wipe(&cfg.kp);
     if (rc) {
         sw_log_error("messaging client: %s", err.msg);
-        return -1;
+        return rc;
     }
-    if (sn_server_start(app)) {
+    if ((rc = sn_server_start(app, &err))) {
+        sw_log_error("%s", err.msg);
         sw_msg_client_stop(app->msg);
-        return -1;
+        return rc;
     }
     sw_log_info("serving route_group requests on messaging port %d (step timeout %ld ms)", SW_SETUP_PORT,
                 app->step_timeout_ms);
-    return 0;
+    return SW_OK;
 }
 
 static void stop(void *arg)

@@ -4,9 +4,10 @@
  * A stream is in the pool only while no setup uses it: a setup takes it, runs its exchanges
  * and gives it back when it is still in step (every request answered). At most
  * SN_POOL_PER_VISOR idle streams per visor and SN_POOL_MAX in all; an idle stream is closed
- * after SN_POOL_IDLE_MS, well before the visor drops it (ROUTER_SETUP_IDLE_MS). A stream the
- * visor closed anyway (restart) reads EOF: rpc.c checks that before using a pooled stream, and
- * retries on a fresh dial only a request the visor cannot have run (rpc.c, sn_rpc). */
+ * after SN_POOL_IDLE_MS, well before the visor drops it (VISOR_ROUTER_SETUP_IDLE_MS). A
+ * stream the visor closed anyway (restart) reads EOF: rpc.c checks that before using a pooled
+ * stream, and retries on a fresh dial only a request the visor cannot have run (rpc.c,
+ * sn_rpc). */
 #include "setup-node/sn.h"
 #include "common/clock.h"
 

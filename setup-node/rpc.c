@@ -30,9 +30,10 @@ void sn_peer_release(struct sn_app *app, struct sn_peer *p)
     p->pooled = false;
 }
 
-static int fail_set(struct sn_fail *f, enum sn_result code, const struct sn_peer *p, const char *fmt, ...)
+/* Fills err with code and "visor <pk>: <what>" (the reason the requesting visor reads). */
+static int fail_set(struct sw_error *err, int code, const struct sn_peer *p, const char *fmt, ...)
     __attribute__((format(printf, 4, 5)));
-static int fail_set(struct sn_fail *f, enum sn_result code, const struct sn_peer *p, const char *fmt, ...)
+static int fail_set(struct sw_error *err, int code, const struct sn_peer *p, const char *fmt, ...)
 {
     char hex[SW_PK_HEX_LEN + 1], what[200];
     va_list ap;
@@ -40,9 +41,7 @@ static int fail_set(struct sn_fail *f, enum sn_result code, const struct sn_peer
     va_start(ap, fmt);
     vsnprintf(what, sizeof(what), fmt, ap);
     va_end(ap);
-    f->code = code;
-    snprintf(f->msg, sizeof(f->msg), "visor %.16s: %s", hex, what);
-    return -1;
+    return sw_error_set(err, code, "visor %.16s: %s", hex, what);
 }
 
 /* An idle pooled stream may carry a request only when nothing is readable on it: an EOF (the
@@ -54,60 +53,59 @@ static bool idle_ok(int fd)
 }
 
 /* fresh: dial even when the pool has a stream (the retry after a pooled one failed). */
-static int ensure_stream(struct sn_app *app, struct sn_peer *p, bool fresh, struct sn_fail *fail)
+static int ensure_stream(struct sn_app *app, struct sn_peer *p, bool fresh, struct sw_error *err)
 {
-    struct sw_error err = { 0 };
+    struct sw_error why = { 0 };
     int refusal = 0, rc;
     if (p->fd >= 0)
-        return 0;
+        return SW_OK;
     while (!fresh && sn_pool_take(&app->pool, &p->pk, &p->fd, &p->next_id)) {
         if (idle_ok(p->fd)) {
             p->pooled = true;
-            return 0;
+            return SW_OK;
         }
         close(p->fd);
         p->fd = -1;
     }
-    rc = sw_msg_dial(app->msg, &p->pk, SW_RULES_PORT, (int)app->step_timeout_ms, &p->fd, &refusal, &err);
+    rc = sw_msg_dial(app->msg, &p->pk, SW_RULES_PORT, (int)app->step_timeout_ms, &p->fd, &refusal, &why);
     if (rc == SW_OK)
-        return 0;
+        return SW_OK;
     p->fd = -1;
-    return fail_set(fail, SN_UNREACHABLE, p, "unreachable on messaging port 3: %s",
-                    err.msg[0] ? err.msg : sw_strerror(rc));
+    return fail_set(err, SW_EIO, p, "unreachable on messaging port 3: %s",
+                    why.msg[0] ? why.msg : sw_strerror(rc));
 }
 
-/* Checks the response: matching id, ok true, or the visor's error. */
+/* Checks the response: matching id, ok true, or the visor's error (SW_EPROTO; SW_ENOTFOUND
+ * for a group_ready refused with no_listener). */
 static int check_response(struct json_object *resp, uint64_t id, struct sn_peer *p, enum sn_step step,
-                          struct sn_fail *fail)
+                          struct sw_error *err)
 {
     struct json_object *e;
-    struct sw_error err = { 0 };
+    struct sw_error why = { 0 };
     const char *code = "error", *msg = "";
     uint64_t rid;
     bool ok;
-    if (sw_json_get_u64(resp, "id", "", &rid, &err) || rid != id || sw_json_get_bool(resp, "ok", "", &ok, &err)) {
+    int rc;
+    if (sw_json_get_u64(resp, "id", "", &rid, &why) || rid != id || sw_json_get_bool(resp, "ok", "", &ok, &why)) {
         sn_peer_close(p); /* out of sync: a later step must not read this stream's leftovers */
-        return fail_set(fail, SN_REFUSED, p, "malformed %s response: %s", sn_step_names[step],
-                        err.msg[0] ? err.msg : "id does not match");
+        return fail_set(err, SW_EPROTO, p, "malformed %s response: %s", sn_step_names[step],
+                        why.msg[0] ? why.msg : "id does not match");
     }
     if (ok)
-        return 0;
+        return SW_OK;
     if (sw_json_get_object(resp, "error", "", &e, NULL) == SW_OK) {
         sw_json_get_string(e, "code", "error", 64, &code, NULL);
         sw_json_get_string(e, "message", "error", 160, &msg, NULL);
     }
-    if (step == SN_STEP_GROUP_READY && strcmp(code, "no_listener") == 0)
-        fail->code = SN_NO_LISTENER;
-    else
-        fail->code = SN_REFUSED;
-    return fail_set(fail, fail->code, p, "refused %s: %s: %s", sn_step_names[step], code, msg);
+    rc = step == SN_STEP_GROUP_READY && strcmp(code, "no_listener") == 0 ? SW_ENOTFOUND : SW_EPROTO;
+    return fail_set(err, rc, p, "refused %s: %s: %s", sn_step_names[step], code, msg);
 }
 
 /* *sent: the whole request was written (the visor may have run it even if no answer came). */
 static int exchange(struct sn_app *app, struct sn_peer *p, enum sn_step step, uint64_t id,
-                    struct json_object *req, struct json_object **out, bool *sent, struct sn_fail *fail)
+                    struct json_object *req, struct json_object **out, bool *sent, struct sw_error *err)
 {
-    struct sw_error err = { 0 };
+    struct sw_error why = { 0 };
     char *buf = NULL;
     size_t len;
     int rc = sw_setup_send(p->fd, req, (int)app->step_timeout_ms);
@@ -115,25 +113,25 @@ static int exchange(struct sn_app *app, struct sn_peer *p, enum sn_step step, ui
     if (rc == SW_OK)
         rc = sw_setup_frame_read(p->fd, (int)app->step_timeout_ms, &buf, &len);
     if (rc == SW_ETIMEDOUT)
-        return fail_set(fail, SN_TIMEOUT, p, "no answer to %s within the step timeout", sn_step_names[step]);
+        return fail_set(err, SW_ETIMEDOUT, p, "no answer to %s within the step timeout", sn_step_names[step]);
     if (rc)
-        return fail_set(fail, SN_UNREACHABLE, p, "stream failed during %s: %s", sn_step_names[step], sw_strerror(rc));
-    rc = sw_json_parse(buf, len, out, &err);
+        return fail_set(err, SW_EIO, p, "stream failed during %s: %s", sn_step_names[step], sw_strerror(rc));
+    rc = sw_json_parse(buf, len, out, &why);
     free(buf);
     if (rc) {
         sn_peer_close(p); /* out of sync, as above */
-        return fail_set(fail, SN_REFUSED, p, "malformed %s response: %s", sn_step_names[step], err.msg);
+        return fail_set(err, SW_EPROTO, p, "malformed %s response: %s", sn_step_names[step], why.msg);
     }
-    if (check_response(*out, id, p, step, fail)) {
+    if ((rc = check_response(*out, id, p, step, err))) {
         json_object_put(*out);
         *out = NULL;
-        return -1;
+        return rc;
     }
-    return 0;
+    return SW_OK;
 }
 
 int sn_rpc(struct sn_app *app, struct sn_peer *p, enum sn_step step, struct json_object *req,
-           struct json_object **resp, struct sn_fail *fail)
+           struct json_object **resp, struct sw_error *err)
 {
     struct json_object *r = NULL;
     int64_t t0 = sw_mono_ns();
@@ -141,19 +139,19 @@ int sn_rpc(struct sn_app *app, struct sn_peer *p, enum sn_step step, struct json
     bool pooled, sent, fresh = false;
     int rc;
 again:
-    if (ensure_stream(app, p, fresh, fail))
-        return -1;
+    if ((rc = ensure_stream(app, p, fresh, err)))
+        return rc;
     pooled = p->pooled;
     id = ++p->next_id;
     json_object_object_add(req, "id", json_object_new_uint64(id));
-    rc = exchange(app, p, step, id, req, &r, &sent, fail);
+    rc = exchange(app, p, step, id, req, &r, &sent, err);
     p->pooled = false;
     /* A pooled stream that died while idle (visor restart): once more on a newly dialed one
      * (not another pooled one), only when the visor cannot have run the request (it did not
      * get all of it) or running it twice is harmless: del_rules; reserve (IDs reserved by a
      * lost answer expire, as after any failed setup). A second add_rules would be refused
      * ("exists") and read as "nothing installed"; a second group_ready reach the app twice. */
-    if (rc && pooled && fail->code == SN_UNREACHABLE &&
+    if (rc == SW_EIO && pooled &&
         (!sent || step == SN_STEP_RESERVE || step == SN_STEP_DEL_RULES)) {
         sn_peer_close(p);
         fresh = true;
@@ -161,13 +159,13 @@ again:
     }
     sw_histogram_observe_ns(&app->step_latency[step], sw_mono_ns() - t0);
     if (rc) {
-        if (fail->code == SN_TIMEOUT || fail->code == SN_UNREACHABLE)
+        if (rc == SW_ETIMEDOUT || rc == SW_EIO)
             sn_peer_close(p); /* out of sync or dead */
-        return -1;
+        return rc;
     }
     if (resp)
         *resp = r;
     else
         json_object_put(r);
-    return 0;
+    return SW_OK;
 }

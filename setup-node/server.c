@@ -133,19 +133,16 @@ static void *listen_main(void *arg)
     return NULL;
 }
 
-int sn_server_start(struct sn_app *app)
+int sn_server_start(struct sn_app *app, struct sw_error *err)
 {
-    struct sw_error err = { 0 };
-    if (sw_msg_listen(app->msg, SW_SETUP_PORT, &app->listener_fd, &err)) {
-        sw_log_error("cannot listen on messaging port %d: %s", SW_SETUP_PORT, err.msg);
-        return -1;
-    }
+    struct sw_error why = { 0 };
+    if (sw_msg_listen(app->msg, SW_SETUP_PORT, &app->listener_fd, &why))
+        return sw_error_set(err, SW_EIO, "cannot listen on messaging port %d: %s", SW_SETUP_PORT, why.msg);
     if (pthread_create(&app->listen_thread, NULL, listen_main, app) != 0) {
-        sw_log_error("cannot start the messaging listener thread");
         close(app->listener_fd);
-        return -1;
+        return sw_error_set(err, SW_EIO, "cannot start the messaging listener thread");
     }
-    return 0;
+    return SW_OK;
 }
 
 /* Stops accepting, lets running setups finish or fail (each step is bounded), joins. */

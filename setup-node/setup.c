@@ -18,6 +18,19 @@ const char *const sn_result_names[SN_N_RESULTS] = {
 };
 const char *const sn_step_names[SN_N_STEPS] = { "reserve", "add_rules", "group_ready", "del_rules" };
 
+enum sn_result sn_result_of(int code)
+{
+    switch (code) {
+    case SW_EPERM: return SN_FORBIDDEN;
+    case SW_EIO: return SN_UNREACHABLE;
+    case SW_EPROTO: return SN_REFUSED;
+    case SW_ETIMEDOUT: return SN_TIMEOUT;
+    case SW_ENOTFOUND: return SN_NO_LISTENER;
+    case SW_EDB: return SN_DB_UNAVAILABLE;
+    default: return SN_INTERNAL;
+    }
+}
+
 struct sn_setup {
     struct sn_app *app;
     const struct sw_route_group_req *req;
@@ -25,7 +38,7 @@ struct sn_setup {
     size_t n_peers;
     uint32_t fwd_rid[SW_SETUP_MAX_HOPS], rev_rid[SW_SETUP_MAX_HOPS]; /* rid on hop[i].to */
     int64_t row;
-    struct sn_fail fail;
+    struct sw_error fail; /* why it failed: SW_E* code (sn_result_of) and the reason text */
 };
 
 static struct sn_peer *peer_of(struct sn_setup *s, const struct sw_pk *pk)
@@ -39,28 +52,21 @@ static struct sn_peer *peer_of(struct sn_setup *s, const struct sw_pk *pk)
     return &s->peers[s->n_peers++];
 }
 
-static int internal(struct sn_setup *s, const char *what)
-{
-    s->fail.code = SN_INTERNAL;
-    snprintf(s->fail.msg, sizeof(s->fail.msg), "%s", what);
-    return -1;
-}
-
 static int collect_peers(struct sn_setup *s)
 {
     const struct sw_route_group_req *r = s->req;
     struct sn_peer *p;
     for (size_t i = 0; i < r->n_fwd; i++) {
         if (!(p = peer_of(s, &r->fwd[i].to)))
-            return internal(s, "too many visors");
+            return sw_error_set(&s->fail, SW_ERANGE, "too many visors");
         p->n_need++;
     }
     for (size_t i = 0; i < r->n_rev; i++) {
         if (!(p = peer_of(s, &r->rev[i].to)))
-            return internal(s, "too many visors");
+            return sw_error_set(&s->fail, SW_ERANGE, "too many visors");
         p->n_need++;
     }
-    return 0;
+    return SW_OK;
 }
 
 static int parse_rids(struct sn_setup *s, struct sn_peer *p, struct json_object *resp)
@@ -76,11 +82,9 @@ static int parse_rids(struct sn_setup *s, struct sn_peer *p, struct json_object 
         p->rids[i] = (uint32_t)x;
     }
     p->n_rids = p->n_need;
-    return 0;
+    return SW_OK;
 bad:
-    s->fail.code = SN_REFUSED;
-    snprintf(s->fail.msg, sizeof(s->fail.msg), "a visor answered reserve without %zu valid route IDs", p->n_need);
-    return -1;
+    return sw_error_set(&s->fail, SW_EPROTO, "a visor answered reserve without %zu valid route IDs", p->n_need);
 }
 
 static int step_reserve(struct sn_setup *s)
@@ -92,12 +96,12 @@ static int step_reserve(struct sn_setup *s)
         json_object_object_add(req, "type", json_object_new_string("reserve"));
         json_object_object_add(req, "n", json_object_new_int64((int64_t)p->n_need));
         rc = sn_rpc(s->app, p, SN_STEP_RESERVE, req, &resp, &s->fail);
-        if (rc == 0)
+        if (rc == SW_OK)
             rc = parse_rids(s, p, resp);
         json_object_put(req);
         json_object_put(resp);
         if (rc)
-            return -1;
+            return rc;
     }
     for (size_t i = 0; i < s->req->n_fwd; i++) {
         struct sn_peer *p = peer_of(s, &s->req->fwd[i].to);
@@ -107,7 +111,7 @@ static int step_reserve(struct sn_setup *s)
         struct sn_peer *p = peer_of(s, &s->req->rev[i].to);
         s->rev_rid[i] = p->rids[p->n_used++];
     }
-    return 0;
+    return SW_OK;
 }
 
 /* The rule for hop i's receiving end: forward to the next hop, or consume at the end.
@@ -170,12 +174,9 @@ static int record_installed(struct sn_setup *s)
     }
     rc = sn_store_installed(s->app->db, s->row, sw_json_compact(arr, NULL), &err);
     json_object_put(arr);
-    if (rc) {
-        s->fail.code = SN_DB_UNAVAILABLE;
-        snprintf(s->fail.msg, sizeof(s->fail.msg), "cannot record the setup: %.200s", err.msg);
-        return -1;
-    }
-    return 0;
+    if (rc)
+        return sw_error_set(&s->fail, SW_EDB, "cannot record the setup: %.200s", err.msg);
+    return SW_OK;
 }
 
 /* One record for all visors before the first add_rules (one database write, not one per
@@ -183,14 +184,14 @@ static int record_installed(struct sn_setup *s)
  * releases the reserved IDs there. */
 static int step_add_rules(struct sn_setup *s)
 {
+    int rc;
     for (size_t i = 0; i < s->n_peers; i++)
         s->peers[i].rules_sent = true;
-    if (record_installed(s))
-        return -1;
+    if ((rc = record_installed(s)))
+        return rc;
     for (size_t i = 0; i < s->n_peers; i++) {
         struct sn_peer *p = &s->peers[i];
         struct json_object *req;
-        int rc;
         req = json_object_new_object();
         json_object_object_add(req, "type", json_object_new_string("add_rules"));
         json_object_object_add(req, "rules", rules_for(s, p));
@@ -198,12 +199,12 @@ static int step_add_rules(struct sn_setup *s)
         json_object_put(req);
         if (rc) {
             /* an explicit refusal installs nothing; a lost answer may have installed all */
-            if (s->fail.code == SN_REFUSED)
+            if (rc == SW_EPROTO)
                 p->rules_sent = false;
-            return -1;
+            return rc;
         }
     }
-    return 0;
+    return SW_OK;
 }
 
 static int step_group_ready(struct sn_setup *s)
@@ -228,11 +229,11 @@ static int step_group_ready(struct sn_setup *s)
     return rc;
 }
 
-/* Sends del_rules for rids to one visor (dialing it if needed). 0 when it confirmed. */
+/* Sends del_rules for rids to one visor (dialing it if needed). SW_OK when it confirmed. */
 static int del_rules(struct sn_app *app, struct sn_peer *p, struct json_object *rids)
 {
     struct json_object *req = json_object_new_object();
-    struct sn_fail fail;
+    struct sw_error fail = { 0 };
     char hex[SW_PK_HEX_LEN + 1];
     int rc;
     json_object_object_add(req, "type", json_object_new_string("del_rules"));
@@ -250,7 +251,7 @@ static size_t rollback(struct sn_setup *s)
 {
     size_t n = 0;
     for (size_t i = 0; i < s->n_peers; i++)
-        if (s->peers[i].rules_sent && del_rules(s->app, &s->peers[i], rids_json(&s->peers[i])) == 0)
+        if (s->peers[i].rules_sent && del_rules(s->app, &s->peers[i], rids_json(&s->peers[i])) == SW_OK)
             n++;
     return n;
 }
@@ -271,9 +272,11 @@ static struct json_object *ok_response(const struct sn_setup *s)
 /* Runs the steps on a recorded setup; fills s->fail on failure. */
 static int run_steps(struct sn_setup *s)
 {
-    if (collect_peers(s) || step_reserve(s) || step_add_rules(s) || step_group_ready(s))
-        return -1;
-    return 0;
+    int rc;
+    if ((rc = collect_peers(s)) || (rc = step_reserve(s)) || (rc = step_add_rules(s)) ||
+        (rc = step_group_ready(s)))
+        return rc;
+    return SW_OK;
 }
 
 static void finish(struct sn_setup *s, bool ok, size_t rolled)
@@ -289,8 +292,8 @@ static void finish(struct sn_setup *s, bool ok, size_t rolled)
                     s->req->src.port, dst, s->req->dst.port, s->req->n_fwd, s->req->n_rev);
     else
         sw_log_info("route group %" PRId64 " %.16s:%u -> %.16s:%u failed: %s: %s; rolled back on %zu visor(s)",
-                    s->row, src, s->req->src.port, dst, s->req->dst.port, sn_result_names[s->fail.code],
-                    s->fail.msg, rolled);
+                    s->row, src, s->req->src.port, dst, s->req->dst.port,
+                    sn_result_names[sn_result_of(s->fail.code)], s->fail.msg, rolled);
 }
 
 void sn_setup_run(struct sn_app *app, const struct sw_pk *caller, const struct sw_route_group_req *req,
@@ -299,6 +302,7 @@ void sn_setup_run(struct sn_app *app, const struct sw_pk *caller, const struct s
     struct sn_setup *s = calloc(1, sizeof(*s));
     struct sw_error err = { 0 };
     int64_t t0 = sw_mono_ns();
+    enum sn_result result;
     bool ok = false;
     size_t rolled = 0;
     if (!s) {
@@ -306,19 +310,17 @@ void sn_setup_run(struct sn_app *app, const struct sw_pk *caller, const struct s
         atomic_fetch_add(&app->results[SN_INTERNAL], 1);
         return;
     }
-    *s = (struct sn_setup){ .app = app, .req = req, .fail = { .code = SN_INTERNAL } };
+    *s = (struct sn_setup){ .app = app, .req = req };
     if (!sw_pk_equal(caller, &req->src.pk)) {
-        s->fail.code = SN_FORBIDDEN;
-        snprintf(s->fail.msg, sizeof(s->fail.msg), "src.pk must be the requesting visor's key");
+        sw_error_set(&s->fail, SW_EPERM, "src.pk must be the requesting visor's key");
         goto out;
     }
     if (sn_store_begin(app->db, req, &s->row, &err)) {
-        s->fail.code = SN_DB_UNAVAILABLE;
-        snprintf(s->fail.msg, sizeof(s->fail.msg), "cannot record the setup: %.200s", err.msg);
+        sw_error_set(&s->fail, SW_EDB, "cannot record the setup: %.200s", err.msg);
         goto out;
     }
     atomic_fetch_add(&app->active, 1);
-    ok = run_steps(s) == 0;
+    ok = run_steps(s) == SW_OK;
     if (!ok)
         rolled = rollback(s);
     finish(s, ok, rolled);
@@ -326,11 +328,12 @@ void sn_setup_run(struct sn_app *app, const struct sw_pk *caller, const struct s
 out:
     for (size_t i = 0; i < s->n_peers; i++)
         sn_peer_release(app, &s->peers[i]);
+    result = ok ? SN_ESTABLISHED : sn_result_of(s->fail.code);
     if (!ok && s->row == 0)
-        sw_log_info("route_group request %" PRIu64 " rejected: %s: %s", req->id, sn_result_names[s->fail.code],
+        sw_log_info("route_group request %" PRIu64 " rejected: %s: %s", req->id, sn_result_names[result],
                     s->fail.msg);
-    *resp = ok ? ok_response(s) : sw_setup_error(req->id, sn_result_names[s->fail.code], s->fail.msg);
-    atomic_fetch_add(&app->results[ok ? SN_ESTABLISHED : s->fail.code], 1);
+    *resp = ok ? ok_response(s) : sw_setup_error(req->id, sn_result_names[result], s->fail.msg);
+    atomic_fetch_add(&app->results[result], 1);
     sw_histogram_observe_ns(&app->setup_latency, sw_mono_ns() - t0);
     free(s);
 }
@@ -347,7 +350,7 @@ static void recover_row(struct sn_app *app, struct json_object *row, int64_t sta
         struct sn_peer p = { .fd = -1 };
         if (sw_json_get_pk(e, "pk", "installed", &p.pk, NULL) || sw_json_get_array(e, "rids", "installed", &rids, NULL))
             continue;
-        if (del_rules(app, &p, json_object_get(rids)) == 0)
+        if (del_rules(app, &p, json_object_get(rids)) == SW_OK)
             done++;
         sn_peer_close(&p);
     }

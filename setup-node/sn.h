@@ -29,12 +29,19 @@ enum sn_access_mode {
     SN_ACCESS_ANY,          /* everyone who reaches the port */
 };
 
-/* Results of a route_group request; index into sn_result_names and the metrics. */
+/* Results of a route_group request; index into sn_result_names (the error code a visor
+ * reads) and the metrics. */
 enum sn_result {
     SN_ESTABLISHED = 0, SN_FORBIDDEN, SN_INVALID_REQUEST, SN_INVALID_PATH, SN_UNREACHABLE,
     SN_REFUSED, SN_TIMEOUT, SN_NO_LISTENER, SN_DB_UNAVAILABLE, SN_INTERNAL, SN_N_RESULTS
 };
 extern const char *const sn_result_names[SN_N_RESULTS];
+/* The result of a setup that failed with code (setup.c): SW_EPERM forbidden, SW_EIO
+ * visor_unreachable, SW_EPROTO refused (the visor refused the step or answered out of
+ * protocol), SW_ETIMEDOUT timeout, SW_ENOTFOUND no_listener, SW_EDB database_unavailable,
+ * any other internal_error. Requests that do not parse (invalid_request, invalid_path) are
+ * answered by server.c before a setup starts. */
+enum sn_result sn_result_of(int code);
 
 enum sn_step { SN_STEP_RESERVE = 0, SN_STEP_ADD_RULES, SN_STEP_GROUP_READY, SN_STEP_DEL_RULES, SN_N_STEPS };
 extern const char *const sn_step_names[SN_N_STEPS];
@@ -106,7 +113,8 @@ int sn_store_list(struct sw_db *db, unsigned limit, struct json_object **out, st
 /* Rows still 'in_progress': [{"id":N,"installed":[...]}] (caller puts). */
 int sn_store_in_progress(struct sw_db *db, struct json_object **out, struct sw_error *err);
 
-/* setup.c: runs one request and builds the response (caller puts *resp). */
+/* setup.c: runs one request and builds the response (caller puts *resp): the group, or the
+ * error named by sn_result_of with the reason of the step that failed. */
 void sn_setup_run(struct sn_app *app, const struct sw_pk *caller, const struct sw_route_group_req *req,
                   struct json_object **resp);
 /* Rolls back every record left 'in_progress' by a previous run (bounded time). */
@@ -124,29 +132,28 @@ struct sn_peer {
     bool rules_sent; /* add_rules sent: rollback must del_rules here */
     bool pooled;     /* fd came from the pool and has not answered yet in this setup */
 };
-struct sn_fail {
-    enum sn_result code;
-    char msg[SW_ERROR_MSG_MAX];
-};
 /* Sends req (type + fields; "id" is added) to the peer and waits for its answer within the
- * step timeout; on success *resp (if non-NULL) is the response (caller puts). On failure
- * fills fail (unreachable / refused / no_listener / timeout) and closes the stream. */
+ * step timeout; SW_OK with *resp (if non-NULL) the response (caller puts). On failure err
+ * says "visor <pk>: why": SW_EIO unreachable (dial or stream failed; the stream is closed),
+ * SW_ETIMEDOUT no answer in time (closed), SW_EPROTO refused or a malformed answer,
+ * SW_ENOTFOUND group_ready refused with no_listener. */
 int sn_rpc(struct sn_app *app, struct sn_peer *p, enum sn_step step, struct json_object *req,
-           struct json_object **resp, struct sn_fail *fail);
+           struct json_object **resp, struct sw_error *err);
 void sn_peer_close(struct sn_peer *p);
 /* After a setup: the peer's stream back to the pool (when it is open), else closed. */
 void sn_peer_release(struct sn_app *app, struct sn_peer *p);
 
-/* server.c */
-int sn_server_start(struct sn_app *app);
+/* server.c: listens on messaging port 2 and starts the listener thread (SW_EIO, err saying
+ * why, when either fails). */
+int sn_server_start(struct sn_app *app, struct sw_error *err);
 void sn_server_stop(struct sn_app *app);
 
-/* access.c: flags (SW_OK, or SW_EINVAL with err naming the flag), the start-up check (logs;
- * -1 when the flags cannot work together), and the check of one request: true = serve it;
- * false = the 401/403/503 reply is already in resp. */
+/* access.c: flags (SW_OK, or SW_EINVAL with err naming the flag), the start-up check (logs
+ * who may read the records; SW_EINVAL with err when the flags cannot work together), and the
+ * check of one request: true = serve it; false = the 401/403/503 reply is already in resp. */
 int sn_access_parse_mode(const char *val, enum sn_access_mode *out, struct sw_error *err);
 int sn_access_add_admin_key(struct sn_app *app, const char *hex, struct sw_error *err);
-int sn_access_check_config(const struct sn_app *app);
+int sn_access_check_config(const struct sn_app *app, struct sw_error *err);
 bool sn_access_allowed(struct sn_app *app, const struct sw_http_request *req, struct sw_http_response *resp);
 
 /* api.c */

@@ -27,11 +27,11 @@
 
 #define API_MAX_DISCARD (64ull << 30)
 
-static void reply_cmd(struct sw_http_request *req, struct sw_http_response *resp, struct vcmd *c,
+static void reply_cmd(struct sw_http_request *req, struct sw_http_response *resp, struct visor_cmd *c,
                       int timeout_ms)
 {
     struct visor *v = req->app;
-    int rc = cmdq_call(&v->q, c, timeout_ms);
+    int rc = visor_cmdq_call(&v->q, c, timeout_ms);
 
     if (rc == SW_ETIMEDOUT) {
         sw_http_reply_error(resp, 504, "timeout", "the visor did not answer within %d ms", timeout_ms);
@@ -41,12 +41,12 @@ static void reply_cmd(struct sw_http_request *req, struct sw_http_response *resp
         sw_http_reply_json(resp, c->status, c->body);
         c->body = NULL;
     }
-    vcmd_release(&v->q, c);
+    visor_cmd_release(&v->q, c);
 }
 
-static struct vcmd *new_cmd(struct sw_http_response *resp, enum vcmd_kind kind)
+static struct visor_cmd *new_cmd(struct sw_http_response *resp, enum visor_cmd_kind kind)
 {
-    struct vcmd *c = vcmd_new(kind);
+    struct visor_cmd *c = visor_cmd_new(kind);
     if (!c)
         sw_http_reply_error(resp, 500, "internal_error", "out of memory");
     return c;
@@ -54,25 +54,25 @@ static struct vcmd *new_cmd(struct sw_http_response *resp, enum vcmd_kind kind)
 
 static void handle_summary(struct sw_http_request *req, struct sw_http_response *resp)
 {
-    struct vcmd *c = new_cmd(resp, VCMD_SUMMARY);
+    struct visor_cmd *c = new_cmd(resp, VISOR_CMD_SUMMARY);
     if (c)
         reply_cmd(req, resp, c, VISOR_CMD_TIMEOUT_MS);
 }
 
 static void handle_list(struct sw_http_request *req, struct sw_http_response *resp)
 {
-    struct vcmd *c = new_cmd(resp, VCMD_LIST);
+    struct visor_cmd *c = new_cmd(resp, VISOR_CMD_LIST);
     if (c)
         reply_cmd(req, resp, c, VISOR_CMD_TIMEOUT_MS);
 }
 
 /* Parses the body of POST /api/transports into c; replies 400 on failure. */
-static int parse_add(const struct sw_http_request *req, struct sw_http_response *resp, struct vcmd *c)
+static int parse_add(const struct sw_http_request *req, struct sw_http_response *resp, struct visor_cmd *c)
 {
-    struct vs_add_request r;
+    struct visor_api_add_request r;
     struct sw_error err = { 0 };
     const char *code = "invalid_body";
-    int rc = vs_api_parse_add(req->body, req->body_len, &r, &code, &err);
+    int rc = visor_api_parse_add(req->body, req->body_len, &r, &code, &err);
 
     if (rc) {
         sw_http_reply_error(resp, 400, code, "%s", err.msg);
@@ -87,13 +87,13 @@ static int parse_add(const struct sw_http_request *req, struct sw_http_response 
 static void handle_add(struct sw_http_request *req, struct sw_http_response *resp)
 {
     struct visor *v = req->app;
-    struct vcmd *c = new_cmd(resp, VCMD_ADD);
+    struct visor_cmd *c = new_cmd(resp, VISOR_CMD_ADD);
 
     if (!c)
         return;
-    c->type = TP_STCP;
+    c->type = VISOR_TP_STCP;
     if (parse_add(req, resp, c)) {
-        vcmd_release(&v->q, c);
+        visor_cmd_release(&v->q, c);
         return;
     }
     reply_cmd(req, resp, c, VISOR_ADD_TIMEOUT_MS);
@@ -125,21 +125,21 @@ static int parse_id_param(const struct sw_http_request *req, struct sw_http_resp
     return SW_OK;
 }
 
-static void id_cmd(struct sw_http_request *req, struct sw_http_response *resp, enum vcmd_kind kind,
+static void id_cmd(struct sw_http_request *req, struct sw_http_response *resp, enum visor_cmd_kind kind,
                    const char *suffix)
 {
     struct visor *v = req->app;
     struct sw_uuid id;
-    struct vcmd *c;
+    struct visor_cmd *c;
 
     if (parse_id_param(req, resp, suffix, &id) || !(c = new_cmd(resp, kind)))
         return;
     c->id = id;
-    if (kind == VCMD_DISCARD) {
+    if (kind == VISOR_CMD_DISCARD) {
         struct sw_error err = { 0 };
-        if (vs_api_parse_discard(req->body, req->body_len, API_MAX_DISCARD, &c->n, &err)) {
+        if (visor_api_parse_discard(req->body, req->body_len, API_MAX_DISCARD, &c->n, &err)) {
             sw_http_reply_error(resp, 400, "invalid_body", "%s", err.msg);
-            vcmd_release(&v->q, c);
+            visor_cmd_release(&v->q, c);
             return;
         }
     }
@@ -148,17 +148,17 @@ static void id_cmd(struct sw_http_request *req, struct sw_http_response *resp, e
 
 static void handle_get(struct sw_http_request *req, struct sw_http_response *resp)
 {
-    id_cmd(req, resp, VCMD_GET, "");
+    id_cmd(req, resp, VISOR_CMD_GET, "");
 }
 
 static void handle_remove(struct sw_http_request *req, struct sw_http_response *resp)
 {
-    id_cmd(req, resp, VCMD_REMOVE, "");
+    id_cmd(req, resp, VISOR_CMD_REMOVE, "");
 }
 
 static void handle_discard(struct sw_http_request *req, struct sw_http_response *resp)
 {
-    id_cmd(req, resp, VCMD_DISCARD, "/discard");
+    id_cmd(req, resp, VISOR_CMD_DISCARD, "/discard");
 }
 
 /* GET /api/tpdisc?id=ID | ?pk=PK: the transport discovery's answer, passed through. */
@@ -208,9 +208,9 @@ static void handle_tpdisc(struct sw_http_request *req, struct sw_http_response *
 /* ---- routes (docs/routing.md): the rule table, read and pruned through the loop ---------- */
 
 static void call_cmd(struct sw_http_request *req, struct sw_http_response *resp,
-                     void (*fn)(struct visor *, struct vcmd *), uint64_t n)
+                     void (*fn)(struct visor *, struct visor_cmd *), uint64_t n)
 {
-    struct vcmd *c = new_cmd(resp, VCMD_CALL);
+    struct visor_cmd *c = new_cmd(resp, VISOR_CMD_CALL);
     if (!c)
         return;
     c->fn = fn;
@@ -220,7 +220,7 @@ static void call_cmd(struct sw_http_request *req, struct sw_http_response *resp,
 
 static void handle_routes(struct sw_http_request *req, struct sw_http_response *resp)
 {
-    call_cmd(req, resp, router_cmd_list, 0);
+    call_cmd(req, resp, visor_router_cmd_list, 0);
 }
 
 static int parse_rid(const struct sw_http_request *req, struct sw_http_response *resp, uint64_t *rid)
@@ -240,21 +240,21 @@ static void handle_route_get(struct sw_http_request *req, struct sw_http_respons
 {
     uint64_t rid;
     if (parse_rid(req, resp, &rid) == SW_OK)
-        call_cmd(req, resp, router_cmd_get, rid);
+        call_cmd(req, resp, visor_router_cmd_get, rid);
 }
 
 static void handle_route_delete(struct sw_http_request *req, struct sw_http_response *resp)
 {
     uint64_t rid;
     if (parse_rid(req, resp, &rid) == SW_OK)
-        call_cmd(req, resp, router_cmd_delete, rid);
+        call_cmd(req, resp, visor_router_cmd_delete, rid);
 }
 
 /* ---- apps: GET /api/apps, POST /api/apps/{name}/start|stop|autostart ---------------------- */
 
 static void handle_apps(struct sw_http_request *req, struct sw_http_response *resp)
 {
-    call_cmd(req, resp, apps_cmd_list, 0);
+    call_cmd(req, resp, visor_apps_cmd_list, 0);
 }
 
 static void handle_app_action(struct sw_http_request *req, struct sw_http_response *resp)
@@ -263,7 +263,7 @@ static void handle_app_action(struct sw_http_request *req, struct sw_http_respon
     struct visor *v = req->app;
     const char *slash = strchr(req->param, '/');
     size_t nlen = slash ? (size_t)(slash - req->param) : 0;
-    struct vcmd *c;
+    struct visor_cmd *c;
     int act = -1;
 
     for (int i = 0; slash && i < 3; i++)
@@ -273,9 +273,9 @@ static void handle_app_action(struct sw_http_request *req, struct sw_http_respon
         sw_http_reply_error(resp, 404, "not_found", "no such endpoint: POST /api/apps/{name}/start|stop|autostart");
         return;
     }
-    if (!(c = new_cmd(resp, VCMD_CALL)))
+    if (!(c = new_cmd(resp, VISOR_CMD_CALL)))
         return;
-    c->fn = apps_cmd_action;
+    c->fn = visor_apps_cmd_action;
     c->n = (uint64_t)act;
     memcpy(c->why, req->param, nlen);
     c->why[nlen] = '\0';
@@ -286,11 +286,11 @@ static void handle_app_action(struct sw_http_request *req, struct sw_http_respon
             sw_json_get_bool(root, "auto_start", "", &on, NULL)) {
             sw_http_reply_error(resp, 400, "invalid_body", "the body must be {\"auto_start\": true|false}");
             json_object_put(root);
-            vcmd_release(&v->q, c);
+            visor_cmd_release(&v->q, c);
             return;
         }
         json_object_put(root);
-        c->type = on ? TP_DMSG : TP_STCP; /* 1 / 0 */
+        c->type = on ? VISOR_TP_DMSG : VISOR_TP_STCP; /* 1 / 0 */
     }
     reply_cmd(req, resp, c, VISOR_CMD_TIMEOUT_MS);
 }
@@ -416,7 +416,7 @@ static void write_metrics(void *app, struct sw_buf *out)
     sw_metrics_write_sample(out, "visor_dials_total", NULL, (double)v->m_dials);
     sw_metrics_write_header(out, "visor_handshake_failures_total", "counter", "Failed handshakes");
     sw_metrics_write_sample(out, "visor_handshake_failures_total", NULL, (double)v->m_handshake_failures);
-    router_write_metrics(v, out);
+    visor_router_write_metrics(v, out);
 }
 
 /* ---- access (docs/visor.md "Access to the local API") ------------------------------------ */
@@ -485,9 +485,9 @@ static const struct sw_http_route routes[] = {
 };
 
 static struct sw_http_server_config api_cfg;
-static const char **allowed_hosts; /* owned; freed by api_stop */
+static const char **allowed_hosts; /* owned; freed by visor_api_stop */
 
-int api_start(struct visor *v, struct sw_error *err)
+int visor_api_start(struct visor *v, struct sw_error *err)
 {
     api_cfg = (struct sw_http_server_config){
         .addr = v->cfg.api_listen,
@@ -512,7 +512,7 @@ int api_start(struct visor *v, struct sw_error *err)
     return sw_http_server_start(&api_cfg, &v->api, err);
 }
 
-void api_stop(struct visor *v)
+void visor_api_stop(struct visor *v)
 {
     sw_http_server_stop(v->api);
     v->api = NULL;

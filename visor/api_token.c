@@ -48,7 +48,7 @@ static int create_token(const char *path, const char *tmp, struct sw_error *err)
     return rc;
 }
 
-int api_token_init(const char *data_dir, char token[VISOR_API_TOKEN_HEX + 1], struct sw_error *err)
+int visor_api_token_init(const char *data_dir, char token[VISOR_API_TOKEN_HEX + 1], struct sw_error *err)
 {
     char path[PATH_MAX + 32], tmp[PATH_MAX + 48];
     int rc;

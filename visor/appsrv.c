@@ -13,9 +13,9 @@
  * node of routing.setup_nodes (messaging port 2; the next one on failure) for the route
  * group, then has the loop run
  * the end-to-end handshake (group.c). All of that blocks, so every connection is served on
- * its own thread (at most APPSRV_CONNS), never on the loop. appsrv_reroute runs the same
+ * its own thread (at most APPSRV_CONNS), never on the loop. visor_appsrv_reroute runs the same
  * steps with "rebind": true on a detached thread when a group's route broke (docs/routing.md
- * §7); appsrv_stop waits for those threads. */
+ * §7); visor_appsrv_stop waits for those threads. */
 #include "visor/router.h"
 #include "visor/appsrv_proto.h"
 #include "visor/connpool.h"
@@ -46,11 +46,11 @@
 #define APPSRV_EPHEMERAL_MIN 49152
 
 struct appsrv_conn {
-    struct appsrv *s;
+    struct visor_appsrv *s;
     int fd; /* owned by the pool */
 };
 
-struct appsrv {
+struct visor_appsrv {
     struct visor *v;
     int fd;
     char path[sizeof(((struct sockaddr_un *)0)->sun_path)];
@@ -59,8 +59,8 @@ struct appsrv {
     atomic_bool stopping;
     _Atomic unsigned next_port;
     _Atomic int jobs;                 /* re-establishment threads running */
-    struct connpool pool;
-    struct connpool_slot slots[APPSRV_CONNS];
+    struct visor_connpool pool;
+    struct visor_connpool_slot slots[APPSRV_CONNS];
     struct appsrv_conn conns[APPSRV_CONNS];
 };
 
@@ -98,10 +98,11 @@ static struct json_object *err_obj(const char *code, const char *msg)
 }
 
 /* Runs fn on the loop with body (owned) and port n; returns the status, fd in *fd_out. */
-static int loop_call(struct visor *v, void (*fn)(struct visor *, struct vcmd *), struct json_object *body,
-                     uint64_t n, int timeout_ms, int *fd_out, struct json_object **resp)
+static int loop_call(struct visor *v, void (*fn)(struct visor *, struct visor_cmd *),
+                     struct json_object *body, uint64_t n, int timeout_ms, int *fd_out,
+                     struct json_object **resp)
 {
-    struct vcmd *c = vcmd_new(VCMD_CALL);
+    struct visor_cmd *c = visor_cmd_new(VISOR_CMD_CALL);
     int status, rc;
 
     *fd_out = -1;
@@ -113,9 +114,9 @@ static int loop_call(struct visor *v, void (*fn)(struct visor *, struct vcmd *),
     c->fn = fn;
     c->n = n;
     c->body = body;
-    rc = cmdq_call(&v->q, c, timeout_ms);
+    rc = visor_cmdq_call(&v->q, c, timeout_ms);
     if (rc) {
-        vcmd_release(&v->q, c);
+        visor_cmd_release(&v->q, c);
         return rc == SW_ETIMEDOUT ? 504 : 503;
     }
     status = c->status;
@@ -123,7 +124,7 @@ static int loop_call(struct visor *v, void (*fn)(struct visor *, struct vcmd *),
     c->fd = -1;
     *resp = c->body;
     c->body = NULL;
-    vcmd_release(&v->q, c);
+    visor_cmd_release(&v->q, c);
     return status;
 }
 
@@ -133,7 +134,7 @@ static const char *resp_message(struct json_object *o, const char *dflt)
     return m ? m : dflt;
 }
 
-static void do_listen(struct appsrv *s, int cfd, struct json_object *req)
+static void do_listen(struct visor_appsrv *s, int cfd, struct json_object *req)
 {
     uint64_t port = 0;
     struct json_object *resp = NULL, *o;
@@ -145,7 +146,7 @@ static void do_listen(struct appsrv *s, int cfd, struct json_object *req)
         json_object_put(o);
         return;
     }
-    st = loop_call(s->v, group_cmd_listen, NULL, port, VISOR_CMD_TIMEOUT_MS, &fd, &resp);
+    st = loop_call(s->v, visor_group_cmd_listen, NULL, port, VISOR_CMD_TIMEOUT_MS, &fd, &resp);
     if (st == 200 && fd >= 0) {
         o = json_object_new_object();
         json_object_object_add(o, "ok", json_object_new_boolean(true));
@@ -260,12 +261,13 @@ static int find_routes_avoiding(struct visor *v, const struct sw_pk *dst, int co
 }
 
 /* route_group to the first setup node; *group = the response's "group" (new reference). */
-static int ask_setup_node(struct appsrv *s, size_t idx, bool rebind, const struct sw_pk *dst, uint16_t dst_port,
-                          uint16_t src_port, struct json_object *fwd, struct json_object *rev,
-                          struct json_object **group, const char **code, struct sw_error *err)
+static int ask_setup_node(struct visor_appsrv *s, size_t idx, bool rebind, const struct sw_pk *dst,
+                          uint16_t dst_port, uint16_t src_port, struct json_object *fwd,
+                          struct json_object *rev, struct json_object **group, const char **code,
+                          struct sw_error *err)
 {
     struct visor *v = s->v;
-    struct sw_msg_client *mc = dmsg_client(v);
+    struct sw_msg_client *mc = visor_dmsg_client(v);
     struct json_object *req, *src, *dsto, *resp = NULL;
     char *out = NULL;
     size_t len;
@@ -321,7 +323,7 @@ static int ask_setup_node(struct appsrv *s, size_t idx, bool rebind, const struc
 }
 
 /* ask_setup_node on each key of routing.setup_nodes in turn until one sets the group up. */
-static int ask_setup_nodes(struct appsrv *s, bool rebind, const struct sw_pk *dst, uint16_t dst_port,
+static int ask_setup_nodes(struct visor_appsrv *s, bool rebind, const struct sw_pk *dst, uint16_t dst_port,
                            uint16_t src_port, struct json_object *fwd, struct json_object *rev,
                            struct json_object **group, const char **code, struct sw_error *err)
 {
@@ -333,7 +335,7 @@ static int ask_setup_nodes(struct appsrv *s, bool rebind, const struct sw_pk *ds
     return rc;
 }
 
-static void do_dial(struct appsrv *s, int cfd, struct json_object *req)
+static void do_dial(struct visor_appsrv *s, int cfd, struct json_object *req)
 {
     struct visor *v = s->v;
     struct sw_error err = { 0 };
@@ -364,7 +366,7 @@ static void do_dial(struct appsrv *s, int cfd, struct json_object *req)
     for (int tries = 0;; tries++) { /* a port no live group end of ours uses */
         int pfd = -1;
         lport = (uint16_t)(APPSRV_EPHEMERAL_MIN + (s->next_port++ % (65536 - APPSRV_EPHEMERAL_MIN)));
-        st = loop_call(v, group_cmd_port_free, NULL, lport, VISOR_CMD_TIMEOUT_MS, &pfd, &resp);
+        st = loop_call(v, visor_group_cmd_port_free, NULL, lport, VISOR_CMD_TIMEOUT_MS, &pfd, &resp);
         json_object_put(resp);
         resp = NULL;
         if (pfd >= 0)
@@ -388,7 +390,7 @@ static void do_dial(struct appsrv *s, int cfd, struct json_object *req)
     json_object_object_add(body, "recv_rid", json_object_get(json_object_object_get(group, "recv_rid")));
     json_object_object_add(body, "forward", json_object_get(fwd));
     json_object_object_add(body, "reverse", json_object_get(rev));
-    st = loop_call(v, group_cmd_dial, body, 0, GROUP_HS_TIMEOUT_MS + 2000, &fd, &resp);
+    st = loop_call(v, visor_group_cmd_dial, body, 0, VISOR_GROUP_HS_TIMEOUT_MS + 2000, &fd, &resp);
     if (st != 200 || fd < 0) {
         const char *c = json_object_get_string(json_object_object_get(json_object_object_get(resp, "error"), "code"));
         code = c ? c : "route_failed";
@@ -418,14 +420,14 @@ out:
 /* ---- re-establishing a broken route group (docs/routing.md §7) -------------------------- */
 
 struct reroute_job {
-    struct appsrv *s;
-    struct group_reroute r;
+    struct visor_appsrv *s;
+    struct visor_group_reroute r;
 };
 
 static void *reroute_main(void *arg)
 {
     struct reroute_job *j = arg;
-    struct appsrv *s = j->s;
+    struct visor_appsrv *s = j->s;
     struct visor *v = s->v;
     struct sw_error err = { 0 };
     struct json_object *old = NULL, *fwd = NULL, *rev = NULL, *group = NULL, *body, *resp = NULL;
@@ -447,7 +449,7 @@ static void *reroute_main(void *arg)
         json_object_object_add(body, "forward", json_object_get(fwd));
         json_object_object_add(body, "reverse", json_object_get(rev));
     }
-    loop_call(v, group_cmd_rebind, body, j->r.serial, VISOR_CMD_TIMEOUT_MS, &fd, &resp);
+    loop_call(v, visor_group_cmd_rebind, body, j->r.serial, VISOR_CMD_TIMEOUT_MS, &fd, &resp);
     if (fd >= 0)
         close(fd);
     json_object_put(resp);
@@ -461,9 +463,9 @@ static void *reroute_main(void *arg)
     return NULL;
 }
 
-int appsrv_reroute(struct visor *v, struct group_reroute *r)
+int visor_appsrv_reroute(struct visor *v, struct visor_group_reroute *r)
 {
-    struct appsrv *s = v->router ? v->router->appsrv : NULL;
+    struct visor_appsrv *s = v->router ? v->router->appsrv : NULL;
     struct reroute_job *j;
     pthread_attr_t attr;
     pthread_t th;
@@ -494,22 +496,22 @@ int appsrv_reroute(struct visor *v, struct group_reroute *r)
 static void conn_main(void *arg)
 {
     struct appsrv_conn *ac = arg;
-    struct appsrv *s = ac->s;
+    struct visor_appsrv *s = ac->s;
     struct pollfd pfd = { .fd = ac->fd, .events = POLLIN };
     char *buf = malloc(APPSRV_MSG_MAX);
-    struct appsrv_req rq;
+    struct visor_appsrv_req rq;
     struct sw_error err = { 0 };
     const char *code;
     ssize_t n = -1;
 
     if (buf && poll(&pfd, 1, APPSRV_REQ_MS) == 1)
         n = recv(ac->fd, buf, APPSRV_MSG_MAX, 0);
-    if (n > 0 && appsrv_req_parse(buf, (size_t)n, &rq, &code, &err) == SW_OK) {
-        if (rq.op == APPSRV_OP_LISTEN)
+    if (n > 0 && visor_appsrv_req_parse(buf, (size_t)n, &rq, &code, &err) == SW_OK) {
+        if (rq.op == VISOR_APPSRV_OP_LISTEN)
             do_listen(s, ac->fd, rq.root);
         else
             do_dial(s, ac->fd, rq.root);
-        appsrv_req_free(&rq);
+        visor_appsrv_req_free(&rq);
     } else if (n > 0) {
         struct json_object *o = err_obj(code, err.msg);
         reply(ac->fd, o, -1);
@@ -520,18 +522,18 @@ static void conn_main(void *arg)
 
 static void *acceptor_main(void *arg)
 {
-    struct appsrv *s = arg;
+    struct visor_appsrv *s = arg;
 
     while (!s->stopping) {
         struct pollfd pfd = { .fd = s->fd, .events = POLLIN };
         int fd, slot;
 
-        connpool_reap(&s->pool, false);
+        visor_connpool_reap(&s->pool, false);
         if (poll(&pfd, 1, APPSRV_POLL_MS) != 1)
             continue;
         if ((fd = accept4(s->fd, NULL, NULL, SOCK_CLOEXEC)) < 0)
             continue;
-        if ((slot = connpool_acquire(&s->pool, 0, NULL)) < 0) {
+        if ((slot = visor_connpool_acquire(&s->pool, 0, NULL)) < 0) {
             struct json_object *o = err_obj("busy", "too many app requests at once");
             reply(fd, o, -1);
             json_object_put(o);
@@ -539,40 +541,40 @@ static void *acceptor_main(void *arg)
             continue;
         }
         s->conns[slot] = (struct appsrv_conn){ .s = s, .fd = fd };
-        if (connpool_start(&s->pool, slot, fd, conn_main, &s->conns[slot]))
+        if (visor_connpool_start(&s->pool, slot, fd, conn_main, &s->conns[slot]))
             close(fd);
     }
     return NULL;
 }
 
-int appsrv_start(struct visor *v, struct sw_error *err)
+int visor_appsrv_start(struct visor *v, struct sw_error *err)
 {
-    struct appsrv *s;
+    struct visor_appsrv *s;
     struct sockaddr_un sa = { .sun_family = AF_UNIX };
 
     if (!v->router)
         return SW_OK;
-    if ((size_t)snprintf(sa.sun_path, sizeof(sa.sun_path), "%s/%s", v->cfg.data_dir, APPSRV_SOCKET_NAME) >=
-        sizeof(sa.sun_path))
+    if ((size_t)snprintf(sa.sun_path, sizeof(sa.sun_path), "%s/%s", v->cfg.data_dir,
+                         VISOR_APPSRV_SOCKET_NAME) >= sizeof(sa.sun_path))
         return sw_error_set(err, SW_EINVAL, "field 'data_dir': too long for the app socket path");
     if (!(s = calloc(1, sizeof(*s))))
         return sw_error_set(err, SW_ENOMEM, "out of memory");
     s->v = v;
     snprintf(s->path, sizeof(s->path), "%s", sa.sun_path);
-    connpool_init(&s->pool, s->slots, APPSRV_CONNS);
+    visor_connpool_init(&s->pool, s->slots, APPSRV_CONNS);
     unlink(s->path); /* the data directory is locked: a leftover socket is ours */
     if ((s->fd = socket(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0)) < 0 ||
         bind(s->fd, (struct sockaddr *)&sa, sizeof(sa)) || chmod(s->path, 0600) || listen(s->fd, 64)) {
         int e = errno;
         if (s->fd >= 0)
             close(s->fd);
-        connpool_destroy(&s->pool);
+        visor_connpool_destroy(&s->pool);
         free(s);
         return sw_error_set(err, SW_EIO, "app socket %s: %s", sa.sun_path, strerror(e));
     }
     v->router->appsrv = s;
     if (pthread_create(&s->acceptor, NULL, acceptor_main, s)) {
-        appsrv_stop(v);
+        visor_appsrv_stop(v);
         return sw_error_set(err, SW_EIO, "cannot start the app socket thread");
     }
     s->acceptor_started = true;
@@ -580,20 +582,20 @@ int appsrv_start(struct visor *v, struct sw_error *err)
     return SW_OK;
 }
 
-void appsrv_stop(struct visor *v)
+void visor_appsrv_stop(struct visor *v)
 {
-    struct appsrv *s = v->router ? v->router->appsrv : NULL;
+    struct visor_appsrv *s = v->router ? v->router->appsrv : NULL;
     if (!s)
         return;
     s->stopping = true;
     if (s->acceptor_started)
         pthread_join(s->acceptor, NULL);
-    connpool_reap(&s->pool, true);
+    visor_connpool_reap(&s->pool, true);
     while (s->jobs > 0) /* re-establishment threads: the loop is gone, they end quickly */
         usleep(10000);
     close(s->fd);
     unlink(s->path);
-    connpool_destroy(&s->pool);
+    visor_connpool_destroy(&s->pool);
     free(s);
     v->router->appsrv = NULL;
 }

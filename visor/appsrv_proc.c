@@ -38,7 +38,7 @@ struct app_proc {
     int64_t kill_at_ms;   /* monotonic SIGKILL deadline while stopping (0: none) */
 };
 
-struct app_procs {
+struct visor_app_procs {
     size_t n;
     struct app_proc *a;
     struct event *tick;
@@ -69,7 +69,7 @@ static int app_spawn(struct visor *v, struct app_proc *p, struct sw_error *err)
     if (access(exe, X_OK) != 0)
         snprintf(exe, sizeof(exe), "%s", p->cfg->name); /* PATH */
     snprintf(log, sizeof(log), "%s/%s.log", v->cfg.data_dir, p->cfg->name);
-    snprintf(sock, sizeof(sock), "%s/%s", v->cfg.data_dir, APPSRV_SOCKET_NAME);
+    snprintf(sock, sizeof(sock), "%s/%s", v->cfg.data_dir, VISOR_APPSRV_SOCKET_NAME);
     sw_pk_to_hex(&v->cfg.kp.pk, pk);
     snprintf(e_sock, sizeof(e_sock), "SKYWIRE_APP_SOCKET=%s", sock);
     snprintf(e_name, sizeof(e_name), "SKYWIRE_APP_NAME=%s", p->cfg->name);
@@ -120,7 +120,7 @@ static int app_spawn(struct visor *v, struct app_proc *p, struct sw_error *err)
     return SW_OK;
 }
 
-static void reap(struct visor *v, struct app_procs *ap)
+static void reap(struct visor *v, struct visor_app_procs *ap)
 {
     for (size_t i = 0; i < ap->n; i++) {
         struct app_proc *p = &ap->a[i];
@@ -148,9 +148,9 @@ static void tick_cb(evutil_socket_t fd, short what, void *arg)
     reap(v, v->router->procs);
 }
 
-int apps_start(struct visor *v, struct sw_error *err)
+int visor_apps_start(struct visor *v, struct sw_error *err)
 {
-    struct app_procs *ap;
+    struct visor_app_procs *ap;
     struct timeval t = { 0, 200000 };
 
     if (!v->router)
@@ -173,9 +173,9 @@ int apps_start(struct visor *v, struct sw_error *err)
     return SW_OK;
 }
 
-void apps_stop(struct visor *v)
+void visor_apps_stop(struct visor *v)
 {
-    struct app_procs *ap = v->router ? v->router->procs : NULL;
+    struct visor_app_procs *ap = v->router ? v->router->procs : NULL;
     int64_t until = sw_deadline_ms(3000);
     bool any;
 
@@ -220,19 +220,19 @@ static struct json_object *app_json(const struct app_proc *p)
     return o;
 }
 
-void apps_cmd_list(struct visor *v, struct vcmd *c)
+void visor_apps_cmd_list(struct visor *v, struct visor_cmd *c)
 {
-    struct app_procs *ap = v->router->procs;
+    struct visor_app_procs *ap = v->router->procs;
     struct json_object *arr = json_object_new_array();
     for (size_t i = 0; ap && i < ap->n; i++)
         json_object_array_add(arr, app_json(&ap->a[i]));
-    vcmd_reply(&v->q, c, 200, arr);
+    visor_cmd_reply(&v->q, c, 200, arr);
 }
 
 /* c->why = app name; c->n = 0 start, 1 stop, 2 autostart (c->type = 0/1 value). */
-void apps_cmd_action(struct visor *v, struct vcmd *c)
+void visor_apps_cmd_action(struct visor *v, struct visor_cmd *c)
 {
-    struct app_procs *ap = v->router->procs;
+    struct visor_app_procs *ap = v->router->procs;
     struct app_proc *p = NULL;
     struct sw_error err = { 0 };
 
@@ -240,22 +240,22 @@ void apps_cmd_action(struct visor *v, struct vcmd *c)
         if (strcmp(ap->a[i].cfg->name, c->why) == 0)
             p = &ap->a[i];
     if (!p) {
-        vcmd_reply_error(&v->q, c, 404, "not_found", "no app '%.64s' in the config", c->why);
+        visor_cmd_reply_error(&v->q, c, 404, "not_found", "no app '%.64s' in the config", c->why);
         return;
     }
     reap(v, ap);
     if (c->n == 0) {
         if (p->state == APP_RUNNING) {
-            vcmd_reply_error(&v->q, c, 409, "running", "app %s is running already", p->cfg->name);
+            visor_cmd_reply_error(&v->q, c, 409, "running", "app %s is running already", p->cfg->name);
             return;
         }
         if (app_spawn(v, p, &err)) {
-            vcmd_reply_error(&v->q, c, 500, "start_failed", "%s", err.msg);
+            visor_cmd_reply_error(&v->q, c, 500, "start_failed", "%s", err.msg);
             return;
         }
     } else if (c->n == 1) {
         if (p->state != APP_RUNNING) {
-            vcmd_reply_error(&v->q, c, 409, "not_running", "app %s is not running", p->cfg->name);
+            visor_cmd_reply_error(&v->q, c, 409, "not_running", "app %s is not running", p->cfg->name);
             return;
         }
         kill(p->pid, SIGTERM);
@@ -264,5 +264,5 @@ void apps_cmd_action(struct visor *v, struct vcmd *c)
     } else {
         p->auto_start = c->type != 0;
     }
-    vcmd_reply(&v->q, c, 200, app_json(p));
+    visor_cmd_reply(&v->q, c, 200, app_json(p));
 }

@@ -4,20 +4,20 @@
 
 #include <string.h>
 
-void appsrv_req_free(struct appsrv_req *r)
+void visor_appsrv_req_free(struct visor_appsrv_req *r)
 {
     json_object_put(r->root);
     r->root = r->forward = r->reverse = NULL;
 }
 
-static int fail(struct appsrv_req *out, int rc)
+static int fail(struct visor_appsrv_req *out, int rc)
 {
-    appsrv_req_free(out);
+    visor_appsrv_req_free(out);
     return rc;
 }
 
-int appsrv_req_parse(const char *buf, size_t len, struct appsrv_req *out, const char **code,
-                     struct sw_error *err)
+int visor_appsrv_req_parse(const char *buf, size_t len, struct visor_appsrv_req *out, const char **code,
+                           struct sw_error *err)
 {
     struct json_object *root = NULL;
     const char *op;
@@ -32,13 +32,13 @@ int appsrv_req_parse(const char *buf, size_t len, struct appsrv_req *out, const 
     }
     out->root = root;
     if (strcmp(op, "listen") == 0) {
-        out->op = APPSRV_OP_LISTEN;
+        out->op = VISOR_APPSRV_OP_LISTEN;
         if (sw_json_get_u64(root, "port", "", &port, NULL) || port == 0 || port > 65535) {
             *code = "invalid_port";
             return fail(out, sw_error_set(err, SW_EINVAL, "field 'port': must be 1..65535"));
         }
     } else if (strcmp(op, "dial") == 0) {
-        out->op = APPSRV_OP_DIAL;
+        out->op = VISOR_APPSRV_OP_DIAL;
         struct sw_error e = { 0 };
         if (sw_json_get_pk(root, "pk", "", &out->pk, &e) ||
             sw_json_get_u64(root, "port", "", &port, &e) || port == 0 || port > 65535) {

@@ -14,21 +14,21 @@
 #include "common/err.h"
 #include "common/keys.h"
 
-enum appsrv_op { APPSRV_OP_LISTEN = 1, APPSRV_OP_DIAL };
+enum visor_appsrv_op { VISOR_APPSRV_OP_LISTEN = 1, VISOR_APPSRV_OP_DIAL };
 
-struct appsrv_req {
-    enum appsrv_op op;
+struct visor_appsrv_req {
+    enum visor_appsrv_op op;
     uint16_t port;                         /* 1..65535 */
     struct sw_pk pk;                       /* dial: the remote visor */
-    struct json_object *root;              /* the whole request (owned: appsrv_req_free) */
+    struct json_object *root;              /* the whole request (owned: visor_appsrv_req_free) */
     struct json_object *forward, *reverse; /* dial: borrowed from root; both NULL or neither */
 };
 
 /* Parses the message buf[0..len) (not NUL-terminated). SW_OK with *out filled; otherwise an
  * error with nothing to free, *code the answer's error code ("invalid_request",
  * "invalid_port" for a listen port, "unknown_op") and err its message. */
-int appsrv_req_parse(const char *buf, size_t len, struct appsrv_req *out, const char **code,
-                     struct sw_error *err);
-void appsrv_req_free(struct appsrv_req *r);
+int visor_appsrv_req_parse(const char *buf, size_t len, struct visor_appsrv_req *out,
+                           const char **code, struct sw_error *err);
+void visor_appsrv_req_free(struct visor_appsrv_req *r);
 
 #endif

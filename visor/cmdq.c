@@ -1,9 +1,9 @@
 /* cmdq.c — commands from other threads (API handlers, the messaging client) to the loop.
  *
- * A caller queues a struct vcmd and, for cmdq_call, waits on its condition variable with a
- * deadline. Each command has two references (caller and loop) when waited on, one when
- * posted; whoever drops the last frees it, so a caller that gave up after its timeout
- * never leaves the loop writing into freed memory. */
+ * A caller queues a struct visor_cmd and, for visor_cmdq_call, waits on its condition
+ * variable with a deadline. Each command has two references (caller and loop) when waited on,
+ * one when posted; whoever drops the last frees it, so a caller that gave up after its
+ * timeout never leaves the loop writing into freed memory. */
 #include "visor/visor.h"
 #include "common/cond.h"
 
@@ -17,8 +17,8 @@
 
 static void cmdq_run(evutil_socket_t fd, short what, void *arg)
 {
-    struct cmdq *q = arg;
-    struct vcmd *c;
+    struct visor_cmdq *q = arg;
+    struct visor_cmd *c;
 
     for (;;) {
         pthread_mutex_lock(&q->mu);
@@ -31,11 +31,11 @@ static void cmdq_run(evutil_socket_t fd, short what, void *arg)
         pthread_mutex_unlock(&q->mu);
         if (!c)
             break;
-        tm_cmd(q->v, c);
+        visor_tm_cmd(q->v, c);
     }
 }
 
-int cmdq_init(struct cmdq *q, struct visor *v)
+int visor_cmdq_init(struct visor_cmdq *q, struct visor *v)
 {
     q->v = v;
     q->head = q->tail = NULL;
@@ -46,9 +46,9 @@ int cmdq_init(struct cmdq *q, struct visor *v)
     return q->ev ? SW_OK : SW_ENOMEM;
 }
 
-struct vcmd *vcmd_new(enum vcmd_kind kind)
+struct visor_cmd *visor_cmd_new(enum visor_cmd_kind kind)
 {
-    struct vcmd *c = calloc(1, sizeof(*c));
+    struct visor_cmd *c = calloc(1, sizeof(*c));
 
     if (!c)
         return NULL;
@@ -60,7 +60,7 @@ struct vcmd *vcmd_new(enum vcmd_kind kind)
 }
 
 /* Frees c once both sides are done; called with q->mu held. */
-static void unref_locked(struct vcmd *c)
+static void unref_locked(struct visor_cmd *c)
 {
     if (--c->refs > 0)
         return;
@@ -71,7 +71,7 @@ static void unref_locked(struct vcmd *c)
     free(c);
 }
 
-void vcmd_release(struct cmdq *q, struct vcmd *c)
+void visor_cmd_release(struct visor_cmdq *q, struct visor_cmd *c)
 {
     pthread_mutex_lock(&q->mu);
     unref_locked(c);
@@ -79,7 +79,7 @@ void vcmd_release(struct cmdq *q, struct vcmd *c)
 }
 
 /* Appends c; SW_EIO when the queue is closed (c untouched). */
-static int push(struct cmdq *q, struct vcmd *c)
+static int push(struct visor_cmdq *q, struct visor_cmd *c)
 {
     pthread_mutex_lock(&q->mu);
     if (q->closed) {
@@ -97,15 +97,15 @@ static int push(struct cmdq *q, struct vcmd *c)
     return SW_OK;
 }
 
-int cmdq_post(struct cmdq *q, struct vcmd *c)
+int visor_cmdq_post(struct visor_cmdq *q, struct visor_cmd *c)
 {
     int rc = push(q, c);
     if (rc)
-        vcmd_release(q, c);
+        visor_cmd_release(q, c);
     return rc;
 }
 
-int cmdq_call(struct cmdq *q, struct vcmd *c, int timeout_ms)
+int visor_cmdq_call(struct visor_cmdq *q, struct visor_cmd *c, int timeout_ms)
 {
     struct timespec dl;
     int rc = SW_OK;
@@ -127,7 +127,7 @@ int cmdq_call(struct cmdq *q, struct vcmd *c, int timeout_ms)
     return rc;
 }
 
-void vcmd_reply(struct cmdq *q, struct vcmd *c, int status, struct json_object *body)
+void visor_cmd_reply(struct visor_cmdq *q, struct visor_cmd *c, int status, struct json_object *body)
 {
     pthread_mutex_lock(&q->mu);
     c->status = status;
@@ -139,8 +139,8 @@ void vcmd_reply(struct cmdq *q, struct vcmd *c, int status, struct json_object *
     pthread_mutex_unlock(&q->mu);
 }
 
-void vcmd_reply_error(struct cmdq *q, struct vcmd *c, int status, const char *code,
-                      const char *fmt, ...)
+void visor_cmd_reply_error(struct visor_cmdq *q, struct visor_cmd *c, int status, const char *code,
+                           const char *fmt, ...)
 {
     struct json_object *o = json_object_new_object(), *e = json_object_new_object();
     char msg[SW_ERROR_MSG_MAX];
@@ -152,12 +152,12 @@ void vcmd_reply_error(struct cmdq *q, struct vcmd *c, int status, const char *co
     json_object_object_add(e, "code", json_object_new_string(code));
     json_object_object_add(e, "message", json_object_new_string(msg));
     json_object_object_add(o, "error", e);
-    vcmd_reply(q, c, status, o);
+    visor_cmd_reply(q, c, status, o);
 }
 
-void cmdq_close(struct cmdq *q)
+void visor_cmdq_close(struct visor_cmdq *q)
 {
-    struct vcmd *c, *list;
+    struct visor_cmd *c, *list;
 
     pthread_mutex_lock(&q->mu);
     q->closed = true;
@@ -166,11 +166,11 @@ void cmdq_close(struct cmdq *q)
     pthread_mutex_unlock(&q->mu);
     while ((c = list)) {
         list = c->next;
-        vcmd_reply_error(q, c, 503, "shutting_down", "the visor is shutting down");
+        visor_cmd_reply_error(q, c, 503, "shutting_down", "the visor is shutting down");
     }
 }
 
-void cmdq_free(struct cmdq *q)
+void visor_cmdq_free(struct visor_cmdq *q)
 {
     if (q->ev)
         event_free(q->ev);

@@ -7,21 +7,21 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
-void connpool_init(struct connpool *p, struct connpool_slot *slots, int cap)
+void visor_connpool_init(struct visor_connpool *p, struct visor_connpool_slot *slots, int cap)
 {
     pthread_mutex_init(&p->mu, NULL);
     p->slots = slots;
     p->cap = cap;
     for (int i = 0; i < cap; i++)
-        slots[i] = (struct connpool_slot){ .pool = p, .fd = -1 };
+        slots[i] = (struct visor_connpool_slot){ .pool = p, .fd = -1 };
 }
 
-void connpool_destroy(struct connpool *p)
+void visor_connpool_destroy(struct visor_connpool *p)
 {
     pthread_mutex_destroy(&p->mu);
 }
 
-static int find_free(const struct connpool *p)
+static int find_free(const struct visor_connpool *p)
 {
     for (int i = 0; i < p->cap; i++)
         if (!p->slots[i].used)
@@ -29,7 +29,7 @@ static int find_free(const struct connpool *p)
     return -1;
 }
 
-int connpool_acquire(struct connpool *p, int wait_ms, const atomic_bool *stopping)
+int visor_connpool_acquire(struct visor_connpool *p, int wait_ms, const atomic_bool *stopping)
 {
     int slot;
 
@@ -38,13 +38,13 @@ int connpool_acquire(struct connpool *p, int wait_ms, const atomic_bool *stoppin
         if (slot >= 0 || (stopping && *stopping) || sw_ms_left(until) == 0)
             return slot;
         poll(NULL, 0, 20);
-        connpool_reap(p, false);
+        visor_connpool_reap(p, false);
     }
 }
 
 static void *slot_main(void *arg)
 {
-    struct connpool_slot *sl = arg;
+    struct visor_connpool_slot *sl = arg;
 
     sl->fn(sl->arg);
     pthread_mutex_lock(&sl->pool->mu);
@@ -53,11 +53,11 @@ static void *slot_main(void *arg)
     return NULL;
 }
 
-int connpool_start(struct connpool *p, int i, int fd, void (*fn)(void *arg), void *arg)
+int visor_connpool_start(struct visor_connpool *p, int i, int fd, void (*fn)(void *arg), void *arg)
 {
-    struct connpool_slot *sl = &p->slots[i];
+    struct visor_connpool_slot *sl = &p->slots[i];
 
-    *sl = (struct connpool_slot){ .pool = p, .fd = fd, .fn = fn, .arg = arg, .used = true };
+    *sl = (struct visor_connpool_slot){ .pool = p, .fd = fd, .fn = fn, .arg = arg, .used = true };
     if (pthread_create(&sl->th, NULL, slot_main, sl)) {
         sl->used = false;
         sl->fd = -1;
@@ -66,10 +66,10 @@ int connpool_start(struct connpool *p, int i, int fd, void (*fn)(void *arg), voi
     return 0;
 }
 
-void connpool_reap(struct connpool *p, bool all)
+void visor_connpool_reap(struct visor_connpool *p, bool all)
 {
     for (int i = 0; i < p->cap; i++) {
-        struct connpool_slot *sl = &p->slots[i];
+        struct visor_connpool_slot *sl = &p->slots[i];
         bool join;
         pthread_mutex_lock(&p->mu);
         join = sl->used && (sl->done || all);

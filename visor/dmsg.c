@@ -4,7 +4,7 @@
  * The client runs its own threads. Incoming streams arrive on the port 1 listener fd,
  * which the loop watches and drains without blocking (sw_msg_accept with timeout 0).
  * Dials block up to their timeout, so they run on a small pool of dial threads that post
- * the outcome (a stream fd, or why not) back to the loop as VCMD_DMSG_DIALED. Either way the
+ * the outcome (a stream fd, or why not) back to the loop as VISOR_CMD_DMSG_DIALED. Either way the
  * fd becomes a plain link (link.c): the stream is already end to end Noise_KK. */
 #include "visor/visor.h"
 #include "common/log.h"
@@ -25,7 +25,7 @@ struct dmsg_job {
     struct dmsg_job *next;
 };
 
-struct dmsg {
+struct visor_dmsg {
     struct visor *v;
     struct sw_msg_client *client;
     int listener_fd;
@@ -39,11 +39,11 @@ struct dmsg {
     bool stopping;
 };
 
-bool dmsg_enabled(const struct visor *v) { return v->dmsg != NULL; }
+bool visor_dmsg_enabled(const struct visor *v) { return v->dmsg != NULL; }
 
-struct sw_msg_client *dmsg_client(struct visor *v) { return v->dmsg ? v->dmsg->client : NULL; }
+struct sw_msg_client *visor_dmsg_client(struct visor *v) { return v->dmsg ? v->dmsg->client : NULL; }
 
-unsigned dmsg_sessions(struct visor *v)
+unsigned visor_dmsg_sessions(struct visor *v)
 {
     struct sw_msg_client_stats st;
     if (!v->dmsg)
@@ -55,7 +55,7 @@ unsigned dmsg_sessions(struct visor *v)
 /* Loop: streams other visors opened to our port 1. */
 static void listen_cb(evutil_socket_t fd, short what, void *arg)
 {
-    struct dmsg *d = arg;
+    struct visor_dmsg *d = arg;
     struct sw_error err = { 0 };
     struct sw_pk remote;
     uint16_t port;
@@ -75,16 +75,16 @@ static void listen_cb(evutil_socket_t fd, short what, void *arg)
             event_del(d->listen_ev);
             return;
         }
-        tm_dmsg_incoming(d->v, conn, &remote);
+        visor_tm_dmsg_incoming(d->v, conn, &remote);
     }
 }
 
 static void *dialer_main(void *arg)
 {
-    struct dmsg *d = arg;
+    struct visor_dmsg *d = arg;
     struct dmsg_job *j;
     struct sw_error err = { 0 };
-    struct vcmd *c;
+    struct visor_cmd *c;
     int fd, refusal, rc;
 
     pthread_mutex_lock(&d->mu);
@@ -103,11 +103,11 @@ static void *dialer_main(void *arg)
         refusal = 0;
         memset(&err, 0, sizeof(err));
         rc = sw_msg_dial(d->client, &j->pk, DMSG_PORT, DMSG_DIAL_TIMEOUT_MS, &fd, &refusal, &err);
-        if ((c = vcmd_new(VCMD_DMSG_DIALED))) {
+        if ((c = visor_cmd_new(VISOR_CMD_DMSG_DIALED))) {
             c->pk = j->pk;
             c->fd = rc == SW_OK ? fd : -1;
             snprintf(c->why, sizeof(c->why), "%s", rc == SW_OK ? "" : err.msg[0] ? err.msg : sw_strerror(rc));
-            cmdq_post(&d->v->q, c); /* on failure the command (and fd) is released */
+            visor_cmdq_post(&d->v->q, c); /* on failure the command (and fd) is released */
         } else if (rc == SW_OK) {
             close(fd);
         }
@@ -120,9 +120,9 @@ static void *dialer_main(void *arg)
     return NULL;
 }
 
-int dmsg_dial(struct visor *v, const struct sw_pk *remote, struct sw_error *err)
+int visor_dmsg_dial(struct visor *v, const struct sw_pk *remote, struct sw_error *err)
 {
-    struct dmsg *d = v->dmsg;
+    struct visor_dmsg *d = v->dmsg;
     struct dmsg_job *j;
 
     if (!d)
@@ -141,7 +141,7 @@ int dmsg_dial(struct visor *v, const struct sw_pk *remote, struct sw_error *err)
     return SW_OK;
 }
 
-static int start_client(struct visor *v, struct dmsg *d, struct sw_error *err)
+static int start_client(struct visor *v, struct visor_dmsg *d, struct sw_error *err)
 {
     struct sw_msg_server_addr servers[VISOR_MSG_SERVERS_MAX];
     struct sw_msg_client_config cfg = {
@@ -170,9 +170,9 @@ static int start_client(struct visor *v, struct dmsg *d, struct sw_error *err)
     return SW_OK;
 }
 
-int dmsg_start(struct visor *v, struct sw_error *err)
+int visor_dmsg_start(struct visor *v, struct sw_error *err)
 {
-    struct dmsg *d;
+    struct visor_dmsg *d;
     int rc;
 
     if (!v->cfg.msg_discovery[0] && !v->cfg.n_msg_servers)
@@ -197,13 +197,13 @@ int dmsg_start(struct visor *v, struct sw_error *err)
                 v->cfg.n_msg_servers);
     return SW_OK;
 fail:
-    dmsg_stop(v);
+    visor_dmsg_stop(v);
     return rc;
 }
 
-void dmsg_stop(struct visor *v)
+void visor_dmsg_stop(struct visor *v)
 {
-    struct dmsg *d = v->dmsg;
+    struct visor_dmsg *d = v->dmsg;
     struct dmsg_job *j;
 
     if (!d)

@@ -4,20 +4,20 @@
  * app's fd) to a route pair: it sends DATA on (send_tp, send_rid) and receives on its consume
  * rule recv_rid. Both ends first run Noise_KK (prologue "skywire-route/1") over DATA packets:
  * the initiator's first DATA carries message 1, the responder's first DATA message 2. Then
- * each DATA body is one Noise transport message of up to GROUP_RECORD_MAX app bytes, so the
+ * each DATA body is one Noise transport message of up to VISOR_GROUP_RECORD_MAX app bytes, so the
  * hops in between only ever forward ciphertext.
  *
  * Closing: when the app closes (EOF), the end sends what the app wrote, then CLOSE on its
  * outgoing route; the CLOSE reaches the other end, which sends CLOSE back on its own outgoing
  * route and closes its app fd once the bytes that came before the CLOSE are written to it
  * (G_CLOSING; the closing end likewise). Each hop deletes the rule a CLOSE used (router.c), so both routes'
- * rules disappear everywhere. Idle groups send KEEPALIVE every GROUP_KEEPALIVE_S.
+ * rules disappear everywhere. Idle groups send KEEPALIVE every VISOR_GROUP_KEEPALIVE_S.
  *
  * Failover (docs/routing.md §7): an open end whose first hop's transport is down, or that
- * heard nothing for GROUP_DEAD_S, stops reading from its app; the initiator has a thread
- * (appsrv_reroute) set up a new route with "rebind": true, the responder waits for that
+ * heard nothing for VISOR_GROUP_DEAD_S, stops reading from its app; the initiator has a thread
+ * (visor_appsrv_reroute) set up a new route with "rebind": true, the responder waits for that
  * rebind (group_ready with the same address pair). Both swap their route IDs and keep the
- * Noise session; after GROUP_REROUTE_S without success the group is closed with an error. */
+ * Noise session; after VISOR_GROUP_REROUTE_S without success the group is closed with an error. */
 #include "visor/router.h"
 #include "visor/transport.h"
 #include "common/bytes.h"
@@ -38,10 +38,10 @@
  * G_WAIT: responder, the route broke, waiting for the initiator's rebind;
  * G_CLOSING: CLOSE sent (the peer closed, or the app hit EOF and all it wrote is sent); the
  * bytes that arrived from the peer are still being written to the app, then the end goes
- * away (at most GROUP_FLUSH_MS). */
+ * away (at most VISOR_GROUP_FLUSH_MS). */
 enum group_state { G_HANDSHAKE, G_OPEN, G_REROUTE, G_WAIT, G_CLOSING };
 
-struct group {
+struct visor_group {
     struct visor *v;
     uint32_t recv_rid, send_rid;
     struct sw_uuid send_tp;
@@ -53,7 +53,7 @@ struct group {
     struct sw_noise_cipher tx, rx;
     int app_fd;                /* the app's end until handed over */
     struct bufferevent *bev;   /* our end of the socketpair */
-    struct vcmd *waiter;       /* dial waiting for the handshake */
+    struct visor_cmd *waiter;  /* dial waiting for the handshake */
     struct event *timer;       /* handshake deadline, keepalive, read resume */
     int64_t deadline_ms, last_tx_s, last_rx_s; /* monotonic: ms, s, s */
     bool paused;
@@ -66,31 +66,31 @@ struct group {
     bool tp_down;              /* the first hop's transport went down (avoid it) */
     struct sw_uuid failed_tp;
     char *paths;               /* initiator: {"forward","reverse"} of the current route */
-    LIST_ENTRY(group) next;
+    LIST_ENTRY(visor_group) next;
 };
 
-struct app_listener {
+struct visor_app_listener {
     struct visor *v;
     uint16_t port;
     int fd;                    /* our end of the SOCK_SEQPACKET pair */
     struct event *ev;          /* EOF: the app closed its listener */
-    LIST_ENTRY(app_listener) next;
+    LIST_ENTRY(visor_app_listener) next;
 };
 
 static uint8_t pktbuf[4 + 2 + SW_NOISE_MAX_MSG];
 
-static struct group *find_group(struct router *ro, uint32_t recv_rid)
+static struct visor_group *find_group(struct visor_router *ro, uint32_t recv_rid)
 {
-    struct group *g;
+    struct visor_group *g;
     LIST_FOREACH(g, &ro->groups, next)
         if (g->recv_rid == recv_rid && g->state != G_CLOSING)
             return g;
     return NULL;
 }
 
-static struct group *find_serial(struct router *ro, uint64_t serial)
+static struct visor_group *find_serial(struct visor_router *ro, uint64_t serial)
 {
-    struct group *g;
+    struct visor_group *g;
     LIST_FOREACH(g, &ro->groups, next)
         if (g->serial == serial)
             return g;
@@ -98,10 +98,10 @@ static struct group *find_serial(struct router *ro, uint64_t serial)
 }
 
 /* The group of the address pair (local port, remote pk, remote port) on this side. */
-static struct group *find_tuple(struct router *ro, uint16_t local_port, const struct sw_pk *remote,
-                                uint16_t remote_port, bool initiator)
+static struct visor_group *find_tuple(struct visor_router *ro, uint16_t local_port,
+                                      const struct sw_pk *remote, uint16_t remote_port, bool initiator)
 {
-    struct group *g;
+    struct visor_group *g;
     LIST_FOREACH(g, &ro->groups, next)
         if (g->local_port == local_port && g->remote_port == remote_port && g->initiator == initiator &&
             g->state != G_CLOSING && sw_pk_equal(&g->remote, remote))
@@ -109,9 +109,9 @@ static struct group *find_tuple(struct router *ro, uint16_t local_port, const st
     return NULL;
 }
 
-static struct app_listener *find_listener(struct router *ro, uint16_t port)
+static struct visor_app_listener *find_listener(struct visor_router *ro, uint16_t port)
 {
-    struct app_listener *l;
+    struct visor_app_listener *l;
     LIST_FOREACH(l, &ro->listeners, next)
         if (l->port == port)
             return l;
@@ -119,14 +119,14 @@ static struct app_listener *find_listener(struct router *ro, uint16_t port)
 }
 
 /* The link of the group's outgoing transport if it can take a packet now. */
-static struct link *out_link(struct group *g, bool *full)
+static struct visor_link *out_link(struct visor_group *g, bool *full)
 {
-    struct transport *t = tm_find_id(g->v, &g->send_tp);
-    struct link *l = t && t->state == TP_UP ? t->link : NULL;
+    struct visor_transport *t = visor_tm_find_id(g->v, &g->send_tp);
+    struct visor_link *l = t && t->state == VISOR_TP_UP ? t->link : NULL;
     *full = false;
-    if (!l || l->state != LINK_OPEN)
+    if (!l || l->state != VISOR_LINK_OPEN)
         return NULL;
-    if (link_output_len(l) > ROUTER_OUTPUT_CAP) {
+    if (visor_link_output_len(l) > VISOR_ROUTER_OUTPUT_CAP) {
         *full = true;
         return NULL;
     }
@@ -134,10 +134,10 @@ static struct link *out_link(struct group *g, bool *full)
 }
 
 /* Sends one routing packet on the outgoing route; body = what follows the route ID. */
-static int send_routed(struct group *g, uint8_t type, const uint8_t *body, size_t len)
+static int send_routed(struct visor_group *g, uint8_t type, const uint8_t *body, size_t len)
 {
     bool full;
-    struct link *l = out_link(g, &full);
+    struct visor_link *l = out_link(g, &full);
 
     if (!l)
         return full ? SW_ERANGE : SW_EIO;
@@ -145,25 +145,25 @@ static int send_routed(struct group *g, uint8_t type, const uint8_t *body, size_
     if (len)
         memmove(pktbuf + 4, body, len);
     g->last_tx_s = sw_mono_ms() / 1000;
-    return link_send(l, type, pktbuf, 4 + len) ? SW_EIO : SW_OK;
+    return visor_link_send(l, type, pktbuf, 4 + len) ? SW_EIO : SW_OK;
 }
 
 /* DATA carrying msg (a Noise message): built in place in pktbuf + 6. */
-static int send_data(struct group *g, size_t msg_len)
+static int send_data(struct visor_group *g, size_t msg_len)
 {
     sw_put_u16(pktbuf + 4, (uint16_t)msg_len);
     bool full;
-    struct link *l = out_link(g, &full);
+    struct visor_link *l = out_link(g, &full);
     if (!l)
         return full ? SW_ERANGE : SW_EIO;
     sw_put_u32(pktbuf, g->send_rid);
     g->last_tx_s = sw_mono_ms() / 1000;
-    return link_send(l, RPKT_DATA, pktbuf, 6 + msg_len) ? SW_EIO : SW_OK;
+    return visor_link_send(l, VISOR_RPKT_DATA, pktbuf, 6 + msg_len) ? SW_EIO : SW_OK;
 }
 
-static void group_free(struct group *g, const char *why)
+static void group_free(struct visor_group *g, const char *why)
 {
-    struct router *ro = g->v->router;
+    struct visor_router *ro = g->v->router;
     char pk[SW_PK_HEX_LEN + 1];
 
     sw_pk_to_hex(&g->remote, pk);
@@ -171,7 +171,7 @@ static void group_free(struct group *g, const char *why)
                 g->initiator ? "to" : "from", pk, g->remote_port, g->local_port, why);
     if (g->waiter) {
         ro->m_group_failures++;
-        vcmd_reply_error(&g->v->q, g->waiter, 502, "route_failed", "%s", why);
+        visor_cmd_reply_error(&g->v->q, g->waiter, 502, "route_failed", "%s", why);
     }
     LIST_REMOVE(g, next);
     ro->n_groups--;
@@ -189,39 +189,39 @@ static void group_free(struct group *g, const char *why)
 }
 
 /* Ends the group: CLOSE on the outgoing route (when send_close), app fd closed. */
-static void group_end(struct group *g, bool send_close, uint8_t code, const char *why)
+static void group_end(struct visor_group *g, bool send_close, uint8_t code, const char *why)
 {
     if (send_close) {
         uint8_t c = code;
-        send_routed(g, RPKT_CLOSE, &c, 1);
+        send_routed(g, VISOR_RPKT_CLOSE, &c, 1);
     }
     group_free(g, why);
 }
 
-static bool pump_app(struct group *g);
+static bool pump_app(struct visor_group *g);
 
 static void flush_write_cb(struct bufferevent *bev, void *arg)
 {
-    struct group *g = arg;
+    struct visor_group *g = arg;
     if (evbuffer_get_length(bufferevent_get_output(bev)) == 0)
         group_free(g, g->close_why);
 }
 
 static void flush_event_cb(struct bufferevent *bev, short what, void *arg)
 {
-    struct group *g = arg;
+    struct visor_group *g = arg;
     if (what & (BEV_EVENT_EOF | BEV_EVENT_ERROR))
         group_free(g, g->close_why);
 }
 
 /* Sends CLOSE (the peer closed: the answer; the app hit EOF: the end), then closes the app's
  * connection once the bytes that arrived from the peer are written to it (flush, then close;
- * GROUP_FLUSH_MS at most). */
-static void group_close_flush(struct group *g, const char *why)
+ * VISOR_GROUP_FLUSH_MS at most). */
+static void group_close_flush(struct visor_group *g, const char *why)
 {
     struct timeval tv = { 0, 250000 };
 
-    send_routed(g, RPKT_CLOSE, (const uint8_t[]){ RPKT_CLOSE_NORMAL }, 1);
+    send_routed(g, VISOR_RPKT_CLOSE, (const uint8_t[]){ VISOR_RPKT_CLOSE_NORMAL }, 1);
     if (!g->bev || g->state == G_HANDSHAKE || evbuffer_get_length(bufferevent_get_output(g->bev)) == 0) {
         group_free(g, why);
         return;
@@ -229,7 +229,7 @@ static void group_close_flush(struct group *g, const char *why)
     g->state = G_CLOSING;
     g->close_why = why;
     g->paused = false;
-    g->deadline_ms = sw_deadline_ms(GROUP_FLUSH_MS);
+    g->deadline_ms = sw_deadline_ms(VISOR_GROUP_FLUSH_MS);
     bufferevent_disable(g->bev, EV_READ);
     bufferevent_setcb(g->bev, NULL, flush_write_cb, flush_event_cb, g);
     bufferevent_setwatermark(g->bev, EV_WRITE, 0, 0);
@@ -239,23 +239,23 @@ static void group_close_flush(struct group *g, const char *why)
 }
 
 /* Initiator: hands the re-establishment to a thread (appsrv.c); retried from the timer. */
-static void start_reroute(struct group *g)
+static void start_reroute(struct visor_group *g)
 {
-    struct group_reroute r = { .serial = g->serial, .dst = g->remote, .dst_port = g->remote_port,
+    struct visor_group_reroute r = { .serial = g->serial, .dst = g->remote, .dst_port = g->remote_port,
                                .src_port = g->local_port };
 
     if (g->tp_down)
         sw_uuid_format(&g->failed_tp, r.failed_tp);
     r.old_paths = g->paths ? strdup(g->paths) : NULL;
-    if (appsrv_reroute(g->v, &r) == SW_OK)
+    if (visor_appsrv_reroute(g->v, &r) == SW_OK)
         g->job = true;
     else
-        g->retry_at_ms = sw_deadline_ms(GROUP_RETRY_MS);
+        g->retry_at_ms = sw_deadline_ms(VISOR_GROUP_RETRY_MS);
 }
 
 /* The route of an open group broke: the initiator re-establishes it, the responder waits for
  * the initiator's rebind; app bytes stay queued (not read) meanwhile. */
-static void route_broken(struct group *g, const char *why, bool tp_down)
+static void route_broken(struct visor_group *g, const char *why, bool tp_down)
 {
     if (g->state != G_OPEN)
         return;
@@ -263,7 +263,7 @@ static void route_broken(struct group *g, const char *why, bool tp_down)
                 g->initiator ? "re-establishing it" : "waiting for the initiator to re-establish it");
     g->state = g->initiator ? G_REROUTE : G_WAIT;
     g->broken_ms = sw_mono_ms();
-    g->reroute_deadline_ms = g->broken_ms + GROUP_REROUTE_S * 1000;
+    g->reroute_deadline_ms = g->broken_ms + VISOR_GROUP_REROUTE_S * 1000;
     g->tp_down = tp_down;
     g->failed_tp = g->send_tp;
     if (g->paused) { /* back to the 1 s tick */
@@ -278,13 +278,13 @@ static void route_broken(struct group *g, const char *why, bool tp_down)
 }
 
 /* Back to G_OPEN after a rebind: sends CLOSE on the old route when it still has a first hop. */
-static void rebound(struct group *g, const struct sw_uuid *tp, uint32_t send_rid, uint32_t recv_rid)
+static void rebound(struct visor_group *g, const struct sw_uuid *tp, uint32_t send_rid, uint32_t recv_rid)
 {
     bool full;
     uint32_t old_recv = g->recv_rid;
 
     if (out_link(g, &full))
-        send_routed(g, RPKT_CLOSE, (const uint8_t[]){ RPKT_CLOSE_NORMAL }, 1);
+        send_routed(g, VISOR_RPKT_CLOSE, (const uint8_t[]){ VISOR_RPKT_CLOSE_NORMAL }, 1);
     g->send_tp = *tp;
     g->send_rid = send_rid;
     g->recv_rid = recv_rid;
@@ -299,7 +299,7 @@ static void rebound(struct group *g, const struct sw_uuid *tp, uint32_t send_rid
 
 static void timer_cb(evutil_socket_t fd, short what, void *arg)
 {
-    struct group *g = arg;
+    struct visor_group *g = arg;
     int64_t now_ms = sw_mono_ms(), now = now_ms / 1000;
     bool full;
 
@@ -309,12 +309,13 @@ static void timer_cb(evutil_socket_t fd, short what, void *arg)
         return;
     }
     if (g->state == G_HANDSHAKE && now_ms >= g->deadline_ms) {
-        group_end(g, true, RPKT_CLOSE_ERROR, "the end-to-end handshake timed out");
+        group_end(g, true, VISOR_RPKT_CLOSE_ERROR, "the end-to-end handshake timed out");
         return;
     }
     if (g->state == G_REROUTE || g->state == G_WAIT) {
         if (now_ms >= g->reroute_deadline_ms) {
-            group_end(g, true, RPKT_CLOSE_ERROR, "the route broke and was not re-established in time");
+            group_end(g, true, VISOR_RPKT_CLOSE_ERROR,
+                      "the route broke and was not re-established in time");
             return;
         }
         if (g->state == G_REROUTE && !g->job && now_ms >= g->retry_at_ms)
@@ -327,19 +328,19 @@ static void timer_cb(evutil_socket_t fd, short what, void *arg)
         route_broken(g, "the first hop's transport is down", true);
         return;
     }
-    if (now - g->last_rx_s >= GROUP_DEAD_S) {
+    if (now - g->last_rx_s >= VISOR_GROUP_DEAD_S) {
         route_broken(g, "nothing received from the other end", false);
         return;
     }
-    if (now - g->last_tx_s >= GROUP_KEEPALIVE_S)
-        send_routed(g, RPKT_KEEPALIVE, NULL, 0);
+    if (now - g->last_tx_s >= VISOR_GROUP_KEEPALIVE_S)
+        send_routed(g, VISOR_RPKT_KEEPALIVE, NULL, 0);
     if (g->paused || g->app_eof)
         pump_app(g);
 }
 
 /* App bytes -> DATA records while the outgoing transport takes them. False when the group
  * ended (g is freed). */
-static bool pump_app(struct group *g)
+static bool pump_app(struct visor_group *g)
 {
     struct evbuffer *in;
     size_t n;
@@ -361,11 +362,11 @@ static bool pump_app(struct group *g)
             event_add(g->timer, &tv);
             return true;
         }
-        if (n > GROUP_RECORD_MAX)
-            n = GROUP_RECORD_MAX;
+        if (n > VISOR_GROUP_RECORD_MAX)
+            n = VISOR_GROUP_RECORD_MAX;
         if (evbuffer_remove(in, pktbuf + 6, n) != (int)n ||
             sw_noise_encrypt(&g->tx, NULL, 0, pktbuf + 6, n, pktbuf + 6)) {
-            group_end(g, true, RPKT_CLOSE_ERROR, "encryption failed");
+            group_end(g, true, VISOR_RPKT_CLOSE_ERROR, "encryption failed");
             return false;
         }
         if ((rc = send_data(g, n + SW_NOISE_TAG))) {
@@ -394,7 +395,7 @@ static void app_read_cb(struct bufferevent *bev, void *arg)
 
 static void app_event_cb(struct bufferevent *bev, short what, void *arg)
 {
-    struct group *g = arg;
+    struct visor_group *g = arg;
     if (what & (BEV_EVENT_EOF | BEV_EVENT_ERROR)) {
         /* the app's remaining input is sent first (now, or when the transport drains or the
          * route is re-established); pump_app ends the group once it is all out */
@@ -404,10 +405,10 @@ static void app_event_cb(struct bufferevent *bev, short what, void *arg)
     }
 }
 
-static struct group *group_new(struct visor *v, uint32_t recv_rid, struct sw_error *err)
+static struct visor_group *group_new(struct visor *v, uint32_t recv_rid, struct sw_error *err)
 {
-    struct router *ro = v->router;
-    struct group *g;
+    struct visor_router *ro = v->router;
+    struct visor_group *g;
     int sv[2] = { -1, -1 };
     struct timeval one = { 1, 0 };
 
@@ -441,7 +442,7 @@ static struct group *group_new(struct visor *v, uint32_t recv_rid, struct sw_err
         return NULL;
     }
     bufferevent_setcb(g->bev, app_read_cb, NULL, app_event_cb, g);
-    g->deadline_ms = sw_deadline_ms(GROUP_HS_TIMEOUT_MS);
+    g->deadline_ms = sw_deadline_ms(VISOR_GROUP_HS_TIMEOUT_MS);
     g->last_tx_s = g->last_rx_s = sw_mono_ms() / 1000;
     g->serial = ++ro->group_serial;
     event_add(g->timer, &one);
@@ -451,12 +452,12 @@ static struct group *group_new(struct visor *v, uint32_t recv_rid, struct sw_err
 }
 
 /* Handshake done: derive the ciphers, start moving app bytes, hand the fd over. */
-static void established(struct group *g)
+static void established(struct visor_group *g)
 {
-    struct router *ro = g->v->router;
+    struct visor_router *ro = g->v->router;
 
     if (sw_noise_hs_split(&g->hs, &g->tx, &g->rx)) {
-        group_end(g, true, RPKT_CLOSE_ERROR, "noise split failed");
+        group_end(g, true, VISOR_RPKT_CLOSE_ERROR, "noise split failed");
         return;
     }
     g->state = G_OPEN;
@@ -464,10 +465,10 @@ static void established(struct group *g)
     if (g->initiator) {
         g->waiter->fd = g->app_fd;
         g->app_fd = -1;
-        vcmd_reply(&g->v->q, g->waiter, 200, json_object_new_object());
+        visor_cmd_reply(&g->v->q, g->waiter, 200, json_object_new_object());
         g->waiter = NULL;
     } else {
-        struct app_listener *l = find_listener(ro, g->local_port);
+        struct visor_app_listener *l = find_listener(ro, g->local_port);
         uint8_t msg[SW_PK_LEN + 2];
         char cbuf[CMSG_SPACE(sizeof(int))];
         struct iovec iov = { msg, sizeof(msg) };
@@ -484,7 +485,7 @@ static void established(struct group *g)
         cm->cmsg_len = CMSG_LEN(sizeof(int));
         memcpy(CMSG_DATA(cm), &g->app_fd, sizeof(int));
         if (!l || sendmsg(l->fd, &mh, MSG_DONTWAIT | MSG_NOSIGNAL) != (ssize_t)sizeof(msg)) {
-            group_end(g, true, RPKT_CLOSE_ERROR, "the app stopped listening");
+            group_end(g, true, VISOR_RPKT_CLOSE_ERROR, "the app stopped listening");
             return;
         }
         close(g->app_fd);
@@ -495,12 +496,12 @@ static void established(struct group *g)
                 g->initiator ? "initiator" : "responder");
 }
 
-static void handshake_packet(struct group *g, const struct rpkt *p)
+static void handshake_packet(struct visor_group *g, const struct visor_rpkt *p)
 {
     size_t plen, out_len;
 
     if (sw_noise_hs_read_message(&g->hs, p->data, p->data_len, NULL, 0, &plen)) {
-        group_end(g, true, RPKT_CLOSE_ERROR, "the end-to-end handshake failed (wrong key?)");
+        group_end(g, true, VISOR_RPKT_CLOSE_ERROR, "the end-to-end handshake failed (wrong key?)");
         return;
     }
     if (!g->initiator) {
@@ -514,13 +515,13 @@ static void handshake_packet(struct group *g, const struct rpkt *p)
         established(g);
 }
 
-void group_packet(struct visor *v, struct rule *r, const struct rpkt *p)
+void visor_group_packet(struct visor *v, struct visor_rule *r, const struct visor_rpkt *p)
 {
-    struct group *g = find_group(v->router, r->rid);
+    struct visor_group *g = find_group(v->router, r->rid);
     static uint8_t plain[SW_NOISE_MAX_MSG];
     bool new_route = false;
 
-    if (!g && r->type == RULE_CONSUME) {
+    if (!g && r->type == VISOR_RULE_CONSUME) {
         /* the responder moved to the new route before our setup answer came: same group */
         g = find_tuple(v->router, r->local_port, &r->remote_pk, r->remote_port, true);
         if (!g || g->state != G_REROUTE)
@@ -530,11 +531,11 @@ void group_packet(struct visor *v, struct rule *r, const struct rpkt *p)
     if (!g)
         return;
     g->last_rx_s = sw_mono_ms() / 1000;
-    if (p->type == RPKT_CLOSE && g->state == G_REROUTE && !new_route) {
+    if (p->type == VISOR_RPKT_CLOSE && g->state == G_REROUTE && !new_route) {
         sw_log_debug("route group %u: CLOSE on the old route ignored while re-establishing", g->recv_rid);
         return;
     }
-    if (p->type == RPKT_CLOSE) {
+    if (p->type == VISOR_RPKT_CLOSE) {
         group_close_flush(g, p->code ? "the peer closed with an error" : "the peer closed");
         return;
     }
@@ -546,26 +547,26 @@ void group_packet(struct visor *v, struct rule *r, const struct rpkt *p)
                 bufferevent_enable(g->bev, EV_READ);
         }
     }
-    if (p->type != RPKT_DATA)
+    if (p->type != VISOR_RPKT_DATA)
         return; /* KEEPALIVE: the rule's expiry was pushed already */
     if (g->state == G_HANDSHAKE) {
         handshake_packet(g, p);
         return;
     }
     if (sw_noise_decrypt(&g->rx, NULL, 0, p->data, p->data_len, plain)) {
-        group_end(g, true, RPKT_CLOSE_ERROR, "a DATA record did not decrypt");
+        group_end(g, true, VISOR_RPKT_CLOSE_ERROR, "a DATA record did not decrypt");
         return;
     }
     bufferevent_write(g->bev, plain, p->data_len - SW_NOISE_TAG);
-    if (evbuffer_get_length(bufferevent_get_output(g->bev)) > GROUP_APP_OUT_MAX)
-        group_end(g, true, RPKT_CLOSE_ERROR, "the app does not read");
+    if (evbuffer_get_length(bufferevent_get_output(g->bev)) > VISOR_GROUP_APP_OUT_MAX)
+        group_end(g, true, VISOR_RPKT_CLOSE_ERROR, "the app does not read");
 }
 
-void group_rule_gone(struct visor *v, uint32_t rid, const char *why)
+void visor_group_rule_gone(struct visor *v, uint32_t rid, const char *why)
 {
-    struct group *g = find_group(v->router, rid);
+    struct visor_group *g = find_group(v->router, rid);
     if (g)
-        group_end(g, true, RPKT_CLOSE_ERROR, why);
+        group_end(g, true, VISOR_RPKT_CLOSE_ERROR, why);
 }
 
 /* ---- setting groups up ------------------------------------------------------------------- */
@@ -602,19 +603,19 @@ static int parse_params(struct json_object *o, struct group_params *gp, struct s
     return SW_OK;
 }
 
-static struct group *start_group(struct visor *v, const struct group_params *gp, bool initiator,
-                                 const char **code, struct sw_error *err)
+static struct visor_group *start_group(struct visor *v, const struct group_params *gp, bool initiator,
+                                       const char **code, struct sw_error *err)
 {
-    struct rule *r = rt_get(&v->router->rt, gp->recv_rid);
-    struct group *g;
+    struct visor_rule *r = visor_rules_get(&v->router->rt, gp->recv_rid);
+    struct visor_group *g;
     size_t out_len;
 
     *code = "invalid_request";
-    if (!r || r->type != RULE_CONSUME) {
+    if (!r || r->type != VISOR_RULE_CONSUME) {
         sw_error_set(err, SW_ENOTFOUND, "route %u is not a consume rule here", gp->recv_rid);
         return NULL;
     }
-    if (!tm_find_id(v, &gp->send_tp)) {
+    if (!visor_tm_find_id(v, &gp->send_tp)) {
         *code = "unknown_transport";
         sw_error_set(err, SW_ENOTFOUND, "send_tp is not a transport here");
         return NULL;
@@ -645,8 +646,8 @@ static struct group *start_group(struct visor *v, const struct group_params *gp,
     return g;
 }
 
-struct json_object *group_ready(struct visor *v, struct json_object *req, uint64_t id,
-                                const struct sw_pk *owner)
+struct json_object *visor_group_ready(struct visor *v, struct json_object *req, uint64_t id,
+                                      const struct sw_pk *owner)
 {
     struct sw_error err = { 0 };
     struct group_params gp;
@@ -657,22 +658,22 @@ struct json_object *group_ready(struct visor *v, struct json_object *req, uint64
     if (parse_params(req, &gp, &err) == SW_OK &&
         (!json_object_object_get(req, "initiator") || sw_json_get_bool(req, "initiator", "", &initiator, &err) == SW_OK) &&
         (!json_object_object_get(req, "rebind") || sw_json_get_bool(req, "rebind", "", &rebind, &err) == SW_OK)) {
-        struct group *g;
-        struct rule *r;
+        struct visor_group *g;
+        struct visor_rule *r;
         if (initiator) {
             sw_error_set(&err, SW_EINVAL, "the initiator learns its group from the route_group response");
         } else if (rebind) {
             /* the same group (same address pair) moves onto a new route; Noise state kept */
             g = find_tuple(v->router, gp.local_port, &gp.remote, gp.remote_port, false);
-            r = rt_get(&v->router->rt, gp.recv_rid);
+            r = visor_rules_get(&v->router->rt, gp.recv_rid);
             if (!g || g->state == G_HANDSHAKE) {
                 code = "no_group";
                 sw_error_set(&err, SW_ENOTFOUND, "no open route group for this address pair");
-            } else if (!r || r->type != RULE_CONSUME) {
+            } else if (!r || r->type != VISOR_RULE_CONSUME) {
                 sw_error_set(&err, SW_ENOTFOUND, "route %u is not a consume rule here", gp.recv_rid);
             } else if (find_group(v->router, gp.recv_rid)) {
                 sw_error_set(&err, SW_EEXIST, "route %u belongs to a group already", gp.recv_rid);
-            } else if (!tm_find_id(v, &gp.send_tp)) {
+            } else if (!visor_tm_find_id(v, &gp.send_tp)) {
                 code = "unknown_transport";
                 sw_error_set(&err, SW_ENOTFOUND, "send_tp is not a transport here");
             } else {
@@ -705,19 +706,19 @@ struct json_object *group_ready(struct visor *v, struct json_object *req, uint64
     return o;
 }
 
-void group_cmd_dial(struct visor *v, struct vcmd *c)
+void visor_group_cmd_dial(struct visor *v, struct visor_cmd *c)
 {
     struct sw_error err = { 0 };
     struct group_params gp;
     const char *code = "invalid_request";
-    struct group *g;
+    struct visor_group *g;
 
     if (parse_params(c->body, &gp, &err)) {
-        vcmd_reply_error(&v->q, c, 400, code, "%s", err.msg);
+        visor_cmd_reply_error(&v->q, c, 400, code, "%s", err.msg);
         return;
     }
     if (!(g = start_group(v, &gp, true, &code, &err))) {
-        vcmd_reply_error(&v->q, c, 502, code, "%s", err.msg);
+        visor_cmd_reply_error(&v->q, c, 502, code, "%s", err.msg);
         return;
     }
     g->waiter = c; /* replied when the handshake ends either way */
@@ -730,44 +731,45 @@ void group_cmd_dial(struct visor *v, struct vcmd *c)
     }
 }
 
-void group_cmd_port_free(struct visor *v, struct vcmd *c)
+void visor_group_cmd_port_free(struct visor *v, struct visor_cmd *c)
 {
-    struct group *g;
+    struct visor_group *g;
     LIST_FOREACH(g, &v->router->groups, next)
         if (g->initiator && g->local_port == c->n) {
-            vcmd_reply_error(&v->q, c, 409, "port_in_use", "a group uses local port %u", (unsigned)c->n);
+            visor_cmd_reply_error(&v->q, c, 409, "port_in_use", "a group uses local port %u",
+                                  (unsigned)c->n);
             return;
         }
-    vcmd_reply(&v->q, c, 200, json_object_new_object());
+    visor_cmd_reply(&v->q, c, 200, json_object_new_object());
 }
 
-void group_cmd_rebind(struct visor *v, struct vcmd *c)
+void visor_group_cmd_rebind(struct visor *v, struct visor_cmd *c)
 {
     struct sw_error err = { 0 };
-    struct group *g = find_serial(v->router, c->n);
+    struct visor_group *g = find_serial(v->router, c->n);
     struct group_params gp;
-    struct rule *r;
+    struct visor_rule *r;
     const char *msg;
 
     if (!g || g->state != G_REROUTE) {
-        vcmd_reply_error(&v->q, c, 410, "gone", "the group is no longer re-establishing");
+        visor_cmd_reply_error(&v->q, c, 410, "gone", "the group is no longer re-establishing");
         return;
     }
     g->job = false;
-    g->retry_at_ms = sw_deadline_ms(GROUP_RETRY_MS);
+    g->retry_at_ms = sw_deadline_ms(VISOR_GROUP_RETRY_MS);
     if ((msg = json_object_get_string(json_object_object_get(c->body, "error")))) {
         sw_log_info("route group %u: re-establishing failed: %s (retrying)", g->recv_rid, msg);
-        vcmd_reply(&v->q, c, 200, json_object_new_object());
+        visor_cmd_reply(&v->q, c, 200, json_object_new_object());
         return;
     }
     json_object_object_add(c->body, "local_port", json_object_new_int(g->local_port));
     json_object_object_add(c->body, "remote_pk", sw_json_pk(&g->remote));
     json_object_object_add(c->body, "remote_port", json_object_new_int(g->remote_port));
     if (parse_params(c->body, &gp, &err) ||
-        !(r = rt_get(&v->router->rt, gp.recv_rid)) || r->type != RULE_CONSUME ||
-        find_group(v->router, gp.recv_rid) || !tm_find_id(v, &gp.send_tp)) {
+        !(r = visor_rules_get(&v->router->rt, gp.recv_rid)) || r->type != VISOR_RULE_CONSUME ||
+        find_group(v->router, gp.recv_rid) || !visor_tm_find_id(v, &gp.send_tp)) {
         sw_log_info("route group %u: the setup node's new route is not usable here (retrying)", g->recv_rid);
-        vcmd_reply(&v->q, c, 200, json_object_new_object());
+        visor_cmd_reply(&v->q, c, 200, json_object_new_object());
         return;
     }
     free(g->paths);
@@ -779,14 +781,14 @@ void group_cmd_rebind(struct visor *v, struct vcmd *c)
         g->paths = strdup(json_object_to_json_string_ext(p, JSON_C_TO_STRING_PLAIN));
         json_object_put(p);
     }
-    vcmd_reply(&v->q, c, 200, json_object_new_object());
+    visor_cmd_reply(&v->q, c, 200, json_object_new_object());
     rebound(g, &gp.send_tp, gp.send_rid, gp.recv_rid);
     pump_app(g);
 }
 
 static void listener_cb(evutil_socket_t fd, short what, void *arg)
 {
-    struct app_listener *l = arg;
+    struct visor_app_listener *l = arg;
     char buf[64];
     ssize_t n = recv(fd, buf, sizeof(buf), MSG_DONTWAIT);
 
@@ -799,22 +801,23 @@ static void listener_cb(evutil_socket_t fd, short what, void *arg)
     free(l);
 }
 
-void group_cmd_listen(struct visor *v, struct vcmd *c)
+void visor_group_cmd_listen(struct visor *v, struct visor_cmd *c)
 {
-    struct app_listener *l;
+    struct visor_app_listener *l;
     int sv[2];
 
     if (c->n == 0 || c->n > 65535) {
-        vcmd_reply_error(&v->q, c, 400, "invalid_port", "ports are 1..65535");
+        visor_cmd_reply_error(&v->q, c, 400, "invalid_port", "ports are 1..65535");
         return;
     }
     if (find_listener(v->router, (uint16_t)c->n)) {
-        vcmd_reply_error(&v->q, c, 409, "port_in_use", "port %u has a listener already", (unsigned)c->n);
+        visor_cmd_reply_error(&v->q, c, 409, "port_in_use", "port %u has a listener already",
+                              (unsigned)c->n);
         return;
     }
     if (!(l = calloc(1, sizeof(*l))) || socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, sv)) {
         free(l);
-        vcmd_reply_error(&v->q, c, 500, "internal_error", "cannot create the listener");
+        visor_cmd_reply_error(&v->q, c, 500, "internal_error", "cannot create the listener");
         return;
     }
     l->v = v;
@@ -827,20 +830,20 @@ void group_cmd_listen(struct visor *v, struct vcmd *c)
         close(sv[0]);
         close(sv[1]);
         free(l);
-        vcmd_reply_error(&v->q, c, 500, "internal_error", "cannot watch the listener");
+        visor_cmd_reply_error(&v->q, c, 500, "internal_error", "cannot watch the listener");
         return;
     }
     LIST_INSERT_HEAD(&v->router->listeners, l, next);
     sw_log_info("app listener on port %u", l->port);
     c->fd = sv[1];
-    vcmd_reply(&v->q, c, 200, json_object_new_object());
+    visor_cmd_reply(&v->q, c, 200, json_object_new_object());
 }
 
-void group_free_all(struct visor *v)
+void visor_group_free_all(struct visor *v)
 {
-    struct router *ro = v->router;
-    struct group *g;
-    struct app_listener *l;
+    struct visor_router *ro = v->router;
+    struct visor_group *g;
+    struct visor_app_listener *l;
 
     while ((g = LIST_FIRST(&ro->groups)))
         group_free(g, "the visor stops");

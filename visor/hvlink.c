@@ -60,7 +60,7 @@ struct hvlink {
     int inflight;
 };
 
-struct hvlinks {
+struct visor_hvlinks {
     size_t n;
     struct hvlink l[VISOR_HYPERVISORS_MAX];
 };
@@ -410,9 +410,9 @@ static void *link_main(void *arg)
     return NULL;
 }
 
-int hvlink_start(struct visor *v, struct sw_error *err)
+int visor_hvlink_start(struct visor *v, struct sw_error *err)
 {
-    struct hvlinks *hs;
+    struct visor_hvlinks *hs;
 
     if (v->cfg.n_hypervisors == 0)
         return SW_OK;
@@ -451,9 +451,9 @@ static void stop_one(struct hvlink *l)
     pthread_mutex_unlock(&l->mu);
 }
 
-void hvlink_stop(struct visor *v)
+void visor_hvlink_stop(struct visor *v)
 {
-    struct hvlinks *hs = v->hv;
+    struct visor_hvlinks *hs = v->hv;
 
     if (!hs)
         return;

@@ -8,7 +8,7 @@
  * link costs no frame buffer; a frame longer than the state allows (512 bytes while
  * handshaking) or of length 0 closes the link at once, and a handshake must finish within
  * VISOR_HANDSHAKE_MS. Closing is always deferred to a finalizer event so that
- * tm_link_closed() never runs inside another callback of the same link. */
+ * visor_tm_link_closed() never runs inside another callback of the same link. */
 #include "visor/packet.h"
 #include "common/bytes.h"
 #include "common/frame.h"
@@ -33,10 +33,10 @@ static void link_event_cb(struct bufferevent *bev, short what, void *arg);
 
 static void finalize_cb(evutil_socket_t fd, short what, void *arg)
 {
-    struct link *l = arg;
+    struct visor_link *l = arg;
 
     LIST_REMOVE(l, all);
-    tm_link_closed(l);
+    visor_tm_link_closed(l);
     bufferevent_free(l->bev);
     event_free(l->deadline);
     event_free(l->finalizer);
@@ -47,7 +47,7 @@ static void finalize_cb(evutil_socket_t fd, short what, void *arg)
     free(l);
 }
 
-static void uncount(struct link *l)
+static void uncount(struct visor_link *l)
 {
     if (l->counted) {
         l->counted = false;
@@ -55,32 +55,32 @@ static void uncount(struct link *l)
     }
 }
 
-static void close_now(struct link *l)
+static void close_now(struct visor_link *l)
 {
     uncount(l);
-    l->state = LINK_DEAD;
+    l->state = VISOR_LINK_DEAD;
     bufferevent_disable(l->bev, EV_READ | EV_WRITE);
     evtimer_del(l->deadline);
     event_active(l->finalizer, EV_READ, 0);
 }
 
-void link_close(struct link *l, bool flush, const char *fmt, ...)
+void visor_link_close(struct visor_link *l, bool flush, const char *fmt, ...)
 {
     va_list ap;
 
-    if (l->state == LINK_DEAD)
+    if (l->state == VISOR_LINK_DEAD)
         return;
-    if (l->state != LINK_CLOSING) {
+    if (l->state != VISOR_LINK_CLOSING) {
         l->closed_in = l->state;
         va_start(ap, fmt);
         vsnprintf(l->why, sizeof(l->why), fmt, ap);
         va_end(ap);
     }
-    if (flush && l->state == LINK_OPEN && evbuffer_get_length(bufferevent_get_output(l->bev))) {
-        l->state = LINK_CLOSING;
+    if (flush && l->state == VISOR_LINK_OPEN && evbuffer_get_length(bufferevent_get_output(l->bev))) {
+        l->state = VISOR_LINK_CLOSING;
         bufferevent_disable(l->bev, EV_READ);
         bufferevent_setwatermark(l->bev, EV_WRITE, 0, 0);
-        link_set_deadline(l, 2000, "flushing before close");
+        visor_link_set_deadline(l, 2000, "flushing before close");
         return;
     }
     close_now(l);
@@ -88,14 +88,14 @@ void link_close(struct link *l, bool flush, const char *fmt, ...)
 
 static void deadline_cb(evutil_socket_t fd, short what, void *arg)
 {
-    struct link *l = arg;
-    if (l->state == LINK_CLOSING)
+    struct visor_link *l = arg;
+    if (l->state == VISOR_LINK_CLOSING)
         close_now(l);
     else
-        link_close(l, false, "%s timed out", l->deadline_what ? l->deadline_what : "deadline");
+        visor_link_close(l, false, "%s timed out", l->deadline_what ? l->deadline_what : "deadline");
 }
 
-void link_set_deadline(struct link *l, int ms, const char *what)
+void visor_link_set_deadline(struct visor_link *l, int ms, const char *what)
 {
     struct timeval tv = { ms / 1000, (ms % 1000) * 1000 };
 
@@ -106,17 +106,18 @@ void link_set_deadline(struct link *l, int ms, const char *what)
         evtimer_add(l->deadline, &tv);
 }
 
-static void set_label(struct link *l)
+static void set_label(struct visor_link *l)
 {
-    snprintf(l->label, sizeof(l->label), "%s#%llu %s%s", tp_kind_name(l->kind),
-             (unsigned long long)l->serial, l->role == LINK_INITIATOR ? "to " : "from ", l->peer_addr);
+    snprintf(l->label, sizeof(l->label), "%s#%llu %s%s", visor_tp_kind_name(l->kind),
+             (unsigned long long)l->serial, l->role == VISOR_LINK_INITIATOR ? "to " : "from ",
+             l->peer_addr);
 }
 
 /* Allocates a link around bev (which it then owns). */
-static struct link *link_alloc(struct visor *v, struct bufferevent *bev, enum tp_kind kind,
-                               enum link_role role, const char *peer_addr)
+static struct visor_link *link_alloc(struct visor *v, struct bufferevent *bev, enum visor_tp_kind kind,
+                                     enum visor_link_role role, const char *peer_addr)
 {
-    struct link *l = calloc(1, sizeof(*l));
+    struct visor_link *l = calloc(1, sizeof(*l));
 
     if (!l)
         return NULL;
@@ -140,21 +141,21 @@ static struct link *link_alloc(struct visor *v, struct bufferevent *bev, enum tp
     }
     LIST_INSERT_HEAD(&v->links, l, all);
     bufferevent_setcb(bev, link_read_cb, link_write_cb, link_event_cb, l);
-    /* the write callback (tm_link_writable) runs once output falls to this level */
+    /* the write callback (visor_tm_link_writable) runs once output falls to this level */
     bufferevent_setwatermark(bev, EV_WRITE, VISOR_DISCARD_LOW, 0);
     return l;
 }
 
-static int hs_init(struct link *l)
+static int hs_init(struct visor_link *l)
 {
+    bool initiator = l->role == VISOR_LINK_INITIATOR;
     return sw_noise_hs_init_ed25519(&l->hs, SW_NOISE_XK,
-                                    l->role == LINK_INITIATOR ? SW_NOISE_INITIATOR : SW_NOISE_RESPONDER,
-                                    SW_NOISE_PROLOGUE_TP, &l->v->cfg.kp,
-                                    l->role == LINK_INITIATOR ? &l->remote : NULL);
+                                    initiator ? SW_NOISE_INITIATOR : SW_NOISE_RESPONDER,
+                                    SW_NOISE_PROLOGUE_TP, &l->v->cfg.kp, initiator ? &l->remote : NULL);
 }
 
 /* Sends the handshake message of n bytes at buf + SW_FRAME_HDR_LEN, framed in place. */
-static int hs_send(struct link *l, uint8_t *buf, size_t n)
+static int hs_send(struct visor_link *l, uint8_t *buf, size_t n)
 {
     int rc = sw_frame_header(buf, n);
     if (rc == SW_OK && bufferevent_write(l->bev, buf, n + SW_FRAME_HDR_LEN) != 0)
@@ -165,7 +166,7 @@ static int hs_send(struct link *l, uint8_t *buf, size_t n)
 }
 
 /* Writes our first handshake message. */
-static int hs_write(struct link *l)
+static int hs_write(struct visor_link *l)
 {
     uint8_t buf[SW_FRAME_HDR_LEN + VISOR_HS_FRAME_MAX];
     size_t n = 0;
@@ -174,7 +175,7 @@ static int hs_write(struct link *l)
     return rc == SW_OK ? hs_send(l, buf, n) : rc;
 }
 
-static void set_nodelay(struct link *l)
+static void set_nodelay(struct visor_link *l)
 {
     int one = 1;
     evutil_socket_t fd = bufferevent_getfd(l->bev);
@@ -182,21 +183,21 @@ static void set_nodelay(struct link *l)
         setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
 }
 
-static void open_link(struct link *l)
+static void open_link(struct visor_link *l)
 {
     if (l->encrypted && sw_noise_hs_split(&l->hs, &l->tx, &l->rx)) {
-        link_close(l, false, "handshake split failed");
+        visor_link_close(l, false, "handshake split failed");
         return;
     }
     uncount(l);
-    l->state = LINK_OPEN;
+    l->state = VISOR_LINK_OPEN;
     l->opened = true;
-    link_set_deadline(l, 0, NULL);
-    tm_link_ready(l);
+    visor_link_set_deadline(l, 0, NULL);
+    visor_tm_link_ready(l);
 }
 
-/* One handshake message from the peer (the protocol steps are vs_hs_read's, packet.c). */
-static void hs_read(struct link *l, const uint8_t *msg, size_t len)
+/* One handshake message from the peer (the protocol steps are visor_hs_read's, packet.c). */
+static void hs_read(struct visor_link *l, const uint8_t *msg, size_t len)
 {
     uint8_t reply[SW_FRAME_HDR_LEN + VISOR_HS_FRAME_MAX];
     struct sw_error err = { 0 };
@@ -205,104 +206,104 @@ static void hs_read(struct link *l, const uint8_t *msg, size_t len)
     bool done = false;
     int rc;
 
-    if (vs_hs_read(&l->hs, &l->v->cfg.kp.pk, msg, len, reply + SW_FRAME_HDR_LEN,
-                   VISOR_HS_FRAME_MAX, &n, &done, &remote, &err)) {
-        link_close(l, false, "%s", err.msg);
+    if (visor_hs_read(&l->hs, &l->v->cfg.kp.pk, msg, len, reply + SW_FRAME_HDR_LEN,
+                      VISOR_HS_FRAME_MAX, &n, &done, &remote, &err)) {
+        visor_link_close(l, false, "%s", err.msg);
         return;
     }
     if (n && (rc = hs_send(l, reply, n))) {
-        link_close(l, false, "handshake message %u failed: %s",
-                   l->role == LINK_INITIATOR ? 3u : 2u, sw_strerror(rc));
+        visor_link_close(l, false, "handshake message %u failed: %s",
+                         l->role == VISOR_LINK_INITIATOR ? 3u : 2u, sw_strerror(rc));
         return;
     }
     if (!done)
         return;
-    if (l->role == LINK_RESPONDER)
+    if (l->role == VISOR_LINK_RESPONDER)
         l->remote = remote;
     open_link(l);
 }
 
-static void packet_frame(struct link *l, uint8_t *frame, size_t len)
+static void packet_frame(struct visor_link *l, uint8_t *frame, size_t len)
 {
     size_t plen = len;
 
     if (l->encrypted) {
         if (sw_noise_decrypt(&l->rx, NULL, 0, frame, len, frame)) {
-            link_close(l, false, "protocol error: a message does not decrypt");
+            visor_link_close(l, false, "protocol error: a message does not decrypt");
             return;
         }
         plen = len - SW_NOISE_TAG;
     }
     if (plen == 0) {
-        link_close(l, false, "protocol error: empty packet");
+        visor_link_close(l, false, "protocol error: empty packet");
         return;
     }
-    tm_link_packet(l, frame, plen);
+    visor_tm_link_packet(l, frame, plen);
 }
 
 static void link_read_cb(struct bufferevent *bev, void *arg)
 {
-    struct link *l = arg;
+    struct visor_link *l = arg;
     struct evbuffer *in = bufferevent_get_input(bev);
     uint8_t hdr[SW_FRAME_HDR_LEN], *p;
     struct sw_error err = { 0 };
     size_t have, n, max;
 
     l->heard = true;
-    while (l->state == LINK_HANDSHAKE || l->state == LINK_OPEN) {
+    while (l->state == VISOR_LINK_HANDSHAKE || l->state == VISOR_LINK_OPEN) {
         have = evbuffer_get_length(in);
         if (have < SW_FRAME_HDR_LEN)
             break;
         evbuffer_copyout(in, hdr, SW_FRAME_HDR_LEN);
-        max = l->state == LINK_HANDSHAKE ? VISOR_HS_FRAME_MAX : SW_FRAME_MAX;
-        if (vs_frame_peek(hdr, have, max, &n, &err)) {
-            link_close(l, false, "protocol error: %s", err.msg);
+        max = l->state == VISOR_LINK_HANDSHAKE ? VISOR_HS_FRAME_MAX : SW_FRAME_MAX;
+        if (visor_frame_peek(hdr, have, max, &n, &err)) {
+            visor_link_close(l, false, "protocol error: %s", err.msg);
             break;
         }
         if (n == 0) /* the frame is not complete yet */
             break;
         if (!(p = evbuffer_pullup(in, (ssize_t)(SW_FRAME_HDR_LEN + n)))) {
-            link_close(l, false, "out of memory");
+            visor_link_close(l, false, "out of memory");
             break;
         }
         l->bytes_in += SW_FRAME_HDR_LEN + n;
         l->last_rx_ms = sw_mono_ms();
-        if (l->state == LINK_HANDSHAKE)
+        if (l->state == VISOR_LINK_HANDSHAKE)
             hs_read(l, p + SW_FRAME_HDR_LEN, n);
         else
             packet_frame(l, p + SW_FRAME_HDR_LEN, n);
         evbuffer_drain(in, SW_FRAME_HDR_LEN + n);
     }
-    if (l->state >= LINK_CLOSING)
+    if (l->state >= VISOR_LINK_CLOSING)
         evbuffer_drain(in, evbuffer_get_length(in));
 }
 
 static void link_write_cb(struct bufferevent *bev, void *arg)
 {
-    struct link *l = arg;
-    if (l->state == LINK_CLOSING) {
+    struct visor_link *l = arg;
+    if (l->state == VISOR_LINK_CLOSING) {
         if (evbuffer_get_length(bufferevent_get_output(bev)) == 0)
             close_now(l);
         return;
     }
-    if (l->state == LINK_OPEN)
-        tm_link_writable(l);
+    if (l->state == VISOR_LINK_OPEN)
+        visor_tm_link_writable(l);
 }
 
-static void connected(struct link *l)
+static void connected(struct visor_link *l)
 {
     int rc;
 
     set_nodelay(l);
-    l->state = LINK_HANDSHAKE;
-    link_set_deadline(l, VISOR_HANDSHAKE_MS, "handshake");
+    l->state = VISOR_LINK_HANDSHAKE;
+    visor_link_set_deadline(l, VISOR_HANDSHAKE_MS, "handshake");
     if ((rc = hs_write(l)))
-        link_close(l, false, "handshake message 1 failed: %s", sw_strerror(rc));
+        visor_link_close(l, false, "handshake message 1 failed: %s", sw_strerror(rc));
 }
 
 /* Connects to the next address of a resolved name (a fresh socket after a failed one).
  * False when none is left or none could be started. */
-static bool connect_next(struct link *l)
+static bool connect_next(struct visor_link *l)
 {
     while (l->addrs && l->next_addr < json_object_array_length(l->addrs)) {
         const char *a = json_object_get_string(json_object_array_get_idx(l->addrs, l->next_addr++));
@@ -330,7 +331,7 @@ static bool connect_next(struct link *l)
 
 static void link_event_cb(struct bufferevent *bev, short what, void *arg)
 {
-    struct link *l = arg;
+    struct visor_link *l = arg;
 
     if (what & BEV_EVENT_CONNECTED) {
         connected(l);
@@ -338,29 +339,31 @@ static void link_event_cb(struct bufferevent *bev, short what, void *arg)
     }
     if (!(what & (BEV_EVENT_EOF | BEV_EVENT_ERROR)))
         return;
-    if (l->state == LINK_CONNECTING) { /* a resolved name may have more addresses to try */
+    if (l->state == VISOR_LINK_CONNECTING) { /* a resolved name may have more addresses to try */
         const char *why = evutil_socket_error_to_string(EVUTIL_SOCKET_ERROR());
         sw_log_debug("%s: connect failed: %s", l->label, why);
         if (!connect_next(l))
-            link_close(l, false, "connect failed: %s", why);
+            visor_link_close(l, false, "connect failed: %s", why);
     } else if (what & BEV_EVENT_EOF) {
-        if (l->state != LINK_HANDSHAKE)
-            link_close(l, false, "the peer closed the connection");
-        else if (l->role == LINK_INITIATOR)
-            link_close(l, false, "connection closed during the handshake (the peer has another key, or is no visor)");
+        if (l->state != VISOR_LINK_HANDSHAKE)
+            visor_link_close(l, false, "the peer closed the connection");
+        else if (l->role == VISOR_LINK_INITIATOR)
+            visor_link_close(l, false,
+                             "connection closed during the handshake (the peer has another key, or is no visor)");
         else
-            link_close(l, false, "connection closed during the handshake");
+            visor_link_close(l, false, "connection closed during the handshake");
     } else {
-        link_close(l, false, "connection error: %s", evutil_socket_error_to_string(EVUTIL_SOCKET_ERROR()));
+        visor_link_close(l, false, "connection error: %s",
+                         evutil_socket_error_to_string(EVUTIL_SOCKET_ERROR()));
     }
 }
 
-int link_new(struct visor *v, evutil_socket_t fd, enum tp_kind kind, enum link_role role,
-             bool encrypted, const struct sw_pk *remote, const char *peer_addr,
-             struct link **out)
+int visor_link_new(struct visor *v, evutil_socket_t fd, enum visor_tp_kind kind, enum visor_link_role role,
+                   bool encrypted, const struct sw_pk *remote, const char *peer_addr,
+                   struct visor_link **out)
 {
     struct bufferevent *bev;
-    struct link *l;
+    struct visor_link *l;
 
     evutil_make_socket_nonblocking(fd);
     evutil_make_socket_closeonexec(fd);
@@ -378,105 +381,105 @@ int link_new(struct visor *v, evutil_socket_t fd, enum tp_kind kind, enum link_r
     *out = l;
     bufferevent_enable(bev, EV_READ | EV_WRITE);
     if (!encrypted) {
-        l->state = LINK_OPEN;
+        l->state = VISOR_LINK_OPEN;
         l->opened = true;
         return SW_OK;
     }
     if (hs_init(l)) {
-        link_close(l, false, "handshake init failed");
+        visor_link_close(l, false, "handshake init failed");
         return SW_OK;
     }
-    if (kind == TP_STCP)
+    if (kind == VISOR_TP_STCP)
         set_nodelay(l);
-    l->state = LINK_HANDSHAKE;
-    if (role == LINK_RESPONDER) {
+    l->state = VISOR_LINK_HANDSHAKE;
+    if (role == VISOR_LINK_RESPONDER) {
         l->counted = true;
         v->n_handshakes++;
     }
-    link_set_deadline(l, VISOR_HANDSHAKE_MS, "handshake");
-    if (role == LINK_INITIATOR && hs_write(l))
-        link_close(l, false, "handshake message 1 failed");
+    visor_link_set_deadline(l, VISOR_HANDSHAKE_MS, "handshake");
+    if (role == VISOR_LINK_INITIATOR && hs_write(l))
+        visor_link_close(l, false, "handshake message 1 failed");
     return SW_OK;
 }
 
-int link_dial_stcp(struct visor *v, const char *hostport, const struct sw_pk *remote,
-                   struct link **out, struct sw_error *err)
+int visor_link_dial_stcp(struct visor *v, const char *hostport, const struct sw_pk *remote,
+                         struct visor_link **out, struct sw_error *err)
 {
     char host[VISOR_ADDR_MAX];
     uint16_t port;
     struct sockaddr_storage ss;
     int sslen = sizeof(ss);
     struct bufferevent *bev;
-    struct link *l;
+    struct visor_link *l;
 
     if (sw_hostport_parse(hostport, 0, host, sizeof(host), &port) || port == 0)
         return sw_error_set(err, SW_EINVAL, "'%s' is not host:port", hostport);
     if (!(bev = bufferevent_socket_new(v->base, -1, BEV_OPT_CLOSE_ON_FREE)))
         return sw_error_set(err, SW_ENOMEM, "out of memory");
-    if (!(l = link_alloc(v, bev, TP_STCP, LINK_INITIATOR, hostport))) {
+    if (!(l = link_alloc(v, bev, VISOR_TP_STCP, VISOR_LINK_INITIATOR, hostport))) {
         bufferevent_free(bev);
         return sw_error_set(err, SW_ENOMEM, "out of memory");
     }
     l->encrypted = true;
     l->remote = *remote;
-    l->state = LINK_CONNECTING;
+    l->state = VISOR_LINK_CONNECTING;
     *out = l;
     if (hs_init(l)) {
-        link_close(l, false, "the remote key does not convert to X25519");
+        visor_link_close(l, false, "the remote key does not convert to X25519");
         return SW_OK;
     }
-    link_set_deadline(l, VISOR_HANDSHAKE_MS, "connect");
+    visor_link_set_deadline(l, VISOR_HANDSHAKE_MS, "connect");
     bufferevent_enable(bev, EV_READ | EV_WRITE);
     if (evutil_parse_sockaddr_port(hostport, (struct sockaddr *)&ss, &sslen) == 0) {
         if (bufferevent_socket_connect(bev, (struct sockaddr *)&ss, sslen) != 0 &&
-            l->state == LINK_CONNECTING)
-            link_close(l, false, "connect to %s failed", hostport);
-    } else if (resolve_host(v, l->serial, host, port)) { /* a name: off the loop */
-        link_close(l, false, "cannot start resolving %s", host);
+            l->state == VISOR_LINK_CONNECTING)
+            visor_link_close(l, false, "connect to %s failed", hostport);
+    } else if (visor_resolve_host(v, l->serial, host, port)) { /* a name: off the loop */
+        visor_link_close(l, false, "cannot start resolving %s", host);
     }
     return SW_OK;
 }
 
-void link_resolved(struct visor *v, struct vcmd *c)
+void visor_link_resolved(struct visor *v, struct visor_cmd *c)
 {
-    struct link *l;
+    struct visor_link *l;
 
     LIST_FOREACH(l, &v->links, all)
         if (l->serial == c->n)
             break;
-    if (!l || l->state != LINK_CONNECTING)
+    if (!l || l->state != VISOR_LINK_CONNECTING)
         goto out; /* closed meanwhile (deadline, shutdown) */
     if (c->status) {
-        link_close(l, false, "cannot resolve %s: %s", l->peer_addr, c->why);
+        visor_link_close(l, false, "cannot resolve %s: %s", l->peer_addr, c->why);
         goto out;
     }
     l->addrs = c->body; /* the link's now */
     c->body = NULL;
     l->next_addr = 0;
-    if (!connect_next(l) && l->state == LINK_CONNECTING)
-        link_close(l, false, "connect to %s failed", l->peer_addr);
+    if (!connect_next(l) && l->state == VISOR_LINK_CONNECTING)
+        visor_link_close(l, false, "connect to %s failed", l->peer_addr);
 out:
-    vcmd_release(&v->q, c);
+    visor_cmd_release(&v->q, c);
 }
 
-int link_send(struct link *l, uint8_t type, const void *body, size_t len)
+int visor_link_send(struct visor_link *l, uint8_t type, const void *body, size_t len)
 {
     struct evbuffer *out;
     struct evbuffer_iovec iov;
     size_t total = SW_FRAME_HDR_LEN + 1 + len + (l->encrypted ? SW_NOISE_TAG : 0);
     uint8_t *p;
 
-    if (l->state != LINK_OPEN)
+    if (l->state != VISOR_LINK_OPEN)
         return SW_EIO;
-    if (1 + len > TP_PKT_MAX)
+    if (1 + len > VISOR_TP_PKT_MAX)
         return SW_ERANGE;
     out = bufferevent_get_output(l->bev);
     if (evbuffer_get_length(out) > VISOR_LINK_MAX_OUTPUT) {
-        link_close(l, false, "the peer stopped reading (%zu bytes queued)", evbuffer_get_length(out));
+        visor_link_close(l, false, "the peer stopped reading (%zu bytes queued)", evbuffer_get_length(out));
         return SW_EIO;
     }
     if (evbuffer_reserve_space(out, (ssize_t)total, &iov, 1) != 1 || iov.iov_len < total) {
-        link_close(l, false, "out of memory");
+        visor_link_close(l, false, "out of memory");
         return SW_EIO;
     }
     p = iov.iov_base;
@@ -486,7 +489,7 @@ int link_send(struct link *l, uint8_t type, const void *body, size_t len)
         memcpy(p + SW_FRAME_HDR_LEN + 1, body, len);
     if (l->encrypted &&
         sw_noise_encrypt(&l->tx, NULL, 0, p + SW_FRAME_HDR_LEN, 1 + len, p + SW_FRAME_HDR_LEN)) {
-        link_close(l, false, "encryption failed (nonce exhausted)");
+        visor_link_close(l, false, "encryption failed (nonce exhausted)");
         return SW_EIO;
     }
     iov.iov_len = total;
@@ -495,14 +498,14 @@ int link_send(struct link *l, uint8_t type, const void *body, size_t len)
     return SW_OK;
 }
 
-size_t link_output_len(const struct link *l)
+size_t visor_link_output_len(const struct visor_link *l)
 {
     return evbuffer_get_length(bufferevent_get_output(l->bev));
 }
 
-void link_free_all(struct visor *v)
+void visor_link_free_all(struct visor *v)
 {
-    struct link *l;
+    struct visor_link *l;
 
     while ((l = LIST_FIRST(&v->links))) {
         LIST_REMOVE(l, all);

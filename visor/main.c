@@ -55,7 +55,7 @@ static void raise_nofile(void)
 
 static void tick_cb(evutil_socket_t fd, short what, void *arg)
 {
-    tm_tick(arg);
+    visor_tm_tick(arg);
 }
 
 static void *loop_main(void *arg)
@@ -89,33 +89,33 @@ static int setup(struct visor *v)
 
     v->started_at = sw_unix_ms() / 1000;
     if (sw_make_dirs(v->cfg.data_dir, 0700, "data_dir", &err) || lock_data_dir(v->cfg.data_dir, &err) ||
-        api_token_init(v->cfg.data_dir, v->api_token, &err))
+        visor_api_token_init(v->cfg.data_dir, v->api_token, &err))
         goto fail;
-    if (!(v->base = event_base_new()) || tm_init(v) || cmdq_init(&v->q, v)) {
+    if (!(v->base = event_base_new()) || visor_tm_init(v) || visor_cmdq_init(&v->q, v)) {
         sw_error_set(&err, SW_ENOMEM, "cannot create the event loop");
         goto fail;
     }
-    if (resolve_start(v)) {
+    if (visor_resolve_start(v)) {
         sw_error_set(&err, SW_ENOMEM, "cannot create the resolver");
         goto fail;
     }
-    if (tpd_start(v, &v->tpd)) {
+    if (visor_tpd_start(v, &v->tpd)) {
         sw_error_set(&err, SW_EIO, "cannot start the discovery worker");
         goto fail;
     }
-    if (router_start(v, &err) || store_load(v, &err) || stcp_listen(v, &err) ||
-        dmsg_start(v, &err) || router_setup_start(v, &err))
+    if (visor_router_start(v, &err) || visor_store_load(v, &err) || visor_stcp_listen(v, &err) ||
+        visor_dmsg_start(v, &err) || visor_router_setup_start(v, &err))
         goto fail;
-    if (appsrv_start(v, &err)) /* routing still forwards without local apps */
+    if (visor_appsrv_start(v, &err)) /* routing still forwards without local apps */
         sw_log_warn("no app socket: %s", err.msg);
-    if (apps_start(v, &err))
+    if (visor_apps_start(v, &err))
         goto fail;
     if (!(v->tick = event_new(v->base, -1, EV_PERSIST, tick_cb, v)) || event_add(v->tick, &one)) {
         sw_error_set(&err, SW_ENOMEM, "cannot create the tick timer");
         goto fail;
     }
     v->last_save_ms = v->last_refresh_ms = sw_mono_ms();
-    if (api_start(v, &err) || hvlink_start(v, &err))
+    if (visor_api_start(v, &err) || visor_hvlink_start(v, &err))
         goto fail;
     return 0;
 fail:
@@ -125,25 +125,25 @@ fail:
 
 static void teardown(struct visor *v)
 {
-    hvlink_stop(v);
-    api_stop(v);
-    apps_stop(v);
+    visor_hvlink_stop(v);
+    visor_api_stop(v);
+    visor_apps_stop(v);
     if (v->router)
-        group_free_all(v); /* the loop has stopped: wakes app requests waiting for a handshake */
-    appsrv_stop(v);
-    router_setup_stop(v);
-    dmsg_stop(v);
-    tpd_stop(v->tpd, DRAIN_MS);
+        visor_group_free_all(v); /* the loop has stopped: wakes app requests waiting for a handshake */
+    visor_appsrv_stop(v);
+    visor_router_setup_stop(v);
+    visor_dmsg_stop(v);
+    visor_tpd_stop(v->tpd, DRAIN_MS);
     v->tpd = NULL;
-    stcp_close(v);
-    link_free_all(v);
-    router_stop(v);
-    tm_free(v);
+    visor_stcp_close(v);
+    visor_link_free_all(v);
+    visor_router_stop(v);
+    visor_tm_free(v);
     if (v->tick)
         event_free(v->tick);
-    resolve_stop(v);
+    visor_resolve_stop(v);
     if (v->q.ev)
-        cmdq_free(&v->q);
+        visor_cmdq_free(&v->q);
     if (v->base)
         event_base_free(v->base);
     visor_config_free(&v->cfg);
@@ -153,8 +153,8 @@ static void teardown(struct visor *v)
 /* Stops the loop from the main thread: the loop runs the shutdown, then exits. */
 static void stop_loop(struct visor *v, pthread_t th)
 {
-    struct vcmd *c = vcmd_new(VCMD_SHUTDOWN);
-    if (!c || cmdq_post(&v->q, c))
+    struct visor_cmd *c = visor_cmd_new(VISOR_CMD_SHUTDOWN);
+    if (!c || visor_cmdq_post(&v->q, c))
         event_base_loopbreak(v->base);
     pthread_join(th, NULL);
 }
@@ -195,8 +195,8 @@ static void stop(void *arg)
 {
     struct visor_daemon *d = arg;
     if (d->loop_running) {
-        hvlink_stop(d->v);
-        api_stop(d->v);
+        visor_hvlink_stop(d->v);
+        visor_api_stop(d->v);
         stop_loop(d->v, d->loop);
     }
     teardown(d->v);

@@ -6,8 +6,8 @@
 
 #include <string.h>
 
-int vs_frame_peek(const uint8_t *buf, size_t have, size_t max, size_t *body_len,
-                  struct sw_error *err)
+int visor_frame_peek(const uint8_t *buf, size_t have, size_t max, size_t *body_len,
+                     struct sw_error *err)
 {
     struct sw_reader r;
     uint16_t n;
@@ -35,9 +35,9 @@ static int hs_fail(struct sw_noise_hs *hs, struct sw_error *err, int code, const
     return sw_error_set(err, code, "%s", what);
 }
 
-int vs_hs_read(struct sw_noise_hs *hs, const struct sw_pk *local_pk, const uint8_t *msg,
-               size_t len, uint8_t *reply, size_t cap, size_t *reply_len, bool *done,
-               struct sw_pk *remote, struct sw_error *err)
+int visor_hs_read(struct sw_noise_hs *hs, const struct sw_pk *local_pk, const uint8_t *msg,
+                  size_t len, uint8_t *reply, size_t cap, size_t *reply_len, bool *done,
+                  struct sw_pk *remote, struct sw_error *err)
 {
     uint8_t payload[VISOR_HS_FRAME_MAX];
     size_t plen = 0, n = 0;
@@ -79,16 +79,16 @@ int vs_hs_read(struct sw_noise_hs *hs, const struct sw_pk *local_pk, const uint8
     return SW_OK;
 }
 
-int vs_packet_parse(const uint8_t *pkt, size_t len, struct vs_packet *out, struct sw_error *err)
+int visor_packet_parse(const uint8_t *pkt, size_t len, struct visor_packet *out, struct sw_error *err)
 {
-    struct vs_packet p;
+    struct visor_packet p;
     struct sw_reader r;
 
     if (len == 0)
         return sw_error_set(err, SW_EPROTO, "empty packet");
-    if (len > TP_PKT_MAX)
+    if (len > VISOR_TP_PKT_MAX)
         return sw_error_set(err, SW_EPROTO, "packet of %zu bytes (at most %zu)", len,
-                            (size_t)TP_PKT_MAX);
+                            (size_t)VISOR_TP_PKT_MAX);
     memset(&p, 0, sizeof(p));
     sw_reader_init(&r, pkt, len);
     sw_read_u8(&r, &p.type);
@@ -96,18 +96,18 @@ int vs_packet_parse(const uint8_t *pkt, size_t len, struct vs_packet *out, struc
     p.body = p.body_len ? pkt + 1 : NULL;
     p.known = true;
     switch (p.type) {
-    case TP_PKT_ENTRY_SIG:
+    case VISOR_TP_PKT_ENTRY_SIG:
         sw_read_view(&r, &p.sig, SW_SIG_LEN);
         break;
-    case TP_PKT_PING:
-    case TP_PKT_PONG:
+    case VISOR_TP_PKT_PING:
+    case VISOR_TP_PKT_PONG:
         sw_read_u64(&r, &p.token);
         break;
-    case TP_PKT_CLOSE:
+    case VISOR_TP_PKT_CLOSE:
         sw_read_u8(&r, &p.reason);
         break;
     default: /* DISCARD, routing packets (the router checks them) and unknown types */
-        p.known = p.type == TP_PKT_DISCARD;
+        p.known = p.type == VISOR_TP_PKT_DISCARD;
         sw_read_skip(&r, p.body_len);
         break;
     }

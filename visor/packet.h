@@ -1,7 +1,7 @@
 /* packet.h — the bytes a peer sends over a link, as pure functions (no sockets, no loop):
  * the u16 framing, one step of the stcp Noise XK handshake, and transport packets
  * (docs/visor.md "Handshake", "Transport packets"). Routing packets (types 0x10..) are
- * passed through unchecked: their bodies are router.c's (rpkt_parse in rules.c).
+ * passed through unchecked: their bodies are router.c's (visor_rpkt_parse in rules.c).
  *
  * link.c and transport.c call these on the loop; tests/unit/test_visor_packet.c and
  * tests/fuzz/fuzz_visor_packet.c call them directly. Every read of peer bytes goes through
@@ -27,8 +27,8 @@
  * frame when the whole frame (2 + *body_len bytes) is within have, or *body_len = 0 when
  * more bytes are needed. SW_EPROTO (err: "frame length N (allowed 1..max)") when the
  * length is 0 or above max (1..SW_FRAME_MAX). */
-int vs_frame_peek(const uint8_t *buf, size_t have, size_t max, size_t *body_len,
-                  struct sw_error *err);
+int visor_frame_peek(const uint8_t *buf, size_t have, size_t max, size_t *body_len,
+                     struct sw_error *err);
 
 /* ---- the stcp handshake ----------------------------------------------------------------- */
 
@@ -42,13 +42,13 @@ int vs_frame_peek(const uint8_t *buf, size_t have, size_t max, size_t *body_len,
  * authenticate: the dialer expects another key") and hs is dead: SW_EPROTO (out of turn,
  * malformed), SW_ECRYPTO (does not authenticate, identity mismatch), or the code of a
  * failed write. */
-int vs_hs_read(struct sw_noise_hs *hs, const struct sw_pk *local_pk, const uint8_t *msg,
-               size_t len, uint8_t *reply, size_t cap, size_t *reply_len, bool *done,
-               struct sw_pk *remote, struct sw_error *err);
+int visor_hs_read(struct sw_noise_hs *hs, const struct sw_pk *local_pk, const uint8_t *msg,
+                  size_t len, uint8_t *reply, size_t cap, size_t *reply_len, bool *done,
+                  struct sw_pk *remote, struct sw_error *err);
 
 /* ---- transport packets --------------------------------------------------------------- */
 
-struct vs_packet {
+struct visor_packet {
     uint8_t type;
     bool known;              /* ENTRY_SIG..CLOSE; false: routing or unknown (body unchecked) */
     const uint8_t *body;     /* everything after the type byte (borrowed; NULL if empty) */
@@ -63,8 +63,9 @@ struct vs_packet {
  * another type (known = false: routing packets go to the router, which checks their body;
  * the rest are ignored). SW_EPROTO, with err "packet type 0xTT with a N-byte body" or
  * "empty packet" / "packet of N bytes (at most 65519)", when pkt is empty, longer than
- * TP_PKT_MAX, or of a known type with a body of the wrong length: the receiver closes the
+ * VISOR_TP_PKT_MAX, or of a known type with a body of the wrong length: the receiver closes the
  * link. *out is written only on success. */
-int vs_packet_parse(const uint8_t *pkt, size_t len, struct vs_packet *out, struct sw_error *err);
+int visor_packet_parse(const uint8_t *pkt, size_t len, struct visor_packet *out,
+                       struct sw_error *err);
 
 #endif

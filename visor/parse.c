@@ -7,23 +7,23 @@
 #include <stdio.h>
 #include <string.h>
 
-/* tp_kind_parse lives in transport.c, which this file must not need (fuzz targets link
+/* visor_tp_kind_parse lives in transport.c, which this file must not need (fuzz targets link
  * parse.c alone); same rule. */
-static int kind_parse(const char *s, enum tp_kind *out)
+static int kind_parse(const char *s, enum visor_tp_kind *out)
 {
     if (strcmp(s, "stcp") == 0)
-        *out = TP_STCP;
+        *out = VISOR_TP_STCP;
     else if (strcmp(s, "dmsg") == 0)
-        *out = TP_DMSG;
+        *out = VISOR_TP_DMSG;
     else
         return SW_EINVAL;
     return SW_OK;
 }
 
-static int parse_record(struct json_object *o, const char *where, struct vs_store_record *out,
+static int parse_record(struct json_object *o, const char *where, struct visor_store_record *out,
                         struct sw_error *err)
 {
-    struct vs_store_record r;
+    struct visor_store_record r;
     const char *type, *addr = "";
     int rc;
 
@@ -48,11 +48,11 @@ static int parse_record(struct json_object *o, const char *where, struct vs_stor
     return SW_OK;
 }
 
-int vs_store_parse(const char *text, size_t len, vs_store_record_fn each, void *ctx,
-                   struct sw_error *err)
+int visor_store_parse(const char *text, size_t len, visor_store_record_fn each, void *ctx,
+                      struct sw_error *err)
 {
     struct json_object *root = NULL, *arr, *ver;
-    struct vs_store_record rec;
+    struct visor_store_record rec;
     char where[48];
     size_t n;
     int rc;
@@ -65,9 +65,9 @@ int vs_store_parse(const char *text, size_t len, vs_store_record_fn each, void *
     }
     ver = json_object_object_get(root, "version");
     if (ver && (!json_object_is_type(ver, json_type_int) ||
-                json_object_get_int64(ver) != VS_STORE_VERSION)) {
+                json_object_get_int64(ver) != VISOR_STORE_VERSION)) {
         rc = sw_error_set(err, SW_EINVAL, "field 'version': must be %d (a newer visor wrote this file?)",
-                          VS_STORE_VERSION);
+                          VISOR_STORE_VERSION);
         goto out;
     }
     if ((rc = sw_json_get_array(root, "transports", "", &arr, err)))
@@ -101,11 +101,11 @@ static int fail(const char **code, const char *c, int rc)
     return rc ? rc : SW_EINVAL;
 }
 
-int vs_api_parse_add(const char *body, size_t len, struct vs_add_request *out,
-                     const char **code, struct sw_error *err)
+int visor_api_parse_add(const char *body, size_t len, struct visor_api_add_request *out,
+                        const char **code, struct sw_error *err)
 {
     struct json_object *root = NULL;
-    struct vs_add_request r;
+    struct visor_api_add_request r;
     const char *type = "stcp", *addr = "";
     int rc;
 
@@ -133,8 +133,8 @@ int vs_api_parse_add(const char *body, size_t len, struct vs_add_request *out,
     return rc;
 }
 
-int vs_api_parse_discard(const char *body, size_t len, uint64_t max, uint64_t *bytes,
-                         struct sw_error *err)
+int visor_api_parse_discard(const char *body, size_t len, uint64_t max, uint64_t *bytes,
+                            struct sw_error *err)
 {
     struct json_object *root = NULL;
     uint64_t n = 0;

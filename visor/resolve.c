@@ -3,9 +3,9 @@
  * getaddrinfo (the C library's: /etc/hosts, nsswitch, the nameservers in order, like every
  * other program on the machine) runs on a short-lived detached thread per name; the answer,
  * every address in the resolver's order (the link tries them in turn), comes back to the loop
- * as a VCMD_CALL command (link_resolved), which finds the link by its serial: a link that
- * closed meanwhile just drops it. The threads share a small context with
- * the visor; stopping the visor detaches the queue from it under its lock, so a late answer
+ * as a VISOR_CMD_CALL command (visor_link_resolved), which finds the link by its serial: a
+ * link that closed meanwhile just drops it. The threads share a small context with the
+ * visor; stopping the visor detaches the queue from it under its lock, so a late answer
  * is never posted into a freed queue, and the last of the visor and the threads frees it.
  * (libevent's evdns, used before, spreads queries over every nameserver: split DNS, such as
  * a VPN's or a container network's resolver listed before the host's, answered differently
@@ -20,20 +20,20 @@
 #include <string.h>
 #include <sys/socket.h>
 
-struct resolver {
+struct visor_resolver {
     pthread_mutex_t mu;
-    struct cmdq *q; /* NULL once the visor stopped */
-    int refs;       /* the visor's, and one per thread */
+    struct visor_cmdq *q; /* NULL once the visor stopped */
+    int refs;             /* the visor's, and one per thread */
 };
 
 struct resolve_job {
-    struct resolver *r;
+    struct visor_resolver *r;
     uint64_t serial;
     char host[VISOR_ADDR_MAX];
     uint16_t port;
 };
 
-static void resolver_unref(struct resolver *r)
+static void resolver_unref(struct visor_resolver *r)
 {
     bool last;
 
@@ -80,17 +80,17 @@ static void *resolve_main(void *arg)
     struct json_object *addrs = NULL;
     char why[SW_ERROR_MSG_MAX] = "";
     int rc = lookup(j->host, j->port, &addrs, why, sizeof(why));
-    struct vcmd *c;
+    struct visor_cmd *c;
 
     pthread_mutex_lock(&j->r->mu);
-    if (j->r->q && (c = vcmd_new(VCMD_CALL))) {
-        c->fn = link_resolved;
+    if (j->r->q && (c = visor_cmd_new(VISOR_CMD_CALL))) {
+        c->fn = visor_link_resolved;
         c->n = j->serial;
         c->status = rc;
         c->body = addrs; /* c's now */
         addrs = NULL;
         snprintf(c->why, sizeof(c->why), "%s", why);
-        cmdq_post(j->r->q, c); /* releases c itself when the queue is closed */
+        visor_cmdq_post(j->r->q, c); /* releases c itself when the queue is closed */
     }
     pthread_mutex_unlock(&j->r->mu);
     json_object_put(addrs);
@@ -99,9 +99,9 @@ static void *resolve_main(void *arg)
     return NULL;
 }
 
-int resolve_start(struct visor *v)
+int visor_resolve_start(struct visor *v)
 {
-    struct resolver *r = calloc(1, sizeof(*r));
+    struct visor_resolver *r = calloc(1, sizeof(*r));
 
     if (!r || pthread_mutex_init(&r->mu, NULL)) {
         free(r);
@@ -113,9 +113,9 @@ int resolve_start(struct visor *v)
     return SW_OK;
 }
 
-void resolve_stop(struct visor *v)
+void visor_resolve_stop(struct visor *v)
 {
-    struct resolver *r = v->resolver;
+    struct visor_resolver *r = v->resolver;
 
     if (!r)
         return;
@@ -126,7 +126,7 @@ void resolve_stop(struct visor *v)
     resolver_unref(r);
 }
 
-int resolve_host(struct visor *v, uint64_t serial, const char *host, uint16_t port)
+int visor_resolve_host(struct visor *v, uint64_t serial, const char *host, uint16_t port)
 {
     struct resolve_job *j = calloc(1, sizeof(*j));
     pthread_attr_t attr;

@@ -2,7 +2,7 @@
  *
  * Everything here runs on the loop. A routing packet is parsed (rules.c), its route ID
  * looked up: forward rules rewrite the ID and send it on the next transport unless that
- * transport is not up or has more than ROUTER_OUTPUT_CAP bytes queued (then the packet is
+ * transport is not up or has more than VISOR_ROUTER_OUTPUT_CAP bytes queued (then the packet is
  * dropped and counted: forwarding never blocks); consume rules belong to a local route
  * group end; unknown IDs are dropped and counted. CLOSE is forwarded like DATA, then the
  * rule it used is deleted, so a CLOSE travelling a route removes it hop by hop. */
@@ -19,30 +19,30 @@
 #include <stdlib.h>
 #include <string.h>
 
-static void expired_one(void *arg, const struct rule *r)
+static void expired_one(void *arg, const struct visor_rule *r)
 {
-    sw_log_debug("route %u (%s) expired", r->rid, rule_type_name(r->type));
-    if (r->type == RULE_CONSUME)
-        group_rule_gone(arg, r->rid, "its route expired");
+    sw_log_debug("route %u (%s) expired", r->rid, visor_rule_type_name(r->type));
+    if (r->type == VISOR_RULE_CONSUME)
+        visor_group_rule_gone(arg, r->rid, "its route expired");
 }
 
 static void expire_cb(evutil_socket_t fd, short what, void *arg)
 {
-    struct router *ro = arg;
-    size_t n = rt_expire(&ro->rt, sw_unix_ms() / 1000, expired_one, ro->v);
+    struct visor_router *ro = arg;
+    size_t n = visor_rules_expire(&ro->rt, sw_unix_ms() / 1000, expired_one, ro->v);
     ro->m_expired += n;
     ro->m_rules = ro->rt.n;
 }
 
-int router_start(struct visor *v, struct sw_error *err)
+int visor_router_start(struct visor *v, struct sw_error *err)
 {
     struct timeval one = { 1, 0 };
-    struct router *ro = calloc(1, sizeof(*ro));
+    struct visor_router *ro = calloc(1, sizeof(*ro));
 
     if (!ro)
         return sw_error_set(err, SW_ENOMEM, "out of memory");
     ro->v = v;
-    rt_init(&ro->rt);
+    visor_rules_init(&ro->rt);
     LIST_INIT(&ro->groups);
     LIST_INIT(&ro->listeners);
     if (!(ro->expire_ev = event_new(v->base, -1, EV_PERSIST, expire_cb, ro)) ||
@@ -56,36 +56,36 @@ int router_start(struct visor *v, struct sw_error *err)
     return SW_OK;
 }
 
-void router_stop(struct visor *v)
+void visor_router_stop(struct visor *v)
 {
-    struct router *ro = v->router;
+    struct visor_router *ro = v->router;
     if (!ro)
         return;
-    group_free_all(v);
+    visor_group_free_all(v);
     event_free(ro->expire_ev);
-    rt_free(&ro->rt);
+    visor_rules_free(&ro->rt);
     free(ro);
     v->router = NULL;
 }
 
 /* Sends pkt with its route ID replaced by rid on transport id; false when dropped. */
-static bool forward(struct router *ro, const struct sw_uuid *id, uint32_t rid, const uint8_t *pkt,
+static bool forward(struct visor_router *ro, const struct sw_uuid *id, uint32_t rid, const uint8_t *pkt,
                     size_t len)
 {
-    struct transport *t = tm_find_id(ro->v, id);
-    struct link *l = t ? t->link : NULL;
+    struct visor_transport *t = visor_tm_find_id(ro->v, id);
+    struct visor_link *l = t ? t->link : NULL;
 
-    if (!t || t->state != TP_UP || !l || l->state != LINK_OPEN) {
+    if (!t || t->state != VISOR_TP_UP || !l || l->state != VISOR_LINK_OPEN) {
         ro->m_dropped_down++;
         return false;
     }
-    if (link_output_len(l) > ROUTER_OUTPUT_CAP) {
+    if (visor_link_output_len(l) > VISOR_ROUTER_OUTPUT_CAP) {
         ro->m_dropped_full++;
         return false;
     }
     memcpy(ro->buf, pkt + 1, len - 1);
     sw_put_u32(ro->buf, rid);
-    if (link_send(l, pkt[0], ro->buf, len - 1)) {
+    if (visor_link_send(l, pkt[0], ro->buf, len - 1)) {
         ro->m_dropped_down++;
         return false;
     }
@@ -93,33 +93,33 @@ static bool forward(struct router *ro, const struct sw_uuid *id, uint32_t rid, c
     return true;
 }
 
-void router_packet(struct visor *v, struct transport *t, const uint8_t *pkt, size_t len)
+void visor_router_packet(struct visor *v, struct visor_transport *t, const uint8_t *pkt, size_t len)
 {
-    struct router *ro = v->router;
-    struct rpkt p;
-    struct rule *r;
+    struct visor_router *ro = v->router;
+    struct visor_rpkt p;
+    struct visor_rule *r;
 
     if (!ro)
         return;
-    if (rpkt_parse(pkt, len, &p)) {
+    if (visor_rpkt_parse(pkt, len, &p)) {
         ro->m_malformed++;
         sw_log_debug("route: dropping a malformed routing packet (type 0x%02x, %zu bytes)", pkt[0], len);
         return;
     }
-    if (!(r = rt_get(&ro->rt, p.rid)) || r->type == RULE_RESERVED) {
+    if (!(r = visor_rules_get(&ro->rt, p.rid)) || r->type == VISOR_RULE_RESERVED) {
         ro->m_unknown++;
         return;
     }
-    rt_touch(&ro->rt, r, len, sw_unix_ms() / 1000);
-    if (r->type == RULE_FORWARD) {
+    visor_rules_touch(&ro->rt, r, len, sw_unix_ms() / 1000);
+    if (r->type == VISOR_RULE_FORWARD) {
         forward(ro, &r->next_tp, r->next_rid, pkt, len);
     } else {
         ro->m_consumed++;
-        group_packet(v, r, &p); /* may end the group; the rule stays ours to delete */
+        visor_group_packet(v, r, &p); /* may end the group; the rule stays ours to delete */
     }
-    if (p.type == RPKT_CLOSE) {
+    if (p.type == VISOR_RPKT_CLOSE) {
         sw_log_debug("route %u: CLOSE (code %u): rule removed", p.rid, p.code);
-        rt_del(&ro->rt, p.rid);
+        visor_rules_del(&ro->rt, p.rid);
     }
     ro->m_rules = ro->rt.n;
     ro->m_groups = ro->n_groups;
@@ -127,18 +127,18 @@ void router_packet(struct visor *v, struct transport *t, const uint8_t *pkt, siz
 
 /* ---- views ------------------------------------------------------------------------------ */
 
-struct json_object *router_rule_json(const struct rule *r)
+struct json_object *visor_router_rule_json(const struct visor_rule *r)
 {
     struct json_object *o = json_object_new_object();
     char id[SW_UUID_STR_LEN + 1];
 
     json_object_object_add(o, "rid", json_object_new_int64(r->rid));
-    json_object_object_add(o, "type", json_object_new_string(rule_type_name(r->type)));
-    if (r->type == RULE_FORWARD) {
+    json_object_object_add(o, "type", json_object_new_string(visor_rule_type_name(r->type)));
+    if (r->type == VISOR_RULE_FORWARD) {
         sw_uuid_format(&r->next_tp, id);
         json_object_object_add(o, "next_tp", json_object_new_string(id));
         json_object_object_add(o, "next_rid", json_object_new_int64(r->next_rid));
-    } else if (r->type == RULE_CONSUME) {
+    } else if (r->type == VISOR_RULE_CONSUME) {
         json_object_object_add(o, "local_port", json_object_new_int(r->local_port));
         json_object_object_add(o, "remote_pk", sw_json_pk(&r->remote_pk));
         json_object_object_add(o, "remote_port", json_object_new_int(r->remote_port));
@@ -152,9 +152,9 @@ struct json_object *router_rule_json(const struct rule *r)
     return o;
 }
 
-static void add_json(void *arg, const struct rule *r)
+static void add_json(void *arg, const struct visor_rule *r)
 {
-    json_object_array_add(arg, router_rule_json(r));
+    json_object_array_add(arg, visor_router_rule_json(r));
 }
 
 static int cmp_rid(const void *a, const void *b)
@@ -164,55 +164,57 @@ static int cmp_rid(const void *a, const void *b)
     return (x > y) - (x < y);
 }
 
-void router_cmd_list(struct visor *v, struct vcmd *c)
+void visor_router_cmd_list(struct visor *v, struct visor_cmd *c)
 {
     struct json_object *arr = json_object_new_array();
-    rt_foreach(&v->router->rt, add_json, arr);
+    visor_rules_foreach(&v->router->rt, add_json, arr);
     json_object_array_sort(arr, cmp_rid);
-    vcmd_reply(&v->q, c, 200, arr);
+    visor_cmd_reply(&v->q, c, 200, arr);
 }
 
-void router_cmd_get(struct visor *v, struct vcmd *c)
+void visor_router_cmd_get(struct visor *v, struct visor_cmd *c)
 {
-    struct rule *r = c->n <= UINT32_MAX ? rt_get(&v->router->rt, (uint32_t)c->n) : NULL;
+    struct visor_rule *r = c->n <= UINT32_MAX ? visor_rules_get(&v->router->rt, (uint32_t)c->n) : NULL;
     if (!r)
-        vcmd_reply_error(&v->q, c, 404, "not_found", "no route %llu", (unsigned long long)c->n);
+        visor_cmd_reply_error(&v->q, c, 404, "not_found", "no route %llu", (unsigned long long)c->n);
     else
-        vcmd_reply(&v->q, c, 200, router_rule_json(r));
+        visor_cmd_reply(&v->q, c, 200, visor_router_rule_json(r));
 }
 
-void router_cmd_delete(struct visor *v, struct vcmd *c)
+void visor_router_cmd_delete(struct visor *v, struct visor_cmd *c)
 {
     struct json_object *o;
     if (c->n <= UINT32_MAX)
-        group_rule_gone(v, (uint32_t)c->n, "the operator removed its route");
-    if (c->n > UINT32_MAX || rt_del(&v->router->rt, (uint32_t)c->n)) {
-        vcmd_reply_error(&v->q, c, 404, "not_found", "no route %llu", (unsigned long long)c->n);
+        visor_group_rule_gone(v, (uint32_t)c->n, "the operator removed its route");
+    if (c->n > UINT32_MAX || visor_rules_del(&v->router->rt, (uint32_t)c->n)) {
+        visor_cmd_reply_error(&v->q, c, 404, "not_found", "no route %llu", (unsigned long long)c->n);
         return;
     }
     v->router->m_rules = v->router->rt.n;
     sw_log_info("route %llu removed by the operator", (unsigned long long)c->n);
     o = json_object_new_object();
     json_object_object_add(o, "removed", json_object_new_int64((int64_t)c->n));
-    vcmd_reply(&v->q, c, 200, o);
+    visor_cmd_reply(&v->q, c, 200, o);
 }
 
-void router_write_metrics(struct visor *v, struct sw_buf *out)
+void visor_router_write_metrics(struct visor *v, struct sw_buf *out)
 {
-    struct router *ro = v->router;
+    struct visor_router *ro = v->router;
+#define COUNTER(field) offsetof(struct visor_router, field)
     static const struct { const char *name, *help; size_t off; } m[] = {
-        { "visor_route_forwarded_total", "Routing packets forwarded", offsetof(struct router, m_forwarded) },
-        { "visor_route_consumed_total", "Routing packets for local route groups", offsetof(struct router, m_consumed) },
-        { "visor_route_unknown_total", "Routing packets with an unknown route ID (dropped)", offsetof(struct router, m_unknown) },
-        { "visor_route_malformed_total", "Malformed routing packets (dropped)", offsetof(struct router, m_malformed) },
-        { "visor_route_dropped_full_total", "Packets dropped: next transport output above its cap", offsetof(struct router, m_dropped_full) },
-        { "visor_route_dropped_down_total", "Packets dropped: next transport not up", offsetof(struct router, m_dropped_down) },
-        { "visor_route_expired_total", "Route IDs expired", offsetof(struct router, m_expired) },
-        { "visor_route_groups_opened_total", "Route group ends established (end-to-end handshake done)", offsetof(struct router, m_groups_opened) },
-        { "visor_route_group_failures_total", "Dials that failed after the route was set up", offsetof(struct router, m_group_failures) },
-        { "visor_route_group_reroutes_total", "Route groups moved onto a new path after a failure", offsetof(struct router, m_group_reroutes) },
-        { "visor_route_setup_refused_total", "Setup streams refused (key not in routing.setup_nodes)", offsetof(struct router, m_refused_setup) },
+        { "visor_route_forwarded_total", "Routing packets forwarded", COUNTER(m_forwarded) },
+        { "visor_route_consumed_total", "Routing packets for local route groups", COUNTER(m_consumed) },
+        { "visor_route_unknown_total", "Routing packets with an unknown route ID (dropped)", COUNTER(m_unknown) },
+        { "visor_route_malformed_total", "Malformed routing packets (dropped)", COUNTER(m_malformed) },
+        { "visor_route_dropped_full_total", "Packets dropped: next transport output above its cap", COUNTER(m_dropped_full) },
+        { "visor_route_dropped_down_total", "Packets dropped: next transport not up", COUNTER(m_dropped_down) },
+        { "visor_route_expired_total", "Route IDs expired", COUNTER(m_expired) },
+        { "visor_route_groups_opened_total", "Route group ends established (end-to-end handshake done)", COUNTER(m_groups_opened) },
+        { "visor_route_group_failures_total", "Dials that failed after the route was set up", COUNTER(m_group_failures) },
+        { "visor_route_group_reroutes_total", "Route groups moved onto a new path after a failure", COUNTER(m_group_reroutes) },
+        { "visor_route_setup_refused_total", "Setup streams refused (key not in routing.setup_nodes)", COUNTER(m_refused_setup) },
     };
+#undef COUNTER
 
     if (!ro)
         return;

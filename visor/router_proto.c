@@ -34,7 +34,7 @@ static int get_port(struct json_object *o, const char *key, const char *where, u
 }
 
 /* rules[i] into r (its own fields only). */
-static int parse_rule(struct json_object *jr, size_t i, struct rule *r, struct sw_error *err)
+static int parse_rule(struct json_object *jr, size_t i, struct visor_rule *r, struct sw_error *err)
 {
     char where[32];
     const char *type = "", *tp = "";
@@ -48,13 +48,13 @@ static int parse_rule(struct json_object *jr, size_t i, struct rule *r, struct s
         (rc = sw_json_get_string(jr, "type", where, 16, &type, err)))
         return rc;
     if (strcmp(type, "forward") == 0) {
-        r->type = RULE_FORWARD;
+        r->type = VISOR_RULE_FORWARD;
         if ((rc = sw_json_get_string(jr, "next_tp", where, SW_UUID_STR_LEN, &tp, err)) ||
             (rc = sw_uuid_parse(&r->next_tp, tp, "next_tp", err)) ||
             (rc = get_u32(jr, "next_rid", where, true, &r->next_rid, err)))
             return rc;
     } else if (strcmp(type, "consume") == 0) {
-        r->type = RULE_CONSUME;
+        r->type = VISOR_RULE_CONSUME;
         if ((rc = get_port(jr, "local_port", where, &r->local_port, err)) ||
             (rc = sw_json_get_pk(jr, "remote_pk", where, &r->remote_pk, err)) ||
             (rc = get_port(jr, "remote_port", where, &r->remote_port, err)))
@@ -66,7 +66,7 @@ static int parse_rule(struct json_object *jr, size_t i, struct rule *r, struct s
     return SW_OK;
 }
 
-static int parse_add_rules(struct json_object *req, struct rproto_req *out, struct sw_error *err)
+static int parse_add_rules(struct json_object *req, struct visor_rproto_req *out, struct sw_error *err)
 {
     struct json_object *arr;
     size_t n;
@@ -75,8 +75,8 @@ static int parse_add_rules(struct json_object *req, struct rproto_req *out, stru
     if ((rc = sw_json_get_array(req, "rules", "", &arr, err)))
         return rc;
     n = json_object_array_length(arr);
-    if (n == 0 || n > RPROTO_RULES_MAX)
-        return sw_error_set(err, SW_EINVAL, "field 'rules': must hold 1..%d rules", RPROTO_RULES_MAX);
+    if (n == 0 || n > VISOR_RPROTO_RULES_MAX)
+        return sw_error_set(err, SW_EINVAL, "field 'rules': must hold 1..%d rules", VISOR_RPROTO_RULES_MAX);
     for (size_t i = 0; i < n; i++) {
         if ((rc = parse_rule(json_object_array_get_idx(arr, i), i, &out->rules[i], err)))
             return rc;
@@ -88,7 +88,7 @@ static int parse_add_rules(struct json_object *req, struct rproto_req *out, stru
     return SW_OK;
 }
 
-static int parse_del_rules(struct json_object *req, struct rproto_req *out, struct sw_error *err)
+static int parse_del_rules(struct json_object *req, struct visor_rproto_req *out, struct sw_error *err)
 {
     struct json_object *arr;
     size_t n;
@@ -97,8 +97,8 @@ static int parse_del_rules(struct json_object *req, struct rproto_req *out, stru
     if ((rc = sw_json_get_array(req, "rids", "", &arr, err)))
         return rc;
     n = json_object_array_length(arr);
-    if (n > RPROTO_DEL_MAX)
-        return sw_error_set(err, SW_EINVAL, "field 'rids': at most %d IDs", RPROTO_DEL_MAX);
+    if (n > VISOR_RPROTO_DEL_MAX)
+        return sw_error_set(err, SW_EINVAL, "field 'rids': at most %d IDs", VISOR_RPROTO_DEL_MAX);
     for (size_t i = 0; i < n; i++) {
         struct json_object *x = json_object_array_get_idx(arr, i);
         int64_t rid = json_object_get_int64(x);
@@ -110,8 +110,8 @@ static int parse_del_rules(struct json_object *req, struct rproto_req *out, stru
     return SW_OK;
 }
 
-int rproto_parse(struct json_object *req, struct rproto_req *out, const char **code,
-                 struct sw_error *err)
+int visor_rproto_parse(struct json_object *req, struct visor_rproto_req *out, const char **code,
+                       struct sw_error *err)
 {
     struct json_object *jid = json_object_object_get(req, "id");
     const char *type = json_object_get_string(json_object_object_get(req, "type"));
@@ -127,23 +127,23 @@ int rproto_parse(struct json_object *req, struct rproto_req *out, const char **c
     if (!type)
         return sw_error_set(err, SW_EINVAL, "field 'type': missing");
     if (strcmp(type, "reserve") == 0) {
-        out->type = RPROTO_RESERVE;
+        out->type = VISOR_RPROTO_RESERVE;
         if ((rc = get_u32(req, "n", "", true, &out->n, err)))
             return rc;
-        if (out->n > RPROTO_RESERVE_MAX)
-            return sw_error_set(err, SW_EINVAL, "field 'n': must be 1..%d", RPROTO_RESERVE_MAX);
+        if (out->n > VISOR_RPROTO_RESERVE_MAX)
+            return sw_error_set(err, SW_EINVAL, "field 'n': must be 1..%d", VISOR_RPROTO_RESERVE_MAX);
         return SW_OK;
     }
     if (strcmp(type, "add_rules") == 0) {
-        out->type = RPROTO_ADD_RULES;
+        out->type = VISOR_RPROTO_ADD_RULES;
         return parse_add_rules(req, out, err);
     }
     if (strcmp(type, "del_rules") == 0) {
-        out->type = RPROTO_DEL_RULES;
+        out->type = VISOR_RPROTO_DEL_RULES;
         return parse_del_rules(req, out, err);
     }
     if (strcmp(type, "group_ready") == 0) {
-        out->type = RPROTO_GROUP_READY;
+        out->type = VISOR_RPROTO_GROUP_READY;
         return SW_OK;
     }
     *code = "unknown_type";

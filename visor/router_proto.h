@@ -3,7 +3,7 @@
  * fields are parsed by group.c).
  *
  * Pure: no visor state, no libevent, so unit tests and fuzz targets link this file (with
- * rules.c for struct rule) alone. Checks against the rule table and the transports
+ * rules.c for struct visor_rule) alone. Checks against the rule table and the transports
  * (reserved by this setup node, rule already there, transport known) stay in
  * router_setup.c. */
 #ifndef VISOR_ROUTER_PROTO_H
@@ -16,20 +16,23 @@
 #include "common/err.h"
 #include "visor/rules.h"
 
-#define RPROTO_RESERVE_MAX 8     /* IDs per reserve */
-#define RPROTO_RULES_MAX 64      /* rules per add_rules */
-#define RPROTO_DEL_MAX 1024      /* IDs per del_rules */
+#define VISOR_RPROTO_RESERVE_MAX 8 /* IDs per reserve */
+#define VISOR_RPROTO_RULES_MAX 64  /* rules per add_rules */
+#define VISOR_RPROTO_DEL_MAX 1024  /* IDs per del_rules */
 
-enum rproto_type { RPROTO_RESERVE = 1, RPROTO_ADD_RULES, RPROTO_DEL_RULES, RPROTO_GROUP_READY };
+enum visor_rproto_type {
+    VISOR_RPROTO_RESERVE = 1, VISOR_RPROTO_ADD_RULES, VISOR_RPROTO_DEL_RULES, VISOR_RPROTO_GROUP_READY
+};
 
-struct rproto_req {
-    enum rproto_type type;
+struct visor_rproto_req {
+    enum visor_rproto_type type;
     uint64_t id;
-    uint32_t n;                              /* reserve: 1..RPROTO_RESERVE_MAX */
-    size_t n_rules;                          /* add_rules: 1..RPROTO_RULES_MAX, distinct rids */
-    struct rule rules[RPROTO_RULES_MAX];     /* rid, type and the type's fields; group = rid */
-    size_t n_rids;                           /* del_rules: 0..RPROTO_DEL_MAX */
-    uint32_t rids[RPROTO_DEL_MAX];           /* each nonzero (repeats allowed) */
+    uint32_t n;                          /* reserve: 1..VISOR_RPROTO_RESERVE_MAX */
+    size_t n_rules;                      /* add_rules: 1..VISOR_RPROTO_RULES_MAX, distinct rids */
+    struct visor_rule rules[VISOR_RPROTO_RULES_MAX]; /* rid, type and the type's fields;
+                                                      * group = rid */
+    size_t n_rids;                       /* del_rules: 0..VISOR_RPROTO_DEL_MAX */
+    uint32_t rids[VISOR_RPROTO_DEL_MAX]; /* each nonzero (repeats allowed) */
 };
 
 /* Parses one request object. SW_OK with *out filled (for group_ready only type and id);
@@ -37,7 +40,7 @@ struct rproto_req {
  * "id" — then out->id is 0 —, missing "type", bad fields) or "unknown_type"; err says which
  * field. out->id is set (to the request's id) as soon as "id" is valid, so a failure can
  * echo it. */
-int rproto_parse(struct json_object *req, struct rproto_req *out, const char **code,
-                 struct sw_error *err);
+int visor_rproto_parse(struct json_object *req, struct visor_rproto_req *out, const char **code,
+                       struct sw_error *err);
 
 #endif

@@ -3,10 +3,10 @@
  *
  * An acceptor thread waits on the port-3 listener. A stream from a key outside
  * routing.setup_nodes is closed at once and logged. Each accepted stream is served by its
- * own thread (at most ROUTER_SETUP_STREAMS; when all are busy a new stream waits up to
+ * own thread (at most VISOR_ROUTER_SETUP_STREAMS; when all are busy a new stream waits up to
  * SETUP_BODY_MS for one to end, then is closed): it reads one request (a record of
  * common/stream_io.h: u32 BE length, 1..64 KiB, all of it within 5 s of its first byte),
- * runs it on the loop through a VCMD_CALL command and writes the framed response.
+ * runs it on the loop through a VISOR_CMD_CALL command and writes the framed response.
  * Blocking reads never happen on the loop. */
 #include "visor/router.h"
 #include "visor/router_proto.h"
@@ -27,20 +27,20 @@
 #define SETUP_POLL_MS 250
 
 struct setup_stream {
-    struct router_setup *s;
+    struct visor_router_setup *s;
     int fd; /* owned by the pool */
     struct sw_pk remote;
 };
 
-struct router_setup {
+struct visor_router_setup {
     struct visor *v;
     int listener_fd;
     pthread_t acceptor;
     bool acceptor_started;
     atomic_bool stopping;
-    struct connpool pool;
-    struct connpool_slot slots[ROUTER_SETUP_STREAMS];
-    struct setup_stream streams[ROUTER_SETUP_STREAMS];
+    struct visor_connpool pool;
+    struct visor_connpool_slot slots[VISOR_ROUTER_SETUP_STREAMS];
+    struct setup_stream streams[VISOR_ROUTER_SETUP_STREAMS];
 };
 
 static bool trusted(const struct visor *v, const struct sw_pk *pk)
@@ -53,19 +53,19 @@ static bool trusted(const struct visor *v, const struct sw_pk *pk)
 
 /* The next request on the stream: *req (caller's) on success, SW_EINVAL with err when the
  * body is not a JSON object (answered; the stream stays usable), anything else ends the
- * stream. Waits up to ROUTER_SETUP_IDLE_MS for a request to begin, then SETUP_BODY_MS for
+ * stream. Waits up to VISOR_ROUTER_SETUP_IDLE_MS for a request to begin, then SETUP_BODY_MS for
  * the rest of it, and gives up when the visor stops. */
-static int read_request(struct router_setup *s, int fd, const char *pk, struct json_object **req,
+static int read_request(struct visor_router_setup *s, int fd, const char *pk, struct json_object **req,
                         struct sw_error *err)
 {
-    struct sw_io_limit idle = sw_io_within(ROUTER_SETUP_IDLE_MS, &s->stopping);
+    struct sw_io_limit idle = sw_io_within(VISOR_ROUTER_SETUP_IDLE_MS, &s->stopping);
     char *body = NULL;
     size_t len;
-    int rc = sw_record_read(fd, ROUTER_MSG_MAX, idle, SETUP_BODY_MS, &body, &len);
+    int rc = sw_record_read(fd, VISOR_ROUTER_MSG_MAX, idle, SETUP_BODY_MS, &body, &len);
 
     if (rc == SW_ERANGE)
         sw_log_warn("setup node %.16s…: message of %zu bytes (allowed 1..%u); closing", pk, len,
-                    ROUTER_MSG_MAX);
+                    VISOR_ROUTER_MSG_MAX);
     else if (rc && len > 0)
         sw_log_warn("setup node %.16s…: incomplete message; closing", pk);
     if (rc)
@@ -81,22 +81,22 @@ static int read_request(struct router_setup *s, int fd, const char *pk, struct j
 }
 
 /* Runs req (taken) on the loop; the response, NULL when the stream must end. */
-static struct json_object *run_request(struct router_setup *s, struct setup_stream *ss,
+static struct json_object *run_request(struct visor_router_setup *s, struct setup_stream *ss,
                                        struct json_object *req)
 {
     uint64_t id = json_object_get_uint64(json_object_object_get(req, "id"));
     struct json_object *resp;
-    struct vcmd *c;
+    struct visor_cmd *c;
     int rc;
 
-    if (!(c = vcmd_new(VCMD_CALL))) {
+    if (!(c = visor_cmd_new(VISOR_CMD_CALL))) {
         json_object_put(req);
         return NULL;
     }
-    c->fn = router_setup_exec;
+    c->fn = visor_router_setup_exec;
     c->pk = ss->remote;
     c->body = req;
-    rc = cmdq_call(&s->v->q, c, SETUP_BODY_MS);
+    rc = visor_cmdq_call(&s->v->q, c, SETUP_BODY_MS);
     if (rc == SW_OK && c->body) {
         resp = c->body;
         c->body = NULL;
@@ -105,7 +105,7 @@ static struct json_object *run_request(struct router_setup *s, struct setup_stre
                               rc == SW_ETIMEDOUT ? "the visor did not answer in time"
                                                  : "the visor is shutting down");
     }
-    vcmd_release(&s->v->q, c);
+    visor_cmd_release(&s->v->q, c);
     return resp;
 }
 
@@ -125,7 +125,7 @@ static void stream_main(void *arg)
             resp = sw_setup_error(0, "invalid_json", err.msg[0] ? err.msg : "not a JSON object");
         else if (rc || !(resp = run_request(ss->s, ss, req)))
             break;
-        rc = sw_json_record_send(ss->fd, resp, ROUTER_MSG_MAX, sw_io_within(SW_IO_FOREVER, NULL));
+        rc = sw_json_record_send(ss->fd, resp, VISOR_ROUTER_MSG_MAX, sw_io_within(SW_IO_FOREVER, NULL));
         json_object_put(resp);
         if (rc)
             break;
@@ -135,7 +135,7 @@ static void stream_main(void *arg)
 
 static void *acceptor_main(void *arg)
 {
-    struct router_setup *s = arg;
+    struct visor_router_setup *s = arg;
     struct visor *v = s->v;
 
     while (!s->stopping) {
@@ -146,12 +146,13 @@ static void *acceptor_main(void *arg)
         int fd = -1, rc, slot;
 
         rc = sw_msg_accept(s->listener_fd, SETUP_POLL_MS, &fd, &remote, &port, &err);
-        connpool_reap(&s->pool, false);
+        visor_connpool_reap(&s->pool, false);
         if (rc == SW_ETIMEDOUT)
             continue;
         if (rc) {
             if (!s->stopping)
-                sw_log_warn("route setup: the port %d listener failed: %s", ROUTER_SETUP_PORT, err.msg);
+                sw_log_warn("route setup: the port %d listener failed: %s", VISOR_ROUTER_SETUP_PORT,
+                            err.msg);
             break;
         }
         sw_pk_to_hex(&remote, pk);
@@ -162,23 +163,23 @@ static void *acceptor_main(void *arg)
             continue;
         }
         /* all slots busy: give running streams up to SETUP_BODY_MS to finish before refusing */
-        if ((slot = connpool_acquire(&s->pool, SETUP_BODY_MS, &s->stopping)) < 0) {
+        if ((slot = visor_connpool_acquire(&s->pool, SETUP_BODY_MS, &s->stopping)) < 0) {
             sw_log_warn("route setup: %d rule streams open already; closing one from %s",
-                        ROUTER_SETUP_STREAMS, pk);
+                        VISOR_ROUTER_SETUP_STREAMS, pk);
             close(fd);
             continue;
         }
         s->streams[slot] = (struct setup_stream){ .s = s, .fd = fd, .remote = remote };
-        if (connpool_start(&s->pool, slot, fd, stream_main, &s->streams[slot]))
+        if (visor_connpool_start(&s->pool, slot, fd, stream_main, &s->streams[slot]))
             close(fd);
     }
     return NULL;
 }
 
-int router_setup_start(struct visor *v, struct sw_error *err)
+int visor_router_setup_start(struct visor *v, struct sw_error *err)
 {
-    struct sw_msg_client *mc = dmsg_client(v);
-    struct router_setup *s;
+    struct sw_msg_client *mc = visor_dmsg_client(v);
+    struct visor_router_setup *s;
     int rc;
 
     if (!mc || !v->router)
@@ -186,57 +187,57 @@ int router_setup_start(struct visor *v, struct sw_error *err)
     if (!(s = calloc(1, sizeof(*s))))
         return sw_error_set(err, SW_ENOMEM, "out of memory");
     s->v = v;
-    connpool_init(&s->pool, s->slots, ROUTER_SETUP_STREAMS);
-    for (int i = 0; i < ROUTER_SETUP_STREAMS; i++)
+    visor_connpool_init(&s->pool, s->slots, VISOR_ROUTER_SETUP_STREAMS);
+    for (int i = 0; i < VISOR_ROUTER_SETUP_STREAMS; i++)
         s->streams[i].fd = -1;
-    if ((rc = sw_msg_listen(mc, ROUTER_SETUP_PORT, &s->listener_fd, err))) {
-        connpool_destroy(&s->pool);
+    if ((rc = sw_msg_listen(mc, VISOR_ROUTER_SETUP_PORT, &s->listener_fd, err))) {
+        visor_connpool_destroy(&s->pool);
         free(s);
         return rc;
     }
     v->router->setup = s;
     if (pthread_create(&s->acceptor, NULL, acceptor_main, s)) {
-        router_setup_stop(v);
+        visor_router_setup_stop(v);
         return sw_error_set(err, SW_EIO, "cannot start the route setup thread");
     }
     s->acceptor_started = true;
-    sw_log_info("route setup: listening on messaging port %d for %zu setup node(s)", ROUTER_SETUP_PORT,
-                v->cfg.n_setup_nodes);
+    sw_log_info("route setup: listening on messaging port %d for %zu setup node(s)",
+                VISOR_ROUTER_SETUP_PORT, v->cfg.n_setup_nodes);
     return SW_OK;
 }
 
-void router_setup_stop(struct visor *v)
+void visor_router_setup_stop(struct visor *v)
 {
-    struct router_setup *s = v->router ? v->router->setup : NULL;
-    struct sw_msg_client *mc = dmsg_client(v);
+    struct visor_router_setup *s = v->router ? v->router->setup : NULL;
+    struct sw_msg_client *mc = visor_dmsg_client(v);
 
     if (!s)
         return;
     s->stopping = true;
     if (s->acceptor_started)
         pthread_join(s->acceptor, NULL);
-    connpool_reap(&s->pool, true);
+    visor_connpool_reap(&s->pool, true);
     if (mc)
-        sw_msg_unlisten(mc, ROUTER_SETUP_PORT);
+        sw_msg_unlisten(mc, VISOR_ROUTER_SETUP_PORT);
     close(s->listener_fd);
-    connpool_destroy(&s->pool);
+    visor_connpool_destroy(&s->pool);
     free(s);
     v->router->setup = NULL;
 }
 
 /* ---- requests, on the loop ----------------------------------------------------------------- */
 
-static struct json_object *do_reserve(struct router *ro, const struct rproto_req *rq,
+static struct json_object *do_reserve(struct visor_router *ro, const struct visor_rproto_req *rq,
                                       const struct sw_pk *owner)
 {
     struct json_object *o, *arr;
-    uint32_t rids[RPROTO_RESERVE_MAX];
+    uint32_t rids[VISOR_RPROTO_RESERVE_MAX];
     int64_t now = sw_unix_ms() / 1000; /* rule times are Unix seconds (shown by the API) */
 
     for (uint32_t i = 0; i < rq->n; i++) {
-        if (rt_reserve(&ro->rt, owner, now, &rids[i])) {
+        if (visor_rules_reserve(&ro->rt, owner, now, &rids[i])) {
             for (uint32_t j = 0; j < i; j++)
-                rt_del(&ro->rt, rids[j]);
+                visor_rules_del(&ro->rt, rids[j]);
             return sw_setup_error(rq->id, "table_full", "the rule table is full");
         }
     }
@@ -249,31 +250,31 @@ static struct json_object *do_reserve(struct router *ro, const struct rproto_req
 }
 
 /* Checks parsed rule i against the table and the transports. */
-static int check_rule(struct router *ro, const struct rule *r, size_t i, const struct sw_pk *owner,
-                      const char **code, struct sw_error *err)
+static int check_rule(struct visor_router *ro, const struct visor_rule *r, size_t i,
+                      const struct sw_pk *owner, const char **code, struct sw_error *err)
 {
-    struct rule *cur;
+    struct visor_rule *cur;
 
-    if (r->type == RULE_FORWARD && !tm_find_id(ro->v, &r->next_tp)) {
+    if (r->type == VISOR_RULE_FORWARD && !visor_tm_find_id(ro->v, &r->next_tp)) {
         char tp[SW_UUID_STR_LEN + 1];
         sw_uuid_format(&r->next_tp, tp);
         *code = "unknown_transport";
         return sw_error_set(err, SW_ENOTFOUND, "rules[%zu]: no transport %s here", i, tp);
     }
-    cur = rt_get(&ro->rt, r->rid);
+    cur = visor_rules_get(&ro->rt, r->rid);
     if (!cur || !sw_pk_equal(&cur->owner, owner)) {
         *code = "not_reserved";
         return sw_error_set(err, SW_EPERM, "rules[%zu]: route ID %u was not reserved by this setup node",
                             i, r->rid);
     }
-    if (cur->type != RULE_RESERVED) {
+    if (cur->type != VISOR_RULE_RESERVED) {
         *code = "exists";
         return sw_error_set(err, SW_EEXIST, "rules[%zu]: route ID %u has a rule already", i, r->rid);
     }
     return SW_OK;
 }
 
-static struct json_object *do_add_rules(struct router *ro, const struct rproto_req *rq,
+static struct json_object *do_add_rules(struct visor_router *ro, const struct visor_rproto_req *rq,
                                         const struct sw_pk *owner)
 {
     struct sw_error err = { 0 };
@@ -284,9 +285,9 @@ static struct json_object *do_add_rules(struct router *ro, const struct rproto_r
         if (check_rule(ro, &rq->rules[i], i, owner, &code, &err))
             return sw_setup_error(rq->id, code, err.msg);
     for (size_t i = 0; i < rq->n_rules; i++) {
-        const struct rule *r = &rq->rules[i];
-        rt_install(&ro->rt, r, owner, now); /* checked above */
-        if (r->type == RULE_FORWARD) {
+        const struct visor_rule *r = &rq->rules[i];
+        visor_rules_install(&ro->rt, r, owner, now); /* checked above */
+        if (r->type == VISOR_RULE_FORWARD) {
             char tp[SW_UUID_STR_LEN + 1];
             sw_uuid_format(&r->next_tp, tp);
             sw_log_info("route %u: forward -> %s rid %u", r->rid, tp, r->next_rid);
@@ -297,15 +298,15 @@ static struct json_object *do_add_rules(struct router *ro, const struct rproto_r
     return sw_setup_ok(rq->id);
 }
 
-static struct json_object *do_del_rules(struct router *ro, const struct rproto_req *rq,
+static struct json_object *do_del_rules(struct visor_router *ro, const struct visor_rproto_req *rq,
                                         const struct sw_pk *owner)
 {
     struct json_object *o;
     int removed = 0;
 
     for (size_t i = 0; i < rq->n_rids; i++) {
-        struct rule *r = rt_get(&ro->rt, rq->rids[i]);
-        if (r && sw_pk_equal(&r->owner, owner) && rt_del(&ro->rt, rq->rids[i]) == SW_OK)
+        struct visor_rule *r = visor_rules_get(&ro->rt, rq->rids[i]);
+        if (r && sw_pk_equal(&r->owner, owner) && visor_rules_del(&ro->rt, rq->rids[i]) == SW_OK)
             removed++;
     }
     o = sw_setup_ok(rq->id);
@@ -313,24 +314,24 @@ static struct json_object *do_del_rules(struct router *ro, const struct rproto_r
     return o;
 }
 
-void router_setup_exec(struct visor *v, struct vcmd *c)
+void visor_router_setup_exec(struct visor *v, struct visor_cmd *c)
 {
-    struct rproto_req rq; /* 12 KiB, like the rule array it replaced */
-    struct router *ro = v->router;
+    struct visor_rproto_req rq; /* 12 KiB, like the rule array it replaced */
+    struct visor_router *ro = v->router;
     struct json_object *req = c->body, *resp;
     struct sw_error err = { 0 };
     const char *code;
 
-    if (rproto_parse(req, &rq, &code, &err))
+    if (visor_rproto_parse(req, &rq, &code, &err))
         resp = sw_setup_error(rq.id, code, err.msg);
-    else if (rq.type == RPROTO_RESERVE)
+    else if (rq.type == VISOR_RPROTO_RESERVE)
         resp = do_reserve(ro, &rq, &c->pk);
-    else if (rq.type == RPROTO_ADD_RULES)
+    else if (rq.type == VISOR_RPROTO_ADD_RULES)
         resp = do_add_rules(ro, &rq, &c->pk);
-    else if (rq.type == RPROTO_DEL_RULES)
+    else if (rq.type == VISOR_RPROTO_DEL_RULES)
         resp = do_del_rules(ro, &rq, &c->pk);
     else
-        resp = group_ready(v, req, rq.id, &c->pk);
+        resp = visor_group_ready(v, req, rq.id, &c->pk);
     ro->m_rules = ro->rt.n;
-    vcmd_reply(&v->q, c, 200, resp);
+    visor_cmd_reply(&v->q, c, 200, resp);
 }

@@ -6,30 +6,30 @@
 #include <stdlib.h>
 #include <string.h>
 
-const char *rule_type_name(enum rule_type t)
+const char *visor_rule_type_name(enum visor_rule_type t)
 {
     switch (t) {
-    case RULE_FORWARD: return "forward";
-    case RULE_CONSUME: return "consume";
+    case VISOR_RULE_FORWARD: return "forward";
+    case VISOR_RULE_CONSUME: return "consume";
     default: return "reserved";
     }
 }
 
 static size_t bucket(uint32_t rid)
 {
-    return (size_t)((rid * 2654435761u) >> 20) % RT_BUCKETS;
+    return (size_t)((rid * 2654435761u) >> 20) % VISOR_RULE_BUCKETS;
 }
 
-void rt_init(struct rule_table *rt)
+void visor_rules_init(struct visor_rule_table *rt)
 {
     memset(rt, 0, sizeof(*rt));
-    rt->keepalive_s = RT_KEEPALIVE_S;
+    rt->keepalive_s = VISOR_RULE_KEEPALIVE_S;
 }
 
-void rt_free(struct rule_table *rt)
+void visor_rules_free(struct visor_rule_table *rt)
 {
-    for (size_t i = 0; i < RT_BUCKETS; i++) {
-        struct rule *r = rt->buckets[i], *nx;
+    for (size_t i = 0; i < VISOR_RULE_BUCKETS; i++) {
+        struct visor_rule *r = rt->buckets[i], *nx;
         for (; r; r = nx) {
             nx = r->next;
             free(r);
@@ -39,9 +39,9 @@ void rt_free(struct rule_table *rt)
     rt->n = 0;
 }
 
-struct rule *rt_get(struct rule_table *rt, uint32_t rid)
+struct visor_rule *visor_rules_get(struct visor_rule_table *rt, uint32_t rid)
 {
-    struct rule *r;
+    struct visor_rule *r;
     if (rid == 0)
         return NULL;
     for (r = rt->buckets[bucket(rid)]; r; r = r->next)
@@ -50,26 +50,26 @@ struct rule *rt_get(struct rule_table *rt, uint32_t rid)
     return NULL;
 }
 
-int rt_reserve(struct rule_table *rt, const struct sw_pk *owner, int64_t now, uint32_t *rid)
+int visor_rules_reserve(struct visor_rule_table *rt, const struct sw_pk *owner, int64_t now, uint32_t *rid)
 {
-    struct rule *r;
+    struct visor_rule *r;
     uint32_t id;
 
-    if (rt->n >= RT_MAX_RULES)
+    if (rt->n >= VISOR_MAX_RULES)
         return SW_ERANGE;
     /* the table is far from covering the ID space, so this ends quickly */
     do {
         id = ++rt->last_rid;
         if (id == 0)
             id = rt->last_rid = 1;
-    } while (rt_get(rt, id));
+    } while (visor_rules_get(rt, id));
     if (!(r = calloc(1, sizeof(*r))))
         return SW_ENOMEM;
     r->rid = id;
-    r->type = RULE_RESERVED;
+    r->type = VISOR_RULE_RESERVED;
     r->owner = *owner;
     r->created_at = now;
-    r->expires_at = now + RT_RESERVE_S;
+    r->expires_at = now + VISOR_RULE_RESERVE_S;
     r->next = rt->buckets[bucket(id)];
     rt->buckets[bucket(id)] = r;
     rt->n++;
@@ -77,19 +77,20 @@ int rt_reserve(struct rule_table *rt, const struct sw_pk *owner, int64_t now, ui
     return SW_OK;
 }
 
-int rt_install(struct rule_table *rt, const struct rule *in, const struct sw_pk *owner, int64_t now)
+int visor_rules_install(struct visor_rule_table *rt, const struct visor_rule *in,
+                        const struct sw_pk *owner, int64_t now)
 {
-    struct rule *r = rt_get(rt, in->rid);
+    struct visor_rule *r = visor_rules_get(rt, in->rid);
 
-    if (in->type != RULE_FORWARD && in->type != RULE_CONSUME)
+    if (in->type != VISOR_RULE_FORWARD && in->type != VISOR_RULE_CONSUME)
         return SW_EINVAL;
-    if (in->type == RULE_FORWARD && in->next_rid == 0)
+    if (in->type == VISOR_RULE_FORWARD && in->next_rid == 0)
         return SW_EINVAL;
     if (!r)
         return SW_ENOTFOUND;
     if (!sw_pk_equal(&r->owner, owner))
         return SW_EPERM;
-    if (r->type != RULE_RESERVED)
+    if (r->type != VISOR_RULE_RESERVED)
         return SW_EEXIST;
     r->type = in->type;
     r->next_tp = in->next_tp;
@@ -102,14 +103,14 @@ int rt_install(struct rule_table *rt, const struct rule *in, const struct sw_pk 
     return SW_OK;
 }
 
-int rt_del(struct rule_table *rt, uint32_t rid)
+int visor_rules_del(struct visor_rule_table *rt, uint32_t rid)
 {
-    struct rule **pp;
+    struct visor_rule **pp;
     if (rid == 0)
         return SW_ENOTFOUND;
     for (pp = &rt->buckets[bucket(rid)]; *pp; pp = &(*pp)->next) {
         if ((*pp)->rid == rid) {
-            struct rule *r = *pp;
+            struct visor_rule *r = *pp;
             *pp = r->next;
             free(r);
             rt->n--;
@@ -119,22 +120,22 @@ int rt_del(struct rule_table *rt, uint32_t rid)
     return SW_ENOTFOUND;
 }
 
-void rt_touch(struct rule_table *rt, struct rule *r, size_t bytes, int64_t now)
+void visor_rules_touch(struct visor_rule_table *rt, struct visor_rule *r, size_t bytes, int64_t now)
 {
     r->packets++;
     r->bytes += bytes;
-    if (r->type != RULE_RESERVED && r->expires_at < now + rt->keepalive_s)
+    if (r->type != VISOR_RULE_RESERVED && r->expires_at < now + rt->keepalive_s)
         r->expires_at = now + rt->keepalive_s;
 }
 
-size_t rt_expire(struct rule_table *rt, int64_t now, void (*cb)(void *arg, const struct rule *r),
-                 void *arg)
+size_t visor_rules_expire(struct visor_rule_table *rt, int64_t now,
+                          void (*cb)(void *arg, const struct visor_rule *r), void *arg)
 {
     size_t removed = 0;
-    for (size_t i = 0; i < RT_BUCKETS; i++) {
-        struct rule **pp = &rt->buckets[i];
+    for (size_t i = 0; i < VISOR_RULE_BUCKETS; i++) {
+        struct visor_rule **pp = &rt->buckets[i];
         while (*pp) {
-            struct rule *r = *pp;
+            struct visor_rule *r = *pp;
             if (r->expires_at <= now) {
                 if (cb)
                     cb(arg, r);
@@ -150,39 +151,40 @@ size_t rt_expire(struct rule_table *rt, int64_t now, void (*cb)(void *arg, const
     return removed;
 }
 
-void rt_foreach(struct rule_table *rt, void (*cb)(void *arg, const struct rule *r), void *arg)
+void visor_rules_foreach(struct visor_rule_table *rt,
+                         void (*cb)(void *arg, const struct visor_rule *r), void *arg)
 {
-    for (size_t i = 0; i < RT_BUCKETS; i++)
-        for (struct rule *r = rt->buckets[i]; r; r = r->next)
+    for (size_t i = 0; i < VISOR_RULE_BUCKETS; i++)
+        for (struct visor_rule *r = rt->buckets[i]; r; r = r->next)
             cb(arg, r);
 }
 
 /* ---- packets ------------------------------------------------------------------------------ */
 
-bool rpkt_is_routing(uint8_t type)
+bool visor_rpkt_is_routing(uint8_t type)
 {
-    return type == RPKT_DATA || type == RPKT_CLOSE || type == RPKT_KEEPALIVE;
+    return type == VISOR_RPKT_DATA || type == VISOR_RPKT_CLOSE || type == VISOR_RPKT_KEEPALIVE;
 }
 
-int rpkt_parse(const uint8_t *pkt, size_t len, struct rpkt *out)
+int visor_rpkt_parse(const uint8_t *pkt, size_t len, struct visor_rpkt *out)
 {
     struct sw_reader r;
-    struct rpkt p = { 0 };
+    struct visor_rpkt p = { 0 };
     uint16_t n = 0;
 
     sw_reader_init(&r, pkt, len);
     sw_read_u8(&r, &p.type);
     sw_read_u32(&r, &p.rid);
-    if (!sw_reader_ok(&r) || p.rid == 0 || !rpkt_is_routing(p.type))
+    if (!sw_reader_ok(&r) || p.rid == 0 || !visor_rpkt_is_routing(p.type))
         return SW_EPROTO;
     switch (p.type) {
-    case RPKT_DATA:
+    case VISOR_RPKT_DATA:
         if (sw_read_u16(&r, &n) || n == 0 || sw_read_view(&r, &p.data, n))
             return SW_EPROTO;
         p.data_len = n;
         break;
-    case RPKT_CLOSE:
-        if (sw_read_u8(&r, &p.code) || p.code > RPKT_CLOSE_ERROR)
+    case VISOR_RPKT_CLOSE:
+        if (sw_read_u8(&r, &p.code) || p.code > VISOR_RPKT_CLOSE_ERROR)
             return SW_EPROTO;
         break;
     default:
@@ -194,20 +196,20 @@ int rpkt_parse(const uint8_t *pkt, size_t len, struct rpkt *out)
     return SW_OK;
 }
 
-size_t rpkt_build(uint8_t *out, size_t cap, uint8_t type, uint32_t rid, const void *data,
-                  size_t data_len, uint8_t code)
+size_t visor_rpkt_build(uint8_t *out, size_t cap, uint8_t type, uint32_t rid, const void *data,
+                        size_t data_len, uint8_t code)
 {
     struct sw_writer w;
 
     sw_writer_init(&w, out, cap);
     sw_write_u8(&w, type);
     sw_write_u32(&w, rid);
-    if (type == RPKT_DATA) {
+    if (type == VISOR_RPKT_DATA) {
         if (data_len == 0 || data_len > 0xffff)
             return 0;
         sw_write_u16(&w, (uint16_t)data_len);
         sw_write_bytes(&w, data, data_len);
-    } else if (type == RPKT_CLOSE) {
+    } else if (type == VISOR_RPKT_CLOSE) {
         sw_write_u8(&w, code);
     }
     return sw_writer_ok(&w) ? w.len : 0;

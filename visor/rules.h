@@ -5,8 +5,8 @@
  * thread-safe. Times are unix seconds passed in by the caller.
  *
  * A route ID (u32, nonzero) is first *reserved* by a setup node (expires after
- * RT_RESERVE_S unless a rule uses it), then filled with a forward or consume rule that
- * expires RT_KEEPALIVE_S after it was last used (rt_touch). */
+ * VISOR_RULE_RESERVE_S unless a rule uses it), then filled with a forward or consume rule that
+ * expires VISOR_RULE_KEEPALIVE_S after it was last used (visor_rules_touch). */
 #ifndef VISOR_RULES_H
 #define VISOR_RULES_H
 
@@ -17,16 +17,16 @@
 #include "common/keys.h"
 #include "common/uuid.h"
 
-#define RT_KEEPALIVE_S 120     /* a rule lives this long after its last packet */
-#define RT_RESERVE_S 30        /* a reserved, unused ID lives this long */
-#define RT_MAX_RULES 65536     /* reserved + installed IDs per visor */
-#define RT_BUCKETS 4096
+#define VISOR_RULE_KEEPALIVE_S 120 /* a rule lives this long after its last packet */
+#define VISOR_RULE_RESERVE_S 30    /* a reserved, unused ID lives this long */
+#define VISOR_MAX_RULES 65536      /* reserved + installed IDs per visor */
+#define VISOR_RULE_BUCKETS 4096
 
-enum rule_type { RULE_RESERVED = 0, RULE_FORWARD = 1, RULE_CONSUME = 2 };
+enum visor_rule_type { VISOR_RULE_RESERVED = 0, VISOR_RULE_FORWARD = 1, VISOR_RULE_CONSUME = 2 };
 
-struct rule {
+struct visor_rule {
     uint32_t rid;
-    enum rule_type type;
+    enum visor_rule_type type;
     int64_t created_at, expires_at;
     struct sw_pk owner;          /* the setup node that reserved the ID */
     /* forward */
@@ -38,47 +38,53 @@ struct rule {
     uint32_t group;
     /* counters */
     uint64_t packets, bytes;
-    struct rule *next;           /* hash chain */
+    struct visor_rule *next;           /* hash chain */
 };
 
-struct rule_table {
-    struct rule *buckets[RT_BUCKETS];
+struct visor_rule_table {
+    struct visor_rule *buckets[VISOR_RULE_BUCKETS];
     size_t n;
     uint32_t last_rid;           /* allocation cursor */
-    int keepalive_s;             /* RT_KEEPALIVE_S unless a test sets it */
+    int keepalive_s;             /* VISOR_RULE_KEEPALIVE_S unless a test sets it */
 };
 
-const char *rule_type_name(enum rule_type t);
+const char *visor_rule_type_name(enum visor_rule_type t);
 
-void rt_init(struct rule_table *rt);
-void rt_free(struct rule_table *rt);
-/* Allocates a fresh nonzero ID reserved by owner, expiring at now + RT_RESERVE_S.
+void visor_rules_init(struct visor_rule_table *rt);
+void visor_rules_free(struct visor_rule_table *rt);
+/* Allocates a fresh nonzero ID reserved by owner, expiring at now + VISOR_RULE_RESERVE_S.
  * SW_ERANGE when the table is full. */
-int rt_reserve(struct rule_table *rt, const struct sw_pk *owner, int64_t now, uint32_t *rid);
+int visor_rules_reserve(struct visor_rule_table *rt, const struct sw_pk *owner, int64_t now,
+                        uint32_t *rid);
 /* Borrowed; NULL when the ID is unknown. */
-struct rule *rt_get(struct rule_table *rt, uint32_t rid);
+struct visor_rule *visor_rules_get(struct visor_rule_table *rt, uint32_t rid);
 /* Installs r (type forward or consume) on its reserved ID r->rid. SW_ENOTFOUND when the ID is
  * not reserved, SW_EPERM when owner did not reserve it, SW_EEXIST when a rule is installed
  * there already, SW_EINVAL for a bad rule. The rule expires at now + keepalive. */
-int rt_install(struct rule_table *rt, const struct rule *r, const struct sw_pk *owner, int64_t now);
+int visor_rules_install(struct visor_rule_table *rt, const struct visor_rule *r,
+                        const struct sw_pk *owner, int64_t now);
 /* Removes the ID (reserved or installed). SW_ENOTFOUND when unknown. */
-int rt_del(struct rule_table *rt, uint32_t rid);
+int visor_rules_del(struct visor_rule_table *rt, uint32_t rid);
 /* A packet used r: count it and push its expiry. */
-void rt_touch(struct rule_table *rt, struct rule *r, size_t bytes, int64_t now);
+void visor_rules_touch(struct visor_rule_table *rt, struct visor_rule *r, size_t bytes,
+                       int64_t now);
 /* Removes every ID with expires_at <= now; calls cb (may be NULL) before freeing each.
  * Returns how many were removed. */
-size_t rt_expire(struct rule_table *rt, int64_t now, void (*cb)(void *arg, const struct rule *r),
-                 void *arg);
+size_t visor_rules_expire(struct visor_rule_table *rt, int64_t now,
+                          void (*cb)(void *arg, const struct visor_rule *r), void *arg);
 /* Calls cb for every entry (any order); cb must not change the table. */
-void rt_foreach(struct rule_table *rt, void (*cb)(void *arg, const struct rule *r), void *arg);
+void visor_rules_foreach(struct visor_rule_table *rt,
+                         void (*cb)(void *arg, const struct visor_rule *r), void *arg);
 
 /* ---- routing packets: type (u8) || route id (u32 BE) || body ----------------------------- */
-enum rpkt_type { RPKT_DATA = 0x10, RPKT_CLOSE = 0x11, RPKT_KEEPALIVE = 0x12 };
-#define RPKT_HDR_LEN 5
-#define RPKT_CLOSE_NORMAL 0
-#define RPKT_CLOSE_ERROR 1
+enum visor_rpkt_type {
+    VISOR_RPKT_DATA = 0x10, VISOR_RPKT_CLOSE = 0x11, VISOR_RPKT_KEEPALIVE = 0x12
+};
+#define VISOR_RPKT_HDR_LEN 5
+#define VISOR_RPKT_CLOSE_NORMAL 0
+#define VISOR_RPKT_CLOSE_ERROR 1
 
-struct rpkt {
+struct visor_rpkt {
     uint8_t type;
     uint32_t rid;
     const uint8_t *data;   /* DATA: the Noise message (borrowed from the input) */
@@ -87,13 +93,13 @@ struct rpkt {
 };
 
 /* True for the types this module parses (0x10-0x12). */
-bool rpkt_is_routing(uint8_t type);
+bool visor_rpkt_is_routing(uint8_t type);
 /* Parses one whole routing packet. SW_EPROTO for an unknown type, a zero route ID, a body of
  * the wrong size (DATA: u16 length that must match the rest exactly, and nonzero; CLOSE:
  * one byte 0 or 1; KEEPALIVE: empty). Never reads outside [pkt, pkt+len). */
-int rpkt_parse(const uint8_t *pkt, size_t len, struct rpkt *out);
+int visor_rpkt_parse(const uint8_t *pkt, size_t len, struct visor_rpkt *out);
 /* Writes a packet into out (cap bytes); returns its length, or 0 when it does not fit. */
-size_t rpkt_build(uint8_t *out, size_t cap, uint8_t type, uint32_t rid, const void *data,
-                  size_t data_len, uint8_t code);
+size_t visor_rpkt_build(uint8_t *out, size_t cap, uint8_t type, uint32_t rid, const void *data,
+                        size_t data_len, uint8_t code);
 
 #endif

@@ -2,7 +2,7 @@
  * responder link, which must finish the Noise XK handshake within VISOR_HANDSHAKE_MS.
  * At most VISOR_MAX_HANDSHAKES inbound handshakes run at once; beyond that new
  * connections are closed at once, so a flood of idle sockets cannot exhaust the visor.
- * Dialing lives in link.c (link_dial_stcp). */
+ * Dialing lives in link.c (visor_link_dial_stcp). */
 #include "visor/visor.h"
 #include "common/hostport.h"
 #include "common/log.h"
@@ -29,7 +29,7 @@ static void accept_cb(struct evconnlistener *lst, evutil_socket_t fd, struct soc
                       int salen, void *arg)
 {
     struct visor *v = arg;
-    struct link *l;
+    struct visor_link *l;
     char peer[VISOR_ADDR_MAX];
 
     format_addr(sa, (socklen_t)salen, peer, sizeof(peer));
@@ -38,7 +38,7 @@ static void accept_cb(struct evconnlistener *lst, evutil_socket_t fd, struct soc
         evutil_closesocket(fd);
         return;
     }
-    if (link_new(v, fd, TP_STCP, LINK_RESPONDER, true, NULL, peer, &l))
+    if (visor_link_new(v, fd, VISOR_TP_STCP, VISOR_LINK_RESPONDER, true, NULL, peer, &l))
         sw_log_warn("stcp: cannot take the connection from %s: out of memory", peer);
     else
         sw_log_debug("%s: accepted", l->label);
@@ -63,7 +63,7 @@ static void accept_error_cb(struct evconnlistener *lst, void *arg)
     event_base_once(v->base, -1, EV_TIMEOUT, resume_cb, v, &one);
 }
 
-int stcp_listen(struct visor *v, struct sw_error *err)
+int visor_stcp_listen(struct visor *v, struct sw_error *err)
 {
     struct sockaddr_storage ss;
     socklen_t len = sizeof(ss);
@@ -93,7 +93,7 @@ int stcp_listen(struct visor *v, struct sw_error *err)
     return SW_OK;
 }
 
-void stcp_close(struct visor *v)
+void visor_stcp_close(struct visor *v)
 {
     if (v->stcp)
         evconnlistener_free(v->stcp);

@@ -56,8 +56,8 @@ static int read_file(const char *path, char **out, size_t *len, struct sw_error 
     return SW_OK;
 }
 
-/* One record of the file (checked by vs_store_parse): a transport to restore. */
-static int load_one(void *ctx, const struct vs_store_record *r, const char *where,
+/* One record of the file (checked by visor_store_parse): a transport to restore. */
+static int load_one(void *ctx, const struct visor_store_record *r, const char *where,
                     struct sw_error *err)
 {
     struct visor *v = ctx;
@@ -65,13 +65,13 @@ static int load_one(void *ctx, const struct vs_store_record *r, const char *wher
 
     if (sw_pk_equal(&r->remote, &v->cfg.kp.pk))
         return sw_error_set(err, SW_EINVAL, "field '%s.remote_pk': is this visor's own key", where);
-    if (tm_restore(v, &r->remote, r->kind, r->addr, r->remembered, r->bytes_sent,
-                   r->bytes_received, &e))
+    if (visor_tm_restore(v, &r->remote, r->kind, r->addr, r->remembered, r->bytes_sent,
+                         r->bytes_received, &e))
         return sw_error_set(err, SW_EINVAL, "%s: %s", where, e.msg);
     return SW_OK;
 }
 
-int store_load(struct visor *v, struct sw_error *err)
+int visor_store_load(struct visor *v, struct sw_error *err)
 {
     char path[PATH_MAX + 32];
     struct sw_error e = { 0 };
@@ -82,7 +82,7 @@ int store_load(struct visor *v, struct sw_error *err)
     store_path(v, path, sizeof(path), "");
     if ((rc = read_file(path, &text, &len, err)))
         return rc == SW_ENOTFOUND ? SW_OK : rc;
-    if ((rc = vs_store_parse(text, len, load_one, v, &e)))
+    if ((rc = visor_store_parse(text, len, load_one, v, &e)))
         sw_error_set(err, rc, "%s: %s", path, e.msg);
     else
         sw_log_info("store: %zu transports loaded from %s", v->n_transports, path);
@@ -93,7 +93,7 @@ int store_load(struct visor *v, struct sw_error *err)
 static struct json_object *store_json(struct visor *v)
 {
     struct json_object *root = json_object_new_object(), *arr = json_object_new_array(), *o;
-    struct transport *t;
+    struct visor_transport *t;
     char id[SW_UUID_STR_LEN + 1];
 
     TAILQ_FOREACH(t, &v->transports, next) {
@@ -103,11 +103,11 @@ static struct json_object *store_json(struct visor *v)
         sw_uuid_format(&t->entry.id, id);
         json_object_object_add(o, "id", json_object_new_string(id));
         json_object_object_add(o, "remote_pk", sw_json_pk(&t->remote));
-        json_object_object_add(o, "type", json_object_new_string(tp_kind_name(t->kind)));
+        json_object_object_add(o, "type", json_object_new_string(visor_tp_kind_name(t->kind)));
         json_object_object_add(o, "address", json_object_new_string(t->addr));
         json_object_object_add(o, "remembered", json_object_new_boolean(t->remembered));
-        json_object_object_add(o, "bytes_sent", json_object_new_uint64(tm_bytes_sent(t)));
-        json_object_object_add(o, "bytes_received", json_object_new_uint64(tm_bytes_received(t)));
+        json_object_object_add(o, "bytes_sent", json_object_new_uint64(visor_tm_bytes_sent(t)));
+        json_object_object_add(o, "bytes_received", json_object_new_uint64(visor_tm_bytes_received(t)));
         json_object_array_add(arr, o);
     }
     json_object_object_add(root, "version", json_object_new_int(1));
@@ -115,7 +115,7 @@ static struct json_object *store_json(struct visor *v)
     return root;
 }
 
-int store_save(struct visor *v)
+int visor_store_save(struct visor *v)
 {
     char path[PATH_MAX + 32], tmp[PATH_MAX + 32];
     struct json_object *root = store_json(v);

@@ -47,7 +47,7 @@ struct job {
     struct job *next;
 };
 
-struct tpd {
+struct visor_tpd {
     pthread_t th;
     pthread_mutex_t mu;
     pthread_cond_t cond;
@@ -91,7 +91,7 @@ static struct job *job_new(enum job_kind kind, size_t n, bool batch)
 }
 
 /* Inserts by due time, after jobs due at the same time (FIFO). Called locked. */
-static void insert_locked(struct tpd *t, struct job *j)
+static void insert_locked(struct visor_tpd *t, struct job *j)
 {
     struct job **pp = &t->head;
     while (*pp && (*pp)->due_ms <= j->due_ms)
@@ -102,7 +102,7 @@ static void insert_locked(struct tpd *t, struct job *j)
 }
 
 /* Drops queued single jobs for id and keeps a running one from being retried. Locked. */
-static void supersede_locked(struct tpd *t, const struct sw_uuid *id)
+static void supersede_locked(struct visor_tpd *t, const struct sw_uuid *id)
 {
     struct job **pp = &t->head, *j;
     while ((j = *pp)) {
@@ -118,7 +118,7 @@ static void supersede_locked(struct tpd *t, const struct sw_uuid *id)
 }
 
 /* Keeps at most TPD_MAX_BATCHES - 1 batches queued by dropping the oldest. Locked. */
-static void limit_batches_locked(struct tpd *t)
+static void limit_batches_locked(struct visor_tpd *t)
 {
     struct job **pp, **oldest = NULL, *j;
     size_t n = 0;
@@ -140,7 +140,7 @@ static void limit_batches_locked(struct tpd *t)
     job_free(j);
 }
 
-static void enqueue(struct tpd *t, struct job *j)
+static void enqueue(struct visor_tpd *t, struct job *j)
 {
     if (!t || !j) {
         if (t)
@@ -158,7 +158,7 @@ static void enqueue(struct tpd *t, struct job *j)
     pthread_mutex_unlock(&t->mu);
 }
 
-void tpd_register(struct tpd *t, const struct sw_tp_signed_entry *se)
+void visor_tpd_register(struct visor_tpd *t, const struct sw_tp_signed_entry *se)
 {
     struct job *j = job_new(JOB_REGISTER, 1, false);
     if (j) {
@@ -168,7 +168,7 @@ void tpd_register(struct tpd *t, const struct sw_tp_signed_entry *se)
     enqueue(t, j);
 }
 
-void tpd_status(struct tpd *t, const struct sw_uuid *id, bool up)
+void visor_tpd_status(struct visor_tpd *t, const struct sw_uuid *id, bool up)
 {
     struct job *j = job_new(JOB_STATUS, 1, false);
     if (j) {
@@ -178,7 +178,7 @@ void tpd_status(struct tpd *t, const struct sw_uuid *id, bool up)
     enqueue(t, j);
 }
 
-void tpd_delete(struct tpd *t, const struct sw_uuid *id)
+void visor_tpd_delete(struct visor_tpd *t, const struct sw_uuid *id)
 {
     struct job *j = job_new(JOB_DELETE, 1, false);
     if (j)
@@ -186,7 +186,7 @@ void tpd_delete(struct tpd *t, const struct sw_uuid *id)
     enqueue(t, j);
 }
 
-void tpd_cancel(struct tpd *t, const struct sw_uuid *id)
+void visor_tpd_cancel(struct visor_tpd *t, const struct sw_uuid *id)
 {
     if (!t)
         return;
@@ -195,7 +195,7 @@ void tpd_cancel(struct tpd *t, const struct sw_uuid *id)
     pthread_mutex_unlock(&t->mu);
 }
 
-void tpd_register_batch(struct tpd *t, const struct sw_tp_signed_entry *se, size_t n)
+void visor_tpd_register_batch(struct visor_tpd *t, const struct sw_tp_signed_entry *se, size_t n)
 {
     struct job *j = n ? job_new(JOB_REGISTER, n, true) : NULL;
     if (!n)
@@ -207,7 +207,7 @@ void tpd_register_batch(struct tpd *t, const struct sw_tp_signed_entry *se, size
     enqueue(t, j);
 }
 
-void tpd_status_batch(struct tpd *t, const struct sw_uuid *ids, size_t n, bool up)
+void visor_tpd_status_batch(struct visor_tpd *t, const struct sw_uuid *ids, size_t n, bool up)
 {
     struct job *j = n ? job_new(JOB_STATUS, n, true) : NULL;
     if (!n)
@@ -256,7 +256,7 @@ static const char *job_what(const struct job *j, char *buf, size_t cap)
 }
 
 /* One HTTP attempt; says what to do with the job next. */
-static enum job_outcome run_job(struct tpd *t, struct job *j)
+static enum job_outcome run_job(struct visor_tpd *t, struct job *j)
 {
     struct sw_http_result res = { 0 };
     struct sw_error err = { 0 };
@@ -303,7 +303,7 @@ static enum job_outcome run_job(struct tpd *t, struct job *j)
 }
 
 /* Single one-attempt jobs for each transport of a refused batch. Locked. */
-static void split_locked(struct tpd *t, const struct job *b)
+static void split_locked(struct visor_tpd *t, const struct job *b)
 {
     struct job *j;
     for (size_t i = 0; i < b->n; i++) {
@@ -320,7 +320,7 @@ static void split_locked(struct tpd *t, const struct job *b)
 }
 
 /* After an attempt: requeue, split or drop. Locked. */
-static void settle_locked(struct tpd *t, struct job *j, enum job_outcome out)
+static void settle_locked(struct visor_tpd *t, struct job *j, enum job_outcome out)
 {
     unsigned limit = out == JOB_RETRY_404 ? TPD_MAX_404 : TPD_MAX_ATTEMPTS;
     int64_t delay;
@@ -346,7 +346,7 @@ static void settle_locked(struct tpd *t, struct job *j, enum job_outcome out)
     job_free(j);
 }
 
-static void wait_until_locked(struct tpd *t, int64_t due_ms)
+static void wait_until_locked(struct visor_tpd *t, int64_t due_ms)
 {
     struct timespec ts;
     int ms = sw_ms_left(due_ms);
@@ -357,7 +357,7 @@ static void wait_until_locked(struct tpd *t, int64_t due_ms)
 
 static void *worker(void *arg)
 {
-    struct tpd *t = arg;
+    struct visor_tpd *t = arg;
     struct job *j;
     enum job_outcome out;
 
@@ -390,11 +390,11 @@ static void *worker(void *arg)
     return NULL;
 }
 
-int tpd_start(struct visor *v, struct tpd **out)
+int visor_tpd_start(struct visor *v, struct visor_tpd **out)
 {
     struct sw_http_client_opts opts = { .connect_timeout_ms = 3000, .timeout_ms = 5000,
                                         .max_response = 4u << 20 };
-    struct tpd *t = calloc(1, sizeof(*t));
+    struct visor_tpd *t = calloc(1, sizeof(*t));
 
     if (!t)
         return SW_ENOMEM;
@@ -416,7 +416,7 @@ int tpd_start(struct visor *v, struct tpd **out)
     return SW_OK;
 }
 
-void tpd_stop(struct tpd *t, int drain_ms)
+void visor_tpd_stop(struct visor_tpd *t, int drain_ms)
 {
     if (!t)
         return;

@@ -21,31 +21,31 @@
 #include <string.h>
 #include <unistd.h>
 
-static const uint8_t zeros[TP_PKT_MAX];
+static const uint8_t zeros[VISOR_TP_PKT_MAX];
 
-const char *tp_kind_name(enum tp_kind k) { return k == TP_DMSG ? "dmsg" : "stcp"; }
+const char *visor_tp_kind_name(enum visor_tp_kind k) { return k == VISOR_TP_DMSG ? "dmsg" : "stcp"; }
 
-int tp_kind_parse(const char *s, enum tp_kind *out)
+int visor_tp_kind_parse(const char *s, enum visor_tp_kind *out)
 {
     if (s && strcmp(s, "stcp") == 0)
-        *out = TP_STCP;
+        *out = VISOR_TP_STCP;
     else if (s && strcmp(s, "dmsg") == 0)
-        *out = TP_DMSG;
+        *out = VISOR_TP_DMSG;
     else
         return SW_EINVAL;
     return SW_OK;
 }
 
-const char *tp_state_name(enum tp_state s)
+const char *visor_tp_state_name(enum visor_tp_state s)
 {
     switch (s) {
-    case TP_CONNECTING: return "connecting";
-    case TP_UP: return "up";
+    case VISOR_TP_CONNECTING: return "connecting";
+    case VISOR_TP_UP: return "up";
     default: return "down";
     }
 }
 
-static const char *tp_id_str(const struct transport *t)
+static const char *tp_id_str(const struct visor_transport *t)
 {
     static char buf[SW_UUID_STR_LEN + 1]; /* loop thread only */
     sw_uuid_format(&t->entry.id, buf);
@@ -59,9 +59,9 @@ static const char *pk_str(const struct sw_pk *pk)
     return buf;
 }
 
-struct transport *tp_find(struct visor *v, const struct sw_pk *remote, enum tp_kind kind)
+struct visor_transport *visor_tp_find(struct visor *v, const struct sw_pk *remote, enum visor_tp_kind kind)
 {
-    struct transport *t;
+    struct visor_transport *t;
     TAILQ_FOREACH(t, &v->transports, next) {
         if (t->kind == kind && sw_pk_equal(&t->remote, remote))
             return t;
@@ -69,9 +69,9 @@ struct transport *tp_find(struct visor *v, const struct sw_pk *remote, enum tp_k
     return NULL;
 }
 
-struct transport *tm_find_id(struct visor *v, const struct sw_uuid *id)
+struct visor_transport *visor_tm_find_id(struct visor *v, const struct sw_uuid *id)
 {
-    struct transport *t;
+    struct visor_transport *t;
     TAILQ_FOREACH(t, &v->transports, next) {
         if (sw_uuid_equal(&t->entry.id, id))
             return t;
@@ -79,28 +79,28 @@ struct transport *tm_find_id(struct visor *v, const struct sw_uuid *id)
     return NULL;
 }
 
-bool tp_local_is_lower(const struct visor *v, const struct transport *t)
+bool visor_tp_local_is_lower(const struct visor *v, const struct visor_transport *t)
 {
     return sw_pk_cmp(&v->cfg.kp.pk, &t->remote) < 0;
 }
 
-uint64_t tm_bytes_sent(const struct transport *t)
+uint64_t visor_tm_bytes_sent(const struct visor_transport *t)
 {
     return t->base_sent + (t->link ? t->link->bytes_out : 0);
 }
 
-uint64_t tm_bytes_received(const struct transport *t)
+uint64_t visor_tm_bytes_received(const struct visor_transport *t)
 {
     return t->base_received + (t->link ? t->link->bytes_in : 0);
 }
 
-void tp_fold_bytes(struct transport *t, const struct link *l)
+void visor_tp_fold_bytes(struct visor_transport *t, const struct visor_link *l)
 {
     t->base_sent += l->bytes_out;
     t->base_received += l->bytes_in;
 }
 
-const char *tp_dial_addr(const struct visor *v, const struct transport *t)
+const char *visor_tp_dial_addr(const struct visor *v, const struct visor_transport *t)
 {
     const char *a;
     if (t->addr[0])
@@ -109,12 +109,12 @@ const char *tp_dial_addr(const struct visor *v, const struct transport *t)
     return a ? a : "";
 }
 
-static void went_down(struct visor *v, struct transport *t, const char *why);
+static void went_down(struct visor *v, struct visor_transport *t, const char *why);
 
 /* The peer's connection did not come after our dial lost the race: give up as usual. */
 static void grace_cb(evutil_socket_t fd, short what, void *arg)
 {
-    struct transport *t = arg;
+    struct visor_transport *t = arg;
     (void)fd;
     (void)what;
     if (!t->link && !t->dial && !t->dmsg_dialing)
@@ -123,14 +123,14 @@ static void grace_cb(evutil_socket_t fd, short what, void *arg)
 
 static void redial_cb(evutil_socket_t fd, short what, void *arg)
 {
-    struct transport *t = arg;
-    tp_dial(t->v, t);
+    struct visor_transport *t = arg;
+    visor_tp_dial(t->v, t);
 }
 
-struct transport *tp_new(struct visor *v, const struct sw_pk *remote, enum tp_kind kind,
-                         struct sw_error *err)
+struct visor_transport *visor_tp_new(struct visor *v, const struct sw_pk *remote, enum visor_tp_kind kind,
+                                     struct sw_error *err)
 {
-    struct transport *t;
+    struct visor_transport *t;
 
     if (v->n_transports >= VISOR_MAX_TRANSPORTS) {
         sw_error_set(err, SW_ERANGE, "too many transports (%d)", VISOR_MAX_TRANSPORTS);
@@ -140,7 +140,7 @@ struct transport *tp_new(struct visor *v, const struct sw_pk *remote, enum tp_ki
         sw_error_set(err, SW_ENOMEM, "out of memory");
         return NULL;
     }
-    if (sw_tp_entry_make(&t->entry, &v->cfg.kp.pk, remote, tp_kind_name(kind), "", err)) {
+    if (sw_tp_entry_make(&t->entry, &v->cfg.kp.pk, remote, visor_tp_kind_name(kind), "", err)) {
         free(t);
         return NULL;
     }
@@ -155,7 +155,7 @@ struct transport *tp_new(struct visor *v, const struct sw_pk *remote, enum tp_ki
     t->v = v;
     t->remote = *remote;
     t->kind = kind;
-    t->state = TP_DOWN;
+    t->state = VISOR_TP_DOWN;
     t->since = sw_unix_ms() / 1000;
     sw_backoff_init(&t->redial_backoff, VISOR_REDIAL_MIN_MS, VISOR_REDIAL_MAX_MS, true);
     sw_tp_entry_sign(&t->entry, &v->cfg.kp, &t->local_sig);
@@ -164,35 +164,35 @@ struct transport *tp_new(struct visor *v, const struct sw_pk *remote, enum tp_ki
     return t;
 }
 
-void tp_fail_waiter(struct visor *v, struct transport *t, int status, const char *code,
-                    const char *why)
+void visor_tp_fail_waiter(struct visor *v, struct visor_transport *t, int status, const char *code,
+                          const char *why)
 {
-    struct vcmd *c = t->waiter;
+    struct visor_cmd *c = t->waiter;
     if (!c)
         return;
     t->waiter = NULL;
-    vcmd_reply_error(&v->q, c, status, code, "%s", why);
+    visor_cmd_reply_error(&v->q, c, status, code, "%s", why);
 }
 
-static void detach_link(struct transport *t, struct link *l, const char *why)
+static void detach_link(struct visor_transport *t, struct visor_link *l, const char *why)
 {
     if (!l)
         return;
     if (t->link == l) {
-        tp_fold_bytes(t, l);
+        visor_tp_fold_bytes(t, l);
         t->link = NULL;
     }
     if (t->dial == l)
         t->dial = NULL;
     l->tp = NULL;
-    link_close(l, false, "%s", why);
+    visor_link_close(l, false, "%s", why);
 }
 
-void tp_free(struct visor *v, struct transport *t)
+void visor_tp_free(struct visor *v, struct visor_transport *t)
 {
     detach_link(t, t->link, "transport removed");
     detach_link(t, t->dial, "transport removed");
-    tp_fail_waiter(v, t, 410, "removed", "the transport was removed");
+    visor_tp_fail_waiter(v, t, 410, "removed", "the transport was removed");
     evtimer_del(t->redial);
     event_free(t->redial);
     evtimer_del(t->grace);
@@ -202,7 +202,8 @@ void tp_free(struct visor *v, struct transport *t)
     free(t);
 }
 
-void tp_signed_entry(const struct visor *v, const struct transport *t, struct sw_tp_signed_entry *se)
+void visor_tp_signed_entry(const struct visor *v, const struct visor_transport *t,
+                           struct sw_tp_signed_entry *se)
 {
     int i = sw_tp_entry_edge_index(&t->entry, &v->cfg.kp.pk);
     se->entry = t->entry;
@@ -211,48 +212,48 @@ void tp_signed_entry(const struct visor *v, const struct transport *t, struct sw
 }
 
 /* Reached up: tell the discovery, answer a waiting add-tp, remember it for good. */
-static void on_up(struct visor *v, struct transport *t)
+static void on_up(struct visor *v, struct visor_transport *t)
 {
     struct sw_tp_signed_entry se;
-    struct vcmd *c = t->waiter;
+    struct visor_cmd *c = t->waiter;
     bool was_provisional = t->provisional;
 
     sw_backoff_reset(&t->redial_backoff);
     evtimer_del(t->redial);
-    if (tp_local_is_lower(v, t)) {
-        tp_signed_entry(v, t, &se);
-        tpd_register(v->tpd, &se);
+    if (visor_tp_local_is_lower(v, t)) {
+        visor_tp_signed_entry(v, t, &se);
+        visor_tpd_register(v->tpd, &se);
     } else {
-        tpd_status(v->tpd, &t->entry.id, true);
+        visor_tpd_status(v->tpd, &t->entry.id, true);
     }
     t->provisional = false;
     v->store_dirty = true;
     v->store_urgent = true; /* at most one write per tick, however many come up */
     if (c) {
         t->waiter = NULL;
-        vcmd_reply(&v->q, c, was_provisional ? 201 : 200, tm_transport_json(v, t));
+        visor_cmd_reply(&v->q, c, was_provisional ? 201 : 200, visor_tm_transport_json(v, t));
     }
 }
 
-void tp_set_state(struct visor *v, struct transport *t, enum tp_state s, const char *why)
+void visor_tp_set_state(struct visor *v, struct visor_transport *t, enum visor_tp_state s, const char *why)
 {
-    enum tp_state old = t->state;
+    enum visor_tp_state old = t->state;
 
     if (old == s)
         return;
     t->state = s;
     t->since = sw_unix_ms() / 1000;
-    sw_log_info("transport %s %s %s: %s -> %s%s%s", tp_id_str(t), tp_kind_name(t->kind),
-                pk_str(&t->remote), tp_state_name(old), tp_state_name(s), why ? ": " : "",
+    sw_log_info("transport %s %s %s: %s -> %s%s%s", tp_id_str(t), visor_tp_kind_name(t->kind),
+                pk_str(&t->remote), visor_tp_state_name(old), visor_tp_state_name(s), why ? ": " : "",
                 why ? why : "");
-    if (old == TP_UP && !v->stopping)
-        tpd_status(v->tpd, &t->entry.id, false);
-    if (s == TP_UP)
+    if (old == VISOR_TP_UP && !v->stopping)
+        visor_tpd_status(v->tpd, &t->entry.id, false);
+    if (s == VISOR_TP_UP)
         on_up(v, t);
 }
 
 /* Arms the redial timer of a remembered transport; writes what happens into note. */
-static void schedule_redial(struct visor *v, struct transport *t, char *note, size_t cap)
+static void schedule_redial(struct visor *v, struct visor_transport *t, char *note, size_t cap)
 {
     uint32_t delay;
 
@@ -266,42 +267,42 @@ static void schedule_redial(struct visor *v, struct transport *t, char *note, si
 }
 
 /* No link and no dial left: the transport is down (or gone, if it never came up). */
-static void went_down(struct visor *v, struct transport *t, const char *why)
+static void went_down(struct visor *v, struct visor_transport *t, const char *why)
 {
     char text[320], note[48];
 
     if (t->provisional) {
         sw_log_info("transport %s %s %s: not added (it never came up): %s", tp_id_str(t),
-                    tp_kind_name(t->kind), pk_str(&t->remote), why);
-        tp_fail_waiter(v, t, 502, "dial_failed", why);
-        tp_free(v, t);
+                    visor_tp_kind_name(t->kind), pk_str(&t->remote), why);
+        visor_tp_fail_waiter(v, t, 502, "dial_failed", why);
+        visor_tp_free(v, t);
         return;
     }
-    tp_fail_waiter(v, t, 502, "dial_failed", why);
+    visor_tp_fail_waiter(v, t, 502, "dial_failed", why);
     schedule_redial(v, t, note, sizeof(note));
     snprintf(text, sizeof(text), "%s%s", why, note);
-    if (t->state == TP_DOWN) /* a failed redial: the state does not change, the log says so */
-        sw_log_info("transport %s %s %s: still down: %s", tp_id_str(t), tp_kind_name(t->kind),
+    if (t->state == VISOR_TP_DOWN) /* a failed redial: the state does not change, the log says so */
+        sw_log_info("transport %s %s %s: still down: %s", tp_id_str(t), visor_tp_kind_name(t->kind),
                     pk_str(&t->remote), text);
     else
-        tp_set_state(v, t, TP_DOWN, text);
+        visor_tp_set_state(v, t, VISOR_TP_DOWN, text);
 }
 
-int tp_dial(struct visor *v, struct transport *t)
+int visor_tp_dial(struct visor *v, struct visor_transport *t)
 {
     struct sw_error err = { 0 };
-    struct link *l;
+    struct visor_link *l;
     char why[SW_ERROR_MSG_MAX + 32];
-    const char *addr = tp_dial_addr(v, t);
+    const char *addr = visor_tp_dial_addr(v, t);
     int rc;
 
-    if (t->dial || t->dmsg_dialing || v->stopping || t->state == TP_UP)
+    if (t->dial || t->dmsg_dialing || v->stopping || t->state == VISOR_TP_UP)
         return SW_OK;
-    if (t->kind == TP_DMSG) {
-        rc = dmsg_dial(v, &t->remote, &err);
+    if (t->kind == VISOR_TP_DMSG) {
+        rc = visor_dmsg_dial(v, &t->remote, &err);
     } else if (!addr[0]) {
         rc = sw_error_set(&err, SW_EINVAL, "no stcp address: give one to add-tp or list it in stcp.pk_table");
-    } else if ((rc = link_dial_stcp(v, addr, &t->remote, &l, &err)) == SW_OK) {
+    } else if ((rc = visor_link_dial_stcp(v, addr, &t->remote, &l, &err)) == SW_OK) {
         l->tp = t;
         t->dial = l;
     }
@@ -311,35 +312,36 @@ int tp_dial(struct visor *v, struct transport *t)
             went_down(v, t, why);
         return rc;
     }
-    if (t->kind == TP_DMSG)
+    if (t->kind == VISOR_TP_DMSG)
         t->dmsg_dialing = true;
     v->m_dials++;
-    snprintf(why, sizeof(why), "dialing %s", t->kind == TP_STCP ? addr : "over messaging");
-    if (t->state == TP_DOWN)
-        tp_set_state(v, t, TP_CONNECTING, why);
+    snprintf(why, sizeof(why), "dialing %s", t->kind == VISOR_TP_STCP ? addr : "over messaging");
+    if (t->state == VISOR_TP_DOWN)
+        visor_tp_set_state(v, t, VISOR_TP_CONNECTING, why);
     else
-        sw_log_info("transport %s %s %s: %s", tp_id_str(t), tp_kind_name(t->kind), pk_str(&t->remote), why);
+        sw_log_info("transport %s %s %s: %s", tp_id_str(t), visor_tp_kind_name(t->kind),
+                    pk_str(&t->remote), why);
     return SW_OK;
 }
 
 /* ---- links arriving and leaving ------------------------------------------------------ */
 
-static bool initiated_by_lower(const struct visor *v, const struct link *l)
+static bool initiated_by_lower(const struct visor *v, const struct visor_link *l)
 {
     bool local_lower = sw_pk_cmp(&v->cfg.kp.pk, &l->remote) < 0;
-    return l->role == LINK_INITIATOR ? local_lower : !local_lower;
+    return l->role == VISOR_LINK_INITIATOR ? local_lower : !local_lower;
 }
 
 /* Both ends pick the same link: the one initiated by the lower key; when one side
  * initiated both (it redialed), the newer one. */
-static struct link *pick_winner(const struct visor *v, struct link *old, struct link *l)
+static struct visor_link *pick_winner(const struct visor *v, struct visor_link *old, struct visor_link *l)
 {
     if (old->role == l->role)
         return l;
     return initiated_by_lower(v, old) ? old : l;
 }
 
-static void install(struct visor *v, struct transport *t, struct link *l)
+static void install(struct visor *v, struct visor_transport *t, struct visor_link *l)
 {
     char why[VISOR_ADDR_MAX + 64];
 
@@ -347,22 +349,22 @@ static void install(struct visor *v, struct transport *t, struct link *l)
     l->tp = t;
     evtimer_del(t->redial);
     evtimer_del(t->grace);
-    if (link_send(l, TP_PKT_ENTRY_SIG, t->local_sig.b, SW_SIG_LEN))
-        return; /* the link closes; tm_link_closed follows */
-    if (t->state == TP_UP && t->have_remote_sig) {
-        sw_log_info("transport %s %s %s: now on %s", tp_id_str(t), tp_kind_name(t->kind),
+    if (visor_link_send(l, VISOR_TP_PKT_ENTRY_SIG, t->local_sig.b, SW_SIG_LEN))
+        return; /* the link closes; visor_tm_link_closed follows */
+    if (t->state == VISOR_TP_UP && t->have_remote_sig) {
+        sw_log_info("transport %s %s %s: now on %s", tp_id_str(t), visor_tp_kind_name(t->kind),
                     pk_str(&t->remote), l->label);
         return;
     }
-    link_set_deadline(l, VISOR_HANDSHAKE_MS, "ENTRY_SIG exchange");
+    visor_link_set_deadline(l, VISOR_HANDSHAKE_MS, "ENTRY_SIG exchange");
     snprintf(why, sizeof(why), "authenticated %s", l->label);
-    if (t->state == TP_DOWN)
-        tp_set_state(v, t, TP_CONNECTING, why);
+    if (t->state == VISOR_TP_DOWN)
+        visor_tp_set_state(v, t, VISOR_TP_CONNECTING, why);
 }
 
-static void attach(struct visor *v, struct transport *t, struct link *l)
+static void attach(struct visor *v, struct visor_transport *t, struct visor_link *l)
 {
-    struct link *old = t->link, *keep, *lose;
+    struct visor_link *old = t->link, *keep, *lose;
 
     if (!old) {
         install(v, t, l);
@@ -371,7 +373,7 @@ static void attach(struct visor *v, struct transport *t, struct link *l)
     keep = pick_winner(v, old, l);
     lose = keep == l ? old : l;
     sw_log_info("transport %s %s %s: two connections, keeping %s (initiated by the %s key), closing %s",
-                tp_id_str(t), tp_kind_name(t->kind), pk_str(&t->remote), keep->label,
+                tp_id_str(t), visor_tp_kind_name(t->kind), pk_str(&t->remote), keep->label,
                 initiated_by_lower(v, keep) ? "lower" : "higher", lose->label);
     l->tp = t;
     detach_link(t, lose, "simultaneous dial: the other connection wins");
@@ -387,11 +389,11 @@ static void attach(struct visor *v, struct transport *t, struct link *l)
 
 static void forget_idle_peer_tp(struct visor *v)
 {
-    struct transport *t, *oldest = NULL;
+    struct visor_transport *t, *oldest = NULL;
     size_t n = 0;
 
     TAILQ_FOREACH(t, &v->transports, next) {
-        if (t->remembered || t->provisional || t->state != TP_DOWN || t->link || t->dial ||
+        if (t->remembered || t->provisional || t->state != VISOR_TP_DOWN || t->link || t->dial ||
             t->dmsg_dialing || t->waiter)
             continue;
         n++;
@@ -401,22 +403,22 @@ static void forget_idle_peer_tp(struct visor *v)
     if (n < VISOR_MAX_IDLE_PEER_TPS)
         return;
     sw_log_info("transport %s %s %s: forgotten (down since %lld, opened by the peer; at most %d such are kept)",
-                tp_id_str(oldest), tp_kind_name(oldest->kind), pk_str(&oldest->remote),
+                tp_id_str(oldest), visor_tp_kind_name(oldest->kind), pk_str(&oldest->remote),
                 (long long)oldest->since, VISOR_MAX_IDLE_PEER_TPS);
-    tpd_cancel(v->tpd, &oldest->entry.id);
-    tp_free(v, oldest);
+    visor_tpd_cancel(v->tpd, &oldest->entry.id);
+    visor_tp_free(v, oldest);
     v->store_dirty = true;
 }
 
-void tm_link_ready(struct link *l)
+void visor_tm_link_ready(struct visor_link *l)
 {
     struct visor *v = l->v;
-    struct transport *t = l->tp;
+    struct visor_transport *t = l->tp;
     struct sw_error err = { 0 };
 
-    if (l->role == LINK_INITIATOR) {
+    if (l->role == VISOR_LINK_INITIATOR) {
         if (!t) {
-            link_close(l, false, "the transport was removed while dialing");
+            visor_link_close(l, false, "the transport was removed while dialing");
             return;
         }
         if (t->dial == l)
@@ -425,14 +427,14 @@ void tm_link_ready(struct link *l)
         return;
     }
     if (sw_pk_equal(&l->remote, &v->cfg.kp.pk)) {
-        link_close(l, false, "the peer uses our own key");
+        visor_link_close(l, false, "the peer uses our own key");
         return;
     }
-    t = tp_find(v, &l->remote, l->kind);
+    t = visor_tp_find(v, &l->remote, l->kind);
     if (!t) {
         forget_idle_peer_tp(v);
-        if (!(t = tp_new(v, &l->remote, l->kind, &err))) {
-            link_close(l, false, "cannot accept: %s", err.msg);
+        if (!(t = visor_tp_new(v, &l->remote, l->kind, &err))) {
+            visor_link_close(l, false, "cannot accept: %s", err.msg);
             return;
         }
         t->provisional = true; /* kept only once up: a failed peer leaves nothing behind */
@@ -442,12 +444,13 @@ void tm_link_ready(struct link *l)
 
 /* A lower-keyed peer that answered our handshake and then hung up has most likely kept
  * its own connection to us (simultaneous dial): that one is on its way. */
-static bool lost_dial_race(const struct visor *v, const struct transport *t, const struct link *l)
+static bool lost_dial_race(const struct visor *v, const struct visor_transport *t,
+                           const struct visor_link *l)
 {
-    return l->heard && t->state != TP_UP && sw_pk_cmp(&t->remote, &v->cfg.kp.pk) < 0;
+    return l->heard && t->state != VISOR_TP_UP && sw_pk_cmp(&t->remote, &v->cfg.kp.pk) < 0;
 }
 
-static void wait_for_their_dial(struct transport *t, const char *why)
+static void wait_for_their_dial(struct visor_transport *t, const char *why)
 {
     struct timeval tv = { VISOR_DIAL_RACE_GRACE_MS / 1000, (VISOR_DIAL_RACE_GRACE_MS % 1000) * 1000 };
     snprintf(t->grace_why, sizeof(t->grace_why), "%s", why);
@@ -455,10 +458,10 @@ static void wait_for_their_dial(struct transport *t, const char *why)
     evtimer_add(t->grace, &tv);
 }
 
-void tm_link_closed(struct link *l)
+void visor_tm_link_closed(struct visor_link *l)
 {
     struct visor *v = l->v;
-    struct transport *t = l->tp;
+    struct visor_transport *t = l->tp;
     char why[sizeof(l->why) + VISOR_ADDR_MAX + 40];
 
     if (v->stopping)
@@ -478,7 +481,7 @@ void tm_link_closed(struct link *l)
     l->tp = NULL;
     if (t->dial == l) {
         t->dial = NULL;
-        v->m_handshake_failures += l->closed_in == LINK_HANDSHAKE;
+        v->m_handshake_failures += l->closed_in == VISOR_LINK_HANDSHAKE;
         if (!t->link && lost_dial_race(v, t, l))
             wait_for_their_dial(t, why);
         else if (!t->link)
@@ -489,11 +492,11 @@ void tm_link_closed(struct link *l)
     }
     if (t->link != l)
         return;
-    tp_fold_bytes(t, l);
+    visor_tp_fold_bytes(t, l);
     t->link = NULL;
     if (t->dial || t->dmsg_dialing)
-        tp_set_state(v, t, TP_CONNECTING, why);
-    else if (l->role == LINK_INITIATOR && lost_dial_race(v, t, l))
+        visor_tp_set_state(v, t, VISOR_TP_CONNECTING, why);
+    else if (l->role == VISOR_LINK_INITIATOR && lost_dial_race(v, t, l))
         wait_for_their_dial(t, why); /* our dial got through the handshake, then lost the race */
     else
         went_down(v, t, why);
@@ -501,7 +504,8 @@ void tm_link_closed(struct link *l)
 
 /* ---- packets ------------------------------------------------------------------------- */
 
-static void got_entry_sig(struct visor *v, struct transport *t, struct link *l, const uint8_t *sig)
+static void got_entry_sig(struct visor *v, struct visor_transport *t, struct visor_link *l,
+                          const uint8_t *sig)
 {
     uint8_t canon[SW_TP_CANON_MAX];
     size_t n = sw_tp_entry_canonical(&t->entry, canon, sizeof(canon));
@@ -513,90 +517,90 @@ static void got_entry_sig(struct visor *v, struct transport *t, struct link *l, 
      * the loop verify for every 83 bytes it sends) */
     if (!(t->have_remote_sig && sodium_memcmp(s.b, t->remote_sig.b, SW_SIG_LEN) == 0) &&
         sw_verify(&t->remote, canon, n, &s)) {
-        link_close(l, false, "the peer's ENTRY_SIG does not verify");
+        visor_link_close(l, false, "the peer's ENTRY_SIG does not verify");
         return;
     }
     t->remote_sig = s;
     t->have_remote_sig = true;
-    link_set_deadline(l, 0, NULL);
-    tp_set_state(v, t, TP_UP, l->label);
+    visor_link_set_deadline(l, 0, NULL);
+    visor_tp_set_state(v, t, VISOR_TP_UP, l->label);
 }
 
-static void peer_removed(struct visor *v, struct transport *t)
+static void peer_removed(struct visor *v, struct visor_transport *t)
 {
-    sw_log_info("transport %s %s %s: removed by the peer", tp_id_str(t), tp_kind_name(t->kind),
+    sw_log_info("transport %s %s %s: removed by the peer", tp_id_str(t), visor_tp_kind_name(t->kind),
                 pk_str(&t->remote));
-    tpd_cancel(v->tpd, &t->entry.id);
-    tp_free(v, t);
+    visor_tpd_cancel(v->tpd, &t->entry.id);
+    visor_tp_free(v, t);
     /* saved by the next tick: a peer must not be able to make the loop fsync at will */
     v->store_dirty = v->store_urgent = true;
 }
 
-void tm_link_packet(struct link *l, const uint8_t *pkt, size_t len)
+void visor_tm_link_packet(struct visor_link *l, const uint8_t *pkt, size_t len)
 {
-    struct transport *t = l->tp;
+    struct visor_transport *t = l->tp;
     struct sw_error err = { 0 };
-    struct vs_packet p;
+    struct visor_packet p;
 
     if (!t || t->link != l)
         return;
-    if (vs_packet_parse(pkt, len, &p, &err)) { /* a known type with a wrong body */
-        link_close(l, false, "protocol error: %s", err.msg);
+    if (visor_packet_parse(pkt, len, &p, &err)) { /* a known type with a wrong body */
+        visor_link_close(l, false, "protocol error: %s", err.msg);
         return;
     }
     switch (p.type) {
-    case TP_PKT_ENTRY_SIG:
+    case VISOR_TP_PKT_ENTRY_SIG:
         got_entry_sig(l->v, t, l, p.sig);
         break;
-    case TP_PKT_PING:
-        link_send(l, TP_PKT_PONG, p.body, p.body_len);
+    case VISOR_TP_PKT_PING:
+        visor_link_send(l, VISOR_TP_PKT_PONG, p.body, p.body_len);
         break;
-    case TP_PKT_PONG:
-    case TP_PKT_DISCARD:
+    case VISOR_TP_PKT_PONG:
+    case VISOR_TP_PKT_DISCARD:
         break;
-    case TP_PKT_CLOSE:
+    case VISOR_TP_PKT_CLOSE:
         peer_removed(l->v, t);
         break;
     default:
-        if (rpkt_is_routing(p.type)) { /* docs/routing.md §2 */
-            router_packet(l->v, t, pkt, len);
+        if (visor_rpkt_is_routing(p.type)) { /* docs/routing.md §2 */
+            visor_router_packet(l->v, t, pkt, len);
             break;
         }
         sw_log_debug("%s: ignoring packet type 0x%02x (%zu bytes)", l->label, p.type, len);
     }
 }
 
-void tp_pump_discard(struct transport *t)
+void visor_tp_pump_discard(struct visor_transport *t)
 {
-    struct link *l = t->link;
+    struct visor_link *l = t->link;
     size_t n;
 
-    while (l && t->discard_left && t->state == TP_UP && l->state == LINK_OPEN &&
-           link_output_len(l) < VISOR_DISCARD_HIGH) {
-        n = t->discard_left < TP_PKT_MAX - 1 ? (size_t)t->discard_left : TP_PKT_MAX - 1;
-        if (link_send(l, TP_PKT_DISCARD, zeros, n))
+    while (l && t->discard_left && t->state == VISOR_TP_UP && l->state == VISOR_LINK_OPEN &&
+           visor_link_output_len(l) < VISOR_DISCARD_HIGH) {
+        n = t->discard_left < VISOR_TP_PKT_MAX - 1 ? (size_t)t->discard_left : VISOR_TP_PKT_MAX - 1;
+        if (visor_link_send(l, VISOR_TP_PKT_DISCARD, zeros, n))
             return;
         t->discard_left -= n;
     }
 }
 
-void tm_link_writable(struct link *l)
+void visor_tm_link_writable(struct visor_link *l)
 {
-    struct transport *t = l->tp;
+    struct visor_transport *t = l->tp;
     if (t && t->link == l && t->discard_left)
-        tp_pump_discard(t);
+        visor_tp_pump_discard(t);
 }
 
 /* ---- other entry points ---------------------------------------------------------------- */
 
-int tm_restore(struct visor *v, const struct sw_pk *remote, enum tp_kind kind, const char *addr,
-               bool remembered, uint64_t sent, uint64_t received, struct sw_error *err)
+int visor_tm_restore(struct visor *v, const struct sw_pk *remote, enum visor_tp_kind kind, const char *addr,
+                     bool remembered, uint64_t sent, uint64_t received, struct sw_error *err)
 {
-    struct transport *t;
+    struct visor_transport *t;
 
-    if (tp_find(v, remote, kind))
+    if (visor_tp_find(v, remote, kind))
         return sw_error_set(err, SW_EEXIST, "two records of the same transport");
-    if (!(t = tp_new(v, remote, kind, err)))
+    if (!(t = visor_tp_new(v, remote, kind, err)))
         return err->code ? err->code : SW_EINVAL;
     snprintf(t->addr, sizeof(t->addr), "%s", addr ? addr : "");
     t->remembered = remembered;
@@ -609,22 +613,22 @@ int tm_restore(struct visor *v, const struct sw_pk *remote, enum tp_kind kind, c
     return SW_OK;
 }
 
-void tm_dmsg_incoming(struct visor *v, int fd, const struct sw_pk *remote)
+void visor_tm_dmsg_incoming(struct visor *v, int fd, const struct sw_pk *remote)
 {
-    struct link *l;
+    struct visor_link *l;
     if (v->stopping) {
         close(fd);
         return;
     }
-    if (link_new(v, fd, TP_DMSG, LINK_RESPONDER, false, remote, "messaging", &l) == SW_OK)
-        tm_link_ready(l);
+    if (visor_link_new(v, fd, VISOR_TP_DMSG, VISOR_LINK_RESPONDER, false, remote, "messaging", &l) == SW_OK)
+        visor_tm_link_ready(l);
 }
 
-void tm_dmsg_dialed(struct visor *v, const struct sw_pk *remote, int fd, const char *why)
+void visor_tm_dmsg_dialed(struct visor *v, const struct sw_pk *remote, int fd, const char *why)
 {
-    struct transport *t = tp_find(v, remote, TP_DMSG);
+    struct visor_transport *t = visor_tp_find(v, remote, VISOR_TP_DMSG);
     char text[SW_ERROR_MSG_MAX + 32];
-    struct link *l;
+    struct visor_link *l;
 
     if (!t) {
         if (fd >= 0)
@@ -638,16 +642,16 @@ void tm_dmsg_dialed(struct visor *v, const struct sw_pk *remote, int fd, const c
             went_down(v, t, text);
         return;
     }
-    if (link_new(v, fd, TP_DMSG, LINK_INITIATOR, false, remote, "messaging", &l)) {
+    if (visor_link_new(v, fd, VISOR_TP_DMSG, VISOR_LINK_INITIATOR, false, remote, "messaging", &l)) {
         if (!t->link)
             went_down(v, t, "out of memory");
         return;
     }
     l->tp = t;
-    tm_link_ready(l);
+    visor_tm_link_ready(l);
 }
 
-int tm_init(struct visor *v)
+int visor_tm_init(struct visor *v)
 {
     TAILQ_INIT(&v->transports);
     LIST_INIT(&v->links);
@@ -655,12 +659,12 @@ int tm_init(struct visor *v)
     return SW_OK;
 }
 
-void tm_free(struct visor *v)
+void visor_tm_free(struct visor *v)
 {
-    struct transport *t;
+    struct visor_transport *t;
     while ((t = TAILQ_FIRST(&v->transports))) {
-        t->link = t->dial = NULL; /* links are freed by link_free_all */
-        tp_fail_waiter(v, t, 503, "shutting_down", "the visor is shutting down");
+        t->link = t->dial = NULL; /* links are freed by visor_link_free_all */
+        visor_tp_fail_waiter(v, t, 503, "shutting_down", "the visor is shutting down");
         event_free(t->redial);
         event_free(t->grace);
         TAILQ_REMOVE(&v->transports, t, next);

@@ -3,7 +3,7 @@
  * Threads (docs/visor.md "Threads"):
  *   - the loop thread runs one libevent event_base and owns every struct visor field not
  *     marked otherwise: links, transports, the stcp listener, the store;
- *   - the API's libmicrohttpd threads build a struct vcmd and wait on it (cmdq.c);
+ *   - the API's libmicrohttpd threads build a struct visor_cmd and wait on it (cmdq.c);
  *   - the discovery worker (tpd.c) runs blocking libcurl requests from its own queue;
  *   - the messaging client (dmsg.c) runs its own thread; blocking dials run on a dial thread;
  *   - the main thread only waits for signals.
@@ -30,14 +30,14 @@
 
 struct bufferevent;
 struct evconnlistener;
-struct resolver;
-struct vcmd;
+struct visor_resolver;
+struct visor_cmd;
 struct json_object;
 struct visor;
-struct transport;
-struct tpd;
-struct dmsg;
-struct router;
+struct visor_transport;
+struct visor_tpd;
+struct visor_dmsg;
+struct visor_router;
 struct sw_msg_client;
 
 /* ---- limits and timing ------------------------------------------------------------- */
@@ -59,277 +59,281 @@ struct sw_msg_client;
 #define VISOR_ADD_TIMEOUT_MS 20000
 
 /* ---- transport packets (plaintext of one transport message) ------------------------- */
-enum tp_packet_type {
-    TP_PKT_ENTRY_SIG = 0x01, /* 64-byte signature of the entry */
-    TP_PKT_PING = 0x02,      /* u64 token */
-    TP_PKT_PONG = 0x03,      /* u64 token */
-    TP_PKT_DISCARD = 0x04,   /* bytes, dropped */
-    TP_PKT_CLOSE = 0x05,     /* u8 reason: the sender removed the transport */
+enum visor_tp_packet_type {
+    VISOR_TP_PKT_ENTRY_SIG = 0x01, /* 64-byte signature of the entry */
+    VISOR_TP_PKT_PING = 0x02,      /* u64 token */
+    VISOR_TP_PKT_PONG = 0x03,      /* u64 token */
+    VISOR_TP_PKT_DISCARD = 0x04,   /* bytes, dropped */
+    VISOR_TP_PKT_CLOSE = 0x05,     /* u8 reason: the sender removed the transport */
 };
-#define TP_CLOSE_REMOVED 0
-#define TP_PKT_MAX (SW_NOISE_MAX_PAYLOAD)   /* type + body */
+#define VISOR_TP_CLOSE_REMOVED 0
+#define VISOR_TP_PKT_MAX (SW_NOISE_MAX_PAYLOAD)   /* type + body */
 
-enum tp_kind { TP_STCP = 0, TP_DMSG = 1 };
-const char *tp_kind_name(enum tp_kind k);
-int tp_kind_parse(const char *s, enum tp_kind *out);
+enum visor_tp_kind { VISOR_TP_STCP = 0, VISOR_TP_DMSG = 1 };
+const char *visor_tp_kind_name(enum visor_tp_kind k);
+int visor_tp_kind_parse(const char *s, enum visor_tp_kind *out);
 
 /* ---- links: one connection carrying transport packets (link.c) ---------------------- */
-enum link_role { LINK_INITIATOR, LINK_RESPONDER };
-enum link_state {
-    LINK_CONNECTING, /* TCP connect in progress */
-    LINK_HANDSHAKE,  /* Noise XK in progress */
-    LINK_OPEN,       /* packets flow */
-    LINK_CLOSING,    /* flushing, then closed */
-    LINK_DEAD,       /* closed; finalizer pending */
+enum visor_link_role { VISOR_LINK_INITIATOR, VISOR_LINK_RESPONDER };
+enum visor_link_state {
+    VISOR_LINK_CONNECTING, /* TCP connect in progress */
+    VISOR_LINK_HANDSHAKE,  /* Noise XK in progress */
+    VISOR_LINK_OPEN,       /* packets flow */
+    VISOR_LINK_CLOSING,    /* flushing, then closed */
+    VISOR_LINK_DEAD,       /* closed; finalizer pending */
 };
 
-struct link {
+struct visor_link {
     struct visor *v;
     struct bufferevent *bev;
-    enum tp_kind kind;
-    enum link_role role;
-    enum link_state state;
-    enum link_state closed_in; /* the state link_close found it in */
-    bool encrypted;            /* stcp: Noise; dmsg: the stream is already end to end */
+    enum visor_tp_kind kind;
+    enum visor_link_role role;
+    enum visor_link_state state;
+    enum visor_link_state closed_in; /* the state visor_link_close found it in */
+    bool encrypted;                  /* stcp: Noise; dmsg: the stream is already end to end */
     struct sw_noise_hs hs;
     struct sw_noise_cipher tx, rx;
-    struct sw_pk remote;       /* expected (initiator) / proven (after the handshake) */
+    struct sw_pk remote;             /* expected (initiator) / proven (after the handshake) */
     char peer_addr[VISOR_ADDR_MAX];
     char label[VISOR_ADDR_MAX + 32]; /* "stcp#12 127.0.0.1:40000" for log lines */
     uint64_t serial;
-    bool counted;              /* inbound handshake counted in v->n_handshakes */
-    bool opened;               /* reached LINK_OPEN once */
-    bool heard;                /* received at least one byte */
+    bool counted;                    /* inbound handshake counted in v->n_handshakes */
+    bool opened;                     /* reached VISOR_LINK_OPEN once */
+    bool heard;                      /* received at least one byte */
     const char *deadline_what;
     struct event *deadline;
     struct event *finalizer;
-    struct transport *tp;      /* owner, or NULL (inbound handshake, detached loser) */
-    struct json_object *addrs; /* a resolved name's addresses ("ip:port"), tried in order */
-    size_t next_addr;          /* the next of addrs to try */
+    struct visor_transport *tp;      /* owner, or NULL (inbound handshake, detached loser) */
+    struct json_object *addrs;       /* a resolved name's addresses ("ip:port"), tried in order */
+    size_t next_addr;                /* the next of addrs to try */
     uint64_t bytes_in, bytes_out;
-    int64_t last_rx_ms;        /* monotonic */
-    char why[160];             /* why it closed */
-    LIST_ENTRY(link) all;
+    int64_t last_rx_ms;              /* monotonic */
+    char why[160];                   /* why it closed */
+    LIST_ENTRY(visor_link) all;
 };
 
 /* Takes ownership of a connected (or connecting, when connecting is true) socket. stcp
  * links are encrypted: the initiator must give the expected remote key. Plain links (dmsg)
  * open at once with remote as the proven key. On failure the fd is closed. */
-int link_new(struct visor *v, evutil_socket_t fd, enum tp_kind kind, enum link_role role,
-             bool encrypted, const struct sw_pk *remote, const char *peer_addr,
-             struct link **out);
-/* Starts an stcp dial to host:port expecting remote. Failures arrive via tm_link_closed. */
-int link_dial_stcp(struct visor *v, const char *hostport, const struct sw_pk *remote,
-                   struct link **out, struct sw_error *err);
+int visor_link_new(struct visor *v, evutil_socket_t fd, enum visor_tp_kind kind,
+                   enum visor_link_role role, bool encrypted, const struct sw_pk *remote,
+                   const char *peer_addr, struct visor_link **out);
+/* Starts an stcp dial to host:port expecting remote. Failures arrive via visor_tm_link_closed. */
+int visor_link_dial_stcp(struct visor *v, const char *hostport, const struct sw_pk *remote,
+                         struct visor_link **out, struct sw_error *err);
 /* Sends one packet (type + body). SW_EIO when the link is not open or is stuck. */
-int link_send(struct link *l, uint8_t type, const void *body, size_t len);
-size_t link_output_len(const struct link *l);
+int visor_link_send(struct visor_link *l, uint8_t type, const void *body, size_t len);
+size_t visor_link_output_len(const struct visor_link *l);
 /* Re-arms (ms > 0) or clears (ms == 0) the link's deadline; when it fires the link closes. */
-void link_set_deadline(struct link *l, int ms, const char *what);
+void visor_link_set_deadline(struct visor_link *l, int ms, const char *what);
 /* Closes at once (flush=false) or after flushing queued output (bounded by a deadline).
- * tm_link_closed() follows from the loop, never re-entrantly. */
-void link_close(struct link *l, bool flush, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
+ * visor_tm_link_closed() follows from the loop, never re-entrantly. */
+void visor_link_close(struct visor_link *l, bool flush, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
 /* Frees every link without callbacks (after the loop has stopped). */
-void link_free_all(struct visor *v);
-/* Loop: the answer of resolve_host for the link with serial c->n (c->status 0: c->body is
+void visor_link_free_all(struct visor *v);
+/* Loop: the answer of visor_resolve_host for the link with serial c->n (c->status 0: c->body is
  * the array of its "ip:port" addresses; else c->why); connects or closes it. Releases c. */
-void link_resolved(struct visor *v, struct vcmd *c);
+void visor_link_resolved(struct visor *v, struct visor_cmd *c);
 
 /* ---- stcp host names (resolve.c): getaddrinfo on a thread, the answer to the loop -------- */
-int resolve_start(struct visor *v);
+int visor_resolve_start(struct visor *v);
 /* Late answers are dropped from here on; threads still resolving free what they hold. */
-void resolve_stop(struct visor *v);
-/* Resolves host on a new thread; link_resolved gets the answer. SW_ENOMEM: not started. */
-int resolve_host(struct visor *v, uint64_t serial, const char *host, uint16_t port);
+void visor_resolve_stop(struct visor *v);
+/* Resolves host on a new thread; visor_link_resolved gets the answer. SW_ENOMEM: not started. */
+int visor_resolve_host(struct visor *v, uint64_t serial, const char *host, uint16_t port);
 
 /* ---- transport manager (transport.c) ------------------------------------------------- */
-enum tp_state { TP_CONNECTING = 0, TP_UP, TP_DOWN };
+enum visor_tp_state { VISOR_TP_CONNECTING = 0, VISOR_TP_UP, VISOR_TP_DOWN };
 
-struct vcmd;
+struct visor_cmd;
 
-struct transport {
+struct visor_transport {
     struct visor *v;
     struct sw_tp_entry entry;
     struct sw_pk remote;
-    enum tp_kind kind;
-    enum tp_state state;
-    bool remembered;       /* the operator added it here: redial it */
-    bool provisional;      /* new (add-tp or inbound), never up yet: dropped if that fails */
+    enum visor_tp_kind kind;
+    enum visor_tp_state state;
+    bool remembered;          /* the operator added it here: redial it */
+    bool provisional;         /* new (add-tp or inbound), never up yet: dropped if that fails */
     char addr[VISOR_ADDR_MAX]; /* stcp address given to add-tp ("" = pk_table) */
-    struct link *link;     /* authenticated link (waiting for ENTRY_SIG, or up) */
-    struct link *dial;     /* our outgoing stcp link still handshaking */
-    bool dmsg_dialing;     /* a dmsg dial is running on the dial thread */
+    struct visor_link *link;  /* authenticated link (waiting for ENTRY_SIG, or up) */
+    struct visor_link *dial;  /* our outgoing stcp link still handshaking */
+    bool dmsg_dialing;        /* a dmsg dial is running on the dial thread */
     struct sw_sig local_sig, remote_sig;
     bool have_remote_sig;
     uint64_t base_sent, base_received; /* bytes of earlier links (and earlier runs) */
-    int64_t since;         /* unix seconds of the last state change */
+    int64_t since;            /* unix seconds of the last state change */
     struct sw_backoff redial_backoff; /* VISOR_REDIAL_MIN_MS doubling to _MAX_MS, jittered */
     struct event *redial;
-    struct event *grace;   /* our dial lost a simultaneous-dial race: wait for theirs */
+    struct event *grace;      /* our dial lost a simultaneous-dial race: wait for theirs */
     char grace_why[512];
-    struct vcmd *waiter;   /* add-tp waiting for the first outcome */
+    struct visor_cmd *waiter; /* add-tp waiting for the first outcome */
     uint64_t discard_left;
-    int64_t last_ping_ms;  /* monotonic */
+    int64_t last_ping_ms;     /* monotonic */
     uint64_t ping_token;
-    TAILQ_ENTRY(transport) next;
+    TAILQ_ENTRY(visor_transport) next;
 };
-TAILQ_HEAD(transport_list, transport);
+TAILQ_HEAD(visor_transport_list, visor_transport);
 
-int tm_init(struct visor *v);
-void tm_free(struct visor *v);
+int visor_tm_init(struct visor *v);
+void visor_tm_free(struct visor *v);
 /* Link events (called by link.c on the loop). */
-void tm_link_ready(struct link *l);
-void tm_link_packet(struct link *l, const uint8_t *pkt, size_t len);
-void tm_link_writable(struct link *l);
-void tm_link_closed(struct link *l);
+void visor_tm_link_ready(struct visor_link *l);
+void visor_tm_link_packet(struct visor_link *l, const uint8_t *pkt, size_t len);
+void visor_tm_link_writable(struct visor_link *l);
+void visor_tm_link_closed(struct visor_link *l);
 /* A transport from the store: remembered ones are dialed at once. */
-int tm_restore(struct visor *v, const struct sw_pk *remote, enum tp_kind kind, const char *addr,
-               bool remembered, uint64_t sent, uint64_t received, struct sw_error *err);
-struct transport *tm_find_id(struct visor *v, const struct sw_uuid *id);
-uint64_t tm_bytes_sent(const struct transport *t);
-uint64_t tm_bytes_received(const struct transport *t);
-struct json_object *tm_transport_json(struct visor *v, const struct transport *t);
+int visor_tm_restore(struct visor *v, const struct sw_pk *remote, enum visor_tp_kind kind,
+                     const char *addr, bool remembered, uint64_t sent, uint64_t received,
+                     struct sw_error *err);
+struct visor_transport *visor_tm_find_id(struct visor *v, const struct sw_uuid *id);
+uint64_t visor_tm_bytes_sent(const struct visor_transport *t);
+uint64_t visor_tm_bytes_received(const struct visor_transport *t);
+struct json_object *visor_tm_transport_json(struct visor *v, const struct visor_transport *t);
 /* Periodic work from the 1 s tick: keepalive, refresh, store. */
-void tm_tick(struct visor *v);
+void visor_tm_tick(struct visor *v);
 /* Shutdown: status down for every transport that is up, close links, persist. */
-void tm_shutdown(struct visor *v);
+void visor_tm_shutdown(struct visor *v);
 /* dmsg: an authenticated stream arrived or our dial finished (fd < 0 = failed, why says). */
-void tm_dmsg_incoming(struct visor *v, int fd, const struct sw_pk *remote);
-void tm_dmsg_dialed(struct visor *v, const struct sw_pk *remote, int fd, const char *why);
+void visor_tm_dmsg_incoming(struct visor *v, int fd, const struct sw_pk *remote);
+void visor_tm_dmsg_dialed(struct visor *v, const struct sw_pk *remote, int fd, const char *why);
 /* API commands (executed on the loop). */
-void tm_cmd(struct visor *v, struct vcmd *c);
+void visor_tm_cmd(struct visor *v, struct visor_cmd *c);
 
 /* ---- command queue: other threads -> loop (cmdq.c) ------------------------------------ */
-enum vcmd_kind {
-    VCMD_SUMMARY, VCMD_LIST, VCMD_GET, VCMD_ADD, VCMD_REMOVE, VCMD_DISCARD,
-    VCMD_DMSG_INCOMING, VCMD_DMSG_DIALED, VCMD_SHUTDOWN,
-    VCMD_CALL, /* runs fn on the loop (routing: router*.c) */
+enum visor_cmd_kind {
+    VISOR_CMD_SUMMARY, VISOR_CMD_LIST, VISOR_CMD_GET, VISOR_CMD_ADD, VISOR_CMD_REMOVE,
+    VISOR_CMD_DISCARD, VISOR_CMD_DMSG_INCOMING, VISOR_CMD_DMSG_DIALED, VISOR_CMD_SHUTDOWN,
+    VISOR_CMD_CALL, /* runs fn on the loop (routing: router*.c) */
 };
 
-struct vcmd {
-    enum vcmd_kind kind;
+struct visor_cmd {
+    enum visor_cmd_kind kind;
     /* request */
     struct sw_pk pk;
     struct sw_uuid id;
-    enum tp_kind type;
+    enum visor_tp_kind type;
     char addr[VISOR_ADDR_MAX];
     uint64_t n;
     int fd;
     char why[SW_ERROR_MSG_MAX];
-    void (*fn)(struct visor *v, struct vcmd *c); /* VCMD_CALL: must reply or release c */
-    /* reply, written by the loop before completion (VCMD_CALL: body holds the request) */
+    void (*fn)(struct visor *v, struct visor_cmd *c); /* VISOR_CMD_CALL: must reply or release c */
+    /* reply, written by the loop before completion (VISOR_CMD_CALL: body holds the request) */
     int status;
     struct json_object *body; /* owned */
     /* completion (guarded by the queue's mutex) */
     bool done;
     int refs;
     pthread_cond_t cond;
-    struct vcmd *next;
+    struct visor_cmd *next;
 };
 
-struct cmdq {
+struct visor_cmdq {
     pthread_mutex_t mu;
-    struct vcmd *head, *tail;
+    struct visor_cmd *head, *tail;
     bool closed;
     struct event *ev;
     struct visor *v;
 };
 
-int cmdq_init(struct cmdq *q, struct visor *v);
+int visor_cmdq_init(struct visor_cmdq *q, struct visor *v);
 /* Loop side: no more commands; pending and later ones fail with 503. */
-void cmdq_close(struct cmdq *q);
-void cmdq_free(struct cmdq *q);
-struct vcmd *vcmd_new(enum vcmd_kind kind);
+void visor_cmdq_close(struct visor_cmdq *q);
+void visor_cmdq_free(struct visor_cmdq *q);
+struct visor_cmd *visor_cmd_new(enum visor_cmd_kind kind);
 /* Any thread: queues c and waits up to timeout_ms for the loop to complete it. Returns
  * SW_OK (reply in c), SW_ETIMEDOUT or SW_EIO (closed). The caller releases c afterwards. */
-int cmdq_call(struct cmdq *q, struct vcmd *c, int timeout_ms);
+int visor_cmdq_call(struct visor_cmdq *q, struct visor_cmd *c, int timeout_ms);
 /* Any thread: queues c without waiting (ownership passes to the queue). */
-int cmdq_post(struct cmdq *q, struct vcmd *c);
+int visor_cmdq_post(struct visor_cmdq *q, struct visor_cmd *c);
 /* Loop: sets the reply and wakes the caller; drops the loop's reference. */
-void vcmd_reply(struct cmdq *q, struct vcmd *c, int status, struct json_object *body);
-void vcmd_reply_error(struct cmdq *q, struct vcmd *c, int status, const char *code,
-                      const char *fmt, ...) __attribute__((format(printf, 5, 6)));
-void vcmd_release(struct cmdq *q, struct vcmd *c);
+void visor_cmd_reply(struct visor_cmdq *q, struct visor_cmd *c, int status,
+                     struct json_object *body);
+void visor_cmd_reply_error(struct visor_cmdq *q, struct visor_cmd *c, int status, const char *code,
+                           const char *fmt, ...) __attribute__((format(printf, 5, 6)));
+void visor_cmd_release(struct visor_cmdq *q, struct visor_cmd *c);
 
 /* ---- transport discovery client (tpd.c): jobs run on a worker thread ------------------- */
-int tpd_start(struct visor *v, struct tpd **out);
+int visor_tpd_start(struct visor *v, struct visor_tpd **out);
 /* Drains queued jobs for at most drain_ms (one attempt each), then joins and frees. */
-void tpd_stop(struct tpd *t, int drain_ms);
+void visor_tpd_stop(struct visor_tpd *t, int drain_ms);
 /* Single jobs, retried with backoff (status: also a few times on 404, the registration by
  * the other edge may not have landed yet). A new job for a transport supersedes queued
  * ones for it. */
-void tpd_register(struct tpd *t, const struct sw_tp_signed_entry *se);
-void tpd_status(struct tpd *t, const struct sw_uuid *id, bool up);
-void tpd_delete(struct tpd *t, const struct sw_uuid *id);
+void visor_tpd_register(struct visor_tpd *t, const struct sw_tp_signed_entry *se);
+void visor_tpd_status(struct visor_tpd *t, const struct sw_uuid *id, bool up);
+void visor_tpd_delete(struct visor_tpd *t, const struct sw_uuid *id);
 /* Drops queued jobs that name id (and keeps a running one from being retried). */
-void tpd_cancel(struct tpd *t, const struct sw_uuid *id);
+void visor_tpd_cancel(struct visor_tpd *t, const struct sw_uuid *id);
 /* Batches (refresh, shutdown): one attempt; a batch refused with 404 is retried as single
  * one-attempt requests so one unknown transport does not hide the others. */
-void tpd_register_batch(struct tpd *t, const struct sw_tp_signed_entry *se, size_t n);
-void tpd_status_batch(struct tpd *t, const struct sw_uuid *ids, size_t n, bool up);
+void visor_tpd_register_batch(struct visor_tpd *t, const struct sw_tp_signed_entry *se, size_t n);
+void visor_tpd_status_batch(struct visor_tpd *t, const struct sw_uuid *ids, size_t n, bool up);
 
 /* ---- store: data_dir/transports.json (store.c) ---------------------------------------- */
-int store_load(struct visor *v, struct sw_error *err);
-int store_save(struct visor *v);
+int visor_store_load(struct visor *v, struct sw_error *err);
+int visor_store_save(struct visor *v);
 
 /* ---- local API (api.c) ------------------------------------------------------------------ */
 struct sw_http_server;
 /* Serves cfg.api_listen; every request but GET /health needs v->api_token as a bearer
  * token, and Host / Origin / Content-Type pass the browser checks (docs/visor.md). */
-int api_start(struct visor *v, struct sw_error *err);
-void api_stop(struct visor *v);
+int visor_api_start(struct visor *v, struct sw_error *err);
+void visor_api_stop(struct visor *v);
 /* api_token.c: reads data_dir/api-token into token, making it first when it does not
  * exist; refuses a file others may read or write. The caller wipes token when done. */
-int api_token_init(const char *data_dir, char token[VISOR_API_TOKEN_HEX + 1], struct sw_error *err);
+int visor_api_token_init(const char *data_dir, char token[VISOR_API_TOKEN_HEX + 1],
+                         struct sw_error *err);
 
 /* ---- stcp listener (stcp.c) ------------------------------------------------------------- */
-int stcp_listen(struct visor *v, struct sw_error *err);
-void stcp_close(struct visor *v);
+int visor_stcp_listen(struct visor *v, struct sw_error *err);
+void visor_stcp_close(struct visor *v);
 
 /* ---- dmsg (dmsg.c) ------------------------------------------------------------------------ */
-int dmsg_start(struct visor *v, struct sw_error *err);
-void dmsg_stop(struct visor *v);
-bool dmsg_enabled(const struct visor *v);
-/* Loop: starts a dial on the dial thread; the outcome comes back as VCMD_DMSG_DIALED. */
-int dmsg_dial(struct visor *v, const struct sw_pk *remote, struct sw_error *err);
-unsigned dmsg_sessions(struct visor *v);
+int visor_dmsg_start(struct visor *v, struct sw_error *err);
+void visor_dmsg_stop(struct visor *v);
+bool visor_dmsg_enabled(const struct visor *v);
+/* Loop: starts a dial on the dial thread; the outcome comes back as VISOR_CMD_DMSG_DIALED. */
+int visor_dmsg_dial(struct visor *v, const struct sw_pk *remote, struct sw_error *err);
+unsigned visor_dmsg_sessions(struct visor *v);
 /* The messaging client (NULL without dmsg); thread-safe calls only (msg_client.h). */
-struct sw_msg_client *dmsg_client(struct visor *v);
+struct sw_msg_client *visor_dmsg_client(struct visor *v);
 
 /* ---- the daemon ----------------------------------------------------------------------------- */
 struct visor {
     struct visor_config cfg;
     struct event_base *base;
-    struct resolver *resolver;  /* stcp host names (resolve.c) */
+    struct visor_resolver *resolver; /* stcp host names (resolve.c) */
     struct evconnlistener *stcp;
     char stcp_addr[VISOR_ADDR_MAX]; /* bound address */
-    struct cmdq q;
-    struct tpd *tpd;
-    struct dmsg *dmsg;
+    struct visor_cmdq q;
+    struct visor_tpd *tpd;
+    struct visor_dmsg *dmsg;
     struct sw_http_server *api;
     char api_token[VISOR_API_TOKEN_HEX + 1]; /* secret; set before the API starts, then read-only */
-    struct router *router;      /* routing rules and packets (router.c) */
-    struct hvlinks *hv;         /* links out to hypervisors (hvlink.c); own threads */
+    struct visor_router *router;     /* routing rules and packets (router.c) */
+    struct visor_hvlinks *hv;        /* links out to hypervisors (hvlink.c); own threads */
     struct event *tick;
-    struct transport_list transports;
+    struct visor_transport_list transports;
     size_t n_transports;
-    LIST_HEAD(, link) links;
-    size_t n_handshakes;        /* inbound links not yet open */
+    LIST_HEAD(, visor_link) links;
+    size_t n_handshakes;             /* inbound links not yet open */
     uint64_t next_serial;
-    int64_t started_at;         /* unix seconds */
+    int64_t started_at;              /* unix seconds */
     int64_t last_save_ms, last_refresh_ms; /* monotonic */
     bool store_dirty;
-    bool store_urgent;          /* a new transport: save on the next tick */
+    bool store_urgent;               /* a new transport: save on the next tick */
     bool stopping;
     /* read by API threads for /metrics and /health */
     _Atomic uint64_t m_up, m_total, m_sent, m_received, m_handshake_failures, m_dials;
 };
 
 /* ---- hypervisor links (hvlink.c): one thread per configured hypervisor ------------------ */
-struct hvlinks;
+struct visor_hvlinks;
 /* Starts a thread per cfg.hypervisors entry (none: no-op). */
-int hvlink_start(struct visor *v, struct sw_error *err);
+int visor_hvlink_start(struct visor *v, struct sw_error *err);
 /* Closes the links, waits for their threads and in-flight requests. Idempotent. */
-void hvlink_stop(struct visor *v);
+void visor_hvlink_stop(struct visor *v);
 
 #endif

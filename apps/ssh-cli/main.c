@@ -49,7 +49,7 @@ static int fail(const char *fmt, ...)
 {
     va_list ap;
 
-    cli_tty_restore();
+    ssh_cli_tty_restore();
     fprintf(stderr, "SSH-cli: ");
     va_start(ap, fmt);
     vfprintf(stderr, fmt, ap);
@@ -136,7 +136,7 @@ static int send_request(int rfd, bool shell, const char *cmd)
     memset(&r, 0, sizeof(r));
     r.mode = shell ? SSH_MODE_SHELL : SSH_MODE_EXEC;
     if (shell) {
-        cli_tty_size(&r.rows, &r.cols);
+        ssh_cli_tty_size(&r.rows, &r.cols);
         snprintf(r.term, sizeof(r.term), "%s", term && strlen(term) <= SSH_TERM_MAX ? term : "");
     } else {
         snprintf(r.cmd, sizeof(r.cmd), "%s", cmd);
@@ -221,11 +221,11 @@ static int on_signal(struct cli *c)
 
     while (read(c->sigfd, &sig, 1) == 1) {
         if (sig != SIGWINCH) {
-            cli_tty_restore();
+            ssh_cli_tty_restore();
             return 128 + sig;
         }
         if (c->shell) {
-            cli_tty_size(&rows, &cols);
+            ssh_cli_tty_size(&rows, &cols);
             ssh_u16pair_put(b, rows, cols);
             if (ssh_send(c->rfd, SSH_F_RESIZE, b, sizeof(b)))
                 return fail("connection lost");
@@ -318,7 +318,7 @@ int main(int argc, char **argv)
     }
     c.shell = cmd == NULL;
     rc = EXIT_FAIL;
-    if ((c.sigfd = cli_signals_init()) < 0 || !(c.rb = calloc(1, sizeof(*c.rb)))) {
+    if ((c.sigfd = ssh_cli_signals_init()) < 0 || !(c.rb = calloc(1, sizeof(*c.rb)))) {
         fail("out of resources");
         goto out;
     }
@@ -330,10 +330,10 @@ int main(int argc, char **argv)
         goto out;
     }
     if (c.shell)
-        cli_tty_raw();
+        ssh_cli_tty_raw();
     rc = run(&c);
 out:
-    cli_tty_restore();
+    ssh_cli_tty_restore();
     if (c.rfd >= 0)
         close(c.rfd);
     free(c.rb);

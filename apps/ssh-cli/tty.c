@@ -14,7 +14,7 @@ static struct termios saved;
 static bool is_raw;
 static int sig_wr = -1;
 
-void cli_tty_restore(void)
+void ssh_cli_tty_restore(void)
 {
     if (!is_raw)
         return;
@@ -22,7 +22,7 @@ void cli_tty_restore(void)
     is_raw = false;
 }
 
-int cli_tty_raw(void)
+int ssh_cli_tty_raw(void)
 {
     struct termios t;
 
@@ -33,11 +33,11 @@ int cli_tty_raw(void)
     if (tcsetattr(STDIN_FILENO, TCSAFLUSH, &t) != 0)
         return -1;
     is_raw = true;
-    atexit(cli_tty_restore);
+    atexit(ssh_cli_tty_restore);
     return 0;
 }
 
-void cli_tty_size(uint16_t *rows, uint16_t *cols)
+void ssh_cli_tty_size(uint16_t *rows, uint16_t *cols)
 {
     struct winsize ws;
 
@@ -58,7 +58,7 @@ static void on_signal(int sig)
     errno = saved_errno;
 }
 
-int cli_signals_init(void)
+int ssh_cli_signals_init(void)
 {
     static const int sigs[] = { SIGWINCH, SIGINT, SIGTERM, SIGHUP, SIGQUIT };
     struct sigaction sa;

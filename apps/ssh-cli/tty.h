@@ -7,15 +7,15 @@
 #include <stdint.h>
 
 /* Puts fd 0 in raw mode (when it is a terminal); the saved mode is restored by
- * cli_tty_restore, which is also registered with atexit. 0, or -1 when fd 0 is no tty. */
-int cli_tty_raw(void);
-/* Restores the saved mode; safe to call more than once or without cli_tty_raw. */
-void cli_tty_restore(void);
+ * ssh_cli_tty_restore, which is also registered with atexit. 0, or -1 when fd 0 is no tty. */
+int ssh_cli_tty_raw(void);
+/* Restores the saved mode; safe to call more than once or without ssh_cli_tty_raw. */
+void ssh_cli_tty_restore(void);
 /* The terminal size of fd 0 (24x80 when unknown). */
-void cli_tty_size(uint16_t *rows, uint16_t *cols);
+void ssh_cli_tty_size(uint16_t *rows, uint16_t *cols);
 
 /* Routes SIGWINCH, SIGINT, SIGTERM, SIGHUP and SIGQUIT to a pipe (one byte: the signal
  * number) and ignores SIGPIPE. Returns the pipe's read end, or -1. */
-int cli_signals_init(void);
+int ssh_cli_signals_init(void);
 
 #endif

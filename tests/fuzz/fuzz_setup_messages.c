@@ -1,7 +1,7 @@
 /* fuzz_setup_messages.c — the requests a visor parses from others on the route setup path.
  * The first byte picks a mode:
  *   0  one rule-server request (messaging port 3, docs/routing.md §3) from raw JSON text:
- *      sw_json_parse, then rproto_parse (visor/router_proto.c: reserve, add_rules,
+ *      sw_json_parse, then visor_rproto_parse (visor/router_proto.c: reserve, add_rules,
  *      del_rules, group_ready) as router_setup.c does;
  *   1  the same requests as a framed stream, cut as router_setup.c's stream thread does
  *      (u32 BE length 1..64 KiB, then the body; a bad length ends the stream);
@@ -36,15 +36,15 @@ static bool msg_ok(const struct sw_error *err)
 
 /* ---- rule server ------------------------------------------------------------------------- */
 
-static struct rproto_req g_a, g_b; /* 12 KiB each: off the stack */
+static struct visor_rproto_req g_a, g_b; /* 12 KiB each: off the stack */
 
-static bool same_req(const struct rproto_req *a, const struct rproto_req *b)
+static bool same_req(const struct visor_rproto_req *a, const struct visor_rproto_req *b)
 {
     if (a->type != b->type || a->id != b->id || a->n != b->n || a->n_rules != b->n_rules ||
         a->n_rids != b->n_rids)
         return false;
     for (size_t i = 0; i < a->n_rules; i++) {
-        const struct rule *x = &a->rules[i], *y = &b->rules[i];
+        const struct visor_rule *x = &a->rules[i], *y = &b->rules[i];
         if (x->rid != y->rid || x->type != y->type || x->next_rid != y->next_rid ||
             memcmp(&x->next_tp, &y->next_tp, sizeof(x->next_tp)) != 0 || x->local_port != y->local_port ||
             x->remote_port != y->remote_port || !sw_pk_equal(&x->remote_pk, &y->remote_pk) ||
@@ -55,7 +55,7 @@ static bool same_req(const struct rproto_req *a, const struct rproto_req *b)
 }
 
 /* The request rebuilt from its parsed fields (what a setup node would have sent). */
-static struct json_object *rebuild(const struct rproto_req *q)
+static struct json_object *rebuild(const struct visor_rproto_req *q)
 {
     static const char *const names[] = { "", "reserve", "add_rules", "del_rules", "group_ready" };
     struct json_object *o = json_object_new_object(), *arr;
@@ -64,16 +64,16 @@ static struct json_object *rebuild(const struct rproto_req *q)
     json_object_object_add(o, "id", json_object_new_uint64(q->id));
     json_object_object_add(o, "type", json_object_new_string(names[q->type]));
     switch (q->type) {
-    case RPROTO_RESERVE:
+    case VISOR_RPROTO_RESERVE:
         json_object_object_add(o, "n", json_object_new_int64(q->n));
         break;
-    case RPROTO_ADD_RULES:
+    case VISOR_RPROTO_ADD_RULES:
         arr = json_object_new_array();
         for (size_t i = 0; i < q->n_rules; i++) {
-            const struct rule *r = &q->rules[i];
+            const struct visor_rule *r = &q->rules[i];
             struct json_object *jr = json_object_new_object();
             json_object_object_add(jr, "rid", json_object_new_int64(r->rid));
-            if (r->type == RULE_FORWARD) {
+            if (r->type == VISOR_RULE_FORWARD) {
                 sw_uuid_format(&r->next_tp, tp);
                 json_object_object_add(jr, "type", json_object_new_string("forward"));
                 json_object_object_add(jr, "next_tp", json_object_new_string(tp));
@@ -88,7 +88,7 @@ static struct json_object *rebuild(const struct rproto_req *q)
         }
         json_object_object_add(o, "rules", arr);
         break;
-    case RPROTO_DEL_RULES:
+    case VISOR_RPROTO_DEL_RULES:
         arr = json_object_new_array();
         for (size_t i = 0; i < q->n_rids; i++)
             json_object_array_add(arr, json_object_new_int64(q->rids[i]));
@@ -101,56 +101,56 @@ static struct json_object *rebuild(const struct rproto_req *q)
 }
 
 /* add_rules onto a table where a setup node reserved exactly the rules' IDs. */
-static void install_all(const struct rproto_req *q)
+static void install_all(const struct visor_rproto_req *q)
 {
-    static struct rule_table rt;
+    static struct visor_rule_table rt;
     struct sw_pk sn, other;
     uint32_t got;
 
     memset(sn.b, 7, sizeof(sn.b));
     memset(other.b, 8, sizeof(other.b));
-    rt_init(&rt);
+    visor_rules_init(&rt);
     for (size_t i = 0; i < q->n_rules; i++) {
         rt.last_rid = q->rules[i].rid - 1; /* the next reservation takes exactly this ID */
-        CHECK(rt_reserve(&rt, &sn, 100, &got) == SW_OK && got == q->rules[i].rid);
+        CHECK(visor_rules_reserve(&rt, &sn, 100, &got) == SW_OK && got == q->rules[i].rid);
     }
     for (size_t i = 0; i < q->n_rules; i++) {
-        CHECK(rt_install(&rt, &q->rules[i], &other, 101) == SW_EPERM);
-        CHECK(rt_install(&rt, &q->rules[i], &sn, 101) == SW_OK);
-        CHECK(rt_install(&rt, &q->rules[i], &sn, 101) == SW_EEXIST);
-        CHECK(rt_get(&rt, q->rules[i].rid)->type == q->rules[i].type);
+        CHECK(visor_rules_install(&rt, &q->rules[i], &other, 101) == SW_EPERM);
+        CHECK(visor_rules_install(&rt, &q->rules[i], &sn, 101) == SW_OK);
+        CHECK(visor_rules_install(&rt, &q->rules[i], &sn, 101) == SW_EEXIST);
+        CHECK(visor_rules_get(&rt, q->rules[i].rid)->type == q->rules[i].type);
     }
     CHECK(rt.n == q->n_rules);
-    rt_free(&rt);
+    visor_rules_free(&rt);
 }
 
-static void check_parsed(const struct rproto_req *q)
+static void check_parsed(const struct visor_rproto_req *q)
 {
     switch (q->type) {
-    case RPROTO_RESERVE:
-        CHECK(q->n >= 1 && q->n <= RPROTO_RESERVE_MAX);
+    case VISOR_RPROTO_RESERVE:
+        CHECK(q->n >= 1 && q->n <= VISOR_RPROTO_RESERVE_MAX);
         break;
-    case RPROTO_ADD_RULES:
-        CHECK(q->n_rules >= 1 && q->n_rules <= RPROTO_RULES_MAX);
+    case VISOR_RPROTO_ADD_RULES:
+        CHECK(q->n_rules >= 1 && q->n_rules <= VISOR_RPROTO_RULES_MAX);
         for (size_t i = 0; i < q->n_rules; i++) {
-            const struct rule *r = &q->rules[i];
+            const struct visor_rule *r = &q->rules[i];
             CHECK(r->rid != 0);
             for (size_t j = 0; j < i; j++)
                 CHECK(q->rules[j].rid != r->rid);
-            if (r->type == RULE_FORWARD)
+            if (r->type == VISOR_RULE_FORWARD)
                 CHECK(r->next_rid != 0 && r->local_port == 0 && r->group == 0);
             else
-                CHECK(r->type == RULE_CONSUME && r->local_port != 0 && r->remote_port != 0 &&
+                CHECK(r->type == VISOR_RULE_CONSUME && r->local_port != 0 && r->remote_port != 0 &&
                       r->group == r->rid && r->next_rid == 0);
         }
         install_all(q);
         break;
-    case RPROTO_DEL_RULES:
-        CHECK(q->n_rids <= RPROTO_DEL_MAX);
+    case VISOR_RPROTO_DEL_RULES:
+        CHECK(q->n_rids <= VISOR_RPROTO_DEL_MAX);
         for (size_t i = 0; i < q->n_rids; i++)
             CHECK(q->rids[i] != 0);
         break;
-    case RPROTO_GROUP_READY:
+    case VISOR_RPROTO_GROUP_READY:
         break;
     default:
         CHECK(false);
@@ -174,8 +174,8 @@ static void rule_request(const char *text, size_t len)
         return;
     }
     memset(&err, 0, sizeof(err));
-    rc = rproto_parse(o, &g_a, &code, &err);
-    rc2 = rproto_parse(o, &g_b, &code2, &err2);
+    rc = visor_rproto_parse(o, &g_a, &code, &err);
+    rc2 = visor_rproto_parse(o, &g_b, &code2, &err2);
     CHECK(rc == rc2 && code == code2 && g_a.id == g_b.id);
     if (rc != SW_OK) {
         CHECK(rc == SW_EINVAL && msg_ok(&err) && strcmp(err.msg, err2.msg) == 0);
@@ -187,7 +187,7 @@ static void rule_request(const char *text, size_t len)
     check_parsed(&g_a);
     /* the fields survive a round trip through JSON */
     again = rebuild(&g_a);
-    CHECK(rproto_parse(again, &g_b, &code2, &err2) == SW_OK && same_req(&g_a, &g_b));
+    CHECK(visor_rproto_parse(again, &g_b, &code2, &err2) == SW_OK && same_req(&g_a, &g_b));
     json_object_put(again);
     json_object_put(o);
 }
@@ -215,10 +215,10 @@ static void rule_stream(const uint8_t *p, size_t n)
 
 static void app_request(const char *buf, size_t len)
 {
-    struct appsrv_req rq;
+    struct visor_appsrv_req rq;
     struct sw_error err = { 0 };
     const char *code = NULL;
-    int rc = appsrv_req_parse(buf, len, &rq, &code, &err);
+    int rc = visor_appsrv_req_parse(buf, len, &rq, &code, &err);
 
     if (rc != SW_OK) {
         CHECK(rc == SW_EINVAL && msg_ok(&err) && rq.root == NULL);
@@ -227,9 +227,9 @@ static void app_request(const char *buf, size_t len)
         return;
     }
     CHECK(rq.root != NULL && rq.port != 0);
-    CHECK(rq.op == APPSRV_OP_LISTEN || rq.op == APPSRV_OP_DIAL);
+    CHECK(rq.op == VISOR_APPSRV_OP_LISTEN || rq.op == VISOR_APPSRV_OP_DIAL);
     CHECK(!rq.forward == !rq.reverse);
-    if (rq.op == APPSRV_OP_LISTEN)
+    if (rq.op == VISOR_APPSRV_OP_LISTEN)
         CHECK(!rq.forward);
     if (rq.forward) {
         /* source routing: the paths go to the setup node inside a route_group request */
@@ -258,7 +258,7 @@ static void app_request(const char *buf, size_t len)
             CHECK(msg_ok(&err));
         json_object_put(req);
     }
-    appsrv_req_free(&rq);
+    visor_appsrv_req_free(&rq);
     CHECK(rq.root == NULL);
 }
 

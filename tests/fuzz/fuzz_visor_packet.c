@@ -1,14 +1,14 @@
 /* fuzz_visor_packet.c — what a peer sends over a visor link (visor/packet.c; routing
- * packets: rpkt_parse of visor/rules.c). The first byte picks a mode:
- *   0  one packet: vs_packet_parse (and rpkt_parse for routing types); a parsed packet obeys
- *      its type's length rule and points inside the input, a routing packet re-encodes to
- *      the input byte for byte, and a failure leaves the output untouched;
- *   1  a raw byte stream as link.c reads it: vs_frame_peek cuts frames (512 bytes at most
- *      while handshaking) that go to a listener's vs_hs_read, then to vs_packet_parse;
- *   2  an honest dialer against the listener's vs_hs_read, with input-driven damage
+ * packets: visor_rpkt_parse of visor/rules.c). The first byte picks a mode:
+ *   0  one packet: visor_packet_parse (and visor_rpkt_parse for routing types); a parsed
+ *      packet obeys its type's length rule and points inside the input, a routing packet
+ *      re-encodes to the input byte for byte, and a failure leaves the output untouched;
+ *   1  a raw byte stream as link.c reads it: visor_frame_peek cuts frames (512 bytes at most
+ *      while handshaking) that go to a listener's visor_hs_read, then to visor_packet_parse;
+ *   2  an honest dialer against the listener's visor_hs_read, with input-driven damage
  *      (flipped byte, truncation, forged identity payload); if it still completes, the rest
  *      of the input is packets sealed by the dialer, opened and parsed as link.c does;
- *   3  the dialer's side: vs_hs_read on an honest listener's message 2, damaged likewise.
+ *   3  the dialer's side: visor_hs_read on an honest listener's message 2, damaged likewise.
  * Keys and ephemerals are fixed so crashes reproduce. Nothing may crash, leak or read out of
  * bounds; a disagreement with the documented contract traps. */
 #include "common/bytes.h"
@@ -52,28 +52,28 @@ static bool inside(const uint8_t *p, size_t n, const uint8_t *buf, size_t len)
 /* Mode 0 (and every packet of the other modes): buf is an exact-size heap copy. */
 static void check_packet(const uint8_t *buf, size_t len)
 {
-    struct vs_packet p, before;
+    struct visor_packet p, before;
     struct sw_error err = { 0 };
     int rc;
 
     memset(&p, 0x5a, sizeof(p));
     before = p;
-    rc = vs_packet_parse(buf, len, &p, &err);
+    rc = visor_packet_parse(buf, len, &p, &err);
     if (rc != SW_OK) {
         CHECK(rc == SW_EPROTO && err.code == rc && err.msg[0]);
         CHECK(memchr(err.msg, '\0', sizeof(err.msg)) != NULL);
         CHECK(memcmp(&p, &before, sizeof(p)) == 0);
-        CHECK(len == 0 || len > TP_PKT_MAX || buf[0] == TP_PKT_ENTRY_SIG || buf[0] == TP_PKT_PING ||
-              buf[0] == TP_PKT_PONG || buf[0] == TP_PKT_CLOSE);
+        CHECK(len == 0 || len > VISOR_TP_PKT_MAX || buf[0] == VISOR_TP_PKT_ENTRY_SIG ||
+              buf[0] == VISOR_TP_PKT_PING || buf[0] == VISOR_TP_PKT_PONG || buf[0] == VISOR_TP_PKT_CLOSE);
     } else {
-        CHECK(len >= 1 && len <= TP_PKT_MAX && p.type == buf[0] && p.body_len == len - 1);
+        CHECK(len >= 1 && len <= VISOR_TP_PKT_MAX && p.type == buf[0] && p.body_len == len - 1);
         CHECK(p.body_len == 0 ? p.body == NULL : p.body == buf + 1);
         switch (p.type) {
-        case TP_PKT_ENTRY_SIG:
+        case VISOR_TP_PKT_ENTRY_SIG:
             CHECK(p.known && p.body_len == SW_SIG_LEN && p.sig == buf + 1);
             break;
-        case TP_PKT_PING:
-        case TP_PKT_PONG: {
+        case VISOR_TP_PKT_PING:
+        case VISOR_TP_PKT_PONG: {
             uint64_t t = 0;
             CHECK(p.known && p.body_len == 8);
             for (int i = 0; i < 8; i++)
@@ -81,30 +81,30 @@ static void check_packet(const uint8_t *buf, size_t len)
             CHECK(p.token == t);
             break;
         }
-        case TP_PKT_CLOSE:
+        case VISOR_TP_PKT_CLOSE:
             CHECK(p.known && p.body_len == 1 && p.reason == buf[1]);
             break;
-        case TP_PKT_DISCARD:
+        case VISOR_TP_PKT_DISCARD:
             CHECK(p.known);
             break;
         default:
             CHECK(!p.known);
         }
     }
-    if (len == 0 || !rpkt_is_routing(buf[0]))
+    if (len == 0 || !visor_rpkt_is_routing(buf[0]))
         return;
     /* routing packets: the router's parser, which must round-trip */
-    struct rpkt r;
-    if (rpkt_parse(buf, len, &r) == SW_OK) {
+    struct visor_rpkt r;
+    if (visor_rpkt_parse(buf, len, &r) == SW_OK) {
         uint8_t *again = malloc(len);
         CHECK(again != NULL);
         CHECK(r.type == buf[0] && r.rid != 0);
-        if (r.type == RPKT_DATA)
+        if (r.type == VISOR_RPKT_DATA)
             CHECK(r.data_len >= 1 && inside(r.data, r.data_len, buf, len));
-        CHECK(rpkt_build(again, len, r.type, r.rid, r.data, r.data_len, r.code) == len);
+        CHECK(visor_rpkt_build(again, len, r.type, r.rid, r.data, r.data_len, r.code) == len);
         CHECK(memcmp(again, buf, len) == 0);
         if (len > 1)
-            CHECK(rpkt_build(again, len - 1, r.type, r.rid, r.data, r.data_len, r.code) == 0);
+            CHECK(visor_rpkt_build(again, len - 1, r.type, r.rid, r.data, r.data_len, r.code) == 0);
         free(again);
     }
 }
@@ -127,7 +127,7 @@ static void start(struct sw_noise_hs *hs, bool dialer)
     CHECK(sw_noise_hs_set_ephemeral(hs, dialer ? g_eph_d : g_eph_l) == SW_OK);
 }
 
-/* Calls vs_hs_read on an exact-size copy and checks the contract. */
+/* Calls visor_hs_read on an exact-size copy and checks the contract. */
 static int hs_read(struct sw_noise_hs *hs, bool dialer, const uint8_t *msg, size_t len, uint8_t *reply,
                    size_t *reply_len, bool *done, struct sw_pk *remote)
 {
@@ -142,8 +142,8 @@ static int hs_read(struct sw_noise_hs *hs, bool dialer, const uint8_t *msg, size
     if (len)
         memcpy(copy, msg, len);
     memset(&r, 0x77, sizeof(r));
-    rc = vs_hs_read(hs, dialer ? &g_dialer.pk : &g_listener.pk, copy, len, reply, VISOR_HS_FRAME_MAX,
-                    &n, &d, &r, &err);
+    rc = visor_hs_read(hs, dialer ? &g_dialer.pk : &g_listener.pk, copy, len, reply, VISOR_HS_FRAME_MAX,
+                       &n, &d, &r, &err);
     free(copy);
     if (rc != SW_OK) {
         CHECK(rc < 0 && err.code == rc && err.msg[0]);
@@ -175,7 +175,7 @@ static void mode_stream(const uint8_t *d, size_t n)
     start(&hs, false);
     while (n > 0) {
         size_t max = handshaking ? VISOR_HS_FRAME_MAX : SW_FRAME_MAX;
-        int rc = vs_frame_peek(d, n, max, &body, &err);
+        int rc = visor_frame_peek(d, n, max, &body, &err);
         if (rc != SW_OK) {
             CHECK(rc == SW_EPROTO && n >= 2);
             break;

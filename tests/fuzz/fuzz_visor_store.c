@@ -1,6 +1,6 @@
-/* fuzz_visor_store.c — the JSON the visor reads: data_dir/transports.json (vs_store_parse),
+/* fuzz_visor_store.c — the JSON the visor reads: data_dir/transports.json (visor_store_parse),
  * its config file (visor_config_load_string) and the local API's request bodies
- * (vs_api_parse_add, vs_api_parse_discard). The first byte picks which (byte % 4: 0 store,
+ * (visor_api_parse_add, visor_api_parse_discard). The first byte picks which (byte % 4: 0 store,
  * 1 config, 2 add-tp body, 3 discard body); the rest is the text, in an exact-size heap
  * copy so ASan catches over-reads.
  *   - store: every delivered record obeys the documented rules, nothing is delivered from a
@@ -32,16 +32,16 @@ struct seen {
     size_t n;
     bool fail;               /* the callback refuses the record at index fail_at */
     size_t fail_at;
-    struct vs_store_record recs[MAX_KEEP];
+    struct visor_store_record recs[MAX_KEEP];
 };
 
 static bool str_ok(const char *s, size_t cap) { return memchr(s, '\0', cap) != NULL; }
 
-static int each(void *ctx, const struct vs_store_record *r, const char *where, struct sw_error *err)
+static int each(void *ctx, const struct visor_store_record *r, const char *where, struct sw_error *err)
 {
     struct seen *s = ctx;
 
-    CHECK(r->kind == TP_STCP || r->kind == TP_DMSG);
+    CHECK(r->kind == VISOR_TP_STCP || r->kind == VISOR_TP_DMSG);
     CHECK(str_ok(r->addr, sizeof(r->addr)));
     CHECK(r->addr[0] == '\0' || sw_hostport_parse(r->addr, 0, NULL, 0, NULL) == SW_OK);
     CHECK(crypto_core_ed25519_is_valid_point(r->remote.b));
@@ -54,7 +54,7 @@ static int each(void *ctx, const struct vs_store_record *r, const char *where, s
     return SW_OK;
 }
 
-static bool same(const struct vs_store_record *a, const struct vs_store_record *b)
+static bool same(const struct visor_store_record *a, const struct visor_store_record *b)
 {
     return sw_pk_equal(&a->remote, &b->remote) && a->kind == b->kind && strcmp(a->addr, b->addr) == 0 &&
            a->remembered == b->remembered && a->bytes_sent == b->bytes_sent &&
@@ -68,17 +68,17 @@ static char *write_back(const struct seen *s)
     char *text;
 
     for (size_t i = 0; i < s->n && i < MAX_KEEP; i++) {
-        const struct vs_store_record *r = &s->recs[i];
+        const struct visor_store_record *r = &s->recs[i];
         o = json_object_new_object();
         json_object_object_add(o, "remote_pk", sw_json_pk(&r->remote));
-        json_object_object_add(o, "type", json_object_new_string(r->kind == TP_DMSG ? "dmsg" : "stcp"));
+        json_object_object_add(o, "type", json_object_new_string(r->kind == VISOR_TP_DMSG ? "dmsg" : "stcp"));
         json_object_object_add(o, "address", json_object_new_string(r->addr));
         json_object_object_add(o, "remembered", json_object_new_boolean(r->remembered));
         json_object_object_add(o, "bytes_sent", json_object_new_uint64(r->bytes_sent));
         json_object_object_add(o, "bytes_received", json_object_new_uint64(r->bytes_received));
         json_object_array_add(arr, o);
     }
-    json_object_object_add(root, "version", json_object_new_int(VS_STORE_VERSION));
+    json_object_object_add(root, "version", json_object_new_int(VISOR_STORE_VERSION));
     json_object_object_add(root, "transports", arr);
     text = strdup(json_object_to_json_string_ext(root, JSON_C_TO_STRING_PRETTY |
                                                              JSON_C_TO_STRING_NOSLASHESCAPE));
@@ -94,7 +94,7 @@ static void fuzz_store(const char *text, size_t len)
     int rc;
 
     CHECK(s && again);
-    rc = vs_store_parse(text, len, each, s, &err);
+    rc = visor_store_parse(text, len, each, s, &err);
     if (rc != SW_OK) {
         CHECK(rc == SW_EINVAL || rc == SW_ERANGE || rc == SW_ENOMEM);
         CHECK(err.code == rc && err.msg[0] && str_ok(err.msg, sizeof(err.msg)));
@@ -106,13 +106,13 @@ static void fuzz_store(const char *text, size_t len)
     if (s->n > 0) {
         again->fail = true;
         again->fail_at = s->n - 1;
-        CHECK(vs_store_parse(text, len, each, again, &err) == SW_EEXIST);
+        CHECK(visor_store_parse(text, len, each, again, &err) == SW_EEXIST);
         CHECK(again->n == s->n - 1);
     }
     if (s->n <= MAX_KEEP) {
         char *back = write_back(s);
         memset(again, 0, sizeof(*again));
-        CHECK(vs_store_parse(back, strlen(back), each, again, &err) == SW_OK);
+        CHECK(visor_store_parse(back, strlen(back), each, again, &err) == SW_OK);
         CHECK(again->n == s->n);
         for (size_t i = 0; i < s->n; i++)
             CHECK(same(&s->recs[i], &again->recs[i]));
@@ -197,7 +197,7 @@ static void fuzz_add(const char *text, size_t len)
 {
     static const char *const codes[] = { "invalid_json", "invalid_body", "invalid_public_key",
                                          "invalid_type", "invalid_address" };
-    struct vs_add_request r, before;
+    struct visor_api_add_request r, before;
     struct sw_error err = { 0 };
     const char *code = NULL;
     bool known = false;
@@ -205,10 +205,10 @@ static void fuzz_add(const char *text, size_t len)
 
     memset(&r, 0x5a, sizeof(r));
     before = r;
-    rc = vs_api_parse_add(text, len, &r, &code, &err);
+    rc = visor_api_parse_add(text, len, &r, &code, &err);
     if (rc == SW_OK) {
         CHECK(code == NULL);
-        CHECK(r.kind == TP_STCP || r.kind == TP_DMSG);
+        CHECK(r.kind == VISOR_TP_STCP || r.kind == VISOR_TP_DMSG);
         CHECK(str_ok(r.addr, sizeof(r.addr)));
         CHECK(r.addr[0] == '\0' || sw_hostport_parse(r.addr, 0, NULL, 0, NULL) == SW_OK);
         return;
@@ -225,7 +225,7 @@ static void fuzz_discard(const char *text, size_t len)
     const uint64_t max = 64ull << 30;
     struct sw_error err = { 0 };
     uint64_t n = 77;
-    int rc = vs_api_parse_discard(text, len, max, &n, &err);
+    int rc = visor_api_parse_discard(text, len, max, &n, &err);
 
     if (rc == SW_OK)
         CHECK(n >= 1 && n <= max);

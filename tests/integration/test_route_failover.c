@@ -335,7 +335,7 @@ static int64_t forward_rid_to(const struct th_visor *v, const char *tp)
 }
 
 /* A route that silently stops carrying packets back to A (D loses the rule of the reverse
- * route) while every transport stays up: A hears nothing for GROUP_DEAD_S, sets the group up
+ * route) while every transport stays up: A hears nothing for VISOR_GROUP_DEAD_S, sets the group up
  * again (the route finder only knows A-D-C now) and the connection carries on. */
 START_TEST(test_silent_route_is_reestablished)
 {

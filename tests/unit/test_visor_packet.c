@@ -38,11 +38,11 @@ static uint8_t *dup_exact(const void *p, size_t n)
 static long want_body(uint8_t type)
 {
     switch (type) {
-    case TP_PKT_ENTRY_SIG: return SW_SIG_LEN;
-    case TP_PKT_PING:
-    case TP_PKT_PONG: return 8;
-    case TP_PKT_DISCARD: return -1;
-    case TP_PKT_CLOSE: return 1;
+    case VISOR_TP_PKT_ENTRY_SIG: return SW_SIG_LEN;
+    case VISOR_TP_PKT_PING:
+    case VISOR_TP_PKT_PONG: return 8;
+    case VISOR_TP_PKT_DISCARD: return -1;
+    case VISOR_TP_PKT_CLOSE: return 1;
     default: return -2;
     }
 }
@@ -52,7 +52,7 @@ START_TEST(test_packet_every_type_and_length)
     for (unsigned type = 0; type < 256; type++) {
         for (size_t blen = 0; blen <= 80; blen++) {
             uint8_t buf[81];
-            struct vs_packet p;
+            struct visor_packet p;
             struct sw_error err = { 0 };
             long want = want_body((uint8_t)type);
             bool ok = want < 0 || (size_t)want == blen;
@@ -64,7 +64,7 @@ START_TEST(test_packet_every_type_and_length)
             buf[0] = (uint8_t)type;
             pkt = dup_exact(buf, blen + 1);
             memset(&p, 0xa5, sizeof(p));
-            rc = vs_packet_parse(pkt, blen + 1, &p, &err);
+            rc = visor_packet_parse(pkt, blen + 1, &p, &err);
             if (!ok) {
                 ck_assert_int_eq(rc, SW_EPROTO);
                 ck_assert_int_eq(err.code, SW_EPROTO);
@@ -78,9 +78,9 @@ START_TEST(test_packet_every_type_and_length)
             ck_assert_uint_eq(p.body_len, blen);
             ck_assert(blen == 0 ? p.body == NULL : p.body == pkt + 1);
             ck_assert(p.known == (want != -2));
-            if (type == TP_PKT_ENTRY_SIG)
+            if (type == VISOR_TP_PKT_ENTRY_SIG)
                 ck_assert(p.sig == pkt + 1);
-            if (type == TP_PKT_CLOSE)
+            if (type == VISOR_TP_PKT_CLOSE)
                 ck_assert_uint_eq(p.reason, pkt[1]);
             free(pkt);
         }
@@ -90,38 +90,38 @@ END_TEST
 
 START_TEST(test_packet_fields_and_limits)
 {
-    const uint8_t ping[] = { TP_PKT_PING, 0x01, 0x02, 0x03, 0x04, 0x05, 0x06, 0x07, 0x08 };
+    const uint8_t ping[] = { VISOR_TP_PKT_PING, 0x01, 0x02, 0x03, 0x04, 0x05, 0x06, 0x07, 0x08 };
     uint8_t *big;
-    struct vs_packet p;
+    struct visor_packet p;
     struct sw_error err = { 0 };
 
-    ck_assert_int_eq(vs_packet_parse(ping, sizeof(ping), &p, &err), SW_OK);
+    ck_assert_int_eq(visor_packet_parse(ping, sizeof(ping), &p, &err), SW_OK);
     ck_assert(p.known);
     ck_assert_uint_eq(p.token, 0x0102030405060708ull);
 
     /* empty and oversize packets */
-    ck_assert_int_eq(vs_packet_parse(ping, 0, &p, &err), SW_EPROTO);
+    ck_assert_int_eq(visor_packet_parse(ping, 0, &p, &err), SW_EPROTO);
     ASSERT_MSG_HAS(err, "empty packet");
-    ck_assert_int_eq(vs_packet_parse(NULL, 0, &p, NULL), SW_EPROTO);
-    big = calloc(1, TP_PKT_MAX + 1);
+    ck_assert_int_eq(visor_packet_parse(NULL, 0, &p, NULL), SW_EPROTO);
+    big = calloc(1, VISOR_TP_PKT_MAX + 1);
     ck_assert_ptr_nonnull(big);
-    big[0] = TP_PKT_DISCARD;
-    ck_assert_int_eq(vs_packet_parse(big, TP_PKT_MAX, &p, &err), SW_OK);
-    ck_assert_uint_eq(p.body_len, TP_PKT_MAX - 1);
-    ck_assert_int_eq(vs_packet_parse(big, TP_PKT_MAX + 1, &p, &err), SW_EPROTO);
+    big[0] = VISOR_TP_PKT_DISCARD;
+    ck_assert_int_eq(visor_packet_parse(big, VISOR_TP_PKT_MAX, &p, &err), SW_OK);
+    ck_assert_uint_eq(p.body_len, VISOR_TP_PKT_MAX - 1);
+    ck_assert_int_eq(visor_packet_parse(big, VISOR_TP_PKT_MAX + 1, &p, &err), SW_EPROTO);
     ASSERT_MSG_HAS(err, "at most 65519");
     /* routing packets pass through unchecked whatever their size (the router checks) */
     big[0] = 0x10;
-    ck_assert_int_eq(vs_packet_parse(big, TP_PKT_MAX, &p, &err), SW_OK);
+    ck_assert_int_eq(visor_packet_parse(big, VISOR_TP_PKT_MAX, &p, &err), SW_OK);
     ck_assert(!p.known);
     free(big);
 
     /* the messages the log shows */
-    const uint8_t short_sig[] = { TP_PKT_ENTRY_SIG, 1, 2, 3 };
-    ck_assert_int_eq(vs_packet_parse(short_sig, sizeof(short_sig), &p, &err), SW_EPROTO);
+    const uint8_t short_sig[] = { VISOR_TP_PKT_ENTRY_SIG, 1, 2, 3 };
+    ck_assert_int_eq(visor_packet_parse(short_sig, sizeof(short_sig), &p, &err), SW_EPROTO);
     ck_assert_str_eq(err.msg, "packet type 0x01 with a 3-byte body");
-    const uint8_t long_close[] = { TP_PKT_CLOSE, 0, 0 };
-    ck_assert_int_eq(vs_packet_parse(long_close, sizeof(long_close), &p, &err), SW_EPROTO);
+    const uint8_t long_close[] = { VISOR_TP_PKT_CLOSE, 0, 0 };
+    ck_assert_int_eq(visor_packet_parse(long_close, sizeof(long_close), &p, &err), SW_EPROTO);
     ck_assert_str_eq(err.msg, "packet type 0x05 with a 2-byte body");
 }
 END_TEST
@@ -136,40 +136,40 @@ START_TEST(test_frame_peek)
 
     memset(buf, 0, sizeof(buf));
     /* no header yet */
-    ck_assert_int_eq(vs_frame_peek(buf, 0, 512, &n, &err), SW_OK);
+    ck_assert_int_eq(visor_frame_peek(buf, 0, 512, &n, &err), SW_OK);
     ck_assert_uint_eq(n, 0);
     buf[0] = 0x01;
     n = 99;
-    ck_assert_int_eq(vs_frame_peek(buf, 1, 512, &n, &err), SW_OK);
+    ck_assert_int_eq(visor_frame_peek(buf, 1, 512, &n, &err), SW_OK);
     ck_assert_uint_eq(n, 0);
     /* 0x0100 = 256: incomplete until 258 bytes are there */
     buf[1] = 0x00;
-    ck_assert_int_eq(vs_frame_peek(buf, 2, 512, &n, &err), SW_OK);
+    ck_assert_int_eq(visor_frame_peek(buf, 2, 512, &n, &err), SW_OK);
     ck_assert_uint_eq(n, 0);
-    ck_assert_int_eq(vs_frame_peek(buf, 257, 512, &n, &err), SW_OK);
+    ck_assert_int_eq(visor_frame_peek(buf, 257, 512, &n, &err), SW_OK);
     ck_assert_uint_eq(n, 0);
-    ck_assert_int_eq(vs_frame_peek(buf, 258, 512, &n, &err), SW_OK);
+    ck_assert_int_eq(visor_frame_peek(buf, 258, 512, &n, &err), SW_OK);
     ck_assert_uint_eq(n, 256);
-    ck_assert_int_eq(vs_frame_peek(buf, sizeof(buf), 512, &n, &err), SW_OK);
+    ck_assert_int_eq(visor_frame_peek(buf, sizeof(buf), 512, &n, &err), SW_OK);
     ck_assert_uint_eq(n, 256);
     /* zero and oversize lengths */
     buf[0] = buf[1] = 0;
-    ck_assert_int_eq(vs_frame_peek(buf, 2, 512, &n, &err), SW_EPROTO);
+    ck_assert_int_eq(visor_frame_peek(buf, 2, 512, &n, &err), SW_EPROTO);
     ck_assert_str_eq(err.msg, "frame length 0 (allowed 1..512)");
     sw_put_u16(buf, 513);
-    ck_assert_int_eq(vs_frame_peek(buf, 2, 512, &n, &err), SW_EPROTO);
+    ck_assert_int_eq(visor_frame_peek(buf, 2, 512, &n, &err), SW_EPROTO);
     ck_assert_str_eq(err.msg, "frame length 513 (allowed 1..512)");
     sw_put_u16(buf, 512);
-    ck_assert_int_eq(vs_frame_peek(buf, 514, 512, &n, &err), SW_OK);
+    ck_assert_int_eq(visor_frame_peek(buf, 514, 512, &n, &err), SW_OK);
     ck_assert_uint_eq(n, 512);
     /* max 0 means SW_FRAME_MAX */
     sw_put_u16(buf, 0xffff);
-    ck_assert_int_eq(vs_frame_peek(buf, 2, 0, &n, &err), SW_OK);
+    ck_assert_int_eq(visor_frame_peek(buf, 2, 0, &n, &err), SW_OK);
     ck_assert_uint_eq(n, 0);
-    ck_assert_int_eq(vs_frame_peek(buf, 2, SW_FRAME_MAX + 10, &n, &err), SW_OK);
+    ck_assert_int_eq(visor_frame_peek(buf, 2, SW_FRAME_MAX + 10, &n, &err), SW_OK);
     /* the header is read from buf only as far as have says */
     uint8_t *one = dup_exact("\x00", 1);
-    ck_assert_int_eq(vs_frame_peek(one, 1, 512, &n, &err), SW_OK);
+    ck_assert_int_eq(visor_frame_peek(one, 1, 512, &n, &err), SW_OK);
     ck_assert_uint_eq(n, 0);
     free(one);
 }
@@ -218,23 +218,23 @@ START_TEST(test_hs_honest)
     n1 = msg1(&ini, &k_listener.pk, m1);
     start(&resp, &k_listener, NULL);
     in = dup_exact(m1, n1);
-    ck_assert_int_eq(vs_hs_read(&resp, &k_listener.pk, in, n1, m2, sizeof(m2), &n2, &done, &remote,
-                                &err), SW_OK);
+    ck_assert_int_eq(visor_hs_read(&resp, &k_listener.pk, in, n1, m2, sizeof(m2), &n2, &done, &remote,
+                                   &err), SW_OK);
     free(in);
     ck_assert(!done);
     ck_assert_uint_eq(n2, SW_NOISE_XK_MSG2_LEN);
 
     in = dup_exact(m2, n2);
-    ck_assert_int_eq(vs_hs_read(&ini, &k_dialer.pk, in, n2, m3, sizeof(m3), &n3, &done, &remote,
-                                &err), SW_OK);
+    ck_assert_int_eq(visor_hs_read(&ini, &k_dialer.pk, in, n2, m3, sizeof(m3), &n3, &done, &remote,
+                                   &err), SW_OK);
     free(in);
     ck_assert(done);
     ck_assert_uint_eq(n3, SW_NOISE_XK_MSG3_LEN + SW_PK_LEN);
 
     done = false;
     in = dup_exact(m3, n3);
-    ck_assert_int_eq(vs_hs_read(&resp, &k_listener.pk, in, n3, m2, sizeof(m2), &n, &done, &remote,
-                                &err), SW_OK);
+    ck_assert_int_eq(visor_hs_read(&resp, &k_listener.pk, in, n3, m2, sizeof(m2), &n, &done, &remote,
+                                   &err), SW_OK);
     free(in);
     ck_assert(done);
     ck_assert_uint_eq(n, 0);
@@ -244,17 +244,17 @@ START_TEST(test_hs_honest)
     ck_assert_int_eq(sw_noise_hs_split(&ini, &itx, &irx), SW_OK);
     ck_assert_int_eq(sw_noise_hs_split(&resp, &rtx, &rrx), SW_OK);
     memset(pkt, 0, sizeof(pkt));
-    pkt[0] = TP_PKT_PING;
+    pkt[0] = VISOR_TP_PKT_PING;
     pkt[8] = 42;
     ck_assert_int_eq(sw_noise_encrypt(&itx, NULL, 0, pkt, 9, pkt), SW_OK);
     ck_assert_int_eq(sw_noise_decrypt(&rrx, NULL, 0, pkt, 9 + SW_NOISE_TAG, pkt), SW_OK);
-    struct vs_packet p;
-    ck_assert_int_eq(vs_packet_parse(pkt, 9, &p, &err), SW_OK);
+    struct visor_packet p;
+    ck_assert_int_eq(visor_packet_parse(pkt, 9, &p, &err), SW_OK);
     ck_assert_uint_eq(p.token, 42);
 
     /* a finished handshake reads nothing more */
-    ck_assert_int_ne(vs_hs_read(&resp, &k_listener.pk, m3, n3, m2, sizeof(m2), &n, &done, &remote,
-                                &err), SW_OK);
+    ck_assert_int_ne(visor_hs_read(&resp, &k_listener.pk, m3, n3, m2, sizeof(m2), &n, &done, &remote,
+                                   &err), SW_OK);
     sw_noise_hs_wipe(&ini);
     sw_noise_hs_wipe(&resp);
 }
@@ -272,21 +272,21 @@ START_TEST(test_hs_wrong_key_and_turns)
     /* the dialer expects another key: message 1 does not authenticate */
     n1 = msg1(&ini, &k_other.pk, m1);
     start(&resp, &k_listener, NULL);
-    ck_assert_int_eq(vs_hs_read(&resp, &k_listener.pk, m1, n1, out, sizeof(out), &n, &done, &remote,
-                                &err), SW_ECRYPTO);
+    ck_assert_int_eq(visor_hs_read(&resp, &k_listener.pk, m1, n1, out, sizeof(out), &n, &done, &remote,
+                                   &err), SW_ECRYPTO);
     ck_assert_str_eq(err.msg, "handshake message 1 does not authenticate: the dialer expects another key");
     ck_assert_uint_eq(n, 77); /* untouched */
     /* the handshake is dead afterwards, even for a genuine message 1 */
     sw_noise_hs_wipe(&ini);
     n1 = msg1(&ini, &k_listener.pk, m1);
-    ck_assert_int_ne(vs_hs_read(&resp, &k_listener.pk, m1, n1, out, sizeof(out), &n, &done, &remote,
-                                &err), SW_OK);
+    ck_assert_int_ne(visor_hs_read(&resp, &k_listener.pk, m1, n1, out, sizeof(out), &n, &done, &remote,
+                                   &err), SW_OK);
 
     /* the initiator must write first: reading before that is out of turn */
     sw_noise_hs_wipe(&ini);
     start(&ini, &k_dialer, &k_listener.pk);
-    ck_assert_int_eq(vs_hs_read(&ini, &k_dialer.pk, m1, n1, out, sizeof(out), &n, &done, &remote,
-                                &err), SW_EPROTO);
+    ck_assert_int_eq(visor_hs_read(&ini, &k_dialer.pk, m1, n1, out, sizeof(out), &n, &done, &remote,
+                                   &err), SW_EPROTO);
     ASSERT_MSG_HAS(err, "out of turn");
 
     /* truncated and oversize message 1 */
@@ -296,8 +296,8 @@ START_TEST(test_hs_wrong_key_and_turns)
         n1 = msg1(&ini, &k_listener.pk, m1);
         start(&resp, &k_listener, NULL);
         in = dup_exact(m1, cut);
-        ck_assert_int_eq(vs_hs_read(&resp, &k_listener.pk, in, cut, out, sizeof(out), &n, &done,
-                                    &remote, &err), SW_EPROTO);
+        ck_assert_int_eq(visor_hs_read(&resp, &k_listener.pk, in, cut, out, sizeof(out), &n, &done,
+                                       &remote, &err), SW_EPROTO);
         ASSERT_MSG_HAS(err, "handshake message 1 rejected");
         free(in);
     }
@@ -305,8 +305,8 @@ START_TEST(test_hs_wrong_key_and_turns)
     sw_noise_hs_wipe(&ini);
     n1 = msg1(&ini, &k_listener.pk, m1);
     start(&resp, &k_listener, NULL);
-    ck_assert_int_eq(vs_hs_read(&resp, &k_listener.pk, m1, n1, out, SW_NOISE_XK_MSG2_LEN - 1, &n,
-                                &done, &remote, &err), SW_ERANGE);
+    ck_assert_int_eq(visor_hs_read(&resp, &k_listener.pk, m1, n1, out, SW_NOISE_XK_MSG2_LEN - 1, &n,
+                                   &done, &remote, &err), SW_ERANGE);
     ASSERT_MSG_HAS(err, "handshake message 2 failed");
     sw_noise_hs_wipe(&ini);
     sw_noise_hs_wipe(&resp);
@@ -324,8 +324,8 @@ static void to_msg3(struct sw_noise_hs *ini, struct sw_noise_hs *resp)
 
     n1 = msg1(ini, &k_listener.pk, m1);
     start(resp, &k_listener, NULL);
-    ck_assert_int_eq(vs_hs_read(resp, &k_listener.pk, m1, n1, m2, sizeof(m2), &n2, &done, &remote,
-                                &err), SW_OK);
+    ck_assert_int_eq(visor_hs_read(resp, &k_listener.pk, m1, n1, m2, sizeof(m2), &n2, &done, &remote,
+                                   &err), SW_OK);
     ck_assert_int_eq(sw_noise_hs_read_message(ini, m2, n2, NULL, 0, &plen), SW_OK);
 }
 
@@ -341,8 +341,8 @@ START_TEST(test_hs_forged_identity)
     /* message 3 names another identity than the static key it proves */
     to_msg3(&ini, &resp);
     ck_assert_int_eq(sw_noise_hs_write_message(&ini, k_other.pk.b, SW_PK_LEN, m3, sizeof(m3), &n3), SW_OK);
-    ck_assert_int_eq(vs_hs_read(&resp, &k_listener.pk, m3, n3, out, sizeof(out), &n, &done, &remote,
-                                &err), SW_ECRYPTO);
+    ck_assert_int_eq(visor_hs_read(&resp, &k_listener.pk, m3, n3, out, sizeof(out), &n, &done, &remote,
+                                   &err), SW_ECRYPTO);
     ck_assert_str_eq(err.msg, "handshake message 3: the identity does not match the static key");
     ck_assert(!done);
     sw_noise_hs_wipe(&ini);
@@ -350,8 +350,8 @@ START_TEST(test_hs_forged_identity)
     /* message 3 without an identity at all */
     to_msg3(&ini, &resp);
     ck_assert_int_eq(sw_noise_hs_write_message(&ini, NULL, 0, m3, sizeof(m3), &n3), SW_OK);
-    ck_assert_int_eq(vs_hs_read(&resp, &k_listener.pk, m3, n3, out, sizeof(out), &n, &done, &remote,
-                                &err), SW_ECRYPTO);
+    ck_assert_int_eq(visor_hs_read(&resp, &k_listener.pk, m3, n3, out, sizeof(out), &n, &done, &remote,
+                                   &err), SW_ECRYPTO);
     sw_noise_hs_wipe(&ini);
 
     /* every single-byte change of message 3 is refused */
@@ -367,8 +367,8 @@ START_TEST(test_hs_forged_identity)
                          SW_OK);
         memcpy(bad, m3b, nb);
         bad[i] ^= 0x01;
-        ck_assert_int_ne(vs_hs_read(&resp2, &k_listener.pk, bad, nb, out, sizeof(out), &n, &done,
-                                    &remote, &err), SW_OK);
+        ck_assert_int_ne(visor_hs_read(&resp2, &k_listener.pk, bad, nb, out, sizeof(out), &n, &done,
+                                       &remote, &err), SW_OK);
         sw_noise_hs_wipe(&ini2);
         sw_noise_hs_wipe(&resp2);
     }
@@ -382,12 +382,12 @@ END_TEST
 
 struct collected {
     size_t n;
-    struct vs_store_record recs[4];
+    struct visor_store_record recs[4];
     char where[4][48];
     int fail_at; /* -1: never */
 };
 
-static int collect(void *ctx, const struct vs_store_record *r, const char *where, struct sw_error *err)
+static int collect(void *ctx, const struct visor_store_record *r, const char *where, struct sw_error *err)
 {
     struct collected *c = ctx;
     if ((int)c->n == c->fail_at)
@@ -407,7 +407,7 @@ static int store(const char *text, struct collected *c, struct sw_error *err)
     memset(c, 0, sizeof(*c));
     c->fail_at = -1;
     memset(err, 0, sizeof(*err));
-    rc = vs_store_parse((const char *)buf, strlen(text), collect, c, err);
+    rc = visor_store_parse((const char *)buf, strlen(text), collect, c, err);
     free(buf);
     return rc;
 }
@@ -441,14 +441,14 @@ START_TEST(test_store_valid)
     ck_assert_int_eq(store(doc, &c, &err), SW_OK);
     ck_assert_uint_eq(c.n, 2);
     ck_assert(sw_pk_equal(&c.recs[0].remote, &a));
-    ck_assert_int_eq(c.recs[0].kind, TP_STCP);
+    ck_assert_int_eq(c.recs[0].kind, VISOR_TP_STCP);
     ck_assert_str_eq(c.recs[0].addr, "10.0.0.2:7777");
     ck_assert(c.recs[0].remembered);
     ck_assert_uint_eq(c.recs[0].bytes_sent, UINT64_MAX);
     ck_assert_uint_eq(c.recs[0].bytes_received, 5678);
     ck_assert_str_eq(c.where[0], "transports[0]");
     ck_assert(sw_pk_equal(&c.recs[1].remote, &b));
-    ck_assert_int_eq(c.recs[1].kind, TP_DMSG);
+    ck_assert_int_eq(c.recs[1].kind, VISOR_TP_DMSG);
     ck_assert_str_eq(c.recs[1].addr, "");
     ck_assert(!c.recs[1].remembered);
     ck_assert_str_eq(c.where[1], "transports[1]");
@@ -456,12 +456,12 @@ START_TEST(test_store_valid)
     /* no version (older files), empty list, the callback may be NULL */
     ck_assert_int_eq(store("{\"transports\":[]}", &c, &err), SW_OK);
     ck_assert_uint_eq(c.n, 0);
-    ck_assert_int_eq(vs_store_parse(doc, strlen(doc), NULL, NULL, &err), SW_OK);
+    ck_assert_int_eq(visor_store_parse(doc, strlen(doc), NULL, NULL, &err), SW_OK);
 
     /* a callback failure stops the parse with its code and message */
     memset(&c, 0, sizeof(c));
     c.fail_at = 1;
-    ck_assert_int_eq(vs_store_parse(doc, strlen(doc), collect, &c, &err), SW_EEXIST);
+    ck_assert_int_eq(visor_store_parse(doc, strlen(doc), collect, &c, &err), SW_EEXIST);
     ck_assert_uint_eq(c.n, 1);
     ASSERT_MSG_HAS(err, "transports[1]: refused by the callback");
 }
@@ -581,41 +581,41 @@ START_TEST(test_store_limits)
     free(doc);
 
     /* a NUL byte inside the text */
-    ck_assert_int_eq(vs_store_parse("{\"transports\":[]}\0", 18, collect, &c, &err), SW_EINVAL);
-    ck_assert_int_eq(vs_store_parse(NULL, 0, collect, &c, &err), SW_EINVAL);
+    ck_assert_int_eq(visor_store_parse("{\"transports\":[]}\0", 18, collect, &c, &err), SW_EINVAL);
+    ck_assert_int_eq(visor_store_parse(NULL, 0, collect, &c, &err), SW_EINVAL);
 }
 END_TEST
 
 /* ---- API request bodies ------------------------------------------------------------------ */
 
-static int add(const char *body, struct vs_add_request *r, const char **code, struct sw_error *err)
+static int add(const char *body, struct visor_api_add_request *r, const char **code, struct sw_error *err)
 {
     uint8_t *buf = dup_exact(body, strlen(body));
     int rc;
     *code = "unset";
     memset(err, 0, sizeof(*err));
-    rc = vs_api_parse_add((const char *)buf, strlen(body), r, code, err);
+    rc = visor_api_parse_add((const char *)buf, strlen(body), r, code, err);
     free(buf);
     return rc;
 }
 
 START_TEST(test_api_add)
 {
-    struct vs_add_request r;
+    struct visor_api_add_request r;
     const char *code;
     struct sw_error err;
 
     ck_assert_int_eq(add("{\"remote_pk\":\"" PK_A "\"}", &r, &code, &err), SW_OK);
-    ck_assert_int_eq(r.kind, TP_STCP);
+    ck_assert_int_eq(r.kind, VISOR_TP_STCP);
     ck_assert_str_eq(r.addr, "");
     ck_assert_str_eq(code, "unset");
     ck_assert_int_eq(add("{\"remote_pk\":\"" PK_A "\",\"type\":\"dmsg\",\"address\":\"[::1]:7\"}", &r,
                          &code, &err), SW_OK);
-    ck_assert_int_eq(r.kind, TP_DMSG);
+    ck_assert_int_eq(r.kind, VISOR_TP_DMSG);
     ck_assert_str_eq(r.addr, "[::1]:7");
     ck_assert_int_eq(add("{\"remote_pk\":\"" PK_A "\",\"type\":null,\"address\":\"\"}", &r, &code, &err),
                      SW_OK);
-    ck_assert_int_eq(r.kind, TP_STCP);
+    ck_assert_int_eq(r.kind, VISOR_TP_STCP);
 
     static const struct {
         const char *body, *code;
@@ -641,9 +641,9 @@ START_TEST(test_api_add)
         ck_assert(err.msg[0] != '\0');
         ck_assert_uint_eq(r.addr[0], 0x5a); /* untouched */
     }
-    ck_assert_int_ne(vs_api_parse_add(NULL, 0, &r, &code, &err), SW_OK);
+    ck_assert_int_ne(visor_api_parse_add(NULL, 0, &r, &code, &err), SW_OK);
     ck_assert_str_eq(code, "invalid_json");
-    ck_assert_int_ne(vs_api_parse_add("{}", 2, &r, NULL, NULL), SW_OK);
+    ck_assert_int_ne(visor_api_parse_add("{}", 2, &r, NULL, NULL), SW_OK);
 }
 END_TEST
 
@@ -656,20 +656,20 @@ START_TEST(test_api_discard)
     struct sw_error err = { 0 };
     uint64_t n = 0;
 
-    ck_assert_int_eq(vs_api_parse_discard("{\"bytes\":1000}", 14, 1000, &n, &err), SW_OK);
+    ck_assert_int_eq(visor_api_parse_discard("{\"bytes\":1000}", 14, 1000, &n, &err), SW_OK);
     ck_assert_uint_eq(n, 1000);
-    ck_assert_int_eq(vs_api_parse_discard("{\"bytes\":1}", 11, 1000, &n, &err), SW_OK);
+    ck_assert_int_eq(visor_api_parse_discard("{\"bytes\":1}", 11, 1000, &n, &err), SW_OK);
     ck_assert_uint_eq(n, 1);
     for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
         uint8_t *buf = dup_exact(bad[i], strlen(bad[i]));
         n = 77;
-        ck_assert_msg(vs_api_parse_discard((const char *)buf, strlen(bad[i]), 1000, &n, &err) == SW_EINVAL,
+        ck_assert_msg(visor_api_parse_discard((const char *)buf, strlen(bad[i]), 1000, &n, &err) == SW_EINVAL,
                       "case %zu", i);
         ck_assert_str_eq(err.msg, "the body must be {\"bytes\": 1..1000}");
         ck_assert_uint_eq(n, 77);
         free(buf);
     }
-    ck_assert_int_eq(vs_api_parse_discard(NULL, 0, 1000, &n, NULL), SW_EINVAL);
+    ck_assert_int_eq(visor_api_parse_discard(NULL, 0, 1000, &n, NULL), SW_EINVAL);
 }
 END_TEST
 

@@ -15,9 +15,9 @@
 #define PK_A "8a88e3dd7409f195fd52db2d3cba5d72ca6709bf1d94121bf3748801b40f6f5c"
 #define TP_1 "6f0a1b2c-3d4e-5f60-7182-93a4b5c6d7e8"
 
-static struct rproto_req rq; /* 12 KiB */
+static struct visor_rproto_req rq; /* 12 KiB */
 
-/* Parses text with rproto_parse; returns its code, *code and err. */
+/* Parses text with visor_rproto_parse; returns its code, *code and err. */
 static int rparse(const char *text, const char **code, struct sw_error *err)
 {
     struct json_object *o = json_tokener_parse(text);
@@ -25,7 +25,7 @@ static int rparse(const char *text, const char **code, struct sw_error *err)
     ck_assert_ptr_nonnull(o);
     memset(err, 0, sizeof(*err));
     *code = NULL;
-    rc = rproto_parse(o, &rq, code, err);
+    rc = visor_rproto_parse(o, &rq, code, err);
     json_object_put(o);
     return rc;
 }
@@ -46,7 +46,7 @@ START_TEST(test_rproto_reserve)
     const char *code;
 
     ck_assert_int_eq(rparse("{\"type\":\"reserve\",\"id\":42,\"n\":8}", &code, &err), SW_OK);
-    ck_assert_int_eq(rq.type, RPROTO_RESERVE);
+    ck_assert_int_eq(rq.type, VISOR_RPROTO_RESERVE);
     ck_assert_uint_eq(rq.id, 42);
     ck_assert_uint_eq(rq.n, 8);
     rfails("{\"type\":\"reserve\",\"id\":3,\"n\":9}", "invalid_request", "'n'", 3);
@@ -70,13 +70,13 @@ START_TEST(test_rproto_add_rules)
                             "\",\"remote_port\":49152}]}",
                             &code, &err),
                      SW_OK);
-    ck_assert_int_eq(rq.type, RPROTO_ADD_RULES);
+    ck_assert_int_eq(rq.type, VISOR_RPROTO_ADD_RULES);
     ck_assert_uint_eq(rq.n_rules, 2);
-    ck_assert_int_eq(rq.rules[0].type, RULE_FORWARD);
+    ck_assert_int_eq(rq.rules[0].type, VISOR_RULE_FORWARD);
     ck_assert_uint_eq(rq.rules[0].rid, 5);
     ck_assert_uint_eq(rq.rules[0].next_rid, 77);
     ck_assert_uint_eq(rq.rules[0].next_tp.b[0], 0x6f);
-    ck_assert_int_eq(rq.rules[1].type, RULE_CONSUME);
+    ck_assert_int_eq(rq.rules[1].type, VISOR_RULE_CONSUME);
     ck_assert_uint_eq(rq.rules[1].local_port, 1);
     ck_assert_uint_eq(rq.rules[1].remote_port, 49152);
     ck_assert_uint_eq(rq.rules[1].remote_pk.b[0], 0x8a);
@@ -120,7 +120,7 @@ START_TEST(test_rproto_del_rules_group_ready)
     const char *code;
 
     ck_assert_int_eq(rparse("{\"type\":\"del_rules\",\"id\":9,\"rids\":[1,4294967295,1]}", &code, &err), SW_OK);
-    ck_assert_int_eq(rq.type, RPROTO_DEL_RULES);
+    ck_assert_int_eq(rq.type, VISOR_RPROTO_DEL_RULES);
     ck_assert_uint_eq(rq.n_rids, 3);
     ck_assert_uint_eq(rq.rids[1], 4294967295u);
     ck_assert_int_eq(rparse("{\"type\":\"del_rules\",\"id\":9,\"rids\":[]}", &code, &err), SW_OK);
@@ -131,23 +131,23 @@ START_TEST(test_rproto_del_rules_group_ready)
     rfails("{\"type\":\"del_rules\",\"id\":9}", "invalid_request", "rids", 9);
     /* group_ready: its fields are group.c's; the parser only dispatches */
     ck_assert_int_eq(rparse("{\"type\":\"group_ready\",\"id\":10}", &code, &err), SW_OK);
-    ck_assert_int_eq(rq.type, RPROTO_GROUP_READY);
+    ck_assert_int_eq(rq.type, VISOR_RPROTO_GROUP_READY);
     ck_assert_uint_eq(rq.id, 10);
 }
 END_TEST
 
 /* ---- app socket ---------------------------------------------------------------------------- */
 
-static int aparse(const char *text, struct appsrv_req *r, const char **code, struct sw_error *err)
+static int aparse(const char *text, struct visor_appsrv_req *r, const char **code, struct sw_error *err)
 {
     memset(err, 0, sizeof(*err));
     *code = NULL;
-    return appsrv_req_parse(text, strlen(text), r, code, err);
+    return visor_appsrv_req_parse(text, strlen(text), r, code, err);
 }
 
 static void afails(const char *text, const char *want_code, const char *msg_part)
 {
-    struct appsrv_req r;
+    struct visor_appsrv_req r;
     struct sw_error err;
     const char *code;
     ck_assert_int_eq(aparse(text, &r, &code, &err), SW_EINVAL);
@@ -158,30 +158,30 @@ static void afails(const char *text, const char *want_code, const char *msg_part
 
 START_TEST(test_appsrv_parse)
 {
-    struct appsrv_req r;
+    struct visor_appsrv_req r;
     struct sw_error err;
     const char *code;
 
     ck_assert_int_eq(aparse("{\"op\":\"listen\",\"port\":65535}", &r, &code, &err), SW_OK);
-    ck_assert_int_eq(r.op, APPSRV_OP_LISTEN);
+    ck_assert_int_eq(r.op, VISOR_APPSRV_OP_LISTEN);
     ck_assert_uint_eq(r.port, 65535);
     ck_assert_ptr_nonnull(r.root);
-    appsrv_req_free(&r);
+    visor_appsrv_req_free(&r);
     ck_assert_ptr_null(r.root);
 
     ck_assert_int_eq(aparse("{\"op\":\"dial\",\"pk\":\"" PK_A "\",\"port\":1}", &r, &code, &err), SW_OK);
-    ck_assert_int_eq(r.op, APPSRV_OP_DIAL);
+    ck_assert_int_eq(r.op, VISOR_APPSRV_OP_DIAL);
     ck_assert_uint_eq(r.port, 1);
     ck_assert_uint_eq(r.pk.b[0], 0x8a);
     ck_assert_ptr_null(r.forward);
-    appsrv_req_free(&r);
+    visor_appsrv_req_free(&r);
 
     ck_assert_int_eq(aparse("{\"op\":\"dial\",\"pk\":\"" PK_A "\",\"port\":2,\"forward\":[],\"reverse\":[]}", &r,
                             &code, &err),
                      SW_OK);
     ck_assert_ptr_nonnull(r.forward);
     ck_assert_ptr_nonnull(r.reverse);
-    appsrv_req_free(&r);
+    visor_appsrv_req_free(&r);
 
     afails("{\"op\":\"listen\",\"port\":0}", "invalid_port", "1..65535");
     afails("{\"op\":\"listen\",\"port\":65536}", "invalid_port", "1..65535");
