@@ -150,6 +150,12 @@ static bool is_nat64(const uint8_t b[16])
     return memcmp(b, pfx, sizeof(pfx)) == 0;
 }
 
+/* 6to4 2002::/16 (RFC 3056): a relay forwards to the IPv4 address in bytes 2-5. */
+static bool is_6to4(const uint8_t b[16])
+{
+    return b[0] == 0x20 && b[1] == 0x02;
+}
+
 static int bad_cidr(struct sw_error *err, const char *s, const char *why)
 {
     return sw_error_set(err, SW_EINVAL, "CIDR '%.*s': %s", SW_CIDR_TEXT_MAX, s, why);
@@ -541,10 +547,17 @@ bool sw_exit_policy_check_ip(struct sw_exit_policy *p, const uint8_t *ip, size_t
         return decide(p, &k, v);
     }
     key_v6(ip, &k);
-    if (!decide(p, &k, v) || !is_nat64(ip))
-        return v->allowed;
-    key_v4(ip + 12, &k); /* and where the NAT64 gateway sends it */
-    return decide(p, &k, v);
+    if (!decide(p, &k, v))
+        return false;
+    if (is_nat64(ip)) {
+        key_v4(ip + 12, &k); /* and where the NAT64 gateway sends it */
+        return decide(p, &k, v);
+    }
+    if (is_6to4(ip)) {
+        key_v4(ip + 2, &k); /* and where a 6to4 relay sends it */
+        return decide(p, &k, v);
+    }
+    return true;
 }
 
 bool sw_exit_policy_check_sa(struct sw_exit_policy *p, const struct sockaddr *sa,

@@ -23,8 +23,9 @@
  * (::ffff:a.b.c.d) is checked as IPv4 only; operator rules written inside ::ffff:0:0/96
  * become IPv4 rules, and other IPv6 rules (even ::/0) never match IPv4. A NAT64 address
  * (64:ff9b::a.b.c.d, RFC 6052) must pass both as IPv6 and as its embedded IPv4 address, so a
- * NAT64 gateway cannot carry a connection into a private range. 6to4 and Teredo addresses
- * are checked as IPv6 only (reaching their embedded IPv4 needs a relay on the exit's side).
+ * NAT64 gateway cannot carry a connection into a private range; a 6to4 address
+ * (2002:a.b.c.d::/48) likewise passes as IPv6 and as a.b.c.d. Teredo addresses are checked
+ * as IPv6 only (their client address is obfuscated and reaching it needs a Teredo relay).
  *
  * The host's own addresses come from getifaddrs: read by sw_exit_policy_new, reread by
  * sw_exit_policy_refresh_host (socksproxy calls it once per request, ~20 us) and by a check

@@ -20,6 +20,10 @@ LOG_DIR="$BUILD/test-logs"
 passed=0
 failed=0
 skipped=0
+# "SKIP: why" as documented, and the near misses ("  SKIP:", "SKIP why", "SKIP:why"), so a
+# skip cannot pass for a pass by its spelling
+SKIP_LINE='^[[:space:]]*SKIP($|[^A-Za-z0-9_])'
+
 skip_list=()
 
 PG_DIR=$(mktemp -d "${TMPDIR:-/tmp}/sw-pg.XXXXXX") || exit 1
@@ -73,7 +77,7 @@ run_one() {
     secs=$((SECONDS - t0))
     cat "$log"
     read -r n checks fails < <(summarize "$log")
-    skips=$(grep -c '^SKIP: ' "$log")
+    skips=$(grep -cE "$SKIP_LINE" "$log")
     if [ "$n" -eq 0 ]; then
         checks=1
         fails=$((rc != 0))
@@ -84,8 +88,8 @@ run_one() {
     # A skipped part is not a pass: it comes off the passes (a whole-binary skip leaves none).
     [ "$skips" -gt $((checks - fails)) ] && skips=$((checks - fails))
     while IFS= read -r line; do
-        skip_list+=("$name: ${line#SKIP: }")
-    done < <(grep '^SKIP: ' "$log")
+        skip_list+=("$name: $line")
+    done < <(grep -E "$SKIP_LINE" "$log" | sed -E 's/^[[:space:]]*SKIP[[:space:]]*:?[[:space:]]*//')
     if [ "${CI:-}" = true ] && [ "$skips" -gt 0 ]; then
         echo "--- $name: SKIP under CI=true counts as a failure (a dependency is missing)"
         fails=$((fails + skips))
@@ -127,7 +131,12 @@ done
 # Script tests (tests/shell, tests/security) and multi-host tests in network namespaces (tests/netns; they
 # skip themselves when not root).
 for f in "$ROOT"/tests/shell/test_*.sh "$ROOT"/tests/security/test_*.sh "$ROOT"/tests/netns/test_*.sh; do
-    [ -x "$f" ] && run_one "$f" "$BUILD"
+    if [ -x "$f" ]; then
+        run_one "$f" "$BUILD"
+    elif [ -f "$f" ] && selected "$(basename "$f" .sh)"; then # a lost exec bit must not hide a test
+        echo "--- $(basename "$f"): FAILED (not executable)"
+        failed=$((failed + 1))
+    fi
 done
 
 if [ ${#skip_list[@]} -gt 0 ]; then

@@ -524,7 +524,7 @@ START_TEST(test_page_renders_messages)
     snprintf(url, sizeof(url), "%s/", chat_a);
     const char *argv[] = { "/bin/bash", script, url, "Hello Joe!", vc.pk_hex, NULL };
     rc = th_run(argv, out, sizeof(out), err, sizeof(err), 200000);
-    printf("skychat_page_check: %s", out);
+    printf("skychat_page_check:\n%s", out); /* its own lines, so a "SKIP: " starts one */
     ck_assert_msg(rc == 0, "page check failed (%d): %s%s", rc, out, err);
 }
 END_TEST

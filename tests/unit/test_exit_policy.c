@@ -206,8 +206,8 @@ START_TEST(test_defaults)
 }
 END_TEST
 
-/* ::ffff:a.b.c.d goes out as IPv4 and is checked as such; NAT64 addresses must pass as IPv6
- * and as their embedded IPv4. */
+/* ::ffff:a.b.c.d goes out as IPv4 and is checked as such; NAT64 and 6to4 addresses must pass
+ * as IPv6 and as their embedded IPv4. */
 START_TEST(test_mapped_and_nat64)
 {
     struct sw_exit_policy *p = policy_with(NULL, NULL);
@@ -219,6 +219,11 @@ START_TEST(test_mapped_and_nat64)
     expect(p, "64:ff9b::10.0.0.1", false, "RFC 1918");
     expect(p, "64:ff9b::127.0.0.1", false, "loopback");
     expect(p, "64:ff9b::8.8.8.8", true, NULL);
+    /* 6to4: a relay would carry 2002:a.b.c.d::/48 to a.b.c.d */
+    expect(p, "2002:7f00:1::1", false, "loopback");
+    expect(p, "2002:c0a8:101::", false, "RFC 1918");
+    expect(p, "2002:a9fe:a9fe::1", false, "link-local");
+    expect(p, "2002:808:808::1", true, NULL);
     sw_exit_policy_free(p);
 
     /* an IPv4 allow covers the mapped form; a mapped-form rule is an IPv4 rule */
@@ -351,7 +356,7 @@ START_TEST(test_own_addresses)
         sw_exit_policy_free(p);
     }
     if (!tested)
-        fprintf(stderr, "test_own_addresses: no non-loopback address on this host, skipped\n");
+        printf("SKIP: test_own_addresses: no non-loopback address on this host\n");
 }
 END_TEST
 
