@@ -220,12 +220,10 @@ static void on_up(struct visor *v, struct visor_transport *t)
 
     sw_backoff_reset(&t->redial_backoff);
     evtimer_del(t->redial);
-    if (visor_tp_local_is_lower(v, t)) {
-        visor_tp_signed_entry(v, t, &se);
-        visor_tpd_register(v->tpd, &se);
-    } else {
-        visor_tpd_status(v->tpd, &t->entry.id, true);
-    }
+    /* Both edges register (each writes only its own half): a status post could reach the
+     * discovery before the other edge's first registration and find no entry. */
+    visor_tp_signed_entry(v, t, &se);
+    visor_tpd_register(v->tpd, &se);
     t->provisional = false;
     v->store_dirty = true;
     v->store_urgent = true; /* at most one write per tick, however many come up */
