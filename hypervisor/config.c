@@ -59,39 +59,24 @@ static int file_str(const struct sw_config *f, const char *key, char *dst, size_
     return SW_OK;
 }
 
-static int file_visors(const struct sw_config *f, struct hv_config *c, struct sw_error *err)
+/* The string array at key (absent is fine: "an array of <items>"), each element handed to
+ * add; a bad element is reported as "<key>[i]: <why>". */
+static int file_list(const struct sw_config *f, const char *key, const char *items, struct hv_config *c,
+                     int (*add)(struct hv_config *, const char *, const char *, struct sw_error *),
+                     const char *why, struct sw_error *err)
 {
-    struct json_object *arr = sw_config_node(f, "visors"), *v;
-    char path[32];
-
-    if (!arr)
-        return SW_OK;
-    if (!json_object_is_type(arr, json_type_array))
-        return sw_config_field_error(f, "visors", err, "must be an array of public keys");
-    for (size_t i = 0; i < json_object_array_length(arr); i++) {
-        v = json_object_array_get_idx(arr, i);
-        snprintf(path, sizeof(path), "visors[%zu]", i);
-        if (!json_object_is_type(v, json_type_string) || add_visor(c, json_object_get_string(v), path, NULL))
-            return sw_config_field_error(f, path, err, "not a valid public key (64 hex characters)");
-    }
-    return SW_OK;
-}
-
-static int file_allowed_hosts(const struct sw_config *f, struct hv_config *c, struct sw_error *err)
-{
-    struct json_object *arr = sw_config_node(f, "allowed_hosts"), *v;
+    struct json_object *arr = sw_config_node(f, key), *v;
     char path[48];
 
     if (!arr)
         return SW_OK;
     if (!json_object_is_type(arr, json_type_array))
-        return sw_config_field_error(f, "allowed_hosts", err, "must be an array of host names");
+        return sw_config_field_error(f, key, err, "must be an array of %s", items);
     for (size_t i = 0; i < json_object_array_length(arr); i++) {
         v = json_object_array_get_idx(arr, i);
-        snprintf(path, sizeof(path), "allowed_hosts[%zu]", i);
-        if (!json_object_is_type(v, json_type_string) || add_allowed_host(c, json_object_get_string(v), path, NULL))
-            return sw_config_field_error(f, path, err, "not a host name or address (no scheme, no port; at most %d)",
-                                         HV_MAX_ALLOWED_HOSTS);
+        snprintf(path, sizeof(path), "%s[%zu]", key, i);
+        if (!json_object_is_type(v, json_type_string) || add(c, json_object_get_string(v), path, NULL))
+            return sw_config_field_error(f, path, err, "%s", why);
     }
     return SW_OK;
 }
@@ -101,8 +86,11 @@ static int load_file(struct hv_config *c, const char *path, struct sw_error *err
     struct sw_config f;
     const char *s = NULL;
     uint64_t n = c->login_failures;
+    char bad_host[96];
     int rc;
 
+    snprintf(bad_host, sizeof(bad_host), "not a host name or address (no scheme, no port; at most %d)",
+             HV_MAX_ALLOWED_HOSTS);
     if ((rc = sw_config_load_file(&f, path, err)))
         return rc;
     if ((rc = sw_config_hostport(&f, "addr", false, SW_HOSTPORT_LISTEN, &s, err)) ||
@@ -120,7 +108,9 @@ static int load_file(struct hv_config *c, const char *path, struct sw_error *err
         (rc = file_str(&f, "admin_password_file", c->admin_password_file, sizeof(c->admin_password_file), err)) ||
         (rc = sw_config_bool(&f, "cookie_secure", false, &c->cookie_secure, err)) ||
         (rc = sw_config_uint(&f, "login_failures", false, 1, 1000, &n, err)) ||
-        (rc = file_visors(&f, c, err)) || (rc = file_allowed_hosts(&f, c, err)))
+        (rc = file_list(&f, "visors", "public keys", c, add_visor,
+                        "not a valid public key (64 hex characters)", err)) ||
+        (rc = file_list(&f, "allowed_hosts", "host names", c, add_allowed_host, bad_host, err)))
         goto out;
     c->login_failures = (long)n;
 out:
