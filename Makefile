@@ -120,7 +120,8 @@ $(foreach d,$(LIB_DIRS),$(eval $(call LIB_RULE,$(d))))
 link_with = $(foreach n,$(2),$(eval $(n)_LIBS := $(1)))
 $(call link_with,visor,test_visor_packet test_visor_rules test_visor_hvconfig \
     test_visor_apiconfig test_visor_proto fuzz_visor_packet fuzz_visor_store \
-    fuzz_route_packet fuzz_setup_messages)
+    fuzz_route_packet fuzz_setup_messages test_visor_route_record test_visor_route_stream \
+    fuzz_visor_route_record)
 $(call link_with,visor ssh,fuzz_local_files)
 $(call link_with,cli,test_cli_tty)
 $(call link_with,route-finder,test_route_graph bench_route_finder)

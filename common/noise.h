@@ -50,7 +50,7 @@
 #define SW_NOISE_PROLOGUE_MSG "skywire-msg/1"
 #define SW_NOISE_PROLOGUE_STREAM "skywire-stream/1"
 #define SW_NOISE_PROLOGUE_TP "skywire-tp/1"
-#define SW_NOISE_PROLOGUE_ROUTE "skywire-route/1"
+#define SW_NOISE_PROLOGUE_ROUTE "skywire-route/2"
 
 enum sw_noise_pattern { SW_NOISE_XK, SW_NOISE_KK };
 enum sw_noise_role { SW_NOISE_INITIATOR, SW_NOISE_RESPONDER };

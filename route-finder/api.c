@@ -161,10 +161,12 @@ static int parse_opts(struct json_object *root, struct rf_request *r, struct sw_
         opts = NULL;
     else if (!json_object_is_type(opts, json_type_object))
         return sw_error_set(err, SW_EINVAL, "field 'opts' must be an object");
-    if (opts && ((rc = parse_opt(opts, "min_hops", 1, RF_MAX_HOPS, &r->min_hops, err)) ||
+    if (opts && ((rc = parse_opt(opts, "min_hops", 0, RF_MAX_HOPS, &r->min_hops, err)) ||
                  (rc = parse_opt(opts, "max_hops", 1, RF_MAX_HOPS, &r->max_hops, err)) ||
                  (rc = parse_opt(opts, "count", 1, RF_MAX_COUNT, &r->count, err))))
         return rc;
+    if (r->min_hops == 0) /* "no minimum" (the Go visor sends 0): a route has at least one hop */
+        r->min_hops = 1;
     max_given = r->max_hops != 0;
     if (!max_given) /* a min_hops above the default raises the default */
         r->max_hops = r->min_hops > RF_DEFAULT_MAX_HOPS ? r->min_hops : RF_DEFAULT_MAX_HOPS;

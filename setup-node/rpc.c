@@ -169,3 +169,29 @@ again:
         json_object_put(r);
     return SW_OK;
 }
+
+static void *call_main(void *arg)
+{
+    struct sn_call *c = arg;
+    c->resp = NULL;
+    c->rc = sn_rpc(c->app, c->peer, c->step, c->req, &c->resp, &c->err);
+    return NULL;
+}
+
+void sn_rpc_all(struct sn_app *app, enum sn_step step, struct sn_call *calls, size_t n)
+{
+    pthread_t th[SN_MAX_PEERS];
+    bool started[SN_MAX_PEERS] = { false };
+    for (size_t i = 0; i < n; i++) {
+        calls[i].app = app;
+        calls[i].step = step;
+        if (i > 0 && i < SN_MAX_PEERS)
+            started[i] = pthread_create(&th[i], NULL, call_main, &calls[i]) == 0;
+    }
+    for (size_t i = 0; i < n; i++) {
+        if (i < SN_MAX_PEERS && started[i])
+            pthread_join(th[i], NULL);
+        else
+            call_main(&calls[i]);
+    }
+}

@@ -9,7 +9,6 @@
 #include <stdlib.h>
 #include <string.h>
 
-#define SN_MAX_PEERS (2 * SW_SETUP_MAX_HOPS)
 #define SN_RECOVER_BUDGET_MS 30000
 
 const char *const sn_result_names[SN_N_RESULTS] = {
@@ -87,22 +86,46 @@ bad:
     return sw_error_set(&s->fail, SW_EPROTO, "a visor answered reserve without %zu valid route IDs", p->n_need);
 }
 
+/* The first failed call in the order of the visors: its code, its reason in s->fail. */
+static int first_failure(struct sn_setup *s, const struct sn_call *calls, size_t n)
+{
+    for (size_t i = 0; i < n; i++)
+        if (calls[i].rc) {
+            s->fail = calls[i].err;
+            return calls[i].rc;
+        }
+    return SW_OK;
+}
+
+static void calls_free(struct sn_call *calls, size_t n)
+{
+    for (size_t i = 0; i < n; i++) {
+        json_object_put(calls[i].req);
+        json_object_put(calls[i].resp);
+    }
+}
+
+static struct json_object *reserve_req(const struct sn_peer *p)
+{
+    struct json_object *req = json_object_new_object();
+    json_object_object_add(req, "type", json_object_new_string("reserve"));
+    json_object_object_add(req, "n", json_object_new_int64((int64_t)p->n_need));
+    return req;
+}
+
+/* reserve on every visor at once; the first failure in visor order is the setup's. */
 static int step_reserve(struct sn_setup *s)
 {
-    for (size_t i = 0; i < s->n_peers; i++) {
-        struct sn_peer *p = &s->peers[i];
-        struct json_object *req = json_object_new_object(), *resp = NULL;
-        int rc;
-        json_object_object_add(req, "type", json_object_new_string("reserve"));
-        json_object_object_add(req, "n", json_object_new_int64((int64_t)p->n_need));
-        rc = sn_rpc(s->app, p, SN_STEP_RESERVE, req, &resp, &s->fail);
-        if (rc == SW_OK)
-            rc = parse_rids(s, p, resp);
-        json_object_put(req);
-        json_object_put(resp);
-        if (rc)
-            return rc;
-    }
+    struct sn_call calls[SN_MAX_PEERS];
+    int rc = SW_OK;
+    for (size_t i = 0; i < s->n_peers; i++)
+        calls[i] = (struct sn_call){ .peer = &s->peers[i], .req = reserve_req(&s->peers[i]) };
+    sn_rpc_all(s->app, SN_STEP_RESERVE, calls, s->n_peers);
+    for (size_t i = 0; i < s->n_peers && rc == SW_OK; i++)
+        rc = calls[i].rc ? first_failure(s, &calls[i], 1) : parse_rids(s, &s->peers[i], calls[i].resp);
+    calls_free(calls, s->n_peers);
+    if (rc)
+        return rc;
     for (size_t i = 0; i < s->req->n_fwd; i++) {
         struct sn_peer *p = peer_of(s, &s->req->fwd[i].to);
         s->fwd_rid[i] = p->rids[p->n_used++];
@@ -179,32 +202,34 @@ static int record_installed(struct sn_setup *s)
     return SW_OK;
 }
 
-/* One record for all visors before the first add_rules (one database write, not one per
- * visor): a rollback then also sends del_rules where no rule was installed yet, which
- * releases the reserved IDs there. */
+static struct json_object *add_rules_req(const struct sn_setup *s, const struct sn_peer *p)
+{
+    struct json_object *req = json_object_new_object();
+    json_object_object_add(req, "type", json_object_new_string("add_rules"));
+    json_object_object_add(req, "rules", rules_for(s, p));
+    return req;
+}
+
+/* One record for all visors before any add_rules is sent (one database write, not one per
+ * visor), then add_rules on every visor at once. A rollback sends del_rules to every visor
+ * but one that refused: a refusal installs nothing, a lost answer may have installed all. */
 static int step_add_rules(struct sn_setup *s)
 {
+    struct sn_call calls[SN_MAX_PEERS];
     int rc;
     for (size_t i = 0; i < s->n_peers; i++)
         s->peers[i].rules_sent = true;
     if ((rc = record_installed(s)))
         return rc;
-    for (size_t i = 0; i < s->n_peers; i++) {
-        struct sn_peer *p = &s->peers[i];
-        struct json_object *req;
-        req = json_object_new_object();
-        json_object_object_add(req, "type", json_object_new_string("add_rules"));
-        json_object_object_add(req, "rules", rules_for(s, p));
-        rc = sn_rpc(s->app, p, SN_STEP_ADD_RULES, req, NULL, &s->fail);
-        json_object_put(req);
-        if (rc) {
-            /* an explicit refusal installs nothing; a lost answer may have installed all */
-            if (rc == SW_EPROTO)
-                p->rules_sent = false;
-            return rc;
-        }
-    }
-    return SW_OK;
+    for (size_t i = 0; i < s->n_peers; i++)
+        calls[i] = (struct sn_call){ .peer = &s->peers[i], .req = add_rules_req(s, &s->peers[i]) };
+    sn_rpc_all(s->app, SN_STEP_ADD_RULES, calls, s->n_peers);
+    for (size_t i = 0; i < s->n_peers; i++)
+        if (calls[i].rc == SW_EPROTO)
+            s->peers[i].rules_sent = false;
+    rc = first_failure(s, calls, s->n_peers);
+    calls_free(calls, s->n_peers);
+    return rc;
 }
 
 static int step_group_ready(struct sn_setup *s)
@@ -229,31 +254,42 @@ static int step_group_ready(struct sn_setup *s)
     return rc;
 }
 
-/* Sends del_rules for rids to one visor (dialing it if needed). SW_OK when it confirmed. */
-static int del_rules(struct sn_app *app, struct sn_peer *p, struct json_object *rids)
+/* A del_rules request for rids (takes them). */
+static struct json_object *del_rules_req(struct json_object *rids)
 {
     struct json_object *req = json_object_new_object();
-    struct sw_error fail = { 0 };
-    char hex[SW_PK_HEX_LEN + 1];
-    int rc;
     json_object_object_add(req, "type", json_object_new_string("del_rules"));
     json_object_object_add(req, "rids", rids);
-    rc = sn_rpc(app, p, SN_STEP_DEL_RULES, req, NULL, &fail);
-    json_object_put(req);
-    if (rc) {
-        sw_pk_to_hex(&p->pk, hex);
-        sw_log_warn("rollback: del_rules on %.16s failed: %s (rules expire by themselves)", hex, fail.msg);
+    return req;
+}
+
+/* del_rules on every call's visor at once (dialing where needed); puts the requests, logs
+ * each failure. Returns how many visors confirmed. */
+static size_t del_rules_all(struct sn_app *app, struct sn_call *calls, size_t n)
+{
+    char hex[SW_PK_HEX_LEN + 1];
+    size_t done = 0;
+    sn_rpc_all(app, SN_STEP_DEL_RULES, calls, n);
+    for (size_t i = 0; i < n; i++) {
+        if (calls[i].rc == SW_OK) {
+            done++;
+            continue;
+        }
+        sw_pk_to_hex(&calls[i].peer->pk, hex);
+        sw_log_warn("rollback: del_rules on %.16s failed: %s (rules expire by themselves)", hex, calls[i].err.msg);
     }
-    return rc;
+    calls_free(calls, n);
+    return done;
 }
 
 static size_t rollback(struct sn_setup *s)
 {
+    struct sn_call calls[SN_MAX_PEERS];
     size_t n = 0;
     for (size_t i = 0; i < s->n_peers; i++)
-        if (s->peers[i].rules_sent && del_rules(s->app, &s->peers[i], rids_json(&s->peers[i])) == SW_OK)
-            n++;
-    return n;
+        if (s->peers[i].rules_sent)
+            calls[n++] = (struct sn_call){ .peer = &s->peers[i], .req = del_rules_req(rids_json(&s->peers[i])) };
+    return del_rules_all(s->app, calls, n);
 }
 
 static struct json_object *ok_response(const struct sn_setup *s)
@@ -338,22 +374,29 @@ out:
     free(s);
 }
 
-/* Undoes one interrupted setup: del_rules on each recorded visor. */
+/* Undoes one interrupted setup: del_rules on each recorded visor at once. */
 static void recover_row(struct sn_app *app, struct json_object *row, int64_t started_ms)
 {
     struct json_object *inst = json_object_object_get(row, "installed");
     int64_t id = json_object_get_int64(json_object_object_get(row, "id"));
-    size_t n = json_object_is_type(inst, json_type_array) ? json_object_array_length(inst) : 0, done = 0;
+    size_t n = json_object_is_type(inst, json_type_array) ? json_object_array_length(inst) : 0, k = 0, done = 0;
+    struct sn_peer peers[SN_MAX_PEERS];
+    struct sn_call calls[SN_MAX_PEERS];
     struct sw_error err = { 0 };
-    for (size_t i = 0; i < n && sw_ms_since(started_ms) < SN_RECOVER_BUDGET_MS; i++) {
+    for (size_t i = 0; i < n && k < SN_MAX_PEERS; i++) {
         struct json_object *e = json_object_array_get_idx(inst, i), *rids = NULL;
-        struct sn_peer p = { .fd = -1 };
-        if (sw_json_get_pk(e, "pk", "installed", &p.pk, NULL) || sw_json_get_array(e, "rids", "installed", &rids, NULL))
+        peers[k] = (struct sn_peer){ .fd = -1 };
+        if (sw_json_get_pk(e, "pk", "installed", &peers[k].pk, NULL) || sw_json_get_array(e, "rids", "installed", &rids, NULL))
             continue;
-        if (del_rules(app, &p, json_object_get(rids)) == SW_OK)
-            done++;
-        sn_peer_close(&p);
+        calls[k] = (struct sn_call){ .peer = &peers[k], .req = del_rules_req(json_object_get(rids)) };
+        k++;
     }
+    if (sw_ms_since(started_ms) < SN_RECOVER_BUDGET_MS)
+        done = del_rules_all(app, calls, k);
+    else
+        calls_free(calls, k);
+    for (size_t i = 0; i < k; i++)
+        sn_peer_close(&peers[i]);
     if (sn_store_finish(app->db, id, "rolled_back", "interrupted by a restart of the setup node", &err))
         sw_log_warn("route group %" PRId64 ": cannot record the rollback: %s", id, err.msg);
     else

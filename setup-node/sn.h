@@ -121,6 +121,7 @@ void sn_setup_run(struct sn_app *app, const struct sw_pk *caller, const struct s
 void sn_setup_recover(struct sn_app *app);
 
 /* rpc.c: one stream per visor per setup, taken from the pool or dialed. */
+#define SN_MAX_PEERS (2 * SW_SETUP_MAX_HOPS) /* visors of one setup: the ends of its hops */
 struct sn_peer {
     struct sw_pk pk;
     int fd;          /* -1 until dialed */
@@ -139,6 +140,20 @@ struct sn_peer {
  * SW_ENOTFOUND group_ready refused with no_listener. */
 int sn_rpc(struct sn_app *app, struct sn_peer *p, enum sn_step step, struct json_object *req,
            struct json_object **resp, struct sw_error *err);
+/* One step's request to one visor, for sn_rpc_all. */
+struct sn_call {
+    struct sn_peer *peer;
+    struct json_object *req;  /* borrowed ("id" is added) */
+    struct json_object *resp; /* out: the answer on SW_OK (caller puts) */
+    int rc;                   /* out: sn_rpc's result */
+    struct sw_error err;      /* out: why, when rc != SW_OK */
+    struct sn_app *app;       /* set by sn_rpc_all */
+    enum sn_step step;        /* set by sn_rpc_all */
+};
+/* Runs sn_rpc for every call at once, each on its own thread (the first on the caller's),
+ * and returns when all have returned; the peers must be distinct. A call whose thread cannot
+ * be started runs on the caller's thread afterwards. */
+void sn_rpc_all(struct sn_app *app, enum sn_step step, struct sn_call *calls, size_t n);
 void sn_peer_close(struct sn_peer *p);
 /* After a setup: the peer's stream back to the pool (when it is open), else closed. */
 void sn_peer_release(struct sn_app *app, struct sn_peer *p);

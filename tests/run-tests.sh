@@ -25,6 +25,7 @@ skipped=0
 SKIP_LINE='^[[:space:]]*SKIP($|[^A-Za-z0-9_])'
 
 skip_list=()
+fail_list=() # "name: first failing line", repeated at the end where a CI excerpt shows it
 
 PG_DIR=$(mktemp -d "${TMPDIR:-/tmp}/sw-pg.XXXXXX") || exit 1
 trap 'bash "$ROOT/tests/pg-cluster.sh" destroy "$PG_DIR" >/dev/null 2>&1' EXIT
@@ -50,6 +51,14 @@ summarize() {
          }
          /^[0-9]+ passed, [0-9]+ failed(, [0-9]+ skipped)?$/ { n++; c += $1 + $3; f += $3 }
          END { print n + 0, c + 0, f + 0 }' "$1"
+}
+
+# The first line of a log that reports a failure (libcheck, check.sh, sanitizers), else its last.
+first_failure() { # log
+    local line
+    line=$(grep -m1 -E ':[0-9]+:[FE]:|^FAILED|ERROR: (Address|Leak)Sanitizer|runtime error:|SKIP' "$1")
+    [ -n "$line" ] || line=$(tail -n 1 "$1")
+    printf '%s' "${line:0:300}"
 }
 
 selected() { # name
@@ -100,8 +109,10 @@ run_one() {
     failed=$((failed + fails))
     if [ "$rc" -eq 124 ] || [ "$rc" -eq 137 ]; then
         echo "--- $name: TIMED OUT after ${BIN_TIMEOUT}s"
+        fail_list+=("$name: timed out after ${BIN_TIMEOUT}s")
     elif [ "$rc" -ne 0 ] || [ "$fails" -ne 0 ]; then
         echo "--- $name: FAILED (exit $rc, $fails of $checks failed, ${secs} s)"
+        fail_list+=("$name: exit $rc; $(first_failure "$log")")
     elif [ "$skips" -gt 0 ]; then
         echo "--- $name: ok ($((checks - skips)) passed, $skips skipped, ${secs} s)"
     else
@@ -135,6 +146,7 @@ for f in "$ROOT"/tests/shell/test_*.sh "$ROOT"/tests/security/test_*.sh "$ROOT"/
         run_one "$f" "$BUILD"
     elif [ -f "$f" ] && selected "$(basename "$f" .sh)"; then # a lost exec bit must not hide a test
         echo "--- $(basename "$f"): FAILED (not executable)"
+        fail_list+=("$(basename "$f"): not executable")
         failed=$((failed + 1))
     fi
 done
@@ -142,6 +154,10 @@ done
 if [ ${#skip_list[@]} -gt 0 ]; then
     echo "skipped or failed for a missing dependency:"
     printf '  %s\n' "${skip_list[@]}"
+fi
+if [ ${#fail_list[@]} -gt 0 ]; then
+    echo "failed:"
+    printf '  %s\n' "${fail_list[@]}"
 fi
 echo "$passed passed, $failed failed, $skipped skipped"
 [ "$failed" -eq 0 ]

@@ -54,6 +54,13 @@ int visor_appsrv_req_parse(const char *buf, size_t len, struct visor_appsrv_req 
         *code = "unknown_op";
         return fail(out, sw_error_set(err, SW_EINVAL, "op must be \"listen\" or \"dial\""));
     }
+    if (json_object_object_get(root, "mode")) {
+        const char *m = json_object_get_string(json_object_object_get(root, "mode"));
+        if (!json_object_is_type(json_object_object_get(root, "mode"), json_type_string) ||
+            (strcmp(m, "stream") && strcmp(m, "datagram")))
+            return fail(out, sw_error_set(err, SW_EINVAL, "field 'mode': \"stream\" or \"datagram\""));
+        out->datagram = !strcmp(m, "datagram");
+    }
     out->port = (uint16_t)port;
     return SW_OK;
 }

@@ -1,6 +1,6 @@
 /* appsrv_proto.h — parsing one request on the app socket (docs/routing.md §6, appsrv.c):
- *   {"op":"listen","port":N}
- *   {"op":"dial","pk":"<hex>","port":N[,"forward":[hops],"reverse":[hops]]}
+ *   {"op":"listen","port":N[,"mode":"stream"|"datagram"]}
+ *   {"op":"dial","pk":"<hex>","port":N[,"mode":...][,"forward":[hops],"reverse":[hops]]}
  *
  * Pure: no visor state, so unit tests and fuzz targets link this file alone. The hop lists
  * are passed on to the setup node as they are (it validates them: sw_route_group_parse). */
@@ -8,6 +8,7 @@
 #define VISOR_APPSRV_PROTO_H
 
 #include <json-c/json.h>
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -20,6 +21,7 @@ struct visor_appsrv_req {
     enum visor_appsrv_op op;
     uint16_t port;                         /* 1..65535 */
     struct sw_pk pk;                       /* dial: the remote visor */
+    bool datagram;                         /* "mode": "datagram" (default "stream") */
     struct json_object *root;              /* the whole request (owned: visor_appsrv_req_free) */
     struct json_object *forward, *reverse; /* dial: borrowed from root; both NULL or neither */
 };

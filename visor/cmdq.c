@@ -177,3 +177,32 @@ void visor_cmdq_free(struct visor_cmdq *q)
     q->ev = NULL;
     pthread_mutex_destroy(&q->mu);
 }
+
+int visor_cmd_call_fn(struct visor *v, void (*fn)(struct visor *, struct visor_cmd *), struct json_object *body,
+                      uint64_t n, int timeout_ms, int *fd_out, struct json_object **resp)
+{
+    struct visor_cmd *c = visor_cmd_new(VISOR_CMD_CALL);
+    int status, rc;
+
+    *fd_out = -1;
+    *resp = NULL;
+    if (!c) {
+        json_object_put(body);
+        return 500;
+    }
+    c->fn = fn;
+    c->n = n;
+    c->body = body;
+    rc = visor_cmdq_call(&v->q, c, timeout_ms);
+    if (rc) {
+        visor_cmd_release(&v->q, c);
+        return rc == SW_ETIMEDOUT ? 504 : 503;
+    }
+    status = c->status;
+    *fd_out = c->fd;
+    c->fd = -1;
+    *resp = c->body;
+    c->body = NULL;
+    visor_cmd_release(&v->q, c);
+    return status;
+}

@@ -2,6 +2,7 @@
  * API commands (add, remove, list, discard), the 1 s tick (keepalive, store, discovery
  * refresh) and the orderly shutdown. */
 #include "visor/transport.h"
+#include "visor/router.h"
 #include "common/json.h"
 #include "common/log.h"
 #include "common/version.h"
@@ -135,16 +136,14 @@ static void cmd_add(struct visor *v, struct visor_cmd *c)
     visor_tp_dial(v, t); /* on failure t is gone and the waiter answered */
 }
 
-static void cmd_remove(struct visor *v, struct visor_cmd *c)
+/* Forgets t for good: CLOSE to the peer, the discovery entry, the store; answers c. */
+static void remove_now(struct visor *v, struct visor_transport *t, struct visor_cmd *c)
 {
-    struct visor_transport *t = find_or_404(v, c);
     struct json_object *o;
     struct visor_link *l;
     char id[SW_UUID_STR_LEN + 1];
     uint8_t reason = VISOR_TP_CLOSE_REMOVED;
 
-    if (!t)
-        return;
     sw_uuid_format(&t->entry.id, id);
     sw_log_info("transport %s %s: removed by the operator", id, visor_tp_kind_name(t->kind));
     if ((l = t->link) && visor_link_send(l, VISOR_TP_PKT_CLOSE, &reason, 1) == SW_OK) {
@@ -161,6 +160,47 @@ static void cmd_remove(struct visor *v, struct visor_cmd *c)
     o = json_object_new_object();
     json_object_object_add(o, "removed", json_object_new_string(id));
     visor_cmd_reply(&v->q, c, 200, o);
+}
+
+/* Make-before-break: waits until no route group leaves here over t (they are moving onto new
+ * routes) or VISOR_TP_REMOVE_GRACE_MS passed, then removes it. */
+static void removing_cb(evutil_socket_t fd, short what, void *arg)
+{
+    struct visor_transport *t = arg;
+    struct visor *v = t->v;
+    struct visor_cmd *c;
+    struct timeval tick = { 0, 20000 };
+
+    if (visor_group_count_on(v, &t->entry.id) > 0 && sw_mono_ms() < t->remove_deadline_ms) {
+        evtimer_add(t->remove_ev, &tick);
+        return;
+    }
+    c = t->remove_cmd;
+    t->remove_cmd = NULL; /* answered here, not by visor_tp_free */
+    remove_now(v, t, c);
+}
+
+static void cmd_remove(struct visor *v, struct visor_cmd *c)
+{
+    struct visor_transport *t = find_or_404(v, c);
+    struct timeval tick = { 0, 20000 };
+
+    if (!t)
+        return;
+    if (t->remove_cmd) {
+        visor_cmd_reply_error(&v->q, c, 409, "removing", "the transport is being removed already");
+        return;
+    }
+    if (t->state != VISOR_TP_UP || visor_group_transport_leaving(v, &t->entry.id) == 0 ||
+        !(t->remove_ev = evtimer_new(v->base, removing_cb, t))) {
+        remove_now(v, t, c);
+        return;
+    }
+    sw_log_info("transport %s: route groups over it are moving to other routes before it goes",
+                visor_tp_kind_name(t->kind));
+    t->remove_cmd = c;
+    t->remove_deadline_ms = sw_deadline_ms(VISOR_TP_REMOVE_GRACE_MS);
+    evtimer_add(t->remove_ev, &tick);
 }
 
 static void cmd_discard(struct visor *v, struct visor_cmd *c)

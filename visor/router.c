@@ -1,12 +1,13 @@
 /* router.c — routing packets on transports and the rule table's life (docs/routing.md §1-2).
  *
  * Everything here runs on the loop. A routing packet is parsed (rules.c), its route ID
- * looked up: forward rules rewrite the ID and send it on the next transport unless that
- * transport is not up or has more than VISOR_ROUTER_OUTPUT_CAP bytes queued (then the packet is
- * dropped and counted: forwarding never blocks); consume rules belong to a local route
- * group end; unknown IDs are dropped and counted. CLOSE is forwarded like DATA, then the
- * rule it used is deleted, so a CLOSE travelling a route removes it hop by hop. */
+ * looked up: forward rules rewrite the ID and hand it to the route's hop queue
+ * (hop_queue.c: sent at once, or queued while the next transport is full; forwarding never
+ * blocks the other routes); consume rules belong to a local route group end; unknown IDs are
+ * dropped and counted. CLOSE is forwarded like DATA, then the rule it used is deleted, so a
+ * CLOSE travelling a route removes it hop by hop. */
 #include "visor/router.h"
+#include "visor/hop_queue.h"
 #include "visor/transport.h"
 #include "common/buf.h"
 #include "common/bytes.h"
@@ -15,6 +16,7 @@
 #include "common/metrics.h"
 
 #include <json-c/json.h>
+#include <sodium.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -31,6 +33,8 @@ static void expire_cb(evutil_socket_t fd, short what, void *arg)
     struct visor_router *ro = arg;
     size_t n = visor_rules_expire(&ro->rt, sw_unix_ms() / 1000, expired_one, ro->v);
     ro->m_expired += n;
+    visor_hopq_tick(ro);
+    ro->m_hopq_bytes = ro->hopq_bytes;
     ro->m_rules = ro->rt.n;
 }
 
@@ -38,11 +42,21 @@ int visor_router_start(struct visor *v, struct sw_error *err)
 {
     struct timeval one = { 1, 0 };
     struct visor_router *ro = calloc(1, sizeof(*ro));
+    const char *fault;
 
     if (!ro)
         return sw_error_set(err, SW_ENOMEM, "out of memory");
     ro->v = v;
     visor_rules_init(&ro->rt);
+    ro->rt.on_free = visor_hopq_rule_gone;
+    ro->rt.on_free_arg = ro;
+    LIST_INIT(&ro->hop_queues);
+    if ((fault = getenv("SKYWIRE_VISOR_FAULT_DROP_PCT")) && *fault) {
+        double pct = strtod(fault, NULL);
+        ro->fault_drop_ppm = pct > 0 && pct <= 100 ? (uint32_t)(pct * 10000) : 0;
+        sw_log_warn("fault injection: dropping %.2f%% of forwarded DATA packets (SKYWIRE_VISOR_FAULT_DROP_PCT)",
+                    ro->fault_drop_ppm / 10000.0);
+    }
     LIST_INIT(&ro->groups);
     LIST_INIT(&ro->listeners);
     if (!(ro->expire_ev = event_new(v->base, -1, EV_PERSIST, expire_cb, ro)) ||
@@ -64,32 +78,17 @@ void visor_router_stop(struct visor *v)
     visor_group_free_all(v);
     event_free(ro->expire_ev);
     visor_rules_free(&ro->rt);
+    visor_hopq_free_all(ro);
     free(ro);
     v->router = NULL;
 }
 
-/* Sends pkt with its route ID replaced by rid on transport id; false when dropped. */
-static bool forward(struct visor_router *ro, const struct sw_uuid *id, uint32_t rid, const uint8_t *pkt,
-                    size_t len)
+/* Fault injection for tests (SKYWIRE_VISOR_FAULT_DROP_PCT): drop this forwarded DATA? */
+static bool fault_drop(struct visor_router *ro, uint8_t type)
 {
-    struct visor_transport *t = visor_tm_find_id(ro->v, id);
-    struct visor_link *l = t ? t->link : NULL;
-
-    if (!t || t->state != VISOR_TP_UP || !l || l->state != VISOR_LINK_OPEN) {
-        ro->m_dropped_down++;
+    if (!ro->fault_drop_ppm || type != VISOR_RPKT_DATA || randombytes_uniform(1000000) >= ro->fault_drop_ppm)
         return false;
-    }
-    if (visor_link_output_len(l) > VISOR_ROUTER_OUTPUT_CAP) {
-        ro->m_dropped_full++;
-        return false;
-    }
-    memcpy(ro->buf, pkt + 1, len - 1);
-    sw_put_u32(ro->buf, rid);
-    if (visor_link_send(l, pkt[0], ro->buf, len - 1)) {
-        ro->m_dropped_down++;
-        return false;
-    }
-    ro->m_forwarded++;
+    ro->m_fault_dropped++;
     return true;
 }
 
@@ -112,7 +111,11 @@ void visor_router_packet(struct visor *v, struct visor_transport *t, const uint8
     }
     visor_rules_touch(&ro->rt, r, len, sw_unix_ms() / 1000);
     if (r->type == VISOR_RULE_FORWARD) {
-        forward(ro, &r->next_tp, r->next_rid, pkt, len);
+        if (!fault_drop(ro, p.type)) {
+            memcpy(ro->buf, pkt, len);
+            sw_put_u32(ro->buf + 1, r->next_rid);
+            visor_hopq_forward(ro, r, ro->buf, len);
+        }
     } else {
         ro->m_consumed++;
         visor_group_packet(v, r, &p); /* may end the group; the rule stays ours to delete */
@@ -206,7 +209,11 @@ void visor_router_write_metrics(struct visor *v, struct sw_buf *out)
         { "visor_route_consumed_total", "Routing packets for local route groups", COUNTER(m_consumed) },
         { "visor_route_unknown_total", "Routing packets with an unknown route ID (dropped)", COUNTER(m_unknown) },
         { "visor_route_malformed_total", "Malformed routing packets (dropped)", COUNTER(m_malformed) },
-        { "visor_route_dropped_full_total", "Packets dropped: next transport output above its cap", COUNTER(m_dropped_full) },
+        { "visor_route_dropped_full_total", "Packets dropped at a hop: the route's or the visor's queue cap (datagram routes; stream routes stay below it)", COUNTER(m_dropped_full) },
+        { "visor_route_fault_dropped_total", "Packets dropped on purpose (SKYWIRE_VISOR_FAULT_DROP_PCT)", COUNTER(m_fault_dropped) },
+        { "visor_route_rtx_bytes_total", "Stream bytes sent again (after a loss or a failover)", COUNTER(m_rtx_bytes) },
+        { "visor_route_dgram_dropped_total", "Datagrams dropped at an end (queue full, app not reading, too long)", COUNTER(m_dgram_dropped) },
+        { "visor_route_bad_records_total", "End-to-end records dropped: replayed, forged, damaged or malformed", COUNTER(m_bad_records) },
         { "visor_route_dropped_down_total", "Packets dropped: next transport not up", COUNTER(m_dropped_down) },
         { "visor_route_expired_total", "Route IDs expired", COUNTER(m_expired) },
         { "visor_route_groups_opened_total", "Route group ends established (end-to-end handshake done)", COUNTER(m_groups_opened) },
@@ -225,6 +232,10 @@ void visor_router_write_metrics(struct visor *v, struct sw_buf *out)
     }
     sw_metrics_write_header(out, "visor_route_groups", "gauge", "Route group ends on this visor");
     sw_metrics_write_sample(out, "visor_route_groups", NULL, (double)ro->m_groups);
+    sw_metrics_write_header(out, "visor_route_queued_bytes", "gauge", "Bytes waiting in hop queues for full transports");
+    sw_metrics_write_sample(out, "visor_route_queued_bytes", NULL, (double)ro->m_hopq_bytes);
+    sw_metrics_write_header(out, "visor_route_queued_bytes_peak", "gauge", "Most bytes ever waiting in hop queues at once");
+    sw_metrics_write_sample(out, "visor_route_queued_bytes_peak", NULL, (double)ro->m_hopq_peak);
     sw_metrics_write_header(out, "visor_route_rules", "gauge", "Route IDs in the rule table");
     sw_metrics_write_sample(out, "visor_route_rules", NULL, (double)ro->m_rules);
 }

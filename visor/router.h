@@ -10,7 +10,6 @@
 #include "visor/rules.h"
 #include "visor/visor.h"
 
-#define VISOR_ROUTER_OUTPUT_CAP (1u << 20) /* drop a packet for a transport with more queued */
 #define VISOR_ROUTER_SETUP_PORT 3          /* messaging port of the rule server */
 #define VISOR_ROUTER_MSG_MAX (64u << 10)   /* setup protocol JSON messages */
 #define VISOR_ROUTER_SETUP_IDLE_MS 60000   /* a rule stream with no request this long is closed
@@ -25,6 +24,8 @@ struct visor_appsrv;
 struct visor_app_procs;
 struct visor_group;
 struct visor_app_listener;
+struct visor_hop_queue;
+LIST_HEAD(visor_hop_queue_list, visor_hop_queue);
 LIST_HEAD(visor_group_list, visor_group);
 LIST_HEAD(visor_app_listener_list, visor_app_listener);
 
@@ -40,10 +41,14 @@ struct visor_router {
     uint32_t n_groups;
     uint64_t group_serial;            /* last group serial given out */
     uint8_t buf[VISOR_TP_PKT_MAX];    /* rewritten packet being forwarded */
+    struct visor_hop_queue_list hop_queues; /* hop_queue.c */
+    size_t hopq_bytes;                /* bytes in all of them */
+    uint32_t fault_drop_ppm;          /* SKYWIRE_VISOR_FAULT_DROP_PCT, per million */
     /* counters, read by API threads */
     _Atomic uint64_t m_forwarded, m_consumed, m_unknown, m_malformed, m_dropped_full,
-        m_dropped_down, m_expired, m_refused_setup, m_groups_opened, m_group_failures, m_group_reroutes;
-    _Atomic uint64_t m_rules, m_groups; /* gauges: IDs in the table, group ends */
+        m_dropped_down, m_expired, m_refused_setup, m_groups_opened, m_group_failures, m_group_reroutes,
+        m_fault_dropped, m_rtx_bytes, m_dgram_dropped, m_bad_records;
+    _Atomic uint64_t m_rules, m_groups, m_hopq_bytes, m_hopq_peak; /* gauges */
 };
 
 /* Main thread, before the loop runs: the table and its expiry timer. */
@@ -65,16 +70,30 @@ void visor_router_write_metrics(struct visor *v, struct sw_buf *out);
 
 /* ---- route group ends and app listeners (group.c), loop thread ---------------------------- */
 #define VISOR_GROUP_HS_TIMEOUT_MS 10000    /* KK handshake over the route */
+#define VISOR_GROUP_HS_RESEND_MS 500       /* handshake message 1 again when unanswered */
 #define VISOR_GROUP_KEEPALIVE_S 5          /* KEEPALIVE on the outgoing route after this idle time */
 #define VISOR_GROUP_DEAD_S 20              /* nothing received for this long: the route is broken */
 #define VISOR_GROUP_REROUTE_S 30           /* a broken group not re-established by then is closed */
 #define VISOR_GROUP_RETRY_MS 1000          /* between re-establishment attempts */
-#define VISOR_GROUP_APP_OUT_MAX (8u << 20) /* bytes queued for an app that does not read: close */
+#define VISOR_GROUP_WINDOW (4u << 20)      /* stream: bytes an end buffers for its app (the peer
+                                            * never has more than this in flight) */
+#define VISOR_GROUP_APP_IN_MAX (256u << 10) /* stream: app bytes read ahead of the window */
+#define VISOR_GROUP_ACK_BYTES (512u << 10)  /* stream: ACK at once after this many new bytes */
+#define VISOR_GROUP_ACK_DELAY_MS 5          /* stream: else within this long */
+#define VISOR_GROUP_STALL_MS 4000          /* stream: bytes in flight and nothing received for
+                                            * this long: the route is broken */
+#define VISOR_GROUP_DGRAM_QUEUE (256u << 10) /* datagram: bytes waiting for room (oldest dropped) */
 #define VISOR_GROUP_FLUSH_MS 5000          /* peer closed: deliver what is queued for the app
                                             * until then */
-#define VISOR_GROUP_RECORD_MAX 65000       /* app bytes per DATA record */
+#define VISOR_GROUP_RECORD_MAX 65000       /* app bytes per record (stream) or datagram */
 
 
+/* rm-tp (make-before-break): the route groups whose first hop is transport tp move onto new
+ * routes (an initiator sets one up, a responder asks its initiator to). Returns how many
+ * groups use tp now. */
+int visor_group_transport_leaving(struct visor *v, const struct sw_uuid *tp);
+/* Route groups whose first hop is transport tp. */
+int visor_group_count_on(struct visor *v, const struct sw_uuid *tp);
 /* Frees every group and listener (after the loop has stopped). */
 void visor_group_free_all(struct visor *v);
 /* A routing packet for consume rule r (DATA / KEEPALIVE / CLOSE). */

@@ -26,13 +26,21 @@ void visor_rules_init(struct visor_rule_table *rt)
     rt->keepalive_s = VISOR_RULE_KEEPALIVE_S;
 }
 
+/* Every rule leaves through here, so whoever attached state to it (on_free) hears of it. */
+static void rule_free(struct visor_rule_table *rt, struct visor_rule *r)
+{
+    if (rt->on_free)
+        rt->on_free(rt->on_free_arg, r);
+    free(r);
+}
+
 void visor_rules_free(struct visor_rule_table *rt)
 {
     for (size_t i = 0; i < VISOR_RULE_BUCKETS; i++) {
         struct visor_rule *r = rt->buckets[i], *nx;
         for (; r; r = nx) {
             nx = r->next;
-            free(r);
+            rule_free(rt, r);
         }
         rt->buckets[i] = NULL;
     }
@@ -112,7 +120,7 @@ int visor_rules_del(struct visor_rule_table *rt, uint32_t rid)
         if ((*pp)->rid == rid) {
             struct visor_rule *r = *pp;
             *pp = r->next;
-            free(r);
+            rule_free(rt, r);
             rt->n--;
             return SW_OK;
         }
@@ -140,7 +148,7 @@ size_t visor_rules_expire(struct visor_rule_table *rt, int64_t now,
                 if (cb)
                     cb(arg, r);
                 *pp = r->next;
-                free(r);
+                rule_free(rt, r);
                 rt->n--;
                 removed++;
             } else {

@@ -24,6 +24,7 @@
 
 enum visor_rule_type { VISOR_RULE_RESERVED = 0, VISOR_RULE_FORWARD = 1, VISOR_RULE_CONSUME = 2 };
 
+struct visor_hop_queue;
 struct visor_rule {
     uint32_t rid;
     enum visor_rule_type type;
@@ -38,6 +39,7 @@ struct visor_rule {
     uint32_t group;
     /* counters */
     uint64_t packets, bytes;
+    struct visor_hop_queue *queue;     /* forward: packets waiting for room on next_tp (router) */
     struct visor_rule *next;           /* hash chain */
 };
 
@@ -46,6 +48,9 @@ struct visor_rule_table {
     size_t n;
     uint32_t last_rid;           /* allocation cursor */
     int keepalive_s;             /* VISOR_RULE_KEEPALIVE_S unless a test sets it */
+    /* called with every rule just before it is freed (deleted, expired, table freed) */
+    void (*on_free)(void *arg, struct visor_rule *r);
+    void *on_free_arg;
 };
 
 const char *visor_rule_type_name(enum visor_rule_type t);

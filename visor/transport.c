@@ -155,6 +155,7 @@ struct visor_transport *visor_tp_new(struct visor *v, const struct sw_pk *remote
     t->v = v;
     t->remote = *remote;
     t->kind = kind;
+    TAILQ_INIT(&t->waiters);
     t->state = VISOR_TP_DOWN;
     t->since = sw_unix_ms() / 1000;
     sw_backoff_init(&t->redial_backoff, VISOR_REDIAL_MIN_MS, VISOR_REDIAL_MAX_MS, true);
@@ -188,8 +189,24 @@ static void detach_link(struct visor_transport *t, struct visor_link *l, const c
     visor_link_close(l, false, "%s", why);
 }
 
+/* Waiters of a transport that leaves up or goes away are let go without a call: their own
+ * 1 s ticks find the transport down (a call here could re-enter whoever changed the state). */
+static void release_waiters(struct visor_transport *t)
+{
+    struct visor_tp_waiter *w;
+    while ((w = TAILQ_FIRST(&t->waiters))) {
+        TAILQ_REMOVE(&t->waiters, w, next);
+        w->t = NULL;
+    }
+}
+
 void visor_tp_free(struct visor *v, struct visor_transport *t)
 {
+    release_waiters(t);
+    if (t->remove_ev)
+        event_free(t->remove_ev);
+    if (t->remove_cmd)
+        visor_cmd_reply_error(&v->q, t->remove_cmd, 410, "gone", "the transport went away");
     detach_link(t, t->link, "transport removed");
     detach_link(t, t->dial, "transport removed");
     visor_tp_fail_waiter(v, t, 410, "removed", "the transport was removed");
@@ -244,6 +261,8 @@ void visor_tp_set_state(struct visor *v, struct visor_transport *t, enum visor_t
     sw_log_info("transport %s %s %s: %s -> %s%s%s", tp_id_str(t), visor_tp_kind_name(t->kind),
                 pk_str(&t->remote), visor_tp_state_name(old), visor_tp_state_name(s), why ? ": " : "",
                 why ? why : "");
+    if (old == VISOR_TP_UP)
+        release_waiters(t);
     if (old == VISOR_TP_UP && !v->stopping)
         visor_tpd_status(v->tpd, &t->entry.id, false);
     if (s == VISOR_TP_UP)
@@ -582,11 +601,75 @@ void visor_tp_pump_discard(struct visor_transport *t)
     }
 }
 
+/* ---- the send seam ------------------------------------------------------------------------ */
+
+static struct visor_link *open_link(struct visor_transport *t)
+{
+    struct visor_link *l = t && t->state == VISOR_TP_UP ? t->link : NULL;
+    return l && l->state == VISOR_LINK_OPEN ? l : NULL;
+}
+
+bool visor_tp_is_up(struct visor *v, const struct sw_uuid *id)
+{
+    return open_link(visor_tm_find_id(v, id)) != NULL;
+}
+
+enum visor_send visor_tp_send(struct visor *v, const struct sw_uuid *id, uint8_t type, const void *body,
+                              size_t len, int flags)
+{
+    struct visor_link *l = open_link(visor_tm_find_id(v, id));
+
+    if (!l)
+        return VISOR_SEND_DOWN;
+    if (!(flags & VISOR_SEND_CONTROL) && visor_link_output_len(l) >= VISOR_TP_SEND_CAP)
+        return VISOR_SEND_FULL;
+    return visor_link_send(l, type, body, len) ? VISOR_SEND_DOWN : VISOR_SEND_OK;
+}
+
+bool visor_tp_wait(struct visor *v, const struct sw_uuid *id, struct visor_tp_waiter *w)
+{
+    struct visor_transport *t = visor_tm_find_id(v, id);
+
+    if (w->t == t && t)
+        return true;
+    visor_tp_unwait(w);
+    if (!t)
+        return false;
+    w->t = t;
+    TAILQ_INSERT_TAIL(&t->waiters, w, next);
+    return true;
+}
+
+void visor_tp_unwait(struct visor_tp_waiter *w)
+{
+    if (!w->t)
+        return;
+    TAILQ_REMOVE(&w->t->waiters, w, next);
+    w->t = NULL;
+}
+
+/* The link drained below its low watermark: waiters take turns while there is room. Each
+ * sends a bounded amount and queues itself again at the tail when it has more. */
+static void serve_waiters(struct visor_transport *t)
+{
+    struct visor_tp_waiter *w;
+    struct visor_link *l;
+
+    while ((w = TAILQ_FIRST(&t->waiters)) && (l = open_link(t)) && visor_link_output_len(l) < VISOR_TP_SEND_CAP) {
+        TAILQ_REMOVE(&t->waiters, w, next);
+        w->t = NULL;
+        w->writable(w); /* sends, then waits again only when it sent something and has more */
+    }
+}
+
 void visor_tm_link_writable(struct visor_link *l)
 {
     struct visor_transport *t = l->tp;
-    if (t && t->link == l && t->discard_left)
+    if (!t || t->link != l)
+        return;
+    if (t->discard_left)
         visor_tp_pump_discard(t);
+    serve_waiters(t);
 }
 
 /* ---- other entry points ---------------------------------------------------------------- */

@@ -57,6 +57,7 @@ struct sw_msg_client;
 #define VISOR_REFRESH_EVERY_MS 60000   /* status refresh in the discovery (TTL 300 s) */
 #define VISOR_CMD_TIMEOUT_MS 5000
 #define VISOR_ADD_TIMEOUT_MS 20000
+#define VISOR_TP_REMOVE_GRACE_MS 3000 /* rm-tp waits this long at most for groups to move off */
 
 /* ---- transport packets (plaintext of one transport message) ------------------------- */
 enum visor_tp_packet_type {
@@ -148,6 +149,35 @@ enum visor_tp_state { VISOR_TP_CONNECTING = 0, VISOR_TP_UP, VISOR_TP_DOWN };
 
 struct visor_cmd;
 
+/* ---- the one way to send on a transport (transport.c) --------------------------------
+ * The router (forwarded packets) and route group ends (their own packets) send through
+ * visor_tp_send; nothing else reads a transport's or link's state to decide. */
+#define VISOR_TP_SEND_CAP (1u << 20) /* queued bytes above which a transport is FULL */
+enum visor_send { VISOR_SEND_OK, VISOR_SEND_DOWN, VISOR_SEND_FULL };
+/* A sender waiting for room: writable() runs on the loop once the transport drained below
+ * VISOR_TP_SEND_CAP or went down (the next send says which). Waiters are served in turn, so
+ * each sends a bounded amount per call and waits again to stay fair. Owned by the sender;
+ * visor_tp_unwait before freeing it. */
+struct visor_tp_waiter {
+    void (*writable)(struct visor_tp_waiter *w);
+    struct visor_transport *t;   /* whose list it is on, NULL when not waiting */
+    TAILQ_ENTRY(visor_tp_waiter) next;
+};
+TAILQ_HEAD(visor_tp_waiter_list, visor_tp_waiter);
+enum visor_send_flags {
+    VISOR_SEND_CONTROL = 1, /* a small control packet (CLOSE, KEEPALIVE, ACK): ignores the cap */
+};
+/* Sends one transport packet (type, body) on transport id. DOWN when there is no such
+ * transport or it is not up; FULL (nothing sent) when it has VISOR_TP_SEND_CAP bytes queued. */
+enum visor_send visor_tp_send(struct visor *v, const struct sw_uuid *id, uint8_t type, const void *body,
+                              size_t len, int flags);
+/* Queues w on transport id (at the tail; no-op when already waiting there). False when the
+ * transport does not exist. */
+bool visor_tp_wait(struct visor *v, const struct sw_uuid *id, struct visor_tp_waiter *w);
+void visor_tp_unwait(struct visor_tp_waiter *w);
+/* True when transport id exists and is up (a group's first hop). */
+bool visor_tp_is_up(struct visor *v, const struct sw_uuid *id);
+
 struct visor_transport {
     struct visor *v;
     struct sw_tp_entry entry;
@@ -172,6 +202,10 @@ struct visor_transport {
     uint64_t discard_left;
     int64_t last_ping_ms;     /* monotonic */
     uint64_t ping_token;
+    struct visor_tp_waiter_list waiters; /* senders waiting for room (visor_tp_wait) */
+    struct visor_cmd *remove_cmd; /* rm-tp waiting for the route groups to move off it */
+    struct event *remove_ev;
+    int64_t remove_deadline_ms;   /* monotonic */
     TAILQ_ENTRY(visor_transport) next;
 };
 TAILQ_HEAD(visor_transport_list, visor_transport);
@@ -253,6 +287,12 @@ void visor_cmd_reply(struct visor_cmdq *q, struct visor_cmd *c, int status,
 void visor_cmd_reply_error(struct visor_cmdq *q, struct visor_cmd *c, int status, const char *code,
                            const char *fmt, ...) __attribute__((format(printf, 5, 6)));
 void visor_cmd_release(struct visor_cmdq *q, struct visor_cmd *c);
+/* Any thread but the loop: runs fn (a VISOR_CMD_CALL handler) on the loop with body (owned,
+ * may be NULL) and n, waiting up to timeout_ms. Returns the reply's HTTP-like status (504 on
+ * timeout, 503 when the loop is gone, 500 out of memory), the passed fd in *fd_out (-1 when
+ * none; the caller closes it) and the reply body in *resp (the caller puts it; may be NULL). */
+int visor_cmd_call_fn(struct visor *v, void (*fn)(struct visor *, struct visor_cmd *), struct json_object *body,
+                      uint64_t n, int timeout_ms, int *fd_out, struct json_object **resp);
 
 /* ---- transport discovery client (tpd.c): jobs run on a worker thread ------------------- */
 int visor_tpd_start(struct visor *v, struct visor_tpd **out);

@@ -342,6 +342,11 @@ START_TEST(test_count_min_max)
     ck_assert_int_eq(route_strs(a, c, "{\"min_hops\":3}", fwd, rev, sizeof(fwd)), 404);
     ck_assert_int_eq(route_strs(a, c, "{\"min_hops\":1,\"max_hops\":1,\"count\":1}", fwd, rev, sizeof(fwd)), 200);
     ck_assert_str_eq(fwd, "D-F");
+    /* 0 = no minimum (what the Go visor sends): the same as 1 */
+    ck_assert_int_eq(route_strs(a, c, "{\"min_hops\":0,\"max_hops\":1,\"count\":1}", fwd, rev, sizeof(fwd)), 200);
+    ck_assert_str_eq(fwd, "D-F");
+    ck_assert_int_eq(route_strs(a, c, "{\"min_hops\":0,\"count\":16}", fwd, rev, sizeof(fwd)), 200);
+    ck_assert_str_eq(fwd, "D-F | D-F | D-E-F");
     ck_assert_int_eq(route_strs(a, c, "null", fwd, rev, sizeof(fwd)), 200); /* opts null = defaults */
 }
 END_TEST
@@ -416,7 +421,7 @@ START_TEST(test_bad_input)
 
     const char *bad_opts[][2] = {
         { "{\"count\":0}", "opts.count" },        { "{\"count\":17}", "opts.count" },
-        { "{\"max_hops\":33}", "opts.max_hops" }, { "{\"min_hops\":0}", "opts.min_hops" },
+        { "{\"max_hops\":33}", "opts.max_hops" }, { "{\"min_hops\":-1}", "opts.min_hops" },
         { "{\"count\":\"3\"}", "opts.count" },    { "{\"count\":2.5}", "opts.count" },
         { "{\"min_hops\":4,\"max_hops\":3}", "above" }, { "5", "opts" },
         { "{\"count\":-1}", "opts.count" },

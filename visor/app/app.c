@@ -102,32 +102,41 @@ out:
     return rc;
 }
 
-int sw_app_dial_path(const char *sock, const struct sw_pk *pk, uint16_t port, const char *forward_json,
-                     const char *reverse_json, int *fd, struct sw_error *err)
+int sw_app_dial_opts(const char *sock, const struct sw_pk *pk, uint16_t port, const struct sw_app_dial_opts *o,
+                     int *fd, struct sw_error *err)
 {
     char hex[SW_PK_HEX_LEN + 1], *req;
+    const char *fwd = o ? o->forward_json : NULL, *rev = o ? o->reverse_json : NULL;
+    const char *mode = o && o->datagram ? "datagram" : "stream";
     size_t cap;
     int rc;
 
-    if (!forward_json != !reverse_json)
+    if (!fwd != !rev)
         return sw_error_set(err, SW_EINVAL, "give both paths or neither");
     sw_pk_to_hex(pk, hex);
-    cap = 256 + (forward_json ? strlen(forward_json) + strlen(reverse_json) : 0);
+    cap = 256 + (fwd ? strlen(fwd) + strlen(rev) : 0);
     if (!(req = malloc(cap)))
         return sw_error_set(err, SW_ENOMEM, "out of memory");
-    if (forward_json)
-        snprintf(req, cap, "{\"op\":\"dial\",\"pk\":\"%s\",\"port\":%u,\"forward\":%s,\"reverse\":%s}", hex,
-                 port, forward_json, reverse_json);
+    if (fwd)
+        snprintf(req, cap, "{\"op\":\"dial\",\"pk\":\"%s\",\"port\":%u,\"mode\":\"%s\",\"forward\":%s,\"reverse\":%s}",
+                 hex, port, mode, fwd, rev);
     else
-        snprintf(req, cap, "{\"op\":\"dial\",\"pk\":\"%s\",\"port\":%u}", hex, port);
+        snprintf(req, cap, "{\"op\":\"dial\",\"pk\":\"%s\",\"port\":%u,\"mode\":\"%s\"}", hex, port, mode);
     rc = request(sock, req, APP_DIAL_TIMEOUT_MS, fd, err);
     free(req);
     return rc;
 }
 
+int sw_app_dial_path(const char *sock, const struct sw_pk *pk, uint16_t port, const char *forward_json,
+                     const char *reverse_json, int *fd, struct sw_error *err)
+{
+    struct sw_app_dial_opts o = { .forward_json = forward_json, .reverse_json = reverse_json };
+    return sw_app_dial_opts(sock, pk, port, &o, fd, err);
+}
+
 int sw_app_dial(const char *sock, const struct sw_pk *pk, uint16_t port, int *fd, struct sw_error *err)
 {
-    return sw_app_dial_path(sock, pk, port, NULL, NULL, fd, err);
+    return sw_app_dial_opts(sock, pk, port, NULL, fd, err);
 }
 
 int sw_app_own_port(uint16_t dflt, uint16_t *port, struct sw_error *err)
@@ -141,11 +150,17 @@ int sw_app_own_port(uint16_t dflt, uint16_t *port, struct sw_error *err)
     return SW_OK;
 }
 
+int sw_app_listen_mode(const char *sock, uint16_t port, bool datagram, int *listener_fd, struct sw_error *err)
+{
+    char req[96];
+    snprintf(req, sizeof(req), "{\"op\":\"listen\",\"port\":%u,\"mode\":\"%s\"}", port,
+             datagram ? "datagram" : "stream");
+    return request(sock, req, 10000, listener_fd, err);
+}
+
 int sw_app_listen(const char *sock, uint16_t port, int *listener_fd, struct sw_error *err)
 {
-    char req[64];
-    snprintf(req, sizeof(req), "{\"op\":\"listen\",\"port\":%u}", port);
-    return request(sock, req, 10000, listener_fd, err);
+    return sw_app_listen_mode(sock, port, false, listener_fd, err);
 }
 
 int sw_app_accept(int listener_fd, int timeout_ms, int *fd, struct sw_pk *remote, uint16_t *remote_port,
