@@ -8,13 +8,13 @@
  *
  * The tunnel (apps/socksproxy, apps/socksproxy-client) runs over one route connection per
  * SOCKS connection:
- *   client -> exit  u8 version (1) | u8 passcode length | passcode | u8 atyp | address | u16 port
+ *   client -> exit  u8 version (2) | u8 passcode length | passcode | u8 atyp | address | u16 port
  *                   (atyp/address/port as in a SOCKS5 request: 1 = IPv4 (4 bytes), 3 = domain
  *                   (u8 length 1..255, no NUL), 4 = IPv6 (16 bytes); port big-endian)
- *   exit -> client  u8 version (1) | u8 SOCKS5 reply code (0 = connected)
- * then, only after reply 0, tunnel frames both ways (u8 type, body):
- *   DATA 1: u16 length (1..65535) + bytes   FIN 2: no body (no more DATA from the sender)
- *   FINACK 3: no body (the FIN arrived)     CREDIT 4: u32 bytes the receiver has delivered */
+ *   exit -> client  u8 version (2) | u8 SOCKS5 reply code (0 = connected)
+ * then, only after reply 0, the connection's bytes both ways as they are: the route
+ * connection is reliable, ordered and flow-controlled, and shutdown(SHUT_WR) on it is the
+ * half-close (visor/app/app.h). Version 1 had frames with credit and FIN here. */
 #ifndef SW_SOCKS5_H
 #define SW_SOCKS5_H
 
@@ -66,7 +66,7 @@ int sw_socks5_parse_request(const uint8_t *buf, size_t len, size_t *used,
 /* A reply with the bound address 0.0.0.0:0 (10 bytes into out). */
 size_t sw_socks5_encode_reply(uint8_t rep, uint8_t out[10]);
 
-#define SW_SOCKS_TUNNEL_VERSION 1
+#define SW_SOCKS_TUNNEL_VERSION 2
 #define SW_SOCKS_PASSCODE_MAX 255
 #define SW_SOCKS_HDR_MAX (2 + 255 + 1 + 1 + 255 + 2)
 
@@ -80,18 +80,5 @@ int sw_socks_hdr_parse(const uint8_t *buf, size_t len, size_t *used,
 
 /* Exit status (exit -> client): 2 bytes. */
 int sw_socks_status_parse(const uint8_t *buf, size_t len, size_t *used, uint8_t *rep);
-
-/* Tunnel frames. */
-enum { SW_SOCKS_F_DATA = 1, SW_SOCKS_F_FIN = 2, SW_SOCKS_F_FINACK = 3, SW_SOCKS_F_CREDIT = 4 };
-#define SW_SOCKS_FRAME_HDR 3   /* DATA: type + u16 length */
-#define SW_SOCKS_FRAME_MAX (SW_SOCKS_FRAME_HDR + 65535)
-
-struct sw_socks_frame {
-    uint8_t type;
-    uint32_t value;      /* CREDIT: bytes; DATA: payload length */
-    const uint8_t *data; /* DATA: borrowed from the buffer */
-};
-/* SW_EPROTO for an unknown type or a DATA of length 0. */
-int sw_socks_frame_parse(const uint8_t *buf, size_t len, size_t *used, struct sw_socks_frame *f);
 
 #endif

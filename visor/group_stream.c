@@ -119,19 +119,25 @@ static bool send_records(struct visor_group *g)
         size_t rtx_len = evbuffer_get_length(g->rtx);
         uint64_t n = visor_stream_sendable(st, rtx_len + evbuffer_get_length(in));
         uint64_t off = st->snd_nxt - st->snd_una;
+        uint8_t *payload = visor_group_inner() + VISOR_REC_HDR_LEN;
         struct evbuffer_ptr pos;
         bool fin;
 
         if (n > VISOR_GROUP_RECORD_MAX)
             n = VISOR_GROUP_RECORD_MAX;
+        if (off < rtx_len && off + n > rtx_len)
+            n = rtx_len - off; /* a resend ends where the buffer does; new bytes follow */
         fin = st->fin_seq != VISOR_STREAM_NO_FIN && st->snd_nxt + n == st->fin_seq;
         if (!n && !fin)
             break;
-        if (off + n > rtx_len)
-            evbuffer_remove_buffer(in, g->rtx, (size_t)(off + n - rtx_len));
         put_header(g, fin ? VISOR_REC_FIN : 0, st->snd_nxt);
-        if (n && (evbuffer_ptr_set(g->rtx, &pos, (size_t)off, EVBUFFER_PTR_SET) ||
-                  evbuffer_copyout_from(g->rtx, &pos, visor_group_inner() + VISOR_REC_HDR_LEN, (size_t)n) != (ssize_t)n)) {
+        if (off == rtx_len) { /* new bytes (the common case): from the app, kept for a resend */
+            if (n && (evbuffer_remove(in, payload, (size_t)n) != (int)n || evbuffer_add(g->rtx, payload, (size_t)n))) {
+                visor_group_end(g, true, VISOR_RPKT_CLOSE_ERROR, "out of memory for the resend buffer");
+                return false;
+            }
+        } else if (n && (evbuffer_ptr_set(g->rtx, &pos, (size_t)off, EVBUFFER_PTR_SET) ||
+                         evbuffer_copyout_from(g->rtx, &pos, payload, (size_t)n) != (ssize_t)n)) {
             visor_group_end(g, true, VISOR_RPKT_CLOSE_ERROR, "the resend buffer lost bytes");
             return false;
         }

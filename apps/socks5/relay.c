@@ -1,6 +1,5 @@
 #include "apps/socks5/relay.h"
 
-#include "common/bytes.h"
 #include "common/clock.h"
 #include "common/err.h"
 #include "common/socks5.h"
@@ -10,7 +9,6 @@
 #include <fcntl.h>
 #include <netdb.h>
 #include <poll.h>
-#include <stdatomic.h>
 #include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -120,198 +118,100 @@ int sx_connect_addrs(const struct addrinfo *const addrs[], size_t n, int timeout
 
 /* ---- splice ----------------------------------------------------------------------------- */
 
-#define SX_BUF_CAP (256u << 10)
-#define SX_CHUNK 65535u
-#define SX_RESERVE 16u          /* room kept in the route output for FIN / FINACK / CREDIT */
-/* DATA bytes in flight (sent, not yet credited by the receiver) for all connections of the
- * process together. Routes forward without back-pressure: a hop drops packets when its next
- * transport has more than 1 MiB queued (docs/routing.md §6), and a lost record ends the
- * route group. Keeping every byte a process has in flight under this budget keeps any hop's
- * queue of it below that cap. */
-#define SX_BUDGET (768u << 10)
-/* ... and one connection's share of it, so that a reader that stalls (its bytes wait in the
- * receiving visor, not on a hop) holds back only this much of the budget. */
-#define SX_CONN_WINDOW (256u << 10)
-#define SX_CREDIT_STEP (32u << 10)
-#define SX_BUDGET_WAIT_MS 5
+/* One direction of the relay: bytes read from `from` wait in buf until written to `to`.
+ * The route connection is reliable, ordered and flow-controlled end to end (visor/app/app.h):
+ * a side that stops reading stops its writer, so this buffer is all a direction holds here,
+ * and an EOF is a half-close in both worlds (shutdown(SHUT_WR) on a TCP socket sends a FIN,
+ * on the route connection the visor sends its own; either way the other way stays open). */
+#define SX_BUF_CAP (128u << 10)
 #define SX_IDLE_MS (30 * 60 * 1000)
 
-struct sbuf {
-    uint8_t *p;
+struct sx_dir {
+    int from, to;
+    uint8_t *buf;
     size_t off, len;
+    bool eof;  /* from reached its end */
+    bool shut; /* ... and to's write side is shut down, every byte before it written */
 };
-
-static size_t sb_room(struct sbuf *b)
-{
-    if (b->off > 0) {
-        memmove(b->p, b->p + b->off, b->len);
-        b->off = 0;
-    }
-    return SX_BUF_CAP - b->len;
-}
-
-static uint8_t *sb_tail(struct sbuf *b) { return b->p + b->off + b->len; }
-static uint8_t *sb_head(struct sbuf *b) { return b->p + b->off; }
-
-static void sb_drop(struct sbuf *b, size_t n)
-{
-    b->off += n;
-    b->len -= n;
-    if (b->len == 0)
-        b->off = 0;
-}
-
-static void sb_put(struct sbuf *b, const void *p, size_t n)
-{
-    memcpy(sb_tail(b), p, n);
-    b->len += n;
-}
-
-static void put_data(struct sbuf *b, const uint8_t *p, size_t n)
-{
-    uint8_t h[3] = { SW_SOCKS_F_DATA };
-    sw_put_u16(h + 1, (uint16_t)n);
-    sb_put(b, h, 3);
-    sb_put(b, p, n);
-}
-
-static void put_credit(struct sbuf *b, uint32_t v)
-{
-    uint8_t c[5] = { SW_SOCKS_F_CREDIT };
-    sw_put_u32(c + 1, v);
-    sb_put(b, c, 5);
-}
-
-static _Atomic uint64_t budget_used;
-
-/* Takes up to want bytes of the process budget; 0 when it is exhausted. */
-static size_t budget_take(size_t want)
-{
-    uint64_t cur = atomic_load(&budget_used);
-    for (;;) {
-        size_t n;
-        if (cur >= SX_BUDGET)
-            return 0;
-        n = SX_BUDGET - cur < want ? (size_t)(SX_BUDGET - cur) : want;
-        if (atomic_compare_exchange_weak(&budget_used, &cur, cur + n))
-            return n;
-    }
-}
-
-static void budget_give(uint64_t n)
-{
-    atomic_fetch_sub(&budget_used, n);
-}
 
 static bool again(void)
 {
     return errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR;
 }
 
-struct splice {
-    struct sbuf rout, rin, lout; /* framed to the route, framed from it, plain to local */
-    uint64_t inflight, pending_credit;
-    bool l_eof, fin_sent, r_fin, finack, l_shut, r_eof;
-};
-
-/* Handles the complete frames in rin; -1 on a protocol violation. */
-static int take_frames(struct splice *s, int local)
+/* Room at the tail of d->buf, moving what waits to the front when the tail got short. */
+static size_t room(struct sx_dir *d)
 {
-    while (s->rin.len > 0) {
-        struct sw_socks_frame f;
-        size_t used = 0;
-        int rc = sw_socks_frame_parse(sb_head(&s->rin), s->rin.len, &used, &f);
-        uint8_t t;
-
-        if (rc == SW_SOCKS5_MORE)
-            return 0;
-        if (rc < 0)
-            return -1;
-        switch (f.type) {
-        case SW_SOCKS_F_DATA:
-            if (s->r_fin)
-                return -1;
-            if (sb_room(&s->lout) < f.value)
-                return 0; /* wait until local takes some */
-            sb_put(&s->lout, f.data, f.value);
-            break;
-        case SW_SOCKS_F_FIN:
-            if (s->r_fin)
-                return -1;
-            s->r_fin = true;
-            t = SW_SOCKS_F_FINACK;
-            if (!s->r_eof)
-                sb_put(&s->rout, &t, 1); /* within SX_RESERVE */
-            break;
-        case SW_SOCKS_F_FINACK:
-            if (!s->fin_sent || s->finack)
-                return -1;
-            s->finack = true;
-            break;
-        case SW_SOCKS_F_CREDIT:
-            if (f.value > s->inflight)
-                return -1;
-            s->inflight -= f.value;
-            budget_give(f.value);
-            break;
-        }
-        sb_drop(&s->rin, used);
+    if (d->len == 0)
+        d->off = 0;
+    else if (d->off > 0 && SX_BUF_CAP - d->off - d->len < SX_BUF_CAP / 4) {
+        memmove(d->buf, d->buf + d->off, d->len);
+        d->off = 0;
     }
-    (void)local;
+    return SX_BUF_CAP - d->off - d->len;
+}
+
+/* The events d wants on from (POLLIN) and on to (POLLOUT); shuts to's write side down once
+ * from ended and everything is written. */
+static void wants(struct sx_dir *d, short *ev_from, short *ev_to)
+{
+    if (d->eof && d->len == 0 && !d->shut) {
+        shutdown(d->to, SHUT_WR);
+        d->shut = true;
+    }
+    if (!d->eof && room(d) > 0)
+        *ev_from |= POLLIN;
+    if (d->len > 0)
+        *ev_to |= POLLOUT;
+}
+
+/* Reads from d->from when ready, writes to d->to when ready. -1 on a failed socket (a reset,
+ * or a write to a side that closed): the relay is cut short. */
+static int move(struct sx_dir *d, short ev_from, short rev_from, short ev_to, short rev_to)
+{
+    ssize_t n;
+
+    if ((ev_from & POLLIN) && (rev_from & (POLLIN | POLLHUP | POLLERR))) {
+        n = recv(d->from, d->buf + d->off + d->len, SX_BUF_CAP - d->off - d->len, MSG_DONTWAIT);
+        if (n > 0)
+            d->len += (size_t)n;
+        else if (n == 0)
+            d->eof = true;
+        else if (!again())
+            return -1;
+    }
+    if ((ev_to & POLLOUT) && (rev_to & (POLLOUT | POLLHUP | POLLERR)) && d->len > 0) {
+        n = send(d->to, d->buf + d->off, d->len, MSG_DONTWAIT | MSG_NOSIGNAL);
+        if (n > 0) {
+            d->off += (size_t)n;
+            d->len -= (size_t)n;
+        } else if (n < 0 && !again()) {
+            return -1;
+        }
+    }
     return 0;
 }
 
-static int splice_loop(struct splice *s, int local, int route)
+static int splice_loop(struct sx_dir *up, struct sx_dir *down, int local, int route)
 {
     int64_t last = sw_mono_ms(); /* the last time anything moved */
 
     for (;;) {
+        /* up: local -> route; down: route -> local */
+        short up_in = 0, up_out = 0, down_in = 0, down_out = 0;
         struct pollfd pf[2];
-        bool l_rd, l_wr, r_rd, r_wr, starved = false;
         int rc;
 
-        if (take_frames(s, local))
-            return -1;
-        if (s->r_fin && s->lout.len == 0 && !s->l_shut) {
-            shutdown(local, SHUT_WR);
-            s->l_shut = true;
-        }
-        if (s->r_eof) {
-            if (!(s->r_fin && s->fin_sent))
-                return -1;  /* the tunnel closed before the peer's FIN */
-            s->rout.len = 0; /* nobody reads it any more */
-            s->rout.off = 0;
-        }
-        /* credit every SX_CREDIT_STEP, and whatever is left once all that arrived has been
-         * delivered, so that an idle connection holds none of the budget */
-        if (s->pending_credit > 0 &&
-            (s->pending_credit >= SX_CREDIT_STEP || (s->lout.len == 0 && s->rin.len == 0)) && !s->r_eof &&
-            sb_room(&s->rout) >= 5 + SX_RESERVE / 2) {
-            put_credit(&s->rout, (uint32_t)s->pending_credit);
-            s->pending_credit = 0;
-        }
-        if (s->r_fin && s->l_shut && s->rout.len == 0 && (s->finack || s->r_eof))
+        wants(up, &up_in, &up_out);
+        wants(down, &down_in, &down_out);
+        if (up->shut && down->shut)
             return 0;
-
-        l_rd = !s->l_eof && sb_room(&s->rout) >= SX_CHUNK + 3 + SX_RESERVE;
-        if (l_rd && s->inflight >= SX_CONN_WINDOW)
-            l_rd = false; /* the peer's CREDIT wakes us up */
-        if (l_rd && atomic_load(&budget_used) >= SX_BUDGET) {
-            l_rd = false; /* poll again shortly: other connections return budget */
-            starved = true;
-        }
-        l_wr = s->lout.len > 0;
-        r_rd = !s->r_eof && sb_room(&s->rin) > 0;
-        r_wr = !s->r_eof && s->rout.len > 0;
-        pf[0] = (struct pollfd){ .fd = local, .events = (short)((l_rd ? POLLIN : 0) | (l_wr ? POLLOUT : 0)) };
-        pf[1] = (struct pollfd){ .fd = route, .events = (short)((r_rd ? POLLIN : 0) | (r_wr ? POLLOUT : 0)) };
-        if (!pf[0].events)
-            pf[0].fd = -1;
-        if (!pf[1].events)
-            pf[1].fd = -1;
-        if (pf[0].fd < 0 && pf[1].fd < 0 && !starved)
-            return -1; /* nothing can move: cannot happen with a consistent state */
-        rc = poll(pf, 2, starved ? SX_BUDGET_WAIT_MS : 1000);
+        pf[0] = (struct pollfd){ .fd = local, .events = (short)(up_in | down_out) };
+        pf[1] = (struct pollfd){ .fd = route, .events = (short)(down_in | up_out) };
+        for (int i = 0; i < 2; i++)
+            if (!pf[i].events)
+                pf[i].fd = -1; /* a hang-up there must not wake us while nothing is wanted */
+        rc = poll(pf, 2, 1000);
         if (rc < 0 && errno != EINTR)
             return -1;
         if (rc <= 0) {
@@ -320,83 +220,35 @@ static int splice_loop(struct splice *s, int local, int route)
             continue;
         }
         last = sw_mono_ms();
-        if (l_rd && pf[0].revents) {
-            size_t want = SX_CONN_WINDOW - (size_t)s->inflight;
-            size_t grant = budget_take(want < SX_CHUNK ? want : SX_CHUNK);
-            ssize_t n = grant ? recv(local, sb_tail(&s->rout) + 3, grant, MSG_DONTWAIT) : -2;
-            if (n > 0) {
-                uint8_t *h = sb_tail(&s->rout);
-                h[0] = SW_SOCKS_F_DATA;
-                sw_put_u16(h + 1, (uint16_t)n);
-                s->rout.len += 3 + (size_t)n;
-                s->inflight += (uint64_t)n;
-                budget_give(grant - (size_t)n);
-            } else if (n == 0) {
-                uint8_t t = SW_SOCKS_F_FIN;
-                budget_give(grant);
-                s->l_eof = true;
-                sb_put(&s->rout, &t, 1);
-                s->fin_sent = true;
-            } else if (n == -1) {
-                budget_give(grant);
-                if (!again())
-                    return -1;
-            }
-        }
-        if (l_wr && pf[0].revents) {
-            ssize_t n = send(local, sb_head(&s->lout), s->lout.len, MSG_DONTWAIT | MSG_NOSIGNAL);
-            if (n > 0) {
-                sb_drop(&s->lout, (size_t)n);
-                s->pending_credit += (uint64_t)n;
-            } else if (n < 0 && !again()) {
-                return -1;
-            }
-        }
-        if (r_rd && pf[1].revents) {
-            ssize_t n = recv(route, sb_tail(&s->rin), SX_BUF_CAP - s->rin.off - s->rin.len, MSG_DONTWAIT);
-            if (n > 0)
-                s->rin.len += (size_t)n;
-            else if (n == 0 || !again())
-                s->r_eof = true;
-        }
-        if (r_wr && !s->r_eof && pf[1].revents) {
-            ssize_t n = send(route, sb_head(&s->rout), s->rout.len, MSG_DONTWAIT | MSG_NOSIGNAL);
-            if (n > 0)
-                sb_drop(&s->rout, (size_t)n);
-            else if (n < 0 && !again())
-                s->r_eof = true;
-        }
+        if (move(up, up_in, pf[0].revents, up_out, pf[1].revents) ||
+            move(down, down_in, pf[1].revents, down_out, pf[0].revents))
+            return -1;
     }
 }
 
 int sx_splice(int local, int route, const uint8_t *local_pre, size_t local_pre_len,
               const uint8_t *route_pre, size_t route_pre_len)
 {
-    struct splice s;
+    struct sx_dir up = { .from = local, .to = route }, down = { .from = route, .to = local };
     int rc = -1;
 
-    memset(&s, 0, sizeof(s));
-    s.rout.p = malloc(SX_BUF_CAP);
-    s.rin.p = malloc(SX_BUF_CAP);
-    s.lout.p = malloc(SX_BUF_CAP);
-    if (!s.rout.p || !s.rin.p || !s.lout.p || route_pre_len > SX_BUF_CAP ||
-        local_pre_len > SX_BUF_CAP / 2)
+    up.buf = malloc(SX_BUF_CAP);
+    down.buf = malloc(SX_BUF_CAP);
+    if (!up.buf || !down.buf || local_pre_len > SX_BUF_CAP || route_pre_len > SX_BUF_CAP)
         goto out;
-    while (local_pre_len > 0) {
-        size_t n = local_pre_len > SX_CHUNK ? SX_CHUNK : local_pre_len;
-        put_data(&s.rout, local_pre, n);
-        s.inflight += n;
-        atomic_fetch_add(&budget_used, (uint64_t)n);
-        local_pre += n;
-        local_pre_len -= n;
-    }
+    if (local_pre_len)
+        memcpy(up.buf, local_pre, local_pre_len);
     if (route_pre_len)
-        sb_put(&s.rin, route_pre, route_pre_len);
-    rc = splice_loop(&s, local, route);
-    budget_give(s.inflight); /* never credited: the connection is over */
+        memcpy(down.buf, route_pre, route_pre_len);
+    up.len = local_pre_len;
+    down.len = route_pre_len;
+    rc = splice_loop(&up, &down, local, route);
 out:
-    free(s.rout.p);
-    free(s.rin.p);
-    free(s.lout.p);
+    if (rc != 0) { /* the TCP side learns that it was cut short: a reset, not a clean end */
+        struct linger lg = { .l_onoff = 1, .l_linger = 0 };
+        setsockopt(local, SOL_SOCKET, SO_LINGER, &lg, sizeof(lg));
+    }
+    free(up.buf);
+    free(down.buf);
     return rc;
 }

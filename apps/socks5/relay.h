@@ -1,6 +1,7 @@
 /* relay.h — I/O shared by socksproxy and socksproxy-client: a bounded message reader with a
- * deadline, the exit's outgoing connect, and the tunnel splice (framing, flow control and
- * half-close of common/socks5.h). All functions work on blocking sockets (they use poll and
+ * deadline, the exit's outgoing connect, and the splice that relays a connection's bytes
+ * between its TCP socket and its route connection once the tunnel header and status
+ * (common/socks5.h) are through. All functions work on blocking sockets (they use poll and
  * MSG_DONTWAIT) and never close the fds they are given. Whole writes with a deadline are
  * common/stream_io.h's sw_io_write_all. */
 #ifndef SW_SOCKS_RELAY_H
@@ -31,9 +32,15 @@ int sx_resolve(const char *host, uint16_t port, struct addrinfo **res, uint8_t *
  * the failure (SW_SOCKS5_REP_HOST_UNREACHABLE when n is 0). */
 int sx_connect_addrs(const struct addrinfo *const addrs[], size_t n, int timeout_ms, uint8_t *rep);
 
-/* Relays local (a plain stream: the SOCKS client or the target) and route (the tunnel,
- * framed) until both directions have ended. local_pre / route_pre are bytes already read
- * from each side. 0 when both sides ended cleanly, -1 when the relay was cut short. */
+/* Relays bytes both ways between local (the TCP connection: the SOCKS client, or the target
+ * at the exit) and route (the route connection) until both directions have ended: an EOF
+ * read on one side becomes shutdown(SHUT_WR) on the other once every byte before it is
+ * written, and the other direction goes on (half-close). At most 128 KiB wait per direction:
+ * a reader that stops holds back its writer, across the route too (the route connection is
+ * flow-controlled end to end). local_pre / route_pre are bytes already read from each side (at most 128 KiB).
+ * 0 when both directions ended cleanly; -1 when the relay was cut short (a reset, a write to
+ * a side that closed, 30 minutes without a byte moving), and then local is set to reset
+ * (SO_LINGER 0) when it is closed. */
 int sx_splice(int local, int route, const uint8_t *local_pre, size_t local_pre_len,
               const uint8_t *route_pre, size_t route_pre_len);
 

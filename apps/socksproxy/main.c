@@ -6,7 +6,8 @@
  * tunnel header (common/socks5.h): the passcode is checked, the destination resolved here
  * (getaddrinfo: DNS happens at the exit), every resolved address checked against the exit
  * policy (common/exit_policy.h), one of the allowed ones connected — the very sockaddr that
- * was checked — the status returned, then bytes are relayed both ways (apps/socks5/relay.c). */
+ * was checked — the status returned, then the connection's bytes are relayed both ways as
+ * they are, half-close included (apps/socks5/relay.c). */
 #include "apps/socks5/relay.h"
 #include "common/err.h"
 #include "common/exit_policy.h"
@@ -60,8 +61,9 @@ static bool passcode_ok(const char *got)
     return (sodium_memcmp(x, y, sizeof(x)) == 0) & (a == b);
 }
 
-/* Sends a failure status and waits (bounded) for the client to close, so that the status is
- * not lost in a route torn down under it. */
+/* Sends a failure status, shuts the write side down and reads (at most 5 s) until the client
+ * closes: closing with the client's bytes unread would reset the route connection, and a
+ * reset may drop the status on its way. */
 static void refuse(int fd, uint8_t rep)
 {
     uint8_t st[2] = { SW_SOCKS_TUNNEL_VERSION, rep }, junk[256];
@@ -69,6 +71,7 @@ static void refuse(int fd, uint8_t rep)
 
     if (sw_io_write_all(fd, st, sizeof(st), sw_io_within(HDR_TIMEOUT_MS, NULL)) != SW_OK)
         return;
+    shutdown(fd, SHUT_WR);
     setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv));
     while (read(fd, junk, sizeof(junk)) > 0)
         ;
@@ -147,6 +150,11 @@ static void *serve(void *arg)
     int rc, tfd = -1;
 
     rc = sx_read_msg(c->fd, buf, sizeof(buf), &have, HDR_TIMEOUT_MS, parse_hdr, ctx, &used);
+    if (rc == SW_EPROTO && have > 0) {
+        sw_log_warn("%s: tunnel version %u, this exit speaks %u (socksproxy-client and socksproxy "
+                    "must be of the same release)", c->remote, buf[0], SW_SOCKS_TUNNEL_VERSION);
+        goto out;
+    }
     if (rc != SW_OK) {
         sw_log_warn("%s: bad tunnel header (%s)", c->remote, sw_strerror(rc));
         if (rc == SW_EINVAL)

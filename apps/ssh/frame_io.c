@@ -1,7 +1,6 @@
 /* frame_io.c — SSH frames over a blocking stream fd (frame_io.h). */
 #include "apps/ssh/frame_io.h"
 
-#include "common/bytes.h"
 #include "common/err.h"
 #include "common/stream_io.h"
 
@@ -70,13 +69,6 @@ int ssh_send_data(int fd, uint8_t type, const void *data, size_t n)
         n -= k;
     }
     return SW_OK;
-}
-
-int ssh_send_u32(int fd, uint8_t type, uint32_t v)
-{
-    uint8_t b[4];
-    sw_put_u32(b, v);
-    return ssh_send(fd, type, b, sizeof(b));
 }
 
 int ssh_send_error(int fd, const char *fmt, ...)

@@ -28,7 +28,6 @@ int ssh_rbuf_next(struct ssh_rbuf *rb, struct ssh_frame *f);
 int ssh_send(int fd, uint8_t type, const void *data, size_t n);
 /* Data of any length as frames of at most SSH_FRAME_MAX bytes (n may be 0: nothing sent). */
 int ssh_send_data(int fd, uint8_t type, const void *data, size_t n);
-int ssh_send_u32(int fd, uint8_t type, uint32_t v);
 /* printf-style ERROR frame (text cut to SSH_ERRTEXT_MAX). */
 int ssh_send_error(int fd, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 

@@ -247,7 +247,7 @@ int ssh_local_req_parse(const uint8_t *buf, size_t len, struct sw_pk *pk, uint16
     sw_read_u8(&r, &ver);
     sw_read_bytes(&r, k.b, SW_PK_LEN);
     sw_read_u16(&r, &p);
-    if (!sw_reader_done(&r) || ver != SSH_PROTO_VERSION || p == 0)
+    if (!sw_reader_done(&r) || ver != SSH_LOCAL_VERSION || p == 0)
         return SW_EPROTO;
     *pk = k;
     *port = p;
@@ -256,7 +256,7 @@ int ssh_local_req_parse(const uint8_t *buf, size_t len, struct sw_pk *pk, uint16
 
 void ssh_local_req_encode(uint8_t out[SSH_LOCAL_REQ_LEN], const struct sw_pk *pk, uint16_t port)
 {
-    out[0] = SSH_PROTO_VERSION;
+    out[0] = SSH_LOCAL_VERSION;
     memcpy(out + 1, pk->b, SW_PK_LEN);
     sw_put_u16(out + 1 + SW_PK_LEN, port);
 }

@@ -15,14 +15,15 @@
 
 #include "common/keys.h"
 
-#define SSH_PROTO_VERSION 1
+#define SSH_PROTO_VERSION 2       /* REQUEST (1: ACK frames both ways) */
+#define SSH_LOCAL_VERSION 1       /* the local socket's request */
 #define SSH_HDR_LEN 5
 #define SSH_FRAME_MAX 32768       /* payload cap of any frame */
 #define SSH_TERM_MAX 64
 #define SSH_CMD_MAX 16384
 #define SSH_ERRTEXT_MAX 512
 #define SSH_DIM_MAX 10000         /* rows / cols */
-#define SSH_WINDOW (256u * 1024)  /* data bytes in flight (sent, not yet acknowledged) */
+#define SSH_WINDOW (256u * 1024)  /* stdin bytes in flight (sent, not yet acknowledged) */
 #define SSH_MORE 1                /* parse: need more bytes */
 
 enum ssh_ftype {
@@ -30,7 +31,7 @@ enum ssh_ftype {
     SSH_F_STDIN = 0x02,     /* client: bytes for the child's stdin (1..cap) */
     SSH_F_STDIN_EOF = 0x03, /* client: stdin reached EOF (empty) */
     SSH_F_RESIZE = 0x04,    /* client: u16 rows | u16 cols */
-    SSH_F_ACK = 0x05,       /* both: u32 data bytes consumed (window credit) */
+    SSH_F_ACK = 0x05,       /* server: u32 stdin bytes consumed (window credit) */
     SSH_F_STDOUT = 0x11,    /* server: child's stdout (or the PTY) */
     SSH_F_STDERR = 0x12,    /* server: child's stderr (exec mode) */
     SSH_F_EXIT = 0x13,      /* server: u8 kind | u8 value; last frame */
@@ -77,7 +78,7 @@ int ssh_error_parse(const struct ssh_frame *f, char text[SSH_ERRTEXT_MAX + 1]);
 /* Payload of a resize frame (a u32 payload is common/bytes.h's sw_put_u32). */
 void ssh_u16pair_put(uint8_t out[4], uint16_t a, uint16_t b);
 
-/* Local socket. Request: u8 version | pk[32] | u16 port BE (35 bytes exactly).
+/* Local socket. Request: u8 version (SSH_LOCAL_VERSION) | pk[32] | u16 port BE (35 bytes).
  * Answer: u8 status (0 ok: the route fd rides along via SCM_RIGHTS; 1 error) | text
  * (error: 1..SSH_ERRTEXT_MAX bytes; ok: empty). */
 #define SSH_LOCAL_REQ_LEN 35

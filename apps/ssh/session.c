@@ -1,29 +1,42 @@
 /* session.c — the SSH server's relay between a route connection and its child (session.h).
  *
- * Flow control: each side keeps at most SSH_WINDOW data bytes unacknowledged (ACK frames),
- * because a route has no back-pressure of its own toward the far end. The server stops
- * reading the child's output while its window is full, and the client never sends more
- * stdin than the server has room for, so every buffer here is bounded. */
+ * Every buffer here is bounded and the loop never blocks (poll, non-blocking writes):
+ *  - output: frames for the client wait in s->out (two frames at most); the child's output is
+ *    read only while a whole frame fits there. The route connection is flow-controlled end to
+ *    end, so a client that reads slowly makes the route stop taking our writes, s->out stays
+ *    full and the child blocks on its stdout: no window of our own is needed this way.
+ *  - stdin: the client sends at most SSH_WINDOW stdin bytes we have not acknowledged (ACK
+ *    frames, sent as the child takes them), so s->pend never holds more and we can always
+ *    read the route connection: RESIZE, STDIN_EOF and the client's departure are seen at
+ *    once even while the child does not read its stdin (they would otherwise wait behind
+ *    stdin bytes in the same stream). */
 #include "apps/ssh/session.h"
 
 #include "apps/ssh/frame_io.h"
 #include "apps/ssh/spawn.h"
+#include "common/bytes.h"
 #include "common/clock.h"
 #include "common/err.h"
 #include "common/log.h"
+#include "common/stream_io.h"
 
 #include <errno.h>
 #include <poll.h>
 #include <signal.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/ioctl.h>
+#include <sys/socket.h>
 #include <sys/syscall.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
-#define DRAIN_MS 2000   /* after the child exits: output idle this long (window open) ends it */
+#define DRAIN_MS 2000   /* after the child exits: output idle this long (client keeping up) ends it */
 #define KILL_GRACE_MS 500
+#define ACK_LEN (SSH_HDR_LEN + 4)
+#define OUTPUT_MIN (SSH_HDR_LEN + SSH_FRAME_MAX + ACK_LEN) /* room to read the child's output */
+#define OUT_CAP (SSH_HDR_LEN + SSH_FRAME_MAX + OUTPUT_MIN)
 
 struct sess {
     int rfd;
@@ -33,11 +46,13 @@ struct sess {
     bool exited;   /* the child exited; it stays a zombie (its group ID pinned) until kill_child */
     bool drained_late;
     int status;
-    int64_t quiet_since; /* monotonic ms after the exit: last output read, or window full */
+    int64_t quiet_since; /* monotonic ms after the exit: last output read, or s->out full */
     uint8_t *pend; /* stdin bytes for the child (at most SSH_WINDOW) */
     size_t pend_len;
     bool in_eof;   /* the client sent STDIN_EOF */
-    size_t out_unacked;
+    size_t ack_due; /* stdin bytes the child took (or that were dropped), not yet acknowledged */
+    uint8_t *out;  /* frames for the client, not yet written (whole frames, OUT_CAP at most) */
+    size_t out_off, out_len;
     struct ssh_rbuf *rb;
 };
 
@@ -48,7 +63,9 @@ static void close_fd(int *fd)
     *fd = -1;
 }
 
-/* Reads and drops until the peer closes, at most SSH_LINGER_MS. */
+/* Ends our direction (the client reads EOF after our last frame) and reads and drops until the
+ * client closes, at most SSH_LINGER_MS: closing with its bytes unread would reset the route
+ * connection, and a reset may drop what is still on its way to the client. */
 static void linger(int fd)
 {
     char junk[512];
@@ -56,6 +73,7 @@ static void linger(int fd)
     int64_t end = sw_deadline_ms(SSH_LINGER_MS);
     int left;
 
+    shutdown(fd, SHUT_WR);
     while ((left = sw_ms_left(end)) > 0 && poll(&pf, 1, left) > 0)
         if (read(fd, junk, sizeof(junk)) <= 0)
             break;
@@ -74,8 +92,9 @@ void ssh_refuse_now(int fd, const char *text)
     close(fd);
 }
 
-/* The first frame, within SSH_REQUEST_TIMEOUT_MS. */
-static int read_request(struct sess *s, struct ssh_request *req)
+/* The first frame, within SSH_REQUEST_TIMEOUT_MS. *version: the version byte of a request
+ * frame, 0 when none came. */
+static int read_request(struct sess *s, struct ssh_request *req, uint8_t *version)
 {
     int64_t end = sw_deadline_ms(SSH_REQUEST_TIMEOUT_MS);
     struct ssh_frame f;
@@ -91,24 +110,80 @@ static int read_request(struct sess *s, struct ssh_request *req)
     }
     if (rc != SW_OK)
         return rc;
+    *version = f.type == SSH_F_REQUEST && f.len > 0 ? f.data[0] : 0;
     return ssh_request_parse(&f, req);
 }
 
-static int ack(struct sess *s, size_t n)
+/* Room left in s->out (what waits is moved to the front first). */
+static size_t out_room(struct sess *s)
 {
-    return n ? ssh_send_u32(s->rfd, SSH_F_ACK, (uint32_t)n) : SW_OK;
+    if (s->out_off > 0) {
+        memmove(s->out, s->out + s->out_off, s->out_len);
+        s->out_off = 0;
+    }
+    return OUT_CAP - s->out_len;
 }
 
-/* Writes what it can of the pending stdin bytes; acknowledges what the child took (or what
- * is dropped because the child closed its stdin). */
+/* Appends one frame to s->out; the caller made sure it fits. */
+static void out_frame(struct sess *s, uint8_t type, const void *data, size_t n)
+{
+    size_t len = 0;
+
+    out_room(s);
+    ssh_frame_encode(s->out + s->out_len, OUT_CAP - s->out_len, &len, type, data, n);
+    s->out_len += len;
+}
+
+/* One ACK for the stdin bytes taken since the last one, when it fits (output reads always
+ * leave room for one). */
+static void out_ack(struct sess *s)
+{
+    uint8_t b[4];
+
+    if (s->ack_due == 0 || out_room(s) < ACK_LEN)
+        return;
+    sw_put_u32(b, (uint32_t)s->ack_due);
+    out_frame(s, SSH_F_ACK, b, sizeof(b));
+    s->ack_due = 0;
+}
+
+/* Writes what the route connection takes now. SW_ENOTFOUND when the client went away. */
+static int out_write(struct sess *s)
+{
+    ssize_t n;
+
+    if (s->out_len == 0)
+        return SW_OK;
+    n = send(s->rfd, s->out + s->out_off, s->out_len, MSG_DONTWAIT | MSG_NOSIGNAL);
+    if (n > 0) {
+        s->out_off += (size_t)n;
+        s->out_len -= (size_t)n;
+    } else if (n < 0 && errno != EAGAIN && errno != EWOULDBLOCK && errno != EINTR) {
+        return SW_ENOTFOUND;
+    }
+    return SW_OK;
+}
+
+/* The last frame of a session after everything that waits in s->out, waiting within lim. */
+static int send_last(struct sess *s, uint8_t type, const void *data, size_t n, struct sw_io_limit lim)
+{
+    if (s->out_len && sw_io_write_all(s->rfd, s->out + s->out_off, s->out_len, lim) != SW_OK)
+        return SW_EIO;
+    s->out_off = s->out_len = 0;
+    out_frame(s, type, data, n);
+    return sw_io_write_all(s->rfd, s->out, s->out_len, lim);
+}
+
+/* Writes what it can of the pending stdin bytes; what the child took (or what is dropped
+ * because the child closed its stdin) is acknowledged with the next ACK. */
 static int flush_stdin(struct sess *s)
 {
     ssize_t w;
 
     if (s->ch.in_fd < 0) {
-        size_t n = s->pend_len;
+        s->ack_due += s->pend_len;
         s->pend_len = 0;
-        return ack(s, n);
+        return SW_OK;
     }
     if (s->pend_len == 0)
         goto eof;
@@ -121,8 +196,7 @@ static int flush_stdin(struct sess *s)
     }
     memmove(s->pend, s->pend + w, s->pend_len - (size_t)w);
     s->pend_len -= (size_t)w;
-    if (ack(s, (size_t)w))
-        return SW_EIO;
+    s->ack_due += (size_t)w;
 eof:
     if (s->pend_len == 0 && s->in_eof && !s->ch.pty)
         close_fd(&s->ch.in_fd);
@@ -131,7 +205,8 @@ eof:
 
 static int on_stdin(struct sess *s, const struct ssh_frame *f)
 {
-    if (s->in_eof || s->pend_len + f->len > SSH_WINDOW)
+    /* the client has at least pend_len + ack_due bytes unacknowledged */
+    if (s->in_eof || s->pend_len + s->ack_due + f->len > SSH_WINDOW)
         return SW_EPROTO;
     memcpy(s->pend + s->pend_len, f->data, f->len);
     s->pend_len += f->len;
@@ -141,7 +216,6 @@ static int on_stdin(struct sess *s, const struct ssh_frame *f)
 static int on_frame(struct sess *s, const struct ssh_frame *f)
 {
     uint16_t rows, cols;
-    uint32_t n;
 
     switch (f->type) {
     case SSH_F_STDIN:
@@ -159,26 +233,20 @@ static int on_frame(struct sess *s, const struct ssh_frame *f)
             ioctl(s->ch.out_fd, TIOCSWINSZ, &ws);
         }
         return SW_OK;
-    case SSH_F_ACK:
-        if (ssh_ack_parse(f, &n) || n > s->out_unacked)
-            return SW_EPROTO;
-        s->out_unacked -= n;
-        return SW_OK;
     default:
         return SW_EPROTO;
     }
 }
 
-/* Handles the complete frames in the buffer; SW_EPROTO on a bad one, SW_ENOTFOUND when the
- * client cannot be written to. */
+/* Handles the complete frames in the buffer; SW_EPROTO on a bad one. */
 static int drain_frames(struct sess *s)
 {
     struct ssh_frame f;
     int rc;
 
     while ((rc = ssh_rbuf_next(s->rb, &f)) == SW_OK)
-        if ((rc = on_frame(s, &f)) != SW_OK)
-            return rc == SW_EIO ? SW_ENOTFOUND : SW_EPROTO;
+        if (on_frame(s, &f) != SW_OK)
+            return SW_EPROTO;
     return rc == SSH_MORE ? SW_OK : SW_EPROTO;
 }
 
@@ -190,25 +258,26 @@ static int on_route(struct sess *s)
     return drain_frames(s);
 }
 
-/* One read of the child's stdout (or PTY) or stderr, sent as a frame. */
-static int on_output(struct sess *s, int *fd, uint8_t type)
+/* One read of the child's stdout (or PTY) or stderr into a frame in s->out. */
+static void on_output(struct sess *s, int *fd, uint8_t type)
 {
-    uint8_t buf[SSH_FRAME_MAX];
-    size_t room = SSH_WINDOW - s->out_unacked;
+    uint8_t *h;
     ssize_t n;
 
-    if (room == 0) /* the other output filled the window in this round: a read of 0 is no EOF */
-        return SW_OK;
-    n = read(*fd, buf, room < sizeof(buf) ? room : sizeof(buf));
+    if (out_room(s) < OUTPUT_MIN) /* the other output took the room in this round */
+        return;
+    h = s->out + s->out_len;
+    n = read(*fd, h + SSH_HDR_LEN, SSH_FRAME_MAX);
     if (n < 0 && (errno == EAGAIN || errno == EINTR))
-        return SW_OK;
+        return;
     if (n <= 0) { /* EOF; a PTY whose slave side is closed reads EIO */
         close_fd(fd);
-        return SW_OK;
+        return;
     }
-    s->out_unacked += (size_t)n;
+    h[0] = type;
+    sw_put_u32(h + 1, (uint32_t)n);
+    s->out_len += SSH_HDR_LEN + (size_t)n;
     s->quiet_since = sw_mono_ms();
-    return ssh_send(s->rfd, type, buf, (size_t)n) ? SW_ENOTFOUND : SW_OK;
 }
 
 /* Notes the child's exit without reaping it (WNOWAIT): while the leader is a zombie, its
@@ -232,9 +301,12 @@ static int step(struct sess *s)
 {
     struct pollfd pf[5];
     int n = 0, i_out = -1, i_err = -1, i_in = -1, rc = SW_OK, timeout;
-    bool room = s->out_unacked < SSH_WINDOW;
+    bool room;
 
-    pf[n++] = (struct pollfd){ .fd = s->rfd, .events = POLLIN };
+    out_ack(s);
+    room = out_room(s) >= OUTPUT_MIN;
+    /* the route connection is always read: pend has room for whatever the client may send */
+    pf[n++] = (struct pollfd){ .fd = s->rfd, .events = (short)(POLLIN | (s->out_len ? POLLOUT : 0)) };
     if (s->ch.out_fd >= 0 && room)
         i_out = n, pf[n++] = (struct pollfd){ .fd = s->ch.out_fd, .events = POLLIN };
     if (s->ch.err_fd >= 0 && room)
@@ -246,20 +318,22 @@ static int step(struct sess *s)
     timeout = s->exited ? 100 : s->pidfd >= 0 ? 1000 : 20; /* the drain deadline, or waitpid */
     if (poll(pf, (nfds_t)n, timeout) < 0 && errno != EINTR)
         return SW_EIO;
-    if (pf[0].revents)
+    if (pf[0].revents & (POLLIN | POLLHUP | POLLERR))
         rc = on_route(s);
     if (rc == SW_OK && i_out >= 0 && pf[i_out].revents)
-        rc = on_output(s, &s->ch.out_fd, SSH_F_STDOUT);
+        on_output(s, &s->ch.out_fd, SSH_F_STDOUT);
     if (rc == SW_OK && i_err >= 0 && pf[i_err].revents)
-        rc = on_output(s, &s->ch.err_fd, SSH_F_STDERR);
+        on_output(s, &s->ch.err_fd, SSH_F_STDERR);
     if (rc == SW_OK && i_in >= 0 && pf[i_in].revents)
-        rc = flush_stdin(s) ? SW_ENOTFOUND : SW_OK;
+        rc = flush_stdin(s);
+    if (rc == SW_OK)
+        rc = out_write(s); /* what the reads above added, at once */
     if (rc != SW_OK)
         return rc;
     child_exited(s);
     if (s->exited && s->ch.out_fd < 0 && s->ch.err_fd < 0)
         return 1;
-    if (s->out_unacked >= SSH_WINDOW) /* a slow reader is not an idle output */
+    if (out_room(s) < OUTPUT_MIN) /* a slow reader is not an idle output */
         s->quiet_since = sw_mono_ms();
     if (s->exited && sw_ms_since(s->quiet_since) > DRAIN_MS) {
         s->drained_late = true; /* something the child left behind holds its output */
@@ -301,7 +375,9 @@ static int send_exit(struct sess *s)
         b[1] = (uint8_t)WEXITSTATUS(s->status);
     }
     sw_log_info("session of %s ended: %s %u", s->who, b[0] ? "signal" : "exit status", b[1]);
-    return ssh_send(s->rfd, SSH_F_EXIT, b, sizeof(b));
+    /* the output still in s->out, then the status: as long as the client takes to read them
+     * (it goes on reading; if it goes away the write fails) */
+    return send_last(s, SSH_F_EXIT, b, sizeof(b), SW_IO_NO_LIMIT);
 }
 
 static void describe(const struct sess *s, const struct ssh_request *req)
@@ -329,16 +405,28 @@ void ssh_session_run(int fd, const char *who, const char *shell_path)
                       .ch = { .pid = -1, .in_fd = -1, .out_fd = -1, .err_fd = -1 } };
     struct ssh_request *req = calloc(1, sizeof(*req));
     struct sw_error err = { 0 };
+    uint8_t version = 0;
+    char text[160];
     int rc;
 
     s.rb = calloc(1, sizeof(*s.rb));
     s.pend = malloc(SSH_WINDOW);
-    if (!req || !s.rb || !s.pend) {
+    s.out = malloc(OUT_CAP);
+    if (!req || !s.rb || !s.pend || !s.out) {
         ssh_refuse(fd, "SSH: out of memory");
         fd = -1;
         goto out;
     }
-    if ((rc = read_request(&s, req)) != SW_OK) {
+    if ((rc = read_request(&s, req, &version)) != SW_OK && version && version != SSH_PROTO_VERSION) {
+        sw_log_warn("session of %s: protocol version %u, this server speaks %u", who, version,
+                    SSH_PROTO_VERSION);
+        snprintf(text, sizeof(text), "SSH: the client speaks protocol version %u, this server %u "
+                 "(SSH-cli and SSH must be of the same release)", version, SSH_PROTO_VERSION);
+        ssh_refuse(fd, text);
+        fd = -1;
+        goto out;
+    }
+    if (rc != SW_OK) {
         sw_log_warn("session of %s: no valid request (%s)", who, sw_strerror(rc));
         ssh_refuse(fd, "SSH: bad or missing request");
         fd = -1;
@@ -359,8 +447,9 @@ void ssh_session_run(int fd, const char *who, const char *shell_path)
         if (send_exit(&s) == SW_OK)
             linger(fd);
     } else if (rc == SW_EPROTO) {
+        static const char proto_err[] = "SSH: protocol error";
         sw_log_warn("session of %s: protocol error; session ended", who);
-        ssh_send_error(fd, "SSH: protocol error");
+        send_last(&s, SSH_F_ERROR, proto_err, sizeof(proto_err) - 1, sw_io_within(SSH_LINGER_MS, NULL));
     } else {
         sw_log_info("session of %s: the client went away; its processes were killed", who);
     }
@@ -372,6 +461,7 @@ out:
     if (fd >= 0)
         close(fd);
     free(s.pend);
+    free(s.out);
     free(s.rb);
     free(req);
 }

@@ -211,6 +211,19 @@ bool th_log_wait(const char *path, const char *needle, int timeout_ms)
     return found;
 }
 
+int th_log_count(const char *path, const char *needle)
+{
+    char line[2048];
+    int n = 0;
+    FILE *f = fopen(path, "r");
+
+    while (f && fgets(line, sizeof(line), f))
+        n += strstr(line, needle) != NULL;
+    if (f)
+        fclose(f);
+    return n;
+}
+
 struct json_object *th_app_entry(const char *name, uint16_t port, const char *const args[])
 {
     struct json_object *o = json_object_new_object(), *a = json_object_new_array();

@@ -58,5 +58,7 @@ int th_visor_set_apps(const struct th_visor *v, struct json_object *apps);
 bool th_tcp_up(uint16_t port, int timeout_ms);
 /* True once the file holds a line containing needle (polls up to timeout_ms). */
 bool th_log_wait(const char *path, const char *needle, int timeout_ms);
+/* Lines of the file at path holding needle (0 when it cannot be read). */
+int th_log_count(const char *path, const char *needle);
 
 #endif

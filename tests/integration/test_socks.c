@@ -6,7 +6,9 @@
  * --socks5-hostname (the name "localhost" is resolved at the exit) across the 2-hop route,
  * and the bytes are compared by SHA-256. A client with a wrong passcode is refused (SOCKS
  * reply 2) and a closed port gives reply 5. Keep-alive connections left idle do not starve
- * a later download (the proxies' in-flight budget, apps/socks5/relay.c).
+ * a later download. Half-close goes through both ways: a client that shuts down its side
+ * still gets the target's answer, and a target that ends first still gets the client's
+ * bytes (megabytes each way, compared byte for byte).
  *
  * The exit policy (common/exit_policy.h): C runs three socksproxy instances, each with its
  * own socksproxy-client on A:
@@ -31,8 +33,10 @@
 
 #include <arpa/inet.h>
 #include <check.h>
+#include <fcntl.h>
 #include <microhttpd.h>
 #include <netinet/in.h>
+#include <poll.h>
 #include <pthread.h>
 #include <sodium.h>
 #include <stdio.h>
@@ -514,10 +518,10 @@ START_TEST(test_closed_port_error)
 }
 END_TEST
 
-/* Connections that stay open after their transfer (HTTP keep-alive) hold none of a proxy's
- * in-flight budget (768 KiB, credited every 32 KiB): with 30 of them idle after a 31 KiB
- * answer each, a 50 MB download still goes through. */
-START_TEST(test_idle_connections_hold_no_budget)
+/* Connections that stay open after their transfer (HTTP keep-alive) hold nothing back: with
+ * 30 of them idle after a 31 KiB answer each, a 50 MB download still goes through, and the
+ * idle ones still work after it. */
+START_TEST(test_idle_connections_stay_usable)
 {
     enum { N_IDLE = 30 };
     int fds[N_IDLE], rep;
@@ -543,21 +547,126 @@ START_TEST(test_idle_connections_hold_no_budget)
 }
 END_TEST
 
-/* ---- exit policy ----------------------------------------------------------------------------- */
+/* ---- half-close ------------------------------------------------------------------------------ */
 
-/* Lines of path holding needle. */
-static int count_lines(const char *path, const char *needle)
+#define HC_UP (5u << 20)   /* client -> target */
+#define HC_DOWN (3u << 20) /* target -> client */
+
+/* One connection to a TCP target on the exit's side, served by a thread. */
+struct hc_target {
+    int lfd;
+    bool target_first; /* the target ends its direction first (else the client does) */
+    size_t got;        /* bytes the target read before its EOF */
+    bool got_ok;       /* ... and they were big[0..HC_UP) */
+    bool sent_ok;
+};
+
+/* Reads fd to its end; true when it was exactly want[0..n). */
+static bool read_to_eof(int fd, const uint8_t *want, size_t n, size_t *got)
 {
-    char line[2048];
-    int n = 0;
-    FILE *f = fopen(path, "r");
+    static __thread uint8_t buf[65536];
+    bool same = true;
+    ssize_t r;
 
-    while (f && fgets(line, sizeof(line), f))
-        n += strstr(line, needle) != NULL;
-    if (f)
-        fclose(f);
-    return n;
+    *got = 0;
+    while ((r = read(fd, buf, sizeof(buf))) > 0) {
+        if (*got + (size_t)r > n || memcmp(buf, want + *got, (size_t)r) != 0)
+            same = false;
+        *got += (size_t)r;
+    }
+    return r == 0 && same && *got == n;
 }
+
+static bool write_all(int fd, const uint8_t *p, size_t n)
+{
+    while (n > 0) {
+        ssize_t w = write(fd, p, n);
+        if (w <= 0)
+            return false;
+        p += w;
+        n -= (size_t)w;
+    }
+    return true;
+}
+
+static void *hc_serve(void *arg)
+{
+    struct hc_target *t = arg;
+    struct pollfd pf = { .fd = t->lfd, .events = POLLIN };
+    struct timeval tv = { 60, 0 };
+    int fd;
+
+    if (poll(&pf, 1, 60000) != 1 || (fd = accept(t->lfd, NULL, NULL)) < 0)
+        return NULL;
+    fcntl(fd, F_SETFL, fcntl(fd, F_GETFL) & ~O_NONBLOCK);
+    setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv));
+    if (t->target_first) { /* send everything, shut down, then read what the client still sends */
+        t->sent_ok = write_all(fd, big + HC_UP, HC_DOWN) && shutdown(fd, SHUT_WR) == 0;
+        t->got_ok = read_to_eof(fd, big, HC_UP, &t->got);
+    } else { /* read to the client's EOF, then answer */
+        t->got_ok = read_to_eof(fd, big, HC_UP, &t->got);
+        t->sent_ok = write_all(fd, big + HC_UP, HC_DOWN);
+    }
+    close(fd);
+    return NULL;
+}
+
+/* One SOCKS connection to a target on the exit's side; each side ends its direction with
+ * shutdown(SHUT_WR) while the other goes on, in the order target_first says, with megabytes
+ * in both directions. */
+static void half_close(bool target_first)
+{
+    struct hc_target t = { .target_first = target_first };
+    struct timeval tv = { 60, 0 };
+    uint16_t port;
+    pthread_t th;
+    size_t got = 0;
+    bool down_ok = false, up_ok = false, clean_end = false;
+    uint8_t b;
+    int fd, rep;
+
+    t.lfd = listen_on("127.0.0.1", &port);
+    ck_assert_int_ge(t.lfd, 0);
+    ck_assert_int_eq(pthread_create(&th, NULL, hc_serve, &t), 0);
+    /* no assertion until the thread is joined: it uses t */
+    if ((fd = socks_open(socks_port, "127.0.0.1", port, &rep)) >= 0) {
+        setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv));
+        if (target_first) { /* the target's bytes and EOF first, then ours (it still reads) */
+            down_ok = read_to_eof(fd, big + HC_UP, HC_DOWN, &got);
+            up_ok = write_all(fd, big, HC_UP) && shutdown(fd, SHUT_WR) == 0;
+            clean_end = read(fd, &b, 1) == 0; /* nothing more, and no reset */
+        } else { /* ours and our EOF first; the answer comes after it */
+            up_ok = write_all(fd, big, HC_UP) && shutdown(fd, SHUT_WR) == 0;
+            down_ok = read_to_eof(fd, big + HC_UP, HC_DOWN, &got);
+            clean_end = true;
+        }
+    } else {
+        shutdown(t.lfd, SHUT_RDWR); /* wakes the thread up */
+    }
+    pthread_join(th, NULL);
+    if (fd >= 0)
+        close(fd);
+    close(t.lfd);
+    ck_assert_msg(fd >= 0, "SOCKS connect: reply %d", rep);
+    ck_assert_msg(up_ok, "the client could not send its bytes and its EOF");
+    ck_assert_msg(down_ok, "the client got %zu bytes of the target's %u", got, HC_DOWN);
+    ck_assert_msg(t.got_ok, "the target got %zu bytes of the client's %u", t.got, HC_UP);
+    ck_assert(t.sent_ok && clean_end);
+}
+
+START_TEST(test_half_close_client_first)
+{
+    half_close(false);
+}
+END_TEST
+
+START_TEST(test_half_close_target_first)
+{
+    half_close(true);
+}
+END_TEST
+
+/* ---- exit policy ----------------------------------------------------------------------------- */
 
 /* The port of the test PostgreSQL (SW_TEST_PG_URL: postgresql://postgres@127.0.0.1:PORT/...). */
 static uint16_t pg_port(void)
@@ -576,9 +685,9 @@ static void expect_refused(uint16_t lport, const char *host, uint16_t port, cons
     ck_assert_msg(socks_connect_rep(lport, host, port) == 2, "%s port %u was not refused", host, port);
     snprintf(needle, sizeof(needle), "exit policy refused %s port %u: ", host, port);
     ck_assert_msg(th_log_wait(c_log, needle, 5000), "no log line \"%s\"", needle);
-    ck_assert_int_eq(count_lines(c_log, needle), 1);
+    ck_assert_int_eq(th_log_count(c_log, needle), 1);
     snprintf(rule, sizeof(rule), "matches rule \"%s", rule_part);
-    ck_assert_msg(count_lines(c_log, rule) >= 1, "no line with %s", rule);
+    ck_assert_msg(th_log_count(c_log, rule) >= 1, "no line with %s", rule);
 }
 
 /* C's socksproxy with no allow list: the exit's own services, private ranges and loopback by
@@ -599,7 +708,7 @@ START_TEST(test_default_policy_refuses)
     expect_refused(dflt_port, "0.0.0.0", canary_port, "unspecified");
     /* the name's line says how many addresses it resolved to, all refused */
     snprintf(needle, sizeof(needle), "exit policy refused localhost port %u: ", canary_port);
-    ck_assert_int_eq(count_lines(c_log, needle), 1);
+    ck_assert_int_eq(th_log_count(c_log, needle), 1);
     th_sleep_ms(200);
     ck_assert_msg(drain_accepts(canary_fd) == 0, "a refused destination was connected");
     /* the exit with -allow 127.0.0.1/32 refuses the rest of loopback */
@@ -650,7 +759,9 @@ static Suite *socks_suite(void)
     tcase_add_test(tc, test_parallel_20);
     tcase_add_test(tc, test_wrong_passcode_refused);
     tcase_add_test(tc, test_closed_port_error);
-    tcase_add_test(tc, test_idle_connections_hold_no_budget);
+    tcase_add_test(tc, test_idle_connections_stay_usable);
+    tcase_add_test(tc, test_half_close_client_first);
+    tcase_add_test(tc, test_half_close_target_first);
     tcase_add_test(tc, test_default_policy_refuses);
     tcase_add_test(tc, test_allowed_range);
     suite_add_tcase(s, tc);

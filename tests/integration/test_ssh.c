@@ -4,8 +4,9 @@
  * A and B run SSH-client; all are started by their visors from config (auto_start). A real
  * SSH-cli process on A's side runs commands on C: 1 MiB of known output (SHA-256) with a
  * separate stderr and exit status 7, a command killed by a signal, stdin forwarded both
- * small and larger than the flow-control window, the remote process group killed when the
- * client goes away (also after the command exited while a background job held its output).
+ * small and larger than the stdin window, a slow reader of 12 MB of output, the remote
+ * process group killed when the client goes away (also after the command exited while a
+ * background job held its output, and while the command leaves endless stdin unread).
  * Without the network: SSH-cli ends at once on SIGINT while SSH-client dials; a second
  * SSH-client leaves a live socket alone and replaces a stale one. B is not authorized: refused with exit 255 and the server's message.
  * An interactive session runs under a private tmux server: a command, `stty size` before
@@ -245,7 +246,7 @@ END_TEST
 START_TEST(test_stdin_forwarded)
 {
     char small[600], big_path[600], num[32];
-    enum { BIG = 3 * 256 * 1024 + 12345 }; /* over the 256 KiB flow-control window */
+    enum { BIG = 3 * 256 * 1024 + 12345 }; /* over the 256 KiB stdin window */
     static char big[BIG];
 
     snprintf(small, sizeof(small), "%s/ssh-stdin-small", net.dir);
@@ -273,14 +274,18 @@ START_TEST(test_stdin_forwarded)
 END_TEST
 
 /* A client that reads slowly still gets all of a command's output, also the part still
- * in flight when the command has exited. */
+ * in flight when the command has exited: 900 kB fit in what the route buffers, 12 MB do not
+ * (the route holds the server back, which stops reading the command's output). */
 START_TEST(test_slow_reader_gets_everything)
 {
     const char *argv[] = { "/bin/sh", "-c",
-                           "\"$0\" -sock \"$1\" \"$2\" 'head -c 900000 /dev/zero' </dev/null | (sleep 4; wc -c)",
-                           cli_bin, sock_a, vc.pk_hex, NULL };
+                           "\"$0\" -sock \"$1\" \"$2\" \"head -c $3 /dev/zero\" </dev/null | (sleep 4; wc -c)",
+                           cli_bin, sock_a, vc.pk_hex, "900000", NULL };
     ck_assert_int_eq(th_run(argv, out_buf, 2 * MIB, err_buf, sizeof(err_buf), RUN_TIMEOUT_MS), 0);
     ck_assert_str_eq(out_buf, "900000\n");
+    argv[6] = "12000000";
+    ck_assert_int_eq(th_run(argv, out_buf, 2 * MIB, err_buf, sizeof(err_buf), RUN_TIMEOUT_MS), 0);
+    ck_assert_str_eq(out_buf, "12000000\n");
 }
 END_TEST
 
@@ -336,6 +341,37 @@ START_TEST(test_disconnect_kills_process_group)
     ck_assert_msg(n == 0, "%d remote processes survived the client", n);
     snprintf(log, sizeof(log), "%s/SSH.log", vc.data_dir);
     ck_assert(th_log_wait(log, "the client went away", 5000));
+}
+END_TEST
+
+/* A command that never reads its stdin while the client has endless stdin to send: the client
+ * keeps at most the stdin window in flight, the server keeps reading the route connection,
+ * so it sees the client go away (its EOF is not stuck behind unread stdin) and kills the
+ * command. */
+START_TEST(test_disconnect_with_unread_stdin)
+{
+    const char *argv[] = { "/bin/sh", "-c", "exec \"$0\" -sock \"$1\" \"$2\" 'sleep 3003' </dev/zero",
+                           cli_bin, sock_a, vc.pk_hex, NULL };
+    char log[600];
+    pid_t pid;
+    int n = 0, gone;
+
+    snprintf(log, sizeof(log), "%s/SSH.log", vc.data_dir);
+    gone = th_log_count(log, "the client went away");
+    pid = th_spawn(argv, NULL, th_log_path("ssh-disconnect-stdin-cli.log"));
+    ck_assert_int_gt(pid, 0);
+    for (int i = 0; i < 600 && (n = count_procs("sleep", "3003")) < 1; i++)
+        th_sleep_ms(100);
+    ck_assert_int_eq(n, 1);
+    th_sleep_ms(1000); /* the window fills */
+    kill(pid, SIGKILL);
+    waitpid(pid, NULL, 0);
+    for (int i = 0; i < 150 && (n = count_procs("sleep", "3003")) > 0; i++)
+        th_sleep_ms(100);
+    ck_assert_msg(n == 0, "the remote command survived the client");
+    for (int i = 0; i < 50 && th_log_count(log, "the client went away") == gone; i++)
+        th_sleep_ms(100);
+    ck_assert_int_eq(th_log_count(log, "the client went away"), gone + 1);
 }
 END_TEST
 
@@ -413,6 +449,7 @@ static bool type_until(const char *sess, const char *cmd, const char *want)
 static void tmux_start(const char *sess, char rc_path[600], char stty_path[600])
 {
     char cmd[4096];
+    int rc = -1;
 
     snprintf(rc_path, 600, "%s/%s-rc", net.dir, sess);
     snprintf(stty_path, 600, "%s/%s-stty", net.dir, sess);
@@ -421,8 +458,16 @@ static void tmux_start(const char *sess, char rc_path[600], char stty_path[600])
     snprintf(cmd, sizeof(cmd), "'%s' -sock '%s' %s; rc=$?; stty -a > '%s.t'; mv '%s.t' '%s'; "
              "echo $rc > '%s.t'; mv '%s.t' '%s'", cli_bin, sock_a, vc.pk_hex, stty_path,
              stty_path, stty_path, rc_path, rc_path, rc_path);
-    ck_assert_int_eq(tmux((const char *const[]){ "new-session", "-d", "-s", sess, "-x", "120", "-y",
-                                                 "40", cmd, NULL }, NULL, 0), 0);
+    /* the server of the previous test's session may still be exiting (its last session ended):
+     * a client that reaches it then fails ("server exited unexpectedly"); the next one starts a
+     * new server */
+    for (int i = 0; i < 20 && rc != 0; i++) {
+        if (i > 0)
+            th_sleep_ms(100);
+        rc = tmux((const char *const[]){ "new-session", "-d", "-s", sess, "-x", "120", "-y", "40", cmd, NULL },
+                  NULL, 0);
+    }
+    ck_assert_int_eq(rc, 0);
 }
 
 /* Waits (bounded) for SSH-cli to end; checks its status and that the terminal is back in
@@ -623,6 +668,7 @@ static Suite *ssh_suite(void)
     tcase_add_test(tc, test_unauthorized_refused);
     tcase_add_test(tc, test_disconnect_kills_process_group);
     tcase_add_test(tc, test_disconnect_after_exit_kills_group);
+    tcase_add_test(tc, test_disconnect_with_unread_stdin);
     tcase_add_test(tc, test_interactive_tmux);
     tcase_add_test(tc, test_interactive_sigterm_restores_tty);
     suite_add_tcase(s, tc);

@@ -157,23 +157,25 @@ START_TEST(test_request_malformed)
 {
     static struct ssh_request r;
     /*                         ver mode rows    cols    tl  term */
-    static const uint8_t ok[] = { 1, 1, 0, 24, 0, 80, 2, 'v', 't' };
-    static const uint8_t ver[] = { 2, 1, 0, 24, 0, 80, 0 };
-    static const uint8_t mode[] = { 1, 3, 0, 24, 0, 80, 0 };
-    static const uint8_t rows0[] = { 1, 1, 0, 0, 0, 80, 0 };
-    static const uint8_t cols_big[] = { 1, 1, 0, 24, 0xff, 0xff, 0 };
-    static const uint8_t term_trunc[] = { 1, 1, 0, 24, 0, 80, 5, 'v', 't' };
-    static const uint8_t term_bad[] = { 1, 1, 0, 24, 0, 80, 2, 'v', '\n' };
-    static const uint8_t term_long[] = { 1, 1, 0, 24, 0, 80, SSH_TERM_MAX + 1 };
-    static const uint8_t shell_cmd[] = { 1, 1, 0, 24, 0, 80, 0, 'l', 's' };
-    static const uint8_t exec_none[] = { 1, 2, 0, 0, 0, 0, 0 };
-    static const uint8_t exec_nul[] = { 1, 2, 0, 0, 0, 0, 0, 'l', 0, 's' };
-    static const uint8_t exec_ok[] = { 1, 2, 0, 0, 0, 0, 0, 'l', 's' };
+    static const uint8_t ok[] = { 2, 1, 0, 24, 0, 80, 2, 'v', 't' };
+    static const uint8_t ver1[] = { 1, 1, 0, 24, 0, 80, 0 }; /* version 1 (output acknowledged too) */
+    static const uint8_t ver[] = { 3, 1, 0, 24, 0, 80, 0 };
+    static const uint8_t mode[] = { 2, 3, 0, 24, 0, 80, 0 };
+    static const uint8_t rows0[] = { 2, 1, 0, 0, 0, 80, 0 };
+    static const uint8_t cols_big[] = { 2, 1, 0, 24, 0xff, 0xff, 0 };
+    static const uint8_t term_trunc[] = { 2, 1, 0, 24, 0, 80, 5, 'v', 't' };
+    static const uint8_t term_bad[] = { 2, 1, 0, 24, 0, 80, 2, 'v', '\n' };
+    static const uint8_t term_long[] = { 2, 1, 0, 24, 0, 80, SSH_TERM_MAX + 1 };
+    static const uint8_t shell_cmd[] = { 2, 1, 0, 24, 0, 80, 0, 'l', 's' };
+    static const uint8_t exec_none[] = { 2, 2, 0, 0, 0, 0, 0 };
+    static const uint8_t exec_nul[] = { 2, 2, 0, 0, 0, 0, 0, 'l', 0, 's' };
+    static const uint8_t exec_ok[] = { 2, 2, 0, 0, 0, 0, 0, 'l', 's' };
 
     ck_assert_int_eq(parse_request_bytes(ok, sizeof(ok), &r), SW_OK);
     ck_assert_str_eq(r.term, "vt");
     for (size_t i = 0; i < sizeof(ok); i++)
         ck_assert_int_eq(parse_request_bytes(ok, i, &r), SW_EINVAL); /* truncated */
+    ck_assert_int_eq(parse_request_bytes(ver1, sizeof(ver1), &r), SW_EINVAL);
     ck_assert_int_eq(parse_request_bytes(ver, sizeof(ver), &r), SW_EINVAL);
     ck_assert_int_eq(parse_request_bytes(mode, sizeof(mode), &r), SW_EINVAL);
     ck_assert_int_eq(parse_request_bytes(rows0, sizeof(rows0), &r), SW_EINVAL);
@@ -266,6 +268,7 @@ START_TEST(test_local_messages)
     ssh_local_req_encode(req, &pk, 0);
     ck_assert_int_eq(ssh_local_req_parse(req, SSH_LOCAL_REQ_LEN, &got, &port), SW_EPROTO);
     ssh_local_req_encode(req, &pk, 2);
+    ck_assert_uint_eq(req[0], 1); /* the local socket's version stays 1 */
     req[0] = 9;
     ck_assert_int_eq(ssh_local_req_parse(req, SSH_LOCAL_REQ_LEN, &got, &port), SW_EPROTO);
 
