@@ -56,6 +56,17 @@ void sn_write_metrics(void *arg, struct sw_buf *out)
                             "Setups interrupted by a restart and rolled back at start");
     sw_metrics_write_sample(out, "sn_rolled_back_at_start_total", NULL,
                             (double)atomic_load(&a->rolled_back_at_start));
+    pthread_mutex_lock(&a->mu);
+    uint64_t evicted = a->m_evicted, refused = a->m_refused, streams = a->workers;
+    pthread_mutex_unlock(&a->mu);
+    sw_metrics_write_header(out, "sn_streams", "gauge", "Requester streams being served (port 2)");
+    sw_metrics_write_sample(out, "sn_streams", NULL, (double)streams);
+    sw_metrics_write_header(out, "sn_streams_evicted_total", "counter",
+                            "Idle requester streams closed to make room for newer ones");
+    sw_metrics_write_sample(out, "sn_streams_evicted_total", NULL, (double)evicted);
+    sw_metrics_write_header(out, "sn_streams_refused_total", "counter",
+                            "Requester streams refused: the key's or every slot busy with requests");
+    sw_metrics_write_sample(out, "sn_streams_refused_total", NULL, (double)refused);
     sw_metrics_write_header(out, "sn_setup_duration_seconds", "histogram", "Duration of route group setups");
     sw_metrics_write_histogram(out, "sn_setup_duration_seconds", NULL, &a->setup_latency);
     sw_metrics_write_header(out, "sn_step_duration_seconds", "histogram",

@@ -1,4 +1,5 @@
-/* server.c — messaging port 2: accepts visors' streams, one worker thread per stream. */
+/* server.c — messaging port 2: accepts visors' streams, one worker thread per stream, with
+ * per-key and shared limits that idle streams cannot exhaust (struct sn_conn). */
 #include "setup-node/sn.h"
 #include "common/json.h"
 #include "common/log.h"
@@ -8,27 +9,86 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/socket.h>
 #include <unistd.h>
 
 #define SN_IDLE_SLICE_MS 500
-#define SN_IDLE_MAX_MS (5 * 60 * 1000) /* an idle requester stream is closed after this */
+#define SN_FIRST_REQUEST_MS 5000 /* a new stream's first request must start within this */
+#define SN_IDLE_MAX_MS 10000     /* and each later one within this (visors send theirs at once) */
+#define SN_STREAMS_PER_KEY 8     /* a requester's streams: at its limit, its oldest idle one goes */
 
+/* A requester's stream. Shared slots (SN_MAX_WORKERS) go to whoever asks: a new stream that
+ * finds them all taken, or its key at SN_STREAMS_PER_KEY, closes the oldest stream waiting
+ * idle for a request (the key's own first), so idle streams cannot hold the setup node. */
 struct sn_conn {
     struct sn_app *app;
     int fd;
     struct sw_pk remote;
+    bool idle;            /* under app->mu: waiting for a request */
+    bool evicted;         /* under app->mu: shut down for a newer stream */
+    struct sn_conn *next; /* under app->mu: app->conns, oldest first */
 };
 
-/* Waits for the next request's first byte; false on stop, idle limit, or hang-up. */
-static bool wait_request(struct sn_app *app, int fd)
+/* Waits for the next request's first byte; false on stop, deadline, hang-up or eviction. */
+static bool wait_request(struct sn_conn *c, int limit_ms)
 {
-    for (int waited = 0; waited < SN_IDLE_MAX_MS && !atomic_load(&app->stopping); waited += SN_IDLE_SLICE_MS) {
-        struct pollfd p = { .fd = fd, .events = POLLIN };
-        int n = poll(&p, 1, SN_IDLE_SLICE_MS);
-        if (n > 0)
-            return true;
+    struct sn_app *app = c->app;
+    bool ready = false;
+
+    pthread_mutex_lock(&app->mu);
+    c->idle = !c->evicted;
+    pthread_mutex_unlock(&app->mu);
+    for (int waited = 0; waited < limit_ms && !atomic_load(&app->stopping); waited += SN_IDLE_SLICE_MS) {
+        struct pollfd p = { .fd = c->fd, .events = POLLIN };
+        if (poll(&p, 1, SN_IDLE_SLICE_MS) > 0) {
+            ready = true;
+            break;
+        }
+    }
+    pthread_mutex_lock(&app->mu);
+    ready = ready && !c->evicted;
+    c->idle = false;
+    pthread_mutex_unlock(&app->mu);
+    return ready;
+}
+
+/* Under app->mu: closes the oldest idle stream (of key when non-NULL). False when none. */
+static bool evict_oldest_idle(struct sn_app *app, const struct sw_pk *key)
+{
+    for (struct sn_conn *c = app->conns; c; c = c->next) {
+        if (!c->idle || c->evicted || (key && !sw_pk_equal(&c->remote, key)))
+            continue;
+        c->evicted = true;
+        shutdown(c->fd, SHUT_RDWR); /* its worker wakes up and closes it */
+        app->m_evicted++;
+        return true;
     }
     return false;
+}
+
+/* Under app->mu: room for a stream from key (evicting an idle one when needed)? */
+static bool make_room(struct sn_app *app, const struct sw_pk *key)
+{
+    unsigned live = 0, of_key = 0;
+
+    for (struct sn_conn *c = app->conns; c; c = c->next) {
+        live += !c->evicted;
+        of_key += !c->evicted && sw_pk_equal(&c->remote, key);
+    }
+    if (of_key >= SN_STREAMS_PER_KEY && !evict_oldest_idle(app, key))
+        return false;
+    if (live >= SN_MAX_WORKERS && !evict_oldest_idle(app, NULL))
+        return false;
+    return app->workers < SN_MAX_WORKERS + SN_STREAMS_PER_KEY; /* evicted ones are still leaving */
+}
+
+static void unlink_conn(struct sn_app *app, struct sn_conn *c)
+{
+    for (struct sn_conn **pp = &app->conns; *pp; pp = &(*pp)->next)
+        if (*pp == c) {
+            *pp = c->next;
+            return;
+        }
 }
 
 static struct json_object *error_for(uint64_t id, int rc, const char *msg)
@@ -78,8 +138,13 @@ static void *conn_main(void *arg)
 {
     struct sn_conn *c = arg;
     struct sn_app *app = c->app;
-    while (wait_request(app, c->fd) && serve_one(c))
-        ;
+    int limit_ms = SN_FIRST_REQUEST_MS;
+
+    while (wait_request(c, limit_ms) && serve_one(c))
+        limit_ms = SN_IDLE_MAX_MS;
+    pthread_mutex_lock(&app->mu);
+    unlink_conn(app, c);
+    pthread_mutex_unlock(&app->mu);
     close(c->fd);
     free(c);
     pthread_mutex_lock(&app->mu);
@@ -91,23 +156,33 @@ static void *conn_main(void *arg)
 
 static void spawn_worker(struct sn_app *app, int fd, const struct sw_pk *remote)
 {
-    struct sn_conn *c = malloc(sizeof(*c));
+    struct sn_conn *c = calloc(1, sizeof(*c)), **tail;
     pthread_attr_t attr;
     pthread_t t;
     bool ok = false;
+    char hex[SW_PK_HEX_LEN + 1];
+
     pthread_mutex_lock(&app->mu);
-    if (c && app->workers < SN_MAX_WORKERS) {
+    if (c && make_room(app, remote)) {
         *c = (struct sn_conn){ .app = app, .fd = fd, .remote = *remote };
         pthread_attr_init(&attr);
         pthread_attr_setdetachstate(&attr, PTHREAD_CREATE_DETACHED);
         ok = pthread_create(&t, &attr, conn_main, c) == 0;
         pthread_attr_destroy(&attr);
-        if (ok)
+        if (ok) {
             app->workers++;
+            for (tail = &app->conns; *tail; tail = &(*tail)->next)
+                ;
+            *tail = c;
+        }
     }
+    if (!ok)
+        app->m_refused++;
     pthread_mutex_unlock(&app->mu);
     if (!ok) {
-        sw_log_warn("refusing a setup stream: %u streams are being served", (unsigned)SN_MAX_WORKERS);
+        sw_pk_to_hex(remote, hex);
+        sw_log_warn("refusing a setup stream from %.16s…: its streams (%d) or all %u are busy with requests",
+                    hex, SN_STREAMS_PER_KEY, (unsigned)SN_MAX_WORKERS);
         close(fd);
         free(c);
     }

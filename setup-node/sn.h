@@ -69,6 +69,7 @@ bool sn_pool_take(struct sn_pool *p, const struct sw_pk *pk, int *fd, uint64_t *
 void sn_pool_put(struct sn_pool *p, const struct sw_pk *pk, int fd, uint64_t next_id);
 void sn_pool_close_all(struct sn_pool *p);
 
+struct sn_conn;
 struct sn_app {
     struct sw_db *db;
     /* flags */
@@ -91,6 +92,8 @@ struct sn_app {
     pthread_mutex_t mu;
     pthread_cond_t cv;
     unsigned workers; /* under mu */
+    struct sn_conn *conns; /* under mu: the requester streams being served, oldest first */
+    uint64_t m_evicted, m_refused; /* under mu: idle streams closed for newer ones; streams refused */
     struct sn_pool pool;
     /* metrics */
     _Atomic uint64_t results[SN_N_RESULTS];

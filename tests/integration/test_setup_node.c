@@ -1085,6 +1085,78 @@ START_TEST(test_concurrent_setups)
 }
 END_TEST
 
+/* Hostile load (docs/setup-node.md "Streams"): one key opening 40 idle streams keeps at most 8
+ * (its oldest idle ones are closed for its newer ones), an honest setup still works meanwhile,
+ * and the rest are closed when no request starts within 5 s. */
+/* A sample without labels from the setup node's /metrics (-1 when absent). */
+static double metric_value(const char *name)
+{
+    struct sw_http_client *h = sw_http_client_new(NULL);
+    struct sw_http_result res = { 0 };
+    char url[128], key[128];
+    const char *p;
+    double v = -1;
+
+    snprintf(url, sizeof(url), "%s/metrics", sn_base);
+    snprintf(key, sizeof(key), "\n%s ", name);
+    if (h && sw_http_do(h, "GET", url, NULL, NULL, 0, &res, NULL) == SW_OK && res.body && (p = strstr(res.body, key)))
+        v = strtod(p + strlen(key), NULL);
+    sw_http_result_free(&res);
+    sw_http_client_free(h);
+    return v;
+}
+
+static bool stream_closed(int fd)
+{
+    struct pollfd p = { .fd = fd, .events = POLLIN };
+    char c;
+    return poll(&p, 1, 0) == 1 && recv(fd, &c, 1, MSG_DONTWAIT) <= 0;
+}
+
+START_TEST(test_idle_streams_cannot_hold_the_setup_node)
+{
+    enum { N = 40, PER_KEY = 8 };
+    struct sw_pk apk;
+    struct sw_msg_client *atk = client_new(&apk);
+    struct json_object *req, *resp;
+    int fds[N], open_n = 0, fd;
+    double evicted;
+
+    for (int i = 0; i < N; i++) {
+        struct sw_error err = { 0 };
+        int refusal = 0;
+        fds[i] = -1;
+        ck_assert_msg(sw_msg_dial(atk, &sn_kp.pk, SW_SETUP_PORT, 10000, &fds[i], &refusal, &err) == SW_OK,
+                      "dial %d: %s", i, err.msg);
+    }
+    sleep_ms(500);
+    for (int i = 0; i < N; i++)
+        open_n += !stream_closed(fds[i]);
+    ck_assert_msg(open_n <= PER_KEY, "%d idle streams of one key are still open", open_n);
+    ck_assert(!stream_closed(fds[N - 1])); /* the newest ones stay */
+
+    visors_reset(); /* an honest requester is served meanwhile */
+    fd = dial_sn(&va);
+    req = request_2hop(40, &va, vh.hex, TP_AH, TP_HB);
+    resp = roundtrip(fd, req);
+    ck_assert_msg(json_object_get_boolean(json_object_object_get(resp, "ok")), "%s", json_object_to_json_string(resp));
+    json_object_put(resp);
+    json_object_put(req);
+    close(fd);
+
+    sleep_ms(5500); /* no request within 5 s: the rest go too */
+    open_n = 0;
+    for (int i = 0; i < N; i++)
+        open_n += !stream_closed(fds[i]);
+    ck_assert_int_eq(open_n, 0);
+    evicted = metric_value("sn_streams_evicted_total");
+    ck_assert_msg(evicted >= N - PER_KEY, "evicted %.0f", evicted);
+    for (int i = 0; i < N; i++)
+        close(fds[i]);
+    sw_msg_client_stop(atk);
+}
+END_TEST
+
 START_TEST(test_step_timeout_rolls_back)
 {
     struct json_object *req, *resp, *o;
@@ -1225,6 +1297,7 @@ static Suite *setup_node_suite(void)
     tcase_add_test(tc, test_pooled_streams_closed_by_visors);
     tcase_add_test(tc, test_pooled_stream_lost_after_reserve);
     tcase_add_test(tc, test_steps_run_in_parallel); /* after the listing: it adds a record */
+    tcase_add_test(tc, test_idle_streams_cannot_hold_the_setup_node);
     suite_add_tcase(s, tc);
     return s;
 }
