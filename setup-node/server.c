@@ -1,6 +1,7 @@
 /* server.c — messaging port 2: accepts visors' streams, one worker thread per stream, with
  * per-key and shared limits that idle streams cannot exhaust (struct sn_conn). */
 #include "setup-node/sn.h"
+#include "common/clock.h"
 #include "common/json.h"
 #include "common/log.h"
 
@@ -15,7 +16,11 @@
 #define SN_IDLE_SLICE_MS 500
 #define SN_FIRST_REQUEST_MS 5000 /* a new stream's first request must start within this */
 #define SN_IDLE_MAX_MS 10000     /* and each later one within this (visors send theirs at once) */
-#define SN_STREAMS_PER_KEY 8     /* a requester's streams: at its limit, its oldest idle one goes */
+#define SN_STREAMS_PER_KEY 48    /* a requester's streams (a visor dials one per app dial in
+                                  * progress, at most 32, plus re-establishments): at the limit,
+                                  * its oldest idle one goes */
+#define SN_EVICT_IDLE_MS 250     /* only a stream idle this long may be closed for a newer one:
+                                  * a fresh stream's request is on its way */
 
 /* A requester's stream. Shared slots (SN_MAX_WORKERS) go to whoever asks: a new stream that
  * finds them all taken, or its key at SN_STREAMS_PER_KEY, closes the oldest stream waiting
@@ -25,6 +30,7 @@ struct sn_conn {
     int fd;
     struct sw_pk remote;
     bool idle;            /* under app->mu: waiting for a request */
+    int64_t idle_since;   /* under app->mu: monotonic ms, when idle */
     bool evicted;         /* under app->mu: shut down for a newer stream */
     struct sn_conn *next; /* under app->mu: app->conns, oldest first */
 };
@@ -37,6 +43,7 @@ static bool wait_request(struct sn_conn *c, int limit_ms)
 
     pthread_mutex_lock(&app->mu);
     c->idle = !c->evicted;
+    c->idle_since = sw_mono_ms();
     pthread_mutex_unlock(&app->mu);
     for (int waited = 0; waited < limit_ms && !atomic_load(&app->stopping); waited += SN_IDLE_SLICE_MS) {
         struct pollfd p = { .fd = c->fd, .events = POLLIN };
@@ -52,11 +59,15 @@ static bool wait_request(struct sn_conn *c, int limit_ms)
     return ready;
 }
 
-/* Under app->mu: closes the oldest idle stream (of key when non-NULL). False when none. */
+/* Under app->mu: closes the oldest stream idle for SN_EVICT_IDLE_MS or more (of key when
+ * non-NULL). False when none. */
 static bool evict_oldest_idle(struct sn_app *app, const struct sw_pk *key)
 {
+    int64_t now = sw_mono_ms();
+
     for (struct sn_conn *c = app->conns; c; c = c->next) {
-        if (!c->idle || c->evicted || (key && !sw_pk_equal(&c->remote, key)))
+        if (!c->idle || c->evicted || now - c->idle_since < SN_EVICT_IDLE_MS ||
+            (key && !sw_pk_equal(&c->remote, key)))
             continue;
         c->evicted = true;
         shutdown(c->fd, SHUT_RDWR); /* its worker wakes up and closes it */
@@ -181,7 +192,7 @@ static void spawn_worker(struct sn_app *app, int fd, const struct sw_pk *remote)
     pthread_mutex_unlock(&app->mu);
     if (!ok) {
         sw_pk_to_hex(remote, hex);
-        sw_log_warn("refusing a setup stream from %.16s…: its streams (%d) or all %u are busy with requests",
+        sw_log_warn("refusing a setup stream from %.16s…: its %d streams or all %u are busy or just opened",
                     hex, SN_STREAMS_PER_KEY, (unsigned)SN_MAX_WORKERS);
         close(fd);
         free(c);
