@@ -1,5 +1,5 @@
 /* route_record.h — the bytes of one end-to-end record on a route group, as pure functions
- * (docs/routing.md §4). No sockets, no loop: group_io.c calls them for every record,
+ * (docs/routing.md §4). No sockets, no loop: group.c and group_stream.c call them for every record,
  * tests/unit/test_visor_route_record.c and tests/fuzz/fuzz_visor_route_record.c directly.
  *
  *   record  = pn (u64 BE) || ChaCha20-Poly1305(key, nonce = pn, inner)

@@ -1,6 +1,6 @@
 /* route_stream.h — the reliable, ordered, flow-controlled byte stream of a route group
  * (docs/routing.md §4), as pure bookkeeping over sequence numbers: no buffers, no clock of
- * its own, no sockets. group_io.c keeps the bytes (the resend buffer and the app's socket)
+ * its own, no sockets. group_stream.c keeps the bytes (the resend buffer and the app's socket)
  * and asks this module what to send, what to deliver and when to resend;
  * tests/unit/test_visor_route_stream.c and tests/fuzz/fuzz_visor_route_record.c drive it.
  *
