@@ -134,7 +134,7 @@ static int send_hello(struct visor_group *g)
         memcpy(g->hs_msg, pktbuf + PKT_REC_OFF, out_len);
         g->hs_len = out_len;
     }
-    g->hs_resend_ms = sw_deadline_ms(VISOR_GROUP_HS_RESEND_MS);
+    g->hs_sent_ms = sw_mono_ms();
     return send_data(g, out_len, VISOR_SEND_CONTROL) == VISOR_SEND_OK ? SW_OK : SW_EIO;
 }
 
@@ -147,7 +147,7 @@ static void resend_hello(struct visor_group *g)
         return;
     memcpy(pktbuf + PKT_REC_OFF, g->hs_msg, g->hs_len);
     send_data(g, g->hs_len, VISOR_SEND_CONTROL);
-    g->hs_resend_ms = sw_deadline_ms(VISOR_GROUP_HS_RESEND_MS);
+    g->hs_sent_ms = sw_mono_ms();
 }
 
 static void forget_hello(struct visor_group *g)
@@ -244,7 +244,7 @@ static void timer_cb(evutil_socket_t fd, short what, void *arg)
             visor_group_end(g, true, VISOR_RPKT_CLOSE_ERROR, "the end-to-end handshake timed out");
             return;
         }
-        if (g->initiator && now >= g->hs_resend_ms)
+        if (g->initiator && now - g->hs_sent_ms >= VISOR_GROUP_HS_RESEND_MS)
             resend_hello(g);
         break;
     case G_REROUTE:
@@ -421,7 +421,7 @@ static void record_packet(struct visor_group *g, const struct visor_rpkt *p)
     if (visor_rec_open(&g->rx, &g->replay, p->data, p->data_len, plain, &len, &err)) {
         g->v->router->m_bad_records++; /* forged, replayed or damaged on the way: ignored */
         sw_log_debug("route group %u: record dropped: %s", g->recv_rid, err.msg);
-        if (!g->initiator && !g->heard_record && sw_mono_ms() >= g->hs_resend_ms - VISOR_GROUP_HS_RESEND_MS + 100)
+        if (!g->initiator && !g->heard_record && sw_ms_since(g->hs_sent_ms) >= VISOR_GROUP_HS_ANSWER_GAP_MS)
             resend_hello(g); /* message 1 again: our message 2 was lost (at most every 100 ms) */
         return;
     }
@@ -459,13 +459,7 @@ void visor_group_packet(struct visor *v, struct visor_rule *r, const struct viso
         return;
     }
     if (g->state == G_WAIT && !g->tp_down && visor_tp_is_up(v, &g->send_tp)) {
-        g->state = G_OPEN; /* the silence is over and we can send: carry on */
-        event_del(g->timer);
-        visor_group_arm_timer(g);
-        if (g->mode == VISOR_ROUTE_STREAM)
-            visor_gstream_resume(g);
-        else
-            visor_gdgram_flush(g);
+        visor_group_resume(g); /* the silence is over and we can send: carry on */
         if (!(g = visor_group_by_rid(v->router, r->rid)))
             return; /* ended while resuming */
     }

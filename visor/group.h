@@ -38,7 +38,7 @@ struct visor_group {
     uint64_t next_pn;            /* packet number of our next record */
     uint8_t *hs_msg;             /* our handshake message, sent again if it may have been lost */
     size_t hs_len;
-    int64_t hs_resend_ms;        /* initiator: send message 1 again then (no answer yet) */
+    int64_t hs_sent_ms;          /* when our handshake message last went out (monotonic) */
     bool heard_record;           /* responder: a record opened, so message 2 arrived */
     struct visor_replay replay;
     int app_fd;                  /* the app's end until handed over */
@@ -145,6 +145,9 @@ void visor_group_failover_tick(struct visor_group *g, int64_t now_ms);
 void visor_group_move(struct visor_group *g, const struct sw_uuid *avoid);
 /* Responder (stream): asks the initiator to move the group off transport tp. */
 void visor_gstream_ask_move(struct visor_group *g, const struct sw_uuid *tp);
+/* Back to G_OPEN on the current route: timer re-armed, then what is unacknowledged resent
+ * (stream) or the queued datagrams sent. May end the group (g freed). */
+void visor_group_resume(struct visor_group *g);
 /* Moves the group onto a new route (rebind from the setup node or the initiator's thread). */
 void visor_group_rebound(struct visor_group *g, const struct sw_uuid *tp, uint32_t send_rid, uint32_t recv_rid);
 

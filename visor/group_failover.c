@@ -115,11 +115,16 @@ void visor_group_rebound(struct visor_group *g, const struct sw_uuid *tp, uint32
     g->send_tp = *tp;
     g->send_rid = send_rid;
     g->recv_rid = recv_rid;
-    g->state = G_OPEN;
     g->last_rx_ms = g->last_tx_ms = sw_mono_ms();
     g->v->router->m_group_reroutes++;
     sw_log_info("route group %u: re-established as group %u (%s) %lld ms after the failure", old_recv, recv_rid,
                 g->initiator ? "initiator" : "responder", (long long)sw_ms_since(g->broken_ms));
+    visor_group_resume(g);
+}
+
+void visor_group_resume(struct visor_group *g)
+{
+    g->state = G_OPEN;
     event_del(g->timer);
     visor_group_arm_timer(g);
     if (g->mode == VISOR_ROUTE_STREAM)

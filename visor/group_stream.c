@@ -113,7 +113,7 @@ static bool send_records(struct visor_group *g)
     struct evbuffer *in = bufferevent_get_input(g->bev);
     struct visor_stream *st = &g->st;
     int64_t now = sw_mono_ms();
-    bool sent = false;
+    bool was_busy = visor_stream_in_flight(st), sent = false;
 
     for (;;) {
         size_t rtx_len = evbuffer_get_length(g->rtx);
@@ -157,7 +157,7 @@ static bool send_records(struct visor_group *g)
         sent = true;
     }
 out:
-    if (sent)
+    if (sent && !was_busy) /* from the idle 1 s tick to the busy one (which re-arms itself) */
         visor_group_arm_timer(g);
     return true;
 }

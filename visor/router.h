@@ -71,6 +71,7 @@ void visor_router_write_metrics(struct visor *v, struct sw_buf *out);
 /* ---- route group ends and app listeners (group.c), loop thread ---------------------------- */
 #define VISOR_GROUP_HS_TIMEOUT_MS 10000    /* KK handshake over the route */
 #define VISOR_GROUP_HS_RESEND_MS 500       /* handshake message 1 again when unanswered */
+#define VISOR_GROUP_HS_ANSWER_GAP_MS 100   /* message 2 again at most this often */
 #define VISOR_GROUP_KEEPALIVE_S 5          /* KEEPALIVE on the outgoing route after this idle time */
 #define VISOR_GROUP_DEAD_S 20              /* nothing received for this long: the route is broken */
 #define VISOR_GROUP_REROUTE_S 30           /* a broken group not re-established by then is closed */

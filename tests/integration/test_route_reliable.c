@@ -397,6 +397,25 @@ START_TEST(test_datagrams_over_lossy_hop)
 }
 END_TEST
 
+/* len bytes A -> C through middle m; fault() runs once `at` bytes arrived. Every byte must
+ * arrive (SHA-256); returns the longest pause the reader saw after the fault. */
+static int64_t transfer_through_fault(const struct th_visor *m, const char *tp1, const char *tp2, uint16_t port,
+                                      size_t len, size_t at, void (*fault)(void))
+{
+    struct writer w;
+    struct reader r;
+    int fa, fc, lfd;
+
+    connect_via(m, tp1, tp2, port, false, &fa, &fc, &lfd);
+    writer_start(&w, fa, len, port);
+    read_all(fc, 30000, at, fault, &r);
+    check_transfer(&w, &r, len);
+    close(fa);
+    close(fc);
+    close(lfd);
+    return r.longest_gap_ms;
+}
+
 /* ---- 4. rm-tp of a hop in use ------------------------------------------------------------ */
 
 static void remove_ab(void)
@@ -406,20 +425,8 @@ static void remove_ab(void)
 
 START_TEST(test_rm_tp_moves_the_group_first)
 {
-    const size_t len = 64u << 20;
-    struct writer w;
-    struct reader r;
-    int fa, fc, lfd;
-
-    connect_via(&vb, tp_ab, tp_bc, 15, false, &fa, &fc, &lfd);
-    writer_start(&w, fa, len, 41);
-    read_all(fc, 20000, 16u << 20, remove_ab, &r);
-    check_transfer(&w, &r, len);
-    fprintf(stderr, "rm-tp of the first hop during a transfer: longest pause %lld ms\n",
-            (long long)r.longest_gap_ms);
-    close(fa);
-    close(fc);
-    close(lfd);
+    int64_t gap = transfer_through_fault(&vb, tp_ab, tp_bc, 15, 64u << 20, 16u << 20, remove_ab);
+    fprintf(stderr, "rm-tp of the first hop during a transfer: longest pause %lld ms\n", (long long)gap);
 }
 END_TEST
 
@@ -432,20 +439,9 @@ static void kill_d(void)
 
 START_TEST(test_kill_middle_during_transfer)
 {
-    const size_t len = 256u << 20;
-    struct writer w;
-    struct reader r;
-    int fa, fc, lfd;
-
-    connect_via(&vd, tp_ad, tp_dc, 16, false, &fa, &fc, &lfd);
-    writer_start(&w, fa, len, 51);
-    read_all(fc, 30000, 64u << 20, kill_d, &r);
-    check_transfer(&w, &r, len);
+    int64_t gap = transfer_through_fault(&vd, tp_ad, tp_dc, 16, 256u << 20, 64u << 20, kill_d);
     fprintf(stderr, "kill -9 of the middle visor during 256 MiB: every byte arrived; longest pause %lld ms\n",
-            (long long)r.longest_gap_ms);
-    close(fa);
-    close(fc);
-    close(lfd);
+            (long long)gap);
 }
 END_TEST
 
