@@ -1,6 +1,7 @@
 #include "common/http_client.h"
 #include "common/buf.h"
 #include "common/json.h"
+#include "common/netcert.h"
 #include "common/signed_request.h"
 
 #include <curl/curl.h>
@@ -12,6 +13,7 @@
 struct sw_http_client {
     CURL *curl;
     struct sw_http_client_opts opts;
+    char cert[SW_CERT_HEX_MAX + 1]; /* SW-Cert of signed requests, "" for none */
 };
 
 int sw_http_global_init(void)
@@ -38,6 +40,15 @@ struct sw_http_client *sw_http_client_new(const struct sw_http_client_opts *opts
         return NULL;
     }
     return c;
+}
+
+int sw_http_client_set_cert(struct sw_http_client *c, const char *hex)
+{
+    size_t n = hex ? strlen(hex) : 0;
+    if (n > SW_CERT_HEX_MAX)
+        return SW_ERANGE;
+    memcpy(c->cert, hex ? hex : "", n + 1);
+    return SW_OK;
 }
 
 void sw_http_client_free(struct sw_http_client *c)
@@ -145,8 +156,8 @@ int sw_http_do_signed_nonce(struct sw_http_client *c, const struct sw_keypair *k
                             struct sw_http_result *out, struct sw_error *err)
 {
     char url[2048], pk_hex[SW_PK_HEX_LEN + 1], sig_hex[SW_SIG_HEX_LEN + 1];
-    char h_pub[96], h_nonce[48], h_sig[160];
-    const char *headers[4] = { h_pub, h_nonce, h_sig, NULL };
+    char h_pub[96], h_nonce[48], h_sig[160], h_cert[SW_CERT_HEX_MAX + 16];
+    const char *headers[5] = { h_pub, h_nonce, h_sig, c->cert[0] ? h_cert : NULL, NULL };
     struct sw_sig sig;
     int rc;
 
@@ -159,6 +170,7 @@ int sw_http_do_signed_nonce(struct sw_http_client *c, const struct sw_keypair *k
     snprintf(h_pub, sizeof(h_pub), SW_HDR_PUBLIC ": %s", pk_hex);
     snprintf(h_nonce, sizeof(h_nonce), SW_HDR_NONCE ": %" PRIu64, nonce);
     snprintf(h_sig, sizeof(h_sig), SW_HDR_SIG ": %s", sig_hex);
+    snprintf(h_cert, sizeof(h_cert), SW_HDR_CERT ": %s", c->cert);
     return sw_http_do(c, method, url, headers, body, body_len, out, err);
 }
 

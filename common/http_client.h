@@ -31,6 +31,8 @@ struct sw_http_result {
 int sw_http_global_init(void);
 struct sw_http_client *sw_http_client_new(const struct sw_http_client_opts *opts);
 void sw_http_client_free(struct sw_http_client *c);
+/* Private networks: signed requests also carry "SW-Cert: <hex>" (copied; "" or NULL none). */
+int sw_http_client_set_cert(struct sw_http_client *c, const char *hex);
 
 /* method: "GET", "POST", ... url: full URL. headers: NULL-terminated "Name: value" list or
  * NULL. Sends Content-Type: application/json when body is non-NULL. Any HTTP status is

@@ -136,6 +136,7 @@ static void *loop_main(void *arg)
 static int copy_config(struct sw_msg_client *c, const struct sw_msg_client_config *cfg, struct sw_error *err)
 {
     c->kp = cfg->kp;
+    c->network = cfg->network;
     c->n_slots = cfg->n_servers ? cfg->n_servers : 2;
     c->dial_timeout_ms = cfg->dial_timeout_ms > 0 ? cfg->dial_timeout_ms : 10000;
     if (cfg->discovery_url && *cfg->discovery_url) {
@@ -275,7 +276,13 @@ int sw_msg_client_wait_ready(struct sw_msg_client *c, int timeout_ms)
 
 int sw_msg_listen(struct sw_msg_client *c, uint16_t port, int *listener_fd, struct sw_error *err)
 {
-    struct mc_cmd cmd = { .type = MC_CMD_LISTEN, .port = port };
+    return sw_msg_listen_roles(c, port, 0, listener_fd, err);
+}
+
+int sw_msg_listen_roles(struct sw_msg_client *c, uint16_t port, unsigned roles, int *listener_fd,
+                        struct sw_error *err)
+{
+    struct mc_cmd cmd = { .type = MC_CMD_LISTEN, .port = port, .roles = roles };
     int rc;
 
     if (!c || !listener_fd)

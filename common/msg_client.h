@@ -18,7 +18,8 @@
  * The listener fd is one end of an AF_UNIX SOCK_SEQPACKET pair: each accepted stream
  * arrives as one 34-byte message (dialer's public key, dialer's port u16 big-endian) with
  * the stream's fd attached (SCM_RIGHTS). Poll it for POLLIN and call sw_msg_accept.
- * Internals and the stream state machine: docs/messaging.md §7. */
+ * Internals and the stream state machine: docs/messaging.md §7; private networks (which
+ * certificate goes where, who is admitted): §9. */
 #ifndef SW_MSG_CLIENT_H
 #define SW_MSG_CLIENT_H
 
@@ -28,6 +29,7 @@
 
 #include "common/err.h"
 #include "common/keys.h"
+#include "common/network.h"
 
 struct sw_msg_client;
 
@@ -44,6 +46,10 @@ struct sw_msg_client_config {
     const struct sw_msg_server_addr *servers;
     size_t n_fixed_servers;
     int dial_timeout_ms;            /* default per-dial deadline; 0 = 10000 */
+    /* Private network (borrowed, outlives the client; NULL = open): sessions send our
+     * certificate and accept only servers with role messaging-server; streams send it and
+     * admit peers per the roles given to sw_msg_listen_roles / sw_msg_dial_roles. */
+    struct sw_network *network;
 };
 
 int sw_msg_client_start(const struct sw_msg_client_config *cfg, struct sw_msg_client **out,
@@ -57,6 +63,12 @@ int sw_msg_client_wait_ready(struct sw_msg_client *c, int timeout_ms);
  * the listener fd (or sw_msg_unlisten) stops listening. SW_EEXIST if already listening. */
 int sw_msg_listen(struct sw_msg_client *c, uint16_t port, int *listener_fd, struct sw_error *err);
 int sw_msg_unlisten(struct sw_msg_client *c, uint16_t port);
+/* As sw_msg_listen, admitting (private network) only streams whose dialer's certificate has
+ * one of roles (SW_ROLE_BIT mask; 0 = any member, which is what sw_msg_listen admits); others
+ * are refused in the KK handshake with CLOSE(not_a_member) and one warn line, and never
+ * reach sw_msg_accept. Open network: as sw_msg_listen. */
+int sw_msg_listen_roles(struct sw_msg_client *c, uint16_t port, unsigned roles, int *listener_fd,
+                        struct sw_error *err);
 
 /* Takes the next incoming stream from a listener fd (timeout_ms < 0 waits forever, 0
  * polls). SW_ETIMEDOUT when none arrived in time; SW_EIO once the client stopped listening
@@ -74,6 +86,14 @@ int sw_msg_accept(int listener_fd, int timeout_ms, int *conn_fd, struct sw_pk *r
  * (discovery lookups run on it), never the client's loop. */
 int sw_msg_dial(struct sw_msg_client *c, const struct sw_pk *pk, uint16_t port, int timeout_ms,
                 int *conn_fd, int *refusal, struct sw_error *err);
+
+/* As sw_msg_dial, completing (private network) only when the remote's certificate has one
+ * of roles (0 = any member); SW_EPERM naming the reason otherwise (*refusal =
+ * SW_REFUSE_REFUSED), also when the listener refused our certificate. Such a refusal ends
+ * the dial at once: other delegated servers are not tried. Open network: as sw_msg_dial. */
+int sw_msg_dial_roles(struct sw_msg_client *c, const struct sw_pk *pk, uint16_t port,
+                      unsigned roles, int timeout_ms, int *conn_fd, int *refusal,
+                      struct sw_error *err);
 
 struct sw_msg_client_stats {
     unsigned sessions;

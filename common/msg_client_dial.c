@@ -76,6 +76,7 @@ void mc_dial_start(struct mc_dial *d)
         return;
     }
     st->peer = d->cmd->peer;
+    st->roles = d->cmd->roles;
     st->local_port = d->c->next_src_port;
     st->remote_port = d->cmd->port;
     d->c->next_src_port = (uint16_t)(d->c->next_src_port == UINT16_MAX ? MC_SRC_PORT_MIN : d->c->next_src_port + 1u);
@@ -134,6 +135,7 @@ struct dial_ctx {
     struct sw_msg_client *c;
     const struct sw_pk *pk;
     uint16_t port;
+    unsigned roles;            /* private network: roles the remote's certificate may have */
     int64_t deadline;          /* monotonic */
     struct sw_pk servers[SW_MSG_DELEGATES_MAX];
     size_t n;
@@ -190,6 +192,7 @@ static int attempt_once(struct dial_ctx *x, const struct sw_pk *server, const ch
     cmd->peer = *x->pk;
     cmd->server = *server;
     cmd->port = x->port;
+    cmd->roles = x->roles;
     cmd->deadline_ms = x->deadline;
     if (addr) {
         cmd->has_addr = true;
@@ -242,6 +245,11 @@ static int dial_servers(struct dial_ctx *x, int *fd, int *refusal, struct sw_err
             if (cmd.why[0])
                 snprintf(x->last_why, sizeof(x->last_why), "%s", cmd.why);
             continue;
+        case MC_DIAL_NOT_MEMBER:
+            /* the same certificates meet through any other server: stop here */
+            if (refusal)
+                *refusal = SW_REFUSE_REFUSED;
+            return sw_error_set(err, SW_EPERM, "dial %s:%u: %s", hex, x->port, cmd.why);
         case MC_DIAL_TIMEOUT:
             return sw_error_set(err, SW_ETIMEDOUT, "dial %s:%u timed out", hex, x->port);
         case MC_DIAL_STOPPED:
@@ -266,10 +274,10 @@ refused:
                         x->n ? sw_msg_refusal_name(x->last_refusal) : "peer_offline (no delegated servers)");
 }
 
-int sw_msg_dial(struct sw_msg_client *c, const struct sw_pk *pk, uint16_t port, int timeout_ms,
-                int *conn_fd, int *refusal, struct sw_error *err)
+static int dial(struct sw_msg_client *c, const struct sw_pk *pk, uint16_t port, unsigned roles,
+                int timeout_ms, int *conn_fd, int *refusal, struct sw_error *err)
 {
-    struct dial_ctx x = { .c = c, .pk = pk, .port = port };
+    struct dial_ctx x = { .c = c, .pk = pk, .port = port, .roles = roles };
     int rc, fd = -1;
 
     if (!c || !pk || !conn_fd)
@@ -284,4 +292,17 @@ int sw_msg_dial(struct sw_msg_client *c, const struct sw_pk *pk, uint16_t port, 
     if (rc == SW_OK)
         *conn_fd = fd;
     return rc;
+}
+
+int sw_msg_dial(struct sw_msg_client *c, const struct sw_pk *pk, uint16_t port, int timeout_ms,
+                int *conn_fd, int *refusal, struct sw_error *err)
+{
+    return dial(c, pk, port, 0, timeout_ms, conn_fd, refusal, err);
+}
+
+int sw_msg_dial_roles(struct sw_msg_client *c, const struct sw_pk *pk, uint16_t port,
+                      unsigned roles, int timeout_ms, int *conn_fd, int *refusal,
+                      struct sw_error *err)
+{
+    return dial(c, pk, port, roles, timeout_ms, conn_fd, refusal, err);
 }

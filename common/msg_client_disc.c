@@ -131,11 +131,15 @@ static int post_entry(struct sw_msg_client *c, struct sw_http_client *http, cons
 {
     struct sw_http_result res = { 0 };
     struct sw_error err = { 0 };
-    char url[512];
+    char url[512], cert[sizeof(SW_HDR_CERT) + 2 + SW_CERT_HEX_MAX + 1];
+    const char *headers[2] = { cert, NULL };
     int rc;
 
     snprintf(url, sizeof(url), "%s/messaging-discovery/entry/", c->discovery);
-    rc = sw_http_do(http, "POST", url, NULL, body, strlen(body), &res, &err);
+    /* the entry signs itself; in a private network our certificate rides beside it */
+    snprintf(cert, sizeof(cert), SW_HDR_CERT ": %s", sw_network_own_cert_hex(c->network));
+    rc = sw_http_do(http, "POST", url, sw_network_own_cert_hex(c->network)[0] ? headers : NULL, body,
+                    strlen(body), &res, &err);
     if (rc == SW_OK && res.status != 200)
         rc = sw_error_set(&err, SW_EIO, "POST entry answered %ld: %.120s", res.status,
                           res.body ? res.body : "");
@@ -207,6 +211,8 @@ static void *worker_main(void *arg)
     struct sw_msg_client *c = arg;
     struct sw_http_client *http = http_new(MC_HTTP_TOTAL_MS);
 
+    if (http)
+        sw_http_client_set_cert(http, sw_network_own_cert_hex(c->network)); /* signed DELETE */
     pthread_mutex_lock(&c->mu);
     for (;;) {
         while (!c->wk.quit && !c->wk.fetch && !c->wk.publish_body)

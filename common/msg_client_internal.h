@@ -100,6 +100,7 @@ enum mc_dial_result {
     MC_DIAL_TIMEOUT,        /* the deadline passed */
     MC_DIAL_STOPPED,        /* the client is stopping */
     MC_DIAL_ERROR,          /* local failure (fd, memory) */
+    MC_DIAL_NOT_MEMBER,     /* private network: one side refused the other's certificate */
 };
 
 /* Lives on the caller's stack; the loop never touches it after setting done (under mu). */
@@ -110,6 +111,7 @@ struct mc_cmd {
     bool done;
     /* inputs */
     uint16_t port;
+    unsigned roles;            /* listen / dial: roles the peer's certificate may have */
     struct sw_pk peer, server;
     bool has_addr;
     char addr[SW_MSG_ADDR_MAX + 1];
@@ -154,6 +156,7 @@ struct mc_stream {
     bool initiator;
     struct sw_pk peer;
     uint16_t local_port, remote_port;
+    unsigned roles;  /* private network: roles admitted for the peer (0 = any member) */
     int fd;          /* library end (non-blocking) */
     int user_fd;     /* user end until handed over, else -1 */
     struct event *ev_rd, *ev_wr, *ev_timer;
@@ -178,6 +181,7 @@ struct mc_stream {
 struct mc_listener {
     struct sw_msg_client *c;
     uint16_t port;
+    unsigned roles;             /* private network: dialers' admitted roles (0 = any member) */
     int fd;                     /* library end of the SEQPACKET pair */
     struct event *ev_rd, *ev_wr;
     struct mc_stream *head, *tail;
@@ -246,6 +250,7 @@ struct mc_worker {
 struct sw_msg_client {
     /* configuration, immutable after start */
     struct sw_keypair kp;
+    struct sw_network *network;  /* borrowed; NULL = open network */
     char *discovery;             /* NULL when none */
     unsigned n_slots;
     int dial_timeout_ms;

@@ -161,6 +161,7 @@ void mc_listen_cmd(struct sw_msg_client *c, struct mc_cmd *cmd)
     }
     l->c = c;
     l->port = cmd->port;
+    l->roles = cmd->roles;
     l->fd = sv[0];
     l->next = c->listeners;
     c->listeners = l;

@@ -115,14 +115,16 @@ static int on_frame(struct sw_msg_session *s, const struct sw_msg_frame *f, void
     return SW_OK;
 }
 
-static void slot_lost(struct mc_slot *sl, int goaway_code)
+/* avoid: the server is not a member (its certificate was refused): like server_full, try
+ * the others first for a while. */
+static void slot_lost(struct mc_slot *sl, int goaway_code, bool avoid)
 {
     struct sw_msg_client *c = sl->c;
     uint64_t delay;
 
     sl->sess = NULL;
     sl->fails++;
-    if (goaway_code == SW_GOAWAY_SERVER_FULL) {
+    if (goaway_code == SW_GOAWAY_SERVER_FULL || avoid) {
         struct mc_known *k = (struct mc_known *)mc_known_find(c, &sl->last);
         if (k)
             k->full_until_ms = sw_deadline_ms(MC_FULL_AVOID_MS);
@@ -152,6 +154,11 @@ static void on_closed(struct sw_msg_session *s, enum sw_msg_close_reason reason,
     sw_pk_to_hex(&ss->server, hex);
     if (c->shutting_down)
         sw_log_debug("messaging session to %s closed", hex);
+    else if (reason == SW_MSG_CLOSED_REFUSED)
+        sw_log_warn("messaging server %s (%s) refused: %s", hex, ss->addr, why);
+    else if (reason == SW_MSG_CLOSED_GOAWAY && goaway_code == SW_GOAWAY_NOT_A_MEMBER)
+        sw_log_warn("messaging server %s (%s) refused us: not a member of its network (check "
+                    "this key's certificate)", hex, ss->addr);
     else
         sw_log_info("messaging session to %s (%s) %s: %s", hex, ss->addr, was_ready ? "lost" : "failed",
                     why ? why : "closed");
@@ -171,7 +178,7 @@ static void on_closed(struct sw_msg_session *s, enum sw_msg_close_reason reason,
         ss->next->prev = ss->prev;
     c->n_sessions--;
     if (ss->slot)
-        slot_lost(ss->slot, goaway_code);
+        slot_lost(ss->slot, goaway_code, reason == SW_MSG_CLOSED_REFUSED);
     free(ss);
     if (was_ready) {
         snapshot_update(c);
@@ -192,6 +199,7 @@ struct mc_sess *mc_sess_open(struct sw_msg_client *c, const struct sw_pk *server
                              struct mc_slot *slot)
 {
     struct mc_sess *ss = calloc(1, sizeof(*ss));
+    struct sw_msg_session_opts opts = { .network = c->network };
     struct sw_error err = { 0 };
     char hex[SW_PK_HEX_LEN + 1];
 
@@ -203,7 +211,7 @@ struct mc_sess *mc_sess_open(struct sw_msg_client *c, const struct sw_pk *server
     ss->slot = slot;
     ss->next_id = 1;
     sw_pk_to_hex(server, hex);
-    if (sw_msg_session_connect(c->base, addr, &c->kp, server, NULL, &sess_cb, ss, &ss->s, &err)) {
+    if (sw_msg_session_connect(c->base, addr, &c->kp, server, &opts, &sess_cb, ss, &ss->s, &err)) {
         sw_log_warn("messaging session to %s (%s): %s", hex, addr, err.msg);
         free(ss);
         return NULL;

@@ -135,6 +135,7 @@ const char *sw_msg_goaway_name(int code)
     case SW_GOAWAY_REPLACED: return "replaced";
     case SW_GOAWAY_PROTOCOL_ERROR: return "protocol_error";
     case SW_GOAWAY_IDLE_TIMEOUT: return "idle_timeout";
+    case SW_GOAWAY_NOT_A_MEMBER: return "not_a_member";
     default: return "unknown";
     }
 }

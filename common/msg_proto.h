@@ -48,6 +48,14 @@ enum sw_msg_goaway {
     SW_GOAWAY_REPLACED = 2,
     SW_GOAWAY_PROTOCOL_ERROR = 3,
     SW_GOAWAY_IDLE_TIMEOUT = 4,
+    SW_GOAWAY_NOT_A_MEMBER = 5, /* private network: the client's certificate was refused */
+};
+
+/* CLOSE codes; any other non-zero value is a reset too. */
+enum sw_msg_close_code {
+    SW_CLOSE_NORMAL = 0,
+    SW_CLOSE_RESET = 1,
+    SW_CLOSE_NOT_A_MEMBER = 2, /* private network: the KK peer's certificate was refused */
 };
 
 struct sw_msg_frame {

@@ -13,6 +13,7 @@
 #include "common/clock.h"
 #include "common/frame.h"
 #include "common/hostport.h"
+#include "common/netcert.h"
 #include "common/noise.h"
 
 #include <arpa/inet.h>
@@ -66,6 +67,7 @@ struct sw_msg_session {
     struct connect_state *conn;
     struct sw_noise_cipher tx, rx;
     struct sw_pk local_pk, peer;
+    struct sw_cert *peer_cert; /* private network: the admitted certificate of the peer */
     int64_t last_rx_ms;       /* monotonic */
     uint64_t ping_token;
     enum sw_msg_close_reason reason;
@@ -132,6 +134,7 @@ static void session_free(struct sw_msg_session *s)
     }
     free(s->fr);
     free(s->conn);
+    free(s->peer_cert);
     sw_noise_cipher_wipe(&s->tx);
     sw_noise_cipher_wipe(&s->rx);
     free(s);
@@ -277,12 +280,13 @@ static void schedule_ping(struct sw_msg_session *s)
         arm_timer(s, idle < limit ? limit - idle : 0);
 }
 
-static void hs_finish(struct sw_msg_session *s)
+/* Derives the transport keys; the session is READY (on_ready is the caller's business). */
+static int hs_split(struct sw_msg_session *s)
 {
     if (sw_noise_hs_split(s->hs, &s->tx, &s->rx)) {
         set_reason(s, SW_MSG_CLOSED_HANDSHAKE, -1, "handshake split failed");
         go_dead(s);
-        return;
+        return SW_ECRYPTO;
     }
     sw_noise_hs_wipe(s->hs);
     free(s->hs);
@@ -291,6 +295,13 @@ static void hs_finish(struct sw_msg_session *s)
     s->last_rx_ms = sw_mono_ms();
     bufferevent_setwatermark(s->bev, EV_WRITE, s->opts.max_output / 2, 0);
     evtimer_del(s->timer);
+    return SW_OK;
+}
+
+static void hs_finish(struct sw_msg_session *s)
+{
+    if (hs_split(s))
+        return;
     schedule_ping(s);
     if (s->cb.on_ready)
         s->cb.on_ready(s, s->ctx);
@@ -306,36 +317,89 @@ static int hs_check_identity(struct sw_msg_session *s, const uint8_t *pl, size_t
     return SW_OK;
 }
 
+/* Private network: the peer's certificate (message 2's payload for the client, the tail of
+ * message 3's for the server) must admit it: a server needs role messaging-server, a
+ * client visor, setup-node or service. Open network: always SW_OK. */
+static int hs_admit(struct sw_msg_session *s, const uint8_t *cert, size_t len)
+{
+    unsigned roles = s->initiator ? SW_ROLE_BIT(SW_ROLE_MESSAGING_SERVER)
+                                  : SW_ROLE_BIT(SW_ROLE_VISOR) | SW_ROLE_BIT(SW_ROLE_SETUP_NODE) |
+                                    SW_ROLE_BIT(SW_ROLE_SERVICE);
+    struct sw_cert c;
+    struct sw_error e = { 0 };
+
+    if (!s->opts.network)
+        return SW_OK;
+    if (sw_network_admit(s->opts.network, &s->peer, cert, len, roles, &c, &e)) {
+        set_reason(s, SW_MSG_CLOSED_REFUSED, -1, "%s %s", s->initiator ? "server" : "client", e.msg);
+        return SW_EPERM;
+    }
+    if (!(s->peer_cert = malloc(sizeof(*s->peer_cert)))) {
+        set_reason(s, SW_MSG_CLOSED_IO, -1, "out of memory");
+        return SW_ENOMEM;
+    }
+    *s->peer_cert = c;
+    return SW_OK;
+}
+
+/* Our message 2 (server: our certificate) or 3 (client: our key, then our certificate). */
+static int hs_write_ours(struct sw_msg_session *s)
+{
+    uint8_t pl[SW_PK_LEN + SW_CERT_MAX_LEN];
+    size_t cert_len, n = 0;
+    const uint8_t *cert = sw_network_own_cert(s->opts.network, &cert_len);
+
+    if (s->initiator) {
+        memcpy(pl, s->local_pk.b, SW_PK_LEN);
+        n = SW_PK_LEN;
+    }
+    if (cert_len)
+        memcpy(pl + n, cert, cert_len);
+    return hs_write(s, pl, n + cert_len);
+}
+
 static void hs_on_message(struct sw_msg_session *s, const uint8_t *msg, size_t len)
 {
-    uint8_t small[128], *pl = NULL;
-    size_t cap = 0, plen = 0;
+    uint8_t small[SW_PK_LEN + SW_CERT_MAX_LEN + 64], *pl;
+    size_t plen = 0;
     bool last = !s->initiator && sw_noise_hs_overhead(s->hs) == SW_NOISE_XK_MSG3_LEN;
     int rc;
 
-    if (last) { /* only message 3 carries a payload (its rest is ignored) */
-        cap = len;
-        pl = cap <= sizeof(small) ? small : malloc(cap);
-        if (!pl) {
-            set_reason(s, SW_MSG_CLOSED_IO, -1, "out of memory");
-            go_dead(s);
-            return;
-        }
+    /* messages 2 and 3 carry payloads (a certificate; message 3 the key first); message 1's
+     * must be empty (cap 0) */
+    pl = len <= sizeof(small) ? small : malloc(len);
+    if (!pl) {
+        set_reason(s, SW_MSG_CLOSED_IO, -1, "out of memory");
+        go_dead(s);
+        return;
     }
-    rc = sw_noise_hs_read_message(s->hs, msg, len, pl, cap, &plen);
+    rc = sw_noise_hs_read_message(s->hs, msg, len, pl, s->initiator || last ? len : 0, &plen);
     if (rc == SW_OK && last)
         rc = hs_check_identity(s, pl, plen);
-    if (pl != small)
-        free(pl);
     if (rc) {
+        if (pl != small)
+            free(pl);
         set_reason(s, SW_MSG_CLOSED_HANDSHAKE, -1, "handshake message %s",
                    rc == SW_ECRYPTO ? "does not authenticate (wrong key?)" : "is malformed");
         go_dead(s);
         return;
     }
+    if (s->initiator || last) /* message 2 (server's certificate) or 3 (client's, after its key) */
+        rc = last ? hs_admit(s, pl + SW_PK_LEN, plen - SW_PK_LEN) : hs_admit(s, pl, plen);
+    if (pl != small)
+        free(pl);
+    if (rc && (!last || rc == SW_ENOMEM)) {
+        go_dead(s); /* the client refuses the server: no message 3 */
+        return;
+    }
+    if (rc) {
+        /* the server refuses a proven key: finish the handshake only to say why */
+        if (hs_split(s) == SW_OK)
+            start_goaway(s, SW_GOAWAY_NOT_A_MEMBER);
+        return;
+    }
     if (sw_noise_hs_my_turn(s->hs)) {
-        rc = s->initiator ? hs_write(s, s->local_pk.b, SW_PK_LEN) : hs_write(s, NULL, 0);
-        if (rc) {
+        if ((rc = hs_write_ours(s))) {
             set_reason(s, SW_MSG_CLOSED_HANDSHAKE, -1, "cannot write handshake: %s", sw_strerror(rc));
             go_dead(s);
             return;
@@ -852,6 +916,11 @@ bool sw_msg_session_ready(const struct sw_msg_session *s)
 const struct sw_pk *sw_msg_session_peer(const struct sw_msg_session *s)
 {
     return s && s->has_peer ? &s->peer : NULL;
+}
+
+const struct sw_cert *sw_msg_session_peer_cert(const struct sw_msg_session *s)
+{
+    return s && s->state != S_HANDSHAKE ? s->peer_cert : NULL;
 }
 
 size_t sw_msg_session_output_len(const struct sw_msg_session *s)

@@ -20,6 +20,14 @@
  * every failure on an established connection is SW_MSG_CLOSED_HANDSHAKE; connect failures
  * are SW_MSG_CLOSED_IO.
  *
+ * Private networks (opts.network set): message 2's payload is the server's certificate,
+ * message 3's the client's Ed25519 key followed by the client's certificate (both empty /
+ * key only in an open network). The client refuses a server whose certificate does not
+ * admit it with role messaging-server (no message 3; SW_MSG_CLOSED_REFUSED); the server
+ * refuses a client that is not a visor, setup-node or service member: it completes the
+ * handshake only to send GOAWAY(not_a_member), and on_ready never runs (on_closed gets
+ * SW_MSG_CLOSED_REFUSED with the reason; the caller logs it).
+ *
  * Memory: ~2 KiB per idle session (struct, bufferevent, two events); the 64 KiB frame
  * reader is allocated only while a message is partly received, the handshake state only
  * until the handshake completes. */
@@ -33,6 +41,7 @@
 #include "common/err.h"
 #include "common/keys.h"
 #include "common/msg_proto.h"
+#include "common/network.h"
 
 struct sw_msg_session;
 
@@ -46,6 +55,7 @@ enum sw_msg_close_reason {
     SW_MSG_CLOSED_GOAWAY,         /* peer sent GOAWAY (code in goaway_code) */
     SW_MSG_CLOSED_IDLE,           /* nothing heard within idle timeout */
     SW_MSG_CLOSED_OVERFLOW,       /* peer stopped reading; output above max_output */
+    SW_MSG_CLOSED_REFUSED,        /* private network: we refused the peer's certificate */
 };
 
 struct sw_msg_session_callbacks {
@@ -68,6 +78,7 @@ struct sw_msg_session_opts {
     int idle_timeout_ms;      /* 0 = 60000: close when nothing was received for this long */
     int ping_interval_ms;     /* 0 = 20000: PING after this long without receiving */
     size_t max_output;        /* 0 = 64 MiB of unsent output before the session is dropped */
+    struct sw_network *network; /* borrowed, outlives the session; NULL = open network */
 };
 
 /* Responder side (server): takes ownership of an accepted, connected socket (closed on
@@ -108,6 +119,9 @@ void sw_msg_session_close(struct sw_msg_session *s);
 
 bool sw_msg_session_ready(const struct sw_msg_session *s);
 const struct sw_pk *sw_msg_session_peer(const struct sw_msg_session *s); /* NULL before ready (responder) */
+/* Private network: the peer's admitted certificate once ready (borrowed, lives as long as
+ * the session); NULL in an open network. Owners re-check it (sw_network_recheck). */
+const struct sw_cert *sw_msg_session_peer_cert(const struct sw_msg_session *s);
 size_t sw_msg_session_output_len(const struct sw_msg_session *s);
 /* The remote address as "ip:port" (borrowed). */
 const char *sw_msg_session_remote_addr(const struct sw_msg_session *s);

@@ -262,17 +262,19 @@ static void established(struct mc_stream *st)
 }
 
 /* Sends our pending handshake message as one DATA record once the peer's credit can carry
- * it (a window may start at 0: we then wait for WINDOW). Finishing the handshake
- * establishes the stream. st may be freed on return. */
+ * it (a window may start at 0: we then wait for WINDOW). Its payload is our certificate in
+ * a private network (KK message 1 from the dialer, message 2 from the listener), empty in
+ * an open one. Finishing the handshake establishes the stream. st may be freed on return. */
 static void hs_flush(struct mc_stream *st)
 {
-    uint8_t rec[2 + 64];
-    size_t len;
+    uint8_t rec[2 + 64 + SW_CERT_MAX_LEN];
+    size_t len, cert_len;
+    const uint8_t *cert = sw_network_own_cert(st->c->network, &cert_len);
 
-    if (!st->hs_pending || st->send_credit < sw_noise_hs_overhead(&st->hs) + 2)
+    if (!st->hs_pending || st->send_credit < sw_noise_hs_overhead(&st->hs) + cert_len + 2)
         return;
     st->hs_pending = false;
-    if (sw_noise_hs_write_message(&st->hs, NULL, 0, rec + 2, sizeof(rec) - 2, &len) != SW_OK) {
+    if (sw_noise_hs_write_message(&st->hs, cert, cert_len, rec + 2, sizeof(rec) - 2, &len) != SW_OK) {
         stream_reset(st, "cannot write the KK handshake");
         return;
     }
@@ -307,13 +309,40 @@ static void on_refuse(struct mc_stream *st, const struct sw_msg_frame *f)
     mc_stream_free(st, MC_DIAL_RESET);
 }
 
+/* Private network: the peer's certificate (the KK payload it just sent) must admit it in
+ * one of st->roles. A refusal is logged once here (the refusing side); the dialer's call
+ * fails with the reason, a listener answers CLOSE(not_a_member) so that the dialer's call
+ * fails with SW_EPERM too. st is freed then. */
+static bool peer_admitted(struct mc_stream *st, const uint8_t *cert, size_t len)
+{
+    struct sw_error e = { 0 };
+    char hex[SW_PK_HEX_LEN + 1], why[SW_ERROR_MSG_MAX + 32];
+
+    if (sw_network_admit(st->c->network, &st->peer, cert, len, st->roles, NULL, &e) == SW_OK)
+        return true;
+    sw_pk_to_hex(&st->peer, hex);
+    if (st->initiator) {
+        sw_log_warn("stream to %s:%u refused: the listener is %s", hex, st->remote_port, e.msg);
+        snprintf(why, sizeof(why), "the listener is %s", e.msg);
+        end_dial(st, MC_DIAL_NOT_MEMBER, 0, why);
+        mc_stream_close(st, SW_CLOSE_RESET, MC_DIAL_RESET);
+    } else {
+        sw_log_warn("stream from %s to port %u refused: %s", hex, st->local_port, e.msg);
+        mc_stream_close(st, SW_CLOSE_NOT_A_MEMBER, MC_DIAL_RESET);
+    }
+    return false;
+}
+
 static void on_hs_message(struct mc_stream *st, const uint8_t *msg, size_t len)
 {
+    uint8_t cert[SW_CERT_MAX_LEN];
     size_t plen;
-    if (sw_noise_hs_read_message(&st->hs, msg, len, NULL, 0, &plen) != SW_OK) {
+    if (sw_noise_hs_read_message(&st->hs, msg, len, cert, sizeof(cert), &plen) != SW_OK) {
         stream_reset(st, "KK handshake failed");
         return;
     }
+    if (!peer_admitted(st, cert, plen))
+        return;
     if (!st->initiator) {
         st->hs_pending = true; /* message 2 */
         hs_flush(st);
@@ -458,13 +487,20 @@ static void on_fin(struct mc_stream *st)
 
 static void on_close(struct mc_stream *st, uint8_t code)
 {
-    sw_log_debug("stream %u closed by the peer (%s)", st->id, code ? "reset" : "normal");
+    sw_log_debug("stream %u closed by the peer (%s)", st->id,
+                 code == SW_CLOSE_NORMAL          ? "normal"
+                 : code == SW_CLOSE_NOT_A_MEMBER ? "not a member"
+                                                 : "reset");
     if (st->state == MC_ST_ESTABLISHED && code == 0 && st->in.len > 0) {
         st->state = MC_ST_DRAINING;
         st->user_eof = true; /* whatever the user still writes goes nowhere */
         update_events(st);
         return;
     }
+    if (code == SW_CLOSE_NOT_A_MEMBER && st->initiator && st->state == MC_ST_HANDSHAKE)
+        /* the listener logged its refusal; the dialing caller gets the reason */
+        end_dial(st, MC_DIAL_NOT_MEMBER, 0, "the listener refused our certificate (not a member, "
+                 "or a role it does not admit)");
     mc_stream_free(st, MC_DIAL_RESET);
 }
 
@@ -602,6 +638,7 @@ int mc_stream_incoming(struct mc_sess *ss, const struct sw_msg_frame *f)
     st->peer = f->peer;
     st->local_port = f->dst_port;
     st->remote_port = f->src_port;
+    st->roles = l->roles;
     st->send_credit = f->window;
     if (sw_noise_hs_init_ed25519(&st->hs, SW_NOISE_KK, SW_NOISE_RESPONDER, SW_STREAM_PROLOGUE,
                                  &ss->c->kp, &st->peer) != SW_OK) {

@@ -150,7 +150,7 @@ int sw_tp_entry_from_json(struct json_object *obj, const char *where, struct sw_
 int sw_tp_signed_entry_from_json(struct json_object *obj, const char *where,
                                  struct sw_tp_signed_entry *se, struct sw_error *err)
 {
-    struct json_object *entry, *sigs;
+    struct json_object *entry, *sigs, *certs;
     struct sw_tp_signed_entry tmp; /* *se is written only on success */
     char name[96];
     int rc;
@@ -174,6 +174,21 @@ int sw_tp_signed_entry_from_json(struct json_object *obj, const char *where,
             return sw_error_set(err, SW_EINVAL, "%s: a signature must be a string", name);
         if ((rc = sw_sig_from_hex(&tmp.sigs[i], json_object_get_string(v), name, err)))
             return rc;
+    }
+    memset(tmp.certs, 0, sizeof(tmp.certs));
+    if (json_object_object_get_ex(obj, "certs", &certs) && !json_object_is_type(certs, json_type_null)) {
+        snprintf(name, sizeof(name), "%s%scerts", where, *where ? "." : "");
+        if (!json_object_is_type(certs, json_type_array) || json_object_array_length(certs) != 2)
+            return sw_error_set(err, SW_EINVAL, "field '%s' must hold two certificates", name);
+        for (size_t i = 0; i < 2; i++) {
+            struct json_object *v = json_object_array_get_idx(certs, i);
+            size_t n = v ? (size_t)json_object_get_string_len(v) : 0;
+            if (!json_object_is_type(v, json_type_string) || n > SW_CERT_HEX_MAX)
+                return sw_error_set(err, SW_EINVAL,
+                                    "%s[%zu]: a certificate is a string of at most %d hex digits",
+                                    name, i, SW_CERT_HEX_MAX);
+            memcpy(tmp.certs[i], json_object_get_string(v), n);
+        }
     }
     *se = tmp;
     return SW_OK;
@@ -203,5 +218,11 @@ struct json_object *sw_tp_signed_entry_to_json(const struct sw_tp_signed_entry *
         json_object_array_add(sigs, json_object_new_string(hex));
     }
     json_object_object_add(o, "signatures", sigs);
+    if (se->certs[0][0] || se->certs[1][0]) {
+        struct json_object *certs = json_object_new_array();
+        json_object_array_add(certs, json_object_new_string(se->certs[0]));
+        json_object_array_add(certs, json_object_new_string(se->certs[1]));
+        json_object_object_add(o, "certs", certs);
+    }
     return o;
 }

@@ -19,6 +19,7 @@
 
 #include "common/err.h"
 #include "common/keys.h"
+#include "common/netcert.h"
 #include "common/uuid.h"
 
 #define SW_TP_TYPE_MAX 16
@@ -35,6 +36,9 @@ struct sw_tp_entry {
 struct sw_tp_signed_entry {
     struct sw_tp_entry entry;
     struct sw_sig sigs[2];
+    /* Private networks: each edge's membership certificate (hex, netcert.h), in edge order;
+     * "" when absent. JSON "certs":[c0,c1], omitted when both are empty. */
+    char certs[2][SW_CERT_HEX_MAX + 1];
 };
 
 /* True for the transport types this network knows ("stcp", "dmsg"). */

@@ -8,7 +8,11 @@
 #            read-only at /run/setup-node), stcp on 0.0.0.0:7777, the default apps with
 #            skychat on 0.0.0.0:8000, and on A socksproxy-client on 0.0.0.0:1080 with C as its
 #            exit (C's exit policy allows the compose network's subnet as it is at the first
-#            init, so the demo reaches the services by name; nothing else private). Existing configs are kept (same keys on every start); ssh_authorized_keys
+#            init, so the demo reaches the services by name; nothing else private), and the
+#            private network's key (/run/network/network.pk, made by network-init). Each
+#            visor's certificate (visor.cert beside its config) is signed with the network key
+#            (/var/lib/skywire-network, read-only here) when missing or older than 300 days.
+#            Existing configs are kept (same keys on every start); ssh_authorized_keys
 #            (the three visors' keys) and peers.env (PK_A, PK_B, PK_C) are rewritten each time.
 #   visor    (visor-a/b/c) runs skywire-visor on /var/lib/skywire/skywire-config.json as skywire;
 #            with SW_VISOR_PEER=b|c and SW_VISOR_PEER_ADDR=HOST:PORT it adds the stcp transport
@@ -25,7 +29,13 @@
 set -uo pipefail
 
 log() { echo "visor-entrypoint: $*" >&2; }
-public_key() { sed -n 's/.*"public_key": *"\([0-9a-f]\{64\}\)".*/\1/p' "$1" 2>/dev/null | head -n 1; }
+# A key file's public key, or a visor config's own (keys.public_key, not network.public_key).
+public_key() {
+    local re='s/.*"public_key": *"\([0-9a-f]\{64\}\)".*/\1/p' k
+    k=$(sed -n "/\"keys\"/,/}/$re" "$1" 2>/dev/null | head -n 1)
+    [ -n "$k" ] || k=$(sed -n "$re" "$1" 2>/dev/null | head -n 1)
+    echo "$k"
+}
 
 # The IPv4 subnet of this container's network (the first on-link route of /proc/net/route,
 # whose fields are little-endian hex), e.g. 10.89.0.0/24; empty when there is none.
@@ -43,7 +53,9 @@ network_subnet() {
 }
 
 init() {
-    local sn_key=/run/setup-node/setup-node.key sn_pk="" v dir i extra subnet
+    local sn_key=/run/setup-node/setup-node.key sn_pk="" v dir i extra subnet net_pk
+    net_pk=$(tr -d ' \n' </run/network/network.pk 2>/dev/null)
+    [ ${#net_pk} = 64 ] || { log "no network key in /run/network/network.pk (network-init)"; exit 1; }
     # the setup node creates its key before it listens; the volume is shared read-only
     for ((i = 0; i < 60; i++)); do
         sn_pk=$(public_key "$sn_key")
@@ -70,8 +82,15 @@ init() {
                 --mdisc "${SW_MDISC_URL:-http://messaging-discovery:9090}" \
                 --rf "${SW_RF_URL:-http://route-finder:9092}" --setup-node "$sn_pk" \
                 --stcp 0.0.0.0:7777 --api-addr 127.0.0.1:3435 --data-dir /var/lib/skywire/data \
-                --skychat-addr 0.0.0.0:8000 --log-level "${SKYWIRE_LOG_LEVEL:-info}" "${extra[@]}" >&2 ||
+                --skychat-addr 0.0.0.0:8000 --log-level "${SKYWIRE_LOG_LEVEL:-info}" \
+                --network "$net_pk" --cert-file /var/lib/skywire/visor.cert "${extra[@]}" >&2 ||
                 { log "gen-config for visor $v failed"; exit 1; }
+        fi
+        if [ ! -s "$dir/visor.cert" ] || [ -n "$(find "$dir/visor.cert" -mtime +300)" ]; then
+            skywire-cli net sign --key /var/lib/skywire-network/network.key \
+                --pk "$(public_key "$dir/skywire-config.json")" --role visor --name "visor-$v" \
+                --expires 365d --out "$dir/visor.cert" >/dev/null ||
+                { log "signing visor $v failed"; exit 1; }
         fi
     done
     local pk_a pk_b pk_c

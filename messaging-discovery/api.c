@@ -36,12 +36,28 @@ static int check_entry_policy(const struct md_app *app, const struct sw_msg_entr
     return 0;
 }
 
+static bool is_revoked(void *arg, const struct sw_pk *pk)
+{
+    return sw_network_revoked(arg, pk);
+}
+
+/* Private network: a server entry needs role messaging-server, a client entry visor,
+ * setup-node or service; the certificate comes in SW-Cert beside the self-signed entry. */
+static unsigned entry_roles(const struct sw_msg_entry *e)
+{
+    return e->has_server ? SW_ROLE_BIT(SW_ROLE_MESSAGING_SERVER)
+                         : SW_ROLE_BIT(SW_ROLE_VISOR) | SW_ROLE_BIT(SW_ROLE_SETUP_NODE) |
+                           SW_ROLE_BIT(SW_ROLE_SERVICE);
+}
+
 static void handle_post_entry(struct sw_http_request *req, struct sw_http_response *resp)
 {
     struct md_app *app = req->app;
     struct json_object *root = NULL;
     struct sw_error err = { 0 };
     struct sw_msg_entry e;
+    struct sw_cert cert;
+    struct md_cert_info ci = { 0 };
     char why[160], pk[SW_PK_HEX_LEN + 1];
     int rc;
 
@@ -58,11 +74,22 @@ static void handle_post_entry(struct sw_http_request *req, struct sw_http_respon
                rc == SW_ECRYPTO ? "invalid_signature" : "invalid_entry", err.msg);
         goto out;
     }
+    /* the signature proved the key: now its membership (403 not_a_member, one log line) */
+    if (sw_network_admit_request(app->net, req, &e.static_pk, entry_roles(&e), &cert, resp)) {
+        atomic_fetch_add(&app->rejected_total, 1);
+        atomic_fetch_add(&app->not_member_total, 1);
+        goto out;
+    }
+    if (app->net) {
+        ci.role = cert.role;
+        ci.not_after = cert.not_after;
+        ci.hex = sw_http_header(req, SW_HDR_CERT);
+    }
     if (check_entry_policy(app, &e, why, sizeof(why))) {
         reject(app, resp, 422, strstr(why, "sequence") ? "invalid_entry" : "stale_timestamp", why);
         goto out;
     }
-    rc = md_store_put(&app->store, &e, &err);
+    rc = md_store_put(&app->store, &e, app->net ? &ci : NULL, &err);
     if (rc == SW_ECONFLICT) {
         reject(app, resp, 422, "sequence_not_increasing", err.msg);
         goto out;
@@ -90,7 +117,7 @@ static void handle_get_entry(struct sw_http_request *req, struct sw_http_respons
         sw_http_reply_error(resp, 400, "invalid_public_key", "%s", err.msg);
         return;
     }
-    rc = md_store_get(&app->store, &pk, &out, &err);
+    rc = sw_network_revoked(app->net, &pk) ? SW_ENOTFOUND : md_store_get(&app->store, &pk, &out, &err);
     if (rc == SW_ENOTFOUND)
         sw_http_reply_error(resp, 404, "not_found", "no entry for %s", req->param);
     else if (rc)
@@ -145,7 +172,8 @@ static void reply_servers(struct sw_http_request *req, struct sw_http_response *
         sw_http_reply_error(resp, 400, "invalid_limit", "limit must be 1 to %d", MD_SERVERS_MAX);
         return;
     }
-    if ((rc = md_store_servers(&app->store, available, (unsigned)limit, &out, &err))) {
+    if ((rc = md_store_servers(&app->store, available, (unsigned)limit, app->net ? is_revoked : NULL,
+                               app->net, &out, &err))) {
         sw_http_reply_store_error(resp, &err);
         return;
     }
@@ -193,4 +221,28 @@ void md_write_metrics(void *arg, struct sw_buf *out)
                          (double)atomic_load(&a->rejected_total));
     sw_metrics_write_one(out, "md_entries_expired_total", "counter", "Entries expired unrefreshed",
                          (double)atomic_load(&a->expired_total));
+    sw_metrics_write_one(out, "md_entries_not_member_total", "counter",
+                         "Entries refused: no certificate of the needed role (private network)",
+                         (double)atomic_load(&a->not_member_total));
+    sw_metrics_write_one(out, "md_entries_revoked_total", "counter",
+                         "Entries deleted because their key was revoked",
+                         (double)atomic_load(&a->revoked_purged_total));
+}
+
+void md_purge_revoked(struct md_app *app)
+{
+    uint64_t gen = sw_network_generation(app->net);
+    struct sw_error err = { 0 };
+    int64_t n = 0;
+
+    if (!app->net || gen == app->purged_gen)
+        return;
+    if (md_store_purge(&app->store, is_revoked, app->net, &n, &err)) {
+        sw_log_warn("removing revoked entries: %s", err.msg); /* retried next period */
+        return;
+    }
+    app->purged_gen = gen;
+    atomic_fetch_add(&app->revoked_purged_total, (uint64_t)n);
+    if (n)
+        sw_log_info("removed %lld entr%s of revoked keys", (long long)n, n == 1 ? "y" : "ies");
 }

@@ -1,4 +1,5 @@
 #include "messaging-discovery/store.h"
+#include "common/buf.h"
 #include "common/clock.h"
 #include "common/json.h"
 
@@ -20,6 +21,11 @@ static const struct sw_db_migration migrations[] = {
       "CREATE INDEX md_entries_updated ON md_entries (updated);"
       "CREATE INDEX md_entries_servers ON md_entries (updated) WHERE is_server;"
       "CREATE TABLE md_nonces (pk bytea PRIMARY KEY, next_nonce bigint NOT NULL);" },
+    /* private networks: the certificate the entry was admitted with (role 0, not_after 0,
+     * cert NULL in an open network) */
+    { 2,
+      "ALTER TABLE md_entries ADD COLUMN role smallint NOT NULL DEFAULT 0,"
+      "  ADD COLUMN not_after bigint NOT NULL DEFAULT 0, ADD COLUMN cert text;" },
 };
 
 static const struct {
@@ -29,19 +35,29 @@ static const struct {
       "WITH w AS (INSERT INTO md_watermarks AS m (pk, sequence) VALUES ($1::bytea, $2::bigint)"
       " ON CONFLICT (pk) DO UPDATE SET sequence = EXCLUDED.sequence WHERE m.sequence < EXCLUDED.sequence"
       " RETURNING pk)"
-      " INSERT INTO md_entries AS e (pk, sequence, entry, is_server, available_sessions, updated)"
-      " SELECT pk, $2::bigint, $3, $4::boolean, $5::bigint, $6::bigint FROM w"
+      " INSERT INTO md_entries AS e (pk, sequence, entry, is_server, available_sessions, updated,"
+      "   role, not_after, cert)"
+      " SELECT pk, $2::bigint, $3, $4::boolean, $5::bigint, $6::bigint, $7::smallint, $8::bigint,"
+      "   NULLIF($9, '') FROM w"
       " ON CONFLICT (pk) DO UPDATE SET sequence = EXCLUDED.sequence, entry = EXCLUDED.entry,"
       " is_server = EXCLUDED.is_server, available_sessions = EXCLUDED.available_sessions,"
-      " updated = EXCLUDED.updated RETURNING pk" },
-    { "md_get", "SELECT entry FROM md_entries WHERE pk = $1::bytea AND updated >= $2::bigint" },
+      " updated = EXCLUDED.updated, role = EXCLUDED.role, not_after = EXCLUDED.not_after,"
+      " cert = EXCLUDED.cert RETURNING pk" },
+    /* $3 (not_after floor): -1 in an open network, now in a private one, so an entry stored
+     * without a certificate (not_after 0) or with an expired one is not served */
+    { "md_get",
+      "SELECT entry FROM md_entries WHERE pk = $1::bytea AND updated >= $2::bigint"
+      " AND not_after > $3::bigint" },
     { "md_delete", "DELETE FROM md_entries WHERE pk = $1::bytea RETURNING pk" },
     { "md_all_servers",
-      "SELECT entry FROM md_entries WHERE is_server AND updated >= $1::bigint ORDER BY pk LIMIT $2::int" },
+      "SELECT entry, pk FROM md_entries WHERE is_server AND updated >= $1::bigint"
+      " AND not_after > $3::bigint ORDER BY pk LIMIT $2::int" },
     /* Weighted random order without replacement: sort by Exp(1)/weight. */
     { "md_available_servers",
-      "SELECT entry FROM md_entries WHERE is_server AND updated >= $1::bigint AND available_sessions > 0"
-      " ORDER BY -ln(1.0 - random()) / available_sessions LIMIT $2::int" },
+      "SELECT entry, pk FROM md_entries WHERE is_server AND updated >= $1::bigint AND available_sessions > 0"
+      " AND not_after > $3::bigint ORDER BY -ln(1.0 - random()) / available_sessions LIMIT $2::int" },
+    { "md_pks", "SELECT pk FROM md_entries" },
+    { "md_purge", "DELETE FROM md_entries WHERE pk = ANY($1::bytea[])" },
     { "md_expire", "DELETE FROM md_entries WHERE updated < $1::bigint" },
     { "md_count", "SELECT count(*), count(*) FILTER (WHERE is_server) FROM md_entries" },
 };
@@ -80,12 +96,13 @@ static int run(struct md_store *st, const char *stmt, int n, const char *const *
     return rc;
 }
 
-int md_store_put(struct md_store *st, const struct sw_msg_entry *e, struct sw_error *err)
+int md_store_put(struct md_store *st, const struct sw_msg_entry *e, const struct md_cert_info *ci,
+                 struct sw_error *err)
 {
-    char pk[2 + SW_PK_HEX_LEN + 1], seq[24], sessions[16], now[24];
+    char pk[2 + SW_PK_HEX_LEN + 1], seq[24], sessions[16], now[24], role[8], not_after[24];
     struct json_object *json = sw_msg_entry_to_json(e);
-    const char *params[6] = { pk, seq, sw_json_compact(json, NULL), e->has_server ? "true" : "false",
-                              sessions, now };
+    const char *params[9] = { pk, seq, sw_json_compact(json, NULL), e->has_server ? "true" : "false",
+                              sessions, now, role, not_after, ci && ci->hex ? ci->hex : "" };
     PGresult *res = NULL;
     int rc;
 
@@ -93,7 +110,11 @@ int md_store_put(struct md_store *st, const struct sw_msg_entry *e, struct sw_er
     snprintf(seq, sizeof(seq), "%" PRIu64, e->sequence);
     snprintf(sessions, sizeof(sessions), "%" PRIu32, e->has_server ? e->available_sessions : 0);
     snprintf(now, sizeof(now), "%" PRId64, sw_unix_ms() / 1000);
-    rc = run(st, "md_put", 6, params, &res, err);
+    snprintf(role, sizeof(role), "%u", ci ? ci->role : 0);
+    /* bigint: a not_after past 2^63-1 is stored as the largest value */
+    snprintf(not_after, sizeof(not_after), "%" PRIu64,
+             ci ? (ci->not_after > INT64_MAX ? (uint64_t)INT64_MAX : ci->not_after) : 0);
+    rc = run(st, "md_put", 9, params, &res, err);
     if (rc == SW_OK && PQntuples(res) == 0)
         rc = sw_error_set(err, SW_ECONFLICT, "sequence %" PRIu64 " is not above the last accepted sequence of this key",
                           e->sequence);
@@ -102,16 +123,22 @@ int md_store_put(struct md_store *st, const struct sw_msg_entry *e, struct sw_er
     return rc;
 }
 
+static void floor_param(const struct md_store *st, char out[24])
+{
+    snprintf(out, 24, "%" PRId64, st->private_net ? sw_unix_ms() / 1000 : (int64_t)-1);
+}
+
 int md_store_get(struct md_store *st, const struct sw_pk *pk, struct json_object **out,
                  struct sw_error *err)
 {
-    char pkp[2 + SW_PK_HEX_LEN + 1], cutoff[24];
-    const char *params[2] = { pkp, cutoff };
+    char pkp[2 + SW_PK_HEX_LEN + 1], cutoff[24], floor[24];
+    const char *params[3] = { pkp, cutoff, floor };
     PGresult *res = NULL;
     int rc;
     pk_param(pk, pkp);
     snprintf(cutoff, sizeof(cutoff), "%" PRId64, sw_unix_ms() / 1000 - st->ttl_s);
-    if ((rc = run(st, "md_get", 2, params, &res, err)))
+    floor_param(st, floor);
+    if ((rc = run(st, "md_get", 3, params, &res, err)))
         return rc;
     if (PQntuples(res) == 0)
         rc = sw_error_set(err, SW_ENOTFOUND, "no entry for this key");
@@ -136,27 +163,81 @@ int md_store_delete(struct md_store *st, const struct sw_pk *pk, struct sw_error
     return rc;
 }
 
-int md_store_servers(struct md_store *st, bool available, unsigned limit, struct json_object **out,
-                     struct sw_error *err)
+/* A bytea column in text form ("\\x" + hex) as a key. */
+static bool pk_value(const PGresult *res, int row, int col, struct sw_pk *pk)
 {
-    char cutoff[24], lim[16];
-    const char *params[2] = { cutoff, lim };
+    const char *v = PQgetvalue(res, row, col);
+    return PQgetlength(res, row, col) == 2 + SW_PK_HEX_LEN && v[0] == '\\' && v[1] == 'x' &&
+           sw_pk_from_hex(pk, v + 2, "pk", NULL) == SW_OK;
+}
+
+int md_store_servers(struct md_store *st, bool available, unsigned limit, md_skip_fn skip, void *skip_arg,
+                     struct json_object **out, struct sw_error *err)
+{
+    char cutoff[24], lim[16], floor[24];
+    const char *params[3] = { cutoff, lim, floor };
     PGresult *res = NULL;
     struct json_object *arr;
     int rc;
     snprintf(cutoff, sizeof(cutoff), "%" PRId64, sw_unix_ms() / 1000 - st->ttl_s);
     snprintf(lim, sizeof(lim), "%u", limit);
-    if ((rc = run(st, available ? "md_available_servers" : "md_all_servers", 2, params, &res, err)))
+    floor_param(st, floor);
+    if ((rc = run(st, available ? "md_available_servers" : "md_all_servers", 3, params, &res, err)))
         return rc;
     arr = json_object_new_array();
     for (int i = 0; i < PQntuples(res); i++) {
         struct json_object *o = NULL;
+        struct sw_pk pk;
+        if (skip && (!pk_value(res, i, 1, &pk) || skip(skip_arg, &pk)))
+            continue;
         if (sw_json_parse(PQgetvalue(res, i, 0), (size_t)PQgetlength(res, i, 0), &o, NULL) == SW_OK)
             json_object_array_add(arr, o);
     }
     PQclear(res);
     *out = arr;
     return SW_OK;
+}
+
+int md_store_purge(struct md_store *st, md_skip_fn drop, void *arg, int64_t *purged,
+                   struct sw_error *err)
+{
+    struct sw_buf arr;
+    PGresult *res = NULL;
+    const char *params[1];
+    char hex[SW_PK_HEX_LEN + 1];
+    size_t n = 0;
+    int rc;
+
+    *purged = 0;
+    if ((rc = run(st, "md_pks", 0, NULL, &res, err)))
+        return rc;
+    /* a bytea[] literal: {"\\x<hex>",...} (the backslash escaped inside the quotes) */
+    sw_buf_init(&arr, 0);
+    rc = sw_buf_printf(&arr, "{");
+    for (int i = 0; i < PQntuples(res) && rc == SW_OK; i++) {
+        struct sw_pk pk;
+        if (!pk_value(res, i, 0, &pk) || !drop(arg, &pk))
+            continue;
+        sw_pk_to_hex(&pk, hex);
+        rc = sw_buf_printf(&arr, "%s\"\\\\x%s\"", n++ ? "," : "", hex);
+    }
+    PQclear(res);
+    res = NULL;
+    if (rc == SW_OK)
+        rc = sw_buf_printf(&arr, "}");
+    if (rc != SW_OK) {
+        sw_buf_free(&arr);
+        return sw_error_set(err, SW_ENOMEM, "out of memory");
+    }
+    if (n > 0) {
+        params[0] = arr.data;
+        rc = run(st, "md_purge", 1, params, &res, err);
+        if (rc == SW_OK)
+            *purged = strtoll(PQcmdTuples(res), NULL, 10);
+        PQclear(res);
+    }
+    sw_buf_free(&arr);
+    return rc;
 }
 
 int md_store_expire(struct md_store *st, struct md_counts *out, struct sw_error *err)

@@ -32,7 +32,7 @@ static void labelled(struct sw_buf *out, const char *name, const char *help, con
 static const char *close_reason_name(int r)
 {
     static const char *const names[MS_CLOSE_REASONS] = {
-        "local", "eof", "io", "handshake", "protocol", "goaway", "idle", "overflow",
+        "local", "eof", "io", "handshake", "protocol", "goaway", "idle", "overflow", "refused",
     };
     return r >= 0 && r < MS_CLOSE_REASONS ? names[r] : "unknown";
 }
@@ -53,6 +53,10 @@ static void write_metrics(void *app, struct sw_buf *out)
                             (double)atomic_load(&m->handshakes_failed));
     sw_metrics_write_sample(out, "ms_handshakes_total", "result=\"rejected\"",
                             (double)atomic_load(&m->handshakes_rejected));
+    sw_metrics_write_sample(out, "ms_handshakes_total", "result=\"not_a_member\"",
+                            (double)atomic_load(&m->handshakes_refused));
+    counter(out, "ms_members_evicted_total", "Sessions closed: certificate revoked or expired",
+            &m->members_evicted);
     counter(out, "ms_streams_opened_total", "Streams forwarded to a listener", &m->streams_opened);
     counter(out, "ms_bytes_relayed_total", "DATA body bytes relayed", &m->bytes_relayed);
     counter(out, "ms_frames_relayed_total", "Frames forwarded between sessions", &m->frames_relayed);

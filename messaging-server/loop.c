@@ -6,6 +6,7 @@
  * handshakes; the loop breaks when the last session is freed, or FORCE_MS later closes
  * whatever still lingers. */
 #include "messaging-server/ms.h"
+#include "common/clock.h"
 #include "common/hostport.h"
 #include "common/log.h"
 
@@ -47,6 +48,25 @@ static void force_cb(evutil_socket_t fd, short what, void *arg)
     ms_peers_force_close(srv);
 }
 
+/* Private network: a new revocation list (its generation changed), the earliest
+ * certificate's expiry, or MS_MEMBERS_RECHECK_MS since the last sweep re-checks every
+ * session. */
+static void members_cb(evutil_socket_t fd, short what, void *arg)
+{
+    struct ms_server *srv = arg;
+    uint64_t gen = sw_network_generation(srv->net);
+    uint64_t now_s = (uint64_t)(sw_unix_ms() / 1000);
+
+    if (srv->stopping)
+        return;
+    if (gen != srv->members_gen || (srv->members_expiry && now_s >= srv->members_expiry) ||
+        sw_ms_since(srv->members_swept_ms) >= MS_MEMBERS_RECHECK_MS) {
+        srv->members_gen = gen;
+        srv->members_swept_ms = sw_mono_ms();
+        ms_peers_recheck(srv);
+    }
+}
+
 static void stop_cb(evutil_socket_t fd, short what, void *arg)
 {
     struct ms_server *srv = arg;
@@ -58,6 +78,8 @@ static void stop_cb(evutil_socket_t fd, short what, void *arg)
         srv->listener = NULL;
     }
     evtimer_del(srv->relisten_ev);
+    if (srv->members_ev)
+        event_del(srv->members_ev);
     sw_log_info("sending GOAWAY(shutdown) to %lld sessions", (long long)atomic_load(&srv->m.sessions));
     ms_peers_shutdown(srv);
     if (srv->n_conns == 0)
@@ -102,12 +124,14 @@ static void loop_free(struct ms_server *srv)
         event_free(srv->force_ev);
     if (srv->relisten_ev)
         event_free(srv->relisten_ev);
+    if (srv->members_ev)
+        event_free(srv->members_ev);
     if (srv->base)
         event_base_free(srv->base);
     ms_table_free(&srv->peers);
     ms_table_free(&srv->ends);
     srv->listener = NULL;
-    srv->stop_ev = srv->force_ev = srv->relisten_ev = NULL;
+    srv->stop_ev = srv->force_ev = srv->relisten_ev = srv->members_ev = NULL;
     srv->base = NULL;
 }
 
@@ -130,6 +154,16 @@ int ms_loop_start(struct ms_server *srv, struct sw_error *err)
     if (!srv->stop_ev || !srv->force_ev || !srv->relisten_ev) {
         rc = sw_error_set(err, SW_ENOMEM, "out of memory");
         goto fail;
+    }
+    if (srv->net) {
+        struct timeval tv = { MS_MEMBERS_POLL_MS / 1000, (MS_MEMBERS_POLL_MS % 1000) * 1000 };
+        if (!(srv->members_ev = event_new(srv->base, -1, EV_PERSIST, members_cb, srv))) {
+            rc = sw_error_set(err, SW_ENOMEM, "out of memory");
+            goto fail;
+        }
+        srv->members_gen = sw_network_generation(srv->net);
+        srv->members_swept_ms = sw_mono_ms();
+        event_add(srv->members_ev, &tv);
     }
     if ((rc = listen_on(srv, err)))
         goto fail;

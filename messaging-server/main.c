@@ -35,6 +35,13 @@ static int configure(void *arg, int argc, char **argv, struct sw_error *err)
         c->public_addr = c->addr;
     if (strlen(c->public_addr) > SW_MSG_ADDR_MAX || sw_hostport_parse(c->public_addr, 0, NULL, 0, NULL))
         return sw_error_set(err, SW_EINVAL, "--public-addr '%s' is not HOST:PORT", c->public_addr);
+    if (c->network && !c->network[0])
+        c->network = NULL; /* --network "": open, as when absent */
+    if (c->network && (!c->cert_file || !c->cert_file[0]))
+        return sw_error_set(err, SW_EINVAL, "--network needs --cert-file (this server's certificate, "
+                            "role messaging-server: skywire-cli net sign --pk <key> --role messaging-server)");
+    if (!c->network && (c->cert_file || c->revocations))
+        return sw_error_set(err, SW_EINVAL, "--cert-file and --revocations need --network");
     return SW_OK;
 }
 
@@ -52,13 +59,40 @@ static int load_key(struct ms_server *srv, struct sw_error *err)
     return SW_OK;
 }
 
+/* Private network: our certificate must name our key with role messaging-server. */
+static int open_network(struct ms_server *srv, struct sw_error *err)
+{
+    const struct ms_config *c = &srv->cfg;
+    const struct sw_network_opts o = {
+        .network_pk = c->network, .self = &srv->kp.pk, .cert_file = c->cert_file,
+        .self_roles = SW_ROLE_BIT(SW_ROLE_MESSAGING_SERVER), .revocations = c->revocations,
+        .refresh_ms = (unsigned)c->revocations_refresh_ms,
+    };
+    const struct sw_cert *own;
+    char hex[SW_PK_HEX_LEN + 1];
+    int rc;
+
+    if ((rc = sw_network_open(&srv->net, &o, err)))
+        return rc;
+    if (!srv->net) {
+        sw_log_info("open network: any key may open a session");
+        return SW_OK;
+    }
+    own = sw_network_own_cert_parsed(srv->net);
+    sw_pk_to_hex(sw_network_key(srv->net), hex);
+    sw_log_info("private network %s: certificate '%s' valid until %llu; revocations from %s", hex,
+                own->name, (unsigned long long)own->not_after, c->revocations ? c->revocations : "nowhere");
+    return SW_OK;
+}
+
 static int start(void *arg, struct sw_error *err)
 {
     struct ms_daemon *d = arg;
     const struct ms_config *c = &d->srv.cfg;
     int rc;
 
-    if ((rc = load_key(&d->srv, err)) || (rc = ms_loop_start(&d->srv, err)) ||
+    if ((rc = load_key(&d->srv, err)) || (rc = open_network(&d->srv, err)) ||
+        (rc = ms_loop_start(&d->srv, err)) ||
         (rc = ms_http_start(&d->srv, &d->http, err)))
         return rc;
     if (c->discovery && (rc = ms_registry_start(&d->srv, &d->reg, err)))
@@ -80,6 +114,8 @@ static void stop(void *arg)
     ms_loop_stop(&d->srv);
     ms_registry_stop(d->reg);
     sw_http_server_stop(d->http);
+    sw_network_close(d->srv.net);
+    d->srv.net = NULL;
     sw_keypair_wipe(&d->srv.kp);
     libevent_global_shutdown();
 }
@@ -106,6 +142,15 @@ int main(int argc, char **argv)
         SW_OPT_NUM("max-session-buffer", "BYTES", "unsent output before a session is dropped (default 16777216)",
                    &c->max_session_buffer, 1 << 17, 1L << 34),
         SW_OPT_NUM("register-interval", "SECONDS", "entry refresh period (default 30)", &c->register_interval_s, 1, 3600),
+        SW_OPT_STR("network", "PK", "private network: the network's public key (hex, or a file\n"
+                   "holding it); sessions only from members with role visor,\n"
+                   "setup-node or service (default: open)", &c->network),
+        SW_OPT_STR("cert-file", "FILE", "this server's certificate, role messaging-server (required\n"
+                   "with --network)", &c->cert_file),
+        SW_OPT_STR("revocations", "SRC", "revocation list: a transport discovery URL (http://host:port)\n"
+                   "or a file, polled (default: none)", &c->revocations),
+        SW_OPT_NUM("revocations-refresh-ms", "MS", "how often --revocations is polled (default 20000)",
+                   &c->revocations_refresh_ms, 100, 600000),
         SW_OPT_END,
     };
     const struct sw_daemon_def def = {
@@ -122,6 +167,7 @@ int main(int argc, char **argv)
         .max_sessions = 2048, .max_streams = 1024, .max_handshakes = 512,
         .handshake_timeout_ms = 5000, .open_timeout_ms = 5000, .idle_timeout_ms = 60000,
         .ping_interval_ms = 20000, .max_session_buffer = 16L << 20, .register_interval_s = 30,
+        .revocations_refresh_ms = 20000,
     };
     return sw_daemon_main(&def, &d, argc, argv);
 }

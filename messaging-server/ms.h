@@ -20,13 +20,21 @@
 #include "common/keys.h"
 #include "common/msg_proto.h"
 #include "common/msg_session.h"
+#include "common/network.h"
 
 #define MS_REFUSE_CODES 7 /* index = sw_msg_refusal code; 0 counts unknown codes */
-#define MS_GOAWAY_CODES 5
-#define MS_CLOSE_REASONS 8
+#define MS_GOAWAY_CODES 6
+#define MS_CLOSE_REASONS 9
+/* Private network: sessions' certificates are re-checked at a new revocation list (the
+ * generation is polled every MS_MEMBERS_POLL_MS), when the earliest one expires, and at
+ * least every MS_MEMBERS_RECHECK_MS. */
+#define MS_MEMBERS_POLL_MS 1000
+#define MS_MEMBERS_RECHECK_MS 30000
 
 struct ms_config {
     const char *addr, *http_addr, *key_file, *discovery, *public_addr;
+    const char *network, *cert_file, *revocations; /* private network (network NULL = open) */
+    long revocations_refresh_ms;
     long max_sessions, max_streams, max_handshakes;
     long handshake_timeout_ms, open_timeout_ms, idle_timeout_ms, ping_interval_ms;
     long max_session_buffer;
@@ -36,7 +44,8 @@ struct ms_config {
 /* Counters and gauges; written by the loop and registry threads, read by HTTP threads. */
 struct ms_metrics {
     _Atomic int64_t sessions, handshaking, streams;
-    _Atomic uint64_t handshakes_ok, handshakes_failed, handshakes_rejected;
+    _Atomic uint64_t handshakes_ok, handshakes_failed, handshakes_rejected, handshakes_refused;
+    _Atomic uint64_t members_evicted; /* sessions closed: certificate revoked or expired */
     _Atomic uint64_t streams_opened, bytes_relayed, frames_relayed, late_frames;
     _Atomic uint64_t protocol_errors;
     _Atomic uint64_t refusals[MS_REFUSE_CODES];
@@ -100,6 +109,8 @@ struct ms_peer {
     struct ms_server *srv;
     struct sw_msg_session *s;
     enum ms_peer_state state;
+    const struct sw_cert *cert; /* private network: the admitted certificate (the session's) */
+    bool evicted;            /* closed for its certificate: already logged */
     uint64_t serial;
     uint32_t next_even;      /* next server-assigned stream id on this session */
     long n_streams;
@@ -108,11 +119,15 @@ struct ms_peer {
 struct ms_server {
     struct ms_config cfg;
     struct sw_keypair kp;
+    struct sw_network *net;  /* NULL = open network; thread-safe */
     struct ms_metrics m;
     /* loop thread only */
     struct event_base *base;
     struct evconnlistener *listener;
-    struct event *stop_ev, *force_ev, *relisten_ev;
+    struct event *stop_ev, *force_ev, *relisten_ev, *members_ev;
+    uint64_t members_gen;    /* revocation list generation of the last sweep */
+    uint64_t members_expiry; /* unix s: the earliest not_after of a session (0 = none) */
+    int64_t members_swept_ms; /* monotonic time of the last sweep */
     struct ms_table peers, ends;
     LIST_HEAD(, ms_peer) conns;
     long n_conns;
@@ -140,6 +155,9 @@ struct ms_peer *ms_peer_find(struct ms_server *srv, const struct sw_pk *pk);
 void ms_peer_goaway(struct ms_peer *p, enum sw_msg_goaway code);
 void ms_peers_shutdown(struct ms_server *srv);
 void ms_peers_force_close(struct ms_server *srv);
+/* Private network: closes (GOAWAY(not_a_member)) every session whose certificate is now
+ * revoked or expired, one log line each, and sets srv->members_expiry anew. */
+void ms_peers_recheck(struct ms_server *srv);
 
 /* relay.c: streams (loop thread) */
 int ms_relay_frame(struct ms_peer *p, const struct sw_msg_frame *f, struct sw_error *err);

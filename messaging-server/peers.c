@@ -7,6 +7,7 @@
 #include "messaging-server/ms.h"
 #include "common/log.h"
 
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -22,7 +23,7 @@ static const struct sw_msg_session_callbacks peer_callbacks = {
 static const char *reason_name(enum sw_msg_close_reason r)
 {
     static const char *const names[MS_CLOSE_REASONS] = {
-        "local", "eof", "io", "handshake", "protocol", "goaway", "idle", "overflow",
+        "local", "eof", "io", "handshake", "protocol", "goaway", "idle", "overflow", "refused",
     };
     return (unsigned)r < MS_CLOSE_REASONS ? names[r] : "unknown";
 }
@@ -59,6 +60,7 @@ void ms_peer_accept(struct ms_server *srv, evutil_socket_t fd)
         .idle_timeout_ms = (int)srv->cfg.idle_timeout_ms,
         .ping_interval_ms = (int)srv->cfg.ping_interval_ms,
         .max_output = (size_t)srv->cfg.max_session_buffer,
+        .network = srv->net,
     };
     struct sw_error err = { 0 };
     struct ms_peer *p;
@@ -95,6 +97,7 @@ static void on_ready(struct sw_msg_session *s, void *ctx)
     char hex[SW_PK_HEX_LEN + 1];
 
     p->pk = *sw_msg_session_peer(s);
+    p->cert = sw_msg_session_peer_cert(s);
     sw_pk_to_hex(&p->pk, hex);
     atomic_fetch_sub(&srv->m.handshaking, 1);
     atomic_fetch_add(&srv->m.handshakes_ok, 1);
@@ -118,6 +121,8 @@ static void on_ready(struct sw_msg_session *s, void *ctx)
     }
     ms_table_insert(&srv->peers, &p->node);
     p->state = MS_PEER_ACTIVE;
+    if (p->cert && (srv->members_expiry == 0 || p->cert->not_after < srv->members_expiry))
+        srv->members_expiry = p->cert->not_after; /* the loop's sweep closes it then */
     atomic_fetch_add(&srv->m.sessions, 1);
 }
 
@@ -146,7 +151,8 @@ static void count_close(struct ms_server *srv, const struct ms_peer *p, enum sw_
         atomic_fetch_add(&srv->m.closed[reason], 1);
     if (p->state == MS_PEER_HANDSHAKE) {
         atomic_fetch_sub(&srv->m.handshaking, 1);
-        atomic_fetch_add(&srv->m.handshakes_failed, 1);
+        atomic_fetch_add(reason == SW_MSG_CLOSED_REFUSED ? &srv->m.handshakes_refused
+                                                         : &srv->m.handshakes_failed, 1);
     }
     /* the session sends these GOAWAYs itself */
     if (reason == SW_MSG_CLOSED_PROTOCOL)
@@ -163,10 +169,18 @@ static void on_closed(struct sw_msg_session *s, enum sw_msg_close_reason reason,
     char hex[SW_PK_HEX_LEN + 1];
 
     count_close(srv, p, reason);
-    if (p->state == MS_PEER_HANDSHAKE) {
+    if (reason == SW_MSG_CLOSED_REFUSED) {
+        /* a proven key without a fitting certificate: the operator wants to see it */
+        const struct sw_pk *who = sw_msg_session_peer(s);
+        if (who)
+            sw_pk_to_hex(who, hex);
+        else
+            snprintf(hex, sizeof(hex), "?");
+        sw_log_warn("session %s from %s refused: %s", hex, sw_msg_session_remote_addr(s), why);
+    } else if (p->state == MS_PEER_HANDSHAKE) {
         /* debug only: scanners and garbage must not flood the log (see the metrics) */
         sw_log_debug("handshake from %s failed: %s", sw_msg_session_remote_addr(s), why);
-    } else {
+    } else if (!p->evicted) {
         sw_pk_to_hex(&p->pk, hex);
         sw_log_info("session %s closed (%s): %s", hex, reason_name(reason), why);
     }
@@ -196,4 +210,29 @@ void ms_peers_force_close(struct ms_server *srv)
     struct ms_peer *p;
     LIST_FOREACH(p, &srv->conns, link)
         sw_msg_session_close(p->s);
+}
+
+void ms_peers_recheck(struct ms_server *srv)
+{
+    struct ms_peer *p;
+    struct sw_error err = { 0 };
+    char hex[SW_PK_HEX_LEN + 1];
+    uint64_t earliest = 0;
+
+    LIST_FOREACH(p, &srv->conns, link) {
+        if (p->state != MS_PEER_ACTIVE || !p->cert)
+            continue;
+        if (sw_network_recheck(srv->net, p->cert, &err) == SW_OK) {
+            if (earliest == 0 || p->cert->not_after < earliest)
+                earliest = p->cert->not_after;
+            continue;
+        }
+        sw_pk_to_hex(&p->pk, hex);
+        sw_log_warn("session %s from %s closed: %s", hex, sw_msg_session_remote_addr(p->s), err.msg);
+        atomic_fetch_add(&srv->m.members_evicted, 1);
+        p->evicted = true;
+        detach(p);
+        ms_peer_goaway(p, SW_GOAWAY_NOT_A_MEMBER); /* freed later, from the loop */
+    }
+    srv->members_expiry = earliest;
 }

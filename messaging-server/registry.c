@@ -82,8 +82,10 @@ static bool post_entry(struct ms_registry *r, long avail)
     struct sw_http_result res = { 0 };
     struct sw_error err = { 0 };
     struct json_object *o;
-    const char *body;
+    const char *body, *cert_hex = sw_network_own_cert_hex(r->srv->net);
     char url[URL_MAX + 64], why[SW_ERROR_MSG_MAX];
+    char cert[sizeof(SW_HDR_CERT) + 2 + SW_CERT_HEX_MAX + 1];
+    const char *headers[2] = { cert, NULL };
     size_t len;
     bool ok;
 
@@ -94,7 +96,10 @@ static bool post_entry(struct ms_registry *r, long avail)
     }
     body = sw_json_compact(o, &len);
     snprintf(url, sizeof(url), "%s/messaging-discovery/entry/", r->base);
-    ok = sw_http_do(r->http, "POST", url, NULL, body, len, &res, &err) == SW_OK && res.status == 200;
+    /* private network: our certificate (role messaging-server) rides beside the entry */
+    snprintf(cert, sizeof(cert), SW_HDR_CERT ": %s", cert_hex);
+    ok = sw_http_do(r->http, "POST", url, cert_hex[0] ? headers : NULL, body, len, &res, &err) == SW_OK &&
+         res.status == 200;
     if (!ok && err.msg[0])
         snprintf(why, sizeof(why), "%s", err.msg);
     else if (!ok)
@@ -177,6 +182,7 @@ int ms_registry_start(struct ms_server *srv, struct ms_registry **out, struct sw
         free(r);
         return sw_error_set(err, SW_ENOMEM, "cannot create an HTTP client");
     }
+    sw_http_client_set_cert(r->http, sw_network_own_cert_hex(srv->net)); /* the signed DELETE */
     pthread_mutex_init(&r->mu, NULL);
     sw_cond_init(&r->cv);
     if (pthread_create(&r->thread, NULL, registry_main, r) != 0) {

@@ -259,19 +259,20 @@ static int append_pair(struct sw_buf *b, const struct rf_graph *g, const struct 
 
 /* True (with the reason in why) when key idx cannot be part of any route. */
 static bool key_unroutable(const struct rf_graph *g, uint32_t idx, const char *hex, int64_t cutoff,
-                           char *why, size_t cap)
+                           bool private_network, char *why, size_t cap)
 {
     if (idx == RF_NO_NODE)
         snprintf(why, cap, "key %s has no transports", hex);
     else if (rf_graph_usable_degree(g, idx, cutoff) == 0)
-        snprintf(why, cap, "none of key %s's transports is up", hex);
+        snprintf(why, cap, "none of key %s's transports is up%s", hex,
+                 private_network ? " between members of the network" : "");
     else
         return false;
     return true;
 }
 
 /* Paths for one pair into job->paths; SW_ENOTFOUND (job->why says why) when there are none. */
-static int route_pair(const struct rf_graph *g, struct rf_scratch *s, struct rf_query *q,
+static int route_pair(const struct rf_graph *g, struct rf_scratch *s, struct rf_query *q, bool private_network,
                       const struct rf_pair *p, struct rf_job *job, size_t *n)
 {
     char why[200];
@@ -280,8 +281,8 @@ static int route_pair(const struct rf_graph *g, struct rf_scratch *s, struct rf_
 
     q->src = rf_graph_find(g, &p->src);
     q->dst = rf_graph_find(g, &p->dst);
-    if (key_unroutable(g, q->src, p->src_hex, q->cutoff, why, sizeof(why)) ||
-        key_unroutable(g, q->dst, p->dst_hex, q->cutoff, why, sizeof(why))) {
+    if (key_unroutable(g, q->src, p->src_hex, q->cutoff, private_network, why, sizeof(why)) ||
+        key_unroutable(g, q->dst, p->dst_hex, q->cutoff, private_network, why, sizeof(why))) {
         snprintf(job->why, sizeof(job->why), "no route from %s to %s: %s", p->src_hex, p->dst_hex, why);
         return SW_ENOTFOUND;
     }
@@ -312,7 +313,7 @@ static int write_routes(struct rf_app *app, const struct rf_graph *g, struct rf_
     int rc = sw_buf_append(&job->out, "{", 1);
     for (size_t i = 0; rc == SW_OK && i < r->n; i++) {
         size_t n = 0;
-        if ((rc = route_pair(g, s, &q, &r->pairs[i], job, &n)))
+        if ((rc = route_pair(g, s, &q, app->sync.net != NULL, &r->pairs[i], job, &n)))
             break;
         *paths_out += n;
         if (i && (rc = sw_buf_append(&job->out, ",", 1)))
@@ -409,6 +410,16 @@ static void write_graph_metrics(struct rf_app *a, struct sw_buf *out)
     gauge(out, "rf_sync_connected", "1 while the LISTEN session to the database is up",
           atomic_load(&a->sync.connected) ? 1 : 0);
     rf_graph_unref(g);
+    if (a->sync.net) {
+        uint64_t issued_at;
+        uint32_t revoked;
+        sw_network_revocations_info(a->sync.net, &issued_at, &revoked);
+        gauge(out, "rf_members_valid", "Keys with a valid visor certificate, not revoked (last rebuild)",
+              (double)atomic_load(&a->sync.members_valid));
+        counter(out, "rf_members_reloads_total", "Reads of td_members", atomic_load(&a->sync.members_reloads));
+        gauge(out, "rf_revocations_issued_at", "issued_at of the revocation list in use", (double)issued_at);
+        gauge(out, "rf_revoked_keys", "Keys in the revocation list in use", revoked);
+    }
 }
 
 void rf_write_metrics(void *arg, struct sw_buf *out)

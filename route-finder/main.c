@@ -10,13 +10,52 @@
 struct rf_main {
     struct rf_app app; /* first: handlers receive it as req->app */
     long ttl_s;        /* --ttl, copied into app at start */
+    const char *network;     /* --network: a private network's key (hex or file), or NULL */
+    const char *revocations; /* --revocations: URL or file, or NULL (td_revocations) */
+    struct sw_network *net;
 };
+
+/* --network: checked while parsing, so that a bad key is a usage error (exit 2). */
+static int opt_network(void *target, const char *value, struct sw_error *err)
+{
+    struct sw_pk pk;
+    if (value && *value && sw_network_key_read(value, &pk, err))
+        return SW_EINVAL;
+    *(const char **)target = value;
+    return SW_OK;
+}
+
+static bool private_network(const struct rf_main *m)
+{
+    return m->network && m->network[0];
+}
 
 static int migrate(void *arg, struct sw_db *db, struct sw_error *err)
 {
     struct rf_main *m = arg;
     m->app.ttl_s = m->ttl_s;
-    return rf_store_migrate(db, err);
+    return rf_store_migrate(db, private_network(m), err);
+}
+
+/* Private network: the policy the sync thread masks the graph with (members.h). */
+static int open_network(struct rf_main *m)
+{
+    struct sw_network_opts o = { .network_pk = m->network, .revocations = m->revocations };
+    struct sw_error err = { 0 };
+    char pk[SW_PK_HEX_LEN + 1];
+    if (sw_network_open(&m->net, &o, &err)) {
+        sw_log_error("--network: %s", err.msg);
+        return -1;
+    }
+    m->app.sync.net = m->net;
+    m->app.sync.net_has_source = m->revocations && m->revocations[0];
+    m->app.sync.ttl_s = m->ttl_s;
+    if (!m->net)
+        return 0;
+    sw_pk_to_hex(sw_network_key(m->net), pk);
+    sw_log_info("private network %s: routes only through members (visor certificates in td_members), "
+                "revocations from %s", pk, m->app.sync.net_has_source ? m->revocations : "td_revocations");
+    return 0;
 }
 
 /* Starts the sync thread and waits for the first full load, so that the HTTP server never
@@ -25,6 +64,8 @@ static int prepare(void *arg, struct sw_db *db)
 {
     struct rf_main *m = arg;
     struct sw_error err = { 0 };
+    if (open_network(m))
+        return -1;
     if (rf_sync_start(&m->app.sync, db, &err)) {
         sw_log_error("cannot start the graph sync: %s", err.msg);
         rf_app_free(&m->app);
@@ -50,7 +91,9 @@ static int start(void *arg)
 static void stop(void *arg)
 {
     struct rf_main *m = arg;
-    rf_app_free(&m->app);
+    rf_app_free(&m->app); /* joins the sync thread, the network's last user */
+    sw_network_close(m->net);
+    m->net = NULL;
 }
 
 int main(int argc, char **argv)
@@ -59,6 +102,10 @@ int main(int argc, char **argv)
     const struct sw_opt options[] = {
         SW_OPT_NUM("ttl", "SECONDS", "transports not refreshed by both edges within this are not used (default 300;\n"
                    "give it the transport discovery's --ttl)", &m.ttl_s, 1, 86400L * 365),
+        SW_OPT_CALL("network", "PK", "private network: the network's public key (hex, or a file holding it); routes only through keys\n"
+                    "with a valid visor certificate in td_members that is not revoked", opt_network, &m.network),
+        SW_OPT_STR("revocations", "SRC", "with --network: the revocation list from a transport discovery URL\n"
+                   "(http://host:port) or a file, every 20 s (default: td_revocations in --db)", &m.revocations),
         SW_OPT_END,
     };
     const struct sw_service_def def = {

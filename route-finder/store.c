@@ -22,35 +22,44 @@ static const struct sw_db_migration migrations[] = {
       "  END IF;\n"
       "  RETURN NULL;\n"
       "END $$" },
+    /* Private networks: td_members or td_revocations changed (one payload per table; a
+     * transaction's notifications with equal payloads arrive once). */
+    { 2,
+      "CREATE OR REPLACE FUNCTION rf_notify_td_membership() RETURNS trigger LANGUAGE plpgsql AS $$\n"
+      "BEGIN\n"
+      "  PERFORM pg_notify('" RF_MEMBERSHIP_CHANNEL "', TG_TABLE_NAME);\n"
+      "  RETURN NULL;\n"
+      "END $$" },
 };
 
 #define TRIGGER_EXISTS                                                                       \
-    "SELECT EXISTS (SELECT 1 FROM pg_trigger WHERE tgrelid = to_regclass('td_transports')"  \
-    " AND tgname = 'rf_notify_td_transports')"
+    "SELECT EXISTS (SELECT 1 FROM pg_trigger WHERE tgrelid = to_regclass($1) AND tgname = $2)"
 
-/* Idempotent, and harmless when another route finder races us to it. */
+/* Idempotent, and harmless when another route finder races us to it. %1$s table, %2$s
+ * trigger, %3$s function. Row triggers: an upsert that changes nothing notifies nothing. */
 #define TRIGGER_CREATE                                                                       \
     "DO $$ BEGIN\n"                                                                          \
-    "  IF to_regclass('td_transports') IS NOT NULL AND NOT EXISTS (SELECT 1 FROM pg_trigger" \
-    "     WHERE tgrelid = to_regclass('td_transports') AND tgname = 'rf_notify_td_transports') THEN\n" \
-    "    CREATE TRIGGER rf_notify_td_transports AFTER INSERT OR UPDATE OR DELETE ON td_transports" \
-    "      FOR EACH ROW EXECUTE FUNCTION rf_notify_td_transports();\n"                           \
+    "  IF to_regclass('%1$s') IS NOT NULL AND NOT EXISTS (SELECT 1 FROM pg_trigger"          \
+    "     WHERE tgrelid = to_regclass('%1$s') AND tgname = '%2$s') THEN\n"                   \
+    "    CREATE TRIGGER %2$s AFTER INSERT OR UPDATE OR DELETE ON %1$s"                       \
+    "      FOR EACH ROW EXECUTE FUNCTION %3$s();\n"                                          \
     "  END IF;\n"                                                                            \
     "EXCEPTION WHEN duplicate_object THEN NULL;\n"                                           \
     "END $$"
 
 #define ROW_COLS "SELECT t_id, edge_a, edge_b, up_a AND up_b, updated FROM td_transports"
 
-/* Runs sql (no parameters) on a pooled connection; *yes = first column of the first row
+/* Runs sql (text parameters) on a pooled connection; *yes = first column of the first row
  * is true. */
-static int pool_query_bool(struct sw_db *db, const char *sql, bool *yes, struct sw_error *err)
+static int pool_query_bool(struct sw_db *db, const char *sql, int nparams, const char *const *params, bool *yes,
+                           struct sw_error *err)
 {
     struct sw_db_conn *c;
     PGresult *r = NULL;
     int rc = sw_db_acquire(db, &c, err);
     if (rc)
         return rc;
-    rc = sw_db_exec(c, sql, 0, NULL, &r, err);
+    rc = sw_db_exec(c, sql, nparams, params, &r, err);
     if (rc == SW_OK)
         *yes = PQntuples(r) > 0 && PQgetvalue(r, 0, 0)[0] == 't';
     PQclear(r);
@@ -58,55 +67,71 @@ static int pool_query_bool(struct sw_db *db, const char *sql, bool *yes, struct 
     return rc;
 }
 
-static int wait_for_table(struct sw_db *db, struct sw_error *err)
+static int wait_for_table(struct sw_db *db, const char *table, struct sw_error *err)
 {
+    const char *params[1] = { table };
     bool exists = false, logged = false;
     int rc;
     for (;;) {
-        if ((rc = pool_query_bool(db, "SELECT to_regclass('td_transports') IS NOT NULL", &exists, err)))
+        if ((rc = pool_query_bool(db, "SELECT to_regclass($1) IS NOT NULL", 1, params, &exists, err)))
             return rc;
         if (exists)
             break;
         if (!logged)
-            sw_log_info("waiting for the transport discovery to create td_transports in this database");
+            sw_log_info("waiting for the transport discovery to create %s in this database", table);
         logged = true;
         if (sw_daemon_sleep(WAIT_TABLE_MS))
-            return sw_error_set(err, SW_EIO, "stopped while waiting for td_transports");
+            return sw_error_set(err, SW_EIO, "stopped while waiting for %s", table);
     }
     if (logged)
-        sw_log_info("td_transports exists now");
+        sw_log_info("%s exists now", table);
     return SW_OK;
 }
 
-static int ensure_trigger(struct sw_db *db, struct sw_error *err)
+static int ensure_trigger(struct sw_db *db, const char *table, const char *trigger, const char *function,
+                          struct sw_error *err)
 {
+    const char *params[2] = { table, trigger };
     struct sw_db_conn *c;
     PGresult *r = NULL;
     bool exists = false;
-    int rc = pool_query_bool(db, TRIGGER_EXISTS, &exists, err);
+    char sql[1024];
+    int rc = pool_query_bool(db, TRIGGER_EXISTS, 2, params, &exists, err);
     if (rc || exists)
         return rc;
     if ((rc = sw_db_acquire(db, &c, err)))
         return rc;
-    rc = sw_db_exec(c, TRIGGER_CREATE, 0, NULL, &r, err);
+    snprintf(sql, sizeof(sql), TRIGGER_CREATE, table, trigger, function);
+    rc = sw_db_exec(c, sql, 0, NULL, &r, err);
     PQclear(r);
     sw_db_release(db, c);
     if (rc == SW_OK)
-        sw_log_info("database: installed trigger rf_notify_td_transports on td_transports");
+        sw_log_info("database: installed trigger %s on %s", trigger, table);
     return rc;
 }
 
-int rf_store_migrate(struct sw_db *db, struct sw_error *err)
+static int install_triggers(struct sw_db *db, bool private_network, struct sw_error *err)
+{
+    int rc = ensure_trigger(db, "td_transports", "rf_notify_td_transports", "rf_notify_td_transports", err);
+    if (rc || !private_network)
+        return rc;
+    if ((rc = ensure_trigger(db, "td_members", "rf_notify_td_members", "rf_notify_td_membership", err)))
+        return rc;
+    return ensure_trigger(db, "td_revocations", "rf_notify_td_revocations", "rf_notify_td_membership", err);
+}
+
+int rf_store_migrate(struct sw_db *db, bool private_network, struct sw_error *err)
 {
     int rc;
-    if ((rc = wait_for_table(db, err)) ||
+    if ((rc = wait_for_table(db, "td_transports", err)) ||
+        (private_network && (rc = wait_for_table(db, "td_revocations", err))) ||
         (rc = sw_db_migrate(db, "route-finder", migrations, sizeof(migrations) / sizeof(migrations[0]), err)))
         return rc;
     struct sw_error why = { 0 };
-    if ((rc = ensure_trigger(db, &why)) == SW_OK)
+    if ((rc = install_triggers(db, private_network, &why)) == SW_OK)
         return SW_OK;
     return rc == SW_EDB ? sw_error_set(err, rc, "%s", why.msg)
-                        : sw_error_set(err, rc, "cannot install the trigger on td_transports: %.200s", why.msg);
+                        : sw_error_set(err, rc, "cannot install the triggers: %.200s", why.msg);
 }
 
 /* ---- the dedicated session ----------------------------------------------------------- */

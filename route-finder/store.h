@@ -12,17 +12,23 @@
 #define RF_STORE_H
 
 #include <libpq-fe.h>
+#include <stdbool.h>
 #include <stddef.h>
 
 #include "common/db.h"
 #include "route-finder/graph.h"
 
 #define RF_NOTIFY_CHANNEL "td_transports"
+/* Private networks: td_members or td_revocations changed (payload: the table's name). */
+#define RF_MEMBERSHIP_CHANNEL "td_membership"
 
-/* Waits (logging once) until td_transports exists, then applies the migration and installs
- * the trigger if it is missing. SW_EDB while the database is unreachable (the caller
- * retries); SW_EIO when a stop signal arrived while waiting. */
-int rf_store_migrate(struct sw_db *db, struct sw_error *err);
+/* Waits (logging once) until td_transports exists (and, for a private network, the TD's
+ * td_members and td_revocations of its schema v3), then applies the migrations and installs
+ * the triggers that are missing: rf_notify_td_transports, and for a private network
+ * rf_notify_td_members and rf_notify_td_revocations (channel RF_MEMBERSHIP_CHANNEL).
+ * SW_EDB while the database is unreachable (the caller retries); SW_EIO when a stop signal
+ * arrived while waiting. */
+int rf_store_migrate(struct sw_db *db, bool private_network, struct sw_error *err);
 
 /* Connection parameters for a dedicated session (not from the pool): those of a live pooled
  * connection, plus TCP keepalives so that a silently dead link is noticed. */

@@ -37,12 +37,38 @@ bool rf_sync_loaded(struct rf_sync *s)
     return atomic_load(&s->loaded);
 }
 
+/* A snapshot of rows; on a private network, of the rows masked by the members (members.h). */
+static int build(struct rf_sync *s, const struct rf_row *rows, size_t n, struct rf_graph **g)
+{
+    int64_t now = sw_unix_ms() / 1000, next;
+    struct rf_row *masked;
+    int rc;
+    if (!s->net)
+        return rf_graph_build(rows, n, g);
+    /* read first: a list that arrives while masking is noticed at the next look */
+    s->net_generation = sw_network_generation(s->net);
+    if (!(masked = rf_members_mask(&s->members, s->net, rows, n, now, s->ttl_s, &next)))
+        return SW_ENOMEM;
+    rc = rf_graph_build(masked, n, g);
+    free(masked);
+    s->next_member_s = next;
+    atomic_store(&s->members_valid, rf_members_valid(&s->members, s->net, now));
+    return rc;
+}
+
+/* Spaces the next rebuild after one that took since t0 (see RF_SYNC_GAP_FACTOR). */
+static void space_rebuilds(struct rf_sync *s, int64_t t0)
+{
+    int64_t gap = sw_ms_since(t0) * RF_SYNC_GAP_FACTOR;
+    s->next_apply_ms = sw_deadline_ms(gap > RF_SYNC_GAP_MAX_MS ? RF_SYNC_GAP_MAX_MS : gap);
+}
+
 /* Builds a snapshot of rows (sorted) and publishes it; takes ownership of rows. */
 static int install(struct rf_sync *s, struct rf_row *rows, size_t n, struct sw_error *err)
 {
     struct rf_graph *g;
-    int64_t t0 = sw_mono_ms(), gap;
-    int rc = rf_graph_build(rows, n, &g);
+    int64_t t0 = sw_mono_ms();
+    int rc = build(s, rows, n, &g);
     if (rc) {
         free(rows);
         return sw_error_set(err, rc, "building the graph of %zu transports: %s", n, sw_strerror(rc));
@@ -51,8 +77,7 @@ static int install(struct rf_sync *s, struct rf_row *rows, size_t n, struct sw_e
     s->rows = rows;
     s->n_rows = n;
     publish(s, g);
-    gap = sw_ms_since(t0) * RF_SYNC_GAP_FACTOR;
-    s->next_apply_ms = sw_deadline_ms(gap > RF_SYNC_GAP_MAX_MS ? RF_SYNC_GAP_MAX_MS : gap);
+    space_rebuilds(s, t0);
     return SW_OK;
 }
 
@@ -178,6 +203,93 @@ static int apply_pending(struct rf_sync *s, struct sw_error *err)
     return rc;
 }
 
+/* ---- membership (private network) ------------------------------------------------------ */
+
+/* Members and, unless net reads them itself, the stored revocation list. A list that does
+ * not verify is logged and skipped (the last good one stays); only the database's failures
+ * end the session. */
+static int reload_members(struct rf_sync *s, struct sw_error *err)
+{
+    struct rf_members m;
+    struct sw_error why = { 0 };
+    size_t bad = 0;
+    int rc;
+
+    if (!s->net_has_source && (rc = rf_members_load_revocations(s->pg, s->net, &why))) {
+        if (rc == SW_EDB)
+            return sw_error_set(err, rc, "%s", why.msg);
+        sw_log_warn("td_revocations: %s; keeping the list in use", why.msg);
+    }
+    if ((rc = rf_members_load(s->pg, s->net, &s->members, &m, &bad, err)))
+        return rc;
+    rf_members_free(&s->members);
+    s->members = m;
+    s->members_dirty = false;
+    atomic_fetch_add(&s->members_reloads, 1);
+    sw_log_debug("members loaded: %zu certificate(s), %zu not of this network's visors", m.n, bad);
+    return SW_OK;
+}
+
+/* Rebuilds the snapshot from the rows in memory when membership changed: members notified,
+ * a new revocation list, or a certificate that became valid. */
+static int membership_tick(struct rf_sync *s, struct sw_error *err)
+{
+    int64_t t0 = sw_mono_ms(), now_s = sw_unix_ms() / 1000;
+    uint64_t gen, issued_at;
+    uint32_t revoked;
+    struct rf_graph *g;
+    bool rebuild, new_list;
+    int rc;
+
+    if (!s->net || t0 < s->next_apply_ms)
+        return SW_OK;
+    rebuild = s->members_dirty;
+    if (s->members_dirty && (rc = reload_members(s, err)))
+        return rc;
+    gen = sw_network_generation(s->net);
+    new_list = gen != s->net_generation;
+    rebuild |= new_list || (s->next_member_s && now_s >= s->next_member_s);
+    if (!rebuild)
+        return SW_OK;
+    if ((rc = build(s, s->rows, s->n_rows, &g)))
+        return sw_error_set(err, rc, "building the graph of %zu transports: %s", s->n_rows, sw_strerror(rc));
+    publish(s, g);
+    space_rebuilds(s, t0);
+    atomic_fetch_add(&s->updates, 1);
+    sw_network_revocations_info(s->net, &issued_at, &revoked);
+    /* a new list is an operator's act; members come and go with every new visor */
+    if (new_list)
+        sw_log_info("graph rebuilt for the revocation list issued at %llu (%u key(s)): %llu member(s) valid",
+                    (unsigned long long)issued_at, revoked, (unsigned long long)atomic_load(&s->members_valid));
+    else
+        sw_log_debug("graph rebuilt for membership: %llu member(s) valid",
+                     (unsigned long long)atomic_load(&s->members_valid));
+    return SW_OK;
+}
+
+/* Poll timeout for membership: the rebuild spacing after a notification, the next look at
+ * net's own source, the next certificate becoming valid; -1 for none. */
+static int membership_wait_ms(const struct rf_sync *s)
+{
+    int64_t now = sw_mono_ms(), wait = -1;
+    if (!s->net)
+        return -1;
+    if (s->members_dirty)
+        wait = s->next_apply_ms > now ? s->next_apply_ms - now : 0;
+    if (s->net_has_source && (wait < 0 || wait > RF_SYNC_NET_CHECK_MS))
+        wait = RF_SYNC_NET_CHECK_MS;
+    if (s->next_member_s) {
+        int64_t until = s->next_member_s * 1000 - sw_unix_ms();
+        if (until < 0)
+            until = 0;
+        if (wait < 0 || until < wait)
+            wait = until;
+    }
+    if (wait >= 0 && now + wait < s->next_apply_ms) /* no spinning through the spacing */
+        wait = s->next_apply_ms - now;
+    return wait < 0 ? -1 : wait > INT32_MAX ? INT32_MAX : (int)wait;
+}
+
 /* ---- notifications ------------------------------------------------------------------- */
 
 static void note(struct rf_sync *s, const char *payload)
@@ -199,6 +311,8 @@ static void drain(struct rf_sync *s)
         if (strcmp(n->relname, RF_NOTIFY_CHANNEL) == 0) {
             atomic_fetch_add(&s->notifications, 1);
             note(s, n->extra);
+        } else if (strcmp(n->relname, RF_MEMBERSHIP_CHANNEL) == 0) {
+            s->members_dirty = true;
         }
         PQfreemem(n);
     }
@@ -249,7 +363,8 @@ static int listen_loop(struct rf_sync *s, struct sw_error *err)
          * already in libpq's buffer: the socket will not signal them (libpq: check
          * PQnotifies after each PQexec). */
         drain(s);
-        ready = poll(p, 2, wait_ms(s));
+        int rows_ms = wait_ms(s), members_ms = membership_wait_ms(s);
+        ready = poll(p, 2, rows_ms < 0 || (members_ms >= 0 && members_ms < rows_ms) ? members_ms : rows_ms);
         if (ready < 0 && errno != EINTR)
             return sw_error_set(err, SW_EIO, "poll: %s", strerror(errno));
         if (atomic_load(&s->stop))
@@ -264,6 +379,9 @@ static int listen_loop(struct rf_sync *s, struct sw_error *err)
             if (rc)
                 return rc;
         }
+        int rc = membership_tick(s, err);
+        if (rc)
+            return rc;
     }
 }
 
@@ -286,6 +404,8 @@ static int open_session(struct rf_sync *s, struct sw_error *err)
     if (!(s->pg = rf_store_connect(&s->conninfo, err)))
         return SW_EDB;
     if ((rc = rf_store_command(s->pg, "LISTEN " RF_NOTIFY_CHANNEL, err)) ||
+        (s->net && (rc = rf_store_command(s->pg, "LISTEN " RF_MEMBERSHIP_CHANNEL, err))) ||
+        (s->net && (rc = reload_members(s, err))) ||
         (rc = full_load(s, s->failed_attempts || atomic_load(&s->loaded) ? "reconnected" : "start", err))) {
         close_session(s);
         return rc;
@@ -388,5 +508,6 @@ void rf_sync_stop(struct rf_sync *s)
     free(s->pending);
     s->rows = NULL;
     s->pending = NULL;
+    rf_members_free(&s->members);
     rf_conninfo_free(&s->conninfo);
 }

@@ -18,6 +18,7 @@ MS_ADDR=127.0.0.1:8081
 MS_HTTP=127.0.0.1:8082
 HV_ADDR=127.0.0.1:9080
 HV_VISORS=127.0.0.1:9081
+NETWORK_MODE=${SW_LOCAL_NETWORK:-private}
 pids=()
 
 cleanup() {
@@ -49,8 +50,9 @@ start() { # name command...
     pids+=($!)
 }
 
-public_key() { # key or config file -> its public key
-    sed -n 's/.*"public_key": *"\([0-9a-f]\{64\}\)".*/\1/p' "$1" | head -n 1
+public_key() { # key file or visor config -> its own public key (keys.public_key in a config)
+    perl -MJSON::PP -e 'local $/; open(my $f, "<", $ARGV[0]) or exit 1; my $j = decode_json(<$f>);
+        print(($j->{keys} || $j)->{public_key} // "")' "$1" 2>/dev/null
 }
 
 mkdir -p "$STATE"
@@ -64,21 +66,48 @@ for db in transport_discovery messaging_discovery setup_node; do
     psql -q "$PG_URL" -tAc "SELECT 1 FROM pg_database WHERE datname = '$db'" | grep -q 1 ||
         psql -q "$PG_URL" -c "CREATE DATABASE $db" >/dev/null
 done
-[ -f "$STATE/setup-node.key" ] || "$CLI" keygen -o "$STATE/setup-node.key" >/dev/null
+for k in setup-node hypervisor messaging-server; do
+    [ -f "$STATE/$k.key" ] || "$CLI" keygen -o "$STATE/$k.key" >/dev/null
+done
 SN_PK=$(public_key "$STATE/setup-node.key")
-[ -f "$STATE/hypervisor.key" ] || "$CLI" keygen -o "$STATE/hypervisor.key" >/dev/null
 HV_PK=$(public_key "$STATE/hypervisor.key")
 
-start transport-discovery "$BIN/transport-discovery" --addr "$TD_ADDR" --db "$(db_url transport_discovery)"
-start messaging-discovery "$BIN/messaging-discovery" --addr "$MD_ADDR" --db "$(db_url messaging_discovery)"
+# Private network: the network key (made once, 0600) and a certificate per member, signed when
+# missing or older than 300 days (they last 365).
+NET=() NET_REV=() NET_PK=""
+sign() { # name public-key role certificate-file
+    [ -n "$NET_PK" ] || return 0
+    [ -s "$4" ] && [ -z "$(find "$4" -mtime +300)" ] && return 0
+    "$CLI" net sign --key "$STATE/network.key" --pk "$2" --role "$3" --name "$1" --expires 365d \
+        --out "$4" >/dev/null
+}
+case "$NETWORK_MODE" in
+private)
+    [ -f "$STATE/network.key" ] || "$CLI" net init --out "$STATE/network.key" >/dev/null
+    NET_PK=$(public_key "$STATE/network.key")
+    NET=(--network "$NET_PK")
+    NET_REV=(--network "$NET_PK" --revocations "http://$TD_ADDR")
+    sign messaging-server "$(public_key "$STATE/messaging-server.key")" messaging-server \
+        "$STATE/messaging-server.cert"
+    sign setup-node "$SN_PK" setup-node "$STATE/setup-node.cert"
+    ;;
+open) ;;
+*) echo "SW_LOCAL_NETWORK must be private or open, not '$NETWORK_MODE'" >&2; exit 2 ;;
+esac
+cert_of() { [ -n "$NET_PK" ] && echo --cert-file "$STATE/$1.cert"; }
+
+start transport-discovery "$BIN/transport-discovery" --addr "$TD_ADDR" --db "$(db_url transport_discovery)" "${NET[@]}"
+start messaging-discovery "$BIN/messaging-discovery" --addr "$MD_ADDR" --db "$(db_url messaging_discovery)" "${NET_REV[@]}"
 wait_health transport-discovery "http://$TD_ADDR/health"
 wait_health messaging-discovery "http://$MD_ADDR/health"
-start route-finder "$BIN/route-finder" --addr "$RF_ADDR" --db "$(db_url transport_discovery)"
+start route-finder "$BIN/route-finder" --addr "$RF_ADDR" --db "$(db_url transport_discovery)" "${NET[@]}"
 start messaging-server "$BIN/messaging-server" --addr "$MS_ADDR" --http-addr "$MS_HTTP" \
-    --key-file "$STATE/messaging-server.key" --discovery "http://$MD_ADDR"
+    --key-file "$STATE/messaging-server.key" --discovery "http://$MD_ADDR" "${NET_REV[@]}" \
+    $(cert_of messaging-server)
 wait_health messaging-server "http://$MS_HTTP/health"
 start setup-node "$BIN/setup-node" --addr "$SN_ADDR" --db "$(db_url setup_node)" \
-    --key-file "$STATE/setup-node.key" --messaging-discovery "http://$MD_ADDR"
+    --key-file "$STATE/setup-node.key" --messaging-discovery "http://$MD_ADDR" "${NET_REV[@]}" \
+    $(cert_of setup-node)
 wait_health route-finder "http://$RF_ADDR/health"
 wait_health setup-node "http://$SN_ADDR/health"
 
@@ -125,12 +154,19 @@ for v in c b a; do
         [ "$v" = a ] && extra=(--socks-srv "$(public_key "$STATE/visor-c/skywire-config.json")" \
             --socks-addr "$SOCKS_ADDR")
         [ "$v" = c ] && extra=(--socks-allow "$SOCKS_DEMO_ALLOW")
+        [ -n "$NET_PK" ] && extra+=(--network "$NET_PK" --cert-file "$dir/visor.cert")
         "$CLI" node gen-config -o "$dir/skywire-config.json" --tpd "http://$TD_ADDR" \
             --mdisc "http://$MD_ADDR" --rf "http://$RF_ADDR" --setup-node "$SN_PK" \
             --stcp "${STCP[$v]}" --api-addr "${API[$v]}" --data-dir "$dir/data" \
             --skychat-addr "${CHAT[$v]}" --hypervisor "$HV_PK@$HV_VISORS" "${extra[@]}" >/dev/null
         fresh+=("$v")
     fi
+    if [ -n "$NET_PK" ] && ! grep -q "\"$NET_PK\"" "$dir/skywire-config.json"; then
+        echo "visor $v's config in $STATE belongs to another network: remove $STATE to start afresh," \
+            "or run with SW_LOCAL_NETWORK=open" >&2
+        exit 1
+    fi
+    sign "visor-$v" "$(public_key "$dir/skywire-config.json")" visor "$dir/visor.cert"
 done
 socks_demo_allow "$STATE/visor-c/skywire-config.json"
 PK_A=$(public_key "$STATE/visor-a/skywire-config.json")
@@ -178,6 +214,7 @@ Skywire-C local network is up (logs in $STATE/):
   visor B  $PK_B  api http://${API[b]}  skychat http://${CHAT[b]}
   visor C  $PK_C  api http://${API[c]}  skychat http://${CHAT[c]}
   A and C are connected only through B (stcp A-B and B-C): their apps talk over 2-hop routes.
+  network              ${NET_PK:-open (any key may join)}${NET_PK:+ (private: only keys signed by $STATE/network.key)}
   hypervisor           http://$HV_ADDR   (user admin, password: cat $STATE/hypervisor/initial-password)
 
 Try it:
@@ -207,6 +244,10 @@ Try it:
   $CLI rtfind $PK_A $PK_C
   curl -s http://$SN_ADDR/route-groups
   curl -s http://$MS_HTTP/metrics | grep ^ms_
+  # private network: a visor's certificate, and taking a key out of the network (within a minute)
+  $CLI net show $STATE/visor-a/visor.cert
+  #   $CLI net revoke --key $STATE/network.key --pk <key> --tpd http://$TD_ADDR
+  curl -s http://$TD_ADDR/network/revocations
 
 Press Ctrl-C to stop.
 EOT

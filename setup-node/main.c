@@ -61,6 +61,41 @@ static int load_key(struct sn_app *app, struct sw_error *err)
     return SW_OK;
 }
 
+/* A private network (--network): our certificate must be there, valid, ours and a setup
+ * node's; the revocation list is polled from --revocations. */
+static int open_network(struct sn_app *app, struct sw_error *err)
+{
+    const struct sw_network_opts o = {
+        .network_pk = app->network_pk,
+        .self = &app->kp.pk,
+        .cert_file = app->cert_file,
+        .self_roles = SW_ROLE_BIT(SW_ROLE_SETUP_NODE),
+        .revocations = app->revocations,
+        .refresh_ms = (unsigned)app->revocations_refresh_ms,
+    };
+    const struct sw_cert *c;
+    struct sw_error e = { 0 };
+    char hex[SW_PK_HEX_LEN + 1];
+    int rc;
+
+    if (app->network_pk && !app->network_pk[0])
+        app->network_pk = NULL; /* --network "": open, as when absent */
+    if (!app->network_pk && (app->cert_file || app->revocations))
+        return sw_error_set(err, SW_EINVAL, "--cert-file and --revocations need --network PK");
+    if ((rc = sw_network_open(&app->net, &o, &e)))
+        return sw_error_set(err, rc, "--network: %s", e.msg);
+    if ((c = sw_network_own_cert_parsed(app->net))) {
+        sw_pk_to_hex(sw_network_key(app->net), hex);
+        sw_log_info("private network %s: member \"%s\" (role %s), certificate valid until %llu; "
+                    "revocations from %s; only visors may ask for routes, rules go to visors only",
+                    hex, c->name, sw_role_name(c->role),
+                    (unsigned long long)c->not_after, app->revocations ? app->revocations : "nowhere");
+    }
+    if (app->net && !app->revocations)
+        sw_log_warn("--revocations not given: revoked certificates stay valid here until they expire");
+    return SW_OK;
+}
+
 /* Checks the flags together, prepares the statements and the nonce table, loads the key.
  * The service layer only logs that this step failed: the reason, when there is one, is here. */
 static int prepare(void *arg, struct sw_db *db)
@@ -72,8 +107,9 @@ static int prepare(void *arg, struct sw_db *db)
         rc = sw_error_set(&err, SW_EINVAL,
                           "no messaging: pass --messaging-discovery URL and/or --messaging-server PK@HOST:PORT");
     else if ((rc = sn_access_check_config(app, &err)) == SW_OK && (rc = sn_store_prepare(db)) == SW_OK &&
-             (rc = sw_nonce_store_init(&app->nonces, db, "sn_nonces")) == SW_OK)
-        rc = load_key(app, &err);
+             (rc = sw_nonce_store_init(&app->nonces, db, "sn_nonces")) == SW_OK &&
+             (rc = load_key(app, &err)) == SW_OK)
+        rc = open_network(app, &err);
     if (rc && err.msg[0])
         sw_log_error("%s", err.msg);
     return rc;
@@ -86,6 +122,7 @@ static int start(void *arg)
         .kp = app->kp, .discovery_url = app->discovery_url, .n_servers = (unsigned)app->sessions,
         .servers = app->n_servers ? app->servers : NULL, .n_fixed_servers = app->n_servers,
         .dial_timeout_ms = (int)app->step_timeout_ms,
+        .network = app->net,
     };
     struct sw_error err = { 0 };
     int rc = sw_msg_client_start(&cfg, &app->msg, &err);
@@ -128,6 +165,15 @@ int main(int argc, char **argv)
         SW_OPT_CALL("route-groups-access", "loopback|admin|any",
                     "who may read GET /route-groups: loopback clients and admin keys\n"
                     "(default), admin keys only, or everyone", parse_access, &app),
+        SW_OPT_STR("network", "PK", "a private network's public key (hex, or a file holding it): serve\n"
+                   "only visors holding its certificate, install rules only on them (default: open)",
+                   &app.network_pk),
+        SW_OPT_STR("cert-file", "FILE", "this node's certificate (role setup-node; skywire-cli net sign)",
+                   &app.cert_file),
+        SW_OPT_STR("revocations", "SRC", "revocation list: a transport discovery URL (http://host:port)\n"
+                   "or a file, polled (default: none)", &app.revocations),
+        SW_OPT_NUM("revocations-refresh-ms", "MS", "how often --revocations is polled (default 20000)",
+                   &app.revocations_refresh_ms, 100, 600000),
         SW_OPT_END,
     };
     const struct sw_service_def def = {
@@ -146,11 +192,13 @@ int main(int argc, char **argv)
     app.key_file = "setup-node.key";
     app.sessions = 2;
     app.step_timeout_ms = 5000;
+    app.revocations_refresh_ms = 20000;
     app.listener_fd = -1;
     pthread_mutex_init(&app.mu, NULL);
     pthread_cond_init(&app.cv, NULL);
     sn_pool_init(&app.pool);
     rc = sw_service_main(&def, &app, argc, argv);
+    sw_network_close(app.net); /* every thread that reads it has stopped */
     sw_keypair_wipe(&app.kp);
     return rc;
 }

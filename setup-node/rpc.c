@@ -67,7 +67,10 @@ static int ensure_stream(struct sn_app *app, struct sn_peer *p, bool fresh, stru
         close(p->fd);
         p->fd = -1;
     }
-    rc = sw_msg_dial(app->msg, &p->pk, SW_RULES_PORT, (int)app->step_timeout_ms, &p->fd, &refusal, &why);
+    /* private network: rules go only to keys holding a visor certificate; the handshake
+     * refuses any other, and the setup fails naming why */
+    rc = sw_msg_dial_roles(app->msg, &p->pk, SW_RULES_PORT, SW_ROLE_BIT(SW_ROLE_VISOR),
+                           (int)app->step_timeout_ms, &p->fd, &refusal, &why);
     if (rc == SW_OK)
         return SW_OK;
     p->fd = -1;

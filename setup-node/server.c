@@ -222,7 +222,8 @@ static void *listen_main(void *arg)
 int sn_server_start(struct sn_app *app, struct sw_error *err)
 {
     struct sw_error why = { 0 };
-    if (sw_msg_listen(app->msg, SW_SETUP_PORT, &app->listener_fd, &why))
+    /* private network: route_group requests come from visors only */
+    if (sw_msg_listen_roles(app->msg, SW_SETUP_PORT, SW_ROLE_BIT(SW_ROLE_VISOR), &app->listener_fd, &why))
         return sw_error_set(err, SW_EIO, "cannot listen on messaging port %d: %s", SW_SETUP_PORT, why.msg);
     if (pthread_create(&app->listen_thread, NULL, listen_main, app) != 0) {
         close(app->listener_fd);

@@ -15,6 +15,7 @@
 #include "common/keys.h"
 #include "common/metrics.h"
 #include "common/msg_client.h"
+#include "common/network.h"
 #include "common/setup_proto.h"
 #include "common/signed_request.h"
 
@@ -82,7 +83,12 @@ struct sn_app {
     enum sn_access_mode rg_access;
     struct sw_pk admin_keys[SN_MAX_ADMIN_KEYS];
     size_t n_admin_keys;
+    const char *network_pk;  /* --network: a private network's key (NULL: open network) */
+    const char *cert_file;   /* --cert-file: our certificate (role setup-node) */
+    const char *revocations; /* --revocations: a transport discovery URL or a file */
+    long revocations_refresh_ms;
     /* run time */
+    struct sw_network *net;  /* NULL: open network (common/network.h) */
     struct sw_nonce_store nonces; /* sn_nonces: signed requests of admin keys */
     struct sw_keypair kp;
     struct sw_msg_client *msg;
@@ -162,7 +168,8 @@ void sn_peer_close(struct sn_peer *p);
 void sn_peer_release(struct sn_app *app, struct sn_peer *p);
 
 /* server.c: listens on messaging port 2 and starts the listener thread (SW_EIO, err saying
- * why, when either fails). */
+ * why, when either fails). In a private network only visors' streams get through the
+ * messaging handshake (a refused one is logged there). */
 int sn_server_start(struct sn_app *app, struct sw_error *err);
 void sn_server_stop(struct sn_app *app);
 

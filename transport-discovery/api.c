@@ -2,6 +2,7 @@
 #include "common/json.h"
 #include "common/log.h"
 #include "common/metrics.h"
+#include "transport-discovery/members.h"
 
 #include <stdio.h>
 #include <stdlib.h>
@@ -69,26 +70,88 @@ fail:
     return NULL;
 }
 
+/* Private network: the signed request's caller must be a member with role visor (403
+ * not_a_member and one log line otherwise). *cert gets its certificate. */
+static int admit_caller(struct td_app *app, const struct sw_http_request *req, const struct sw_pk *caller,
+                        struct sw_cert *cert, struct sw_http_response *resp)
+{
+    int rc = sw_network_admit_request(app->net, req, caller, SW_ROLE_BIT(SW_ROLE_VISOR), cert, resp);
+    if (rc)
+        atomic_fetch_add(&app->refused_total, 1);
+    return rc;
+}
+
+/* Adds c to the certificates to store unless its key is there already. */
+static void add_member(struct sw_cert *certs, size_t *n, const struct sw_cert *c)
+{
+    for (size_t i = 0; i < *n; i++)
+        if (sw_pk_equal(&certs[i].subject, &c->subject))
+            return;
+    certs[(*n)++] = *c;
+}
+
+/* Private network: both edges of entry `where` must carry a valid visor certificate. */
+static int admit_edges(struct td_app *app, const struct sw_http_request *req, const struct sw_pk *caller,
+                       const struct sw_tp_signed_entry *se, const char *where, struct sw_cert *certs,
+                       size_t *n, struct sw_http_response *resp)
+{
+    for (int j = 0; j < 2; j++) {
+        struct sw_error err = { 0 };
+        struct sw_cert c;
+        char pk[SW_PK_HEX_LEN + 1], by[SW_PK_HEX_LEN + 1];
+        if (sw_network_admit_hex(app->net, &se->entry.edges[j], se->certs[j], SW_ROLE_BIT(SW_ROLE_VISOR),
+                                 &c, &err) == SW_OK) {
+            add_member(certs, n, &c);
+            continue;
+        }
+        sw_pk_to_hex(&se->entry.edges[j], pk);
+        sw_pk_to_hex(caller, by);
+        sw_log_warn("refused %s %s from %s: %s.certs[%d] (edge %s): %s", req->method, req->path, by, where, j,
+                    pk, err.msg);
+        sw_http_reply_error(resp, 403, "not_a_member", "%s.certs[%d] (edge %s): %s", where, j, pk, err.msg);
+        atomic_fetch_add(&app->refused_total, 1);
+        return SW_EPERM;
+    }
+    return SW_OK;
+}
+
+/* Stores the admitted certificates (td_members); a failure is the request's 503. */
+static int store_members(struct td_app *app, const struct sw_cert *certs, size_t n, struct sw_http_response *resp)
+{
+    struct sw_error err = { 0 };
+    int rc;
+    if (!app->net || n == 0)
+        return SW_OK;
+    if ((rc = td_members_upsert(&app->store, certs, n, &err)))
+        reply_store_error(resp, rc, &err);
+    return rc;
+}
+
 static void handle_register(struct sw_http_request *req, struct sw_http_response *resp)
 {
     struct td_app *app = req->app;
     struct sw_tp_signed_entry *entries = NULL;
+    struct sw_cert *certs = NULL; /* private network: the certificates to store */
     struct json_object *root = NULL;
     struct sw_buf out;
     struct sw_error err = { 0 };
     struct sw_pk caller;
+    struct sw_cert caller_cert;
     char first[SW_UUID_STR_LEN + 1];
-    size_t n;
+    size_t n, n_certs = 0;
     int rc;
 
     sw_buf_init(&out, 0);
     if (sw_sreq_verify(&app->nonces, req, &caller, resp))
         return;
+    if (admit_caller(app, req, &caller, &caller_cert, resp))
+        return;
     if (!(root = parse_batch(req, resp)))
         return;
     n = json_object_array_length(root);
     entries = calloc(n, sizeof(*entries));
-    if (!entries) {
+    certs = app->net ? calloc(2 * n + 1, sizeof(*certs)) : NULL;
+    if (!entries || (app->net && !certs)) {
         sw_http_reply_error(resp, 503, "out_of_memory", "out of memory");
         goto out;
     }
@@ -108,7 +171,13 @@ static void handle_register(struct sw_http_request *req, struct sw_http_response
             sw_http_reply_error(resp, 403, "not_an_edge", "%s: the caller is not an edge of this transport", where);
             goto out;
         }
+        if (app->net && admit_edges(app, req, &caller, &entries[i], where, certs, &n_certs, resp))
+            goto out;
     }
+    if (app->net)
+        add_member(certs, &n_certs, &caller_cert);
+    if (store_members(app, certs, n_certs, resp))
+        goto out;
     if ((rc = td_store_register(&app->store, &caller, entries, n, &out, &err))) {
         reply_store_error(resp, rc, &err);
         goto out;
@@ -120,6 +189,7 @@ static void handle_register(struct sw_http_request *req, struct sw_http_response
 out:
     sw_buf_free(&out);
     free(entries);
+    free(certs);
     json_object_put(root);
 }
 
@@ -163,11 +233,14 @@ static void handle_statuses(struct sw_http_request *req, struct sw_http_response
     struct sw_buf out;
     struct sw_error err = { 0 };
     struct sw_pk caller;
+    struct sw_cert caller_cert;
     size_t n;
     int rc;
 
     sw_buf_init(&out, 0);
     if (sw_sreq_verify(&app->nonces, req, &caller, resp))
+        return;
+    if (admit_caller(app, req, &caller, &caller_cert, resp))
         return;
     if (!(root = parse_batch(req, resp)))
         return;
@@ -185,6 +258,9 @@ static void handle_statuses(struct sw_http_request *req, struct sw_http_response
             goto out;
         }
     }
+    /* a renewed certificate reaches td_members with the edge's next report */
+    if (store_members(app, &caller_cert, 1, resp))
+        goto out;
     if ((rc = td_store_set_statuses(&app->store, &caller, ups, n, &out, &err))) {
         reply_store_error(resp, rc, &err);
         goto out;
@@ -205,6 +281,8 @@ static void handle_delete(struct sw_http_request *req, struct sw_http_response *
     int rc;
 
     if (sw_sreq_verify(&app->nonces, req, &caller, resp))
+        return;
+    if (admit_caller(app, req, &caller, NULL, resp))
         return;
     if (sw_uuid_parse(&id, req->param, "transport ID in path", &err)) {
         sw_http_reply_error(resp, 400, "invalid_transport_id", "%s", err.msg);
@@ -260,6 +338,10 @@ const struct sw_http_route td_routes[] = {
     { "DELETE", "/transports/id:", SW_ROUTE_PREFIX, handle_delete, "/transports/id:{id}", 0 },
     { "GET", "/transports/edge:", SW_ROUTE_PREFIX, handle_get_edge, "/transports/edge:{pk}", 0 },
     { "POST", "/statuses", SW_ROUTE_EXACT, handle_statuses, NULL, 0 },
+    { "GET", "/network/revocations", SW_ROUTE_EXACT, td_handle_revocations_get, NULL, 0 },
+    /* the largest list is 2 x SW_REVLIST_MAX_LEN hex digits in {"list":"..."} */
+    { "PUT", "/network/revocations", SW_ROUTE_EXACT, td_handle_revocations_put, NULL,
+      2 * SW_REVLIST_MAX_LEN + 4096 },
 };
 const size_t td_n_routes = sizeof(td_routes) / sizeof(td_routes[0]);
 
@@ -279,4 +361,18 @@ void td_write_metrics(void *app, struct sw_buf *out)
                          (double)atomic_load(&a->expired_total));
     sw_metrics_write_one(out, "td_purged_total", "counter", "Transports deleted after both edges went silent",
                          (double)atomic_load(&a->purged_total));
+    if (!a->net)
+        return;
+    uint64_t issued_at;
+    uint32_t revoked;
+    sw_network_revocations_info(a->net, &issued_at, &revoked);
+    sw_metrics_write_one(out, "td_refused_total", "counter", "Requests refused as not_a_member",
+                         (double)atomic_load(&a->refused_total));
+    sw_metrics_write_one(out, "td_members", "gauge", "Keys with a stored certificate",
+                         (double)atomic_load(&a->members_total));
+    sw_metrics_write_one(out, "td_members_valid", "gauge", "Keys whose stored certificate has not expired",
+                         (double)atomic_load(&a->members_valid));
+    sw_metrics_write_one(out, "td_revocations_issued_at", "gauge", "issued_at of the revocation list in use",
+                         (double)issued_at);
+    sw_metrics_write_one(out, "td_revoked_keys", "gauge", "Keys in the revocation list in use", (double)revoked);
 }

@@ -41,6 +41,27 @@ static const struct sw_db_migration migrations[] = {
       "  ADD CONSTRAINT td_transports_up_reported"
       "    CHECK ((updated_a IS NOT NULL OR NOT up_a) AND (updated_b IS NOT NULL OR NOT up_b));"
       "CREATE INDEX td_transports_updated ON td_transports (updated);" },
+    /* Private networks (transport-discovery/members.h): each edge's certificate, as last
+     * admitted, so that the route finder can leave out keys that are no longer members; and
+     * the network's revocation list, shared by every TD instance on this database. Empty
+     * on an open network. */
+    { 3,
+      "CREATE TABLE td_members ("
+      "  pk bytea PRIMARY KEY CHECK (length(pk) = 32),"
+      "  network bytea NOT NULL CHECK (length(network) = 32),"
+      "  role text NOT NULL,"
+      "  name text NOT NULL DEFAULT '',"
+      "  groups text NOT NULL DEFAULT '',"
+      "  not_before bigint NOT NULL,"
+      "  not_after bigint NOT NULL,"
+      "  cert bytea NOT NULL,"
+      "  updated bigint NOT NULL);"
+      "CREATE INDEX td_members_not_after ON td_members (not_after);"
+      "CREATE TABLE td_revocations ("
+      "  network bytea PRIMARY KEY CHECK (length(network) = 32),"
+      "  issued_at bigint NOT NULL,"
+      "  list bytea NOT NULL,"
+      "  updated bigint NOT NULL);" },
 };
 
 #define COLS "t_id::text, encode(edge_a, 'hex'), encode(edge_b, 'hex'), type, label, " \

@@ -416,6 +416,9 @@ static void write_metrics(void *app, struct sw_buf *out)
     sw_metrics_write_sample(out, "visor_dials_total", NULL, (double)v->m_dials);
     sw_metrics_write_header(out, "visor_handshake_failures_total", "counter", "Failed handshakes");
     sw_metrics_write_sample(out, "visor_handshake_failures_total", NULL, (double)v->m_handshake_failures);
+    sw_metrics_write_header(out, "visor_membership_refusals_total", "counter",
+                            "Transport links refused or closed because the peer is not a member");
+    sw_metrics_write_sample(out, "visor_membership_refusals_total", NULL, (double)v->m_refused_members);
     visor_router_write_metrics(v, out);
 }
 

@@ -361,6 +361,41 @@ static int load_api_hosts(const struct sw_config *cfg, struct visor_config *c, s
     return rc;
 }
 
+/* "network": {"public_key", "certificate_file", "revocations", "revocations_refresh_ms"};
+ * absent or an empty public_key is an open network. Runs after transport.discovery (the
+ * default revocation source). */
+static int load_network(const struct sw_config *cfg, struct visor_config *c, struct sw_error *err)
+{
+    const char *pk = NULL, *rev = NULL;
+    struct sw_pk key;
+    uint64_t refresh = VISOR_DEFAULT_NET_REFRESH_MS;
+    int rc;
+
+    c->net_refresh_ms = VISOR_DEFAULT_NET_REFRESH_MS;
+    if ((rc = check_object(cfg, "network", false, err)) ||
+        (rc = sw_config_string(cfg, "network.public_key", false, &pk, err)))
+        return rc;
+    if (!pk || !*pk)
+        return SW_OK;
+    if ((rc = sw_config_pk(cfg, "network.public_key", true, &key, err)))
+        return rc;
+    sw_pk_to_hex(&key, c->net_pk);
+    if ((rc = get_str(cfg, "network.certificate_file", true, c->net_cert_file,
+                      sizeof(c->net_cert_file), err)) ||
+        (rc = sw_config_string(cfg, "network.revocations", false, &rev, err)) ||
+        (rc = sw_config_uint(cfg, "network.revocations_refresh_ms", false, 100, 600000, &refresh, err)))
+        return rc;
+    if (!c->net_cert_file[0])
+        return sw_config_field_error(cfg, "network.certificate_file", err,
+                                     "must name this visor's certificate (skywire-cli net sign)");
+    if (rev && strlen(rev) >= sizeof(c->net_revocations))
+        return sw_config_field_error(cfg, "network.revocations", err, "longer than %zu characters",
+                                     sizeof(c->net_revocations) - 1);
+    snprintf(c->net_revocations, sizeof(c->net_revocations), "%s", rev ? rev : c->tpd_url);
+    c->net_refresh_ms = (unsigned)refresh;
+    return SW_OK;
+}
+
 static int load_misc(const struct sw_config *cfg, struct visor_config *c, struct sw_error *err)
 {
     const char *lvl = NULL;
@@ -393,7 +428,8 @@ static int load_all(const struct sw_config *cfg, struct visor_config *c, struct 
         (rc = load_routing(cfg, c, err)) ||
         (rc = load_stcp(cfg, c, err)) ||
         (rc = load_apps(cfg, c, err)) ||
-        (rc = load_hypervisors(cfg, c, err)))
+        (rc = load_hypervisors(cfg, c, err)) ||
+        (rc = load_network(cfg, c, err)))
         return rc;
     return load_misc(cfg, c, err);
 }
@@ -728,6 +764,33 @@ static int gen_hypervisors(const struct visor_gen_opts *o, struct json_object *r
     return SW_OK;
 }
 
+/* "network" only for a private network: --network needs --cert-file, and the others need
+ * --network. */
+static int gen_network(const struct visor_gen_opts *o, struct json_object *root, struct sw_error *err)
+{
+    struct json_object *n;
+    struct sw_pk pk;
+    struct sw_error kerr = { 0 };
+
+    if (!o->network || !*o->network) {
+        if (o->cert_file || o->revocations)
+            return sw_error_set(err, SW_EINVAL, "--cert-file and --revocations need --network PK");
+        return SW_OK;
+    }
+    if (sw_pk_from_hex(&pk, o->network, "--network", &kerr))
+        return sw_error_set(err, SW_EINVAL, "--network '%s': not a valid public key", o->network);
+    if (!o->cert_file || !*o->cert_file)
+        return sw_error_set(err, SW_EINVAL,
+                            "--network needs --cert-file FILE (where this visor's certificate will be)");
+    n = json_object_new_object();
+    json_object_object_add(n, "public_key", sw_json_pk(&pk));
+    json_object_object_add(n, "certificate_file", jstr(o->cert_file));
+    if (o->revocations)
+        json_object_object_add(n, "revocations", jstr(o->revocations));
+    json_object_object_add(root, "network", n);
+    return SW_OK;
+}
+
 static void gen_keys(const struct sw_keypair *kp, struct json_object *root)
 {
     struct json_object *k = json_object_new_object();
@@ -756,7 +819,8 @@ int visor_config_generate(const struct visor_gen_opts *o, const struct sw_keypai
     json_object_object_add(t, "discovery", jstr(o->tpd ? o->tpd : VISOR_DEFAULT_TPD));
     json_object_object_add(root, "transport", t);
     if ((rc = gen_routing(o, root, err)) || (rc = gen_stcp(o, root, err)) ||
-        (rc = gen_apps(o, root, err)) || (rc = gen_hypervisors(o, root, err)))
+        (rc = gen_apps(o, root, err)) || (rc = gen_hypervisors(o, root, err)) ||
+        (rc = gen_network(o, root, err)))
         goto fail;
     api = json_object_new_object();
     json_object_object_add(api, "listen", jstr(o->api ? o->api : VISOR_DEFAULT_API));

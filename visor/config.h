@@ -42,6 +42,7 @@
 #define VISOR_DEFAULT_DATA_DIR "./visor-data"
 #define VISOR_DEFAULT_SKYCHAT_ADDR "127.0.0.1:8000"
 #define VISOR_DEFAULT_SOCKS_ADDR "127.0.0.1:1080"
+#define VISOR_DEFAULT_NET_REFRESH_MS 20000 /* revocation list reloads (network.revocations_refresh_ms) */
 
 struct visor_pk_addr {
     struct sw_pk pk;
@@ -84,6 +85,13 @@ struct visor_config {
     char data_dir[PATH_MAX];
     size_t n_hypervisors;            /* hypervisors this visor connects out to (hvlink.c) */
     struct visor_pk_addr hypervisors[VISOR_HYPERVISORS_MAX];
+    /* "network": a private network's key (hex; "" = open network), this visor's certificate
+     * file, where the revocation list comes from (a transport discovery URL or a file; ""
+     * = none; default: transport.discovery) and how often it is reloaded */
+    char net_pk[SW_PK_HEX_LEN + 1];
+    char net_cert_file[PATH_MAX];
+    char net_revocations[PATH_MAX];
+    unsigned net_refresh_ms;
 };
 
 /* Loads and validates path. On failure err names the field; *c is left freed. */
@@ -138,6 +146,9 @@ struct visor_gen_opts {
     const char *socks_addr;          /* socksproxy-client listener; NULL: VISOR_DEFAULT_SOCKS_ADDR */
     const char *const *ssh_allow;    /* hex keys SSH lets in (besides its authorized-keys file) */
     size_t n_ssh_allow;
+    /* private network: the network key (hex), this visor's certificate file and the
+     * revocation source (NULL: the transport discovery); all NULL = open network */
+    const char *network, *cert_file, *revocations;
 };
 
 /* Builds a config document for kp; *out is owned by the caller. The result passes

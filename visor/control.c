@@ -5,6 +5,7 @@
 #include "visor/router.h"
 #include "common/json.h"
 #include "common/log.h"
+#include "common/network.h"
 #include "common/version.h"
 
 #include <json-c/json.h>
@@ -38,6 +39,29 @@ struct json_object *visor_tm_transport_json(struct visor *v, const struct visor_
     return o;
 }
 
+/* The visor's own certificate for the summary (the hypervisor shows it); NULL when open. */
+static struct json_object *membership_json(const struct visor *v)
+{
+    const struct sw_cert *c = sw_network_own_cert_parsed(v->net);
+    struct json_object *o, *groups;
+    char buf[SW_CERT_GROUPS_MAX + 1], *save = NULL;
+
+    if (!c)
+        return NULL;
+    groups = json_object_new_array();
+    snprintf(buf, sizeof(buf), "%s", c->groups);
+    for (char *g = strtok_r(buf, ",", &save); g; g = strtok_r(NULL, ",", &save))
+        json_object_array_add(groups, json_object_new_string(g));
+    o = json_object_new_object();
+    json_object_object_add(o, "network", sw_json_pk(&c->network));
+    json_object_object_add(o, "role", json_object_new_string(sw_role_name(c->role)));
+    json_object_object_add(o, "name", json_object_new_string(c->name));
+    json_object_object_add(o, "groups", groups);
+    json_object_object_add(o, "not_before", json_object_new_uint64(c->not_before));
+    json_object_object_add(o, "not_after", json_object_new_uint64(c->not_after));
+    return o;
+}
+
 static void cmd_summary(struct visor *v, struct visor_cmd *c)
 {
     struct json_object *o = json_object_new_object(), *m = json_object_new_object();
@@ -55,6 +79,7 @@ static void cmd_summary(struct visor *v, struct visor_cmd *c)
     json_object_object_add(m, "enabled", json_object_new_boolean(visor_dmsg_enabled(v)));
     json_object_object_add(m, "sessions", json_object_new_int((int)visor_dmsg_sessions(v)));
     json_object_object_add(o, "messaging", m);
+    json_object_object_add(o, "membership", membership_json(v));
     visor_cmd_reply(&v->q, c, 200, o);
 }
 
@@ -346,6 +371,7 @@ void visor_tm_tick(struct visor *v)
         v->last_refresh_ms = now;
         refresh(v);
     }
+    visor_tm_check_members(v);
 }
 
 void visor_tm_shutdown(struct visor *v)

@@ -35,7 +35,7 @@ struct visor_dmsg {
     pthread_mutex_t mu;
     pthread_cond_t cond;
     struct dmsg_job *head, *tail;
-    int active;      /* dials running sw_msg_dial: the client must outlive them */
+    int active;      /* dials running sw_msg_dial_roles: the client must outlive them */
     bool stopping;
 };
 
@@ -102,7 +102,8 @@ static void *dialer_main(void *arg)
         fd = -1;
         refusal = 0;
         memset(&err, 0, sizeof(err));
-        rc = sw_msg_dial(d->client, &j->pk, DMSG_PORT, DMSG_DIAL_TIMEOUT_MS, &fd, &refusal, &err);
+        rc = sw_msg_dial_roles(d->client, &j->pk, DMSG_PORT, SW_ROLE_BIT(SW_ROLE_VISOR),
+                               DMSG_DIAL_TIMEOUT_MS, &fd, &refusal, &err);
         if ((c = visor_cmd_new(VISOR_CMD_DMSG_DIALED))) {
             c->pk = j->pk;
             c->fd = rc == SW_OK ? fd : -1;
@@ -151,6 +152,7 @@ static int start_client(struct visor *v, struct visor_dmsg *d, struct sw_error *
         .servers = v->cfg.n_msg_servers ? servers : NULL,
         .n_fixed_servers = v->cfg.n_msg_servers,
         .dial_timeout_ms = DMSG_DIAL_TIMEOUT_MS,
+        .network = v->net,
     };
     int rc;
 
@@ -162,7 +164,8 @@ static int start_client(struct visor *v, struct visor_dmsg *d, struct sw_error *
     sw_keypair_wipe(&cfg.kp);
     if (rc)
         return rc;
-    if ((rc = sw_msg_listen(d->client, DMSG_PORT, &d->listener_fd, err)))
+    /* private network: dmsg transports are between visors only (the stream handshake checks) */
+    if ((rc = sw_msg_listen_roles(d->client, DMSG_PORT, SW_ROLE_BIT(SW_ROLE_VISOR), &d->listener_fd, err)))
         return rc;
     d->listen_ev = event_new(v->base, d->listener_fd, EV_READ | EV_PERSIST, listen_cb, d);
     if (!d->listen_ev || event_add(d->listen_ev, NULL))

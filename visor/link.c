@@ -196,18 +196,55 @@ static void open_link(struct visor_link *l)
     visor_tm_link_ready(l);
 }
 
+/* Membership refusals: the refusing side logs one line and tells the peer why (REFUSE). */
+void visor_link_refuse(struct visor_link *l, const char *why)
+{
+    char pk[SW_PK_HEX_LEN + 1];
+
+    if (l->state != VISOR_LINK_OPEN || l->refused)
+        return;
+    l->refused = true;
+    l->v->m_refused_members++;
+    sw_pk_to_hex(&l->remote, pk);
+    sw_log_warn("%s: refused %s: %s", l->label, pk, why);
+    visor_link_send(l, VISOR_TP_PKT_REFUSE, why, strnlen(why, VISOR_REFUSE_TEXT_MAX));
+    visor_link_close(l, true, "refused: %s", why);
+}
+
+/* The dialer finished the handshake but is no member: open the link just long enough to
+ * send REFUSE, so its add-tp says why instead of "the peer closed the connection". */
+static void refuse_dialer(struct visor_link *l, const char *why)
+{
+    if (sw_noise_hs_split(&l->hs, &l->tx, &l->rx)) {
+        visor_link_close(l, false, "handshake split failed");
+        return;
+    }
+    uncount(l);
+    l->state = VISOR_LINK_OPEN;
+    visor_link_set_deadline(l, 0, NULL);
+    visor_link_refuse(l, why);
+}
+
 /* One handshake message from the peer (the protocol steps are visor_hs_read's, packet.c). */
 static void hs_read(struct visor_link *l, const uint8_t *msg, size_t len)
 {
     uint8_t reply[SW_FRAME_HDR_LEN + VISOR_HS_FRAME_MAX];
     struct sw_error err = { 0 };
-    struct sw_pk remote;
+    struct sw_pk remote = l->remote; /* the initiator's: the key it dialed */
+    struct sw_cert peer;
     size_t n = 0;
     bool done = false;
     int rc;
 
-    if (visor_hs_read(&l->hs, &l->v->cfg.kp.pk, msg, len, reply + SW_FRAME_HDR_LEN,
-                      VISOR_HS_FRAME_MAX, &n, &done, &remote, &err)) {
+    rc = visor_hs_read(&l->hs, &l->v->cfg.kp.pk, l->v->net, msg, len, reply + SW_FRAME_HDR_LEN,
+                       VISOR_HS_FRAME_MAX, &n, &done, &remote, &peer, &err);
+    if (rc == SW_EPERM && done && l->role == VISOR_LINK_RESPONDER) {
+        l->remote = remote;
+        refuse_dialer(l, err.msg);
+        return;
+    }
+    if (rc) {
+        l->refused = rc == SW_EPERM; /* our dial reached a non-member: the transport says why */
         visor_link_close(l, false, "%s", err.msg);
         return;
     }
@@ -220,6 +257,10 @@ static void hs_read(struct visor_link *l, const uint8_t *msg, size_t len)
         return;
     if (l->role == VISOR_LINK_RESPONDER)
         l->remote = remote;
+    if (l->v->net) {
+        l->peer_cert = peer;
+        l->has_peer_cert = true;
+    }
     open_link(l);
 }
 

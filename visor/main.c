@@ -11,6 +11,7 @@
 #include "common/daemon_main.h"
 #include "common/fs.h"
 #include "common/log.h"
+#include "common/network.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -21,6 +22,7 @@
 #include <sys/file.h>
 #include <sys/resource.h>
 #include <sys/stat.h>
+#include <time.h>
 #include <unistd.h>
 
 #define DRAIN_MS 5000
@@ -81,6 +83,37 @@ static int load_config(struct visor *v, const char *path, struct sw_error *err)
     return SW_OK;
 }
 
+/* A private network (config "network"): our certificate must be there, valid and ours. */
+static int open_network(struct visor *v, struct sw_error *err)
+{
+    const struct sw_network_opts o = {
+        .network_pk = v->cfg.net_pk,
+        .self = &v->cfg.kp.pk,
+        .cert_file = v->cfg.net_cert_file,
+        .self_roles = SW_ROLE_BIT(SW_ROLE_VISOR),
+        .revocations = v->cfg.net_revocations,
+        .refresh_ms = v->cfg.net_refresh_ms,
+    };
+    const struct sw_cert *c;
+    struct sw_error e = { 0 };
+    char date[32];
+    time_t until;
+    struct tm tm;
+    int rc;
+
+    if ((rc = sw_network_open(&v->net, &o, &e)))
+        return sw_error_set(err, rc, "network: %s", e.msg);
+    if (!(c = sw_network_own_cert_parsed(v->net)))
+        return SW_OK;
+    until = (time_t)c->not_after;
+    gmtime_r(&until, &tm);
+    strftime(date, sizeof(date), "%Y-%m-%dT%H:%M:%SZ", &tm);
+    sw_log_info("private network %s: member \"%s\" (role %s, groups \"%s\") until %s; revocations "
+                "from %s", v->cfg.net_pk, c->name, sw_role_name(c->role), c->groups, date,
+                v->cfg.net_revocations[0] ? v->cfg.net_revocations : "nowhere");
+    return SW_OK;
+}
+
 /* Everything up to (not including) the loop thread. */
 static int setup(struct visor *v)
 {
@@ -88,6 +121,8 @@ static int setup(struct visor *v)
     struct sw_error err = { 0 };
 
     v->started_at = sw_unix_ms() / 1000;
+    if (open_network(v, &err))
+        goto fail;
     if (sw_make_dirs(v->cfg.data_dir, 0700, "data_dir", &err) || lock_data_dir(v->cfg.data_dir, &err) ||
         visor_api_token_init(v->cfg.data_dir, v->api_token, &err))
         goto fail;
@@ -146,6 +181,8 @@ static void teardown(struct visor *v)
         visor_cmdq_free(&v->q);
     if (v->base)
         event_base_free(v->base);
+    sw_network_close(v->net); /* after everything that reads it */
+    v->net = NULL;
     visor_config_free(&v->cfg);
     sodium_memzero(v->api_token, sizeof(v->api_token));
 }

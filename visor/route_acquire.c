@@ -129,7 +129,9 @@ static int ask_setup_node(struct visor *v, const atomic_bool *stopping, size_t i
         return sw_error_set(err, SW_EINVAL, "messaging is off in the config: setup nodes are unreachable");
     if (!v->cfg.n_setup_nodes)
         return sw_error_set(err, SW_EINVAL, "no routing.setup_nodes in the config");
-    if ((rc = sw_msg_dial(mc, &v->cfg.setup_nodes[idx], SW_SETUP_PORT, rebind ? 5000 : 10000, &fd, &refusal, err)))
+    /* private network: the stream completes only when the node holds a setup-node certificate */
+    if ((rc = sw_msg_dial_roles(mc, &v->cfg.setup_nodes[idx], SW_SETUP_PORT, SW_ROLE_BIT(SW_ROLE_SETUP_NODE),
+                                rebind ? 5000 : 10000, &fd, &refusal, err)))
         return rc;
     req = json_object_new_object();
     src = json_object_new_object();

@@ -190,7 +190,10 @@ int visor_router_setup_start(struct visor *v, struct sw_error *err)
     visor_connpool_init(&s->pool, s->slots, VISOR_ROUTER_SETUP_STREAMS);
     for (int i = 0; i < VISOR_ROUTER_SETUP_STREAMS; i++)
         s->streams[i].fd = -1;
-    if ((rc = sw_msg_listen(mc, VISOR_ROUTER_SETUP_PORT, &s->listener_fd, err))) {
+    /* private network: only keys with a setup-node certificate get through the handshake
+     * (routing.setup_nodes is checked on top) */
+    if ((rc = sw_msg_listen_roles(mc, VISOR_ROUTER_SETUP_PORT, SW_ROLE_BIT(SW_ROLE_SETUP_NODE),
+                                  &s->listener_fd, err))) {
         visor_connpool_destroy(&s->pool);
         free(s);
         return rc;

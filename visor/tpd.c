@@ -11,6 +11,7 @@
 #include "common/http_client.h"
 #include "common/json.h"
 #include "common/log.h"
+#include "common/network.h"
 
 #include <errno.h>
 #include <json-c/json.h>
@@ -400,7 +401,10 @@ int visor_tpd_start(struct visor *v, struct visor_tpd **out)
         return SW_ENOMEM;
     t->kp = v->cfg.kp;
     snprintf(t->url, sizeof(t->url), "%s", v->cfg.tpd_url);
-    if (!(t->http = sw_http_client_new(&opts))) {
+    /* private network: signed requests carry our certificate (SW-Cert) */
+    if (!(t->http = sw_http_client_new(&opts)) ||
+        sw_http_client_set_cert(t->http, sw_network_own_cert_hex(v->net))) {
+        sw_http_client_free(t->http);
         free(t);
         return SW_ENOMEM;
     }

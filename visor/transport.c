@@ -13,6 +13,7 @@
 #include "visor/packet.h"
 #include "visor/router.h"
 #include "common/log.h"
+#include "common/network.h"
 
 #include <json-c/json.h>
 #include <sodium.h>
@@ -226,6 +227,9 @@ void visor_tp_signed_entry(const struct visor *v, const struct visor_transport *
     se->entry = t->entry;
     se->sigs[i] = t->local_sig;
     se->sigs[1 - i] = t->remote_sig;
+    /* private network: both edges' certificates, so the discovery admits the entry */
+    snprintf(se->certs[i], sizeof(se->certs[i]), "%s", sw_network_own_cert_hex(v->net));
+    snprintf(se->certs[1 - i], sizeof(se->certs[1 - i]), "%s", t->peer_cert_hex);
 }
 
 /* Reached up: tell the discovery, answer a waiting add-tp, remember it for good. */
@@ -237,6 +241,7 @@ static void on_up(struct visor *v, struct visor_transport *t)
 
     sw_backoff_reset(&t->redial_backoff);
     evtimer_del(t->redial);
+    t->member_refused = false;
     /* Both edges register (each writes only its own half): a status post could reach the
      * discovery before the other edge's first registration and find no entry. */
     visor_tp_signed_entry(v, t, &se);
@@ -366,6 +371,13 @@ static void install(struct visor *v, struct visor_transport *t, struct visor_lin
     l->tp = t;
     evtimer_del(t->redial);
     evtimer_del(t->grace);
+    /* dmsg links have no handshake of ours: the certificate goes first, before ENTRY_SIG */
+    if (l->kind == VISOR_TP_DMSG && v->net) {
+        size_t n;
+        const uint8_t *cert = sw_network_own_cert(v->net, &n);
+        if (visor_link_send(l, VISOR_TP_PKT_CERT, cert, n))
+            return;
+    }
     if (visor_link_send(l, VISOR_TP_PKT_ENTRY_SIG, t->local_sig.b, SW_SIG_LEN))
         return; /* the link closes; visor_tm_link_closed follows */
     if (t->state == VISOR_TP_UP && t->have_remote_sig) {
@@ -464,7 +476,8 @@ void visor_tm_link_ready(struct visor_link *l)
 static bool lost_dial_race(const struct visor *v, const struct visor_transport *t,
                            const struct visor_link *l)
 {
-    return l->heard && t->state != VISOR_TP_UP && sw_pk_cmp(&t->remote, &v->cfg.kp.pk) < 0;
+    return l->heard && !l->refused && t->state != VISOR_TP_UP &&
+           sw_pk_cmp(&t->remote, &v->cfg.kp.pk) < 0;
 }
 
 static void wait_for_their_dial(struct visor_transport *t, const char *why)
@@ -484,7 +497,8 @@ void visor_tm_link_closed(struct visor_link *l)
     if (v->stopping)
         return;
     if (!t) {
-        if (l->opened) {
+        if (l->refused && !l->opened) { /* a dialer refused for membership: logged then */
+        } else if (l->opened) {
             sw_log_debug("%s: closed: %s", l->label, l->why);
         } else if (!l->heard) { /* port scans, idle sockets, refused over the limit */
             sw_log_debug("%s: closed before sending anything: %s", l->label, l->why);
@@ -496,6 +510,8 @@ void visor_tm_link_closed(struct visor_link *l)
     }
     snprintf(why, sizeof(why), "%s: %s", l->label, l->why);
     l->tp = NULL;
+    if (l->refused)
+        t->member_refused = true; /* a new revocation list may let it in: see check_members */
     if (t->dial == l) {
         t->dial = NULL;
         v->m_handshake_failures += l->closed_in == VISOR_LINK_HANDSHAKE;
@@ -528,6 +544,16 @@ static void got_entry_sig(struct visor *v, struct visor_transport *t, struct vis
     size_t n = sw_tp_entry_canonical(&t->entry, canon, sizeof(canon));
     struct sw_sig s;
 
+    /* private network: the peer's certificate came in the handshake (stcp) or in a CERT
+     * packet before this one (dmsg) */
+    if (v->net && !l->has_peer_cert) {
+        visor_link_refuse(l, "not a member: no certificate");
+        return;
+    }
+    if (v->net && sw_cert_to_hex(&l->peer_cert, t->peer_cert_hex, sizeof(t->peer_cert_hex))) {
+        visor_link_close(l, false, "the peer's certificate cannot be encoded");
+        return;
+    }
     memcpy(s.b, sig, SW_SIG_LEN);
     /* the entry never changes and Ed25519 signatures are deterministic: a repeat of the
      * signature verified before needs no second verification (a peer could otherwise make
@@ -551,6 +577,22 @@ static void peer_removed(struct visor *v, struct visor_transport *t)
     visor_tp_free(v, t);
     /* saved by the next tick: a peer must not be able to make the loop fsync at will */
     v->store_dirty = v->store_urgent = true;
+}
+
+/* A CERT packet: the peer's certificate (dmsg links send it first; open networks ignore it). */
+static void got_cert(struct visor_link *l, const uint8_t *cert, size_t len)
+{
+    struct sw_error err = { 0 };
+    struct sw_cert c;
+
+    if (!l->v->net)
+        return;
+    if (sw_network_admit(l->v->net, &l->remote, cert, len, SW_ROLE_BIT(SW_ROLE_VISOR), &c, &err)) {
+        visor_link_refuse(l, err.msg);
+        return;
+    }
+    l->peer_cert = c;
+    l->has_peer_cert = true;
 }
 
 void visor_tm_link_packet(struct visor_link *l, const uint8_t *pkt, size_t len)
@@ -577,6 +619,13 @@ void visor_tm_link_packet(struct visor_link *l, const uint8_t *pkt, size_t len)
         break;
     case VISOR_TP_PKT_CLOSE:
         peer_removed(l->v, t);
+        break;
+    case VISOR_TP_PKT_CERT:
+        got_cert(l, p.body, p.body_len);
+        break;
+    case VISOR_TP_PKT_REFUSE:
+        l->refused = true;
+        visor_link_close(l, false, "refused by the peer: %.*s", (int)p.body_len, (const char *)p.body);
         break;
     default:
         if (visor_rpkt_is_routing(p.type)) { /* docs/routing.md §2 */
@@ -730,6 +779,79 @@ void visor_tm_dmsg_dialed(struct visor *v, const struct sw_pk *remote, int fd, c
     }
     l->tp = t;
     visor_tm_link_ready(l);
+}
+
+/* The peer of t was revoked: tell it (REFUSE), forget the transport here and in the
+ * discovery. An expired peer's transport is only closed (a renewed certificate brings it
+ * back), a revoked one's would be redialed in vain. */
+static void forget_revoked(struct visor *v, struct visor_transport *t, const char *why)
+{
+    struct visor_link *l = t->link;
+
+    visor_tp_fold_bytes(t, l);
+    t->link = NULL;
+    l->tp = NULL;
+    visor_link_refuse(l, why);
+    sw_log_info("transport %s %s %s: forgotten (the peer is revoked)", tp_id_str(t),
+                visor_tp_kind_name(t->kind), pk_str(&t->remote));
+    visor_tpd_cancel(v->tpd, &t->entry.id);
+    visor_tpd_delete(v->tpd, &t->entry.id);
+    visor_tp_free(v, t);
+    v->store_dirty = v->store_urgent = true;
+}
+
+/* A new revocation list may admit peers (or us) again: remembered transports that were
+ * refused for membership redial now (spread over half a second) instead of after their
+ * backoff, up to a minute away. */
+static void redial_refused(struct visor *v)
+{
+    struct visor_transport *t;
+
+    TAILQ_FOREACH(t, &v->transports, next) {
+        if (!t->member_refused || !t->remembered || t->link || t->dial || t->dmsg_dialing ||
+            t->state == VISOR_TP_UP)
+            continue;
+        struct timeval tv = { 0, (long)randombytes_uniform(500000) };
+        sw_backoff_reset(&t->redial_backoff);
+        evtimer_add(t->redial, &tv);
+    }
+}
+
+void visor_tm_check_members(struct visor *v)
+{
+    struct visor_transport *t, *next;
+    struct sw_error err = { 0 };
+    const struct sw_cert *own = sw_network_own_cert_parsed(v->net);
+    uint64_t gen;
+
+    if (!v->net)
+        return;
+    gen = sw_network_generation(v->net);
+    if (gen == v->net_generation && v->net_checked_ms &&
+        sw_ms_since(v->net_checked_ms) < VISOR_MEMBER_CHECK_MS)
+        return;
+    if (gen != v->net_generation)
+        redial_refused(v);
+    v->net_generation = gen;
+    v->net_checked_ms = sw_mono_ms();
+    for (t = TAILQ_FIRST(&v->transports); t; t = next) {
+        struct visor_link *l = t->link;
+        next = TAILQ_NEXT(t, next);
+        if (!l || !l->has_peer_cert || sw_network_recheck(v->net, &l->peer_cert, &err) == SW_OK)
+            continue;
+        if (sw_network_revoked(v->net, &t->remote))
+            forget_revoked(v, t, err.msg);
+        else
+            visor_link_refuse(l, err.msg); /* closes later: the list stays intact */
+    }
+    if (own && sw_network_recheck(v->net, own, &err)) {
+        if (!v->own_cert_warned)
+            sw_log_error("our own certificate is no longer valid (%s): peers refuse this visor "
+                         "until that changes (a new certificate is read at restart)", err.msg);
+        v->own_cert_warned = true;
+    } else {
+        v->own_cert_warned = false;
+    }
 }
 
 int visor_tm_init(struct visor *v)

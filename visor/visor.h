@@ -23,6 +23,7 @@
 #include "common/clock.h"
 #include "common/err.h"
 #include "common/keys.h"
+#include "common/netcert.h"
 #include "common/noise.h"
 #include "common/tp_entry.h"
 #include "common/uuid.h"
@@ -39,10 +40,12 @@ struct visor_tpd;
 struct visor_dmsg;
 struct visor_router;
 struct sw_msg_client;
+struct sw_network;
 
 /* ---- limits and timing ------------------------------------------------------------- */
 #define VISOR_HANDSHAKE_MS 5000        /* TCP connect, then each of: handshake, ENTRY_SIG */
-#define VISOR_HS_FRAME_MAX 512         /* largest handshake message accepted */
+#define VISOR_HS_FRAME_MAX 512         /* largest handshake message accepted (message 3 with a
+                                        * certificate: 64 + 32 + SW_CERT_MAX_LEN = 436 bytes) */
 #define VISOR_MAX_HANDSHAKES 256       /* inbound links still handshaking */
 #define VISOR_MAX_TRANSPORTS 65536
 #define VISOR_LINK_MAX_OUTPUT (8u << 20) /* unsent bytes before a peer counts as stuck */
@@ -58,6 +61,8 @@ struct sw_msg_client;
 #define VISOR_CMD_TIMEOUT_MS 5000
 #define VISOR_ADD_TIMEOUT_MS 20000
 #define VISOR_TP_REMOVE_GRACE_MS 3000 /* rm-tp waits this long at most for groups to move off */
+#define VISOR_MEMBER_CHECK_MS 30000   /* peers' certificates re-checked at least this often */
+#define VISOR_REFUSE_TEXT_MAX 200     /* REFUSE packet: the reason's length */
 
 /* ---- transport packets (plaintext of one transport message) ------------------------- */
 enum visor_tp_packet_type {
@@ -66,6 +71,8 @@ enum visor_tp_packet_type {
     VISOR_TP_PKT_PONG = 0x03,      /* u64 token */
     VISOR_TP_PKT_DISCARD = 0x04,   /* bytes, dropped */
     VISOR_TP_PKT_CLOSE = 0x05,     /* u8 reason: the sender removed the transport */
+    VISOR_TP_PKT_CERT = 0x06,      /* the sender's membership certificate (dmsg, private network) */
+    VISOR_TP_PKT_REFUSE = 0x07,    /* 1..200 bytes of text: why the sender closes (membership) */
 };
 #define VISOR_TP_CLOSE_REMOVED 0
 #define VISOR_TP_PKT_MAX (SW_NOISE_MAX_PAYLOAD)   /* type + body */
@@ -110,6 +117,9 @@ struct visor_link {
     uint64_t bytes_in, bytes_out;
     int64_t last_rx_ms;              /* monotonic */
     char why[160];                   /* why it closed */
+    bool refused;                    /* closed for membership (either side): no dial-race grace */
+    bool has_peer_cert;              /* private network: peer_cert admitted (handshake or CERT) */
+    struct sw_cert peer_cert;
     LIST_ENTRY(visor_link) all;
 };
 
@@ -131,6 +141,9 @@ void visor_link_set_deadline(struct visor_link *l, int ms, const char *what);
  * visor_tm_link_closed() follows from the loop, never re-entrantly. */
 void visor_link_close(struct visor_link *l, bool flush, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)));
+/* Membership refusal of an open link: one log line, a REFUSE packet telling the peer why,
+ * then a flushed close (l->refused is set). */
+void visor_link_refuse(struct visor_link *l, const char *why);
 /* Frees every link without callbacks (after the loop has stopped). */
 void visor_link_free_all(struct visor *v);
 /* Loop: the answer of visor_resolve_host for the link with serial c->n (c->status 0: c->body is
@@ -192,6 +205,8 @@ struct visor_transport {
     bool dmsg_dialing;        /* a dmsg dial is running on the dial thread */
     struct sw_sig local_sig, remote_sig;
     bool have_remote_sig;
+    char peer_cert_hex[SW_CERT_HEX_MAX + 1]; /* private network: the peer's, once up ("" none) */
+    bool member_refused;      /* its last link ended in a membership refusal (either side) */
     uint64_t base_sent, base_received; /* bytes of earlier links (and earlier runs) */
     int64_t since;            /* unix seconds of the last state change */
     struct sw_backoff redial_backoff; /* VISOR_REDIAL_MIN_MS doubling to _MAX_MS, jittered */
@@ -225,8 +240,12 @@ struct visor_transport *visor_tm_find_id(struct visor *v, const struct sw_uuid *
 uint64_t visor_tm_bytes_sent(const struct visor_transport *t);
 uint64_t visor_tm_bytes_received(const struct visor_transport *t);
 struct json_object *visor_tm_transport_json(struct visor *v, const struct visor_transport *t);
-/* Periodic work from the 1 s tick: keepalive, refresh, store. */
+/* Periodic work from the 1 s tick: keepalive, refresh, store, membership. */
 void visor_tm_tick(struct visor *v);
+/* Private network, from the tick: on a new revocation list and at least every
+ * VISOR_MEMBER_CHECK_MS re-checks the peers of open transports: an expired peer's link is
+ * closed (REFUSE), a revoked peer's transport forgotten (REFUSE, discovery delete, store). */
+void visor_tm_check_members(struct visor *v);
 /* Shutdown: status down for every transport that is up, close links, persist. */
 void visor_tm_shutdown(struct visor *v);
 /* dmsg: an authenticated stream arrived or our dial finished (fd < 0 = failed, why says). */
@@ -343,6 +362,10 @@ struct sw_msg_client *visor_dmsg_client(struct visor *v);
 /* ---- the daemon ----------------------------------------------------------------------------- */
 struct visor {
     struct visor_config cfg;
+    struct sw_network *net;          /* private network policy, NULL = open (thread-safe) */
+    uint64_t net_generation;         /* the revocation list last checked against (loop) */
+    int64_t net_checked_ms;          /* monotonic */
+    bool own_cert_warned;            /* our own certificate expired: said once */
     struct event_base *base;
     struct visor_resolver *resolver; /* stcp host names (resolve.c) */
     struct evconnlistener *stcp;
@@ -367,6 +390,7 @@ struct visor {
     bool stopping;
     /* read by API threads for /metrics and /health */
     _Atomic uint64_t m_up, m_total, m_sent, m_received, m_handshake_failures, m_dials;
+    _Atomic uint64_t m_refused_members; /* links refused or closed for membership */
 };
 
 /* ---- hypervisor links (hvlink.c): one thread per configured hypervisor ------------------ */

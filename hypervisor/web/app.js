@@ -350,6 +350,17 @@
     $('net-updated').textContent = 'Updated ' + new Date().toLocaleTimeString();
   }
 
+  /* A visor's certificate from its summary ("membership": null in an open network). */
+  function membershipText(m) {
+    if (m === null) return 'open network';
+    if (!m || typeof m !== 'object') return '—';
+    const groups = Array.isArray(m.groups) ? m.groups.map(String).join(', ') : '';
+    const until = typeof m.not_after === 'number' ? new Date(m.not_after * 1000) : null;
+    const expired = until && until.getTime() <= Date.now();
+    return (m.name ? String(m.name) : '(no name)') + (groups ? ' [' + groups + ']' : '') +
+      (until ? (expired ? ', expired ' : ', expires ') + until.toLocaleDateString() : '');
+  }
+
   function renderVisorList(visors) {
     if (!changed('visors', visors)) return;
     const tb = $('visor-rows');
@@ -362,7 +373,8 @@
         el('td', null, el('span', { class: 'pill ' + (v.online ? 'on' : 'off') }, v.online ? 'online' : 'offline')),
         el('td', null, v.remote_addr || '—'),
         el('td', null, v.online ? fmtTime(v.connected_since) : '—'),
-        el('td', null, s && s.transports !== undefined ? String(s.transports) + ' (' + String(s.transports_up ?? '?') + ')' : '—')));
+        el('td', null, s && s.transports !== undefined ? String(s.transports) + ' (' + String(s.transports_up ?? '?') + ')' : '—'),
+        el('td', { 'data-testid': 'visor-membership' }, s && 'membership' in s ? membershipText(s.membership) : '—')));
     }
   }
 
@@ -568,7 +580,22 @@
       add('connected since', entry.online ? entry.connected_since : null);
     }
     if (!s || typeof s !== 'object') { add('summary', null); return; }
+    if ('membership' in s) {
+      const m = s.membership;
+      if (m && typeof m === 'object') {
+        add('membership', membershipText(m));
+        add('membership.network', m.network);
+        add('membership.role', m.role);
+        add('membership.name', m.name);
+        add('membership.groups', Array.isArray(m.groups) ? m.groups.join(', ') : m.groups);
+        add('membership.valid from', fmtTime(m.not_before));
+        add('membership.expires at', m.not_after);
+      } else {
+        add('membership', 'open network');
+      }
+    }
     for (const [k, v] of Object.entries(s)) {
+      if (k === 'membership') continue;
       if (v && typeof v === 'object' && !Array.isArray(v)) for (const [k2, v2] of Object.entries(v)) add(k + '.' + k2, v2);
       else add(k, v);
     }

@@ -1,7 +1,9 @@
 #!/usr/bin/env bash
 # test_compose.sh [BUILD_DIR] — brings docker-compose.yml up under podman and checks it:
-# every health check turns healthy; transports registered through the published transport
-# discovery port (signed by BUILD_DIR/bin/skywire-cli) are listed and routed by the route
+# every health check turns healthy; the stack is a private network (network-init's key, 0600;
+# unsigned keys refused 403 not_a_member); transports registered through the published transport
+# discovery port (signed by BUILD_DIR/bin/skywire-cli, with certificates signed by the network
+# key) are listed and routed by the route
 # finder (curl POST /routes); the messaging server is in the messaging discovery; restarting
 # the transport discovery and recreating the PostgreSQL and messaging-server containers lose
 # nothing; then tears everything down (containers, volumes, network), also on failure.
@@ -377,14 +379,30 @@ for url in "$TD" "$MD" "$RF" "$SN" "$MSH"; do
 done
 
 # ==== 3. transports and routes =============================================================
+# The stack is a private network: network-init made the network key in the volume netkey (read
+# here from the host, as root) and every service refuses keys it did not sign.
+NETKEY=$(podman volume inspect --format '{{.Mountpoint}}' "${PROJECT}_netkey" 2>/dev/null)/network.key
+check "network-init made the network key (mode 0600)" \
+    bash -c '[ "$(stat -c %a "$1")" = 600 ]' _ "$NETKEY"
 for k in a b c; do
     "$CLI" keygen -o "$WORK/$k.key" >"$WORK/$k.pk" || abort "skywire-cli keygen"
 done
 A=$(cat "$WORK/a.pk") B=$(cat "$WORK/b.pk") C=$(cat "$WORK/c.pk")
+unsigned_refused() {
+    "$CLI" --json tpdisc register --tpd "$TD" --key-file "$WORK/a.key" --peer-key-file "$WORK/b.key" \
+        --type stcp >"$WORK/reg-unsigned.json" 2>&1 && return 1
+    grep -q not_a_member "$WORK/reg-unsigned.json"
+}
+check "a transport of unsigned keys is refused (403 not_a_member)" unsigned_refused
+for k in a b c; do
+    "$CLI" net sign --key "$NETKEY" --pk "$(cat "$WORK/$k.pk")" --role visor --name "test-$k" \
+        --out "$WORK/$k.cert" >/dev/null || abort "skywire-cli net sign"
+done
 
-register() { # KEY PEER: a transport between them, signed by both
+register() { # KEY PEER: a transport between them, signed by both (and their certificates)
     "$CLI" --json tpdisc register --tpd "$TD" --key-file "$WORK/$1.key" \
-        --peer-key-file "$WORK/$2.key" --type stcp --label compose-test >"$WORK/reg-$1$2.json" 2>&1
+        --peer-key-file "$WORK/$2.key" --cert-file "$WORK/$1.cert" --peer-cert-file "$WORK/$2.cert" \
+        --type stcp --label compose-test >"$WORK/reg-$1$2.json" 2>&1
 }
 # Each edge keeps its own half (up, refreshed): a transport is up once both edges registered it.
 both_edges() { register "$1" "$2" && register "$2" "$1"; }

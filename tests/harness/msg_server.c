@@ -23,6 +23,11 @@ bool th_msg_server_init(struct th_msg_server *s, const char *prefix, const char 
         fprintf(stderr, "%s\n", err.msg);
         return false;
     }
+    if (s->net) {
+        snprintf(name, sizeof(name), "%s-%s.cert", prefix, s->name);
+        snprintf(s->certfile, sizeof(s->certfile), "%s", th_log_path(name));
+        th_network_cert_file(s->net, &s->kp.pk, SW_ROLE_MESSAGING_SERVER, 86400, s->certfile);
+    }
     snprintf(name, sizeof(name), "%s-%s.log", prefix, s->name);
     snprintf(s->log, sizeof(s->log), "%s", th_log_path(name));
     s->port = th_free_port();
@@ -35,7 +40,7 @@ bool th_msg_server_init(struct th_msg_server *s, const char *prefix, const char 
 bool th_msg_server_start(struct th_msg_server *s, const char *discovery)
 {
     char http_addr[32];
-    const char *argv[16];
+    const char *argv[24];
     size_t i = 0;
 
     snprintf(http_addr, sizeof(http_addr), "127.0.0.1:%u", s->http_port);
@@ -48,6 +53,20 @@ bool th_msg_server_start(struct th_msg_server *s, const char *discovery)
     argv[i++] = s->keyfile;
     argv[i++] = "--max-sessions";
     argv[i++] = s->max_sessions ? s->max_sessions : "200";
+    if (s->net) {
+        argv[i++] = "--network";
+        argv[i++] = s->net->pk_hex;
+        argv[i++] = "--cert-file";
+        argv[i++] = s->certfile;
+    }
+    if (s->net && s->revocations) {
+        argv[i++] = "--revocations";
+        argv[i++] = s->revocations;
+    }
+    if (s->net && s->revocations_refresh_ms) {
+        argv[i++] = "--revocations-refresh-ms";
+        argv[i++] = s->revocations_refresh_ms;
+    }
     if (discovery) {
         argv[i++] = "--discovery";
         argv[i++] = discovery;

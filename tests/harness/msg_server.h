@@ -9,17 +9,22 @@
 #include <sys/types.h>
 
 #include "common/keys.h"
+#include "tests/harness/members.h"
 
 struct th_msg_server {
     /* set by the caller */
     const char *name;         /* names the files: SW_TEST_LOG_DIR/<prefix>-<name>.key/.log */
     const char *max_sessions; /* --max-sessions; NULL: "200" */
+    /* private network (NULL: open, as by default): th_msg_server_init signs the server's key
+     * (role messaging-server) into certfile; --revocations SRC, polled every refresh ms */
+    const struct th_network *net;
+    const char *revocations, *revocations_refresh_ms;
     /* set by th_msg_server_init */
     struct sw_keypair kp;
     uint16_t port, http_port;
     char addr[32];      /* 127.0.0.1:port, the relay address */
     char http_base[64]; /* http://127.0.0.1:http_port */
-    char keyfile[512], log[512];
+    char keyfile[512], log[512], certfile[512];
     pid_t pid; /* while running */
 };
 

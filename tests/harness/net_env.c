@@ -7,6 +7,7 @@
 
 #include <json-c/json.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 /* One request without assertions: the status (-1 when it did not go through) and the parsed
@@ -45,6 +46,66 @@ static const char *net_db(const struct th_net *n, const char *suffix)
     return th_fresh_db(prefix);
 }
 
+/* ---- private networks ------------------------------------------------------------------- */
+
+int th_net_member_cert(const struct th_net *n, const struct sw_pk *pk, unsigned role, const char *name,
+                       const char *groups, int64_t ttl_s, const char *path, char *hex)
+{
+    return th_network_cert_ex(&n->network, pk, role, name, groups, TH_CERT_FROM_AUTO, ttl_s, path, hex, NULL,
+                              NULL);
+}
+
+int th_net_member_revoke(struct th_net *n, const struct sw_pk *keys, size_t count)
+{
+    char *hex = NULL, *body = NULL;
+    long st;
+    int rc = -1;
+
+    if (th_network_revoke(&n->network, keys, count, n->revocations, &hex))
+        return -1;
+    if (n->td_pid > 0 && n->http) { /* published by the transport discovery as an operator would */
+        if (!(body = malloc(strlen(hex) + 16)))
+            goto out;
+        sprintf(body, "{\"list\":\"%s\"}", hex);
+        st = net_call(n, n->td_base, "PUT", "/network/revocations", body, NULL);
+        if (st != 200) {
+            fprintf(stderr, "net_env: PUT /network/revocations: HTTP %ld\n", st);
+            goto out;
+        }
+    }
+    rc = 0;
+out:
+    free(body);
+    free(hex);
+    return rc;
+}
+
+/* A service's private-network options after argv[*k] (nothing in an open network). role 0:
+ * no certificate (the service has no key). */
+static void private_args(struct th_net *n, const char **argv, size_t *k, const char *service, unsigned role,
+                         const struct sw_pk *pk, bool revocations, char *cert_path, size_t cap,
+                         char *refresh, size_t refresh_cap)
+{
+    if (!n->private_net)
+        return;
+    argv[(*k)++] = "--network";
+    argv[(*k)++] = n->network.pk_hex;
+    if (role) {
+        snprintf(cert_path, cap, "%s/%s.cert", n->dir, service);
+        if (th_net_member_cert(n, pk, role, service, "", 86400, cert_path, NULL) == 0) {
+            argv[(*k)++] = "--cert-file";
+            argv[(*k)++] = cert_path;
+        }
+    }
+    if (revocations) {
+        snprintf(refresh, refresh_cap, "%u", n->refresh_ms ? n->refresh_ms : 1000);
+        argv[(*k)++] = "--revocations";
+        argv[(*k)++] = n->revocations;
+        argv[(*k)++] = "--revocations-refresh-ms";
+        argv[(*k)++] = refresh;
+    }
+}
+
 /* A service taking --addr and --db; base gets its URL. */
 static pid_t start_db_service(struct th_net *n, const char *bin, const char *db_suffix, char *base,
                               size_t cap, char *db_out, size_t db_cap)
@@ -57,7 +118,13 @@ static pid_t start_db_service(struct th_net *n, const char *bin, const char *db_
     snprintf(addr, sizeof(addr), "127.0.0.1:%u", port);
     snprintf(base, cap, "http://%s", addr);
     snprintf(path, sizeof(path), "%s", th_bin(bin));
-    const char *argv[] = { path, "--addr", addr, "--db", db, NULL };
+    const char *argv[16] = { path, "--addr", addr, "--db", db };
+    size_t k = 5;
+    char refresh[16];
+    /* the transport discovery is where revocations are published: it reads no list itself */
+    private_args(n, argv, &k, bin, 0, NULL, strcmp(bin, "transport-discovery") != 0, NULL, 0, refresh,
+                 sizeof(refresh));
+    argv[k] = NULL;
     return th_start_service(argv, port, net_log(n, bin));
 }
 
@@ -68,24 +135,44 @@ static pid_t start_rf(struct th_net *n)
     snprintf(addr, sizeof(addr), "127.0.0.1:%u", port);
     snprintf(n->rf_base, sizeof(n->rf_base), "http://%s", addr);
     snprintf(path, sizeof(path), "%s", th_bin("route-finder"));
-    const char *argv[] = { path, "--addr", addr, "--db", n->td_db, "--threads",
-                           n->rf_threads ? n->rf_threads : "4", NULL };
+    const char *argv[16] = { path, "--addr", addr, "--db", n->td_db, "--threads",
+                             n->rf_threads ? n->rf_threads : "4" };
+    size_t k = 7;
+    char refresh[16];
+    /* its revocation list: the transport discovery's, in the database (th_net_member_revoke
+     * publishes each list there too) */
+    private_args(n, argv, &k, "route-finder", 0, NULL, false, NULL, 0, refresh, sizeof(refresh));
+    argv[k] = NULL;
     return th_start_service(argv, port, net_log(n, "route-finder"));
 }
 
 /* The messaging server, then up to 10 s until the discovery lists it. */
 static pid_t start_messaging_server(struct th_net *n)
 {
-    char addr[32], http_addr[32], key[512], bin[512];
+    char addr[32], http_addr[32], key[512], bin[512], cert[512], refresh[16];
     uint16_t port = th_free_port(), hport = th_free_port();
+    struct sw_keypair kp;
+    struct sw_error err = { 0 };
+    size_t k = 9;
     pid_t pid;
 
     snprintf(addr, sizeof(addr), "127.0.0.1:%u", port);
     snprintf(http_addr, sizeof(http_addr), "127.0.0.1:%u", hport);
     snprintf(key, sizeof(key), "%s/messaging-server.key", n->dir);
     snprintf(bin, sizeof(bin), "%s", th_bin("messaging-server"));
-    const char *argv[] = { bin, "--addr", addr, "--http-addr", http_addr, "--key-file", key,
-                           "--discovery", n->md_base, NULL };
+    const char *argv[20] = { bin, "--addr", addr, "--http-addr", http_addr, "--key-file", key,
+                             "--discovery", n->md_base };
+    if (n->private_net) { /* its key first, to sign it */
+        sw_keypair_generate(&kp);
+        if (sw_keyfile_save(key, &kp, &err) != SW_OK) {
+            fprintf(stderr, "net_env: messaging server key %s: %s\n", key, err.msg);
+            return -1;
+        }
+        private_args(n, argv, &k, "messaging-server", SW_ROLE_MESSAGING_SERVER, &kp.pk, true, cert,
+                     sizeof(cert), refresh, sizeof(refresh));
+        sw_keypair_wipe(&kp);
+    }
+    argv[k] = NULL;
     pid = th_start_service(argv, hport, net_log(n, "messaging-server"));
     if (pid < 0)
         return pid;
@@ -104,9 +191,10 @@ static pid_t start_messaging_server(struct th_net *n)
 
 static pid_t start_sn(struct th_net *n)
 {
-    char addr[32], path[512], db[256], key[512];
+    char addr[32], path[512], db[256], key[512], cert[512], refresh[16];
     struct sw_error err = { 0 };
     uint16_t port = th_free_port();
+    size_t k = 13;
     snprintf(addr, sizeof(addr), "127.0.0.1:%u", port);
     snprintf(n->sn_base, sizeof(n->sn_base), "http://%s", addr);
     snprintf(path, sizeof(path), "%s", th_bin("setup-node"));
@@ -116,9 +204,12 @@ static pid_t start_sn(struct th_net *n)
         fprintf(stderr, "net_env: setup node key %s: %s\n", key, err.msg);
         return -1;
     }
-    const char *argv[] = { path, "--addr", addr, "--db", db, "--key-file", key,
-                           "--messaging-discovery", n->md_base, "--messaging-sessions", "1",
-                           "--threads", "4", NULL };
+    const char *argv[24] = { path, "--addr", addr, "--db", db, "--key-file", key,
+                             "--messaging-discovery", n->md_base, "--messaging-sessions", "1",
+                             "--threads", "4" };
+    private_args(n, argv, &k, "setup-node", SW_ROLE_SETUP_NODE, &n->sn_kp.pk, true, cert, sizeof(cert),
+                 refresh, sizeof(refresh));
+    argv[k] = NULL;
     return th_start_service(argv, port, net_log(n, "setup-node"));
 }
 
@@ -140,6 +231,10 @@ bool th_net_start(struct th_net *n)
     else
         snprintf(temp, sizeof(temp), "sw-%s-it", n->name);
     snprintf(n->dir, sizeof(n->dir), "%s", th_temp_dir(temp));
+    if (n->private_net) {
+        th_network_init(&n->network);
+        snprintf(n->revocations, sizeof(n->revocations), "%s/revocations", n->dir);
+    }
     n->td_pid = start_db_service(n, "transport-discovery", "td", n->td_base, sizeof(n->td_base),
                                  n->td_db, sizeof(n->td_db));
     n->md_pid = start_db_service(n, "messaging-discovery", "md", n->md_base, sizeof(n->md_base),
@@ -167,8 +262,19 @@ int th_net_visor_gen(struct th_net *n, struct th_visor *v, const char *name,
                      const char *setup_node_hex, const char *const extra[])
 {
     const char *args[64];
+    char cert[512];
     size_t k = 0;
+    int rc;
 
+    if (n->private_net) {
+        snprintf(cert, sizeof(cert), "%s/%s.cert", n->dir, name);
+        args[k++] = "--network";
+        args[k++] = n->network.pk_hex;
+        args[k++] = "--cert-file";
+        args[k++] = cert;
+        args[k++] = "--revocations";
+        args[k++] = n->revocations;
+    }
     args[k++] = "--mdisc";
     args[k++] = n->md_base;
     args[k++] = "--setup-node";
@@ -187,7 +293,13 @@ int th_net_visor_gen(struct th_net *n, struct th_visor *v, const char *name,
         args[k++] = extra[i];
     }
     args[k] = NULL;
-    return th_visor_gen(v, n->dir, name, n->td_base, args);
+    if ((rc = th_visor_gen(v, n->dir, name, n->td_base, args)) || !n->private_net)
+        return rc;
+    if (th_net_member_cert(n, &v->pk, SW_ROLE_VISOR, name, "test", 86400, cert, NULL) ||
+        th_visor_set_field(v, "network.revocations_refresh_ms",
+                           json_object_new_int64(n->refresh_ms ? n->refresh_ms : 1000)))
+        return -1;
+    return 0;
 }
 
 static bool has_session(struct th_net *n, const struct th_visor *v)

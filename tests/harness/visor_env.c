@@ -256,6 +256,40 @@ int th_visor_set_apps(const struct th_visor *v, struct json_object *apps)
     return rc;
 }
 
+int th_visor_set_field(const struct th_visor *v, const char *path, struct json_object *value)
+{
+    struct json_object *cfg = json_object_from_file(v->config), *o;
+    char buf[256], *dot, *key;
+    int rc = -1;
+
+    snprintf(buf, sizeof(buf), "%s", path);
+    if (!cfg) {
+        fprintf(stderr, "cannot read %s\n", v->config);
+        json_object_put(value);
+        return -1;
+    }
+    for (o = cfg, key = buf; (dot = strchr(key, '.')); key = dot + 1) {
+        struct json_object *next;
+        *dot = '\0';
+        next = json_object_object_get(o, key);
+        if (!json_object_is_type(next, json_type_object)) {
+            next = json_object_new_object();
+            json_object_object_add(o, key, next);
+        }
+        o = next;
+    }
+    if (value)
+        json_object_object_add(o, key, value);
+    else
+        json_object_object_del(o, key);
+    if (json_object_to_file_ext(v->config, cfg, JSON_C_TO_STRING_PRETTY) == 0)
+        rc = 0;
+    else
+        fprintf(stderr, "cannot write %s\n", v->config);
+    json_object_put(cfg);
+    return rc;
+}
+
 bool th_tcp_up(uint16_t port, int timeout_ms)
 {
     for (int waited = 0;; waited += 100) {

@@ -54,6 +54,10 @@ struct json_object *th_app_entry(const char *name, uint16_t port, const char *co
 /* Replaces the "apps" of v's config file with apps (taken, also on failure). 0 on success;
  * prints why otherwise. */
 int th_visor_set_apps(const struct th_visor *v, struct json_object *apps);
+/* Sets the field at a dotted path of v's config file (e.g. "network.revocations_refresh_ms")
+ * to value (taken, also on failure; NULL removes the field); objects missing on the way are
+ * made. 0 on success; prints why otherwise. */
+int th_visor_set_field(const struct th_visor *v, const char *path, struct json_object *value);
 /* Polls until something accepts TCP connections on 127.0.0.1:port (every 100 ms). */
 bool th_tcp_up(uint16_t port, int timeout_ms);
 /* True once the file holds a line containing needle (polls up to timeout_ms). */

@@ -174,6 +174,10 @@ async function run() {
   await visible(sel.node(pkB, true), `visor B ${pkB.slice(0, 8)} (online)`, 20000);
   await visible(`[data-testid="visor-row"][data-pk="${pkA}"]`, 'visor A in the list');
   await visible(`[data-testid="visor-row"][data-pk="${pkB}"]`, 'visor B in the list');
+  step = 'the membership column (the test network is open)';
+  log(step);
+  await visible(`[data-testid="visor-row"][data-pk="${pkA}"] [data-testid="visor-membership"]:text-is("open network")`,
+    'visor A\'s membership "open network" in the list', 20000);
 
   step = 'open visor A from the map';
   log(step);

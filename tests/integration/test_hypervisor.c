@@ -1,7 +1,8 @@
 /* Integration tests of the hypervisor (docs/hypervisor.md): the local network services,
  * a hypervisor with two visors (A runs helloworld) that connect out to it, a third visor
  * C whose key is not allowed, and a second hypervisor without visors for the auth state
- * machine. Everything real, on 127.0.0.1. */
+ * machine; a third hypervisor shows a visor of a private network with its certificate.
+ * Everything real, on 127.0.0.1. */
 #include "common/hv_chan.h"
 #include "common/json.h"
 #include "common/keys.h"
@@ -548,13 +549,15 @@ END_TEST
 START_TEST(test_summary)
 {
     struct hvc c = session();
-    struct json_object *o = NULL;
+    struct json_object *o = NULL, *m;
     char t[256];
     struct sw_keypair other;
 
     snprintf(t, sizeof(t), "/api/visors/%s", va.pk_hex);
     ck_assert_int_eq(call(&c, "GET", t, NULL, false, &o), 200);
     ck_assert_str_eq(json_object_get_string(json_object_object_get(o, "public_key")), va.pk_hex);
+    /* an open network: no certificate */
+    ck_assert(json_object_object_get_ex(o, "membership", &m) && m == NULL);
     json_object_put(o);
     sw_keypair_generate(&other);
     sw_pk_to_hex(&other.pk, t + strlen("/api/visors/"));
@@ -577,6 +580,71 @@ START_TEST(test_refused_key)
     snprintf(t, sizeof(t), "/api/visors/%s", vc.pk_hex);
     expect(&c, "GET", t, NULL, false, 404, "unknown_visor");
     th_visor_stop(&vc, false);
+}
+END_TEST
+
+/* A visor of a private network (dmsg off) behind a third hypervisor: its list entry and its
+ * summary carry its certificate (name, groups, expiry), and the page has the column. */
+START_TEST(test_membership)
+{
+    static struct th_net pnet; /* holds a network key only */
+    struct sw_keypair hv3_kp;
+    struct th_visor ve;
+    char key[600], cert[600], hv_arg[128], vaddr[32], hv3_hex[SW_PK_HEX_LEN + 1], hv3_base[64], hv3_log[512];
+    char pwfile[600], t[256];
+    struct json_object *o = NULL, *e = NULL, *m;
+    pid_t hv3_pid;
+    int64_t now = sw_unix_ms() / 1000;
+
+    th_network_init(&pnet.network);
+    sw_keypair_generate(&hv3_kp);
+    sw_pk_to_hex(&hv3_kp.pk, hv3_hex);
+    snprintf(key, sizeof(key), "%s/hv-member.key", net.dir);
+    ck_assert_int_eq(sw_keyfile_save(key, &hv3_kp, NULL), 0);
+    snprintf(vaddr, sizeof(vaddr), "127.0.0.1:%u", th_free_port());
+    snprintf(hv_arg, sizeof(hv_arg), "%s@%s", hv3_hex, vaddr);
+    snprintf(cert, sizeof(cert), "%s/hv-e.cert", net.dir);
+    const char *vextra[] = { "--mdisc", "", "--hypervisor", hv_arg, "--network", pnet.network.pk_hex,
+                             "--cert-file", cert, NULL };
+    ck_assert_int_eq(th_visor_gen(&ve, net.dir, "hv-e", net.td_base, vextra), 0);
+    ck_assert_int_eq(th_net_member_cert(&pnet, &ve.pk, SW_ROLE_VISOR, "lab-e", "ops,eu", 30 * 86400, cert, NULL),
+                     0);
+    snprintf(pwfile, sizeof(pwfile), "%s/hv-password", net.dir);
+    const char *extra[] = { "--visor-addr", vaddr, "--visor", ve.pk_hex, "--admin-password-file", pwfile, NULL };
+    hv3_pid = start_hv("hv-member", net.dir, hv3_base, hv3_log, extra);
+    ck_assert_msg(hv3_pid > 0, "the third hypervisor did not start");
+    ck_assert_int_eq(th_visor_start(&ve), 0);
+
+    struct hvc c = { .base = hv3_base };
+    ck_assert_int_eq(login(&c, PASSWORD), 200);
+    ck_assert_msg(wait_online(&c, ve.pk_hex, true, 15000), "visor E is not online");
+    ck_assert_int_eq(call(&c, "GET", "/api/visors", NULL, false, &o), 200);
+    e = json_object_array_get_idx(o, 0);
+    m = json_object_object_get(json_object_object_get(e, "summary"), "membership");
+    ck_assert_str_eq(json_object_get_string(json_object_object_get(m, "name")), "lab-e");
+    ck_assert_str_eq(json_object_get_string(json_object_object_get(m, "role")), "visor");
+    ck_assert_str_eq(json_object_get_string(json_object_object_get(m, "network")), pnet.network.pk_hex);
+    ck_assert_str_eq(json_object_to_json_string_ext(json_object_object_get(m, "groups"), JSON_C_TO_STRING_PLAIN),
+                     "[\"ops\",\"eu\"]");
+    ck_assert_int_ge(json_object_get_int64(json_object_object_get(m, "not_after")), now + 30 * 86400 - 5);
+    json_object_put(o);
+    snprintf(t, sizeof(t), "/api/visors/%s", ve.pk_hex);
+    ck_assert_int_eq(call(&c, "GET", t, NULL, false, &o), 200);
+    m = json_object_object_get(o, "membership");
+    ck_assert_str_eq(json_object_get_string(json_object_object_get(m, "name")), "lab-e");
+    json_object_put(o);
+    /* skywire-cli hv visors shows it too */
+    char out[4096], err[1024];
+    setenv("SKYWIRE_HYPERVISOR_PASSWORD", PASSWORD, 1);
+    const char *visors[] = { th_bin("skywire-cli"), "--hypervisor", hv3_base, "hv", "visors", NULL };
+    ck_assert_int_eq(th_run(visors, out, sizeof(out), err, sizeof(err), 10000), 0);
+    unsetenv("SKYWIRE_HYPERVISOR_PASSWORD");
+    ck_assert_msg(strstr(out, "MEMBER") && strstr(out, "lab-e until "), "%s", out);
+
+    th_visor_stop(&ve, false);
+    th_stop(hv3_pid, 5000);
+    sw_keypair_wipe(&hv3_kp);
+    sw_keypair_wipe(&pnet.network.kp);
 }
 END_TEST
 
@@ -740,6 +808,7 @@ START_TEST(test_cli)
     ck_assert_int_eq(th_run(visors, out, sizeof(out), err, sizeof(err), 10000), 0);
     ck_assert_ptr_nonnull(strstr(out, va.pk_hex));
     ck_assert_ptr_nonnull(strstr(out, "ONLINE"));
+    ck_assert_ptr_nonnull(strstr(out, "  open\n")); /* the MEMBER column of an open network */
     const char *ls[] = { th_bin("skywire-cli"), "--json", "--hypervisor", hv_base, "node", "ls-tp",
                          "--visor", vb.pk_hex, NULL };
     ck_assert_int_eq(th_run(ls, out, sizeof(out), err, sizeof(err), 10000), 0);
@@ -1241,6 +1310,7 @@ static Suite *hypervisor_suite(void)
     tcase_add_test(tc, test_login_ceiling);
     tcase_add_test(tc, test_visors_online);
     tcase_add_test(tc, test_summary);
+    tcase_add_test(tc, test_membership);
     tcase_add_test(tc, test_refused_key);
     tcase_add_test(tc, test_add_transport);
     tcase_add_test(tc, test_network);

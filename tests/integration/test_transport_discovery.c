@@ -710,7 +710,7 @@ START_TEST(test_migration_from_v1)
     snprintf(version, sizeof(version), "%s", PQgetvalue(r, 0, 0));
     PQclear(r);
     PQfinish(pg);
-    ck_assert_str_eq(version, "2");
+    ck_assert_str_eq(version, "3"); /* v3: td_members, td_revocations (private networks) */
     snprintf(saved, sizeof(saved), "%s", base);
     snprintf(base, sizeof(base), "http://127.0.0.1:%u", port);
 
@@ -735,6 +735,16 @@ START_TEST(test_migration_from_v1)
     expect_opinions(&half, &ka, true, &kd, true);
     snprintf(base, sizeof(base), "%s", saved);
     th_stop(pid, 5000);
+}
+END_TEST
+
+/* An open network (no --network): no revocation list, and nobody is asked for a certificate
+ * (every other test here registers without one). */
+START_TEST(test_open_network_has_no_revocations)
+{
+    expect_error("GET", "/network/revocations", NULL, NULL, 404, "no_revocations");
+    expect_error("PUT", "/network/revocations", "{\"list\":\"00\"}", NULL, 404, "no_revocations");
+    register_ok(&ka, &kb, "open");
 }
 END_TEST
 
@@ -782,6 +792,7 @@ static Suite *td_suite(void)
     tcase_add_test(tc, test_one_edge_alone_is_not_up);
     tcase_add_test(tc, test_each_edge_expires_on_its_own);
     tcase_add_test(tc, test_migration_from_v1);
+    tcase_add_test(tc, test_open_network_has_no_revocations);
     tcase_add_test(tc, test_database_outage);
     suite_add_tcase(s, tc);
     return s;

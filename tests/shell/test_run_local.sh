@@ -10,45 +10,17 @@ set -uo pipefail
 ROOT=$(cd "$(dirname "$0")/../.." && pwd)
 BUILD=$(cd "$1" && pwd)
 WORK=$(mktemp -d "${TMPDIR:-/tmp}/sw-runlocal.XXXXXX")
-RUN_PID=""
 source "$ROOT/tests/lib/check.sh"
-
-# Sends SIGTERM to make run and waits (30 s at most) until its whole session is gone; true
-# when nothing was left to kill.
-stop_network() {
-    local left
-    [ -n "$RUN_PID" ] || return 0
-    kill -TERM "$RUN_PID" 2>/dev/null
-    for _ in $(seq 1 150); do
-        pgrep -s "$RUN_PID" >/dev/null || break
-        sleep 0.2
-    done
-    left=$(pgrep -s "$RUN_PID")
-    [ -z "$left" ] || pkill -KILL -s "$RUN_PID"
-    RUN_PID=""
-    [ -z "$left" ]
-}
+source "$ROOT/tests/lib/run_local.sh"
 cleanup() {
-    stop_network
-    bash "$ROOT/tests/pg-cluster.sh" destroy "$WORK/state/pg" >/dev/null 2>&1
+    run_local_cleanup
     rm -rf "$WORK"
 }
 trap cleanup EXIT
 
-mkdir -p "$WORK/state"
-chmod 0755 "$WORK" "$WORK/state" # the cluster runs as skywire-test when we are root
-SW_LOCAL_BIN="$BUILD/bin" SW_LOCAL_STATE="$WORK/state" setsid bash "$ROOT/scripts/run-local.sh" \
-    >"$WORK/out" 2>&1 </dev/null &
-RUN_PID=$!
-up=0
-for _ in $(seq 1 600); do
-    grep -q '^Press Ctrl-C to stop' "$WORK/out" && { up=1; break; }
-    kill -0 "$RUN_PID" 2>/dev/null || break
-    sleep 0.2
-done
+run_local_start "$BUILD" "$WORK" && up=1 || up=0
 check "make run comes up" test "$up" = 1
 if [ "$up" != 1 ]; then
-    sed 's/^/  | /' "$WORK/out"
     check_summary
     exit 1
 fi
@@ -78,7 +50,7 @@ check "its socket directory is private" \
     bash -c "[ \"\$(stat -c %a \"\$(ls -d '$WORK/state/pg/sock' /tmp/skywire-pg-* 2>/dev/null | head -1)\")\" = 700 ]"
 
 pids=$(pgrep -s "$RUN_PID" | wc -l)
-check "SIGTERM stops all $pids processes it started" stop_network
+check "SIGTERM stops all $pids processes it started" run_local_stop
 
 if [ "$CHECK_FAILED" -ne 0 ]; then
     for f in "$WORK"/cmd*.out; do echo "--- $(basename "$f")"; sed 's/^/  | /' "$f"; echo; done

@@ -134,6 +134,7 @@ START_TEST(test_encode_refuses)
     ck_assert_uint_eq(sw_msg_frame_encode(&f, buf, 12), 0);
     ck_assert_str_eq(sw_msg_refusal_name(SW_REFUSE_TIMEOUT), "timeout");
     ck_assert_str_eq(sw_msg_goaway_name(SW_GOAWAY_IDLE_TIMEOUT), "idle_timeout");
+    ck_assert_str_eq(sw_msg_goaway_name(SW_GOAWAY_NOT_A_MEMBER), "not_a_member");
 }
 END_TEST
 

@@ -1,19 +1,26 @@
 /* Unit tests for common/msg_session.c: two sessions over a socketpair (or loopback TCP) on
  * local event_bases: handshake, frames both ways, wrong key, deadlines, garbage, PING/PONG,
- * idle timeout, GOAWAY, output overflow and on_drained, close semantics, memory use. */
+ * idle timeout, GOAWAY, output overflow and on_drained, close semantics, memory use; and
+ * private networks: the certificates in messages 2 and 3 and every refusal. */
 #include "common/err.h"
 #include "common/keys.h"
 #include "common/metrics.h"
 #include "common/msg_proto.h"
 #include "common/msg_session.h"
+#include "common/bytes.h"
+#include "common/frame.h"
+#include "common/network.h"
+#include "common/noise.h"
 #include "tests/harness/check_main.h"
 #include "tests/harness/evloop.h"
+#include "tests/harness/members.h"
 
 #include <arpa/inet.h>
 #include <check.h>
 #include <event2/event.h>
 #include <event2/listener.h>
 #include <malloc.h>
+#include <poll.h>
 #include <signal.h>
 #include <netinet/in.h>
 #include <sodium.h>
@@ -646,6 +653,276 @@ START_TEST(test_idle_memory)
 }
 END_TEST
 
+/* ---- private networks ---- */
+
+static struct th_network net_a, net_b;
+static char cert_dir[64];
+
+static void private_setup(void)
+{
+    setup();
+    th_network_init(&net_a);
+    th_network_init(&net_b);
+    snprintf(cert_dir, sizeof(cert_dir), "/tmp/sw-msgsess-XXXXXX");
+    ck_assert_ptr_nonnull(mkdtemp(cert_dir));
+}
+
+static void private_teardown(void)
+{
+    char cmd[128];
+    snprintf(cmd, sizeof(cmd), "rm -rf %s", cert_dir);
+    ck_assert_int_eq(system(cmd), 0);
+    sw_keypair_wipe(&net_a.kp);
+    sw_keypair_wipe(&net_b.kp);
+    teardown();
+}
+
+/* kp's membership of n with role (its certificate written to a file, as daemons read it). */
+static struct sw_network *member(const struct th_network *n, const struct sw_keypair *kp, unsigned role)
+{
+    static unsigned seq;
+    struct sw_network *net = NULL;
+    struct sw_error err = { 0 };
+    char path[128];
+    snprintf(path, sizeof(path), "%s/%u.cert", cert_dir, seq++);
+    th_network_cert_file(n, &kp->pk, role, 3600, path);
+    struct sw_network_opts o = { .network_pk = n->pk_hex, .self = &kp->pk, .cert_file = path };
+    ck_assert_msg(sw_network_open(&net, &o, &err) == SW_OK, "%s", err.msg);
+    ck_assert_ptr_nonnull(net);
+    return net;
+}
+
+/* Runs a pair with these policies (NULL = open) until both ended or both are ready. */
+static void private_pair(struct ep *srv, struct ep *cli, struct sw_network *snet, struct sw_network *cnet)
+{
+    struct sw_msg_session_opts so = { .network = snet }, co = { .network = cnet };
+    struct pair p = { srv, cli };
+    make_pair(base, base, srv, cli, &so, &co, NULL, NULL);
+    ck_assert(th_loop_until(base, both_closed, &p, 3000) || both_ready(&p));
+}
+
+START_TEST(test_private_members)
+{
+    struct ep srv = { 0 }, cli = { 0 };
+    struct sw_network *snet = member(&net_a, &server_kp, SW_ROLE_MESSAGING_SERVER);
+    struct sw_network *cnet = member(&net_a, &client_kp, SW_ROLE_SETUP_NODE);
+    const struct sw_cert *c;
+    struct pair p = { &srv, &cli };
+    struct sw_msg_session_opts so = { .network = snet }, co = { .network = cnet };
+
+    make_pair(base, base, &srv, &cli, &so, &co, NULL, NULL);
+    ck_assert(th_loop_until(base, both_ready, &p, 3000));
+    ck_assert_ptr_nonnull(c = sw_msg_session_peer_cert(srv.s));
+    ck_assert_int_eq(c->role, SW_ROLE_SETUP_NODE);
+    ck_assert(sw_pk_equal(&c->subject, &client_kp.pk));
+    ck_assert_ptr_nonnull(c = sw_msg_session_peer_cert(cli.s));
+    ck_assert_int_eq(c->role, SW_ROLE_MESSAGING_SERVER);
+    ck_assert(sw_pk_equal(&c->subject, &server_kp.pk));
+    close_pair(&srv, &cli);
+    /* an open pair carries no certificates */
+    ep_free(&srv);
+    ep_free(&cli);
+    ready_pair(&srv, &cli);
+    ck_assert_ptr_null(sw_msg_session_peer_cert(srv.s));
+    ck_assert_ptr_null(sw_msg_session_peer_cert(cli.s));
+    close_pair(&srv, &cli);
+    ep_free(&srv);
+    ep_free(&cli);
+    sw_network_close(snet);
+    sw_network_close(cnet);
+}
+END_TEST
+
+/* The server refuses: it never reports ready, says why, and the client hears GOAWAY(not_a_member). */
+static void expect_server_refused(struct ep *srv, struct ep *cli, const char *why)
+{
+    struct pair p = { srv, cli };
+    ck_assert(th_loop_until(base, both_closed, &p, 3000));
+    ck_assert_int_eq(srv->ready, 0);
+    ck_assert_int_eq(srv->reason, SW_MSG_CLOSED_REFUSED);
+    ck_assert_msg(strstr(srv->why, why), "server: %s", srv->why);
+    ck_assert_int_eq(cli->reason, SW_MSG_CLOSED_GOAWAY);
+    ck_assert_int_eq(cli->goaway, SW_GOAWAY_NOT_A_MEMBER);
+    ep_free(srv);
+    ep_free(cli);
+}
+
+START_TEST(test_private_client_refused)
+{
+    struct ep srv = { 0 }, cli = { 0 };
+    struct sw_network *snet = member(&net_a, &server_kp, SW_ROLE_MESSAGING_SERVER);
+    struct sw_network *wrong_role = member(&net_a, &client_kp, SW_ROLE_MESSAGING_SERVER);
+
+    private_pair(&srv, &cli, snet, NULL); /* an open client: no certificate */
+    expect_server_refused(&srv, &cli, "no certificate");
+    private_pair(&srv, &cli, snet, wrong_role); /* a member, but not one that may use a server */
+    expect_server_refused(&srv, &cli, "role messaging-server, expected visor, setup-node or service");
+    sw_network_close(snet);
+    sw_network_close(wrong_role);
+}
+END_TEST
+
+/* The client refuses the server in message 2: no message 3, the server sees a hang-up. */
+static void expect_client_refused(struct ep *srv, struct ep *cli, const char *why)
+{
+    struct pair p = { srv, cli };
+    ck_assert(th_loop_until(base, both_closed, &p, 3000));
+    ck_assert_int_eq(srv->ready + cli->ready, 0);
+    ck_assert_int_eq(cli->reason, SW_MSG_CLOSED_REFUSED);
+    ck_assert_msg(strstr(cli->why, why), "client: %s", cli->why);
+    ck_assert_int_eq(srv->reason, SW_MSG_CLOSED_HANDSHAKE);
+    ep_free(srv);
+    ep_free(cli);
+}
+
+START_TEST(test_private_server_refused)
+{
+    struct ep srv = { 0 }, cli = { 0 };
+    struct sw_network *cnet = member(&net_a, &client_kp, SW_ROLE_VISOR);
+    struct sw_network *visor_server = member(&net_a, &server_kp, SW_ROLE_VISOR);
+    struct sw_network *other_net = member(&net_b, &server_kp, SW_ROLE_MESSAGING_SERVER);
+
+    private_pair(&srv, &cli, NULL, cnet); /* an open server sends no certificate */
+    expect_client_refused(&srv, &cli, "no certificate");
+    private_pair(&srv, &cli, visor_server, cnet); /* a visor key posing as a messaging server */
+    expect_client_refused(&srv, &cli, "role visor, expected messaging-server");
+    private_pair(&srv, &cli, other_net, cnet); /* a server of another network */
+    expect_client_refused(&srv, &cli, "server not a member");
+    sw_network_close(cnet);
+    sw_network_close(visor_server);
+    sw_network_close(other_net);
+}
+END_TEST
+
+/* ---- a raw XK client: sends whatever certificate bytes the test wants in message 3 ---- */
+
+static bool fd_readable(void *arg)
+{
+    struct pollfd p = { .fd = *(int *)arg, .events = POLLIN };
+    return poll(&p, 1, 0) == 1;
+}
+
+/* One framed message from fd (the server's loop runs meanwhile); its length, 0 on EOF. */
+static size_t raw_read(int fd, uint8_t *buf, size_t cap)
+{
+    uint8_t hdr[2];
+    size_t n, got = 0;
+    if (!th_loop_until(base, fd_readable, &fd, 3000) || read(fd, hdr, 2) != 2)
+        return 0;
+    n = sw_get_u16(hdr);
+    ck_assert_uint_le(n, cap);
+    while (got < n) {
+        ssize_t r;
+        ck_assert(th_loop_until(base, fd_readable, &fd, 3000));
+        r = read(fd, buf + got, n - got);
+        ck_assert_int_gt(r, 0);
+        got += (size_t)r;
+    }
+    return n;
+}
+
+static void raw_write(int fd, struct sw_noise_hs *hs, const uint8_t *pl, size_t len)
+{
+    uint8_t msg[2 + 128 + SW_PK_LEN + SW_CERT_MAX_LEN];
+    size_t n;
+    ck_assert_int_eq(sw_noise_hs_write_message(hs, pl, len, msg + 2, sizeof(msg) - 2, &n), SW_OK);
+    sw_put_u16(msg, (uint16_t)n);
+    ck_assert_int_eq(write(fd, msg, n + 2), (ssize_t)(n + 2));
+}
+
+/* Completes XK as client_kp with message 3 = our key || cert[len]; returns the GOAWAY code
+ * the server sends (-1: none, the session stayed up). */
+static int raw_client_cert(struct ep *srv, struct sw_network *snet, const uint8_t *cert, size_t len)
+{
+    struct sw_msg_session_opts so = { .network = snet };
+    struct sw_noise_hs hs;
+    struct sw_noise_cipher tx, rx;
+    struct sw_msg_frame f;
+    uint8_t buf[1024], pl[SW_PK_LEN + SW_CERT_MAX_LEN];
+    size_t n, plen;
+    int sv[2], code = -1;
+    struct sw_error err = { 0 };
+
+    ck_assert_int_eq(socketpair(AF_UNIX, SOCK_STREAM, 0, sv), 0);
+    ck_assert_int_eq(sw_msg_session_accept(base, sv[0], &server_kp, &so, &cbs, srv, &srv->s, &err), SW_OK);
+    ck_assert_int_eq(sw_noise_hs_init_ed25519(&hs, SW_NOISE_XK, SW_NOISE_INITIATOR, SW_MSG_PROLOGUE,
+                                              &client_kp, &server_kp.pk), SW_OK);
+    raw_write(sv[1], &hs, NULL, 0);
+    ck_assert_uint_gt(n = raw_read(sv[1], buf, sizeof(buf)), 0);
+    ck_assert_int_eq(sw_noise_hs_read_message(&hs, buf, n, pl, sizeof(pl), &plen), SW_OK);
+    ck_assert_uint_gt(plen, 0); /* the server's certificate */
+    memcpy(pl, client_kp.pk.b, SW_PK_LEN);
+    memcpy(pl + SW_PK_LEN, cert, len);
+    raw_write(sv[1], &hs, pl, SW_PK_LEN + len);
+    ck_assert_int_eq(sw_noise_hs_split(&hs, &tx, &rx), SW_OK);
+    th_loop_for(base, 50);
+    if (srv->ready == 0 && (n = raw_read(sv[1], buf, sizeof(buf))) > 0) {
+        ck_assert_int_eq(sw_noise_decrypt(&rx, NULL, 0, buf, n, buf), SW_OK);
+        ck_assert_int_eq(sw_msg_frame_decode(buf, n - SW_NOISE_TAG, &f, NULL), SW_OK);
+        ck_assert_int_eq(f.type, SW_MSG_GOAWAY);
+        code = f.code;
+    }
+    close(sv[1]);
+    if (srv->s)
+        sw_msg_session_close(srv->s);
+    ck_assert(th_loop_until(base, ep_closed, srv, 3000));
+    return code;
+}
+
+START_TEST(test_private_bad_certificates)
+{
+    struct ep srv = { 0 };
+    struct sw_network *snet = member(&net_a, &server_kp, SW_ROLE_MESSAGING_SERVER);
+    uint8_t cert[SW_CERT_MAX_LEN], list_cert[SW_CERT_MAX_LEN];
+    size_t len, list_len;
+    static const struct {
+        const char *what, *why;
+    } cases[] = {
+        { "valid", NULL },
+        { "another network", "not a member" },
+        { "expired", "expired" },
+        { "another key", "for another key" },
+        { "flipped bit", "not a member" },
+        { "truncated", "not a member" },
+        { "revoked", "is revoked" },
+    };
+
+    for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+        struct sw_pk who = client_kp.pk;
+        const struct th_network *n = i == 1 ? &net_b : &net_a;
+        if (i == 3)
+            who = other_kp.pk;
+        th_network_cert(n, &who, SW_ROLE_VISOR, i == 2 ? -10 : 3600, NULL, cert, &len);
+        if (i == 4)
+            cert[len - 5] ^= 0x10; /* inside the signature */
+        if (i == 5)
+            len -= 1;
+        if (i == 6) { /* the network revokes the client before it connects */
+            struct sw_revlist l;
+            uint8_t *enc;
+            memset(&l, 0, sizeof(l));
+            ck_assert_int_eq(sw_revlist_update(&l, &client_kp.pk, false), SW_OK);
+            ck_assert_int_eq(sw_revlist_sign(&l, &net_a.kp, (uint64_t)(sw_unix_ms() / 1000)), SW_OK);
+            ck_assert_int_eq(sw_revlist_encode(&l, &enc, &list_len), SW_OK);
+            ck_assert_int_eq(sw_network_offer_revocations(snet, enc, list_len, NULL), SW_OK);
+            free(enc);
+            sw_revlist_free(&l);
+        }
+        memcpy(list_cert, cert, len);
+        int code = raw_client_cert(&srv, snet, list_cert, len);
+        if (!cases[i].why) {
+            ck_assert_msg(code == -1 && srv.ready == 1, "%s: refused (%s)", cases[i].what, srv.why);
+        } else {
+            ck_assert_msg(code == SW_GOAWAY_NOT_A_MEMBER, "%s: goaway %d", cases[i].what, code);
+            ck_assert_int_eq(srv.reason, SW_MSG_CLOSED_REFUSED);
+            ck_assert_msg(strstr(srv.why, cases[i].why), "%s: %s", cases[i].what, srv.why);
+        }
+        ep_free(&srv);
+    }
+    sw_network_close(snet);
+}
+END_TEST
+
 static Suite *session_suite(void)
 {
     Suite *s = suite_create("msg_session");
@@ -666,6 +943,14 @@ static Suite *session_suite(void)
     tcase_add_test(tc, test_send_before_ready);
     tcase_add_test(tc, test_connect_tcp);
     tcase_add_test(tc, test_idle_memory);
+    suite_add_tcase(s, tc);
+    tc = tcase_create("private");
+    tcase_add_checked_fixture(tc, private_setup, private_teardown);
+    tcase_set_timeout(tc, 30);
+    tcase_add_test(tc, test_private_members);
+    tcase_add_test(tc, test_private_client_refused);
+    tcase_add_test(tc, test_private_server_refused);
+    tcase_add_test(tc, test_private_bad_certificates);
     suite_add_tcase(s, tc);
     return s;
 }

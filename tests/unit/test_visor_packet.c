@@ -1,6 +1,8 @@
 /* Unit tests for the visor's parsers of peer and file input (visor/packet.c, visor/parse.c):
  * transport packets (every type and body length), the u16 framing, the stcp handshake step
- * (honest run, wrong key, out of turn, forged identity, tampering), transports.json (every
+ * (honest run, wrong key, out of turn, forged identity, tampering; in a private network:
+ * certificates both ways, and a missing, foreign, expired, future, revoked, flipped or
+ * wrong-role certificate refused on either side), transports.json (every
  * malformed field is refused and named, nothing is delivered from a bad file) and the local
  * API's request bodies. Inputs sit in exact-size heap buffers so ASan catches over-reads. */
 #include "visor/packet.h"
@@ -8,7 +10,10 @@
 #include "common/bytes.h"
 #include "common/err.h"
 #include "common/frame.h"
+#include "common/clock.h"
 #include "common/keys.h"
+#include "common/netcert.h"
+#include "common/network.h"
 #include "common/noise.h"
 #include "tests/harness/check_main.h"
 
@@ -17,6 +22,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #define ASSERT_MSG_HAS(err, needle)                                                           \
     ck_assert_msg(strstr((err).msg, (needle)) != NULL, "message '%s' lacks '%s'", (err).msg, \
@@ -34,7 +40,8 @@ static uint8_t *dup_exact(const void *p, size_t n)
 
 /* ---- transport packets ---------------------------------------------------------------- */
 
-/* The body length a known type must have, -1 for "any", -2 for unknown/routing types. */
+/* The body length a known type must have, -1 for "any", -2 for unknown/routing types, -3
+ * for 1..VISOR_REFUSE_TEXT_MAX (REFUSE), -4 for a certificate's SW_CERT_MIN_LEN..MAX (CERT). */
 static long want_body(uint8_t type)
 {
     switch (type) {
@@ -43,19 +50,31 @@ static long want_body(uint8_t type)
     case VISOR_TP_PKT_PONG: return 8;
     case VISOR_TP_PKT_DISCARD: return -1;
     case VISOR_TP_PKT_CLOSE: return 1;
+    case VISOR_TP_PKT_REFUSE: return -3;
+    case VISOR_TP_PKT_CERT: return -4;
     default: return -2;
     }
+}
+
+static bool body_ok(uint8_t type, size_t blen)
+{
+    long want = want_body(type);
+    if (want == -3)
+        return blen >= 1 && blen <= VISOR_REFUSE_TEXT_MAX;
+    if (want == -4)
+        return blen >= SW_CERT_MIN_LEN && blen <= SW_CERT_MAX_LEN;
+    return want < 0 || (size_t)want == blen;
 }
 
 START_TEST(test_packet_every_type_and_length)
 {
     for (unsigned type = 0; type < 256; type++) {
-        for (size_t blen = 0; blen <= 80; blen++) {
-            uint8_t buf[81];
+        for (size_t blen = 0; blen <= SW_CERT_MAX_LEN + 1; blen++) {
+            uint8_t buf[SW_CERT_MAX_LEN + 2];
             struct visor_packet p;
             struct sw_error err = { 0 };
             long want = want_body((uint8_t)type);
-            bool ok = want < 0 || (size_t)want == blen;
+            bool ok = body_ok((uint8_t)type, blen);
             uint8_t *pkt;
             int rc;
 
@@ -123,6 +142,12 @@ START_TEST(test_packet_fields_and_limits)
     const uint8_t long_close[] = { VISOR_TP_PKT_CLOSE, 0, 0 };
     ck_assert_int_eq(visor_packet_parse(long_close, sizeof(long_close), &p, &err), SW_EPROTO);
     ck_assert_str_eq(err.msg, "packet type 0x05 with a 2-byte body");
+    const uint8_t empty_refuse[] = { VISOR_TP_PKT_REFUSE };
+    ck_assert_int_eq(visor_packet_parse(empty_refuse, sizeof(empty_refuse), &p, &err), SW_EPROTO);
+    ck_assert_str_eq(err.msg, "packet type 0x07 with a 0-byte body");
+    const uint8_t refuse[] = { VISOR_TP_PKT_REFUSE, 'n', 'o' };
+    ck_assert_int_eq(visor_packet_parse(refuse, sizeof(refuse), &p, &err), SW_OK);
+    ck_assert(p.known && p.body_len == 2 && memcmp(p.body, "no", 2) == 0);
 }
 END_TEST
 
@@ -213,28 +238,29 @@ START_TEST(test_hs_honest)
     size_t n1, n2 = 0, n3 = 0, n = 99;
     bool done = true;
     struct sw_pk remote;
+    struct sw_cert peer;
     struct sw_error err = { 0 };
 
     n1 = msg1(&ini, &k_listener.pk, m1);
     start(&resp, &k_listener, NULL);
     in = dup_exact(m1, n1);
-    ck_assert_int_eq(visor_hs_read(&resp, &k_listener.pk, in, n1, m2, sizeof(m2), &n2, &done, &remote,
-                                   &err), SW_OK);
+    ck_assert_int_eq(visor_hs_read(&resp, &k_listener.pk, NULL, in, n1, m2, sizeof(m2), &n2, &done, &remote,
+                                   &peer, &err), SW_OK);
     free(in);
     ck_assert(!done);
     ck_assert_uint_eq(n2, SW_NOISE_XK_MSG2_LEN);
 
     in = dup_exact(m2, n2);
-    ck_assert_int_eq(visor_hs_read(&ini, &k_dialer.pk, in, n2, m3, sizeof(m3), &n3, &done, &remote,
-                                   &err), SW_OK);
+    ck_assert_int_eq(visor_hs_read(&ini, &k_dialer.pk, NULL, in, n2, m3, sizeof(m3), &n3, &done, &remote,
+                                   &peer, &err), SW_OK);
     free(in);
     ck_assert(done);
     ck_assert_uint_eq(n3, SW_NOISE_XK_MSG3_LEN + SW_PK_LEN);
 
     done = false;
     in = dup_exact(m3, n3);
-    ck_assert_int_eq(visor_hs_read(&resp, &k_listener.pk, in, n3, m2, sizeof(m2), &n, &done, &remote,
-                                   &err), SW_OK);
+    ck_assert_int_eq(visor_hs_read(&resp, &k_listener.pk, NULL, in, n3, m2, sizeof(m2), &n, &done, &remote,
+                                   &peer, &err), SW_OK);
     free(in);
     ck_assert(done);
     ck_assert_uint_eq(n, 0);
@@ -253,8 +279,8 @@ START_TEST(test_hs_honest)
     ck_assert_uint_eq(p.token, 42);
 
     /* a finished handshake reads nothing more */
-    ck_assert_int_ne(visor_hs_read(&resp, &k_listener.pk, m3, n3, m2, sizeof(m2), &n, &done, &remote,
-                                   &err), SW_OK);
+    ck_assert_int_ne(visor_hs_read(&resp, &k_listener.pk, NULL, m3, n3, m2, sizeof(m2), &n, &done, &remote,
+                                   &peer, &err), SW_OK);
     sw_noise_hs_wipe(&ini);
     sw_noise_hs_wipe(&resp);
 }
@@ -267,26 +293,27 @@ START_TEST(test_hs_wrong_key_and_turns)
     size_t n1, n = 77;
     bool done = false;
     struct sw_pk remote;
+    struct sw_cert peer;
     struct sw_error err = { 0 };
 
     /* the dialer expects another key: message 1 does not authenticate */
     n1 = msg1(&ini, &k_other.pk, m1);
     start(&resp, &k_listener, NULL);
-    ck_assert_int_eq(visor_hs_read(&resp, &k_listener.pk, m1, n1, out, sizeof(out), &n, &done, &remote,
-                                   &err), SW_ECRYPTO);
+    ck_assert_int_eq(visor_hs_read(&resp, &k_listener.pk, NULL, m1, n1, out, sizeof(out), &n, &done, &remote,
+                                   &peer, &err), SW_ECRYPTO);
     ck_assert_str_eq(err.msg, "handshake message 1 does not authenticate: the dialer expects another key");
     ck_assert_uint_eq(n, 77); /* untouched */
     /* the handshake is dead afterwards, even for a genuine message 1 */
     sw_noise_hs_wipe(&ini);
     n1 = msg1(&ini, &k_listener.pk, m1);
-    ck_assert_int_ne(visor_hs_read(&resp, &k_listener.pk, m1, n1, out, sizeof(out), &n, &done, &remote,
-                                   &err), SW_OK);
+    ck_assert_int_ne(visor_hs_read(&resp, &k_listener.pk, NULL, m1, n1, out, sizeof(out), &n, &done, &remote,
+                                   &peer, &err), SW_OK);
 
     /* the initiator must write first: reading before that is out of turn */
     sw_noise_hs_wipe(&ini);
     start(&ini, &k_dialer, &k_listener.pk);
-    ck_assert_int_eq(visor_hs_read(&ini, &k_dialer.pk, m1, n1, out, sizeof(out), &n, &done, &remote,
-                                   &err), SW_EPROTO);
+    ck_assert_int_eq(visor_hs_read(&ini, &k_dialer.pk, NULL, m1, n1, out, sizeof(out), &n, &done, &remote,
+                                   &peer, &err), SW_EPROTO);
     ASSERT_MSG_HAS(err, "out of turn");
 
     /* truncated and oversize message 1 */
@@ -296,8 +323,8 @@ START_TEST(test_hs_wrong_key_and_turns)
         n1 = msg1(&ini, &k_listener.pk, m1);
         start(&resp, &k_listener, NULL);
         in = dup_exact(m1, cut);
-        ck_assert_int_eq(visor_hs_read(&resp, &k_listener.pk, in, cut, out, sizeof(out), &n, &done,
-                                       &remote, &err), SW_EPROTO);
+        ck_assert_int_eq(visor_hs_read(&resp, &k_listener.pk, NULL, in, cut, out, sizeof(out), &n, &done,
+                                       &remote, &peer, &err), SW_EPROTO);
         ASSERT_MSG_HAS(err, "handshake message 1 rejected");
         free(in);
     }
@@ -305,8 +332,8 @@ START_TEST(test_hs_wrong_key_and_turns)
     sw_noise_hs_wipe(&ini);
     n1 = msg1(&ini, &k_listener.pk, m1);
     start(&resp, &k_listener, NULL);
-    ck_assert_int_eq(visor_hs_read(&resp, &k_listener.pk, m1, n1, out, SW_NOISE_XK_MSG2_LEN - 1, &n,
-                                   &done, &remote, &err), SW_ERANGE);
+    ck_assert_int_eq(visor_hs_read(&resp, &k_listener.pk, NULL, m1, n1, out, SW_NOISE_XK_MSG2_LEN - 1, &n,
+                                   &done, &remote, &peer, &err), SW_ERANGE);
     ASSERT_MSG_HAS(err, "handshake message 2 failed");
     sw_noise_hs_wipe(&ini);
     sw_noise_hs_wipe(&resp);
@@ -320,12 +347,13 @@ static void to_msg3(struct sw_noise_hs *ini, struct sw_noise_hs *resp)
     size_t n1, n2 = 0, plen = 0;
     bool done;
     struct sw_pk remote;
+    struct sw_cert peer;
     struct sw_error err = { 0 };
 
     n1 = msg1(ini, &k_listener.pk, m1);
     start(resp, &k_listener, NULL);
-    ck_assert_int_eq(visor_hs_read(resp, &k_listener.pk, m1, n1, m2, sizeof(m2), &n2, &done, &remote,
-                                   &err), SW_OK);
+    ck_assert_int_eq(visor_hs_read(resp, &k_listener.pk, NULL, m1, n1, m2, sizeof(m2), &n2, &done, &remote,
+                                   &peer, &err), SW_OK);
     ck_assert_int_eq(sw_noise_hs_read_message(ini, m2, n2, NULL, 0, &plen), SW_OK);
 }
 
@@ -336,13 +364,14 @@ START_TEST(test_hs_forged_identity)
     size_t n3 = 0, n = 0;
     bool done = false;
     struct sw_pk remote;
+    struct sw_cert peer;
     struct sw_error err = { 0 };
 
     /* message 3 names another identity than the static key it proves */
     to_msg3(&ini, &resp);
     ck_assert_int_eq(sw_noise_hs_write_message(&ini, k_other.pk.b, SW_PK_LEN, m3, sizeof(m3), &n3), SW_OK);
-    ck_assert_int_eq(visor_hs_read(&resp, &k_listener.pk, m3, n3, out, sizeof(out), &n, &done, &remote,
-                                   &err), SW_ECRYPTO);
+    ck_assert_int_eq(visor_hs_read(&resp, &k_listener.pk, NULL, m3, n3, out, sizeof(out), &n, &done, &remote,
+                                   &peer, &err), SW_ECRYPTO);
     ck_assert_str_eq(err.msg, "handshake message 3: the identity does not match the static key");
     ck_assert(!done);
     sw_noise_hs_wipe(&ini);
@@ -350,8 +379,8 @@ START_TEST(test_hs_forged_identity)
     /* message 3 without an identity at all */
     to_msg3(&ini, &resp);
     ck_assert_int_eq(sw_noise_hs_write_message(&ini, NULL, 0, m3, sizeof(m3), &n3), SW_OK);
-    ck_assert_int_eq(visor_hs_read(&resp, &k_listener.pk, m3, n3, out, sizeof(out), &n, &done, &remote,
-                                   &err), SW_ECRYPTO);
+    ck_assert_int_eq(visor_hs_read(&resp, &k_listener.pk, NULL, m3, n3, out, sizeof(out), &n, &done, &remote,
+                                   &peer, &err), SW_ECRYPTO);
     sw_noise_hs_wipe(&ini);
 
     /* every single-byte change of message 3 is refused */
@@ -367,12 +396,238 @@ START_TEST(test_hs_forged_identity)
                          SW_OK);
         memcpy(bad, m3b, nb);
         bad[i] ^= 0x01;
-        ck_assert_int_ne(visor_hs_read(&resp2, &k_listener.pk, bad, nb, out, sizeof(out), &n, &done,
-                                       &remote, &err), SW_OK);
+        ck_assert_int_ne(visor_hs_read(&resp2, &k_listener.pk, NULL, bad, nb, out, sizeof(out), &n, &done,
+                                       &remote, &peer, &err), SW_OK);
         sw_noise_hs_wipe(&ini2);
         sw_noise_hs_wipe(&resp2);
     }
     sw_noise_hs_wipe(&ini);
+}
+END_TEST
+
+/* ---- the handshake in a private network ------------------------------------------------- */
+
+static struct sw_keypair k_net, k_net2;
+static char g_tmp[64];
+
+static void member_setup(void)
+{
+    keys_setup();
+    ck_assert_int_eq(sw_keypair_generate(&k_net), SW_OK);
+    ck_assert_int_eq(sw_keypair_generate(&k_net2), SW_OK);
+    snprintf(g_tmp, sizeof(g_tmp), "/tmp/sw-visor-packet.XXXXXX");
+    ck_assert_ptr_nonnull(mkdtemp(g_tmp));
+}
+
+static void member_teardown(void)
+{
+    char cmd[128];
+    snprintf(cmd, sizeof(cmd), "rm -rf '%s'", g_tmp);
+    ck_assert_int_eq(system(cmd), 0);
+}
+
+static uint64_t now_s(void) { return (uint64_t)(sw_unix_ms() / 1000); }
+
+/* A certificate for subject signed by signer, valid [now + from, now + until). */
+static struct sw_cert cert_for(const struct sw_keypair *signer, const struct sw_pk *subject, unsigned role,
+                               int64_t from, int64_t until)
+{
+    struct sw_cert c = { 0 };
+    c.role = (uint8_t)role;
+    c.subject = *subject;
+    c.not_before = (uint64_t)((int64_t)now_s() + from);
+    c.not_after = (uint64_t)((int64_t)now_s() + until);
+    snprintf(c.name, sizeof(c.name), "test");
+    ck_assert_int_eq(sw_cert_sign(&c, signer, NULL), SW_OK);
+    return c;
+}
+
+/* The policy of a member of k_net holding a visor certificate (me NULL: no own certificate). */
+static struct sw_network *member_net(const struct sw_keypair *me)
+{
+    char hex[SW_PK_HEX_LEN + 1], path[128];
+    struct sw_network *net = NULL;
+    struct sw_error err = { 0 };
+    struct sw_cert c;
+
+    sw_pk_to_hex(&k_net.pk, hex);
+    if (me) {
+        char who[SW_PK_HEX_LEN + 1];
+        sw_pk_to_hex(&me->pk, who);
+        snprintf(path, sizeof(path), "%s/%.16s.cert", g_tmp, who);
+        c = cert_for(&k_net, &me->pk, SW_ROLE_VISOR, -60, 3600);
+        ck_assert_int_eq(sw_cert_save_file(path, &c, NULL), SW_OK);
+    }
+    const struct sw_network_opts o = { .network_pk = hex, .self = me ? &me->pk : NULL,
+                                       .cert_file = me ? path : NULL,
+                                       .self_roles = SW_ROLE_BIT(SW_ROLE_VISOR) };
+    ck_assert_msg(sw_network_open(&net, &o, &err) == SW_OK, "%s", err.msg);
+    ck_assert_ptr_nonnull(net);
+    return net;
+}
+
+/* Runs a handshake dialer -> listener with the two policies (either may be NULL). Returns
+ * the first failing visor_hs_read's code (SW_OK when both finished) and its err. */
+static int run_hs(struct sw_network *dnet, struct sw_network *lnet, struct sw_cert *lpeer,
+                  struct sw_cert *dpeer, bool *ldone, struct sw_pk *lremote, struct sw_error *err)
+{
+    struct sw_noise_hs ini, resp;
+    uint8_t m1[VISOR_HS_FRAME_MAX], m2[VISOR_HS_FRAME_MAX], m3[VISOR_HS_FRAME_MAX];
+    size_t n1, n2 = 0, n3 = 0, n = 0;
+    bool done = false;
+    struct sw_pk remote = k_listener.pk;
+    int rc;
+
+    *ldone = false;
+    n1 = msg1(&ini, &k_listener.pk, m1);
+    start(&resp, &k_listener, NULL);
+    if ((rc = visor_hs_read(&resp, &k_listener.pk, lnet, m1, n1, m2, sizeof(m2), &n2, &done, lremote,
+                            lpeer, err)))
+        goto out;
+    if ((rc = visor_hs_read(&ini, &k_dialer.pk, dnet, m2, n2, m3, sizeof(m3), &n3, &done, &remote,
+                            dpeer, err)))
+        goto out;
+    rc = visor_hs_read(&resp, &k_listener.pk, lnet, m3, n3, m2, sizeof(m2), &n, ldone, lremote, lpeer, err);
+    if (rc == SW_EPERM) /* the finished handshake can still be split to send REFUSE */
+        ck_assert_int_eq(sw_noise_hs_split(&resp, &(struct sw_noise_cipher){ 0 },
+                                           &(struct sw_noise_cipher){ 0 }), SW_OK);
+out:
+    sw_noise_hs_wipe(&ini);
+    sw_noise_hs_wipe(&resp);
+    return rc;
+}
+
+START_TEST(test_hs_members)
+{
+    struct sw_network *dnet = member_net(&k_dialer), *lnet = member_net(&k_listener);
+    struct sw_cert lpeer, dpeer;
+    struct sw_pk remote;
+    struct sw_error err = { 0 };
+    bool done;
+
+    /* both members: each learns the other's certificate */
+    ck_assert_msg(run_hs(dnet, lnet, &lpeer, &dpeer, &done, &remote, &err) == SW_OK, "%s", err.msg);
+    ck_assert(done && sw_pk_equal(&remote, &k_dialer.pk));
+    ck_assert(sw_pk_equal(&lpeer.subject, &k_dialer.pk) && lpeer.role == SW_ROLE_VISOR);
+    ck_assert(sw_pk_equal(&dpeer.subject, &k_listener.pk) && sw_pk_equal(&dpeer.network, &k_net.pk));
+
+    /* an open dialer (no certificate) is refused after message 3, which stays splittable */
+    ck_assert_int_eq(run_hs(NULL, lnet, &lpeer, &dpeer, &done, &remote, &err), SW_EPERM);
+    ck_assert_str_eq(err.msg, "not a member: no certificate");
+    ck_assert(done && sw_pk_equal(&remote, &k_dialer.pk));
+
+    /* a member dialing an open listener refuses it at message 2 */
+    ck_assert_int_eq(run_hs(dnet, NULL, &lpeer, &dpeer, &done, &remote, &err), SW_EPERM);
+    ck_assert_str_eq(err.msg, "refused the peer: not a member: no certificate");
+    ck_assert(!done);
+
+    /* an open listener ignores the member dialer's certificate: as today */
+    ck_assert_int_eq(run_hs(NULL, NULL, &lpeer, &dpeer, &done, &remote, &err), SW_OK);
+
+    /* revoked: the listener refuses a revoked dialer after message 3, and the dialer (with
+     * the same list) refuses a revoked listener at message 2 */
+    struct sw_revlist rl = { 0 };
+    uint8_t *enc = NULL;
+    size_t enc_len = 0;
+    ck_assert_int_eq(sw_revlist_update(&rl, &k_dialer.pk, false), SW_OK);
+    ck_assert_int_eq(sw_revlist_update(&rl, &k_listener.pk, false), SW_OK);
+    ck_assert_int_eq(sw_revlist_sign(&rl, &k_net, now_s()), SW_OK);
+    ck_assert_int_eq(sw_revlist_encode(&rl, &enc, &enc_len), SW_OK);
+    ck_assert_int_eq(sw_network_offer_revocations(lnet, enc, enc_len, NULL), SW_OK);
+    ck_assert_int_eq(run_hs(NULL, lnet, &lpeer, &dpeer, &done, &remote, &err), SW_EPERM);
+    ck_assert_int_eq(run_hs(dnet, lnet, &lpeer, &dpeer, &done, &remote, &err), SW_EPERM);
+    ASSERT_MSG_HAS(err, "is revoked");
+    ck_assert(done); /* the listener's refusal, after message 3 */
+    ck_assert_int_eq(sw_network_offer_revocations(dnet, enc, enc_len, NULL), SW_OK);
+    ck_assert_int_eq(run_hs(dnet, NULL, &lpeer, &dpeer, &done, &remote, &err), SW_EPERM);
+    ck_assert_str_eq(err.msg, "refused the peer: not a member: no certificate");
+    sw_network_close(lnet);
+    lnet = member_net(&k_listener); /* a fresh policy: no list yet */
+    ck_assert_int_eq(run_hs(dnet, lnet, &lpeer, &dpeer, &done, &remote, &err), SW_EPERM);
+    ASSERT_MSG_HAS(err, "refused the peer: not a member: ");
+    ASSERT_MSG_HAS(err, "is revoked");
+    ck_assert(!done); /* the dialer's refusal, at message 2 */
+    sw_revlist_free(&rl);
+    free(enc);
+    sw_network_close(dnet);
+    sw_network_close(lnet);
+}
+END_TEST
+
+/* Message 3 carrying the dialer's key and cert[len] (as a hand-made dialer would send it). */
+static int msg3_with(struct sw_network *lnet, const uint8_t *cert, size_t len, struct sw_error *err)
+{
+    struct sw_noise_hs ini, resp;
+    uint8_t m3[VISOR_HS_FRAME_MAX], out[VISOR_HS_FRAME_MAX], payload[SW_PK_LEN + SW_CERT_MAX_LEN];
+    size_t n3 = 0, n = 0;
+    bool done = false;
+    struct sw_pk remote;
+    struct sw_cert peer;
+    int rc;
+
+    to_msg3(&ini, &resp); /* the listener runs open for messages 1-2: nothing checks them */
+    memcpy(payload, k_dialer.pk.b, SW_PK_LEN);
+    memcpy(payload + SW_PK_LEN, cert, len);
+    ck_assert_int_eq(sw_noise_hs_write_message(&ini, payload, SW_PK_LEN + len, m3, sizeof(m3), &n3), SW_OK);
+    rc = visor_hs_read(&resp, &k_listener.pk, lnet, m3, n3, out, sizeof(out), &n, &done, &remote, &peer, err);
+    ck_assert(rc != SW_OK || sw_pk_equal(&peer.subject, &k_dialer.pk));
+    if (rc == SW_EPERM)
+        ck_assert(done && sw_pk_equal(&remote, &k_dialer.pk));
+    sw_noise_hs_wipe(&ini);
+    sw_noise_hs_wipe(&resp);
+    return rc;
+}
+
+START_TEST(test_hs_bad_certificates)
+{
+    struct sw_network *lnet = member_net(NULL);
+    struct sw_error err = { 0 };
+    uint8_t raw[SW_CERT_MAX_LEN];
+    size_t n = 0;
+    struct sw_cert c;
+
+    /* the genuine one gets in */
+    c = cert_for(&k_net, &k_dialer.pk, SW_ROLE_VISOR, -10, 3600);
+    ck_assert_int_eq(sw_cert_encode(&c, raw, sizeof(raw), &n), SW_OK);
+    ck_assert_msg(msg3_with(lnet, raw, n, &err) == SW_OK, "%s", err.msg);
+    /* every flipped bit of it is refused */
+    for (size_t i = 0; i < n; i++) {
+        for (int bit = 0; bit < 8; bit += 3) {
+            raw[i] ^= (uint8_t)(1u << bit);
+            ck_assert_msg(msg3_with(lnet, raw, n, &err) == SW_EPERM, "byte %zu bit %d", i, bit);
+            raw[i] ^= (uint8_t)(1u << bit);
+        }
+    }
+    /* truncated, and with a byte too many */
+    ck_assert_int_eq(msg3_with(lnet, raw, n - 1, &err), SW_EPERM);
+    raw[n] = 0;
+    ck_assert_int_eq(msg3_with(lnet, raw, n + 1, &err), SW_EPERM);
+    /* a messaging server's certificate: wrong role */
+    c = cert_for(&k_net, &k_dialer.pk, SW_ROLE_MESSAGING_SERVER, -10, 3600);
+    ck_assert_int_eq(sw_cert_encode(&c, raw, sizeof(raw), &n), SW_OK);
+    ck_assert_int_eq(msg3_with(lnet, raw, n, &err), SW_EPERM);
+    ck_assert_str_eq(err.msg, "not a member in this role: role messaging-server, expected visor");
+    /* another network's, another key's, expired, not yet valid */
+    c = cert_for(&k_net2, &k_dialer.pk, SW_ROLE_VISOR, -10, 3600);
+    ck_assert_int_eq(sw_cert_encode(&c, raw, sizeof(raw), &n), SW_OK);
+    ck_assert_int_eq(msg3_with(lnet, raw, n, &err), SW_EPERM);
+    ASSERT_MSG_HAS(err, "not a member");
+    c = cert_for(&k_net, &k_other.pk, SW_ROLE_VISOR, -10, 3600);
+    ck_assert_int_eq(sw_cert_encode(&c, raw, sizeof(raw), &n), SW_OK);
+    ck_assert_int_eq(msg3_with(lnet, raw, n, &err), SW_EPERM);
+    ck_assert_str_eq(err.msg, "not a member: the certificate is for another key");
+    c = cert_for(&k_net, &k_dialer.pk, SW_ROLE_VISOR, -7200, -3600);
+    ck_assert_int_eq(sw_cert_encode(&c, raw, sizeof(raw), &n), SW_OK);
+    ck_assert_int_eq(msg3_with(lnet, raw, n, &err), SW_EPERM);
+    c = cert_for(&k_net, &k_dialer.pk, SW_ROLE_VISOR, 3600, 7200);
+    ck_assert_int_eq(sw_cert_encode(&c, raw, sizeof(raw), &n), SW_OK);
+    ck_assert_int_eq(msg3_with(lnet, raw, n, &err), SW_EPERM);
+    /* no certificate at all, and garbage */
+    ck_assert_int_eq(msg3_with(lnet, raw, 0, &err), SW_EPERM);
+    ck_assert_str_eq(err.msg, "not a member: no certificate");
+    memset(raw, 0xee, sizeof(raw));
+    ck_assert_int_eq(msg3_with(lnet, raw, SW_CERT_MAX_LEN, &err), SW_EPERM);
+    sw_network_close(lnet);
 }
 END_TEST
 
@@ -690,6 +945,11 @@ static Suite *visor_packet_suite(void)
     tcase_add_test(th, test_hs_wrong_key_and_turns);
     tcase_add_test(th, test_hs_forged_identity);
     suite_add_tcase(s, th);
+    TCase *tm = tcase_create("membership");
+    tcase_add_checked_fixture(tm, member_setup, member_teardown);
+    tcase_add_test(tm, test_hs_members);
+    tcase_add_test(tm, test_hs_bad_certificates);
+    suite_add_tcase(s, tm);
     tcase_add_checked_fixture(ts, keys_setup, NULL);
     tcase_add_test(ts, test_store_valid);
     tcase_add_test(ts, test_store_malformed);

@@ -55,6 +55,9 @@ int cli_tpdisc(struct cli_ctx *ctx, int argc, char **argv);
 int cli_keygen(struct cli_ctx *ctx, int argc, char **argv);
 int cli_node(struct cli_ctx *ctx, int argc, char **argv);
 int cli_mdisc(struct cli_ctx *ctx, int argc, char **argv);
+/* net.c: net init | sign | show | revoke | revocations (a private network's key, certificates
+ * and revocation list). */
+int cli_net(struct cli_ctx *ctx, int argc, char **argv);
 /* routes.c: node ls-rules | rule ID | rm-rule ID (-1 when sub is none of them); rtfind. */
 int cli_node_routes(struct cli_ctx *ctx, const char *sub, const char *api, int npos, char **pos);
 int cli_rtfind(struct cli_ctx *ctx, int argc, char **argv);

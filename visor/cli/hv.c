@@ -222,22 +222,46 @@ static const char *jstr(struct json_object *o, const char *key)
     return v ? json_object_get_string(v) : "-";
 }
 
+/* A visor's certificate from its summary: "open" (null), "NAME until DATE", "-" unknown. */
+static void membership(struct json_object *s, char *out, size_t cap)
+{
+    struct json_object *m;
+    time_t until;
+    struct tm tm;
+    char date[16];
+
+    if (!s || !json_object_object_get_ex(s, "membership", &m)) {
+        snprintf(out, cap, "-");
+        return;
+    }
+    if (!m) {
+        snprintf(out, cap, "open");
+        return;
+    }
+    until = (time_t)json_object_get_int64(json_object_object_get(m, "not_after"));
+    gmtime_r(&until, &tm);
+    strftime(date, sizeof(date), "%Y-%m-%d", &tm);
+    snprintf(out, cap, "%.64s until %s", jstr(m, "name"), date);
+}
+
 static void print_visors(struct json_object *v)
 {
-    printf("%-64s  %-7s  %-22s  %-20s  %s\n", "PK", "ONLINE", "REMOTE_ADDR", "SINCE", "TRANSPORTS");
+    printf("%-64s  %-7s  %-22s  %-20s  %-10s  %s\n", "PK", "ONLINE", "REMOTE_ADDR", "SINCE", "TRANSPORTS",
+           "MEMBER");
     for (size_t i = 0; json_object_is_type(v, json_type_array) && i < json_object_array_length(v); i++) {
         struct json_object *e = json_object_array_get_idx(v, i), *s = json_object_object_get(e, "summary");
         struct json_object *since = json_object_object_get(e, "connected_since");
-        char when[32] = "-";
+        char when[32] = "-", member[96];
+        membership(s, member, sizeof(member));
         if (since) {
             time_t t = (time_t)json_object_get_int64(since);
             struct tm tm;
             gmtime_r(&t, &tm);
             strftime(when, sizeof(when), "%Y-%m-%dT%H:%M:%SZ", &tm);
         }
-        printf("%-64s  %-7s  %-22s  %-20s  %s\n", jstr(e, "pk"),
+        printf("%-64s  %-7s  %-22s  %-20s  %-10s  %s\n", jstr(e, "pk"),
                json_object_get_boolean(json_object_object_get(e, "online")) ? "yes" : "no",
-               jstr(e, "remote_addr"), when, s ? jstr(s, "transports") : "-");
+               jstr(e, "remote_addr"), when, s ? jstr(s, "transports") : "-", member);
     }
 }
 

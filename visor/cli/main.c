@@ -18,8 +18,9 @@ static void usage(FILE *f)
             "  tpdisc --id ID | --pk PK            look up transports in the transport discovery\n"
             "  tpdisc list [--limit N] [--after ID]\n"
             "  tpdisc register --key-file K --peer-key-file K2 [--type stcp|dmsg] [--label L]\n"
-            "  tpdisc status --key-file K --id ID (--up | --down)\n"
-            "  tpdisc delete --key-file K --id ID\n"
+            "                  [--cert-file C --peer-cert-file C2]   (certificates: private networks)\n"
+            "  tpdisc status --key-file K [--cert-file C] --id ID (--up | --down)\n"
+            "  tpdisc delete --key-file K [--cert-file C] --id ID\n"
             "  tpdisc nonce PK\n"
             "  node gen-config [-o FILE] [-r] [--tpd URL] [--mdisc URL] [--stcp ADDR] ...\n"
             "  node pk | summary | ls-tp | tp ID | rm-tp ID           (the local visor's API)\n"
@@ -31,6 +32,12 @@ static void usage(FILE *f)
             "  hv visors | network                 (with --hypervisor) the hypervisor's visors, its map\n"
             "  node app-logs NAME [--lines N]      the tail of an app's log\n"
             "  rtfind PK1 PK2 [--min-hops N] [--max-hops N] [--count N] [--rf URL]\n"
+            "  net init [--out FILE]               a private network's signing key (mode 0600, never overwritten)\n"
+            "  net sign --key NETKEY --pk PK --role visor|messaging-server|setup-node|service\n"
+            "           [--name N] [--groups a,b] [--expires 365d] [--out FILE]   a membership certificate\n"
+            "  net show FILE|HEX                   a certificate as JSON\n"
+            "  net revoke --key NETKEY --pk PK [--tpd URL | --file F] [--undo]\n"
+            "  net revocations [--tpd URL | --file F]\n"
             "options (before or after the command):\n"
             "  --json            print JSON instead of tables\n"
             "  --tpd URL         transport discovery (default $SKYWIRE_TPD_URL or http://127.0.0.1:9091)\n"
@@ -116,6 +123,8 @@ int main(int argc, char **argv)
         rc = cli_hv(&ctx, argc - i, argv + i);
     } else if (strcmp(argv[i], "rtfind") == 0) {
         rc = cli_rtfind(&ctx, argc - i, argv + i);
+    } else if (strcmp(argv[i], "net") == 0) {
+        rc = cli_net(&ctx, argc - i, argv + i);
     } else {
         fprintf(stderr, "skywire-cli: unknown command '%s'\n", argv[i]);
         usage(stderr);

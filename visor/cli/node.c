@@ -64,6 +64,8 @@ static int parse(struct cli_ctx *ctx, int argc, char **argv, struct node_args *a
         { "socks-allow", required_argument, NULL, 'w' }, { "socks-deny", required_argument, NULL, 'y' },
         { "hypervisor", required_argument, NULL, 'H' }, { "visor", required_argument, NULL, 'V' },
         { "lines", required_argument, NULL, 'z' },
+        { "network", required_argument, NULL, 'W' }, { "cert-file", required_argument, NULL, 'C' },
+        { "revocations", required_argument, NULL, 'X' },
         { NULL, 0, NULL, 0 },
     };
     struct option opts[CLI_MAX_OPTIONS];
@@ -115,6 +117,9 @@ static int parse(struct cli_ctx *ctx, int argc, char **argv, struct node_args *a
         case 'H': rc = add_list(a->hypervisors, &a->gen.n_hypervisors, optarg, "--hypervisor"); break;
         case 'V': a->visor = optarg; break;
         case 'z': a->lines = optarg; break;
+        case 'W': a->gen.network = optarg; break;
+        case 'C': a->gen.cert_file = optarg; break;
+        case 'X': a->gen.revocations = optarg; break;
         default:
             if (!cli_global_option(ctx, c, optarg))
                 rc = CLI_USAGE;
@@ -239,6 +244,31 @@ static void print_visor_transports(struct json_object *v)
     }
 }
 
+/* "membership": null in an open network, else the visor's certificate. */
+static void print_membership(struct json_object *m)
+{
+    struct json_object *g = json_object_object_get(m, "groups");
+    char from[32], until[32], groups[256] = "";
+    size_t n = 0;
+
+    if (!json_object_is_type(m, json_type_object)) {
+        printf("membership:     open network\n");
+        return;
+    }
+    when(json_object_get_int64(json_object_object_get(m, "not_before")), from, sizeof(from));
+    when(json_object_get_int64(json_object_object_get(m, "not_after")), until, sizeof(until));
+    for (size_t i = 0; json_object_is_type(g, json_type_array) && i < json_object_array_length(g); i++) {
+        int k = snprintf(groups + n, sizeof(groups) - n, "%s%s", i ? "," : "",
+                         json_object_get_string(json_object_array_get_idx(g, i)));
+        if (k < 0 || (size_t)k >= sizeof(groups) - n)
+            break;
+        n += (size_t)k;
+    }
+    printf("network:        %s\n", jstr(m, "network"));
+    printf("member:         %s \"%s\"%s%s, valid %s .. %s\n", jstr(m, "role"), jstr(m, "name"),
+           n ? ", groups " : "", groups, from, until);
+}
+
 static void print_summary(struct json_object *v)
 {
     struct json_object *m = json_object_object_get(v, "messaging");
@@ -250,6 +280,7 @@ static void print_summary(struct json_object *v)
     printf("messaging:      %s, %s sessions\n",
            json_object_get_boolean(json_object_object_get(m, "enabled")) ? "on" : "off",
            jstr(m, "sessions"));
+    print_membership(json_object_object_get(v, "membership"));
 }
 
 static void print_pk(struct json_object *v)
@@ -379,6 +410,8 @@ static void node_usage(FILE *f)
             "             [--no-apps] [--skychat-addr ADDR] [--ssh-allow PK]...\n"
             "             [--socks-srv PK] [--socks-addr ADDR]\n"
             "             [--socks-allow CIDR[,CIDR]]... [--socks-deny CIDR[,CIDR]]...  (socksproxy's exit policy)\n"
+            "             [--network PK --cert-file FILE [--revocations URL|FILE]]  (a private network:\n"
+            "             its key, where `net sign` puts this visor's certificate, the revocation list)\n"
             "  pk | summary | ls-tp | tp ID | rm-tp ID | ls-rules | rule ID | rm-rule ID\n"
             "  ls-apps | start-app NAME | stop-app NAME | app-logs NAME [--lines N]\n"
             "  add-tp PK [--type stcp|dmsg] [--addr HOST:PORT]\n"

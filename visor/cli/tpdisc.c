@@ -1,6 +1,8 @@
 /* tpdisc: the transport discovery from the command line (lookups and signed mutations). */
 #include "common/json.h"
+#include "common/http_client.h"
 #include "common/keys.h"
+#include "common/netcert.h"
 #include "common/num.h"
 #include "common/tp_entry.h"
 #include "visor/cli/cli.h"
@@ -13,6 +15,7 @@
 
 struct tpdisc_args {
     const char *url, *id, *pk, *key_file, *peer_key_file, *type, *label, *after;
+    const char *cert_file, *peer_cert_file; /* private networks: the edges' certificates */
     long limit;
     int up; /* -1 unset, 0 down, 1 up */
 };
@@ -25,6 +28,7 @@ static int parse(struct cli_ctx *ctx, int argc, char **argv, struct tpdisc_args 
         { "id", required_argument, NULL, 'i' },
         { "pk", required_argument, NULL, 'p' },       { "key-file", required_argument, NULL, 'k' },
         { "peer-key-file", required_argument, NULL, 'K' },
+        { "cert-file", required_argument, NULL, 'c' }, { "peer-cert-file", required_argument, NULL, 'C' },
         { "type", required_argument, NULL, 't' },     { "label", required_argument, NULL, 'l' },
         { "after", required_argument, NULL, 'a' },    { "limit", required_argument, NULL, 'n' },
         { "up", no_argument, NULL, 'U' },             { "down", no_argument, NULL, 'D' },
@@ -42,6 +46,8 @@ static int parse(struct cli_ctx *ctx, int argc, char **argv, struct tpdisc_args 
         case 'p': a->pk = optarg; break;
         case 'k': a->key_file = optarg; break;
         case 'K': a->peer_key_file = optarg; break;
+        case 'c': a->cert_file = optarg; break;
+        case 'C': a->peer_cert_file = optarg; break;
         case 't': a->type = optarg; break;
         case 'l': a->label = optarg; break;
         case 'a': a->after = optarg; break;
@@ -80,6 +86,31 @@ static int load_key(const char *path, struct sw_keypair *kp)
         return CLI_FAIL;
     }
     return CLI_OK;
+}
+
+/* A certificate file's hex into out[SW_CERT_HEX_MAX + 1] ("" without a file). */
+static int load_cert(const char *path, char *out)
+{
+    struct sw_cert c;
+    struct sw_error err;
+    out[0] = '\0';
+    if (!path)
+        return CLI_OK;
+    if (sw_cert_load_file(path, &c, NULL, NULL, &err) || sw_cert_to_hex(&c, out, SW_CERT_HEX_MAX + 1)) {
+        fprintf(stderr, "skywire-cli: %s\n", err.msg);
+        return CLI_FAIL;
+    }
+    return CLI_OK;
+}
+
+/* The caller's certificate rides on its signed requests (SW-Cert). */
+static int use_cert(struct cli_ctx *ctx, const char *path)
+{
+    char hex[SW_CERT_HEX_MAX + 1];
+    int rc = load_cert(path, hex);
+    if (rc == CLI_OK)
+        sw_http_client_set_cert(ctx->http, hex);
+    return rc;
 }
 
 static int do_request(struct cli_ctx *ctx, const struct sw_keypair *kp, const char *url,
@@ -148,7 +179,8 @@ static int cmd_register(struct cli_ctx *ctx, const struct tpdisc_args *a)
 
     if (need(a->key_file, "--key-file") || need(a->peer_key_file, "--peer-key-file"))
         return CLI_USAGE;
-    if (load_key(a->key_file, &kp) || load_key(a->peer_key_file, &peer))
+    if (load_key(a->key_file, &kp) || load_key(a->peer_key_file, &peer) ||
+        use_cert(ctx, a->cert_file))
         goto out;
     if (sw_tp_entry_make(&se.entry, &kp.pk, &peer.pk, a->type, a->label, &err)) {
         fprintf(stderr, "skywire-cli: %s\n", err.msg);
@@ -158,6 +190,8 @@ static int cmd_register(struct cli_ctx *ctx, const struct tpdisc_args *a)
     i = sw_tp_entry_edge_index(&se.entry, &kp.pk);
     sw_tp_entry_sign(&se.entry, &kp, &se.sigs[i]);
     sw_tp_entry_sign(&se.entry, &peer, &se.sigs[1 - i]);
+    if (load_cert(a->cert_file, se.certs[i]) || load_cert(a->peer_cert_file, se.certs[1 - i]))
+        goto out;
     arr = json_object_new_array();
     json_object_array_add(arr, sw_tp_signed_entry_to_json(&se));
     rc = do_request(ctx, &kp, a->url, "POST", "/transports/", sw_json_compact(arr, NULL),
@@ -182,6 +216,10 @@ static int cmd_status(struct cli_ctx *ctx, const struct tpdisc_args *a)
     }
     if (load_key(a->key_file, &kp))
         return CLI_FAIL;
+    if (use_cert(ctx, a->cert_file)) {
+        sw_keypair_wipe(&kp);
+        return CLI_FAIL;
+    }
     snprintf(body, sizeof(body), "[{\"t_id\":\"%.36s\",\"is_up\":%s}]", a->id, a->up ? "true" : "false");
     rc = do_request(ctx, &kp, a->url, "POST", "/statuses", body, cli_print_transports_table);
     sw_keypair_wipe(&kp);
@@ -203,6 +241,10 @@ static int cmd_delete(struct cli_ctx *ctx, const struct tpdisc_args *a)
     }
     if (load_key(a->key_file, &kp))
         return CLI_FAIL;
+    if (use_cert(ctx, a->cert_file)) {
+        sw_keypair_wipe(&kp);
+        return CLI_FAIL;
+    }
     snprintf(target, sizeof(target), "/transports/id:%s", a->id);
     rc = do_request(ctx, &kp, a->url, "DELETE", target, NULL, NULL);
     sw_keypair_wipe(&kp);
