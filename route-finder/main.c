@@ -19,8 +19,9 @@ struct rf_main {
 static int opt_network(void *target, const char *value, struct sw_error *err)
 {
     struct sw_pk pk;
-    if (value && *value && sw_network_key_read(value, &pk, err))
-        return SW_EINVAL;
+    struct sw_error e = { 0 };
+    if (value && *value && sw_network_key_read(value, &pk, &e))
+        return sw_error_set(err, SW_EINVAL, "--network: %s", e.msg);
     *(const char **)target = value;
     return SW_OK;
 }

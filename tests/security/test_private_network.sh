@@ -7,11 +7,13 @@
 #     fail with "not a member"; the transport discovery refuses its registrations (403
 #     not_a_member) and lists nothing for it;
 #   - X with a certificate of another network, or of the wrong role, does not even start;
-#   - the messaging discovery lists only the network's own messaging server;
+#   - the messaging discovery lists only the network's own messaging server, also while an
+#     outsider's messaging server (fresh key, no certificate) tries to register;
 #   - revoking visor B (skywire-cli net revoke) takes B out within a minute: A forgets its
 #     transport to B and the route finder finds no path A-C; after undoing it, A's add-tp to B
 #     works again (once A and B polled the new list) and the path is back.
-# Uses make run's fixed ports (one test at a time) plus 127.0.0.1:3439 and :7779 for X.
+# Uses make run's fixed ports (one test at a time) plus 127.0.0.1:3439 and :7779 for X and
+# :8091-8092 for the outsider's messaging server.
 # Prints "ok: ..." per check and "N passed, N failed".
 set -uo pipefail
 ROOT=$(cd "$(dirname "$0")/../.." && pwd)
@@ -75,6 +77,17 @@ keys = [e.get("static") or e.get("pk") for e in d]
 assert keys == [sys.argv[1]], keys' "$ms_pk"
 }
 check "the messaging discovery lists the network's messaging server and nothing else" only_real_server
+
+# An outsider's messaging server (a fresh key, no certificate) tries to join the discovery.
+"$BUILD/bin/messaging-server" --addr 127.0.0.1:8091 --http-addr 127.0.0.1:8092 \
+    --key-file "$WORK/fake-ms.key" --discovery "$MD" --public-addr 127.0.0.1:8091 \
+    2>"$WORK/fake-ms.log" &
+FAKE_MS=$!
+check "an outsider's messaging server is refused by the discovery (403 not_a_member)" \
+    until_true 20 grep -q not_a_member "$WORK/fake-ms.log"
+check "... and the discovery still lists only the network's server" only_real_server
+kill -TERM "$FAKE_MS" 2>/dev/null
+wait "$FAKE_MS" 2>/dev/null
 
 # ---- an outsider visor X ---------------------------------------------------------------------
 mkdir -p "$WORK/x"
