@@ -9,7 +9,9 @@
  * header. /api/visors/{pk}/... is relayed over the visor's link to its own local API
  * (/api/...) and answered with the visor's status and body unchanged; a visor without a
  * link is 503 visor_offline, one that does not answer in time 504 visor_timeout. Other
- * GET paths serve the embedded page (web.h). /health and /metrics come from the layer. */
+ * GET paths serve the embedded page (web.h). /health and /metrics come from the layer;
+ * /metrics needs a session too (authorize below): its request counts by route and status and
+ * hv_sessions would tell anyone who can reach the port when the admin logs in and works. */
 #include "hypervisor/hv.h"
 #include "hypervisor/web.h"
 #include "common/http_server.h"
@@ -195,6 +197,16 @@ static void write_metrics(void *app, struct sw_buf *out)
     sw_metrics_write_sample(out, "hv_sessions", NULL, (double)hv_auth_sessions(hv));
 }
 
+/* The layer's hook before every route but /health: /metrics needs a session (GET: no CSRF
+ * token); the /api routes check their own, the page and login need none. */
+static int authorize(void *app, const struct sw_http_request *req, struct sw_http_response *resp)
+{
+    (void)app;
+    if (strcmp(req->path, "/metrics") != 0)
+        return SW_OK;
+    return hv_auth_check(req, resp) ? SW_OK : SW_EPERM;
+}
+
 static const struct sw_http_route routes[] = {
     { "POST", "/api/login", SW_ROUTE_EXACT, hv_auth_login, NULL, 4096 },
     { "POST", "/api/logout", SW_ROUTE_EXACT, hv_auth_logout, NULL, 4096 },
@@ -242,6 +254,7 @@ int hv_api_start(struct hv *hv, struct sw_error *err)
         .n_routes = sizeof(routes) / sizeof(routes[0]),
         .app = hv,
         .write_metrics = write_metrics,
+        .authorize = authorize,
         .allowed_hosts = hv->allowed_hosts,
         .browser_guard = true,
     };

@@ -8,15 +8,17 @@
  * (HV_MAX_SESSIONS, the oldest is evicted), expire after 1 h idle or 12 h, and all end when
  * the password changes: the caller gets a fresh session (new cookie and CSRF token).
  *
- * Failed logins are limited per source (an IPv4 address, or an IPv6 /64, which one
- * subscriber usually holds whole): cfg.login_failures (default 5) are free, then each
- * failure locks the source out for 1 min, doubling up to 1 h; a success or a day without
- * failures forgets them. So one guesser cannot lock anyone else out. A global ceiling
- * (HV_GLOBAL_PER_FREE x login_failures failures in 10 min; a backed-off source adds at most
- * login_failures + 3 in that time, so it takes 8 or more busy sources) then refuses the
- * sources the admin has not logged in from since start: it bounds guessing from many
- * addresses without locking the admin out of an address already used. Over a limit login answers 429 with Retry-After
- * before checking the password. Password checks run one at a time (Argon2 takes 64 MiB).
+ * Failed logins are limited per source, and only per source: an IPv4 address, or an IPv6 /64
+ * (which one subscriber usually holds whole), and every loopback address (127.0.0.0/8, ::1,
+ * their IPv4-mapped forms) as the one source "loopback", so a local user cannot spread
+ * guesses over 127.x.y.z. cfg.login_failures (default 5) are free, then each failure locks
+ * the source out for 1 min, doubling up to 1 h; a success or a day without failures forgets
+ * them. There is no global ceiling: guessers at other addresses never lock the admin out
+ * (Argon2 running one check at a time bounds the guessing rate of many addresses). A source
+ * over its limit gets 429 with Retry-After before its password is looked at. The local way
+ * back in for an admin whose own source is backed off is hypervisor --reset-password and a
+ * restart (main.c), which also forgets every backoff. Password checks run one at a time
+ * (Argon2 takes 64 MiB).
  * Tokens are compared in constant time; nothing secret is logged. */
 #include "hypervisor/hv.h"
 #include "common/hex.h"
@@ -40,13 +42,11 @@
 #define HV_IDLE_S 3600
 #define HV_ABSOLUTE_S (12 * 3600)
 #define HV_SOURCES 1024           /* sources with failed logins remembered (LRU) */
-#define HV_KNOWN_SOURCES 64       /* sources the admin logged in from since start */
 #define HV_SOURCE_MAX (HV_IP_MAX + 4) /* "2001:db8:1:2::/64" */
+#define HV_SOURCE_LOOPBACK "loopback" /* 127.0.0.0/8 and ::1: one source */
 #define HV_BACKOFF_FIRST_S 60
 #define HV_BACKOFF_MAX_S 3600
 #define HV_FORGET_S (24 * 3600)   /* a source's failures are forgotten after a quiet day */
-#define HV_GLOBAL_BUCKETS 10      /* the global window: 10 buckets of a minute */
-#define HV_GLOBAL_PER_FREE 30     /* the global ceiling is 30 x login_failures per window */
 #define HV_PASSWORD_MIN 8
 #define HV_PASSWORD_MAX 256
 #define HV_COOKIE "swhv_session"
@@ -71,13 +71,8 @@ struct hv_auth {
     char hash_path[PATH_MAX + 32];
     bool secure;
     unsigned free_failures;   /* per source before the backoff */
-    unsigned global_cap;      /* failures per window before unknown sources wait */
     struct hv_session s[HV_MAX_SESSIONS];
     struct hv_source src[HV_SOURCES];
-    char known[HV_KNOWN_SOURCES][HV_SOURCE_MAX]; /* a ring */
-    size_t known_next;
-    unsigned global_count[HV_GLOBAL_BUCKETS];
-    int64_t global_minute[HV_GLOBAL_BUCKETS];
 };
 
 /* ---- the password file -------------------------------------------------------------------- */
@@ -221,7 +216,6 @@ int hv_auth_init(struct hv *hv, struct sw_error *err)
     pthread_mutex_init(&a->verify_mu, NULL);
     a->secure = hv->cfg.cookie_secure;
     a->free_failures = hv->cfg.login_failures ? hv->cfg.login_failures : 5;
-    a->global_cap = HV_GLOBAL_PER_FREE * a->free_failures;
     snprintf(a->hash_path, sizeof(a->hash_path), "%s/admin.pwhash", hv->cfg.data_dir);
     hv->auth = a;
     if ((rc = load_hash(a, hv, err)))
@@ -334,18 +328,32 @@ size_t hv_auth_sessions(struct hv *hv)
 
 /* ---- login rate limits -------------------------------------------------------------------- */
 
-/* The unit of the limits: an IPv4 address (also when mapped into IPv6), an IPv6 /64. */
+/* The unit of the limits: an IPv4 address (also when mapped into IPv6), an IPv6 /64, and
+ * every loopback address as one source: 127.0.0.0/8 is a whole /8 on one machine. */
 static void source_of(const char *ip, char out[HV_SOURCE_MAX])
 {
     char buf[INET6_ADDRSTRLEN];
     struct in6_addr a;
+    struct in_addr a4;
 
+    if (inet_pton(AF_INET, ip, &a4) == 1) {
+        if ((ntohl(a4.s_addr) >> 24) == 127)
+            snprintf(out, HV_SOURCE_MAX, HV_SOURCE_LOOPBACK);
+        else
+            snprintf(out, HV_SOURCE_MAX, "%s", ip);
+        return;
+    }
     if (inet_pton(AF_INET6, ip, &a) != 1) {
         snprintf(out, HV_SOURCE_MAX, "%s", ip);
         return;
     }
     if (IN6_IS_ADDR_V4MAPPED(&a)) {
-        inet_ntop(AF_INET, &a.s6_addr[12], out, HV_SOURCE_MAX);
+        inet_ntop(AF_INET, &a.s6_addr[12], buf, sizeof(buf));
+        source_of(buf, out);
+        return;
+    }
+    if (IN6_IS_ADDR_LOOPBACK(&a)) {
+        snprintf(out, HV_SOURCE_MAX, HV_SOURCE_LOOPBACK);
         return;
     }
     memset(&a.s6_addr[8], 0, 8);
@@ -375,24 +383,6 @@ static struct hv_source *source_slot(struct hv_auth *a, const char *key, bool cr
     return pick;
 }
 
-static bool known_source(const struct hv_auth *a, const char *key)
-{
-    for (size_t i = 0; i < HV_KNOWN_SOURCES; i++)
-        if (a->known[i][0] && strcmp(a->known[i], key) == 0)
-            return true;
-    return false;
-}
-
-/* Failures in the global window (the last HV_GLOBAL_BUCKETS minutes). */
-static unsigned global_failures(const struct hv_auth *a, int64_t now)
-{
-    unsigned n = 0;
-    for (size_t i = 0; i < HV_GLOBAL_BUCKETS; i++)
-        if (now / 60 - a->global_minute[i] < HV_GLOBAL_BUCKETS)
-            n += a->global_count[i];
-    return n;
-}
-
 /* Seconds key must wait before its next password check; 0 = now. */
 static unsigned wait_s(struct hv_auth *a, const char *key)
 {
@@ -404,16 +394,13 @@ static unsigned wait_s(struct hv_auth *a, const char *key)
     s = source_slot(a, key, false, now);
     if (s && s->locked_until > now)
         wait = (unsigned)(s->locked_until - now);
-    else if (global_failures(a, now) >= a->global_cap && !known_source(a, key))
-        wait = 60; /* the oldest minute leaves the window within a minute */
     pthread_mutex_unlock(&a->mu);
     return wait;
 }
 
 static void count_failure(struct hv_auth *a, const char *key)
 {
-    int64_t now = sw_mono_ms() / 1000, minute = now / 60;
-    size_t b = (size_t)(minute % HV_GLOBAL_BUCKETS);
+    int64_t now = sw_mono_ms() / 1000;
     struct hv_source *s;
 
     pthread_mutex_lock(&a->mu);
@@ -427,15 +414,10 @@ static void count_failure(struct hv_auth *a, const char *key)
         int64_t lock = doublings >= 6 ? HV_BACKOFF_MAX_S : (int64_t)HV_BACKOFF_FIRST_S << doublings;
         s->locked_until = now + (lock < HV_BACKOFF_MAX_S ? lock : HV_BACKOFF_MAX_S);
     }
-    if (a->global_minute[b] != minute) {
-        a->global_minute[b] = minute;
-        a->global_count[b] = 0;
-    }
-    a->global_count[b]++;
     pthread_mutex_unlock(&a->mu);
 }
 
-/* A login from key succeeded: its failures go, and it may log in past the global ceiling. */
+/* A login from key succeeded: its failures go. */
 static void count_success(struct hv_auth *a, const char *key)
 {
     struct hv_source *s;
@@ -443,10 +425,6 @@ static void count_success(struct hv_auth *a, const char *key)
     pthread_mutex_lock(&a->mu);
     if ((s = source_slot(a, key, false, sw_mono_ms() / 1000)))
         memset(s, 0, sizeof(*s));
-    if (!known_source(a, key)) {
-        snprintf(a->known[a->known_next], HV_SOURCE_MAX, "%s", key);
-        a->known_next = (a->known_next + 1) % HV_KNOWN_SOURCES;
-    }
     pthread_mutex_unlock(&a->mu);
 }
 
@@ -539,7 +517,7 @@ void hv_auth_login(struct sw_http_request *req, struct sw_http_response *resp)
         goto out;
     }
     if ((chk = check_password(a, key, pw, &wait)) == CHECK_LIMITED) {
-        sw_log_warn("login from %s: rate limited (%u s to wait)", ip, wait);
+        sw_log_warn("login from %s: rate limited (source %s, %u s to wait)", ip, key, wait);
         reply_limited(resp, wait, "logins");
         goto out;
     }
@@ -560,7 +538,7 @@ out:
 }
 
 /* Under a->mu on success (returns the session with the lock held), else replies. */
-static struct hv_session *session_locked(struct sw_http_request *req, struct sw_http_response *resp,
+static struct hv_session *session_locked(const struct sw_http_request *req, struct sw_http_response *resp,
                                          bool need_csrf)
 {
     struct hv_auth *a = auth_of(req);
@@ -586,7 +564,7 @@ static bool mutation(const struct sw_http_request *req)
     return strcmp(req->method, "GET") != 0 && strcmp(req->method, "HEAD") != 0;
 }
 
-bool hv_auth_check(struct sw_http_request *req, struct sw_http_response *resp)
+bool hv_auth_check(const struct sw_http_request *req, struct sw_http_response *resp)
 {
     struct hv_session *s = session_locked(req, resp, mutation(req));
     if (s)

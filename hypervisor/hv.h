@@ -145,7 +145,8 @@ void hv_auth_session(struct sw_http_request *req, struct sw_http_response *resp)
 void hv_auth_password(struct sw_http_request *req, struct sw_http_response *resp);
 /* For every other /api route: true when the request holds a live session (and, for
  * POST/PUT/DELETE, the right X-CSRF-Token); otherwise replies 401/403 and returns false. */
-bool hv_auth_check(struct sw_http_request *req, struct sw_http_response *resp);
+bool hv_auth_check(const struct sw_http_request *req, struct sw_http_response *resp);
+/* Live sessions, for the metrics (which need a session themselves: api.c). */
 size_t hv_auth_sessions(struct hv *hv);
 
 /* ---- REST (api.c) and the network map (network.c) ----------------------------------------- */

@@ -14,6 +14,7 @@
 #include "common/json.h"
 #include "common/log.h"
 #include "common/num.h"
+#include "common/utf8.h"
 #include "common/version.h"
 
 #include <arpa/inet.h>
@@ -207,7 +208,7 @@ static enum MHD_Result post_message(struct MHD_Connection *conn, struct req *q)
     struct sc_send_result res;
     struct sw_pk pk;
     const char *text;
-    size_t len;
+    size_t len, bad = 0;
     uint64_t sent_at, nonce, id;
     char hex[SW_PK_HEX_LEN + 1];
     enum MHD_Result ret;
@@ -241,6 +242,12 @@ static enum MHD_Result post_message(struct MHD_Connection *conn, struct req *q)
     }
     if (len == 0 || memchr(text, '\0', len)) {
         ret = error(conn, 400, "invalid_message", "field 'message': must be non-empty text without NUL");
+        goto out;
+    }
+    if (!sw_utf8_valid(text, len, &bad)) {
+        char m[128];
+        snprintf(m, sizeof(m), "field 'message': not valid UTF-8 (an invalid sequence at byte %zu of the text)", bad);
+        ret = error(conn, 400, "invalid_utf8", m);
         goto out;
     }
     sent_at = (uint64_t)sw_unix_ms();

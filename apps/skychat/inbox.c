@@ -1,10 +1,13 @@
 /* inbox.c — incoming chat connections on the app port: each frame {"message","sent_at",
  * "nonce"?} is stored with the remote key the visor authenticated, then acknowledged with
- * {"ok":true} (or {"ok":false,"error":CODE} and the connection stays usable). */
+ * {"ok":true} (or {"ok":false,"error":CODE} and the connection stays usable). A text that is
+ * not valid UTF-8 (common/utf8.h) is refused like any other bad message: one log line, never
+ * stored. */
 #include "apps/skychat/chat.h"
 #include "common/cond.h"
 #include "common/json.h"
 #include "common/log.h"
+#include "common/utf8.h"
 #include "visor/app/app.h"
 
 #include <pthread.h>
@@ -52,6 +55,8 @@ static const char *take(const struct sw_pk *from, struct json_object *o)
     } else if (json_object_get_string_len(v) == 0 ||
                memchr(json_object_get_string(v), '\0', (size_t)json_object_get_string_len(v))) {
         code = "invalid_message";
+    } else if (!sw_utf8_valid(json_object_get_string(v), (size_t)json_object_get_string_len(v), NULL)) {
+        code = "invalid_utf8"; /* never stored: /messages and /sse stay valid JSON text */
     } else {
         text = json_object_get_string(v);
         if (json_object_object_get_ex(o, "sent_at", NULL))

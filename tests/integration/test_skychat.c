@@ -4,19 +4,23 @@
  * with its own -addr. The seed's check: three POSTs (libcurl, as `curl -d`) A->C "Hello Mike!",
  * C->A "Hello Joe!", A->C "System is working!" all arrive with the right sender; an SSE client
  * on A sees "Hello Joe!" live (and keep-alive comments); bad key -> 400, oversize -> 413,
- * browser checks (foreign Host 403, foreign Origin 403, non-JSON POST 415, -allowed-host),
+ * text that is not valid UTF-8 -> 400 on POST and refused (never stored) from a peer, so
+ * /messages stays valid JSON text; browser checks (foreign Host 403, foreign Origin 403, non-JSON POST 415, -allowed-host),
  * unreachable recipient -> 502/504 quickly; one route per recipient is reused, and redialled
  * after the recipient restarts; the page (headless Chromium when installed) renders the
  * received messages. */
 #include "common/http_client.h"
 #include "common/json.h"
 #include "common/keys.h"
+#include "common/stream_io.h"
+#include "common/utf8.h"
 #include "common/uuid.h"
 #include "tests/harness/api_client.h"
 #include "tests/harness/check_main.h"
 #include "tests/harness/harness.h"
 #include "tests/harness/net_env.h"
 #include "tests/harness/visor_env.h"
+#include "visor/app/app.h"
 
 #include <check.h>
 #include <curl/curl.h>
@@ -397,6 +401,42 @@ static void browser_checks(void)
     expect_status(chat_c, "GET", "/info", NULL, "Host: [::1]", 200, NULL);
 }
 
+/* Message texts that are not UTF-8, as raw bytes inside a JSON string (json-c passes them
+ * through; its \\uD800 escapes become U+FFFD, which is fine). */
+static const char *const bad_utf8[] = {
+    "overlong \xc0\xaf slash",      /* '/' in two bytes */
+    "overlong \xe0\x80\xaf slash",  /* and in three */
+    "surrogate \xed\xa0\x80 half",  /* U+D800 */
+    "too high \xf4\x90\x80\x80",   /* U+110000 */
+    "lead \xf8\x88\x80\x80\x80",    /* a five-byte form */
+    "cut \xe2\x9c",                 /* truncated at the end */
+    "stray \x80 byte",              /* a continuation byte alone */
+    "latin-1 caf\xe9 au lait",       /* not UTF-8 at all */
+};
+#define N_BAD_UTF8 (sizeof(bad_utf8) / sizeof(bad_utf8[0]))
+
+/* POST /message with each: 400 invalid_utf8 naming the field; nothing is sent or stored. */
+static void post_invalid_utf8(void)
+{
+    char body[300], code[64];
+    struct reply r;
+    uint64_t before;
+
+    request(chat_a, "GET", "/messages", NULL, 0, NULL, &r);
+    ck_assert_int_eq(r.status, 200);
+    before = r.len;
+    for (size_t i = 0; i < N_BAD_UTF8; i++) {
+        int n = snprintf(body, sizeof(body), "{\"recipient\":\"%s\",\"message\":\"%s\"}", vc.pk_hex, bad_utf8[i]);
+        request(chat_a, "POST", "/message", body, (size_t)n, JSON_CT, &r);
+        ck_assert_msg(r.status == 400, "'%s': %ld %s", bad_utf8[i], r.status, r.body);
+        ck_assert_str_eq(error_code(&r, code, sizeof(code)), "invalid_utf8");
+        ck_assert_ptr_nonnull(strstr(r.body, "UTF-8"));
+        ck_assert_ptr_nonnull(strstr(r.body, "'message'"));
+    }
+    request(chat_a, "GET", "/messages", NULL, 0, NULL, &r);
+    ck_assert_uint_eq(r.len, before); /* nothing new, sent or stored */
+}
+
 START_TEST(test_bad_requests)
 {
     char code[64], *big;
@@ -439,7 +479,10 @@ START_TEST(test_bad_requests)
     big[99999] = '\0';
     request(chat_a, "POST", "/message", big, 99999, JSON_CT, &r);
     ck_assert_int_eq(r.status, 413);
+    ck_assert_str_eq(error_code(&r, code, sizeof(code)), "body_too_large");
     free(big);
+
+    post_invalid_utf8();
 
     browser_checks();
     request(chat_a, "GET", "/message", NULL, 0, NULL, &r);
@@ -453,6 +496,77 @@ START_TEST(test_bad_requests)
     ck_assert_int_eq(r.status, 200);
     ck_assert_ptr_nonnull(strstr(r.content_type, "text/html"));
     ck_assert_ptr_nonnull(strstr(r.body, "EventSource"));
+}
+END_TEST
+
+/* Whether text is one JSON value, strictly, with valid UTF-8 (json-c's own check and ours). */
+static struct json_object *parse_strict_utf8(const char *text, size_t len)
+{
+    struct json_tokener *tok = json_tokener_new();
+    struct json_object *o;
+
+    ck_assert_ptr_nonnull(tok);
+    json_tokener_set_flags(tok, JSON_TOKENER_STRICT | JSON_TOKENER_VALIDATE_UTF8);
+    o = json_tokener_parse_ex(tok, text, (int)len);
+    ck_assert_msg(o && json_tokener_get_error(tok) == json_tokener_success &&
+                  json_tokener_get_parse_end(tok) == len, "not valid JSON text: %s",
+                  json_tokener_error_desc(json_tokener_get_error(tok)));
+    json_tokener_free(tok);
+    ck_assert_msg(sw_utf8_valid(text, len, NULL), "not valid UTF-8");
+    return o;
+}
+
+/* A peer that sends what no skychat sends: this process dials C's skychat (app port 1) through
+ * A's app socket, so the frames carry A's authenticated key, and writes message texts that
+ * are not UTF-8. Each is answered {"ok":false,"error":"invalid_utf8"} with one log line on
+ * C, the connection stays usable (a valid message after them is stored), and C's /messages
+ * stays valid JSON text without any of them. */
+START_TEST(test_invalid_utf8_from_peer)
+{
+    static const char good[] = "valid: caf\xc3\xa9 \xe2\x9c\x93 \xf0\x9f\x98\x80 \xf4\x8f\xbf\xbf";
+    char sock[600], log[600], frame[400];
+    struct sw_error err = { 0 };
+    struct json_object *o = NULL, *arr;
+    struct reply r;
+    int fd = -1, n, refused_before;
+
+    wait_route_finder();
+    app_log(&vc, log, sizeof(log));
+    refused_before = th_log_count(log, "invalid_utf8");
+    snprintf(sock, sizeof(sock), "%s/app.sock", va.data_dir);
+    ck_assert_msg(sw_app_dial(sock, &vc.pk, 1, &fd, &err) == SW_OK, "dial C's skychat: %s", err.msg);
+    for (size_t i = 0; i <= N_BAD_UTF8; i++) {
+        const char *text = i < N_BAD_UTF8 ? bad_utf8[i] : good;
+        n = snprintf(frame, sizeof(frame), "{\"message\":\"%s\",\"sent_at\":1,\"nonce\":%zu}", text, 7000 + i);
+        ck_assert_int_eq(sw_record_write(fd, frame, (size_t)n, 65536, sw_io_within(5000, NULL)), SW_OK);
+        ck_assert_int_eq(sw_json_record_recv(fd, 65536, sw_io_within(10000, NULL), 5000, &o, NULL), SW_OK);
+        if (i < N_BAD_UTF8) {
+            ck_assert_msg(!json_object_get_boolean(json_object_object_get(o, "ok")), "'%s' was accepted", text);
+            ck_assert_str_eq(json_object_get_string(json_object_object_get(o, "error")), "invalid_utf8");
+        } else {
+            ck_assert_msg(json_object_get_boolean(json_object_object_get(o, "ok")), "refused valid UTF-8: %s",
+                          json_object_to_json_string(o));
+        }
+        json_object_put(o);
+        o = NULL;
+    }
+    close(fd);
+    /* one log line per refusal, naming the sender */
+    ck_assert_int_eq(th_log_count(log, "invalid_utf8") - refused_before, (int)N_BAD_UTF8);
+    ck_assert_int_ge(th_log_count(log, va.pk_hex), (int)N_BAD_UTF8);
+
+    request(chat_c, "GET", "/messages", NULL, 0, NULL, &r);
+    ck_assert_int_eq(r.status, 200);
+    ck_assert_uint_lt(r.len, sizeof(r.body) - 1); /* the whole answer */
+    arr = parse_strict_utf8(r.body, r.len);
+    ck_assert(json_object_is_type(arr, json_type_array));
+    for (size_t i = 0; i < json_object_array_length(arr); i++) {
+        const char *m = json_object_get_string(json_object_object_get(json_object_array_get_idx(arr, i), "message"));
+        for (size_t k = 0; k < N_BAD_UTF8; k++)
+            ck_assert_msg(strncmp(m, bad_utf8[k], 5) != 0, "stored: %s", m);
+    }
+    json_object_put(arr);
+    ck_assert(has_message(chat_c, good, "in", va.pk_hex));
 }
 END_TEST
 
@@ -538,6 +652,7 @@ static Suite *skychat_suite(void)
     tcase_set_timeout(tc, 240);
     tcase_add_test(tc, test_seed_messages_and_sse);
     tcase_add_test(tc, test_bad_requests);
+    tcase_add_test(tc, test_invalid_utf8_from_peer);
     tcase_add_test(tc, test_unreachable_recipient);
     tcase_add_test(tc, test_redial_after_recipient_restart);
     tcase_add_test(tc, test_page_renders_messages);

@@ -125,8 +125,18 @@ static void start_http(void)
     ck_assert_ptr_nonnull(mhd);
 }
 
-/* A non-blocking TCP listener on ip (text, IPv4 or IPv6); -1 when ip cannot be bound here. */
+/* A non-blocking TCP listener on ip (text, IPv4 or IPv6) and a free port; -1 when ip cannot
+ * be bound here. A port taken between th_free_port and bind (other tests) is tried again. */
+static int listen_once(const char *ip, uint16_t *port);
 static int listen_on(const char *ip, uint16_t *port)
+{
+    int fd = -1;
+    for (int i = 0; i < 5 && fd < 0; i++)
+        fd = listen_once(ip, port);
+    return fd;
+}
+
+static int listen_once(const char *ip, uint16_t *port)
 {
     struct sockaddr_storage ss = { 0 };
     struct sockaddr_in *in = (struct sockaddr_in *)&ss;
