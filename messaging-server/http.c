@@ -46,6 +46,11 @@ static void write_metrics(void *app, struct sw_buf *out)
     gauge(out, "ms_max_sessions", "Configured --max-sessions", (double)srv->cfg.max_sessions);
     gauge(out, "ms_handshakes_pending", "Connections still in the Noise handshake",
           (double)atomic_load(&m->handshaking));
+    gauge(out, "ms_handshake_sources", "Source addresses (IPv4, IPv6 /64) with pending handshakes",
+          (double)atomic_load(&m->handshake_sources));
+    gauge(out, "ms_max_handshakes", "Configured --max-handshakes", (double)srv->cfg.max_handshakes);
+    gauge(out, "ms_max_handshakes_per_source", "Configured --max-handshakes-per-source",
+          (double)srv->cfg.max_handshakes_per_source);
     gauge(out, "ms_streams", "Relayed streams (pending and open)", (double)atomic_load(&m->streams));
     sw_metrics_write_header(out, "ms_handshakes_total", "counter", "Session handshakes by result");
     sw_metrics_write_sample(out, "ms_handshakes_total", "result=\"ok\"", (double)atomic_load(&m->handshakes_ok));
@@ -55,6 +60,13 @@ static void write_metrics(void *app, struct sw_buf *out)
                             (double)atomic_load(&m->handshakes_rejected));
     sw_metrics_write_sample(out, "ms_handshakes_total", "result=\"not_a_member\"",
                             (double)atomic_load(&m->handshakes_refused));
+    sw_metrics_write_sample(out, "ms_handshakes_total", "result=\"evicted\"",
+                            (double)atomic_load(&m->handshakes_evicted));
+    sw_metrics_write_sample(out, "ms_handshakes_total", "result=\"source_limit\"",
+                            (double)atomic_load(&m->handshakes_source_limited));
+    counter(out, "ms_handshake_first_message_timeouts_total",
+            "Connections closed without a first handshake message in time (of result=\"failed\")",
+            &m->first_message_timeouts);
     counter(out, "ms_members_evicted_total", "Sessions closed: certificate revoked or expired",
             &m->members_evicted);
     counter(out, "ms_streams_opened_total", "Streams forwarded to a listener", &m->streams_opened);

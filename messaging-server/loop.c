@@ -21,7 +21,7 @@
 
 static void accept_cb(struct evconnlistener *l, evutil_socket_t fd, struct sockaddr *sa, int len, void *arg)
 {
-    ms_peer_accept(arg, fd);
+    ms_peer_accept(arg, fd, sa, len);
 }
 
 static void accept_error_cb(struct evconnlistener *l, void *arg)
@@ -78,6 +78,7 @@ static void stop_cb(evutil_socket_t fd, short what, void *arg)
         srv->listener = NULL;
     }
     evtimer_del(srv->relisten_ev);
+    evtimer_del(srv->slot_log.ev);
     if (srv->members_ev)
         event_del(srv->members_ev);
     sw_log_info("sending GOAWAY(shutdown) to %lld sessions", (long long)atomic_load(&srv->m.sessions));
@@ -126,6 +127,7 @@ static void loop_free(struct ms_server *srv)
         event_free(srv->relisten_ev);
     if (srv->members_ev)
         event_free(srv->members_ev);
+    ms_slots_free(srv);
     if (srv->base)
         event_base_free(srv->base);
     ms_table_free(&srv->peers);
@@ -144,7 +146,7 @@ int ms_loop_start(struct ms_server *srv, struct sw_error *err)
         return sw_error_set(err, SW_ENOMEM, "cannot create the event loop");
     if (ms_table_init(&srv->peers, offsetof(struct ms_peer, pk) - offsetof(struct ms_peer, node), SW_PK_LEN) ||
         ms_table_init(&srv->ends, offsetof(struct ms_end, ekey) - offsetof(struct ms_end, node),
-                      sizeof(struct ms_ekey))) {
+                      sizeof(struct ms_ekey)) || ms_slots_init(srv)) {
         rc = sw_error_set(err, SW_ENOMEM, "out of memory");
         goto fail;
     }

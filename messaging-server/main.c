@@ -133,8 +133,15 @@ int main(int argc, char **argv)
         SW_OPT_STR("public-addr", "HOST:PORT", "address advertised in the entry (default: --addr)", &c->public_addr),
         SW_OPT_NUM("max-sessions", "N", "client sessions (default 2048)", &c->max_sessions, 1, 1000000),
         SW_OPT_NUM("max-streams-per-session", "N", "streams per session (default 1024)", &c->max_streams, 1, 1000000),
-        SW_OPT_NUM("max-handshakes", "N", "connections still handshaking (default 512)", &c->max_handshakes, 1, 1000000),
-        SW_OPT_NUM("handshake-timeout-ms", "MS", "handshake deadline (default 5000)", &c->handshake_timeout_ms, 10, 600000),
+        SW_OPT_NUM("max-handshakes", "N", "connections still handshaking; when all are taken the oldest\n"
+                   "of the busiest source is evicted (default 512)", &c->max_handshakes, 1, 1000000),
+        SW_OPT_NUM("max-handshakes-per-source", "N", "handshakes pending from one IPv4 address or IPv6 /64\n"
+                   "once half of --max-handshakes are taken; further connections\n"
+                   "from it are closed at once (default 8)",
+                   &c->max_handshakes_per_source, 1, 1000000),
+        SW_OPT_NUM("first-message-timeout-ms", "MS", "deadline for the client's first handshake message\n"
+                   "(default 2000)", &c->first_message_timeout_ms, 10, 600000),
+        SW_OPT_NUM("handshake-timeout-ms", "MS", "whole handshake deadline (default 5000)", &c->handshake_timeout_ms, 10, 600000),
         SW_OPT_NUM("open-timeout-ms", "MS", "wait for ACCEPT before REFUSE(timeout) (default 5000)",
                    &c->open_timeout_ms, 10, 600000),
         SW_OPT_NUM("idle-timeout-ms", "MS", "drop a silent session (default 60000)", &c->idle_timeout_ms, 100, 86400000),
@@ -165,7 +172,7 @@ int main(int argc, char **argv)
     *c = (struct ms_config){
         .addr = "0.0.0.0:8081", .http_addr = "0.0.0.0:8082", .key_file = "messaging-server.key",
         .max_sessions = 2048, .max_streams = 1024, .max_handshakes = 512,
-        .handshake_timeout_ms = 5000, .open_timeout_ms = 5000, .idle_timeout_ms = 60000,
+        .max_handshakes_per_source = 8, .first_message_timeout_ms = 2000, .handshake_timeout_ms = 5000, .open_timeout_ms = 5000, .idle_timeout_ms = 60000,
         .ping_interval_ms = 20000, .max_session_buffer = 16L << 20, .register_interval_s = 30,
         .revocations_refresh_ms = 20000,
     };

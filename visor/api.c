@@ -419,6 +419,7 @@ static void write_metrics(void *app, struct sw_buf *out)
     sw_metrics_write_header(out, "visor_membership_refusals_total", "counter",
                             "Transport links refused or closed because the peer is not a member");
     sw_metrics_write_sample(out, "visor_membership_refusals_total", NULL, (double)v->m_refused_members);
+    visor_stcp_write_metrics(v, out);
     visor_router_write_metrics(v, out);
 }
 

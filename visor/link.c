@@ -7,8 +7,10 @@
  * (common/frame.h). Frames are decoded straight out of the bufferevent's input, so an idle
  * link costs no frame buffer; a frame longer than the state allows (512 bytes while
  * handshaking) or of length 0 closes the link at once, and a handshake must finish within
- * VISOR_HANDSHAKE_MS. Closing is always deferred to a finalizer event so that
- * visor_tm_link_closed() never runs inside another callback of the same link. */
+ * VISOR_HANDSHAKE_MS (an inbound one must deliver message 1 within VISOR_FIRST_MESSAGE_MS;
+ * a dialer told VISOR_HS_BUSY instead of message 2 says the peer is busy). Closing is
+ * always deferred to a finalizer event so that visor_tm_link_closed() never runs inside
+ * another callback of the same link. */
 #include "visor/packet.h"
 #include "common/bytes.h"
 #include "common/frame.h"
@@ -52,6 +54,7 @@ static void uncount(struct visor_link *l)
     if (l->counted) {
         l->counted = false;
         l->v->n_handshakes--;
+        visor_stcp_slot_release(l);
     }
 }
 
@@ -89,10 +92,13 @@ void visor_link_close(struct visor_link *l, bool flush, const char *fmt, ...)
 static void deadline_cb(evutil_socket_t fd, short what, void *arg)
 {
     struct visor_link *l = arg;
-    if (l->state == VISOR_LINK_CLOSING)
+    if (l->state == VISOR_LINK_CLOSING) {
         close_now(l);
-    else
-        visor_link_close(l, false, "%s timed out", l->deadline_what ? l->deadline_what : "deadline");
+        return;
+    }
+    if (l->state == VISOR_LINK_HANDSHAKE && l->role == VISOR_LINK_RESPONDER && !l->first_msg)
+        l->v->m_hs_first_timeouts++;
+    visor_link_close(l, false, "%s timed out", l->deadline_what ? l->deadline_what : "deadline");
 }
 
 void visor_link_set_deadline(struct visor_link *l, int ms, const char *what)
@@ -236,6 +242,12 @@ static void hs_read(struct visor_link *l, const uint8_t *msg, size_t len)
     bool done = false;
     int rc;
 
+    if (l->role == VISOR_LINK_INITIATOR && len == sizeof(VISOR_HS_BUSY) - 1 &&
+        memcmp(msg, VISOR_HS_BUSY, len) == 0) {
+        visor_link_close(l, false, "the peer is busy (too many handshakes pending there) and closed the "
+                         "connection; try again later");
+        return;
+    }
     rc = visor_hs_read(&l->hs, &l->v->cfg.kp.pk, l->v->net, msg, len, reply + SW_FRAME_HDR_LEN,
                        VISOR_HS_FRAME_MAX, &n, &done, &remote, &peer, &err);
     if (rc == SW_EPERM && done && l->role == VISOR_LINK_RESPONDER) {
@@ -252,6 +264,12 @@ static void hs_read(struct visor_link *l, const uint8_t *msg, size_t len)
         visor_link_close(l, false, "handshake message %u failed: %s",
                          l->role == VISOR_LINK_INITIATOR ? 3u : 2u, sw_strerror(rc));
         return;
+    }
+    if (l->role == VISOR_LINK_RESPONDER && !l->first_msg) {
+        /* message 1 is in: the rest of the whole handshake's time */
+        int64_t left = VISOR_HANDSHAKE_MS - sw_ms_since(l->hs_start_ms);
+        l->first_msg = true;
+        visor_link_set_deadline(l, left > 1 ? (int)left : 1, "handshake");
     }
     if (!done)
         return;
@@ -388,9 +406,8 @@ static void link_event_cb(struct bufferevent *bev, short what, void *arg)
     } else if (what & BEV_EVENT_EOF) {
         if (l->state != VISOR_LINK_HANDSHAKE)
             visor_link_close(l, false, "the peer closed the connection");
-        else if (l->role == VISOR_LINK_INITIATOR)
-            visor_link_close(l, false,
-                             "connection closed during the handshake (the peer has another key, or is no visor)");
+        else if (l->role == VISOR_LINK_INITIATOR) /* a busy visor says so first (VISOR_HS_BUSY) */
+            visor_link_close(l, false, "the peer closed the connection during the handshake");
         else
             visor_link_close(l, false, "connection closed during the handshake");
     } else {
@@ -433,11 +450,16 @@ int visor_link_new(struct visor *v, evutil_socket_t fd, enum visor_tp_kind kind,
     if (kind == VISOR_TP_STCP)
         set_nodelay(l);
     l->state = VISOR_LINK_HANDSHAKE;
+    l->hs_start_ms = sw_mono_ms();
     if (role == VISOR_LINK_RESPONDER) {
+        /* a slot of the listener's (stcp.c): message 1 within VISOR_FIRST_MESSAGE_MS, then the
+         * rest of VISOR_HANDSHAKE_MS (hs_read) */
         l->counted = true;
         v->n_handshakes++;
+        visor_link_set_deadline(l, VISOR_FIRST_MESSAGE_MS, "first handshake message");
+    } else {
+        visor_link_set_deadline(l, VISOR_HANDSHAKE_MS, "handshake");
     }
-    visor_link_set_deadline(l, VISOR_HANDSHAKE_MS, "handshake");
     if (role == VISOR_LINK_INITIATOR && hs_write(l))
         visor_link_close(l, false, "handshake message 1 failed");
     return SW_OK;
@@ -550,6 +572,7 @@ void visor_link_free_all(struct visor *v)
 
     while ((l = LIST_FIRST(&v->links))) {
         LIST_REMOVE(l, all);
+        uncount(l);
         bufferevent_free(l->bev);
         event_free(l->deadline);
         event_free(l->finalizer);

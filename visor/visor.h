@@ -38,6 +38,7 @@ struct visor;
 struct visor_transport;
 struct visor_tpd;
 struct visor_dmsg;
+struct visor_hs_source;
 struct visor_router;
 struct sw_msg_client;
 struct sw_network;
@@ -46,7 +47,15 @@ struct sw_network;
 #define VISOR_HANDSHAKE_MS 5000        /* TCP connect, then each of: handshake, ENTRY_SIG */
 #define VISOR_HS_FRAME_MAX 512         /* largest handshake message accepted (message 3 with a
                                         * certificate: 64 + 32 + SW_CERT_MAX_LEN = 436 bytes) */
-#define VISOR_MAX_HANDSHAKES 256       /* inbound links still handshaking */
+#define VISOR_MAX_HANDSHAKES 256       /* inbound links still handshaking; when all are taken
+                                        * the oldest of the busiest source is evicted (stcp.c) */
+#define VISOR_MAX_HANDSHAKES_PER_SOURCE 8 /* inbound handshakes pending from one IPv4 address
+                                        * or IPv6 /64 once half of all slots are taken; more
+                                        * are refused at once */
+#define VISOR_FIRST_MESSAGE_MS 2000    /* an inbound link's handshake message 1 must be in by then */
+#define VISOR_HS_SLOT_LOG_MS 10000     /* evictions and refusals: one line, then a sum this often */
+#define VISOR_HS_BUSY "busy"           /* the responder's frame before it closes a refused or
+                                        * evicted handshake (shorter than any message 2) */
 #define VISOR_MAX_TRANSPORTS 65536
 #define VISOR_LINK_MAX_OUTPUT (8u << 20) /* unsent bytes before a peer counts as stuck */
 #define VISOR_DISCARD_HIGH (1u << 20)  /* DISCARD output kept queued */
@@ -106,6 +115,10 @@ struct visor_link {
     char label[VISOR_ADDR_MAX + 32]; /* "stcp#12 127.0.0.1:40000" for log lines */
     uint64_t serial;
     bool counted;                    /* inbound handshake counted in v->n_handshakes */
+    struct visor_hs_source *hs_src;  /* counted: the source whose slot it holds (stcp.c) */
+    TAILQ_ENTRY(visor_link) hs_next; /* in hs_src->pending, oldest first */
+    int64_t hs_start_ms;             /* monotonic: the inbound handshake began */
+    bool first_msg;                  /* responder: handshake message 1 came in */
     bool opened;                     /* reached VISOR_LINK_OPEN once */
     bool heard;                      /* received at least one byte */
     const char *deadline_what;
@@ -348,6 +361,11 @@ int visor_api_token_init(const char *data_dir, char token[VISOR_API_TOKEN_HEX + 
 /* ---- stcp listener (stcp.c) ------------------------------------------------------------- */
 int visor_stcp_listen(struct visor *v, struct sw_error *err);
 void visor_stcp_close(struct visor *v);
+/* Gives back l's handshake slot (no-op when it holds none): when it opens or closes. */
+void visor_stcp_slot_release(struct visor_link *l);
+/* The listener's handshake slots for /metrics (any thread: atomics only). */
+struct sw_buf;
+void visor_stcp_write_metrics(struct visor *v, struct sw_buf *out);
 
 /* ---- dmsg (dmsg.c) ------------------------------------------------------------------------ */
 int visor_dmsg_start(struct visor *v, struct sw_error *err);
@@ -382,6 +400,10 @@ struct visor {
     size_t n_transports;
     LIST_HEAD(, visor_link) links;
     size_t n_handshakes;             /* inbound links not yet open */
+    LIST_HEAD(, visor_hs_source) hs_sources; /* sources of those (stcp.c) */
+    struct event *hs_log_ev;         /* sums up evictions and refusals (stcp.c) */
+    bool hs_log_open;                /* a burst is being summed up */
+    uint64_t hs_log_evicted, hs_log_refused; /* since the last line */
     uint64_t next_serial;
     int64_t started_at;              /* unix seconds */
     int64_t last_save_ms, last_refresh_ms; /* monotonic */
@@ -391,6 +413,8 @@ struct visor {
     /* read by API threads for /metrics and /health */
     _Atomic uint64_t m_up, m_total, m_sent, m_received, m_handshake_failures, m_dials;
     _Atomic uint64_t m_refused_members; /* links refused or closed for membership */
+    _Atomic uint64_t m_hs_pending, m_hs_sources; /* inbound handshakes, and their sources */
+    _Atomic uint64_t m_hs_evicted, m_hs_refused, m_hs_first_timeouts;
 };
 
 /* ---- hypervisor links (hvlink.c): one thread per configured hypervisor ------------------ */

@@ -695,6 +695,31 @@ static bool closed_within(int fd, int timeout_ms)
     return false;
 }
 
+/* How many of fds[n] the peer closed within timeout_ms (each is read until EOF or reset). */
+static size_t count_closed(const int *fds, size_t n, int timeout_ms)
+{
+    char buf[512];
+    size_t closed = 0;
+    bool *done = calloc(n, sizeof(*done));
+
+    ck_assert_ptr_nonnull(done);
+    for (int64_t end = sw_deadline_ms(timeout_ms); closed < n && sw_mono_ms() < end; th_sleep_ms(20)) {
+        for (size_t i = 0; i < n; i++) {
+            ssize_t k = -1;
+            if (done[i])
+                continue;
+            while ((k = recv(fds[i], buf, sizeof(buf), MSG_DONTWAIT)) > 0) {
+            }
+            if (k == 0 || (errno != EAGAIN && errno != EWOULDBLOCK && errno != EINTR)) {
+                done[i] = true;
+                closed++;
+            }
+        }
+    }
+    free(done);
+    return closed;
+}
+
 static void send_all(int fd, const void *p, size_t n)
 {
     ck_assert_int_eq(send(fd, p, n, MSG_NOSIGNAL), (ssize_t)n);
@@ -790,14 +815,19 @@ START_TEST(test_garbage_on_stcp)
     hs_fd = truncated_handshake();
     for (size_t i = 0; i < sizeof(many) / sizeof(many[0]); i++)
         many[i] = connect_port(va.stcp_port);
+    /* once half of the 256 handshake slots are taken, a source gets no more than 8: most of
+     * these are refused at once (docs/visor.md "Hostile load";
+     * tests/security/test_handshake_slots.c tries it from many sources) */
+    ck_assert_int_ge(count_closed(many, sizeof(many) / sizeof(many[0]), 1000), 100);
     /* meanwhile A serves its API and keeps its transport */
     ck_assert_int_eq(api(&va, "GET", "/api/summary", NULL, &o), 200);
     json_object_put(o);
     ck_assert(wait_tp_state(&va, tp_id, "up", 0));
-    /* the handshake deadline closes them */
-    ck_assert(closed_within(idle_fd, 7000));
-    ck_assert(closed_within(part_fd, 2000));
-    ck_assert(closed_within(hs_fd, 2000));
+    /* the first message's deadline (2 s) closes the silent and the partial one, the whole
+     * handshake's (5 s) the one stopped after message 2 */
+    ck_assert(closed_within(idle_fd, 3000));
+    ck_assert(closed_within(part_fd, 1000));
+    ck_assert(closed_within(hs_fd, 4000));
     for (size_t i = 0; i < sizeof(many) / sizeof(many[0]); i++)
         close(many[i]);
     close(http_fd);
@@ -808,6 +838,7 @@ START_TEST(test_garbage_on_stcp)
     close(hs_fd);
     ck_assert(th_log_wait(va.log, "handshake failed: protocol error: frame length", 1000));
     ck_assert(th_log_wait(va.log, "handshake timed out", 1000));
+    ck_assert(th_log_wait(va.log, "handshake failed: first handshake message timed out", 1000));
     ck_assert_int_eq(api(&va, "GET", "/health", NULL, NULL), 200);
     ck_assert(wait_tp_state(&va, tp_id, "up", 0));
     ck_assert(wait_tp_state(&vb, tp_id, "up", 0));
