@@ -84,7 +84,7 @@ static int fetch_servers(struct sw_msg_client *c, struct sw_http_client *http, s
     size_t n = 0, len;
     int rc;
 
-    snprintf(url, sizeof(url), "%s/messaging-discovery/available_servers", c->discovery);
+    snprintf(url, sizeof(url), "%s/messaging-discovery/available_servers?limit=%d", c->discovery, MC_POOL_FETCH);
     if ((rc = sw_http_do(http, "GET", url, NULL, NULL, 0, &res, &err)))
         goto out;
     if (res.status != 200) {
@@ -98,8 +98,8 @@ static int fetch_servers(struct sw_msg_client *c, struct sw_http_client *http, s
         goto out;
     }
     len = json_object_array_length(arr);
-    if (len > MC_KNOWN_MAX / 2)
-        len = MC_KNOWN_MAX / 2;
+    if (len > MC_POOL_FETCH)
+        len = MC_POOL_FETCH;
     if (len && !(list = calloc(len, sizeof(*list)))) {
         rc = SW_ENOMEM;
         goto out;
@@ -111,6 +111,8 @@ static int fetch_servers(struct sw_msg_client *c, struct sw_http_client *http, s
             continue;
         list[n].pk = e.static_pk;
         snprintf(list[n].addr, sizeof(list[n].addr), "%s", e.address);
+        /* a claim nobody can check: clamped, and only a tie-break among untried servers */
+        list[n].claim = e.available_sessions < MC_CLAIM_MAX ? e.available_sessions : MC_CLAIM_MAX;
         n++;
     }
 out:

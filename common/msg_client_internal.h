@@ -36,7 +36,7 @@
 /* ---- limits and timings ------------------------------------------------------------ */
 #define MC_REC_OVERHEAD (2 + SW_NOISE_TAG)                 /* u16 length + AEAD tag: 18 */
 #define MC_MAX_CHUNK (SW_MSG_MAX_DATA - MC_REC_OVERHEAD)   /* 65496 plaintext bytes a record */
-#define MC_BACKOFF_MIN_MS 500u
+#define MC_BACKOFF_MIN_MS 500u         /* a slot with nothing to try: waits (and refetches) */
 #define MC_BACKOFF_MAX_MS 30000u
 #define MC_PUBLISH_INTERVAL_MS 60000
 #define MC_PUBLISH_RETRY_MS 2000
@@ -47,8 +47,21 @@
 #define MC_KNOWN_MAX 64                /* cached server addresses */
 #define MC_STREAM_BUCKETS 64
 #define MC_READ_BUDGET 4               /* records read from one user fd per wakeup */
-#define MC_FULL_AVOID_MS 60000         /* skip a server that said server_full for this long */
-#define MC_SLOT_RETARGET_FAILS 3       /* consecutive failures before trying another server */
+/* Choosing servers (docs/messaging.md §5 "Choosing servers"): claims are clamped and only
+ * tilt the order among untried servers; what a server did decides. */
+#define MC_POOL_FETCH 32               /* available_servers?limit= */
+#define MC_CLAIM_MAX 2048u             /* available_sessions counted at most this (as the discovery) */
+#define MC_SLOT_PROBES 4               /* attempts at unproven servers in flight per slot */
+#define MC_PROBE_STAGGER_MS 250        /* between a slot's attempts while one is pending */
+#define MC_PROBE_HS_MS 3000            /* handshake deadline of a first try at an unproven server */
+#define MC_KNOWN_RETRY_MIN_MS 500u     /* proven or pinned server: retried after 0.5 s ... */
+#define MC_KNOWN_RETRY_MAX_MS 4000u    /* ... doubling to 4 s (jittered) */
+#define MC_DEMOTE_MIN_MS 5000u         /* unproven server that failed: left out 5 s ... */
+#define MC_DEMOTE_MAX_MS 600000u       /* ... doubling to 10 min (jittered) */
+#define MC_PROVEN_KEEP_MS 600000       /* a server that worked stays "proven" this long after */
+#define MC_STICKY_MS 2000              /* after losing a session: proven servers only */
+#define MC_FULL_AVOID_MS 60000         /* left out after server_full / not a member */
+#define MC_IDLE_FETCH_MS 5000          /* a slot with nothing to try refetches at most this often */
 #define MC_STOP_GRACE_MS 2000          /* GOAWAY flush time before sessions are cut */
 #define MC_FETCH_MIN_GAP_MS 1000       /* at most one available_servers request a second */
 #define MC_SRC_PORT_MIN 49152u
@@ -192,19 +205,23 @@ struct mc_listener {
 enum mc_sess_state { MC_SESS_CONNECTING = 0, MC_SESS_READY };
 
 enum mc_slot_state {
-    MC_SLOT_WAIT_SERVERS = 0, /* no server to try; waiting for the pool (timer as fallback) */
-    MC_SLOT_BACKOFF,          /* waiting for the reconnect timer */
-    MC_SLOT_ACTIVE,           /* has a session (connecting or ready) */
+    MC_SLOT_SEARCHING = 0, /* no ready session: attempts in flight and/or the timer armed */
+    MC_SLOT_READY,         /* sess is a ready session */
 };
 
+/* A kept session. While searching, every connecting session with ss->slot == this slot is
+ * one attempt (several at once, docs/messaging.md §5); the first ready one wins and the
+ * others are closed (or left to the dials waiting on them). */
 struct mc_slot {
     struct sw_msg_client *c;
     enum mc_slot_state state;
-    struct mc_sess *sess;
-    struct sw_pk last;        /* server of the previous session */
-    bool has_last, avoid_last;
-    struct sw_backoff backoff; /* reconnects: 500 ms doubling to 30 s, jittered */
-    unsigned fails;
+    struct mc_sess *sess;      /* READY: the slot's session */
+    struct sw_pk last;         /* server of the previous ready session */
+    bool has_last;
+    bool tried;                /* made an attempt already (later ones count as reconnects) */
+    int64_t sticky_until_ms;   /* monotonic: proven servers only until then */
+    int64_t next_probe_ms;     /* monotonic: no further attempt before, while one is pending */
+    struct sw_backoff backoff; /* nothing to try: 500 ms doubling to 30 s, jittered */
     struct event *timer;
 };
 
@@ -215,6 +232,8 @@ struct mc_sess {
     char addr[SW_MSG_ADDR_MAX + 1];
     enum mc_sess_state state;
     struct mc_slot *slot;              /* NULL: opened on demand by a dial */
+    bool unproven;                     /* a slot's attempt at a server not yet proven */
+    bool abandoned;                    /* closed by us: another attempt won (no demotion) */
     struct mc_sess *next, *prev;
     struct mc_stream *buckets[MC_STREAM_BUCKETS];
     unsigned n_streams;
@@ -222,11 +241,17 @@ struct mc_sess {
     struct mc_dial *waiting;           /* dials waiting for on_ready */
 };
 
+/* A server the client knows of, with what it observed of it (docs/messaging.md §5). */
 struct mc_known {
     struct sw_pk pk;
     char addr[SW_MSG_ADDR_MAX + 1];
-    bool in_pool;                /* from cfg.servers or available_servers */
-    int64_t full_until_ms;       /* monotonic */
+    bool in_pool;                /* from cfg.servers or the latest available_servers */
+    bool pinned;                 /* a fixed server of the configuration */
+    uint32_t claim;              /* available_sessions claimed, clamped to MC_CLAIM_MAX */
+    int64_t proven_ms;           /* monotonic: a session to it was last ready then; 0 never */
+    unsigned fails;              /* failed attempts since its last ready session */
+    struct sw_backoff demote;    /* how long the next failure leaves it out */
+    int64_t retry_at_ms;         /* monotonic: left out of the candidates until then */
 };
 
 /* Worker thread mailbox (all fields under c->mu). */

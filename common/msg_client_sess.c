@@ -1,13 +1,15 @@
-/* msg_client_sess.c — the client's sessions to messaging servers: kept slots with
- * reconnect backoff, sessions opened on demand by dials, the server pool, and the frame
- * dispatch from a session to its streams. Runs on the loop thread. */
+/* msg_client_sess.c — the client's sessions to messaging servers: kept slots, choosing
+ * and demoting servers (docs/messaging.md §5 "Choosing servers"), sessions opened on
+ * demand by dials, the server pool, and the frame dispatch from a session to its streams.
+ * Runs on the loop thread. */
 #include "common/msg_client_internal.h"
 #include "common/log.h"
 
+#include <sodium.h>
 #include <stdlib.h>
 #include <string.h>
 
-static void slot_connect(struct mc_slot *sl);
+static void slot_fill(struct mc_slot *sl);
 
 /* ---- known servers ----------------------------------------------------------------- */
 
@@ -19,28 +21,77 @@ const struct mc_known *mc_known_find(const struct sw_msg_client *c, const struct
     return NULL;
 }
 
+/* Worked within MC_PROVEN_KEEP_MS (a session to it was ready). */
+static bool known_proven(const struct mc_known *k, int64_t now)
+{
+    return k->proven_ms != 0 && now - k->proven_ms < MC_PROVEN_KEEP_MS;
+}
+
+/* Proven and pinned servers keep a short retry schedule: they are always candidates. */
+static bool known_trusted(const struct mc_known *k, int64_t now)
+{
+    return k->pinned || known_proven(k, now);
+}
+
+/* An entry that may be replaced: not pinned, not proven, no session. */
+static bool known_evictable(struct sw_msg_client *c, const struct mc_known *k, int64_t now)
+{
+    return !k->pinned && !known_proven(k, now) && !mc_sess_find(c, &k->pk);
+}
+
 void mc_known_put(struct sw_msg_client *c, const struct sw_pk *pk, const char *addr, bool in_pool)
 {
     struct mc_known *k = (struct mc_known *)mc_known_find(c, pk);
+    int64_t now = sw_mono_ms();
+
     if (!k) {
         if (c->n_known < MC_KNOWN_MAX) {
             k = &c->known[c->n_known++];
         } else {
-            /* replace a dial-only entry first, round robin */
-            for (size_t i = 0; i < MC_KNOWN_MAX && !k; i++) {
-                size_t j = (c->known_next + i) % MC_KNOWN_MAX;
-                if (!c->known[j].in_pool)
-                    k = &c->known[j];
-            }
+            /* replace, round robin, a dial-only entry first, then any evictable one */
+            for (int pass = 0; pass < 2 && !k; pass++)
+                for (size_t i = 0; i < MC_KNOWN_MAX && !k; i++) {
+                    size_t j = (c->known_next + i) % MC_KNOWN_MAX;
+                    if ((pass == 1 || !c->known[j].in_pool) && known_evictable(c, &c->known[j], now))
+                        k = &c->known[j];
+                }
             if (!k)
                 k = &c->known[c->known_next % MC_KNOWN_MAX];
             c->known_next++;
         }
         memset(k, 0, sizeof(*k));
         k->pk = *pk;
+        sw_backoff_init(&k->demote, MC_DEMOTE_MIN_MS, MC_DEMOTE_MAX_MS, true);
     }
     snprintf(k->addr, sizeof(k->addr), "%s", addr);
     k->in_pool = k->in_pool || in_pool;
+}
+
+/* An attempt at k failed (or its session was lost): leave it out for the next step of its
+ * schedule, at least min_ms. */
+static void known_demote(struct mc_known *k, int64_t min_ms)
+{
+    int64_t now = sw_mono_ms(), delay;
+    bool trusted = known_trusted(k, now);
+    uint32_t base = trusted ? MC_KNOWN_RETRY_MIN_MS : MC_DEMOTE_MIN_MS;
+    uint32_t max = trusted ? MC_KNOWN_RETRY_MAX_MS : MC_DEMOTE_MAX_MS;
+
+    if (k->demote.base_ms != base || k->demote.max_ms != max)
+        sw_backoff_init(&k->demote, base, max, true); /* its standing changed: start over */
+    delay = (int64_t)sw_backoff_next(&k->demote);
+    if (delay < min_ms)
+        delay = min_ms;
+    k->fails++;
+    k->retry_at_ms = now + delay;
+}
+
+/* A session to k became ready. */
+static void known_proved(struct mc_known *k)
+{
+    k->proven_ms = sw_mono_ms();
+    k->fails = 0;
+    k->retry_at_ms = 0;
+    sw_backoff_init(&k->demote, MC_KNOWN_RETRY_MIN_MS, MC_KNOWN_RETRY_MAX_MS, true);
 }
 
 /* ---- snapshot for other threads ---------------------------------------------------- */
@@ -74,18 +125,56 @@ int mc_sess_send(struct mc_sess *ss, const struct sw_msg_frame *f)
     return sw_msg_session_send(ss->s, f);
 }
 
+/* A slot's attempt (or a dial's session) is ready: the slot takes it; its other attempts
+ * are closed, or left as on-demand sessions when dials wait on them. */
+static void slot_won(struct mc_slot *sl, struct mc_sess *ss)
+{
+    struct sw_msg_client *c = sl->c;
+
+    ss->slot = sl;
+    ss->unproven = false;
+    sl->state = MC_SLOT_READY;
+    sl->sess = ss;
+    sl->last = ss->server;
+    sl->has_last = true;
+    sl->sticky_until_ms = 0;
+    sw_backoff_reset(&sl->backoff);
+    event_del(sl->timer);
+    for (struct mc_sess *o = c->sessions; o; o = o->next) {
+        if (o == ss || o->slot != sl)
+            continue;
+        o->slot = NULL;
+        o->unproven = false;
+        if (o->waiting || o->state != MC_SESS_CONNECTING)
+            continue; /* a dial waits for it: it stays, on demand */
+        o->abandoned = true;
+        sw_msg_session_close(o->s);
+    }
+}
+
 static void on_ready(struct sw_msg_session *s, void *ctx)
 {
     struct mc_sess *ss = ctx;
+    struct sw_msg_client *c = ss->c;
+    struct mc_known *k = (struct mc_known *)mc_known_find(c, &ss->server);
     struct mc_dial *d, *next;
     char hex[SW_PK_HEX_LEN + 1];
 
     ss->state = MC_SESS_READY;
     sw_pk_to_hex(&ss->server, hex);
     sw_log_info("messaging session to %s (%s) is up%s", hex, ss->addr, ss->slot ? "" : " (on demand)");
-    if (ss->slot) {
-        sw_backoff_reset(&ss->slot->backoff);
-        ss->slot->fails = 0;
+    if (k)
+        known_proved(k);
+    if (ss->slot && ss->slot->state == MC_SLOT_SEARCHING) {
+        slot_won(ss->slot, ss);
+    } else if (ss->slot) {
+        ss->slot = NULL; /* cannot happen: the slot's other attempts were closed */
+    } else {
+        for (unsigned i = 0; i < c->n_slots; i++)
+            if (c->slots[i].state == MC_SLOT_SEARCHING) {
+                slot_won(&c->slots[i], ss); /* a dial's session serves a slot at once */
+                break;
+            }
     }
     d = ss->waiting;
     ss->waiting = NULL;
@@ -94,8 +183,8 @@ static void on_ready(struct sw_msg_session *s, void *ctx)
         d->wnext = NULL;
         mc_dial_start(d);
     }
-    snapshot_update(ss->c);
-    mc_publish(ss->c, false);
+    snapshot_update(c);
+    mc_publish(c, false);
 }
 
 static int on_frame(struct sw_msg_session *s, const struct sw_msg_frame *f, void *ctx)
@@ -115,31 +204,24 @@ static int on_frame(struct sw_msg_session *s, const struct sw_msg_frame *f, void
     return SW_OK;
 }
 
-/* avoid: the server is not a member (its certificate was refused): like server_full, try
- * the others first for a while. */
-static void slot_lost(struct mc_slot *sl, int goaway_code, bool avoid)
+/* What the client learns from a session's end: the server is left out for a while (not
+ * when we closed an attempt that lost the race); server_full and a refused certificate
+ * for at least MC_FULL_AVOID_MS. Returns whether the end is worth an info line: a proven or
+ * pinned server's, or another's first failure (a flood of fakes is not logged at each try). */
+static bool observe_end(struct mc_sess *ss, bool was_ready, bool avoid)
 {
-    struct sw_msg_client *c = sl->c;
-    uint64_t delay;
+    struct mc_known *k = (struct mc_known *)mc_known_find(ss->c, &ss->server);
+    char hex[SW_PK_HEX_LEN + 1];
 
-    sl->sess = NULL;
-    sl->fails++;
-    if (goaway_code == SW_GOAWAY_SERVER_FULL || avoid) {
-        struct mc_known *k = (struct mc_known *)mc_known_find(c, &sl->last);
-        if (k)
-            k->full_until_ms = sw_deadline_ms(MC_FULL_AVOID_MS);
-        sl->avoid_last = true;
-    } else if (sl->fails >= MC_SLOT_RETARGET_FAILS) {
-        sl->avoid_last = true;
-    }
-    if (sl->avoid_last)
-        mc_request_fetch(c); /* the pool may be stale: refresh it before the retry */
-    if (c->shutting_down)
-        return;
-    delay = sw_backoff_next(&sl->backoff);
-    sl->state = MC_SLOT_BACKOFF;
-    mc_timer_arm(sl->timer, delay);
-    sw_log_debug("reconnecting in %llu ms", (unsigned long long)delay);
+    if (!k || ss->abandoned || ss->c->shutting_down)
+        return !ss->abandoned && !ss->c->shutting_down;
+    if (was_ready)
+        k->proven_ms = sw_mono_ms(); /* it worked until now */
+    known_demote(k, avoid ? MC_FULL_AVOID_MS : 0);
+    sw_pk_to_hex(&ss->server, hex);
+    sw_log_debug("messaging server %s left out for %lld ms (%u failures in a row)", hex,
+                 (long long)(k->retry_at_ms - sw_mono_ms()), k->fails);
+    return k->fails == 1 || known_trusted(k, sw_mono_ms());
 }
 
 static void on_closed(struct sw_msg_session *s, enum sw_msg_close_reason reason, int goaway_code,
@@ -147,13 +229,19 @@ static void on_closed(struct sw_msg_session *s, enum sw_msg_close_reason reason,
 {
     struct mc_sess *ss = ctx;
     struct sw_msg_client *c = ss->c;
+    struct mc_slot *sl = ss->slot;
     struct mc_dial *d, *next;
     char hex[SW_PK_HEX_LEN + 1];
     bool was_ready = ss->state == MC_SESS_READY;
+    bool avoid = reason == SW_MSG_CLOSED_REFUSED || goaway_code == SW_GOAWAY_SERVER_FULL ||
+                 goaway_code == SW_GOAWAY_NOT_A_MEMBER;
+    bool loud = observe_end(ss, was_ready, avoid);
 
     sw_pk_to_hex(&ss->server, hex);
-    if (c->shutting_down)
-        sw_log_debug("messaging session to %s closed", hex);
+    if (!loud)
+        sw_log_debug("messaging session to %s (%s) %s: %s", hex, ss->addr,
+                     ss->abandoned ? "closed" : was_ready ? "lost" : "failed",
+                     ss->abandoned ? "another server answered first" : why ? why : "closed");
     else if (reason == SW_MSG_CLOSED_REFUSED)
         sw_log_warn("messaging server %s (%s) refused: %s", hex, ss->addr, why);
     else if (reason == SW_MSG_CLOSED_GOAWAY && goaway_code == SW_GOAWAY_NOT_A_MEMBER)
@@ -177,8 +265,14 @@ static void on_closed(struct sw_msg_session *s, enum sw_msg_close_reason reason,
     if (ss->next)
         ss->next->prev = ss->prev;
     c->n_sessions--;
-    if (ss->slot)
-        slot_lost(ss->slot, goaway_code, reason == SW_MSG_CLOSED_REFUSED);
+    if (sl && sl->sess == ss) {
+        sl->sess = NULL;
+        sl->state = MC_SLOT_SEARCHING;
+        /* a short outage of the server we had (a restart) does not move us elsewhere */
+        sl->sticky_until_ms = avoid ? 0 : sw_deadline_ms(MC_STICKY_MS);
+    }
+    if (sl && !c->shutting_down)
+        mc_timer_arm(sl->timer, 0); /* slot_fill from the loop, not from inside a callback */
     free(ss);
     if (was_ready) {
         snapshot_update(c);
@@ -195,11 +289,12 @@ static const struct sw_msg_session_callbacks sess_cb = {
     .on_closed = on_closed,
 };
 
-struct mc_sess *mc_sess_open(struct sw_msg_client *c, const struct sw_pk *server, const char *addr,
-                             struct mc_slot *slot)
+/* hs_ms: the handshake deadline (0: the session's default, 5 s). */
+static struct mc_sess *sess_open(struct sw_msg_client *c, const struct sw_pk *server, const char *addr,
+                                 struct mc_slot *slot, int hs_ms)
 {
     struct mc_sess *ss = calloc(1, sizeof(*ss));
-    struct sw_msg_session_opts opts = { .network = c->network };
+    struct sw_msg_session_opts opts = { .network = c->network, .handshake_timeout_ms = hs_ms };
     struct sw_error err = { 0 };
     char hex[SW_PK_HEX_LEN + 1];
 
@@ -225,110 +320,157 @@ struct mc_sess *mc_sess_open(struct sw_msg_client *c, const struct sw_pk *server
     return ss;
 }
 
-/* ---- slots ------------------------------------------------------------------------- */
-
-static bool used_by_other_slot(const struct sw_msg_client *c, const struct mc_slot *self,
-                               const struct sw_pk *pk)
+struct mc_sess *mc_sess_open(struct sw_msg_client *c, const struct sw_pk *server, const char *addr,
+                             struct mc_slot *slot)
 {
-    for (unsigned i = 0; i < c->n_slots; i++) {
-        const struct mc_slot *o = &c->slots[i];
-        if (o != self && o->sess && sw_pk_equal(&o->sess->server, pk))
-            return true;
-        if (o != self && o->state == MC_SLOT_BACKOFF && o->has_last && !o->avoid_last &&
-            sw_pk_equal(&o->last, pk))
-            return true;
-    }
-    return false;
+    return sess_open(c, server, addr, slot, 0);
 }
 
-/* Picks the server for a slot: its previous one unless avoided, else the best in the pool
- * (not full, not the one it just left), falling back to any unused pool server. */
-static const struct mc_known *slot_pick(struct sw_msg_client *c, struct mc_slot *sl)
+/* ---- slots: choosing servers (docs/messaging.md §5) ------------------------------------ */
+
+/* A claim's weight among untried servers: 1 + its bit length, clamped (1..13): 2048 free
+ * sessions count 13/9 of 200, and 4294967295 no more than 2048. */
+static uint32_t claim_weight(uint32_t claim)
+{
+    uint32_t w = 1;
+    for (uint32_t v = claim < MC_CLAIM_MAX ? claim : MC_CLAIM_MAX; v; v >>= 1)
+        w++;
+    return w;
+}
+
+/* The next server for sl to try now, or NULL; *wake is lowered to when a candidate left
+ * out now becomes eligible. Order: the slot's previous server, other proven or pinned
+ * servers, untried servers (weighted by claim_weight), servers that failed before; random
+ * within a rank. Servers that some slot already holds or tries are skipped. */
+static const struct mc_known *slot_pick(struct sw_msg_client *c, const struct mc_slot *sl, int64_t now,
+                                        int64_t *wake)
 {
     const struct mc_known *best = NULL;
     int best_rank = 99;
-    int64_t now = sw_mono_ms();
+    uint32_t total = 0;
+    bool sticky = now < sl->sticky_until_ms;
 
-    if (sl->has_last
- && !sl->avoid_last) {
-        const struct mc_known *k = mc_known_find(c, &sl->last);
-        if (k && !used_by_other_slot(c, sl, &k->pk))
-            return k;
-    }
     for (size_t i = 0; i < c->n_known; i++) {
         const struct mc_known *k = &c->known[i];
+        bool trusted = known_trusted(k, now);
+        struct mc_sess *ss;
+        uint32_t w;
         int rank;
-        if (!k->in_pool || used_by_other_slot(c, sl, &k->pk))
+
+        if (!k->in_pool && !trusted)
+            continue; /* only a dial's address */
+        if ((ss = mc_sess_find(c, &k->pk)) && ss->slot)
             continue;
-        rank = (k->full_until_ms > now ? 2 : 0) + (sl->has_last && sw_pk_equal(&k->pk, &sl->last) ? 1 : 0);
+        if (sticky && !trusted) {
+            if (sl->sticky_until_ms < *wake)
+                *wake = sl->sticky_until_ms;
+            continue;
+        }
+        if (k->retry_at_ms > now) {
+            if (k->retry_at_ms < *wake)
+                *wake = k->retry_at_ms;
+            continue;
+        }
+        if (trusted)
+            rank = sl->has_last && sw_pk_equal(&k->pk, &sl->last) ? 0 : 1;
+        else
+            rank = k->fails == 0 ? 2 : 3;
+        w = trusted ? 1 : claim_weight(k->claim);
         if (rank < best_rank) {
             best = k;
             best_rank = rank;
+            total = w;
+        } else if (rank == best_rank) {
+            total += w;
+            if (randombytes_uniform(total) < w)
+                best = k;
         }
     }
     return best;
 }
 
-static void slot_wait_servers(struct mc_slot *sl)
+/* The slot's attempts in flight, and how many of them are at unproven servers. */
+static unsigned slot_attempts(const struct sw_msg_client *c, const struct mc_slot *sl, unsigned *unproven)
 {
-    mc_request_fetch(sl->c);
-    sl->state = MC_SLOT_WAIT_SERVERS;
-    mc_timer_arm(sl->timer, sw_backoff_next(&sl->backoff));
+    unsigned n = 0;
+    *unproven = 0;
+    for (const struct mc_sess *ss = c->sessions; ss; ss = ss->next)
+        if (ss->slot == sl && ss->state == MC_SESS_CONNECTING) {
+            n++;
+            *unproven += ss->unproven;
+        }
+    return n;
 }
 
-static void slot_connect(struct mc_slot *sl)
+/* A searching slot starts what it may, one attempt every MC_PROBE_STAGGER_MS while others
+ * are pending: proven or pinned servers as they become eligible, and up to MC_SLOT_PROBES
+ * unproven ones at once (the first try at one with a MC_PROBE_HS_MS handshake deadline).
+ * Then it arms its timer for the next candidate; with nothing in flight it also refreshes
+ * the pool (at most every MC_IDLE_FETCH_MS) and waits at most its backoff. */
+static void slot_fill(struct mc_slot *sl)
 {
     struct sw_msg_client *c = sl->c;
-    const struct mc_known *k = slot_pick(c, sl);
-    struct mc_sess *ss;
+    int64_t now = sw_mono_ms(), wake = INT64_MAX;
+    unsigned unproven;
 
-    if (!k) {
-        slot_wait_servers(sl);
+    if (c->shutting_down || sl->state != MC_SLOT_SEARCHING)
         return;
-    }
-    sl->last = k->pk;
-    sl->has_last = true;
-    sl->avoid_last = false;
-    ss = mc_sess_find(c, &k->pk);
-    if (ss && !ss->slot) {
-        ss->slot = sl; /* adopt a session a dial opened */
-        if (ss->state == MC_SESS_READY) {
-            sw_backoff_reset(&sl->backoff);
-            sl->fails = 0;
+    event_del(sl->timer);
+    for (;;) {
+        unsigned pending = slot_attempts(c, sl, &unproven);
+        const struct mc_known *k = slot_pick(c, sl, now, &wake);
+        struct mc_sess *ss;
+        bool trusted;
+
+        if (!k)
+            break;
+        if (pending > 0 && now < sl->next_probe_ms) {
+            if (sl->next_probe_ms < wake)
+                wake = sl->next_probe_ms;
+            break;
         }
-    } else if (ss) {
-        slot_wait_servers(sl);
-        return;
-    } else if (!(ss = mc_sess_open(c, &k->pk, k->addr, sl))) {
-        sl->fails++;
-        sl->state = MC_SLOT_BACKOFF;
-        mc_timer_arm(sl->timer, sw_backoff_next(&sl->backoff));
-        return;
+        trusted = known_trusted(k, now);
+        if (!trusted && unproven >= MC_SLOT_PROBES)
+            break; /* the end of one of them calls us again */
+        if (sl->tried)
+            atomic_fetch_add(&c->reconnects, 1);
+        sl->tried = true;
+        if ((ss = mc_sess_find(c, &k->pk))) { /* a dial's session: the slot takes it over */
+            if (ss->state == MC_SESS_READY) {
+                slot_won(sl, ss);
+                snapshot_update(c);
+                mc_publish(c, false);
+                return;
+            }
+            ss->slot = sl;
+        } else if (!(ss = sess_open(c, &k->pk, k->addr, sl, !trusted && k->fails == 0 ? MC_PROBE_HS_MS : 0))) {
+            known_demote((struct mc_known *)k, 0); /* could not even start (address) */
+            continue;
+        }
+        ss->unproven = !trusted;
+        sl->next_probe_ms = now + MC_PROBE_STAGGER_MS;
     }
-    sl->sess = ss;
-    sl->state = MC_SLOT_ACTIVE;
+    if (slot_attempts(c, sl, &unproven) == 0) {
+        int64_t delay = (int64_t)sw_backoff_next(&sl->backoff);
+        if (wake == INT64_MAX || c->last_fetch_ms == 0 || sw_ms_since(c->last_fetch_ms) >= MC_IDLE_FETCH_MS)
+            mc_request_fetch(c); /* nothing to try, or nothing new: the pool may be stale */
+        if (now + delay < wake)
+            wake = now + delay;
+    }
+    if (wake != INT64_MAX)
+        mc_timer_arm(sl->timer, (uint64_t)(wake > now ? wake - now : 0));
 }
 
 static void on_slot_timer(evutil_socket_t fd, short what, void *arg)
 {
-    struct mc_slot *sl = arg;
-    if (sl->c->shutting_down || sl->state == MC_SLOT_ACTIVE)
-        return;
-    if (sl->state == MC_SLOT_BACKOFF)
-        atomic_fetch_add(&sl->c->reconnects, 1);
-    slot_connect(sl);
+    slot_fill(arg);
 }
 
-/* The pool changed: slots waiting for servers try at once. */
+/* The pool changed: searching slots try at once. */
 static void slots_pool_changed(struct sw_msg_client *c)
 {
-    for (unsigned i = 0; i < c->n_slots; i++) {
-        struct mc_slot *sl = &c->slots[i];
-        if (sl->state == MC_SLOT_WAIT_SERVERS) {
-            event_del(sl->timer);
-            slot_connect(sl);
-        }
-    }
+    for (unsigned i = 0; i < c->n_slots; i++)
+        slot_fill(&c->slots[i]);
 }
 
 /* ---- worker results ---------------------------------------------------------------- */
@@ -340,8 +482,18 @@ static void apply_servers(struct sw_msg_client *c, struct mc_known *list, size_t
         return;
     for (size_t i = 0; i < c->n_known; i++)
         c->known[i].in_pool = false;
-    for (size_t i = 0; i < n; i++)
-        mc_known_put(c, &list[i].pk, list[i].addr, true);
+    /* servers known already first, so adding new ones cannot evict what they observed */
+    for (int pass = 0; pass < 2; pass++)
+        for (size_t i = 0; i < n; i++) {
+            struct mc_known *k = (struct mc_known *)mc_known_find(c, &list[i].pk);
+            if (pass == 0 && !k)
+                continue;
+            if (pass == 1 && k && k->in_pool)
+                continue;
+            mc_known_put(c, &list[i].pk, list[i].addr, true);
+            if ((k = (struct mc_known *)mc_known_find(c, &list[i].pk)))
+                k->claim = list[i].claim;
+        }
     sw_log_debug("%zu messaging servers available", n);
     slots_pool_changed(c);
 }
@@ -391,7 +543,7 @@ static void on_kick(evutil_socket_t fd, short what, void *arg)
 {
     struct sw_msg_client *c = arg;
     for (unsigned i = 0; i < c->n_slots; i++)
-        slot_connect(&c->slots[i]);
+        slot_fill(&c->slots[i]);
 }
 
 /* ---- start / shutdown -------------------------------------------------------------- */
@@ -410,8 +562,12 @@ int mc_sessions_start(struct sw_msg_client *c, struct sw_error *err)
         if (!(c->slots[i].timer = evtimer_new(c->base, on_slot_timer, &c->slots[i])))
             return sw_error_set(err, SW_ENOMEM, "out of memory");
     }
-    for (size_t i = 0; i < c->n_fixed; i++)
+    for (size_t i = 0; i < c->n_fixed; i++) {
+        struct mc_known *k;
         mc_known_put(c, &c->fixed[i].pk, c->fixed[i].address, true);
+        if ((k = (struct mc_known *)mc_known_find(c, &c->fixed[i].pk)))
+            k->pinned = true;
+    }
     mc_timer_arm(c->ev_kick, 0);
     if (c->discovery)
         mc_timer_arm(c->ev_publish, MC_PUBLISH_INTERVAL_MS);

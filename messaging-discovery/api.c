@@ -100,6 +100,11 @@ static void handle_post_entry(struct sw_http_request *req, struct sw_http_respon
     }
     atomic_fetch_add(&app->accepted_total, 1);
     sw_pk_to_hex(&e.static_pk, pk);
+    if (e.has_server && e.available_sessions > MD_SESSIONS_CLAMP) {
+        atomic_fetch_add(&app->clamped_total, 1);
+        sw_log_debug("entry %s claims %" PRIu32 " free sessions: counted as %d", pk, e.available_sessions,
+                     MD_SESSIONS_CLAMP);
+    }
     sw_log_debug("entry %s sequence %" PRIu64 "%s", pk, e.sequence, e.has_server ? " (server)" : "");
     sw_http_reply_json(resp, 200, sw_msg_entry_to_json(&e));
 out:
@@ -224,6 +229,9 @@ void md_write_metrics(void *arg, struct sw_buf *out)
     sw_metrics_write_one(out, "md_entries_not_member_total", "counter",
                          "Entries refused: no certificate of the needed role (private network)",
                          (double)atomic_load(&a->not_member_total));
+    sw_metrics_write_one(out, "md_entries_clamped_total", "counter",
+                         "Server entries whose available_sessions was counted as the clamp (2048)",
+                         (double)atomic_load(&a->clamped_total));
     sw_metrics_write_one(out, "md_entries_revoked_total", "counter",
                          "Entries deleted because their key was revoked",
                          (double)atomic_load(&a->revoked_purged_total));

@@ -23,6 +23,7 @@ struct md_app {
     _Atomic int64_t entries, servers;
     _Atomic uint64_t accepted_total, rejected_total, expired_total;
     _Atomic uint64_t not_member_total, revoked_purged_total;
+    _Atomic uint64_t clamped_total; /* server entries claiming more than MD_SESSIONS_CLAMP */
 };
 
 extern const struct sw_http_route md_routes[];

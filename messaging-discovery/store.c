@@ -8,6 +8,9 @@
 #include <stdlib.h>
 #include <string.h>
 
+#define MD_STR_(x) #x
+#define MD_STR(x) MD_STR_(x)
+
 static const struct sw_db_migration migrations[] = {
     { 1,
       "CREATE TABLE md_watermarks (pk bytea PRIMARY KEY, sequence bigint NOT NULL);"
@@ -52,10 +55,12 @@ static const struct {
     { "md_all_servers",
       "SELECT entry, pk FROM md_entries WHERE is_server AND updated >= $1::bigint"
       " AND not_after > $3::bigint ORDER BY pk LIMIT $2::int" },
-    /* Weighted random order without replacement: sort by Exp(1)/weight. */
+    /* Weighted random order without replacement: sort by Exp(1)/weight, the weight being the
+     * claimed free sessions clamped (also rows stored before the clamp existed). */
     { "md_available_servers",
       "SELECT entry, pk FROM md_entries WHERE is_server AND updated >= $1::bigint AND available_sessions > 0"
-      " AND not_after > $3::bigint ORDER BY -ln(1.0 - random()) / available_sessions LIMIT $2::int" },
+      " AND not_after > $3::bigint"
+      " ORDER BY -ln(1.0 - random()) / LEAST(available_sessions, " MD_STR(MD_SESSIONS_CLAMP) ") LIMIT $2::int" },
     { "md_pks", "SELECT pk FROM md_entries" },
     { "md_purge", "DELETE FROM md_entries WHERE pk = ANY($1::bytea[])" },
     { "md_expire", "DELETE FROM md_entries WHERE updated < $1::bigint" },
@@ -108,7 +113,8 @@ int md_store_put(struct md_store *st, const struct sw_msg_entry *e, const struct
 
     pk_param(&e->static_pk, pk);
     snprintf(seq, sizeof(seq), "%" PRIu64, e->sequence);
-    snprintf(sessions, sizeof(sessions), "%" PRIu32, e->has_server ? e->available_sessions : 0);
+    snprintf(sessions, sizeof(sessions), "%" PRIu32,
+             !e->has_server ? 0 : e->available_sessions < MD_SESSIONS_CLAMP ? e->available_sessions : MD_SESSIONS_CLAMP);
     snprintf(now, sizeof(now), "%" PRId64, sw_unix_ms() / 1000);
     snprintf(role, sizeof(role), "%u", ci ? ci->role : 0);
     /* bigint: a not_after past 2^63-1 is stored as the largest value */

@@ -5,6 +5,11 @@
  * deletes and expiry, so an old signed entry can never be replayed. A write is one
  * statement: raise the watermark if the sequence is higher, and only then upsert.
  *
+ * Capacity claims: a server entry's available_sessions cannot be checked, so the value
+ * stored and ranked by (available_servers' weighted order) is clamped to MD_SESSIONS_CLAMP
+ * (rows stored unclamped by an older version are clamped when read);
+ * the entry itself is served as signed (clients clamp it the same way).
+ *
  * Private networks: each entry keeps the certificate it was admitted with (role, not_after,
  * hex); reads serve only entries whose certificate is unexpired (stored without one, as in
  * an open network, counts as expired), and the caller filters revoked keys (skip) and
@@ -19,6 +24,10 @@
 
 #include "common/db.h"
 #include "common/msg_entry.h"
+
+/* Free sessions counted at most (the messaging server's default --max-sessions): a claim of
+ * 4294967295 ranks like an honest default server, not 2 million times higher. */
+#define MD_SESSIONS_CLAMP 2048
 
 struct md_store {
     struct sw_db *db;
@@ -39,7 +48,8 @@ typedef bool (*md_skip_fn)(void *arg, const struct sw_pk *pk);
 int md_store_migrate(struct md_store *st, struct sw_error *err);
 int md_store_prepare(struct md_store *st);
 
-/* SW_ECONFLICT when the sequence is not above the key's watermark. */
+/* SW_ECONFLICT when the sequence is not above the key's watermark. A server's
+ * available_sessions is stored clamped to MD_SESSIONS_CLAMP. */
 int md_store_put(struct md_store *st, const struct sw_msg_entry *e, const struct md_cert_info *ci,
                  struct sw_error *err);
 /* *out: the entry's JSON object (caller owns); SW_ENOTFOUND when absent or expired. */

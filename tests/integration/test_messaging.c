@@ -725,6 +725,36 @@ START_TEST(test_server_full_moves_on)
 }
 END_TEST
 
+/* A server the client had a session with stays a candidate when the discovery no longer
+ * lists it (docs/messaging.md §5 "Choosing servers"): s3 dies, its entry is deleted, and it
+ * comes back without registering; the client returns to it by itself. */
+START_TEST(test_proven_server_kept_unlisted)
+{
+    struct sw_http_client *http = sw_http_client_new(NULL);
+    struct sw_msg_client *a = client_new(NULL, 3, NULL); /* s1, s2 and s3 from the discovery */
+    char target[160], hex[SW_PK_HEX_LEN + 1];
+    int64_t t0;
+
+    client_ready(a);
+    wait_sessions(a, 3, 10000);
+    kill(s3.pid, SIGKILL);
+    th_stop(s3.pid, 2000);
+    wait_sessions(a, 2, 5000);
+    sw_pk_to_hex(&s3.kp.pk, hex);
+    snprintf(target, sizeof(target), "/messaging-discovery/entry/%s", hex);
+    ck_assert_int_eq(th_call(http, md_base, "DELETE", target, NULL, &s3.kp, NULL), 200);
+    th_sleep_ms(4000); /* several failed retries, and refetches that no longer list s3 */
+    t0 = sw_mono_ms();
+    ck_assert_msg(th_msg_server_start(&s3, NULL), "messaging-server s3 did not restart"); /* unlisted */
+    wait_sessions(a, 3, 10000);
+    fprintf(stderr, "back on the unlisted server %llu ms after its restart\n", (unsigned long long)sw_ms_since(t0));
+    sw_msg_client_stop(a);
+    th_stop(s3.pid, 5000);
+    ck_assert_msg(server_start(&s3), "messaging-server s3 did not start again"); /* listed again */
+    sw_http_client_free(http);
+}
+END_TEST
+
 static Suite *messaging_suite(void)
 {
     Suite *s = suite_create("messaging");
@@ -740,6 +770,7 @@ static Suite *messaging_suite(void)
     tcase_add_test(tc, test_fixed_servers_without_discovery);
     tcase_add_test(tc, test_server_full_moves_on);
     tcase_add_test(tc, test_server_restart_reconnects);
+    tcase_add_test(tc, test_proven_server_kept_unlisted);
     suite_add_tcase(s, tc);
     return s;
 }
