@@ -357,6 +357,16 @@ int sw_network_key_read(const char *arg, struct sw_pk *key, struct sw_error *err
     return SW_OK;
 }
 
+int sw_network_opt_key(void *target, const char *value, struct sw_error *err)
+{
+    struct sw_pk pk;
+    struct sw_error e = { 0 };
+    if (value && *value && sw_network_key_read(value, &pk, &e))
+        return sw_error_set(err, SW_EINVAL, "--network: %s", e.msg);
+    *(const char **)target = value;
+    return SW_OK;
+}
+
 int sw_network_open(struct sw_network **out, const struct sw_network_opts *o, struct sw_error *err)
 {
     struct sw_network *net;

@@ -44,6 +44,9 @@ void sw_network_close(struct sw_network *net); /* NULL ok; stops the refresher *
 /* The network key as --network takes it: 64 hex digits, or the path of a file holding them
  * (surrounding whitespace ignored). SW_EINVAL with a reason. */
 int sw_network_key_read(const char *arg, struct sw_pk *key, struct sw_error *err);
+/* The --network option of every daemon (common/opts.h SW_OPT_CALL; target: a const char *
+ * that keeps the value): the key is checked while parsing, so a bad one is a usage error. */
+int sw_network_opt_key(void *target, const char *value, struct sw_error *err);
 
 /* NULL-safe accessors. */
 bool sw_network_is_private(const struct sw_network *net);

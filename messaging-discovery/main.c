@@ -89,8 +89,8 @@ int main(int argc, char **argv)
                    &m.max_future_s, 1, 86400),
         SW_OPT_NUM("expire-interval", "SECONDS", "how often expired entries are removed (default 10)",
                    &m.expire_interval_s, 1, 86400),
-        SW_OPT_STR("network", "PK", "private network: the network's public key (hex, or a file\n"
-                   "holding it); entries only from members (default: open)", &m.network),
+        SW_OPT_CALL("network", "PK", "private network: the network's public key (hex, or a file\n"
+                    "holding it); entries only from members (default: open)", sw_network_opt_key, &m.network),
         SW_OPT_STR("revocations", "SRC", "revocation list: a transport discovery URL (http://host:port)\n"
                    "or a file, polled (default: none)", &m.revocations),
         SW_OPT_NUM("revocations-refresh-ms", "MS", "how often --revocations is polled (default 20000)",

@@ -149,9 +149,9 @@ int main(int argc, char **argv)
         SW_OPT_NUM("max-session-buffer", "BYTES", "unsent output before a session is dropped (default 16777216)",
                    &c->max_session_buffer, 1 << 17, 1L << 34),
         SW_OPT_NUM("register-interval", "SECONDS", "entry refresh period (default 30)", &c->register_interval_s, 1, 3600),
-        SW_OPT_STR("network", "PK", "private network: the network's public key (hex, or a file\n"
-                   "holding it); sessions only from members with role visor,\n"
-                   "setup-node or service (default: open)", &c->network),
+        SW_OPT_CALL("network", "PK", "private network: the network's public key (hex, or a file\n"
+                    "holding it); sessions only from members with role visor,\n"
+                    "setup-node or service (default: open)", sw_network_opt_key, &c->network),
         SW_OPT_STR("cert-file", "FILE", "this server's certificate, role messaging-server (required\n"
                    "with --network)", &c->cert_file),
         SW_OPT_STR("revocations", "SRC", "revocation list: a transport discovery URL (http://host:port)\n"

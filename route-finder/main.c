@@ -15,17 +15,6 @@ struct rf_main {
     struct sw_network *net;
 };
 
-/* --network: checked while parsing, so that a bad key is a usage error (exit 2). */
-static int opt_network(void *target, const char *value, struct sw_error *err)
-{
-    struct sw_pk pk;
-    struct sw_error e = { 0 };
-    if (value && *value && sw_network_key_read(value, &pk, &e))
-        return sw_error_set(err, SW_EINVAL, "--network: %s", e.msg);
-    *(const char **)target = value;
-    return SW_OK;
-}
-
 static bool private_network(const struct rf_main *m)
 {
     return m->network && m->network[0];
@@ -104,7 +93,7 @@ int main(int argc, char **argv)
         SW_OPT_NUM("ttl", "SECONDS", "transports not refreshed by both edges within this are not used (default 300;\n"
                    "give it the transport discovery's --ttl)", &m.ttl_s, 1, 86400L * 365),
         SW_OPT_CALL("network", "PK", "private network: the network's public key (hex, or a file holding it); routes only through keys\n"
-                    "with a valid visor certificate in td_members that is not revoked", opt_network, &m.network),
+                    "with a valid visor certificate in td_members that is not revoked", sw_network_opt_key, &m.network),
         SW_OPT_STR("revocations", "SRC", "with --network: the revocation list from a transport discovery URL\n"
                    "(http://host:port) or a file, every 20 s (default: td_revocations in --db)", &m.revocations),
         SW_OPT_END,

@@ -165,9 +165,9 @@ int main(int argc, char **argv)
         SW_OPT_CALL("route-groups-access", "loopback|admin|any",
                     "who may read GET /route-groups: loopback clients and admin keys\n"
                     "(default), admin keys only, or everyone", parse_access, &app),
-        SW_OPT_STR("network", "PK", "a private network's public key (hex, or a file holding it): serve\n"
-                   "only visors holding its certificate, install rules only on them (default: open)",
-                   &app.network_pk),
+        SW_OPT_CALL("network", "PK", "a private network's public key (hex, or a file holding it): serve\n"
+                    "only visors holding its certificate, install rules only on them (default: open)",
+                    sw_network_opt_key, &app.network_pk),
         SW_OPT_STR("cert-file", "FILE", "this node's certificate (role setup-node; skywire-cli net sign)",
                    &app.cert_file),
         SW_OPT_STR("revocations", "SRC", "revocation list: a transport discovery URL (http://host:port)\n"

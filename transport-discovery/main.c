@@ -16,17 +16,6 @@ struct td_main {
     const char *network; /* --network: a private network's key (hex or file), or NULL */
 };
 
-/* --network: checked while parsing, so that a bad key is a usage error (exit 2). */
-static int opt_network(void *target, const char *value, struct sw_error *err)
-{
-    struct sw_pk pk;
-    struct sw_error e = { 0 };
-    if (value && *value && sw_network_key_read(value, &pk, &e))
-        return sw_error_set(err, SW_EINVAL, "--network: %s", e.msg);
-    *(const char **)target = value;
-    return SW_OK;
-}
-
 static int migrate(void *arg, struct sw_db *db, struct sw_error *err)
 {
     struct td_main *m = arg;
@@ -131,7 +120,7 @@ int main(int argc, char **argv)
                    &m.reap_interval_s, 1, 3600),
         SW_OPT_CALL("network", "PK", "private network: the network's public key (hex, or a file holding it); only its members\n"
                     "(certificates with role visor, SW-Cert header and entry \"certs\") may register\n"
-                    "transports or post statuses; serves GET/PUT /network/revocations", opt_network,
+                    "transports or post statuses; serves GET/PUT /network/revocations", sw_network_opt_key,
                     &m.network),
         SW_OPT_END,
     };

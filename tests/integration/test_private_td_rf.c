@@ -743,6 +743,13 @@ START_TEST(test_bad_network_flag)
     ck_assert_msg(strstr(err, "--network"), "%s", err);
     ck_assert_int_eq(th_run(rf_argv, out, sizeof(out), err, sizeof(err), 10000), 2);
     ck_assert_msg(strstr(err, "--network"), "%s", err);
+    /* every daemon checks the key while parsing (sw_network_opt_key), before any database */
+    const char *others[] = { "messaging-server", "messaging-discovery", "setup-node" };
+    for (size_t i = 0; i < sizeof(others) / sizeof(others[0]); i++) {
+        const char *argv[] = { th_bin(others[i]), "--network", "/nonexistent/network.pk", NULL };
+        ck_assert_int_eq(th_run(argv, out, sizeof(out), err, sizeof(err), 10000), 2);
+        ck_assert_msg(strstr(err, "--network"), "%s: %s", others[i], err);
+    }
 }
 END_TEST
 
